@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Quick start, part 2: install, build under ASan+UBSan, and run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cmake -S . -B build-test -DCM_SANITIZE=ON -DCM_WERROR=ON -DCM_BUILD_BENCH=OFF >/dev/null
+cmake --build build-test -j"$(nproc)"
+cd build-test
+ctest --output-on-failure -j2 --timeout 600
