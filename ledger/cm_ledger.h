@@ -1,0 +1,425 @@
+/*
+ * cm_ledger.h - creditmeter's prepaid-credit ledger: workspaces, plans, add-ons,
+ * two-phase holds with leases, charges, refunds and an append-only journal.
+ *
+ * This header is the whole contract of the ledger. A cm_ledger handle is one open
+ * database (SQLite today; a "postgresql://" location will select the PostgreSQL
+ * backend once it exists). Every rule of ../shared/DESIGN.md "Where credits come
+ * from" and "Holds, charges and refunds" is enforced here, inside one storage
+ * transaction per call, so many threads and many processes may share one ledger
+ * without a double spend, a negative balance or a lost update.
+ *
+ * Units. Credits are int64_t counts. Money is int64_t minor units (cents) with an
+ * ISO 4217 currency code ("USD"). Time is int64_t milliseconds since the Unix epoch,
+ * UTC, read from the clock in cm_ledger_config (injectable, so tests can move
+ * through months and leases without sleeping). Lease lengths are seconds (lease_s).
+ *
+ * Users. Calls that act on a workspace take the acting user (as_user). The owner may
+ * do everything; a member may reserve, quote and read; a user who is neither gets
+ * CM_LEDGER_E_NO_WORKSPACE, exactly as if the workspace did not exist. Where this
+ * header says "as_user may be NULL", NULL means the operator (support staff, the
+ * cm-ledger CLI run by an administrator): trusted, allowed to read everything.
+ * Hold-level calls (renew, commit, release, job info) are keyed by the job id,
+ * which is the capability the reserving pipeline holds.
+ *
+ * Idempotency. Every writing call may be retried. A retry with the same arguments
+ * returns the first result and changes nothing; the same key (job id, payment
+ * reference, refund reference, workspace id) with other arguments is
+ * CM_LEDGER_E_CONFLICT.
+ *
+ * Lazy time. Whenever a call touches a workspace, the ledger first brings it up to
+ * "now": it releases holds whose lease lapsed, expires plan grants past their end
+ * and grants the plan periods that began since. cm_ledger_sweep() does the same for
+ * every workspace.
+ *
+ * Threading. A handle may be used from any number of threads at once: every call
+ * takes the handle's mutex around its transaction. Results (structs returned through
+ * an out pointer) belong to the caller and are freed with the matching _free().
+ *
+ * Errors. Functions return CM_LEDGER_OK (0) or a negative code from enum
+ * cm_ledger_error. cm_ledger_err_name() gives its stable machine name,
+ * cm_ledger_strerror() a generic sentence, and cm_ledger_errmsg() the detailed
+ * sentence of the calling thread's last failing call on a handle. When a call fails,
+ * nothing was changed and out pointers are set to NULL (or left untouched for
+ * caller-provided structs).
+ */
+#ifndef CM_LEDGER_H
+#define CM_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define CM_LEDGER_EXTERN __attribute__((visibility("default")))
+#else
+#define CM_LEDGER_EXTERN
+#endif
+
+/* Result codes. 0 is success; errors are negative, append-only, never renumbered. */
+enum cm_ledger_error {
+    CM_LEDGER_OK = 0,
+    CM_LEDGER_E_INSUFFICIENT = -1,     /* "insufficient_credits": not enough available */
+    CM_LEDGER_E_FORBIDDEN = -2,        /* "forbidden": a member asked for an owner's action */
+    CM_LEDGER_E_NO_WORKSPACE = -3,     /* "no_such_workspace": missing, or not yours */
+    CM_LEDGER_E_NO_JOB = -4,           /* "no_such_job": no hold was ever made for the job */
+    CM_LEDGER_E_CONFLICT = -5,         /* "conflict": same idempotency key, other arguments */
+    CM_LEDGER_E_ALREADY_RESOLVED = -6, /* "already_resolved": commit after release and vice versa */
+    CM_LEDGER_E_LEASE_EXPIRED = -7,    /* "lease_expired": the hold lapsed before this call */
+    CM_LEDGER_E_INVALID = -8,          /* "invalid_argument": bad argument from the caller */
+    CM_LEDGER_E_BUSY = -9,             /* "busy": the database stayed locked past the timeout */
+    CM_LEDGER_E_STORAGE = -10,         /* "storage_failure": I/O, corruption, schema, driver */
+    CM_LEDGER_E_NOMEM = -11,           /* "out_of_memory" */
+    CM_LEDGER_E_CHECK = -12,           /* "check_failed": cm_ledger_check() found a violation */
+};
+
+/* Durability of a committed transaction (SQLite's PRAGMA synchronous). */
+enum cm_ledger_sync {
+    CM_LEDGER_SYNC_FULL = 0,   /* default: an acknowledged charge survives a power cut */
+    CM_LEDGER_SYNC_NORMAL = 1, /* faster in WAL mode; survives a crash, not a power cut */
+};
+
+/* Plan billing interval. */
+enum cm_ledger_interval {
+    CM_LEDGER_MONTHLY = 1, /* N credits at the start of each month, expiring at its end */
+    CM_LEDGER_ANNUAL = 2,  /* 12 x N at the start of each 12 months, expiring at their end */
+};
+
+/* Kind of a grant (a pot of credits with its own expiry). */
+enum cm_ledger_grant_kind {
+    CM_LEDGER_GRANT_PLAN = 1,   /* from a plan period; expires */
+    CM_LEDGER_GRANT_ADDON = 2,  /* bought add-on credits; never expire */
+    CM_LEDGER_GRANT_REFUND = 3, /* refunded credits whose source expired; never expire */
+};
+
+/* State of a hold. */
+enum cm_ledger_hold_state {
+    CM_LEDGER_HELD = 1,      /* reserved, lease running */
+    CM_LEDGER_COMMITTED = 2, /* turned into a charge (possibly of fewer credits) */
+    CM_LEDGER_RELEASED = 3,  /* given back by release() */
+    CM_LEDGER_LAPSED = 4,    /* given back because its lease lapsed */
+};
+
+/* Pass as the credits of cm_ledger_commit() / cm_ledger_refund(): "all of it". */
+#define CM_LEDGER_ALL ((int64_t)-1)
+
+/* Default lease of a hold, in seconds, used when lease_s is 0. */
+#define CM_LEDGER_DEFAULT_LEASE_S 900
+
+typedef struct cm_ledger cm_ledger; /* opaque handle: one open ledger */
+
+/* Options of cm_ledger_open(). Start from cm_ledger_config_init(); fields are only
+ * ever appended, and the library reads none beyond struct_size. */
+typedef struct cm_ledger_config {
+    uint32_t struct_size; /* sizeof(cm_ledger_config) as compiled by the caller */
+    const char *db;       /* file path ("./creditmeter.db" if NULL); copied by open */
+    int64_t (*now_ms)(void *user); /* clock, Unix ms UTC; NULL: the real clock */
+    void *clock_user;              /* passed to now_ms */
+    int busy_timeout_ms;           /* wait for a locked database; 0: 5000 ms */
+    int synchronous;               /* enum cm_ledger_sync; 0 is FULL */
+} cm_ledger_config;
+
+/* Result of cm_ledger_buy(), filled in a caller-provided struct. */
+typedef struct cm_ledger_purchase {
+    int64_t grant_id;    /* the add-on grant the credits went into */
+    int64_t credits;     /* credits bought */
+    int64_t unit_minor;  /* price of one credit, minor units */
+    int64_t total_minor; /* price paid: credits x unit_minor */
+    char currency[4];    /* ISO 4217, NUL-terminated */
+    int replayed;        /* 1 when this was a repeat of an earlier payment reference */
+} cm_ledger_purchase;
+
+/* Credits of one grant taken (or to be taken) by a quote or a hold. */
+typedef struct cm_ledger_take {
+    int64_t grant_id;
+    int kind;           /* enum cm_ledger_grant_kind */
+    int64_t credits;    /* taken at reserve time */
+    int64_t charged;    /* of those, charged by commit (0 in a quote) */
+    int64_t refunded;   /* of the charged, refunded since (0 in a quote) */
+    int64_t expires_ms; /* the grant's expiry, or -1 for never */
+} cm_ledger_take;
+
+/* Result of cm_ledger_quote(); free with cm_ledger_quote_free(). */
+typedef struct cm_ledger_quote {
+    int64_t credits;       /* asked for */
+    int64_t available;     /* spendable now */
+    int affordable;        /* 1 if credits <= available */
+    size_t n_takes;        /* grants in spending order that would be taken from */
+    cm_ledger_take *takes; /* (empty when not affordable) */
+} cm_ledger_quote;
+
+/* A hold and its outcome: result of reserve/renew/commit/release/job_info; free with
+ * cm_ledger_job_free(). */
+typedef struct cm_ledger_job {
+    char *job;
+    char *workspace;
+    char *user;             /* who reserved */
+    int state;              /* enum cm_ledger_hold_state */
+    int64_t credits;        /* held at reserve */
+    int64_t charged;        /* charged by commit (0 unless committed) */
+    int64_t refunded;       /* refunded since the commit */
+    int64_t lease_s;        /* the lease asked for at reserve (renew may change it) */
+    int64_t created_ms;     /* reserve time */
+    int64_t lease_until_ms; /* the lease ends here (a held hold lapses then) */
+    int64_t resolved_ms;    /* commit/release/lapse time, or -1 while held */
+    size_t n_takes;         /* the grants it took from, in spending order */
+    cm_ledger_take *takes;
+} cm_ledger_job;
+
+/* One grant in a balance. */
+typedef struct cm_ledger_grant {
+    int64_t id;
+    int kind;            /* enum cm_ledger_grant_kind */
+    int64_t granted;     /* credits the grant was created with */
+    int64_t remaining;   /* spendable now (0 once expired) */
+    int64_t held;        /* taken by unresolved holds */
+    int64_t charged;     /* charged by commits (cumulative) */
+    int64_t expired;     /* lost to expiry */
+    int64_t refunded_into; /* credits refunds gave back to this grant */
+    int64_t created_ms;
+    int64_t expires_ms;  /* -1: never */
+} cm_ledger_grant;
+
+/* Result of cm_ledger_balance(); free with cm_ledger_balance_free(). Lists the grants
+ * that still have credits remaining or held, spending order first. */
+typedef struct cm_ledger_balance {
+    char *workspace;
+    int64_t available; /* sum of remaining */
+    int64_t held;      /* sum of held */
+    size_t n_grants;
+    cm_ledger_grant *grants;
+} cm_ledger_balance;
+
+/* One journal row. Movement kinds: "grant", "purchase", "hold", "commit",
+ * "release", "lapse", "expiry", "refund"; and events that move no credits:
+ * "workspace", "member_add", "member_remove", "plan_set", "plan_cancel". */
+typedef struct cm_ledger_entry {
+    int64_t id;       /* increasing; the journal's order */
+    int64_t at_ms;    /* when the movement took effect */
+    char *kind;
+    int64_t grant_id; /* -1 when none */
+    char *job;        /* NULL when none */
+    int64_t credits;  /* > 0 for movements, 0 for events */
+    char *actor;      /* who: a user, an operator, or "ledger" for lazy movements */
+    char *reason;     /* why (may be NULL) */
+    char *ref;        /* payment or refund reference (may be NULL) */
+} cm_ledger_entry;
+
+/* Result of cm_ledger_history(); free with cm_ledger_history_free(). */
+typedef struct cm_ledger_history {
+    size_t n_entries; /* oldest first, newest last */
+    cm_ledger_entry *entries;
+} cm_ledger_history;
+
+/* Result of cm_ledger_refund(), filled in a caller-provided struct. */
+typedef struct cm_ledger_refund_result {
+    int64_t credits;          /* refunded by this call */
+    int64_t to_source;        /* of those, given back to the grants they came from */
+    int64_t refund_grant_id;  /* refund grant made for the rest, or -1 */
+    int64_t total_refunded;   /* refunded on this job so far, this call included */
+    int replayed;             /* 1 when the reference was seen before: nothing done */
+} cm_ledger_refund_result;
+
+/* Result of cm_ledger_sweep(), filled in a caller-provided struct. */
+typedef struct cm_ledger_sweep_stats {
+    int64_t holds_lapsed;    /* holds released because their lease lapsed */
+    int64_t credits_expired; /* credits that expired */
+    int64_t periods_granted; /* plan periods granted */
+} cm_ledger_sweep_stats;
+
+/* ---- Errors ---------------------------------------------------------------- */
+
+/* Stable machine name of a code ("insufficient_credits"); "unknown" for others.
+ * Static storage. Thread-safe. */
+CM_LEDGER_EXTERN const char *cm_ledger_err_name(int code);
+
+/* A generic sentence for a code. Static storage. Thread-safe. */
+CM_LEDGER_EXTERN const char *cm_ledger_strerror(int code);
+
+/* The detailed sentence (for a support person) of the calling thread's last failing
+ * call on this handle, or "" if that call succeeded. Valid until the calling thread's
+ * next call on any ledger handle. l may be NULL: then the last cm_ledger_open()
+ * failure of the calling thread. */
+CM_LEDGER_EXTERN const char *cm_ledger_errmsg(const cm_ledger *l);
+
+/* ---- Open and close ------------------------------------------------------- */
+
+/* Fill *cfg with the defaults (struct_size set, db NULL, real clock, 5000 ms busy
+ * timeout, synchronous FULL). */
+CM_LEDGER_EXTERN void cm_ledger_config_init(cm_ledger_config *cfg);
+
+/* Open (creating and migrating if needed) the ledger at cfg->db. cfg may be NULL
+ * (all defaults). On success *out is a new handle the caller closes with
+ * cm_ledger_close(). Returns OK, E_INVALID (bad struct_size or synchronous, a
+ * location with an unsupported scheme), E_BUSY, E_STORAGE (cannot open, not a
+ * ledger, schema newer than this library), E_NOMEM. */
+CM_LEDGER_EXTERN int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg);
+
+/* Close a handle; NULL is a no-op. No call on the handle may be running. */
+CM_LEDGER_EXTERN void cm_ledger_close(cm_ledger *l);
+
+/* ---- Workspaces, members, plans, prices ------------------------------------ */
+
+/* Create workspace ws owned by owner, billed in region (NULL or "": "default").
+ * Retrying with the same owner and region is OK; other ones: E_CONFLICT.
+ * Returns OK, E_INVALID (empty ids), E_CONFLICT, E_BUSY, E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_workspace_create(cm_ledger *l, const char *ws, const char *owner,
+                                                const char *region);
+
+/* Add user as a member of ws; only the owner (as_user) may. Adding a member again is
+ * OK. Returns OK, E_INVALID, E_NO_WORKSPACE, E_FORBIDDEN, E_BUSY, E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_member_add(cm_ledger *l, const char *ws, const char *user,
+                                          const char *as_user);
+
+/* Remove member user from ws; only the owner may; the owner cannot be removed
+ * (E_INVALID). Removing a non-member is OK. Existing holds stay valid.
+ * Returns OK, E_INVALID, E_NO_WORKSPACE, E_FORBIDDEN, E_BUSY, E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_member_remove(cm_ledger *l, const char *ws, const char *user,
+                                             const char *as_user);
+
+/* Set the plan of ws: credits_per_month (> 0) on interval (enum cm_ledger_interval),
+ * tier a free label (may be NULL). Only the owner may. A new plan starts a period now
+ * with its grant (monthly: N expiring in one month; annual: 12 x N expiring in 12
+ * months); the old plan's grants keep their own expiry. Setting the plan that is
+ * already active (same credits, interval, tier) is a no-op.
+ * Returns OK, E_INVALID, E_NO_WORKSPACE, E_FORBIDDEN, E_BUSY, E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_plan_set(cm_ledger *l, const char *ws, int64_t credits_per_month,
+                                        int interval, const char *tier, const char *as_user);
+
+/* Cancel the plan of ws: no further periods are granted; the current grant keeps its
+ * expiry. Only the owner may. Cancelling a cancelled plan is OK; no plan: E_INVALID.
+ * Returns OK, E_INVALID, E_NO_WORKSPACE, E_FORBIDDEN, E_BUSY, E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_plan_cancel(cm_ledger *l, const char *ws, const char *as_user);
+
+/* Set the unit price of one add-on credit in region: currency is 3 upper-case
+ * letters, unit_minor >= 0. An operator action. The region "default" starts as
+ * USD 15. Returns OK, E_INVALID, E_BUSY, E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_price_set(cm_ledger *l, const char *region, const char *currency,
+                                         int64_t unit_minor);
+
+/* Buy credits (> 0) add-on credits for ws at its region's unit price (the
+ * "default" region's price if its region has none). Only the owner may. With a
+ * payment_ref (may be NULL), a repeat with the same ref, workspace and credits
+ * returns the first purchase (out->replayed = 1) and charges nothing; the same ref
+ * with other arguments is E_CONFLICT. out may be NULL.
+ * Returns OK, E_INVALID, E_NO_WORKSPACE, E_FORBIDDEN, E_CONFLICT, E_BUSY, E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_buy(cm_ledger *l, const char *ws, int64_t credits,
+                                   const char *as_user, const char *payment_ref,
+                                   cm_ledger_purchase *out);
+
+/* ---- Quotes and holds ------------------------------------------------------- */
+
+/* Would credits (> 0) be affordable in ws now, and from which grants? Changes no
+ * credits (but brings ws up to now). as_user may be NULL (operator).
+ * Returns OK (whether affordable or not), E_INVALID, E_NO_WORKSPACE, E_BUSY,
+ * E_STORAGE, E_NOMEM. *out is freed with cm_ledger_quote_free(). */
+CM_LEDGER_EXTERN int cm_ledger_quote(cm_ledger *l, const char *ws, int64_t credits,
+                                     const char *as_user, cm_ledger_quote **out);
+CM_LEDGER_EXTERN void cm_ledger_quote_free(cm_ledger_quote *q);
+
+/* Hold credits (> 0) in ws for job, reserved by user (owner or member), with a lease
+ * of lease_s seconds (0: CM_LEDGER_DEFAULT_LEASE_S). All or nothing, in spending
+ * order: plan grants soonest-expiring first, then add-on and refund grants oldest
+ * first. A job id names one hold forever: a retry with the same ws, user, credits and
+ * lease returns that hold in whatever state it is now; other arguments: E_CONFLICT.
+ * out may be NULL; else *out is freed with cm_ledger_job_free().
+ * Returns OK, E_INVALID, E_NO_WORKSPACE, E_INSUFFICIENT, E_CONFLICT, E_BUSY,
+ * E_STORAGE, E_NOMEM. */
+CM_LEDGER_EXTERN int cm_ledger_reserve(cm_ledger *l, const char *ws, const char *job,
+                                       int64_t credits, const char *user, int64_t lease_s,
+                                       cm_ledger_job **out);
+
+/* Extend the lease of a held hold to now + lease_s (0: the default).
+ * Returns OK, E_INVALID, E_NO_JOB, E_LEASE_EXPIRED (it lapsed: it is now released),
+ * E_ALREADY_RESOLVED (committed or released), E_BUSY, E_STORAGE, E_NOMEM. */
+CM_LEDGER_EXTERN int cm_ledger_renew(cm_ledger *l, const char *job, int64_t lease_s,
+                                     cm_ledger_job **out);
+
+/* Turn the hold into a charge of credits (0 <= credits <= held; CM_LEDGER_ALL for the
+ * whole hold); the rest goes back. The charge takes from the hold's grants in spending
+ * order, so what goes back is what the hold took last; credits going back to an
+ * expired plan grant expire. A retry with the same credits (ALL and the held amount
+ * are the same) returns the first result; other credits: E_CONFLICT.
+ * Returns OK, E_INVALID (more than held), E_NO_JOB, E_CONFLICT, E_ALREADY_RESOLVED
+ * (it was released), E_LEASE_EXPIRED (it lapsed), E_BUSY, E_STORAGE, E_NOMEM. */
+CM_LEDGER_EXTERN int cm_ledger_commit(cm_ledger *l, const char *job, int64_t credits,
+                                      cm_ledger_job **out);
+
+/* Give the whole hold back. Releasing a released or lapsed hold is OK (the first
+ * result). Returns OK, E_INVALID, E_NO_JOB, E_ALREADY_RESOLVED (it was committed),
+ * E_BUSY, E_STORAGE, E_NOMEM. */
+CM_LEDGER_EXTERN int cm_ledger_release(cm_ledger *l, const char *job, cm_ledger_job **out);
+
+/* The hold of job, its state, grants and charges, brought up to now (a lapsed lease
+ * is released). Returns OK, E_INVALID, E_NO_JOB, E_BUSY, E_STORAGE, E_NOMEM. */
+CM_LEDGER_EXTERN int cm_ledger_job_info(cm_ledger *l, const char *job, cm_ledger_job **out);
+CM_LEDGER_EXTERN void cm_ledger_job_free(cm_ledger_job *j);
+
+/* ---- Refunds ------------------------------------------------------------------ */
+
+/* Reimburse credits (> 0, or CM_LEDGER_ALL for all not yet refunded) of job's
+ * committed charge, never beyond charged minus already refunded. The credits go back
+ * to the grants they were charged from, last-charged first; where such a grant has
+ * expired they go into one new non-expiring refund grant. reason and operator_id are
+ * required. With a ref (may be NULL), a repeat of the ref is a no-op returning the
+ * first result (out->replayed = 1) if job and credits match, else E_CONFLICT.
+ * out may be NULL. Returns OK, E_INVALID (nothing left to refund, more than that,
+ * hold not committed, empty reason or operator), E_NO_JOB, E_CONFLICT, E_BUSY,
+ * E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_refund(cm_ledger *l, const char *job, int64_t credits,
+                                      const char *reason, const char *operator_id,
+                                      const char *ref, cm_ledger_refund_result *out);
+
+/* ---- Reading ------------------------------------------------------------------ */
+
+/* Available and held credits of ws and its live grants, brought up to now. as_user
+ * may be NULL (operator). Returns OK, E_INVALID, E_NO_WORKSPACE, E_BUSY, E_STORAGE,
+ * E_NOMEM. Free with cm_ledger_balance_free(). */
+CM_LEDGER_EXTERN int cm_ledger_balance(cm_ledger *l, const char *ws, const char *as_user,
+                                       cm_ledger_balance **out);
+CM_LEDGER_EXTERN void cm_ledger_balance_free(cm_ledger_balance *b);
+
+/* The journal of ws, oldest first, brought up to now. as_user may be NULL (operator).
+ * Returns OK, E_INVALID, E_NO_WORKSPACE, E_BUSY, E_STORAGE, E_NOMEM. Free with
+ * cm_ledger_history_free(). */
+CM_LEDGER_EXTERN int cm_ledger_history(cm_ledger *l, const char *ws, const char *as_user,
+                                       cm_ledger_history **out);
+CM_LEDGER_EXTERN void cm_ledger_history_free(cm_ledger_history *h);
+
+/* ---- Maintenance -------------------------------------------------------------- */
+
+/* Bring every workspace up to now: lapse holds, expire grants, grant the periods
+ * that began. out may be NULL. Returns OK, E_BUSY, E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_sweep(cm_ledger *l, cm_ledger_sweep_stats *out);
+
+/* Re-derive every grant and hold from the journal and verify: stored balances equal
+ * the derived ones; for every grant granted = remaining + held + charged + expired -
+ * refunded_into; no negative value anywhere; every hold resolved at most once and
+ * consistent with its state; refunds never beyond charges. Read-only.
+ * Returns OK, E_CHECK (cm_ledger_errmsg() names the first violation), E_BUSY,
+ * E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_check(cm_ledger *l);
+
+/* ---- Time helpers (exact, no time zone database) ----------------------------- */
+
+/* Parse ISO 8601 UTC "YYYY-MM-DDTHH:MM:SS[.fff]Z" into Unix ms.
+ * Returns OK or E_INVALID. Thread-safe. */
+CM_LEDGER_EXTERN int cm_ledger_time_parse(const char *text, int64_t *out_ms);
+
+/* Format Unix ms as "YYYY-MM-DDTHH:MM:SSZ" (".fffZ" when ms is not a whole second)
+ * into buf (at least 32 bytes). Returns buf. Thread-safe. */
+CM_LEDGER_EXTERN char *cm_ledger_time_format(int64_t ms, char *buf, size_t size);
+
+/* Names used by the CLI and the JSON output: "plan"/"addon"/"refund",
+ * "held"/"committed"/"released"/"lapsed", "monthly"/"annual". "unknown" otherwise. */
+CM_LEDGER_EXTERN const char *cm_ledger_grant_kind_name(int kind);
+CM_LEDGER_EXTERN const char *cm_ledger_hold_state_name(int state);
+CM_LEDGER_EXTERN const char *cm_ledger_interval_name(int interval);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CM_LEDGER_H */

@@ -1,0 +1,150 @@
+/*
+ * storage.h - the ledger's narrow storage interface (internal).
+ *
+ * The rules (ledger_*.c) are backend-neutral C; they talk to a database only through
+ * a cm_storage_ops table: open/close, a write transaction (BEGIN IMMEDIATE in SQLite,
+ * SERIALIZABLE or a row lock in PostgreSQL), a read transaction, and "run named
+ * statement N with these bound parameters, calling back for each row". Each backend
+ * keeps its own SQL text for every statement id below, in one place (storage_sqlite.c,
+ * later storage_pg.c), together with its schema and migrations. SQL is never built
+ * from values: parameters are always bound.
+ *
+ * Invariants the rules rely on:
+ *  - every call that writes runs inside begin(conn, 1) ... commit/rollback, and the
+ *    backend guarantees that no two write transactions on one database interleave
+ *    (SQLite: the write lock taken at BEGIN IMMEDIATE);
+ *  - a read transaction sees one consistent snapshot;
+ *  - INSERT statements that make an id return it as their only result row
+ *    (INSERT ... RETURNING id, portable to PostgreSQL).
+ *
+ * Statement parameters and result columns are documented next to each id; integers
+ * are int64, texts are UTF-8, a NULL is CM_SV_NULL.
+ */
+#ifndef CM_LEDGER_STORAGE_H
+#define CM_LEDGER_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Storage result codes (mapped to cm_ledger errors by the rules layer). */
+enum {
+    CM_ST_OK = 0,
+    CM_ST_BUSY = 1,       /* locked past the busy timeout */
+    CM_ST_CONSTRAINT = 2, /* a unique/foreign key/check constraint failed */
+    CM_ST_ERROR = 3,      /* anything else: I/O, corruption, schema */
+    CM_ST_ABORT = 4,      /* the row callback asked to stop (not an error) */
+};
+
+enum cm_sv_type { CM_SV_NULL = 0, CM_SV_INT = 1, CM_SV_TEXT = 2 };
+
+/* One bound parameter or one result column. Texts in results are valid only during
+ * the row callback. */
+typedef struct cm_sv {
+    int type;
+    int64_t i;
+    const char *s;
+} cm_sv;
+
+/* Named statements. Parameters ?1..?n in order; result columns as listed. */
+typedef enum cm_stmt {
+    /* prices(region, currency, unit_minor) */
+    CM_Q_PRICE_GET,      /* (region) -> currency, unit_minor */
+    CM_Q_PRICE_UPSERT,   /* (region, currency, unit_minor) */
+    /* workspaces(id, owner, region, created_ms) */
+    CM_Q_WS_GET,         /* (ws) -> owner, region */
+    CM_Q_WS_INSERT,      /* (ws, owner, region, created_ms) */
+    CM_Q_WS_ALL,         /* () -> id */
+    /* members(ws, user_id) */
+    CM_Q_MEMBER_GET,     /* (ws, user) -> 1 */
+    CM_Q_MEMBER_INSERT,  /* (ws, user) */
+    CM_Q_MEMBER_DELETE,  /* (ws, user) */
+    /* plans(ws, credits, interval, tier, start_ms, next_period, cancelled_ms) */
+    CM_Q_PLAN_GET,       /* (ws) -> credits, interval, tier, start_ms, next_period, cancelled_ms */
+    CM_Q_PLAN_PUT,       /* (ws, credits, interval, tier, start_ms) : replace, next_period 0 */
+    CM_Q_PLAN_SET_NEXT,  /* (ws, next_period) */
+    CM_Q_PLAN_CANCEL,    /* (ws, cancelled_ms) */
+    /* grants(id, ws, kind, granted, remaining, held, charged, expired, refunded_into,
+     *        created_ms, expires_ms, period, ref, unit_minor, total_minor, currency) */
+    CM_Q_GRANT_INSERT,   /* (ws, kind, granted, created_ms, expires_ms|NULL, period|NULL,
+                             ref|NULL, unit_minor|NULL, total_minor|NULL, currency|NULL) -> id */
+    CM_Q_GRANT_GET,      /* (id) -> GRANT_COLS */
+    CM_Q_GRANT_SPENDABLE,/* (ws, now_ms) -> GRANT_COLS of grants with remaining > 0 that
+                             have not expired, in spending order */
+    CM_Q_GRANT_LIVE,     /* (ws) -> GRANT_COLS with remaining > 0 or held > 0, spending order */
+    CM_Q_GRANT_EXPIRING, /* (ws, now_ms) -> GRANT_COLS expired by now with remaining > 0 */
+    CM_Q_GRANT_ALL,      /* () -> GRANT_COLS of every grant, by id */
+    CM_Q_GRANT_BY_REF,   /* (ref) -> GRANT_COLS of the add-on bought with that ref */
+    CM_Q_GRANT_SET,      /* (id, remaining, held, charged, expired, refunded_into) */
+    /* holds(job, ws, user_id, credits, lease_s, state, created_ms, lease_until_ms,
+     *       resolved_ms, charged, refunded, commit_arg) */
+    CM_Q_HOLD_GET,       /* (job) -> HOLD_COLS */
+    CM_Q_HOLD_INSERT,    /* (job, ws, user, credits, lease_s, created_ms, lease_until_ms) */
+    CM_Q_HOLD_LAPSABLE,  /* (ws, now_ms) -> job of held holds with lease_until_ms <= now */
+    CM_Q_HOLD_RENEW,     /* (job, lease_s, lease_until_ms) */
+    CM_Q_HOLD_RESOLVE,   /* (job, state, resolved_ms, charged, commit_arg) */
+    CM_Q_HOLD_SET_REFUNDED, /* (job, refunded) */
+    CM_Q_HOLD_ALL,       /* () -> HOLD_COLS of every hold */
+    /* hold_takes(job, seq, grant_id, credits, charged, refunded) */
+    CM_Q_TAKE_INSERT,    /* (job, seq, grant_id, credits) */
+    CM_Q_TAKES_OF,       /* (job) -> seq, grant_id, credits, charged, refunded, kind,
+                             expires_ms (of the grant), by seq */
+    CM_Q_TAKE_SET,       /* (job, seq, charged, refunded) */
+    /* refunds(ref, job, credits, to_source, refund_grant_id, total_refunded, at_ms) */
+    CM_Q_REFUND_GET,     /* (ref) -> job, credits, to_source, refund_grant_id, total */
+    CM_Q_REFUND_INSERT,  /* (ref, job, credits, to_source, refund_grant_id|NULL, total, at_ms) */
+    /* journal(id, op, ws, at_ms, kind, grant_id, job, credits, actor, reason, ref) */
+    CM_Q_JOURNAL_NEXT_OP,/* () -> next operation number */
+    CM_Q_JOURNAL_INSERT, /* (op, ws, at_ms, kind, grant_id|NULL, job|NULL, credits, actor,
+                             reason|NULL, ref|NULL) */
+    CM_Q_JOURNAL_OF_WS,  /* (ws) -> id, at_ms, kind, grant_id, job, credits, actor, reason,
+                             ref; by id */
+    CM_Q_JOURNAL_ALL,    /* () -> id, op, kind, grant_id, job, credits; by id */
+    CM_Q__COUNT
+} cm_stmt;
+
+/* Column order of GRANT_COLS and HOLD_COLS results. */
+enum {
+    CM_GC_ID, CM_GC_WS, CM_GC_KIND, CM_GC_GRANTED, CM_GC_REMAINING, CM_GC_HELD,
+    CM_GC_CHARGED, CM_GC_EXPIRED, CM_GC_REFUNDED_INTO, CM_GC_CREATED_MS, CM_GC_EXPIRES_MS,
+    CM_GC_REF, CM_GC_UNIT_MINOR, CM_GC_TOTAL_MINOR, CM_GC_CURRENCY, CM_GC__COUNT
+};
+enum {
+    CM_HC_JOB, CM_HC_WS, CM_HC_USER, CM_HC_CREDITS, CM_HC_LEASE_S, CM_HC_STATE,
+    CM_HC_CREATED_MS, CM_HC_LEASE_UNTIL_MS, CM_HC_RESOLVED_MS, CM_HC_CHARGED,
+    CM_HC_REFUNDED, CM_HC_COMMIT_ARG, CM_HC__COUNT
+};
+
+/* Row callback: ncols values; return 0 to continue, non-zero to stop (run then
+ * returns CM_ST_ABORT). */
+typedef int (*cm_row_fn)(void *ctx, const cm_sv *cols, int ncols);
+
+typedef struct cm_storage cm_storage; /* one backend connection */
+
+typedef struct cm_storage_options {
+    int busy_timeout_ms;
+    int synchronous; /* enum cm_ledger_sync */
+} cm_storage_options;
+
+typedef struct cm_storage_ops {
+    const char *name;
+    /* Open location, create/migrate the schema. On failure returns a CM_ST_ code and
+     * writes a sentence into err. */
+    int (*open)(cm_storage **out, const char *location, const cm_storage_options *opt,
+                char *err, size_t errlen);
+    void (*close)(cm_storage *st);
+    int (*begin)(cm_storage *st, int write); /* write=1: exclusive writer until commit */
+    int (*commit)(cm_storage *st);
+    int (*rollback)(cm_storage *st);
+    /* Run a named statement; fn may be NULL when no rows are wanted. */
+    int (*run)(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams, cm_row_fn fn,
+               void *ctx);
+    /* The backend's text for the last failure on st. */
+    const char *(*errmsg)(cm_storage *st);
+} cm_storage_ops;
+
+extern const cm_storage_ops cm_storage_sqlite;
+
+/* Schema version this build creates and understands. */
+#define CM_LEDGER_SCHEMA_VERSION 1
+
+#endif /* CM_LEDGER_STORAGE_H */
