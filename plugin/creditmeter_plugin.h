@@ -1,0 +1,358 @@
+/*
+ * creditmeter_plugin.h - the in-process ABI a video pipeline loads to meter its jobs.
+ *
+ * This header is the whole contract between a pipeline (the host) and creditmeter's
+ * plugin (libcreditmeter_plugin.so). The plugin measures each input with the probe,
+ * prices it (one credit per started minute), holds the credits in the ledger while the
+ * pipeline works, and turns the hold into a charge when the job succeeds or gives it
+ * back when it fails.
+ *
+ * Loading. The library exports exactly one symbol, cm_plugin_entry. A host loads it
+ * with dlopen(path, RTLD_NOW | RTLD_LOCAL), clears dlerror(), looks up
+ * CM_PLUGIN_ENTRY_SYMBOL with dlsym and calls it with the ABI version the host was
+ * compiled against (CM_PLUGIN_ABI_MAJOR, CM_PLUGIN_ABI_MINOR). The plugin returns its
+ * function table, or NULL when it cannot serve that host (another major, or a newer
+ * minor than its own). The host must check the table too (cm_plugin_api_compatible()
+ * below does both checks) and must not read a table field at or beyond
+ * api->struct_size.
+ *
+ * Versioning. Same major = compatible. A minor bump only appends: fields at the end
+ * of a struct, functions at the end of the table, codes at the end of an enum.
+ * Nothing is ever removed, reordered or renumbered. Every struct that crosses the
+ * boundary starts with uint32_t struct_size, set by whoever allocates it (the host,
+ * for every struct in this header) to sizeof as it was compiled; the plugin reads and
+ * writes no byte at or beyond that size, and gives defaults to fields a smaller
+ * (older) host did not have.
+ *
+ * The hooks of one job, in order:
+ *
+ *   job_begin   probe the input (by input) or take the requested length (by output),
+ *               quote, and reserve the credits. Fails with a refusal before any work:
+ *               insufficient credits, forbidden, a bad file (with the probe's code).
+ *   stage_begin / stage_end    around each stage of the pipeline; each renews the
+ *               hold's lease, so a long job keeps its hold and a crashed pipeline's
+ *               hold lapses (and is given back) one lease after its last hook.
+ *   job_end     success commits (by input: the quote; by output: the output's
+ *               measured length, never more than the quote); failure releases.
+ *
+ * Idempotency. The job id is the ledger's idempotency key for the hold. A job_begin
+ * retried with the same id and the same input returns the same quote and holds
+ * nothing more; when that job was already charged, the quote says so (replayed = 1,
+ * hold_state committed) and job_end returns the first charge: a retried job is
+ * never charged twice. A job id whose hold was released or lapsed is closed for good
+ * (CM_PLUGIN_E_JOB_CLOSED): a new attempt needs a new id.
+ *
+ * Errors. Every function returns CM_PLUGIN_OK (0) or a negative code of enum
+ * cm_plugin_error. api->err_name() gives its stable machine name and
+ * api->strerror() a sentence. When the cause lies in the probe or the ledger, the
+ * result also carries that module's own code and name (cm_plugin_error_info, or the
+ * refusal fields of cm_plugin_quote / cm_plugin_outcome); api->cause_name() names any
+ * such code. The handle keeps the details of the last failing call made on it
+ * (api->last_error()).
+ *
+ * Ownership. The host owns every struct it passes; the plugin copies what it keeps
+ * (strings in the config and the job spec are copied before the call returns). The
+ * plugin never returns a pointer into its own memory except the static strings of
+ * err_name/strerror/cause_name and the table itself, valid until dlclose.
+ *
+ * Threading. A cm_plugin handle may be used from any number of threads at once,
+ * except open/close (see each function). Different jobs may run in different threads
+ * at once; the hooks of one job must not overlap (call them in order, from any
+ * thread). The plugin changes no process-wide state: no log callbacks or levels of
+ * libav*, no sqlite3_config, no signal handlers, no environment, no global
+ * variables. Logging and the clock come in through cm_plugin_config.
+ */
+#ifndef CREDITMETER_PLUGIN_H
+#define CREDITMETER_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define CM_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define CM_PLUGIN_EXPORT
+#endif
+
+#define CM_PLUGIN_ABI_MAJOR 1u
+#define CM_PLUGIN_ABI_MINOR 0u
+#define CM_PLUGIN_ENTRY_SYMBOL "cm_plugin_entry"
+
+/* Result codes. 0 is success; errors are negative, append-only, never renumbered. */
+enum cm_plugin_error {
+    CM_PLUGIN_OK = 0,
+    CM_PLUGIN_E_INVALID = -1,      /* "invalid_argument": NULL/empty id, bad kind, bad size */
+    CM_PLUGIN_E_NOMEM = -2,        /* "out_of_memory" */
+    CM_PLUGIN_E_INSUFFICIENT = -3, /* "insufficient_credits": refused; nothing was held */
+    CM_PLUGIN_E_FORBIDDEN = -4,    /* "forbidden": the user is not a member of the
+                                      workspace, or the workspace does not exist */
+    CM_PLUGIN_E_BAD_FILE = -5,     /* "bad_file": the probe refused the input; the probe's
+                                      code is in the quote / last_error */
+    CM_PLUGIN_E_CONFLICT = -6,     /* "conflict": the job id was used with other arguments
+                                      (another workspace, user, length or lease) */
+    CM_PLUGIN_E_JOB_CLOSED = -7,   /* "job_closed": this job id's hold was already released
+                                      or lapsed; a new attempt needs a new id */
+    CM_PLUGIN_E_LEASE_LAPSED = -8, /* "lease_lapsed": the hold lapsed while the job ran and
+                                      its credits went back; stop the job, nothing is charged */
+    CM_PLUGIN_E_NO_JOB = -9,       /* "no_such_job": no job_begin for this id on this handle
+                                      (hooks), or no hold in the ledger (job_state) */
+    CM_PLUGIN_E_BAD_OUTPUT = -10,  /* "bad_output": a by-output job's output could not be
+                                      measured; the hold was released, nothing charged */
+    CM_PLUGIN_E_LEDGER = -11,      /* "ledger_failure": the ledger failed (busy, storage);
+                                      the ledger's code is in last_error; retrying the same
+                                      call is safe */
+    CM_PLUGIN_E_ABI = -12,         /* "abi_mismatch": a struct_size the plugin cannot serve */
+};
+
+/* Who a cause code belongs to. */
+enum cm_plugin_cause {
+    CM_PLUGIN_CAUSE_NONE = 0,
+    CM_PLUGIN_CAUSE_PROBE = 1,  /* a code of enum cm_probe_error (cm_probe.h) */
+    CM_PLUGIN_CAUSE_LEDGER = 2, /* a code of enum cm_ledger_error (cm_ledger.h) */
+};
+
+/* How a job is billed. */
+enum cm_plugin_billing {
+    CM_PLUGIN_BY_INPUT = 1,  /* clips, captions, writer: the input's measured minutes */
+    CM_PLUGIN_BY_OUTPUT = 2, /* text-to-video, avatars: quoted on the requested length,
+                                charged the output's measured length, at most the quote */
+};
+
+/* How the quoted duration was established (the probe's methods, then ours). */
+enum cm_plugin_method {
+    CM_PLUGIN_METHOD_NONE = 0,
+    CM_PLUGIN_METHOD_MP4_INDEX = 1,    /* MP4/MOV/3GP sample tables */
+    CM_PLUGIN_METHOD_TAIL_PACKETS = 2, /* last packets near the end */
+    CM_PLUGIN_METHOD_PACKET_SCAN = 3,  /* a demux-only scan of every packet */
+    CM_PLUGIN_METHOD_REQUESTED = 100,  /* by output: the requested output length */
+};
+
+/* State of a job's hold (the ledger's states). */
+enum cm_plugin_hold_state {
+    CM_PLUGIN_HOLD_NONE = 0,
+    CM_PLUGIN_HOLD_HELD = 1,      /* reserved, lease running */
+    CM_PLUGIN_HOLD_COMMITTED = 2, /* charged */
+    CM_PLUGIN_HOLD_RELEASED = 3,  /* given back by a failure */
+    CM_PLUGIN_HOLD_LAPSED = 4,    /* given back because the lease lapsed */
+};
+
+/* Levels of the log callback. */
+enum cm_plugin_log_level { CM_PLUGIN_LOG_ERROR = 0, CM_PLUGIN_LOG_INFO = 1, CM_PLUGIN_LOG_DEBUG = 2 };
+
+typedef struct cm_plugin cm_plugin; /* opaque handle */
+
+/*
+ * Configuration of open(). Start with cm_plugin_config_init(); the plugin copies
+ * what it keeps. Callbacks may be called from any thread that calls into the handle,
+ * possibly from several at once, and must not call back into the plugin.
+ */
+typedef struct cm_plugin_config {
+    uint32_t struct_size;
+    const char *ledger;             /* ledger location: an SQLite file path (required) */
+    int64_t grace_ms;               /* padding grace; -1: the probe's default (500) */
+    int64_t default_lease_s;        /* lease of a hold when the job gives none; 0: 900 */
+    int64_t probe_max_duration_ms;  /* 0: the probe's default (24 h) */
+    int64_t probe_time_budget_ms;   /* 0: the probe's default (10 s) */
+    int64_t probe_max_file_bytes;   /* 0: the probe's default (64 GiB) */
+    int64_t (*now_ms)(void *user);  /* the ledger's clock, Unix ms UTC; NULL: real time */
+    void *clock_user;
+    void (*log)(void *user, int level, const char *message); /* NULL: silent */
+    void *log_user;
+    int ledger_busy_timeout_ms;     /* 0: the ledger's default (5000) */
+} cm_plugin_config;
+
+/* What a job is. Strings are read during job_begin only. */
+typedef struct cm_plugin_job_spec {
+    uint32_t struct_size;
+    const char *job;        /* the job id: the idempotency key of its hold */
+    const char *workspace;  /* whose credits */
+    const char *user;       /* who runs it: the workspace's owner or a member */
+    int billing;            /* enum cm_plugin_billing */
+    const char *input_path; /* by input: the local file to measure; by output: ignored */
+    int64_t requested_output_ms; /* by output: the length asked for (> 0) */
+    int64_t lease_s;        /* lease of the hold; 0: the config's default */
+} cm_plugin_job_spec;
+
+/* The quote of job_begin, filled whether the job was accepted or refused. */
+typedef struct cm_plugin_quote {
+    uint32_t struct_size;
+    int64_t credits;        /* the price; 0 when refused before pricing */
+    int64_t measured_ms;    /* by input: the real playing time; by output: requested */
+    int64_t declared_ms;    /* the container header's duration, -1 when none/by output */
+    int64_t billable_ms;    /* what the price is computed from */
+    int method;             /* enum cm_plugin_method */
+    char method_name[24];   /* "mp4_index", "tail_packets", "packet_scan", "requested" */
+    char note[160];         /* why declared and measured differ ("" when they agree) */
+    int hold_state;         /* enum cm_plugin_hold_state after the call */
+    int replayed;           /* 1: this job id was begun before; nothing more was held */
+    int64_t lease_until_ms; /* when the hold lapses unless a hook renews it */
+    int64_t available;      /* the workspace's credits left after this hold (-1 unknown) */
+    int cause;              /* enum cm_plugin_cause of a refusal */
+    int cause_code;         /* the probe's or the ledger's code, 0 when none */
+    char message[256];      /* a sentence for a person when refused, "" otherwise */
+} cm_plugin_quote;
+
+/* The result of job_end. */
+typedef struct cm_plugin_outcome {
+    uint32_t struct_size;
+    int hold_state;         /* committed or released */
+    int64_t quoted;         /* credits held by job_begin */
+    int64_t charged;        /* credits charged (0 when released) */
+    int64_t output_ms;      /* by output: the output's measured length; -1 otherwise */
+    int replayed;           /* 1: the job had been resolved before; the first result */
+    int cause;              /* enum cm_plugin_cause, for bad_output and ledger errors */
+    int cause_code;
+    char message[256];
+} cm_plugin_outcome;
+
+typedef struct cm_plugin_balance {
+    uint32_t struct_size;
+    int64_t available;      /* spendable now */
+    int64_t held;           /* held by running jobs */
+} cm_plugin_balance;
+
+typedef struct cm_plugin_job_state {
+    uint32_t struct_size;
+    int hold_state;         /* enum cm_plugin_hold_state */
+    int64_t credits;        /* held at job_begin */
+    int64_t charged;        /* charged by commit */
+    int64_t refunded;       /* reimbursed by support since */
+    int64_t lease_until_ms; /* a held hold lapses then */
+    int64_t resolved_ms;    /* commit/release/lapse time, -1 while held */
+    char workspace[128];
+    char user[128];
+} cm_plugin_job_state;
+
+/* The last failing call on a handle. */
+typedef struct cm_plugin_error_info {
+    uint32_t struct_size;
+    int code;               /* enum cm_plugin_error */
+    int cause;              /* enum cm_plugin_cause */
+    int cause_code;
+    char message[256];
+} cm_plugin_error_info;
+
+/*
+ * The function table. The functions below are listed as fields, in ABI order.
+ */
+typedef struct cm_plugin_api {
+    uint32_t abi_major;     /* CM_PLUGIN_ABI_MAJOR of the plugin */
+    uint32_t abi_minor;     /* CM_PLUGIN_ABI_MINOR of the plugin */
+    uint32_t struct_size;   /* sizeof(cm_plugin_api) in the plugin */
+    const char *version;    /* the plugin's release, "0.1.0" */
+
+    /*
+     * Opens a handle: opens (creating if needed) the ledger and makes a probe with the
+     * configured limits. *out is closed with close(). Not thread-safe with respect
+     * to the new handle (nothing else can see it yet). Returns OK, E_INVALID (no
+     * ledger location, an option out of range), E_ABI (struct_size too small), E_NOMEM,
+     * E_LEDGER (the ledger cannot be opened; see err for the ledger's message).
+     * err, when not NULL, receives the details: there is no handle to keep them.
+     */
+    int (*open)(const cm_plugin_config *cfg, cm_plugin **out, cm_plugin_error_info *err);
+
+    /*
+     * Closes a handle; NULL is a no-op. No other call on it may be running or follow.
+     * Jobs begun and not ended keep their holds, which lapse with their lease.
+     */
+    void (*close)(cm_plugin *p);
+
+    /*
+     * Begins a job: measures and quotes, then reserves. Fills *quote in every case
+     * (accepted or refused). Nothing has been held when it fails. Thread-safe.
+     * Returns OK, E_INVALID, E_ABI, E_BAD_FILE (probe code in quote->cause_code),
+     * E_FORBIDDEN, E_INSUFFICIENT, E_CONFLICT, E_JOB_CLOSED, E_LEDGER, E_NOMEM.
+     */
+    int (*job_begin)(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *quote);
+
+    /*
+     * Marks the start of a stage (a free name: "probe", "transcode", ...) and renews
+     * the lease. Thread-safe. Returns OK, E_INVALID, E_NO_JOB, E_LEASE_LAPSED (stop
+     * the job: its credits went back; job_end will report the release), E_LEDGER.
+     */
+    int (*stage_begin)(cm_plugin *p, const char *job, const char *stage);
+
+    /*
+     * Marks the end of a stage, ok = 1 or 0 (the message, may be NULL, is logged),
+     * and renews the lease. A failed stage does not end the job: call job_end(ok = 0).
+     * Thread-safe. Returns as stage_begin.
+     */
+    int (*stage_end)(cm_plugin *p, const char *job, const char *stage, int ok,
+                     const char *message);
+
+    /*
+     * Ends a job. ok = 1: commits (by input: the quote; by output: the credits of
+     * output_path's measured length, at most the quote). ok = 0: releases the whole
+     * hold (output_path may be NULL). Fills *outcome (may be NULL). On OK, on
+     * E_BAD_OUTPUT and on E_LEASE_LAPSED the job is over and forgotten by the handle;
+     * on E_LEDGER it is kept, and the same call may be retried. Thread-safe.
+     * Returns OK, E_INVALID, E_NO_JOB, E_BAD_OUTPUT, E_LEASE_LAPSED, E_LEDGER.
+     */
+    int (*job_end)(cm_plugin *p, const char *job, int ok, const char *output_path,
+                   cm_plugin_outcome *outcome);
+
+    /*
+     * Credits of a workspace as seen by user (a member or the owner; NULL: the
+     * operator, who may read any workspace). Thread-safe.
+     * Returns OK, E_INVALID, E_FORBIDDEN, E_LEDGER, E_NOMEM.
+     */
+    int (*balance)(cm_plugin *p, const char *workspace, const char *user,
+                   cm_plugin_balance *out);
+
+    /*
+     * The ledger's state of a job's hold (whichever process made it), brought up
+     * to now: a lapsed lease reads as lapsed. Thread-safe.
+     * Returns OK, E_INVALID, E_NO_JOB, E_LEDGER, E_NOMEM.
+     */
+    int (*job_state)(cm_plugin *p, const char *job, cm_plugin_job_state *out);
+
+    /*
+     * Copies the details of the last failing call on p (from any thread) into *out.
+     * code is CM_PLUGIN_OK when no call failed yet. Thread-safe. Returns OK or
+     * E_INVALID. With several threads, prefer the quote/outcome of each call.
+     */
+    int (*last_error)(const cm_plugin *p, cm_plugin_error_info *out);
+
+    /* Stable machine name ("insufficient_credits") and a sentence of a code.
+     * Static strings; "unknown" for other codes. Thread-safe. */
+    const char *(*err_name)(int code);
+    const char *(*strerror)(int code);
+
+    /* Machine name of a probe or ledger code ("damaged", "busy"). Thread-safe. */
+    const char *(*cause_name)(int cause, int code);
+
+    /* Name of a hold state ("held", "committed", "released", "lapsed"). */
+    const char *(*hold_state_name)(int state);
+} cm_plugin_api;
+
+/* The one exported symbol. Returns NULL when the plugin cannot serve the host. */
+typedef const cm_plugin_api *(*cm_plugin_entry_fn)(uint32_t host_abi_major,
+                                                   uint32_t host_abi_minor);
+CM_PLUGIN_EXPORT const cm_plugin_api *cm_plugin_entry(uint32_t host_abi_major,
+                                                      uint32_t host_abi_minor);
+
+/* For hosts: does this table serve a host built against this header? */
+static inline int cm_plugin_api_compatible(const cm_plugin_api *api)
+{
+    return api && api->abi_major == CM_PLUGIN_ABI_MAJOR &&
+           api->abi_minor >= CM_PLUGIN_ABI_MINOR &&
+           api->struct_size >= offsetof(cm_plugin_api, hold_state_name) + sizeof(void *);
+}
+
+/* For hosts: the defaults (struct_size set, grace -1 = the probe's default). */
+static inline void cm_plugin_config_init(cm_plugin_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->struct_size = (uint32_t)sizeof *cfg;
+    cfg->grace_ms = -1;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CREDITMETER_PLUGIN_H */
