@@ -143,13 +143,13 @@ typedef struct cm_ledger_take {
 } cm_ledger_take;
 
 /* Result of cm_ledger_quote(); free with cm_ledger_quote_free(). */
-typedef struct cm_ledger_quote {
+typedef struct cm_ledger_quote_result {
     int64_t credits;       /* asked for */
     int64_t available;     /* spendable now */
     int affordable;        /* 1 if credits <= available */
     size_t n_takes;        /* grants in spending order that would be taken from */
     cm_ledger_take *takes; /* (empty when not affordable) */
-} cm_ledger_quote;
+} cm_ledger_quote_result;
 
 /* A hold and its outcome: result of reserve/renew/commit/release/job_info; free with
  * cm_ledger_job_free(). */
@@ -161,7 +161,7 @@ typedef struct cm_ledger_job {
     int64_t credits;        /* held at reserve */
     int64_t charged;        /* charged by commit (0 unless committed) */
     int64_t refunded;       /* refunded since the commit */
-    int64_t lease_s;        /* the lease asked for at reserve (renew may change it) */
+    int64_t lease_s;        /* the lease asked for at reserve (renew keeps it) */
     int64_t created_ms;     /* reserve time */
     int64_t lease_until_ms; /* the lease ends here (a held hold lapses then) */
     int64_t resolved_ms;    /* commit/release/lapse time, or -1 while held */
@@ -185,13 +185,13 @@ typedef struct cm_ledger_grant {
 
 /* Result of cm_ledger_balance(); free with cm_ledger_balance_free(). Lists the grants
  * that still have credits remaining or held, spending order first. */
-typedef struct cm_ledger_balance {
+typedef struct cm_ledger_balance_result {
     char *workspace;
     int64_t available; /* sum of remaining */
     int64_t held;      /* sum of held */
     size_t n_grants;
     cm_ledger_grant *grants;
-} cm_ledger_balance;
+} cm_ledger_balance_result;
 
 /* One journal row. Movement kinds: "grant", "purchase", "hold", "commit",
  * "release", "lapse", "expiry", "refund"; and events that move no credits:
@@ -209,10 +209,10 @@ typedef struct cm_ledger_entry {
 } cm_ledger_entry;
 
 /* Result of cm_ledger_history(); free with cm_ledger_history_free(). */
-typedef struct cm_ledger_history {
+typedef struct cm_ledger_history_result {
     size_t n_entries; /* oldest first, newest last */
     cm_ledger_entry *entries;
-} cm_ledger_history;
+} cm_ledger_history_result;
 
 /* Result of cm_ledger_refund(), filled in a caller-provided struct. */
 typedef struct cm_ledger_refund_result {
@@ -317,8 +317,8 @@ CM_LEDGER_EXTERN int cm_ledger_buy(cm_ledger *l, const char *ws, int64_t credits
  * Returns OK (whether affordable or not), E_INVALID, E_NO_WORKSPACE, E_BUSY,
  * E_STORAGE, E_NOMEM. *out is freed with cm_ledger_quote_free(). */
 CM_LEDGER_EXTERN int cm_ledger_quote(cm_ledger *l, const char *ws, int64_t credits,
-                                     const char *as_user, cm_ledger_quote **out);
-CM_LEDGER_EXTERN void cm_ledger_quote_free(cm_ledger_quote *q);
+                                     const char *as_user, cm_ledger_quote_result **out);
+CM_LEDGER_EXTERN void cm_ledger_quote_free(cm_ledger_quote_result *q);
 
 /* Hold credits (> 0) in ws for job, reserved by user (owner or member), with a lease
  * of lease_s seconds (0: CM_LEDGER_DEFAULT_LEASE_S). All or nothing, in spending
@@ -379,15 +379,15 @@ CM_LEDGER_EXTERN int cm_ledger_refund(cm_ledger *l, const char *job, int64_t cre
  * may be NULL (operator). Returns OK, E_INVALID, E_NO_WORKSPACE, E_BUSY, E_STORAGE,
  * E_NOMEM. Free with cm_ledger_balance_free(). */
 CM_LEDGER_EXTERN int cm_ledger_balance(cm_ledger *l, const char *ws, const char *as_user,
-                                       cm_ledger_balance **out);
-CM_LEDGER_EXTERN void cm_ledger_balance_free(cm_ledger_balance *b);
+                                       cm_ledger_balance_result **out);
+CM_LEDGER_EXTERN void cm_ledger_balance_free(cm_ledger_balance_result *b);
 
 /* The journal of ws, oldest first, brought up to now. as_user may be NULL (operator).
  * Returns OK, E_INVALID, E_NO_WORKSPACE, E_BUSY, E_STORAGE, E_NOMEM. Free with
  * cm_ledger_history_free(). */
 CM_LEDGER_EXTERN int cm_ledger_history(cm_ledger *l, const char *ws, const char *as_user,
-                                       cm_ledger_history **out);
-CM_LEDGER_EXTERN void cm_ledger_history_free(cm_ledger_history *h);
+                                       cm_ledger_history_result **out);
+CM_LEDGER_EXTERN void cm_ledger_history_free(cm_ledger_history_result *h);
 
 /* ---- Maintenance -------------------------------------------------------------- */
 

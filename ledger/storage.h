@@ -80,7 +80,7 @@ typedef enum cm_stmt {
     CM_Q_HOLD_GET,       /* (job) -> HOLD_COLS */
     CM_Q_HOLD_INSERT,    /* (job, ws, user, credits, lease_s, created_ms, lease_until_ms) */
     CM_Q_HOLD_LAPSABLE,  /* (ws, now_ms) -> job of held holds with lease_until_ms <= now */
-    CM_Q_HOLD_RENEW,     /* (job, lease_s, lease_until_ms) */
+    CM_Q_HOLD_RENEW,     /* (job, lease_until_ms) */
     CM_Q_HOLD_RESOLVE,   /* (job, state, resolved_ms, charged, commit_arg) */
     CM_Q_HOLD_SET_REFUNDED, /* (job, refunded) */
     CM_Q_HOLD_ALL,       /* () -> HOLD_COLS of every hold */

@@ -1,0 +1,599 @@
+/*
+ * ledger.c - the handle, error reporting, transactions and the movement primitives.
+ *
+ * Every public call runs as one storage transaction under the handle's mutex
+ * (cm_tx_run). Errors carry a code and a sentence; the sentence is kept per thread so
+ * that two threads sharing a handle each read their own (cm_ledger_errmsg).
+ */
+#include "ledger_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static _Thread_local char tls_msg[512];
+
+static const struct {
+    int code;
+    const char *name;
+    const char *text;
+} errors[] = {
+    {CM_LEDGER_OK, "ok", "success"},
+    {CM_LEDGER_E_INSUFFICIENT, "insufficient_credits", "not enough credits available"},
+    {CM_LEDGER_E_FORBIDDEN, "forbidden", "only the workspace owner may do this"},
+    {CM_LEDGER_E_NO_WORKSPACE, "no_such_workspace", "no such workspace"},
+    {CM_LEDGER_E_NO_JOB, "no_such_job", "no hold was ever made for this job"},
+    {CM_LEDGER_E_CONFLICT, "conflict", "the same idempotency key was used with other arguments"},
+    {CM_LEDGER_E_ALREADY_RESOLVED, "already_resolved", "the hold was already resolved otherwise"},
+    {CM_LEDGER_E_LEASE_EXPIRED, "lease_expired", "the hold's lease lapsed; it was released"},
+    {CM_LEDGER_E_INVALID, "invalid_argument", "invalid argument"},
+    {CM_LEDGER_E_BUSY, "busy", "the ledger database stayed locked past the busy timeout"},
+    {CM_LEDGER_E_STORAGE, "storage_failure", "the ledger's storage failed"},
+    {CM_LEDGER_E_NOMEM, "out_of_memory", "out of memory"},
+    {CM_LEDGER_E_CHECK, "check_failed", "the ledger check found a violation"},
+};
+
+const char *cm_ledger_err_name(int code)
+{
+    for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++)
+        if (errors[i].code == code)
+            return errors[i].name;
+    return "unknown";
+}
+
+const char *cm_ledger_strerror(int code)
+{
+    for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++)
+        if (errors[i].code == code)
+            return errors[i].text;
+    return "unknown error";
+}
+
+const char *cm_ledger_errmsg(const cm_ledger *l)
+{
+    (void)l;
+    return tls_msg;
+}
+
+int cm_fail(cm_ledger *l, int code, const char *fmt, ...)
+{
+    (void)l;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tls_msg, sizeof tls_msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int cm_storage_fail(cm_ledger *l, int st_rc)
+{
+    const char *detail = l && l->st ? l->ops->errmsg(l->st) : "";
+    if (st_rc == CM_ST_BUSY)
+        return cm_fail(l, CM_LEDGER_E_BUSY, "the ledger database is locked by another writer (%s)",
+                       detail);
+    return cm_fail(l, CM_LEDGER_E_STORAGE, "the ledger's storage failed: %s", detail);
+}
+
+int cm_valid_id(cm_ledger *l, const char *what, const char *id)
+{
+    if (!id || !*id)
+        return cm_fail(l, CM_LEDGER_E_INVALID, "%s is missing", what);
+    if (strlen(id) > CM_ID_MAX)
+        return cm_fail(l, CM_LEDGER_E_INVALID, "%s is longer than %d bytes", what, CM_ID_MAX);
+    return CM_LEDGER_OK;
+}
+
+/* ---- open / close ---- */
+
+static int64_t real_clock(void *user)
+{
+    (void)user;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void cm_ledger_config_init(cm_ledger_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->struct_size = sizeof *cfg;
+    cfg->busy_timeout_ms = 5000;
+    cfg->synchronous = CM_LEDGER_SYNC_FULL;
+}
+
+int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
+{
+    tls_msg[0] = 0;
+    if (!out)
+        return cm_fail(NULL, CM_LEDGER_E_INVALID, "cm_ledger_open: out is NULL");
+    *out = NULL;
+    cm_ledger_config cfg;
+    cm_ledger_config_init(&cfg);
+    if (cfg_in) {
+        if (cfg_in->struct_size < offsetof(cm_ledger_config, db) + sizeof(const char *) ||
+            cfg_in->struct_size > sizeof cfg)
+            return cm_fail(NULL, CM_LEDGER_E_INVALID,
+                           "cm_ledger_config.struct_size %u is not a size this library knows",
+                           (unsigned)cfg_in->struct_size);
+        memcpy(&cfg, cfg_in, cfg_in->struct_size);
+    }
+    if (cfg.synchronous != CM_LEDGER_SYNC_FULL && cfg.synchronous != CM_LEDGER_SYNC_NORMAL)
+        return cm_fail(NULL, CM_LEDGER_E_INVALID, "synchronous must be FULL or NORMAL");
+    if (cfg.busy_timeout_ms < 0)
+        return cm_fail(NULL, CM_LEDGER_E_INVALID, "busy_timeout_ms must not be negative");
+    if (cfg.busy_timeout_ms == 0)
+        cfg.busy_timeout_ms = 5000;
+    const char *db = cfg.db && *cfg.db ? cfg.db : "./creditmeter.db";
+    if (strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0)
+        return cm_fail(NULL, CM_LEDGER_E_INVALID,
+                       "the PostgreSQL backend is not built into this library (%s)", db);
+
+    cm_ledger *l = calloc(1, sizeof *l);
+    if (!l)
+        return cm_fail(NULL, CM_LEDGER_E_NOMEM, "out of memory opening the ledger");
+    l->ops = &cm_storage_sqlite;
+    l->now_ms = cfg.now_ms ? cfg.now_ms : real_clock;
+    l->clock_user = cfg.clock_user;
+    if (pthread_mutex_init(&l->mu, NULL) != 0) {
+        free(l);
+        return cm_fail(NULL, CM_LEDGER_E_NOMEM, "cannot create the handle's mutex");
+    }
+    cm_storage_options opt = {cfg.busy_timeout_ms, cfg.synchronous};
+    char err[400];
+    int rc = l->ops->open(&l->st, db, &opt, err, sizeof err);
+    if (rc) {
+        pthread_mutex_destroy(&l->mu);
+        free(l);
+        return cm_fail(NULL, rc == CM_ST_BUSY ? CM_LEDGER_E_BUSY : CM_LEDGER_E_STORAGE, "%s",
+                       err);
+    }
+    *out = l;
+    return CM_LEDGER_OK;
+}
+
+void cm_ledger_close(cm_ledger *l)
+{
+    if (!l)
+        return;
+    l->ops->close(l->st);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}
+
+/* ---- transactions ---- */
+
+int cm_tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg)
+{
+    tls_msg[0] = 0;
+    if (!l)
+        return cm_fail(NULL, CM_LEDGER_E_INVALID, "the ledger handle is NULL");
+    pthread_mutex_lock(&l->mu);
+    cm_tx tx = {.l = l, .now = l->now_ms(l->clock_user)};
+    int rc = l->ops->begin(l->st, write);
+    if (rc) {
+        rc = cm_storage_fail(l, rc);
+        pthread_mutex_unlock(&l->mu);
+        return rc;
+    }
+    rc = body(&tx, arg);
+    if (rc == CM_LEDGER_E_BUSY || rc == CM_LEDGER_E_STORAGE || rc == CM_LEDGER_E_NOMEM) {
+        l->ops->rollback(l->st);
+    } else {
+        int src = l->ops->commit(l->st);
+        if (src) {
+            int saved = rc;
+            rc = cm_storage_fail(l, src);
+            l->ops->rollback(l->st);
+            (void)saved;
+        }
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (rc == CM_LEDGER_OK)
+        tls_msg[0] = 0;
+    return rc;
+}
+
+/* ---- statements and rows ---- */
+
+int cm_run(cm_tx *tx, cm_stmt id, const cm_sv *p, int n, cm_row_fn fn, void *ctx)
+{
+    int rc = tx->l->ops->run(tx->l->st, id, p, n, fn, ctx);
+    if (rc == CM_ST_OK || rc == CM_ST_ABORT)
+        return CM_LEDGER_OK;
+    return cm_storage_fail(tx->l, rc);
+}
+
+void cm_copy_text(char *dst, size_t size, const cm_sv *v)
+{
+    if (v->type == CM_SV_TEXT && v->s)
+        snprintf(dst, size, "%s", v->s);
+    else
+        dst[0] = 0;
+}
+
+int64_t cm_int_or(const cm_sv *v, int64_t dflt)
+{
+    return v->type == CM_SV_INT ? v->i : dflt;
+}
+
+void cm_grant_from_cols(cm_grant_row *g, const cm_sv *c)
+{
+    g->id = c[CM_GC_ID].i;
+    cm_copy_text(g->ws, sizeof g->ws, &c[CM_GC_WS]);
+    g->kind = (int)c[CM_GC_KIND].i;
+    g->granted = c[CM_GC_GRANTED].i;
+    g->remaining = c[CM_GC_REMAINING].i;
+    g->held = c[CM_GC_HELD].i;
+    g->charged = c[CM_GC_CHARGED].i;
+    g->expired = c[CM_GC_EXPIRED].i;
+    g->refunded_into = c[CM_GC_REFUNDED_INTO].i;
+    g->created_ms = c[CM_GC_CREATED_MS].i;
+    g->expires_ms = cm_int_or(&c[CM_GC_EXPIRES_MS], -1);
+    g->unit_minor = cm_int_or(&c[CM_GC_UNIT_MINOR], 0);
+    g->total_minor = cm_int_or(&c[CM_GC_TOTAL_MINOR], 0);
+    cm_copy_text(g->currency, sizeof g->currency, &c[CM_GC_CURRENCY]);
+}
+
+static int grow(void **v, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 8;
+    void *p = realloc(*v, ncap * elem);
+    if (!p)
+        return -1;
+    *v = p;
+    *cap = ncap;
+    return 0;
+}
+
+typedef struct {
+    cm_grant_vec *vec;
+    int oom;
+} grant_list_ctx;
+
+static int cb_grant_list(void *ctx, const cm_sv *c, int n)
+{
+    grant_list_ctx *g = ctx;
+    (void)n;
+    if (grow((void **)&g->vec->v, &g->vec->cap, g->vec->n, sizeof(cm_grant_row))) {
+        g->oom = 1;
+        return 1;
+    }
+    cm_grant_from_cols(&g->vec->v[g->vec->n++], c);
+    return 0;
+}
+
+int cm_grant_list(cm_tx *tx, cm_stmt id, const cm_sv *p, int n, cm_grant_vec *out)
+{
+    memset(out, 0, sizeof *out);
+    grant_list_ctx ctx = {out, 0};
+    int rc = cm_run(tx, id, p, n, cb_grant_list, &ctx);
+    if (!rc && ctx.oom)
+        rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory listing grants");
+    if (rc)
+        cm_grant_vec_free(out);
+    return rc;
+}
+
+void cm_grant_vec_free(cm_grant_vec *v)
+{
+    free(v->v);
+    memset(v, 0, sizeof *v);
+}
+
+int cm_grant_get(cm_tx *tx, int64_t id, cm_grant_row *out)
+{
+    cm_grant_vec v;
+    int rc = cm_grant_list(tx, CM_Q_GRANT_GET, (const cm_sv[]){CM_I(id)}, 1, &v);
+    if (rc)
+        return rc;
+    if (v.n != 1) {
+        cm_grant_vec_free(&v);
+        return cm_fail(tx->l, CM_LEDGER_E_STORAGE, "grant %lld is missing", (long long)id);
+    }
+    *out = v.v[0];
+    cm_grant_vec_free(&v);
+    return CM_LEDGER_OK;
+}
+
+void cm_hold_from_cols(cm_hold_row *h, const cm_sv *c)
+{
+    cm_copy_text(h->job, sizeof h->job, &c[CM_HC_JOB]);
+    cm_copy_text(h->ws, sizeof h->ws, &c[CM_HC_WS]);
+    cm_copy_text(h->user, sizeof h->user, &c[CM_HC_USER]);
+    h->credits = c[CM_HC_CREDITS].i;
+    h->lease_s = c[CM_HC_LEASE_S].i;
+    h->state = (int)c[CM_HC_STATE].i;
+    h->created_ms = c[CM_HC_CREATED_MS].i;
+    h->lease_until_ms = c[CM_HC_LEASE_UNTIL_MS].i;
+    h->resolved_ms = cm_int_or(&c[CM_HC_RESOLVED_MS], -1);
+    h->charged = c[CM_HC_CHARGED].i;
+    h->refunded = c[CM_HC_REFUNDED].i;
+    h->commit_arg = cm_int_or(&c[CM_HC_COMMIT_ARG], -1);
+}
+
+typedef struct {
+    cm_hold_row *h;
+    int found;
+} hold_ctx;
+
+static int cb_hold(void *ctx, const cm_sv *c, int n)
+{
+    hold_ctx *x = ctx;
+    (void)n;
+    cm_hold_from_cols(x->h, c);
+    x->found = 1;
+    return 1;
+}
+
+int cm_hold_get(cm_tx *tx, const char *job, cm_hold_row *out, int *found)
+{
+    hold_ctx x = {out, 0};
+    int rc = CM_RUN(tx, CM_Q_HOLD_GET, cb_hold, &x, CM_T(job));
+    *found = x.found;
+    return rc;
+}
+
+typedef struct {
+    cm_take_vec *vec;
+    int oom;
+} take_ctx;
+
+static int cb_take(void *ctx, const cm_sv *c, int n)
+{
+    take_ctx *x = ctx;
+    (void)n;
+    if (grow((void **)&x->vec->v, &x->vec->cap, x->vec->n, sizeof(cm_take_row))) {
+        x->oom = 1;
+        return 1;
+    }
+    cm_take_row *t = &x->vec->v[x->vec->n++];
+    t->seq = c[0].i;
+    t->grant_id = c[1].i;
+    t->credits = c[2].i;
+    t->charged = c[3].i;
+    t->refunded = c[4].i;
+    t->kind = (int)c[5].i;
+    t->expires_ms = cm_int_or(&c[6], -1);
+    return 0;
+}
+
+int cm_takes_of(cm_tx *tx, const char *job, cm_take_vec *out)
+{
+    memset(out, 0, sizeof *out);
+    take_ctx x = {out, 0};
+    int rc = CM_RUN(tx, CM_Q_TAKES_OF, cb_take, &x, CM_T(job));
+    if (!rc && x.oom)
+        rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading a hold");
+    if (rc) {
+        free(out->v);
+        memset(out, 0, sizeof *out);
+    }
+    return rc;
+}
+
+typedef struct {
+    cm_ws_row *w;
+    int found;
+} ws_ctx;
+
+static int cb_ws(void *ctx, const cm_sv *c, int n)
+{
+    ws_ctx *x = ctx;
+    (void)n;
+    cm_copy_text(x->w->owner, sizeof x->w->owner, &c[0]);
+    cm_copy_text(x->w->region, sizeof x->w->region, &c[1]);
+    x->found = 1;
+    return 1;
+}
+
+int cm_ws_get(cm_tx *tx, const char *ws, cm_ws_row *out, int *found)
+{
+    ws_ctx x = {out, 0};
+    int rc = CM_RUN(tx, CM_Q_WS_GET, cb_ws, &x, CM_T(ws));
+    *found = x.found;
+    return rc;
+}
+
+static int cb_found(void *ctx, const cm_sv *c, int n)
+{
+    (void)c;
+    (void)n;
+    *(int *)ctx = 1;
+    return 1;
+}
+
+int cm_ws_access(cm_tx *tx, const char *ws, const char *user, int need_owner, const char *action,
+                 cm_ws_row *out)
+{
+    int rc = cm_valid_id(tx->l, "the workspace id", ws);
+    if (!rc && user)
+        rc = cm_valid_id(tx->l, "the user id", user);
+    if (rc)
+        return rc;
+    cm_ws_row w;
+    int found = 0;
+    rc = cm_ws_get(tx, ws, &w, &found);
+    if (rc)
+        return rc;
+    if (found && user && strcmp(user, w.owner) != 0) {
+        int member = 0;
+        rc = CM_RUN(tx, CM_Q_MEMBER_GET, cb_found, &member, CM_T(ws), CM_T(user));
+        if (rc)
+            return rc;
+        if (!member)
+            found = 0; /* a stranger learns nothing: the same answer as a missing workspace */
+        else if (need_owner)
+            return cm_fail(tx->l, CM_LEDGER_E_FORBIDDEN,
+                           "user '%s' is a member of workspace '%s' but only its owner may %s",
+                           user, ws, action);
+    }
+    if (!found) {
+        if (user)
+            return cm_fail(tx->l, CM_LEDGER_E_NO_WORKSPACE,
+                           "there is no workspace '%s' that user '%s' belongs to", ws, user);
+        return cm_fail(tx->l, CM_LEDGER_E_NO_WORKSPACE, "there is no workspace '%s'", ws);
+    }
+    if (out)
+        *out = w;
+    return CM_LEDGER_OK;
+}
+
+/* ---- journal and movements ---- */
+
+int cm_cb_int(void *ctx, const cm_sv *c, int n)
+{
+    (void)n;
+    *(int64_t *)ctx = c[0].i;
+    return 1;
+}
+
+int cm_journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int64_t grant_id,
+               const char *job, int64_t credits, const char *actor, const char *reason,
+               const char *ref)
+{
+    if (!tx->op) {
+        int rc = cm_run(tx, CM_Q_JOURNAL_NEXT_OP, NULL, 0, cm_cb_int, &tx->op);
+        if (rc)
+            return rc;
+    }
+    return CM_RUN(tx, CM_Q_JOURNAL_INSERT, NULL, NULL, CM_I(tx->op), CM_T(ws), CM_I(at_ms),
+                  CM_T(kind), grant_id >= 0 ? CM_I(grant_id) : CM_N, job ? CM_T(job) : CM_N,
+                  CM_I(credits), CM_T(actor), reason ? CM_T(reason) : CM_N,
+                  ref ? CM_T(ref) : CM_N);
+}
+
+int cm_apply_movement(cm_grant_row *g, const char *kind, int64_t n)
+{
+    if (!strcmp(kind, "grant") || !strcmp(kind, "purchase")) {
+        g->granted += n;
+        g->remaining += n;
+    } else if (!strcmp(kind, "hold")) {
+        g->remaining -= n;
+        g->held += n;
+    } else if (!strcmp(kind, "commit")) {
+        g->held -= n;
+        g->charged += n;
+    } else if (!strcmp(kind, "release") || !strcmp(kind, "lapse")) {
+        g->held -= n;
+        g->remaining += n;
+    } else if (!strcmp(kind, "expiry")) {
+        g->remaining -= n;
+        g->expired += n;
+    } else if (!strcmp(kind, "refund")) {
+        g->remaining += n;
+        if (g->kind == CM_LEDGER_GRANT_REFUND)
+            g->granted += n;
+        else
+            g->refunded_into += n;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+int cm_move(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits, int64_t at_ms,
+            const char *job, const char *actor, const char *reason, const char *ref)
+{
+    if (credits <= 0)
+        return CM_LEDGER_OK;
+    cm_apply_movement(g, kind, credits);
+    if (g->remaining < 0 || g->held < 0)
+        return cm_fail(tx->l, CM_LEDGER_E_STORAGE,
+                       "internal error: %s of %lld would make grant %lld negative", kind,
+                       (long long)credits, (long long)g->id);
+    int rc = CM_RUN(tx, CM_Q_GRANT_SET, NULL, NULL, CM_I(g->id), CM_I(g->remaining),
+                    CM_I(g->held), CM_I(g->charged), CM_I(g->expired), CM_I(g->refunded_into));
+    if (rc)
+        return rc;
+    return cm_journal(tx, g->ws, at_ms, kind, g->id, job, credits, actor, reason, ref);
+}
+
+int cm_grant_expired(const cm_grant_row *g, int64_t now)
+{
+    return g->expires_ms >= 0 && g->expires_ms <= now;
+}
+
+int cm_give_back(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits, int64_t at_ms,
+                 const char *job, const char *actor, const char *reason)
+{
+    int rc = cm_move(tx, g, kind, credits, at_ms, job, actor, reason, NULL);
+    if (!rc && cm_grant_expired(g, tx->now) && credits > 0) {
+        rc = cm_move(tx, g, "expiry", credits, at_ms, job, "ledger",
+                     "credits given back to a grant that had expired", NULL);
+        if (!rc)
+            tx->stats.credits_expired += credits;
+    }
+    return rc;
+}
+
+/* ---- names ---- */
+
+const char *cm_ledger_grant_kind_name(int kind)
+{
+    switch (kind) {
+    case CM_LEDGER_GRANT_PLAN:
+        return "plan";
+    case CM_LEDGER_GRANT_ADDON:
+        return "addon";
+    case CM_LEDGER_GRANT_REFUND:
+        return "refund";
+    }
+    return "unknown";
+}
+
+const char *cm_ledger_hold_state_name(int state)
+{
+    switch (state) {
+    case CM_LEDGER_HELD:
+        return "held";
+    case CM_LEDGER_COMMITTED:
+        return "committed";
+    case CM_LEDGER_RELEASED:
+        return "released";
+    case CM_LEDGER_LAPSED:
+        return "lapsed";
+    }
+    return "unknown";
+}
+
+const char *cm_ledger_interval_name(int interval)
+{
+    switch (interval) {
+    case CM_LEDGER_MONTHLY:
+        return "monthly";
+    case CM_LEDGER_ANNUAL:
+        return "annual";
+    }
+    return "unknown";
+}
+
+int cm_grant_new(cm_tx *tx, const char *ws, int kind, int64_t created_ms, int64_t expires_ms,
+                 int64_t period, const char *ref, int64_t unit_minor, int64_t total_minor,
+                 const char *currency, cm_grant_row *out)
+{
+    int64_t id = -1;
+    int rc = CM_RUN(tx, CM_Q_GRANT_INSERT, cm_cb_int, &id, CM_T(ws), CM_I(kind), CM_I(0),
+                    CM_I(created_ms), expires_ms >= 0 ? CM_I(expires_ms) : CM_N,
+                    period >= 0 ? CM_I(period) : CM_N, ref ? CM_T(ref) : CM_N,
+                    currency ? CM_I(unit_minor) : CM_N, currency ? CM_I(total_minor) : CM_N,
+                    currency ? CM_T(currency) : CM_N);
+    if (rc)
+        return rc;
+    if (id < 0)
+        return cm_fail(tx->l, CM_LEDGER_E_STORAGE, "the new grant got no id");
+    memset(out, 0, sizeof *out);
+    out->id = id;
+    snprintf(out->ws, sizeof out->ws, "%s", ws);
+    out->kind = kind;
+    out->created_ms = created_ms;
+    out->expires_ms = expires_ms;
+    out->unit_minor = unit_minor;
+    out->total_minor = total_minor;
+    if (currency)
+        snprintf(out->currency, sizeof out->currency, "%s", currency);
+    return CM_LEDGER_OK;
+}

@@ -1,0 +1,342 @@
+/*
+ * ledger_holds.c - two-phase holds: reserve, renew, commit, release, job info.
+ *
+ * A hold takes credits from grants in spending order and records each take
+ * (hold_takes, in order). Commit charges the takes in that same order, so what goes
+ * back is what the hold took last; credits given back to a plan grant that expired
+ * meanwhile expire with it (cm_give_back). A job id names one hold forever, and a hold
+ * resolves exactly once: holds.state moves from HELD to COMMITTED, RELEASED or LAPSED
+ * and never again (the UPDATE is guarded by "state = held").
+ */
+#include "ledger_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cm_hold_resolve(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_t at_ms,
+                    const char *actor)
+{
+    cm_take_vec t;
+    int rc = cm_takes_of(tx, h->job, &t);
+    if (rc)
+        return rc;
+    const char *back = state == CM_LEDGER_LAPSED ? "lapse" : "release";
+    const char *why = state == CM_LEDGER_LAPSED    ? "the lease lapsed"
+                      : state == CM_LEDGER_RELEASED ? "released"
+                                                    : "the unused part of a committed hold";
+    int64_t left = charge;
+    for (size_t i = 0; !rc && i < t.n; i++) {
+        cm_grant_row g;
+        rc = cm_grant_get(tx, t.v[i].grant_id, &g);
+        if (rc)
+            break;
+        int64_t c = left < t.v[i].credits ? left : t.v[i].credits;
+        left -= c;
+        rc = cm_move(tx, &g, "commit", c, at_ms, h->job, actor, "charged", NULL);
+        if (!rc)
+            rc = cm_give_back(tx, &g, back, t.v[i].credits - c, at_ms, h->job, actor, why);
+        if (!rc && c)
+            rc = CM_RUN(tx, CM_Q_TAKE_SET, NULL, NULL, CM_T(h->job), CM_I(t.v[i].seq), CM_I(c),
+                        CM_I(0));
+    }
+    free(t.v);
+    if (!rc && left != 0)
+        rc = cm_fail(tx->l, CM_LEDGER_E_STORAGE, "hold %s: its takes do not add up", h->job);
+    if (rc)
+        return rc;
+    rc = CM_RUN(tx, CM_Q_HOLD_RESOLVE, NULL, NULL, CM_T(h->job), CM_I(state), CM_I(at_ms),
+                CM_I(charge), state == CM_LEDGER_COMMITTED ? CM_I(charge) : CM_N);
+    if (!rc) {
+        h->state = state;
+        h->resolved_ms = at_ms;
+        h->charged = charge;
+        h->commit_arg = state == CM_LEDGER_COMMITTED ? charge : -1;
+    }
+    return rc;
+}
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+int cm_job_build(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out)
+{
+    cm_take_vec t;
+    int rc = cm_takes_of(tx, h->job, &t);
+    if (rc)
+        return rc;
+    cm_ledger_job *j = calloc(1, sizeof *j);
+    if (j) {
+        j->job = dup_str(h->job);
+        j->workspace = dup_str(h->ws);
+        j->user = dup_str(h->user);
+        j->takes = t.n ? calloc(t.n, sizeof *j->takes) : NULL;
+    }
+    if (!j || !j->job || !j->workspace || !j->user || (t.n && !j->takes)) {
+        free(t.v);
+        cm_ledger_job_free(j);
+        return cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory describing a hold");
+    }
+    j->state = h->state;
+    j->credits = h->credits;
+    j->charged = h->charged;
+    j->refunded = h->refunded;
+    j->lease_s = h->lease_s;
+    j->created_ms = h->created_ms;
+    j->lease_until_ms = h->lease_until_ms;
+    j->resolved_ms = h->resolved_ms;
+    j->n_takes = t.n;
+    for (size_t i = 0; i < t.n; i++)
+        j->takes[i] = (cm_ledger_take){t.v[i].grant_id, t.v[i].kind,    t.v[i].credits,
+                                       t.v[i].charged,  t.v[i].refunded, t.v[i].expires_ms};
+    free(t.v);
+    *out = j;
+    return CM_LEDGER_OK;
+}
+
+void cm_ledger_job_free(cm_ledger_job *j)
+{
+    if (!j)
+        return;
+    free(j->job);
+    free(j->workspace);
+    free(j->user);
+    free(j->takes);
+    free(j);
+}
+
+/* ---- reserve ---- */
+
+typedef struct hold_args {
+    const char *ws, *job, *user;
+    int64_t credits, lease_s;
+    cm_ledger_job **out;
+} hold_args;
+
+static int finish(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out)
+{
+    return out ? cm_job_build(tx, h, out) : CM_LEDGER_OK;
+}
+
+static int reserve_body(cm_tx *tx, void *arg)
+{
+    hold_args *a = arg;
+    int rc = cm_ws_access(tx, a->ws, a->user, 0, "reserve", NULL);
+    if (!rc)
+        rc = cm_touch(tx, a->ws);
+    if (rc)
+        return rc;
+    cm_hold_row h;
+    int found;
+    rc = cm_hold_get(tx, a->job, &h, &found);
+    if (rc)
+        return rc;
+    if (found) {
+        if (strcmp(h.ws, a->ws) || strcmp(h.user, a->user) || h.credits != a->credits ||
+            h.lease_s != a->lease_s)
+            return cm_fail(tx->l, CM_LEDGER_E_CONFLICT,
+                           "job '%s' already holds %lld credits with other arguments (workspace "
+                           "'%s', user '%s', lease %lld s)",
+                           a->job, (long long)h.credits, strcmp(h.ws, a->ws) ? "(another)" : h.ws,
+                           strcmp(h.ws, a->ws) ? "(another)" : h.user, (long long)h.lease_s);
+        return finish(tx, &h, a->out); /* a retry: the same hold, whatever its state now */
+    }
+    cm_grant_vec v;
+    rc = cm_grant_list(tx, CM_Q_GRANT_SPENDABLE, (const cm_sv[]){CM_T(a->ws), CM_I(tx->now)}, 2,
+                       &v);
+    if (rc)
+        return rc;
+    int64_t available = 0;
+    for (size_t i = 0; i < v.n; i++)
+        available += v.v[i].remaining;
+    if (available < a->credits) {
+        cm_grant_vec_free(&v);
+        return cm_fail(tx->l, CM_LEDGER_E_INSUFFICIENT,
+                       "job '%s' needs %lld credits but workspace '%s' has %lld available",
+                       a->job, (long long)a->credits, a->ws, (long long)available);
+    }
+    int64_t until = tx->now + a->lease_s * 1000;
+    rc = CM_RUN(tx, CM_Q_HOLD_INSERT, NULL, NULL, CM_T(a->job), CM_T(a->ws), CM_T(a->user),
+                CM_I(a->credits), CM_I(a->lease_s), CM_I(tx->now), CM_I(until));
+    int64_t left = a->credits;
+    for (size_t i = 0; !rc && left > 0 && i < v.n; i++) {
+        int64_t c = left < v.v[i].remaining ? left : v.v[i].remaining;
+        left -= c;
+        rc = CM_RUN(tx, CM_Q_TAKE_INSERT, NULL, NULL, CM_T(a->job), CM_I((int64_t)i),
+                    CM_I(v.v[i].id), CM_I(c));
+        if (!rc)
+            rc = cm_move(tx, &v.v[i], "hold", c, tx->now, a->job, a->user, "reserved", NULL);
+    }
+    cm_grant_vec_free(&v);
+    if (rc)
+        return rc;
+    rc = cm_hold_get(tx, a->job, &h, &found);
+    if (!rc && !found)
+        rc = cm_fail(tx->l, CM_LEDGER_E_STORAGE, "the new hold '%s' vanished", a->job);
+    return rc ? rc : finish(tx, &h, a->out);
+}
+
+static int check_lease(cm_ledger *l, int64_t *lease_s)
+{
+    if (*lease_s == 0)
+        *lease_s = CM_LEDGER_DEFAULT_LEASE_S;
+    if (*lease_s < 0 || *lease_s > INT64_C(31536000))
+        return cm_fail(l, CM_LEDGER_E_INVALID, "the lease must be 1 s to one year");
+    return CM_LEDGER_OK;
+}
+
+int cm_ledger_reserve(cm_ledger *l, const char *ws, const char *job, int64_t credits,
+                      const char *user, int64_t lease_s, cm_ledger_job **out)
+{
+    if (out)
+        *out = NULL;
+    int rc = cm_valid_id(l, "the job id", job);
+    if (!rc)
+        rc = cm_valid_id(l, "the user id", user);
+    if (!rc)
+        rc = check_lease(l, &lease_s);
+    if (rc)
+        return rc;
+    if (credits <= 0 || credits > INT64_C(1000000000000))
+        return cm_fail(l, CM_LEDGER_E_INVALID, "credits to reserve must be between 1 and 10^12");
+    hold_args a = {ws, job, user, credits, lease_s, out};
+    return cm_tx_run(l, 1, reserve_body, &a);
+}
+
+/* ---- renew, commit, release, job ---- */
+
+enum { OP_RENEW, OP_COMMIT, OP_RELEASE, OP_INFO };
+
+typedef struct job_args {
+    const char *job;
+    int op;
+    int64_t n; /* lease_s for renew, credits for commit */
+    cm_ledger_job **out;
+} job_args;
+
+/* Find the hold and bring its workspace up to now (which may lapse it). */
+static int load_hold(cm_tx *tx, const char *job, cm_hold_row *h)
+{
+    int found;
+    int rc = cm_hold_get(tx, job, h, &found);
+    if (!rc && !found)
+        return cm_fail(tx->l, CM_LEDGER_E_NO_JOB, "no hold was ever made for job '%s'", job);
+    if (!rc)
+        rc = cm_touch(tx, h->ws);
+    if (!rc)
+        rc = cm_hold_get(tx, job, h, &found);
+    return rc;
+}
+
+static int job_body(cm_tx *tx, void *arg)
+{
+    job_args *a = arg;
+    cm_hold_row h;
+    int rc = load_hold(tx, a->job, &h);
+    if (rc)
+        return rc;
+    char when[40];
+    switch (a->op) {
+    case OP_INFO:
+        break;
+    case OP_RENEW:
+        if (h.state == CM_LEDGER_LAPSED)
+            return cm_fail(tx->l, CM_LEDGER_E_LEASE_EXPIRED,
+                           "job '%s': its lease lapsed at %s and its %lld credits were released",
+                           a->job, cm_ledger_time_format(h.lease_until_ms, when, sizeof when),
+                           (long long)h.credits);
+        if (h.state != CM_LEDGER_HELD)
+            return cm_fail(tx->l, CM_LEDGER_E_ALREADY_RESOLVED,
+                           "job '%s' was already %s; there is no lease to renew", a->job,
+                           cm_ledger_hold_state_name(h.state));
+        h.lease_until_ms = tx->now + a->n * 1000;
+        rc = CM_RUN(tx, CM_Q_HOLD_RENEW, NULL, NULL, CM_T(a->job), CM_I(h.lease_until_ms));
+        break;
+    case OP_COMMIT: {
+        int64_t want = a->n == CM_LEDGER_ALL ? h.credits : a->n;
+        if (h.state == CM_LEDGER_COMMITTED) {
+            if (want != h.commit_arg)
+                return cm_fail(tx->l, CM_LEDGER_E_CONFLICT,
+                               "job '%s' was already committed for %lld credits, not %lld",
+                               a->job, (long long)h.commit_arg, (long long)want);
+            break; /* a retry: the first result */
+        }
+        if (h.state == CM_LEDGER_RELEASED)
+            return cm_fail(tx->l, CM_LEDGER_E_ALREADY_RESOLVED,
+                           "job '%s' was released; it cannot be committed", a->job);
+        if (h.state == CM_LEDGER_LAPSED)
+            return cm_fail(tx->l, CM_LEDGER_E_LEASE_EXPIRED,
+                           "job '%s': its lease lapsed at %s and its credits were released; it "
+                           "cannot be committed",
+                           a->job, cm_ledger_time_format(h.lease_until_ms, when, sizeof when));
+        if (want > h.credits)
+            return cm_fail(tx->l, CM_LEDGER_E_INVALID,
+                           "job '%s' holds %lld credits; it cannot be charged %lld", a->job,
+                           (long long)h.credits, (long long)want);
+        rc = cm_hold_resolve(tx, &h, want, CM_LEDGER_COMMITTED, tx->now, h.user);
+        break;
+    }
+    case OP_RELEASE:
+        if (h.state == CM_LEDGER_COMMITTED)
+            return cm_fail(tx->l, CM_LEDGER_E_ALREADY_RESOLVED,
+                           "job '%s' was committed for %lld credits; it cannot be released "
+                           "(refund it instead)",
+                           a->job, (long long)h.charged);
+        if (h.state == CM_LEDGER_HELD)
+            rc = cm_hold_resolve(tx, &h, 0, CM_LEDGER_RELEASED, tx->now, h.user);
+        break;
+    }
+    if (rc)
+        return rc;
+    return finish(tx, &h, a->out);
+}
+
+static int job_call(cm_ledger *l, const char *job, int op, int64_t n, cm_ledger_job **out)
+{
+    if (out)
+        *out = NULL;
+    int rc = cm_valid_id(l, "the job id", job);
+    if (rc)
+        return rc;
+    job_args a = {job, op, n, out};
+    return cm_tx_run(l, 1, job_body, &a);
+}
+
+int cm_ledger_renew(cm_ledger *l, const char *job, int64_t lease_s, cm_ledger_job **out)
+{
+    int rc = check_lease(l, &lease_s);
+    if (rc) {
+        if (out)
+            *out = NULL;
+        return rc;
+    }
+    return job_call(l, job, OP_RENEW, lease_s, out);
+}
+
+int cm_ledger_commit(cm_ledger *l, const char *job, int64_t credits, cm_ledger_job **out)
+{
+    if (credits < 0 && credits != CM_LEDGER_ALL) {
+        if (out)
+            *out = NULL;
+        return cm_fail(l, CM_LEDGER_E_INVALID, "credits to commit must not be negative");
+    }
+    return job_call(l, job, OP_COMMIT, credits, out);
+}
+
+int cm_ledger_release(cm_ledger *l, const char *job, cm_ledger_job **out)
+{
+    return job_call(l, job, OP_RELEASE, 0, out);
+}
+
+int cm_ledger_job_info(cm_ledger *l, const char *job, cm_ledger_job **out)
+{
+    if (!out)
+        return cm_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_job_info: out is NULL");
+    return job_call(l, job, OP_INFO, 0, out);
+}

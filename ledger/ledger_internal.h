@@ -1,0 +1,150 @@
+/*
+ * ledger_internal.h - what the ledger's rule files share (internal).
+ *
+ * The handle, the per-call transaction context, row structs read through the storage
+ * interface, and the helpers every rule uses: failing with a code and a sentence,
+ * running named statements, writing the journal, and applying a movement to a grant.
+ *
+ * Invariant: every change to a grant's counters goes through cm_move(), which applies
+ * the same effect table as cm_apply_movement() (used by check to re-derive balances)
+ * and appends the journal row in the same transaction.
+ */
+#ifndef CM_LEDGER_INTERNAL_H
+#define CM_LEDGER_INTERNAL_H
+
+#include "cm_ledger.h"
+#include "storage.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+
+#define CM_ID_MAX 255 /* longest workspace, user, job, region, reference id (bytes) */
+#define CM_TEXT_MAX 1000 /* longest reason / tier */
+
+struct cm_ledger {
+    pthread_mutex_t mu; /* held for the whole of every call: one transaction at a time */
+    const cm_storage_ops *ops;
+    cm_storage *st;
+    int64_t (*now_ms)(void *user);
+    void *clock_user;
+};
+
+/* One call's transaction. */
+typedef struct cm_tx {
+    cm_ledger *l;
+    int64_t now;  /* the clock, read once per call */
+    int64_t op;   /* operation number of the journal rows of this call; 0 until needed */
+    cm_ledger_sweep_stats stats; /* lazy work done by this call */
+} cm_tx;
+
+typedef struct cm_grant_row {
+    int64_t id;
+    char ws[CM_ID_MAX + 1];
+    int kind;
+    int64_t granted, remaining, held, charged, expired, refunded_into;
+    int64_t created_ms, expires_ms; /* expires_ms -1: never */
+    int64_t unit_minor, total_minor;
+    char currency[4];
+} cm_grant_row;
+
+typedef struct cm_grant_vec {
+    cm_grant_row *v;
+    size_t n, cap;
+} cm_grant_vec;
+
+typedef struct cm_hold_row {
+    char job[CM_ID_MAX + 1], ws[CM_ID_MAX + 1], user[CM_ID_MAX + 1];
+    int64_t credits, lease_s;
+    int state;
+    int64_t created_ms, lease_until_ms, resolved_ms, charged, refunded, commit_arg;
+} cm_hold_row;
+
+typedef struct cm_take_row {
+    int64_t seq, grant_id, credits, charged, refunded;
+    int kind;
+    int64_t expires_ms;
+} cm_take_row;
+
+typedef struct cm_take_vec {
+    cm_take_row *v;
+    size_t n, cap;
+} cm_take_vec;
+
+typedef struct cm_ws_row {
+    char owner[CM_ID_MAX + 1];
+    char region[CM_ID_MAX + 1];
+} cm_ws_row;
+
+/* ---- ledger.c: errors and transactions ---- */
+int cm_fail(cm_ledger *l, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int cm_storage_fail(cm_ledger *l, int st_rc); /* maps CM_ST_* to BUSY/STORAGE */
+typedef int (*cm_tx_body)(cm_tx *tx, void *arg);
+/* Run body in one transaction under the handle's mutex. A body that refuses (any code
+ * but BUSY/STORAGE/NOMEM) has changed nothing of its own, so the lazy work it did
+ * (lapses, expiries, periods) is committed; storage failures roll everything back. */
+int cm_tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg);
+int cm_valid_id(cm_ledger *l, const char *what, const char *id);
+
+/* ---- statements ---- */
+int cm_run(cm_tx *tx, cm_stmt id, const cm_sv *p, int n, cm_row_fn fn, void *ctx);
+#define CM_I(x) ((cm_sv){CM_SV_INT, (int64_t)(x), NULL})
+#define CM_T(x) ((cm_sv){CM_SV_TEXT, 0, (x)})
+#define CM_N ((cm_sv){CM_SV_NULL, 0, NULL})
+#define CM_RUN(tx, id, fn, ctx, ...)                                                               \
+    cm_run((tx), (id), (const cm_sv[]){__VA_ARGS__},                                               \
+           (int)(sizeof((const cm_sv[]){__VA_ARGS__}) / sizeof(cm_sv)), (fn), (ctx))
+
+int cm_cb_int(void *ctx, const cm_sv *c, int n); /* first column of the first row */
+/* Insert a grant with zero counters (credits arrive by a movement). expires_ms,
+ * period -1: none; currency NULL: no price. */
+int cm_grant_new(cm_tx *tx, const char *ws, int kind, int64_t created_ms, int64_t expires_ms,
+                 int64_t period, const char *ref, int64_t unit_minor, int64_t total_minor,
+                 const char *currency, cm_grant_row *out);
+void cm_copy_text(char *dst, size_t size, const cm_sv *v);
+int64_t cm_int_or(const cm_sv *v, int64_t dflt);
+
+int cm_grant_get(cm_tx *tx, int64_t id, cm_grant_row *out); /* CM_LEDGER_E_STORAGE if gone */
+int cm_grant_list(cm_tx *tx, cm_stmt id, const cm_sv *p, int n, cm_grant_vec *out);
+void cm_grant_vec_free(cm_grant_vec *v);
+void cm_grant_from_cols(cm_grant_row *g, const cm_sv *c);
+int cm_hold_get(cm_tx *tx, const char *job, cm_hold_row *out, int *found);
+void cm_hold_from_cols(cm_hold_row *h, const cm_sv *c);
+int cm_takes_of(cm_tx *tx, const char *job, cm_take_vec *out);
+int cm_ws_get(cm_tx *tx, const char *ws, cm_ws_row *out, int *found);
+
+/* Check that user may use ws (owner or member; NULL = operator). need_owner: only the
+ * owner. A non-member gets the same E_NO_WORKSPACE as a missing workspace. */
+int cm_ws_access(cm_tx *tx, const char *ws, const char *user, int need_owner, const char *action,
+                 cm_ws_row *out);
+
+/* ---- journal and movements ---- */
+int cm_journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int64_t grant_id,
+               const char *job, int64_t credits, const char *actor, const char *reason,
+               const char *ref);
+/* Apply a movement's effect on a grant's counters (shared by the rules and check).
+ * Returns 0, or -1 for an unknown kind. */
+int cm_apply_movement(cm_grant_row *g, const char *kind, int64_t credits);
+/* Apply, save the grant, and journal the movement. */
+int cm_move(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits, int64_t at_ms,
+            const char *job, const char *actor, const char *reason, const char *ref);
+/* Give credits of a hold back to grant g ("release" or "lapse"); if g has expired by
+ * now they expire with it. */
+int cm_give_back(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits, int64_t at_ms,
+                 const char *job, const char *actor, const char *reason);
+int cm_grant_expired(const cm_grant_row *g, int64_t now);
+
+/* ---- ledger_time.c/ledger_plan.c: bringing a workspace up to now ---- */
+int cm_touch(cm_tx *tx, const char *ws);
+int cm_grant_plan_period(cm_tx *tx, const char *ws, int64_t credits_per_month, int interval,
+                         int64_t start_ms, int64_t period, const char *actor);
+
+/* ---- ledger_holds.c ---- */
+/* Resolve a held hold: charge `charge` credits from its takes in spending order and give
+ * the rest back ("lapse" if state is LAPSED, else "release"), then mark it state. */
+int cm_hold_resolve(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_t at_ms,
+                    const char *actor);
+
+/* ---- results ---- */
+int cm_job_build(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out);
+
+#endif

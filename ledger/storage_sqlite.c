@@ -1,0 +1,358 @@
+/*
+ * storage_sqlite.c - the SQLite implementation of storage.h.
+ *
+ * All of the ledger's SQLite text lives here: the schema with its migrations and one
+ * SQL string per named statement, prepared once per connection and always run with
+ * bound parameters. Settings: WAL journal (readers never block the writer), BEGIN
+ * IMMEDIATE for every write transaction (the write lock is taken up front, so two
+ * writers never deadlock on a lock upgrade and every read-modify-write is
+ * serialised), a busy timeout, synchronous FULL or NORMAL, foreign keys on. The
+ * journal table refuses UPDATE and DELETE by trigger: it is append-only.
+ */
+#include "storage.h"
+#include "cm_ledger.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct cm_storage {
+    sqlite3 *db;
+    sqlite3_stmt *stmts[CM_Q__COUNT];
+    char err[256];
+};
+
+#define GRANT_COLS                                                                                 \
+    "id, ws, kind, granted, remaining, held, charged, expired, refunded_into, created_ms, "        \
+    "expires_ms, ref, unit_minor, total_minor, currency"
+#define HOLD_COLS                                                                                  \
+    "job, ws, user_id, credits, lease_s, state, created_ms, lease_until_ms, resolved_ms, "         \
+    "charged, refunded, commit_arg"
+/* Plan grants first, soonest-expiring first; then add-on and refund grants, oldest. */
+#define SPENDING_ORDER                                                                             \
+    " ORDER BY CASE WHEN kind = 1 THEN 0 ELSE 1 END, CASE WHEN kind = 1 THEN expires_ms ELSE 0 " \
+    "END, created_ms, id"
+
+static const char *const sql_text[CM_Q__COUNT] = {
+    [CM_Q_PRICE_GET] = "SELECT currency, unit_minor FROM prices WHERE region = ?1",
+    [CM_Q_PRICE_UPSERT] = "INSERT INTO prices(region, currency, unit_minor) VALUES(?1, ?2, ?3) "
+                          "ON CONFLICT(region) DO UPDATE SET currency = excluded.currency, "
+                          "unit_minor = excluded.unit_minor",
+    [CM_Q_WS_GET] = "SELECT owner, region FROM workspaces WHERE id = ?1",
+    [CM_Q_WS_INSERT] = "INSERT INTO workspaces(id, owner, region, created_ms) VALUES(?1,?2,?3,?4)",
+    [CM_Q_WS_ALL] = "SELECT id FROM workspaces ORDER BY id",
+    [CM_Q_MEMBER_GET] = "SELECT 1 FROM members WHERE ws = ?1 AND user_id = ?2",
+    [CM_Q_MEMBER_INSERT] = "INSERT INTO members(ws, user_id) VALUES(?1, ?2) "
+                           "ON CONFLICT DO NOTHING",
+    [CM_Q_MEMBER_DELETE] = "DELETE FROM members WHERE ws = ?1 AND user_id = ?2",
+    [CM_Q_PLAN_GET] = "SELECT credits, interval, tier, start_ms, next_period, cancelled_ms "
+                      "FROM plans WHERE ws = ?1",
+    [CM_Q_PLAN_PUT] = "INSERT INTO plans(ws, credits, interval, tier, start_ms, next_period, "
+                      "cancelled_ms) VALUES(?1, ?2, ?3, ?4, ?5, 0, NULL) "
+                      "ON CONFLICT(ws) DO UPDATE SET credits = excluded.credits, "
+                      "interval = excluded.interval, tier = excluded.tier, "
+                      "start_ms = excluded.start_ms, next_period = 0, cancelled_ms = NULL",
+    [CM_Q_PLAN_SET_NEXT] = "UPDATE plans SET next_period = ?2 WHERE ws = ?1",
+    [CM_Q_PLAN_CANCEL] = "UPDATE plans SET cancelled_ms = ?2 WHERE ws = ?1",
+    [CM_Q_GRANT_INSERT] =
+        "INSERT INTO grants(ws, kind, granted, remaining, held, charged, expired, "
+        "refunded_into, created_ms, expires_ms, period, ref, unit_minor, total_minor, currency) "
+        "VALUES(?1, ?2, ?3, ?3, 0, 0, 0, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+    [CM_Q_GRANT_GET] = "SELECT " GRANT_COLS " FROM grants WHERE id = ?1",
+    [CM_Q_GRANT_SPENDABLE] = "SELECT " GRANT_COLS " FROM grants WHERE ws = ?1 AND remaining > 0 "
+                             "AND (expires_ms IS NULL OR expires_ms > ?2)" SPENDING_ORDER,
+    [CM_Q_GRANT_LIVE] = "SELECT " GRANT_COLS " FROM grants WHERE ws = ?1 "
+                        "AND (remaining > 0 OR held > 0)" SPENDING_ORDER,
+    [CM_Q_GRANT_EXPIRING] = "SELECT " GRANT_COLS " FROM grants WHERE ws = ?1 AND remaining > 0 "
+                            "AND expires_ms IS NOT NULL AND expires_ms <= ?2 ORDER BY id",
+    [CM_Q_GRANT_ALL] = "SELECT " GRANT_COLS " FROM grants ORDER BY id",
+    [CM_Q_GRANT_BY_REF] = "SELECT " GRANT_COLS " FROM grants WHERE ref = ?1",
+    [CM_Q_GRANT_SET] = "UPDATE grants SET remaining = ?2, held = ?3, charged = ?4, expired = ?5, "
+                       "refunded_into = ?6 WHERE id = ?1",
+    [CM_Q_HOLD_GET] = "SELECT " HOLD_COLS " FROM holds WHERE job = ?1",
+    [CM_Q_HOLD_INSERT] = "INSERT INTO holds(job, ws, user_id, credits, lease_s, state, "
+                         "created_ms, lease_until_ms, resolved_ms, charged, refunded, commit_arg) "
+                         "VALUES(?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, NULL, 0, 0, NULL)",
+    [CM_Q_HOLD_LAPSABLE] = "SELECT job FROM holds WHERE ws = ?1 AND state = 1 "
+                           "AND lease_until_ms <= ?2 ORDER BY lease_until_ms, job",
+    [CM_Q_HOLD_RENEW] = "UPDATE holds SET lease_until_ms = ?2 WHERE job = ?1",
+    [CM_Q_HOLD_RESOLVE] = "UPDATE holds SET state = ?2, resolved_ms = ?3, charged = ?4, "
+                          "commit_arg = ?5 WHERE job = ?1 AND state = 1",
+    [CM_Q_HOLD_SET_REFUNDED] = "UPDATE holds SET refunded = ?2 WHERE job = ?1",
+    [CM_Q_HOLD_ALL] = "SELECT " HOLD_COLS " FROM holds ORDER BY job",
+    [CM_Q_TAKE_INSERT] = "INSERT INTO hold_takes(job, seq, grant_id, credits, charged, refunded) "
+                         "VALUES(?1, ?2, ?3, ?4, 0, 0)",
+    [CM_Q_TAKES_OF] = "SELECT t.seq, t.grant_id, t.credits, t.charged, t.refunded, g.kind, "
+                      "g.expires_ms FROM hold_takes t JOIN grants g ON g.id = t.grant_id "
+                      "WHERE t.job = ?1 ORDER BY t.seq",
+    [CM_Q_TAKE_SET] = "UPDATE hold_takes SET charged = ?3, refunded = ?4 WHERE job = ?1 "
+                      "AND seq = ?2",
+    [CM_Q_REFUND_GET] = "SELECT job, credits, to_source, refund_grant_id, total_refunded "
+                        "FROM refunds WHERE ref = ?1",
+    [CM_Q_REFUND_INSERT] = "INSERT INTO refunds(ref, job, credits, to_source, refund_grant_id, "
+                           "total_refunded, at_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [CM_Q_JOURNAL_NEXT_OP] = "SELECT COALESCE(MAX(id), 0) + 1 FROM journal",
+    [CM_Q_JOURNAL_INSERT] = "INSERT INTO journal(op, ws, at_ms, kind, grant_id, job, credits, "
+                            "actor, reason, ref) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [CM_Q_JOURNAL_OF_WS] = "SELECT id, at_ms, kind, grant_id, job, credits, actor, reason, ref "
+                           "FROM journal WHERE ws = ?1 ORDER BY id",
+    [CM_Q_JOURNAL_ALL] = "SELECT id, op, kind, grant_id, job, credits FROM journal ORDER BY id",
+};
+
+/* Migrations: migration[v - 1] takes the schema from version v - 1 to v. Append only. */
+static const char *const migrations[CM_LEDGER_SCHEMA_VERSION] = {
+    "CREATE TABLE prices(region TEXT PRIMARY KEY, currency TEXT NOT NULL, "
+    "  unit_minor INTEGER NOT NULL CHECK (unit_minor >= 0));"
+    "INSERT INTO prices(region, currency, unit_minor) VALUES('default', 'USD', 15);"
+    "CREATE TABLE workspaces(id TEXT PRIMARY KEY, owner TEXT NOT NULL, region TEXT NOT NULL, "
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE TABLE members(ws TEXT NOT NULL REFERENCES workspaces(id), user_id TEXT NOT NULL, "
+    "  PRIMARY KEY (ws, user_id));"
+    "CREATE TABLE plans(ws TEXT PRIMARY KEY REFERENCES workspaces(id), "
+    "  credits INTEGER NOT NULL CHECK (credits > 0), interval INTEGER NOT NULL, tier TEXT, "
+    "  start_ms INTEGER NOT NULL, next_period INTEGER NOT NULL, cancelled_ms INTEGER);"
+    "CREATE TABLE grants(id INTEGER PRIMARY KEY, ws TEXT NOT NULL REFERENCES workspaces(id), "
+    "  kind INTEGER NOT NULL, granted INTEGER NOT NULL CHECK (granted >= 0), "
+    "  remaining INTEGER NOT NULL CHECK (remaining >= 0), held INTEGER NOT NULL CHECK (held >= 0),"
+    "  charged INTEGER NOT NULL CHECK (charged >= 0), expired INTEGER NOT NULL CHECK (expired >= 0),"
+    "  refunded_into INTEGER NOT NULL CHECK (refunded_into >= 0), created_ms INTEGER NOT NULL, "
+    "  expires_ms INTEGER, period INTEGER, ref TEXT UNIQUE, unit_minor INTEGER, "
+    "  total_minor INTEGER, currency TEXT);"
+    "CREATE INDEX grants_ws ON grants(ws, remaining);"
+    "CREATE TABLE holds(job TEXT PRIMARY KEY, ws TEXT NOT NULL REFERENCES workspaces(id), "
+    "  user_id TEXT NOT NULL, credits INTEGER NOT NULL CHECK (credits > 0), "
+    "  lease_s INTEGER NOT NULL, state INTEGER NOT NULL, created_ms INTEGER NOT NULL, "
+    "  lease_until_ms INTEGER NOT NULL, resolved_ms INTEGER, "
+    "  charged INTEGER NOT NULL CHECK (charged >= 0), "
+    "  refunded INTEGER NOT NULL CHECK (refunded >= 0 AND refunded <= charged), "
+    "  commit_arg INTEGER);"
+    "CREATE INDEX holds_lapse ON holds(ws, state, lease_until_ms);"
+    "CREATE TABLE hold_takes(job TEXT NOT NULL REFERENCES holds(job), seq INTEGER NOT NULL, "
+    "  grant_id INTEGER NOT NULL REFERENCES grants(id), credits INTEGER NOT NULL CHECK (credits > 0),"
+    "  charged INTEGER NOT NULL, refunded INTEGER NOT NULL, PRIMARY KEY (job, seq));"
+    "CREATE TABLE refunds(ref TEXT PRIMARY KEY, job TEXT NOT NULL REFERENCES holds(job), "
+    "  credits INTEGER NOT NULL, to_source INTEGER NOT NULL, refund_grant_id INTEGER, "
+    "  total_refunded INTEGER NOT NULL, at_ms INTEGER NOT NULL);"
+    "CREATE TABLE journal(id INTEGER PRIMARY KEY, op INTEGER NOT NULL, ws TEXT NOT NULL, "
+    "  at_ms INTEGER NOT NULL, kind TEXT NOT NULL, grant_id INTEGER REFERENCES grants(id), "
+    "  job TEXT, credits INTEGER NOT NULL CHECK (credits >= 0), actor TEXT NOT NULL, "
+    "  reason TEXT, ref TEXT);"
+    "CREATE INDEX journal_ws ON journal(ws, id);"
+    "CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal "
+    "  BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;"
+    "CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal "
+    "  BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;",
+};
+
+static int map_rc(cm_storage *st, int rc)
+{
+    if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
+        return CM_ST_OK;
+    snprintf(st->err, sizeof st->err, "sqlite: %s", sqlite3_errmsg(st->db));
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return CM_ST_BUSY;
+    case SQLITE_CONSTRAINT:
+        return CM_ST_CONSTRAINT;
+    default:
+        return CM_ST_ERROR;
+    }
+}
+
+static int exec_sql(cm_storage *st, const char *sql)
+{
+    return map_rc(st, sqlite3_exec(st->db, sql, NULL, NULL, NULL));
+}
+
+/* PRAGMA journal_mode=WAL needs a moment of exclusive access to a fresh file; the busy
+ * handler does not cover it in every SQLite version, so retry for the busy timeout. */
+static int exec_retry(cm_storage *st, const char *sql, int timeout_ms)
+{
+    int rc;
+    for (int waited = 0;; waited += 10) {
+        rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+        if ((rc & 0xff) != SQLITE_BUSY || waited >= timeout_ms)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return map_rc(st, rc);
+}
+
+static int read_version(void *ctx, int ncols, char **vals, char **names)
+{
+    (void)ncols;
+    (void)names;
+    *(int *)ctx = vals[0] ? atoi(vals[0]) : 0;
+    return 0;
+}
+
+static int migrate(cm_storage *st, int timeout_ms)
+{
+    int rc = exec_retry(st, "BEGIN IMMEDIATE", timeout_ms);
+    if (rc)
+        return rc;
+    int version = 0;
+    rc = exec_sql(st, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)");
+    if (!rc)
+        rc = map_rc(st, sqlite3_exec(st->db, "SELECT MAX(version) FROM schema_version",
+                                     read_version, &version, NULL));
+    if (!rc && version > CM_LEDGER_SCHEMA_VERSION) {
+        snprintf(st->err, sizeof st->err,
+                 "the ledger's schema is version %d, newer than this library's %d", version,
+                 CM_LEDGER_SCHEMA_VERSION);
+        rc = CM_ST_ERROR;
+    }
+    for (int v = version + 1; !rc && v <= CM_LEDGER_SCHEMA_VERSION; v++) {
+        rc = exec_sql(st, migrations[v - 1]);
+        if (!rc) {
+            char sql[80];
+            snprintf(sql, sizeof sql, "INSERT INTO schema_version(version) VALUES(%d)", v);
+            rc = exec_sql(st, sql);
+        }
+    }
+    if (rc) {
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    return exec_sql(st, "COMMIT");
+}
+
+static void st_close(cm_storage *st)
+{
+    if (!st)
+        return;
+    for (int i = 0; i < CM_Q__COUNT; i++)
+        sqlite3_finalize(st->stmts[i]);
+    sqlite3_close(st->db);
+    free(st);
+}
+
+static int st_open(cm_storage **out, const char *location, const cm_storage_options *opt,
+                   char *err, size_t errlen)
+{
+    *out = NULL;
+    cm_storage *st = calloc(1, sizeof *st);
+    if (!st) {
+        snprintf(err, errlen, "out of memory");
+        return CM_ST_ERROR;
+    }
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int rc = sqlite3_open_v2(location, &st->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", location,
+                 st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        st_close(st);
+        return CM_ST_ERROR;
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    sqlite3_busy_timeout(st->db, opt->busy_timeout_ms);
+    rc = exec_retry(st, "PRAGMA journal_mode=WAL", opt->busy_timeout_ms);
+    if (!rc)
+        rc = exec_sql(st, opt->synchronous == CM_LEDGER_SYNC_NORMAL ? "PRAGMA synchronous=NORMAL"
+                                                                     : "PRAGMA synchronous=FULL");
+    if (!rc)
+        rc = exec_sql(st, "PRAGMA foreign_keys=ON");
+    if (!rc)
+        rc = migrate(st, opt->busy_timeout_ms);
+    if (rc) {
+        snprintf(err, errlen, "cannot open ledger %s: %s", location, st->err);
+        st_close(st);
+        return rc;
+    }
+    *out = st;
+    return CM_ST_OK;
+}
+
+static int st_begin(cm_storage *st, int write)
+{
+    return exec_sql(st, write ? "BEGIN IMMEDIATE" : "BEGIN");
+}
+
+static int st_commit(cm_storage *st)
+{
+    return exec_sql(st, "COMMIT");
+}
+
+static int st_rollback(cm_storage *st)
+{
+    if (sqlite3_get_autocommit(st->db))
+        return CM_ST_OK; /* SQLite already rolled back (e.g. after an I/O error) */
+    return exec_sql(st, "ROLLBACK");
+}
+
+static int st_run(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams, cm_row_fn fn,
+                  void *ctx)
+{
+    sqlite3_stmt *s = st->stmts[id];
+    if (!s) {
+        int rc = sqlite3_prepare_v3(st->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
+        if (rc != SQLITE_OK)
+            return map_rc(st, rc);
+        st->stmts[id] = s;
+    }
+    for (int i = 0; i < nparams; i++) {
+        int rc;
+        if (params[i].type == CM_SV_INT)
+            rc = sqlite3_bind_int64(s, i + 1, params[i].i);
+        else if (params[i].type == CM_SV_TEXT && params[i].s)
+            rc = sqlite3_bind_text(s, i + 1, params[i].s, -1, SQLITE_STATIC);
+        else
+            rc = sqlite3_bind_null(s, i + 1);
+        if (rc != SQLITE_OK) {
+            sqlite3_reset(s);
+            sqlite3_clear_bindings(s);
+            return map_rc(st, rc);
+        }
+    }
+    int result = CM_ST_OK, rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!fn)
+            continue;
+        cm_sv cols[CM_GC__COUNT + 1];
+        int n = sqlite3_column_count(s);
+        if (n > (int)(sizeof cols / sizeof cols[0]))
+            n = (int)(sizeof cols / sizeof cols[0]);
+        for (int i = 0; i < n; i++) {
+            switch (sqlite3_column_type(s, i)) {
+            case SQLITE_NULL:
+                cols[i] = (cm_sv){CM_SV_NULL, 0, NULL};
+                break;
+            case SQLITE_INTEGER:
+                cols[i] = (cm_sv){CM_SV_INT, sqlite3_column_int64(s, i), NULL};
+                break;
+            default:
+                cols[i] = (cm_sv){CM_SV_TEXT, 0, (const char *)sqlite3_column_text(s, i)};
+                break;
+            }
+        }
+        if (fn(ctx, cols, n)) {
+            result = CM_ST_ABORT;
+            break;
+        }
+    }
+    if (result == CM_ST_OK && rc != SQLITE_DONE)
+        result = map_rc(st, rc);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return result;
+}
+
+static const char *st_errmsg(cm_storage *st)
+{
+    return st->err;
+}
+
+const cm_storage_ops cm_storage_sqlite = {
+    .name = "sqlite",
+    .open = st_open,
+    .close = st_close,
+    .begin = st_begin,
+    .commit = st_commit,
+    .rollback = st_rollback,
+    .run = st_run,
+    .errmsg = st_errmsg,
+};
