@@ -94,6 +94,10 @@ typedef struct cm_probe_options {
     int64_t time_budget_ms;     /* default 10000; a probe that takes longer is interrupted */
     int64_t max_file_bytes;     /* default 64 GiB; larger files are refused (CM_PROBE_E_TOOBIG) */
     int64_t max_scan_packets;   /* default 20,000,000: bound of a full packet scan */
+    /* Monotonic clock in ms for the time budget; NULL means CLOCK_MONOTONIC. Tests inject
+       one to make a time-out happen without waiting. Called from the probing thread. */
+    int64_t (*clock_ms)(void *user);
+    void *clock_user;
 } cm_probe_options;
 
 typedef struct cm_probe cm_probe;               /* immutable, thread-safe handle */
@@ -149,6 +153,10 @@ CM_PROBE_EXTERN int cm_probe_report_stream_count(const cm_probe_report *r);
 CM_PROBE_EXTERN enum cm_probe_stream_kind cm_probe_report_stream_kind(const cm_probe_report *r,
                                                                       int i);
 CM_PROBE_EXTERN const char *cm_probe_report_stream_codec(const cm_probe_report *r, int i);
+/* Size of the input and how many of its bytes the probe read (cost is flat in file size
+   for MP4, MOV, MKV, WebM and MPEG-TS: only the header and the end are read). */
+CM_PROBE_EXTERN int64_t cm_probe_report_file_bytes(const cm_probe_report *r);
+CM_PROBE_EXTERN int64_t cm_probe_report_bytes_read(const cm_probe_report *r);
 
 /* --- names and sentences --- */
 CM_PROBE_EXTERN const char *cm_probe_err_name(int code);   /* "no_such_file", ... */
@@ -157,6 +165,13 @@ CM_PROBE_EXTERN const char *cm_probe_method_name(enum cm_probe_method m); /* "mp
 CM_PROBE_EXTERN const char *cm_probe_note_name(enum cm_probe_note n);     /* "header_longer", ... */
 CM_PROBE_EXTERN const char *cm_probe_note_text(enum cm_probe_note n);     /* a sentence */
 CM_PROBE_EXTERN const char *cm_probe_stream_kind_name(enum cm_probe_stream_kind k);
+
+/*
+ * Process-wide: turns libavformat's own log output (warnings about damaged input
+ * printed to stderr) off. For command-line programs only; the library never calls it
+ * and a host that embeds the probe must not either, since it changes global state.
+ */
+CM_PROBE_EXTERN void cm_probe_silence_libav_logs(void);
 
 /* Credits for a billable duration: max(1, ceil((billable_ms - grace_ms) / 60000)). */
 CM_PROBE_EXTERN int64_t cm_probe_credits_for(int64_t billable_ms, int64_t grace_ms);

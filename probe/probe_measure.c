@@ -1,0 +1,576 @@
+/*
+ * probe_measure.c - how long does this file really play?
+ *
+ * A container's header is a claim. The probe opens the file with an allowlisted
+ * demuxer and establishes the playing time from the content, with the cheapest
+ * evidence that can be trusted for the container:
+ *
+ *   sample index   MP4/MOV/3GP (and AVI with an idx1 index): the demuxer's per-sample
+ *                  index, built from the sample tables, and only as far as the
+ *                  indexed bytes really lie inside the file. Reads the header only.
+ *   tail packets   Matroska/WebM, MPEG-TS, MPEG-PS, FLV: a byte seek to the last
+ *                  window of the file and the timestamps of the packets found there
+ *                  (the window doubles until it holds audio or video). libavformat
+ *                  unwraps the 33-bit MPEG clock against the first timestamps.
+ *   packet scan    everything else, and fragmented MP4: every packet is demuxed (never
+ *                  decoded), bounded by max_scan_packets and the time budget.
+ *
+ * For all three, each audio/video stream's start is the earliest presentation
+ * timestamp among its first packets, and the file plays from the earliest start to
+ * the latest end over its audio and video streams. Cover art, subtitles and data
+ * never count. All timestamps are combined in microseconds; the result is in ms.
+ */
+#include "probe_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/avutil.h>
+#include <libavutil/mathematics.h>
+
+enum plan { PLAN_INDEX, PLAN_TAIL, PLAN_SCAN, PLAN_STILL, PLAN_SUBTITLE };
+
+struct allowed {
+    const char *name;    /* libavformat's demuxer name, exactly */
+    enum plan plan;
+    int header_duration; /* does the container's header declare a duration? */
+};
+
+/* Every demuxer the probe will open. Anything else is refused: playlists (hls,
+   dash), scripts (concat), image sequences (image2) and every exotic demuxer. */
+static const struct allowed ALLOWED[] = {
+    {"mov,mp4,m4a,3gp,3g2,mj2", PLAN_INDEX, 1},
+    {"avi", PLAN_INDEX, 1},
+    {"matroska,webm", PLAN_TAIL, 1},
+    {"mpegts", PLAN_TAIL, 0},
+    {"mpeg", PLAN_TAIL, 0},
+    {"flv", PLAN_TAIL, 1},
+    {"ogg", PLAN_SCAN, 0},
+    {"asf", PLAN_SCAN, 1},
+    {"mxf", PLAN_SCAN, 1},
+    {"wav", PLAN_SCAN, 1},
+    {"w64", PLAN_SCAN, 1},
+    {"aiff", PLAN_SCAN, 1},
+    {"caf", PLAN_SCAN, 1},
+    {"mp3", PLAN_SCAN, 1},
+    {"aac", PLAN_SCAN, 0},
+    {"flac", PLAN_SCAN, 1},
+    {"amr", PLAN_SCAN, 0},
+    {"png_pipe", PLAN_STILL, 0},
+    {"jpeg_pipe", PLAN_STILL, 0},
+    {"bmp_pipe", PLAN_STILL, 0},
+    {"webp_pipe", PLAN_STILL, 0},
+    {"tiff_pipe", PLAN_STILL, 0},
+    {"gif", PLAN_STILL, 0},
+    {"srt", PLAN_SUBTITLE, 0},
+    {"ass", PLAN_SUBTITLE, 0},
+    {"webvtt", PLAN_SUBTITLE, 0},
+};
+#define N_ALLOWED (sizeof(ALLOWED) / sizeof(ALLOWED[0]))
+
+/* The same list for libavformat's own format_whitelist, a second lock on the door. */
+static const char WHITELIST[] = "mov,mp4,m4a,3gp,3g2,mj2,avi,matroska,webm,mpegts,mpeg,flv,ogg,"
+                                "asf,mxf,wav,w64,aiff,caf,mp3,aac,flac,amr,png_pipe,jpeg_pipe,"
+                                "bmp_pipe,webp_pipe,tiff_pipe,gif,srt,ass,webvtt";
+
+#define PROBE_BYTES_MAX (1 << 20)
+#define START_PACKETS_PER_STREAM 8
+#define START_PACKETS_MAX 2000
+#define TAIL_WINDOW_FIRST (256 << 10)
+
+/* What we learn about one stream, in its own time base. */
+struct track {
+    int billed;     /* audio or video, not cover art */
+    int64_t start;  /* earliest pts seen, or AV_NOPTS_VALUE */
+    int64_t end;    /* latest pts + duration seen */
+    int64_t last_pts;
+    int64_t untimed; /* packets without a timestamp since last_pts */
+    int64_t delta;  /* smallest positive gap between consecutive pts: a frame's length */
+    int packets;
+};
+
+struct measure {
+    AVFormatContext *fc;
+    cm_input *in;
+    cm_probe_report *r;
+    struct track *tracks;
+    int ntracks;
+    int truncated;
+    int read_error; /* the last av_read_frame error other than EOF */
+    int64_t packets;
+};
+
+static const struct allowed *find_allowed(const char *name)
+{
+    for (size_t i = 0; i < N_ALLOWED; i++)
+        if (strcmp(ALLOWED[i].name, name) == 0)
+            return &ALLOWED[i];
+    return NULL;
+}
+
+static int interrupt_cb(void *opaque)
+{
+    return cm__input_expired(opaque);
+}
+
+/* Any nested open (a reference movie, a playlist entry, a concat item) is refused. */
+static int refuse_io_open(AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
+                          AVDictionary **options)
+{
+    (void)s, (void)pb, (void)url, (void)flags, (void)options;
+    return AVERROR(EPERM);
+}
+
+static int is_billed(const AVStream *st)
+{
+    enum AVMediaType t = st->codecpar->codec_type;
+    if (st->disposition & AV_DISPOSITION_ATTACHED_PIC)
+        return 0;
+    return t == AVMEDIA_TYPE_VIDEO || t == AVMEDIA_TYPE_AUDIO;
+}
+
+static int grow_tracks(struct measure *m)
+{
+    int n = (int)m->fc->nb_streams;
+    if (n <= m->ntracks)
+        return 0;
+    struct track *t = realloc(m->tracks, (size_t)n * sizeof(*t));
+    if (!t)
+        return -1;
+    for (int i = m->ntracks; i < n; i++) {
+        t[i] = (struct track){.billed = is_billed(m->fc->streams[i]),
+                              .start = AV_NOPTS_VALUE,
+                              .end = AV_NOPTS_VALUE,
+                              .last_pts = AV_NOPTS_VALUE};
+    }
+    m->tracks = t;
+    m->ntracks = n;
+    return 0;
+}
+
+/* Length of one packet in its stream's time base: its own duration, else the codec's
+   frame length, else the smallest gap between timestamps. */
+static int64_t packet_duration(const AVStream *st, const AVPacket *pkt, const struct track *t)
+{
+    if (pkt->duration > 0)
+        return pkt->duration;
+    const AVCodecParameters *par = st->codecpar;
+    if (par->codec_type == AVMEDIA_TYPE_AUDIO && par->sample_rate > 0) {
+        /* Only PCM-like codecs have a length that follows from the byte count; for the
+           others a bitrate-based guess would be wrong, so use the fixed frame size. */
+        int samples = 0;
+        if (av_get_exact_bits_per_sample(par->codec_id) > 0)
+            samples = av_get_audio_frame_duration2((AVCodecParameters *)par, pkt->size);
+        else if (par->frame_size > 0)
+            samples = par->frame_size;
+        if (samples > 0)
+            return av_rescale_q(samples, (AVRational){1, par->sample_rate}, st->time_base);
+    }
+    if (par->codec_type == AVMEDIA_TYPE_VIDEO && st->avg_frame_rate.num > 0 &&
+        st->avg_frame_rate.den > 0)
+        return av_rescale_q(1, av_inv_q(st->avg_frame_rate), st->time_base);
+    return t->delta > 0 ? t->delta : 0;
+}
+
+static void note_packet(struct measure *m, const AVPacket *pkt)
+{
+    if (pkt->stream_index < 0 || pkt->stream_index >= m->ntracks)
+        return;
+    struct track *t = &m->tracks[pkt->stream_index];
+    const AVStream *st = m->fc->streams[pkt->stream_index];
+    if (!t->billed || (pkt->flags & AV_PKT_FLAG_DISCARD))
+        return;
+    int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+    if (ts == AV_NOPTS_VALUE) {
+        /* A frame split out of a PES that carried one timestamp for several (MPEG-TS
+           audio): it plays after the last stamped one. */
+        if (t->last_pts != AV_NOPTS_VALUE) {
+            t->untimed++;
+            int64_t end = t->last_pts + (t->untimed + 1) * packet_duration(st, pkt, t);
+            if (end > t->end)
+                t->end = end;
+        }
+        return;
+    }
+    if (t->last_pts != AV_NOPTS_VALUE && ts > t->last_pts) {
+        int64_t gap = (ts - t->last_pts) / (t->untimed + 1);
+        if (gap > 0 && (t->delta == 0 || gap < t->delta))
+            t->delta = gap;
+    }
+    t->untimed = 0;
+    t->last_pts = ts;
+    int64_t end = ts + packet_duration(st, pkt, t);
+    if (t->start == AV_NOPTS_VALUE || ts < t->start)
+        t->start = ts;
+    if (t->end == AV_NOPTS_VALUE || end > t->end)
+        t->end = end;
+    t->packets++;
+}
+
+/* Reads one packet. Returns 1 for a packet, 0 at the end, or a negative probe code. */
+static int read_one(struct measure *m, AVPacket *pkt)
+{
+    int err = av_read_frame(m->fc, pkt);
+    if (m->in->timed_out)
+        return CM_PROBE_E_TIMEOUT;
+    if (err == AVERROR_EOF)
+        return 0;
+    if (err < 0) {
+        /* A damaged stretch: what was read so far is the content. */
+        m->read_error = err;
+        return 0;
+    }
+    if (grow_tracks(m) != 0) {
+        av_packet_unref(pkt);
+        return CM_PROBE_E_NOMEM;
+    }
+    m->packets++;
+    return 1;
+}
+
+/* Reads from the current position until every billed stream has shown its first few
+   packets (their earliest pts is the stream's start), or a bound is reached.
+   Returns 1 if the end of the file was reached, 0 if not, or a negative code. */
+static int read_start(struct measure *m, AVPacket *pkt)
+{
+    for (int n = 0; n < START_PACKETS_MAX; n++) {
+        int got = read_one(m, pkt);
+        if (got <= 0)
+            return got < 0 ? got : 1;
+        note_packet(m, pkt);
+        av_packet_unref(pkt);
+        int done = 1;
+        for (int i = 0; i < m->ntracks; i++)
+            if (m->tracks[i].billed && m->tracks[i].packets < START_PACKETS_PER_STREAM)
+                done = 0;
+        if (done && m->ntracks > 0)
+            return 0;
+    }
+    return 0;
+}
+
+static int read_to_end(struct measure *m, AVPacket *pkt, int64_t limit)
+{
+    for (;;) {
+        if (m->packets > limit)
+            return CM_PROBE_E_TOOLONG;
+        int got = read_one(m, pkt);
+        if (got <= 0)
+            return got;
+        note_packet(m, pkt);
+        av_packet_unref(pkt);
+    }
+}
+
+/* The sample index: span of each billed stream from its first kept sample to the
+   end of its last sample whose bytes are inside the file. Returns 1 when every
+   billed stream had an index, 0 when one had none (fragmented MP4, AVI without idx1). */
+static int measure_index(struct measure *m)
+{
+    int have = 0;
+    for (int i = 0; i < m->ntracks; i++) {
+        struct track *t = &m->tracks[i];
+        AVStream *st = m->fc->streams[i];
+        if (!t->billed)
+            continue;
+        int n = avformat_index_get_entries_count(st);
+        if (n <= 0)
+            return 0;
+        int first = 0;
+        while (first < n && (avformat_index_get_entry(st, first)->flags & AVINDEX_DISCARD_FRAME))
+            first++;
+        int last = n - 1;
+        while (last >= first) {
+            const AVIndexEntry *e = avformat_index_get_entry(st, last);
+            if (e->pos >= 0 && e->pos + e->size <= m->in->size)
+                break;
+            last--;
+        }
+        if (last < n - 1)
+            m->truncated = 1;
+        if (last < first) {
+            t->billed = 0; /* nothing of this stream is in the file */
+            continue;
+        }
+        const AVIndexEntry *e = avformat_index_get_entry(st, last);
+        int64_t len;
+        if (last + 1 < n)
+            len = avformat_index_get_entry(st, last + 1)->timestamp - e->timestamp;
+        else if (last > first)
+            len = e->timestamp - avformat_index_get_entry(st, last - 1)->timestamp;
+        else
+            len = 0;
+        if (len < 0)
+            len = 0;
+        int64_t first_ts = avformat_index_get_entry(st, first)->timestamp;
+        int64_t span = e->timestamp + len - first_ts;
+        /* The index holds decode times; the presentation starts at the first pts. */
+        int64_t start = t->start != AV_NOPTS_VALUE ? t->start : first_ts;
+        t->start = start;
+        t->end = start + span;
+        have = 1;
+    }
+    return have ? 1 : 0;
+}
+
+/* Byte-seeks to ever larger windows at the end until audio or video shows up there.
+   Returns 0, or a negative code. */
+static int measure_tail(struct measure *m, AVPacket *pkt, int *full_scan)
+{
+    for (int64_t window = TAIL_WINDOW_FIRST;; window *= 2) {
+        int64_t pos = m->in->size - window;
+        if (pos <= 0) {
+            /* The window is the whole file: read it all from the start. */
+            *full_scan = 1;
+            if (av_seek_frame(m->fc, -1, 0, AVSEEK_FLAG_BYTE) < 0)
+                return m->in->timed_out ? CM_PROBE_E_TIMEOUT : 0;
+            return read_to_end(m, pkt, m->in->opt->max_scan_packets);
+        }
+        if (av_seek_frame(m->fc, -1, pos, AVSEEK_FLAG_BYTE) < 0)
+            return m->in->timed_out ? CM_PROBE_E_TIMEOUT : 1;
+        /* Gaps across the jump are not frame lengths. */
+        for (int i = 0; i < m->ntracks; i++)
+            m->tracks[i].last_pts = AV_NOPTS_VALUE, m->tracks[i].untimed = 0;
+        int before = 0, after = 0;
+        for (int i = 0; i < m->ntracks; i++)
+            before += m->tracks[i].billed ? m->tracks[i].packets : 0;
+        int err = read_to_end(m, pkt, m->in->opt->max_scan_packets);
+        if (err < 0)
+            return err;
+        for (int i = 0; i < m->ntracks; i++)
+            after += m->tracks[i].billed ? m->tracks[i].packets : 0;
+        if (after > before)
+            return 0;
+    }
+}
+
+static void collect_streams(struct measure *m)
+{
+    cm_probe_report *r = m->r;
+    AVFormatContext *fc = m->fc;
+    free(r->streams);
+    r->nb_streams = 0;
+    r->streams = calloc(fc->nb_streams ? fc->nb_streams : 1, sizeof(*r->streams));
+    if (!r->streams)
+        return;
+    for (unsigned i = 0; i < fc->nb_streams; i++) {
+        const AVStream *st = fc->streams[i];
+        struct cm_probe_stream *s = &r->streams[r->nb_streams++];
+        switch (st->codecpar->codec_type) {
+        case AVMEDIA_TYPE_VIDEO:
+            s->kind = (st->disposition & AV_DISPOSITION_ATTACHED_PIC) ? CM_PROBE_STREAM_COVER
+                                                                      : CM_PROBE_STREAM_VIDEO;
+            break;
+        case AVMEDIA_TYPE_AUDIO: s->kind = CM_PROBE_STREAM_AUDIO; break;
+        default: s->kind = CM_PROBE_STREAM_OTHER; break;
+        }
+        if (s->kind == CM_PROBE_STREAM_VIDEO)
+            r->has_video = 1;
+        snprintf(s->codec, sizeof(s->codec), "%s", avcodec_get_name(st->codecpar->codec_id));
+    }
+}
+
+static int64_t declared_ms(const AVFormatContext *fc)
+{
+    if (fc->duration != AV_NOPTS_VALUE && fc->duration > 0)
+        return av_rescale(fc->duration, 1000, AV_TIME_BASE);
+    int64_t best = -1;
+    for (unsigned i = 0; i < fc->nb_streams; i++) {
+        const AVStream *st = fc->streams[i];
+        if (!is_billed(st) || st->duration == AV_NOPTS_VALUE || st->duration <= 0)
+            continue;
+        int64_t ms = av_rescale_q(st->duration, st->time_base, (AVRational){1, 1000});
+        if (ms > best)
+            best = ms;
+    }
+    return best;
+}
+
+/* Earliest start to latest end over billed streams, in microseconds; -1 if none. */
+static int64_t span_us(struct measure *m)
+{
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (int i = 0; i < m->ntracks; i++) {
+        struct track *t = &m->tracks[i];
+        const AVStream *st = m->fc->streams[i];
+        if (!t->billed || t->start == AV_NOPTS_VALUE || t->end == AV_NOPTS_VALUE)
+            continue;
+        int64_t end = t->end;
+        /* A clock that wrapped between the start and the tail (when libavformat could
+           not unwrap it): add one turn of the clock. */
+        if (end < t->start && st->pts_wrap_bits > 0 && st->pts_wrap_bits < 63)
+            end += 1LL << st->pts_wrap_bits;
+        int64_t s = av_rescale_q(t->start, st->time_base, AV_TIME_BASE_Q);
+        int64_t e = av_rescale_q(end, st->time_base, AV_TIME_BASE_Q);
+        if (s < lo)
+            lo = s;
+        if (e > hi)
+            hi = e;
+    }
+    if (lo == INT64_MAX || hi < lo)
+        return -1;
+    return hi - lo;
+}
+
+static int libav_fail(cm_probe_report *r, cm_input *in, int err, const char *what)
+{
+    char text[AV_ERROR_MAX_STRING_SIZE] = "";
+    av_strerror(err, text, sizeof(text));
+    if (in->timed_out || err == AVERROR_EXIT)
+        return cm__fail(r, CM_PROBE_E_TIMEOUT,
+                        "Measuring %s took longer than the time budget of %lld ms.", r->file,
+                        (long long)in->opt->time_budget_ms);
+    if (err == AVERROR_INVALIDDATA || err == AVERROR_EOF)
+        return cm__fail(r, CM_PROBE_E_DAMAGED,
+                        "The file %s is damaged or cut off and cannot be measured (%s: %s).",
+                        r->file, what, text);
+    if (err == AVERROR(ENOMEM))
+        return cm__fail(r, CM_PROBE_E_NOMEM, "Out of memory while reading %s.", r->file);
+    return cm__fail(r, CM_PROBE_E_LIBAV, "The media library could not read %s (%s: %s).",
+                    r->file, what, text);
+}
+
+static void set_note(cm_probe_report *r, int truncated, int64_t grace_ms)
+{
+    if (truncated)
+        r->note = CM_PROBE_NOTE_TRUNCATED;
+    else if (r->declared_ms < 0)
+        r->note = CM_PROBE_NOTE_NO_DURATION;
+    else if (r->declared_ms - r->measured_ms > grace_ms)
+        r->note = CM_PROBE_NOTE_HEADER_LONGER;
+    else if (r->measured_ms - r->declared_ms > grace_ms)
+        r->note = CM_PROBE_NOTE_HEADER_SHORTER;
+    else
+        r->note = CM_PROBE_NOTE_NONE;
+}
+
+static int measure_opened(const cm_probe *p, struct measure *m, const struct allowed *fmt)
+{
+    cm_probe_report *r = m->r;
+    AVPacket *pkt = av_packet_alloc();
+    if (!pkt || grow_tracks(m) != 0) {
+        av_packet_free(&pkt);
+        return cm__fail(r, CM_PROBE_E_NOMEM, "Out of memory while reading %s.", r->file);
+    }
+    int err = 0, full_scan = 0;
+    int at_end = read_start(m, pkt);
+    /* After the first packets: FLV declares its duration in a script packet. */
+    r->declared_ms = fmt->header_duration ? declared_ms(m->fc) : -1;
+    if (at_end < 0) {
+        err = at_end;
+    } else if (at_end) {
+        r->method = CM_PROBE_METHOD_PACKET_SCAN;
+        full_scan = 1;
+    } else if (fmt->plan == PLAN_INDEX && measure_index(m)) {
+        r->method = CM_PROBE_METHOD_MP4_INDEX;
+    } else if (fmt->plan == PLAN_TAIL) {
+        r->method = CM_PROBE_METHOD_TAIL_PACKETS;
+        err = measure_tail(m, pkt, &full_scan);
+        if (full_scan)
+            r->method = CM_PROBE_METHOD_PACKET_SCAN;
+    } else {
+        r->method = CM_PROBE_METHOD_PACKET_SCAN;
+        full_scan = 1;
+        err = read_to_end(m, pkt, p->opt.max_scan_packets);
+    }
+    av_packet_free(&pkt);
+    collect_streams(m);
+
+    if (err == CM_PROBE_E_TIMEOUT || m->in->timed_out)
+        return libav_fail(r, m->in, AVERROR_EXIT, "reading");
+    if (err == CM_PROBE_E_TOOLONG)
+        return cm__fail(r, CM_PROBE_E_TOOLONG,
+                        "The file %s has more than %lld packets, more than the probe will scan.",
+                        r->file, (long long)p->opt.max_scan_packets);
+    if (err < 0)
+        return cm__fail(r, err, "Out of memory while reading %s.", r->file);
+
+    int billed_streams = 0;
+    for (int i = 0; i < m->ntracks; i++)
+        billed_streams += m->tracks[i].billed;
+    if (billed_streams == 0)
+        return cm__fail(r, CM_PROBE_E_NOSTREAMS,
+                        "The file %s has no audio or video to bill (only pictures, subtitles or "
+                        "data).", r->file);
+    int64_t us = span_us(m);
+    if (us < 0) {
+        if (m->read_error)
+            return libav_fail(r, m->in, m->read_error, "reading packets");
+        return cm__fail(r, CM_PROBE_E_DAMAGED,
+                        "The file %s has audio or video streams but no readable timestamps.",
+                        r->file);
+    }
+    /* A read error cut a scan short: bill what was read, and say so. */
+    if (m->read_error && full_scan && m->read_error != AVERROR_EOF)
+        m->truncated = 1;
+    r->measured_ms = (us + 500) / 1000;
+    r->billable_ms = r->measured_ms;
+    r->credits = cm_probe_credits_for(r->billable_ms, p->opt.grace_ms);
+    set_note(r, m->truncated, p->opt.grace_ms);
+    if (r->measured_ms > p->opt.max_duration_ms) {
+        char got[32], lim[32];
+        cm__format_hms(r->measured_ms, got, sizeof(got));
+        cm__format_hms(p->opt.max_duration_ms, lim, sizeof(lim));
+        return cm__fail(r, CM_PROBE_E_TOOLONG,
+                        "The file %s plays for %s, longer than the limit of %s.", r->file, got,
+                        lim);
+    }
+    return CM_PROBE_OK;
+}
+
+int cm__measure(const cm_probe *p, cm_input *in, cm_probe_report *r)
+{
+    const AVInputFormat *ifmt = NULL;
+    int score = av_probe_input_buffer2(in->avio, &ifmt, r->file, NULL, 0, PROBE_BYTES_MAX);
+    if (in->timed_out)
+        return libav_fail(r, in, AVERROR_EXIT, "probing");
+    if (score < 0 || !ifmt || strcmp(ifmt->name, "tty") == 0)
+        return cm__fail(r, CM_PROBE_E_NOTMEDIA,
+                        "The file %s is not a video or audio file that can be read.", r->file);
+    snprintf(r->format, sizeof(r->format), "%s", ifmt->name);
+    const struct allowed *fmt = find_allowed(ifmt->name);
+    if (!fmt)
+        return cm__fail(r, CM_PROBE_E_REFUSED,
+                        "The file %s is of a refused kind (%s): playlists, scripts, image "
+                        "sequences and other formats that can point at other files are not "
+                        "accepted.", r->file, ifmt->long_name ? ifmt->long_name : ifmt->name);
+    if (fmt->plan == PLAN_STILL)
+        return cm__fail(r, CM_PROBE_E_NOSTREAMS,
+                        "The file %s is a still picture, not a video: there is nothing to play.",
+                        r->file);
+    if (fmt->plan == PLAN_SUBTITLE)
+        return cm__fail(r, CM_PROBE_E_NOSTREAMS,
+                        "The file %s holds only subtitles: there is no audio or video.", r->file);
+
+    AVFormatContext *fc = avformat_alloc_context();
+    if (!fc)
+        return cm__fail(r, CM_PROBE_E_NOMEM, "Out of memory.");
+    fc->pb = in->avio;
+    fc->flags |= AVFMT_FLAG_CUSTOM_IO;
+    fc->interrupt_callback.callback = interrupt_cb;
+    fc->interrupt_callback.opaque = in;
+    fc->io_open = refuse_io_open;
+    AVDictionary *opts = NULL;
+    av_dict_set(&opts, "format_whitelist", WHITELIST, 0);
+    av_dict_set(&opts, "protocol_whitelist", "file", 0);
+    av_dict_set(&opts, "probesize", "5000000", 0);
+    av_dict_set(&opts, "max_streams", "64", 0);
+    int err = avformat_open_input(&fc, r->file, ifmt, &opts);
+    av_dict_free(&opts);
+    if (err < 0) { /* fc was freed by libavformat; our AVIOContext was not */
+        /* A weak guess (a few bytes that look like an MP3 frame) that does not open
+           was never media. */
+        if (!in->timed_out && score < AVPROBE_SCORE_EXTENSION)
+            return cm__fail(r, CM_PROBE_E_NOTMEDIA,
+                            "The file %s is not a video or audio file that can be read.", r->file);
+        return libav_fail(r, in, err, "opening");
+    }
+
+    struct measure m = {.fc = fc, .in = in, .r = r};
+    measure_opened(p, &m, fmt);
+    free(m.tracks);
+    avformat_close_input(&fc);
+    return r->error;
+}
