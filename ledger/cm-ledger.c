@@ -1,1 +1,626 @@
-int main(void){return 0;}
+/*
+ * cm-ledger - the command line face of the ledger: a thin client of cm_ledger.h.
+ *
+ * It parses arguments, calls one cm_ledger_* function and prints the result, as text
+ * or (--json) as one JSON document on stdout. Exit status: 0 success, 1 the ledger
+ * refused (machine name and sentence on stderr; with --json an {"error": ...}
+ * document on stdout instead), 2 usage error. No SQL here.
+ */
+#include "cm_ledger.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_REFUSED 1
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+    "usage: cm-ledger [--db PATH] [--now TIME] [--json] COMMAND ...\n"
+    "  workspace create WS --owner USER [--region CODE]\n"
+    "  member add WS USER --as USER\n"
+    "  member remove WS USER --as USER\n"
+    "  plan set WS --credits N --interval monthly|annual [--tier NAME] --as USER\n"
+    "  plan cancel WS --as USER\n"
+    "  price set REGION CURRENCY MINOR_UNITS\n"
+    "  buy WS CREDITS --as USER [--ref PAYMENT_REF]\n"
+    "  quote WS CREDITS [--as USER]\n"
+    "  reserve WS JOB CREDITS --as USER [--lease SECONDS]\n"
+    "  renew JOB [--lease SECONDS]\n"
+    "  commit JOB [CREDITS]\n"
+    "  release JOB\n"
+    "  refund JOB [CREDITS] --reason TEXT --by OPERATOR [--ref REF]\n"
+    "  balance WS [--as USER]\n"
+    "  history WS [--as USER]\n"
+    "  job JOB\n"
+    "  sweep\n"
+    "  check\n"
+    "PATH defaults to ./creditmeter.db; TIME is ISO 8601 UTC (2026-01-31T12:00:00Z).\n";
+
+/* Options that take a value, and flags. */
+static const char *const value_opts[] = {"--db",    "--now",  "--owner", "--region", "--as",
+                                         "--credits", "--interval", "--tier", "--ref",
+                                         "--lease", "--reason", "--by"};
+#define N_OPTS (sizeof value_opts / sizeof value_opts[0])
+
+typedef struct args {
+    const char *opt[N_OPTS];
+    int json;
+    const char *pos[8];
+    int npos;
+} args;
+
+static int json_mode;
+
+static int usage(const char *why)
+{
+    fprintf(stderr, "cm-ledger: %s\n%s", why, usage_text);
+    return EXIT_USAGE;
+}
+
+static const char *opt(const args *a, const char *name)
+{
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (!strcmp(value_opts[i], name))
+            return a->opt[i];
+    return NULL;
+}
+
+static int parse_args(int argc, char **argv, args *a, char *err, size_t errlen)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (!strcmp(s, "--json")) {
+            a->json = 1;
+            continue;
+        }
+        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+            snprintf(err, errlen, "help");
+            return -1;
+        }
+        if (s[0] == '-' && s[1] == '-') {
+            size_t k = 0;
+            while (k < N_OPTS && strcmp(value_opts[k], s))
+                k++;
+            if (k == N_OPTS) {
+                snprintf(err, errlen, "unknown option %s", s);
+                return -1;
+            }
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "option %s needs a value", s);
+                return -1;
+            }
+            if (a->opt[k]) {
+                snprintf(err, errlen, "option %s given twice", s);
+                return -1;
+            }
+            a->opt[k] = argv[++i];
+            continue;
+        }
+        if (a->npos == (int)(sizeof a->pos / sizeof a->pos[0])) {
+            snprintf(err, errlen, "too many arguments");
+            return -1;
+        }
+        a->pos[a->npos++] = s;
+    }
+    return 0;
+}
+
+static int parse_int(const char *s, int64_t *out)
+{
+    if (!s || !*s)
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || (s[0] < '0' || s[0] > '9'))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* ---- output ---- */
+
+static void json_str(const char *s)
+{
+    if (!s) {
+        fputs("null", stdout);
+        return;
+    }
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", stdout);
+        else if (*p < 0x20)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
+}
+
+static void json_time(int64_t ms)
+{
+    char buf[40];
+    if (ms < 0)
+        fputs("null", stdout);
+    else
+        json_str(cm_ledger_time_format(ms, buf, sizeof buf));
+}
+
+static const char *text_time(int64_t ms, char *buf, size_t n)
+{
+    return ms < 0 ? "never" : cm_ledger_time_format(ms, buf, n);
+}
+
+static int refused(int rc, const cm_ledger *l)
+{
+    const char *msg = cm_ledger_errmsg(l);
+    if (!msg || !*msg)
+        msg = cm_ledger_strerror(rc);
+    if (json_mode) {
+        fputs("{\"error\": ", stdout);
+        json_str(cm_ledger_err_name(rc));
+        fputs(", \"message\": ", stdout);
+        json_str(msg);
+        fputs("}\n", stdout);
+    } else {
+        fprintf(stderr, "cm-ledger: %s: %s\n", cm_ledger_err_name(rc), msg);
+    }
+    return EXIT_REFUSED;
+}
+
+static int ok(const char *text)
+{
+    if (json_mode)
+        puts("{\"ok\": true}");
+    else
+        puts(text);
+    return 0;
+}
+
+static void print_job(const cm_ledger_job *j)
+{
+    char t1[40], t2[40], t3[40];
+    if (json_mode) {
+        fputs("{\"job\": ", stdout);
+        json_str(j->job);
+        fputs(", \"workspace\": ", stdout);
+        json_str(j->workspace);
+        fputs(", \"user\": ", stdout);
+        json_str(j->user);
+        printf(", \"state\": \"%s\", \"credits\": %" PRId64 ", \"charged\": %" PRId64
+               ", \"refunded\": %" PRId64 ", \"lease_s\": %" PRId64 ", \"created_at\": ",
+               cm_ledger_hold_state_name(j->state), j->credits, j->charged, j->refunded,
+               j->lease_s);
+        json_time(j->created_ms);
+        fputs(", \"lease_until\": ", stdout);
+        json_time(j->lease_until_ms);
+        fputs(", \"resolved_at\": ", stdout);
+        json_time(j->resolved_ms);
+        fputs(", \"grants\": [", stdout);
+        for (size_t i = 0; i < j->n_takes; i++) {
+            const cm_ledger_take *t = &j->takes[i];
+            printf("%s{\"id\": %" PRId64 ", \"kind\": \"%s\", \"held\": %" PRId64
+                   ", \"charged\": %" PRId64 ", \"refunded\": %" PRId64 ", \"expires_at\": ",
+                   i ? ", " : "", t->grant_id, cm_ledger_grant_kind_name(t->kind), t->credits,
+                   t->charged, t->refunded);
+            json_time(t->expires_ms);
+            putchar('}');
+        }
+        puts("]}");
+        return;
+    }
+    printf("job %s in %s by %s: %s, %" PRId64 " credits held, %" PRId64 " charged, %" PRId64
+           " refunded\n",
+           j->job, j->workspace, j->user, cm_ledger_hold_state_name(j->state), j->credits,
+           j->charged, j->refunded);
+    printf("  reserved %s, lease %" PRId64 " s until %s, resolved %s\n",
+           text_time(j->created_ms, t1, sizeof t1), j->lease_s,
+           text_time(j->lease_until_ms, t2, sizeof t2),
+           j->resolved_ms < 0 ? "-" : text_time(j->resolved_ms, t3, sizeof t3));
+    for (size_t i = 0; i < j->n_takes; i++) {
+        const cm_ledger_take *t = &j->takes[i];
+        printf("  grant %" PRId64 " (%s, expires %s): held %" PRId64 ", charged %" PRId64
+               ", refunded %" PRId64 "\n",
+               t->grant_id, cm_ledger_grant_kind_name(t->kind),
+               text_time(t->expires_ms, t1, sizeof t1), t->credits, t->charged, t->refunded);
+    }
+}
+
+static int job_result(int rc, cm_ledger *l, cm_ledger_job *j)
+{
+    if (rc)
+        return refused(rc, l);
+    print_job(j);
+    cm_ledger_job_free(j);
+    return 0;
+}
+
+static void print_balance(const cm_ledger_balance_result *b)
+{
+    char t[40];
+    if (json_mode) {
+        fputs("{\"workspace\": ", stdout);
+        json_str(b->workspace);
+        printf(", \"available\": %" PRId64 ", \"held\": %" PRId64 ", \"grants\": [", b->available,
+               b->held);
+        for (size_t i = 0; i < b->n_grants; i++) {
+            const cm_ledger_grant *g = &b->grants[i];
+            printf("%s{\"id\": %" PRId64 ", \"kind\": \"%s\", \"granted\": %" PRId64
+                   ", \"remaining\": %" PRId64 ", \"held\": %" PRId64 ", \"expires_at\": ",
+                   i ? ", " : "", g->id, cm_ledger_grant_kind_name(g->kind), g->granted,
+                   g->remaining, g->held);
+            json_time(g->expires_ms);
+            putchar('}');
+        }
+        puts("]}");
+        return;
+    }
+    printf("workspace %s: %" PRId64 " available, %" PRId64 " held\n", b->workspace, b->available,
+           b->held);
+    for (size_t i = 0; i < b->n_grants; i++) {
+        const cm_ledger_grant *g = &b->grants[i];
+        printf("  grant %" PRId64 " %-6s granted %" PRId64 ", remaining %" PRId64
+               ", held %" PRId64 ", expires %s\n",
+               g->id, cm_ledger_grant_kind_name(g->kind), g->granted, g->remaining, g->held,
+               text_time(g->expires_ms, t, sizeof t));
+    }
+}
+
+static void print_history(const char *ws, const cm_ledger_history_result *h)
+{
+    char t[40];
+    if (json_mode) {
+        fputs("{\"workspace\": ", stdout);
+        json_str(ws);
+        fputs(", \"entries\": [", stdout);
+    }
+    for (size_t i = 0; i < h->n_entries; i++) {
+        const cm_ledger_entry *e = &h->entries[i];
+        if (json_mode) {
+            printf("%s{\"id\": %" PRId64 ", \"at\": ", i ? ", " : "", e->id);
+            json_time(e->at_ms);
+            fputs(", \"kind\": ", stdout);
+            json_str(e->kind);
+            fputs(", \"grant\": ", stdout);
+            if (e->grant_id < 0)
+                fputs("null", stdout);
+            else
+                printf("%" PRId64, e->grant_id);
+            fputs(", \"job\": ", stdout);
+            json_str(e->job);
+            printf(", \"credits\": %" PRId64 ", \"actor\": ", e->credits);
+            json_str(e->actor);
+            fputs(", \"reason\": ", stdout);
+            json_str(e->reason);
+            fputs(", \"ref\": ", stdout);
+            json_str(e->ref);
+            putchar('}');
+        } else {
+            printf("%6" PRId64 " %s %-13s %6" PRId64, e->id,
+                   cm_ledger_time_format(e->at_ms, t, sizeof t), e->kind, e->credits);
+            if (e->grant_id >= 0)
+                printf(" grant=%" PRId64, e->grant_id);
+            if (e->job)
+                printf(" job=%s", e->job);
+            printf(" by=%s", e->actor);
+            if (e->reason)
+                printf(" (%s)", e->reason);
+            if (e->ref)
+                printf(" ref=%s", e->ref);
+            putchar('\n');
+        }
+    }
+    if (json_mode)
+        puts("]}");
+}
+
+/* ---- commands ---- */
+
+static int64_t fixed_clock(void *user)
+{
+    return *(const int64_t *)user;
+}
+
+static int need(const args *a, int lo, int hi, const char *what)
+{
+    if (a->npos < lo || a->npos > hi) {
+        char m[128];
+        snprintf(m, sizeof m, "wrong number of arguments for %s", what);
+        return usage(m);
+    }
+    return 0;
+}
+
+static int need_opt(const args *a, const char *name, const char *what)
+{
+    if (!opt(a, name)) {
+        char m[128];
+        snprintf(m, sizeof m, "%s needs %s", what, name);
+        return usage(m);
+    }
+    return 0;
+}
+
+static int run(cm_ledger *l, const args *a)
+{
+    const char *cmd = a->pos[0], *sub = a->npos > 1 ? a->pos[1] : "";
+    const char *as = opt(a, "--as");
+    int64_t n = 0, lease = 0;
+    int rc;
+    if (opt(a, "--lease") && (parse_int(opt(a, "--lease"), &lease) || lease <= 0))
+        return usage("--lease must be a positive number of seconds");
+
+    if (!strcmp(cmd, "workspace") && !strcmp(sub, "create")) {
+        if ((rc = need(a, 3, 3, "workspace create")) || (rc = need_opt(a, "--owner", cmd)))
+            return rc;
+        rc = cm_ledger_workspace_create(l, a->pos[2], opt(a, "--owner"), opt(a, "--region"));
+        return rc ? refused(rc, l) : ok("workspace created");
+    }
+    if (!strcmp(cmd, "member") && (!strcmp(sub, "add") || !strcmp(sub, "remove"))) {
+        if ((rc = need(a, 4, 4, "member")) || (rc = need_opt(a, "--as", cmd)))
+            return rc;
+        rc = sub[0] == 'a' ? cm_ledger_member_add(l, a->pos[2], a->pos[3], as)
+                           : cm_ledger_member_remove(l, a->pos[2], a->pos[3], as);
+        return rc ? refused(rc, l) : ok(sub[0] == 'a' ? "member added" : "member removed");
+    }
+    if (!strcmp(cmd, "plan") && !strcmp(sub, "set")) {
+        if ((rc = need(a, 3, 3, "plan set")) || (rc = need_opt(a, "--credits", "plan set")) ||
+            (rc = need_opt(a, "--interval", "plan set")) || (rc = need_opt(a, "--as", cmd)))
+            return rc;
+        const char *iv = opt(a, "--interval");
+        int interval = !strcmp(iv, "monthly") ? CM_LEDGER_MONTHLY
+                       : !strcmp(iv, "annual") ? CM_LEDGER_ANNUAL
+                                               : 0;
+        if (!interval)
+            return usage("--interval must be monthly or annual");
+        if (parse_int(opt(a, "--credits"), &n))
+            return usage("--credits must be a number");
+        rc = cm_ledger_plan_set(l, a->pos[2], n, interval, opt(a, "--tier"), as);
+        return rc ? refused(rc, l) : ok("plan set");
+    }
+    if (!strcmp(cmd, "plan") && !strcmp(sub, "cancel")) {
+        if ((rc = need(a, 3, 3, "plan cancel")) || (rc = need_opt(a, "--as", cmd)))
+            return rc;
+        rc = cm_ledger_plan_cancel(l, a->pos[2], as);
+        return rc ? refused(rc, l) : ok("plan cancelled");
+    }
+    if (!strcmp(cmd, "price") && !strcmp(sub, "set")) {
+        if ((rc = need(a, 5, 5, "price set")))
+            return rc;
+        if (parse_int(a->pos[4], &n))
+            return usage("MINOR_UNITS must be a number");
+        rc = cm_ledger_price_set(l, a->pos[2], a->pos[3], n);
+        return rc ? refused(rc, l) : ok("price set");
+    }
+    if (!strcmp(cmd, "buy")) {
+        if ((rc = need(a, 3, 3, "buy")) || (rc = need_opt(a, "--as", cmd)))
+            return rc;
+        if (parse_int(a->pos[2], &n))
+            return usage("CREDITS must be a number");
+        cm_ledger_purchase p;
+        rc = cm_ledger_buy(l, a->pos[1], n, as, opt(a, "--ref"), &p);
+        if (rc)
+            return refused(rc, l);
+        if (json_mode)
+            printf("{\"workspace\": \"%s\", \"credits\": %" PRId64 ", \"unit_minor\": %" PRId64
+                   ", \"total_minor\": %" PRId64 ", \"currency\": \"%s\", \"grant\": %" PRId64
+                   ", \"replayed\": %s}\n",
+                   a->pos[1], p.credits, p.unit_minor, p.total_minor, p.currency, p.grant_id,
+                   p.replayed ? "true" : "false");
+        else
+            printf("paid %" PRId64 " %s minor units (%" PRId64 " credits x %" PRId64
+                   ") into grant %" PRId64 "%s\n",
+                   p.total_minor, p.currency, p.credits, p.unit_minor, p.grant_id,
+                   p.replayed ? " (a repeated payment reference: nothing new was charged)" : "");
+        return 0;
+    }
+    if (!strcmp(cmd, "quote")) {
+        if ((rc = need(a, 3, 3, "quote")))
+            return rc;
+        if (parse_int(a->pos[2], &n))
+            return usage("CREDITS must be a number");
+        cm_ledger_quote_result *q;
+        rc = cm_ledger_quote(l, a->pos[1], n, as, &q);
+        if (rc)
+            return refused(rc, l);
+        char t[40];
+        if (json_mode) {
+            printf("{\"workspace\": ");
+            json_str(a->pos[1]);
+            printf(", \"credits\": %" PRId64 ", \"available\": %" PRId64
+                   ", \"affordable\": %s, \"grants\": [",
+                   q->credits, q->available, q->affordable ? "true" : "false");
+            for (size_t i = 0; i < q->n_takes; i++) {
+                printf("%s{\"id\": %" PRId64 ", \"kind\": \"%s\", \"credits\": %" PRId64
+                       ", \"expires_at\": ",
+                       i ? ", " : "", q->takes[i].grant_id,
+                       cm_ledger_grant_kind_name(q->takes[i].kind), q->takes[i].credits);
+                json_time(q->takes[i].expires_ms);
+                putchar('}');
+            }
+            puts("]}");
+        } else {
+            printf("%" PRId64 " credits: %s (%" PRId64 " available)\n", q->credits,
+                   q->affordable ? "affordable" : "not affordable", q->available);
+            for (size_t i = 0; i < q->n_takes; i++)
+                printf("  %" PRId64 " from grant %" PRId64 " (%s, expires %s)\n",
+                       q->takes[i].credits, q->takes[i].grant_id,
+                       cm_ledger_grant_kind_name(q->takes[i].kind),
+                       text_time(q->takes[i].expires_ms, t, sizeof t));
+        }
+        cm_ledger_quote_free(q);
+        return 0;
+    }
+    if (!strcmp(cmd, "reserve")) {
+        if ((rc = need(a, 4, 4, "reserve")) || (rc = need_opt(a, "--as", cmd)))
+            return rc;
+        if (parse_int(a->pos[3], &n))
+            return usage("CREDITS must be a number");
+        cm_ledger_job *j = NULL;
+        rc = cm_ledger_reserve(l, a->pos[1], a->pos[2], n, as, lease, &j);
+        return job_result(rc, l, j);
+    }
+    if (!strcmp(cmd, "renew")) {
+        if ((rc = need(a, 2, 2, "renew")))
+            return rc;
+        cm_ledger_job *j = NULL;
+        rc = cm_ledger_renew(l, a->pos[1], lease, &j);
+        return job_result(rc, l, j);
+    }
+    if (!strcmp(cmd, "commit")) {
+        if ((rc = need(a, 2, 3, "commit")))
+            return rc;
+        n = CM_LEDGER_ALL;
+        if (a->npos == 3 && parse_int(a->pos[2], &n))
+            return usage("CREDITS must be a number");
+        cm_ledger_job *j = NULL;
+        rc = cm_ledger_commit(l, a->pos[1], n, &j);
+        return job_result(rc, l, j);
+    }
+    if (!strcmp(cmd, "release") || !strcmp(cmd, "job")) {
+        if ((rc = need(a, 2, 2, cmd)))
+            return rc;
+        cm_ledger_job *j = NULL;
+        rc = cmd[0] == 'r' ? cm_ledger_release(l, a->pos[1], &j)
+                           : cm_ledger_job_info(l, a->pos[1], &j);
+        return job_result(rc, l, j);
+    }
+    if (!strcmp(cmd, "refund")) {
+        if ((rc = need(a, 2, 3, "refund")) || (rc = need_opt(a, "--reason", cmd)) ||
+            (rc = need_opt(a, "--by", cmd)))
+            return rc;
+        n = CM_LEDGER_ALL;
+        if (a->npos == 3 && parse_int(a->pos[2], &n))
+            return usage("CREDITS must be a number");
+        cm_ledger_refund_result r;
+        rc = cm_ledger_refund(l, a->pos[1], n, opt(a, "--reason"), opt(a, "--by"),
+                              opt(a, "--ref"), &r);
+        if (rc)
+            return refused(rc, l);
+        if (json_mode)
+            printf("{\"job\": \"%s\", \"credits\": %" PRId64 ", \"to_source\": %" PRId64
+                   ", \"refund_grant\": %s%" PRId64 "%s, \"total_refunded\": %" PRId64
+                   ", \"replayed\": %s}\n",
+                   a->pos[1], r.credits, r.to_source, "", r.refund_grant_id, "",
+                   r.total_refunded, r.replayed ? "true" : "false");
+        else
+            printf("refunded %" PRId64 " credits (%" PRId64 " to their grants, %" PRId64
+                   " to a refund grant); %" PRId64 " refunded on this job in all%s\n",
+                   r.credits, r.to_source, r.credits - r.to_source, r.total_refunded,
+                   r.replayed ? " (a repeated reference: nothing new was done)" : "");
+        return 0;
+    }
+    if (!strcmp(cmd, "balance") || !strcmp(cmd, "history")) {
+        if ((rc = need(a, 2, 2, cmd)))
+            return rc;
+        if (cmd[0] == 'b') {
+            cm_ledger_balance_result *b;
+            rc = cm_ledger_balance(l, a->pos[1], as, &b);
+            if (rc)
+                return refused(rc, l);
+            print_balance(b);
+            cm_ledger_balance_free(b);
+        } else {
+            cm_ledger_history_result *h;
+            rc = cm_ledger_history(l, a->pos[1], as, &h);
+            if (rc)
+                return refused(rc, l);
+            print_history(a->pos[1], h);
+            cm_ledger_history_free(h);
+        }
+        return 0;
+    }
+    if (!strcmp(cmd, "sweep")) {
+        if ((rc = need(a, 1, 1, "sweep")))
+            return rc;
+        cm_ledger_sweep_stats s;
+        rc = cm_ledger_sweep(l, &s);
+        if (rc)
+            return refused(rc, l);
+        if (json_mode)
+            printf("{\"holds_lapsed\": %" PRId64 ", \"credits_expired\": %" PRId64
+                   ", \"periods_granted\": %" PRId64 "}\n",
+                   s.holds_lapsed, s.credits_expired, s.periods_granted);
+        else
+            printf("lapsed %" PRId64 " holds, expired %" PRId64 " credits, granted %" PRId64
+                   " plan periods\n",
+                   s.holds_lapsed, s.credits_expired, s.periods_granted);
+        return 0;
+    }
+    if (!strcmp(cmd, "check")) {
+        if ((rc = need(a, 1, 1, "check")))
+            return rc;
+        rc = cm_ledger_check(l);
+        return rc ? refused(rc, l) : ok("check passed");
+    }
+    return usage("unknown command");
+}
+
+/* Commands and the options each accepts (beyond --db, --now, --json). */
+static int options_fit(const args *a)
+{
+    static const struct {
+        const char *cmd;
+        const char *allowed;
+    } table[] = {
+        {"workspace", "--owner --region"}, {"member", "--as"},
+        {"plan", "--credits --interval --tier --as"}, {"price", ""},
+        {"buy", "--as --ref"},           {"quote", "--as"},
+        {"reserve", "--as --lease"},     {"renew", "--lease"},
+        {"commit", ""},                  {"release", ""},
+        {"refund", "--reason --by --ref"}, {"balance", "--as"},
+        {"history", "--as"},             {"job", ""},
+        {"sweep", ""},                   {"check", ""},
+    };
+    for (size_t t = 0; t < sizeof table / sizeof table[0]; t++) {
+        if (strcmp(table[t].cmd, a->pos[0]))
+            continue;
+        for (size_t i = 2; i < N_OPTS; i++) /* skip --db, --now */
+            if (a->opt[i] && !strstr(table[t].allowed, value_opts[i]))
+                return 0;
+        return 1;
+    }
+    return 1; /* unknown commands are reported by run() */
+}
+
+int main(int argc, char **argv)
+{
+    args a;
+    char err[128];
+    if (parse_args(argc, argv, &a, err, sizeof err)) {
+        if (!strcmp(err, "help")) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        return usage(err);
+    }
+    json_mode = a.json;
+    if (a.npos == 0)
+        return usage("no command");
+    if (!options_fit(&a))
+        return usage("an option does not apply to this command");
+    cm_ledger_config cfg;
+    cm_ledger_config_init(&cfg);
+    cfg.db = opt(&a, "--db") ? opt(&a, "--db") : "./creditmeter.db";
+    int64_t now;
+    if (opt(&a, "--now")) {
+        if (cm_ledger_time_parse(opt(&a, "--now"), &now))
+            return usage("--now must be ISO 8601 UTC like 2026-01-31T12:00:00Z");
+        cfg.now_ms = fixed_clock;
+        cfg.clock_user = &now;
+    }
+    cm_ledger *l;
+    int rc = cm_ledger_open(&l, &cfg);
+    if (rc)
+        return refused(rc, NULL);
+    rc = run(l, &a);
+    cm_ledger_close(l);
+    return rc;
+}

@@ -506,7 +506,8 @@ int cm_move(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits, int64
                        "internal error: %s of %lld would make grant %lld negative", kind,
                        (long long)credits, (long long)g->id);
     int rc = CM_RUN(tx, CM_Q_GRANT_SET, NULL, NULL, CM_I(g->id), CM_I(g->remaining),
-                    CM_I(g->held), CM_I(g->charged), CM_I(g->expired), CM_I(g->refunded_into));
+                    CM_I(g->held), CM_I(g->charged), CM_I(g->expired), CM_I(g->refunded_into),
+                    CM_I(g->granted));
     if (rc)
         return rc;
     return cm_journal(tx, g->ws, at_ms, kind, g->id, job, credits, actor, reason, ref);

@@ -74,7 +74,7 @@ typedef enum cm_stmt {
     CM_Q_GRANT_EXPIRING, /* (ws, now_ms) -> GRANT_COLS expired by now with remaining > 0 */
     CM_Q_GRANT_ALL,      /* () -> GRANT_COLS of every grant, by id */
     CM_Q_GRANT_BY_REF,   /* (ref) -> GRANT_COLS of the add-on bought with that ref */
-    CM_Q_GRANT_SET,      /* (id, remaining, held, charged, expired, refunded_into) */
+    CM_Q_GRANT_SET,      /* (id, remaining, held, charged, expired, refunded_into, granted) */
     /* holds(job, ws, user_id, credits, lease_s, state, created_ms, lease_until_ms,
      *       resolved_ms, charged, refunded, commit_arg) */
     CM_Q_HOLD_GET,       /* (job) -> HOLD_COLS */

@@ -69,7 +69,7 @@ static const char *const sql_text[CM_Q__COUNT] = {
                             "AND expires_ms IS NOT NULL AND expires_ms <= ?2 ORDER BY id",
     [CM_Q_GRANT_ALL] = "SELECT " GRANT_COLS " FROM grants ORDER BY id",
     [CM_Q_GRANT_BY_REF] = "SELECT " GRANT_COLS " FROM grants WHERE ref = ?1",
-    [CM_Q_GRANT_SET] = "UPDATE grants SET remaining = ?2, held = ?3, charged = ?4, expired = ?5, "
+    [CM_Q_GRANT_SET] = "UPDATE grants SET granted = ?7, remaining = ?2, held = ?3, charged = ?4, expired = ?5, "
                        "refunded_into = ?6 WHERE id = ?1",
     [CM_Q_HOLD_GET] = "SELECT " HOLD_COLS " FROM holds WHERE job = ?1",
     [CM_Q_HOLD_INSERT] = "INSERT INTO holds(job, ws, user_id, credits, lease_s, state, "
