@@ -339,8 +339,8 @@ CM_PLUGIN_EXPORT const cm_plugin_api *cm_plugin_entry(uint32_t host_abi_major,
 /* For hosts: does this table serve a host built against this header? */
 static inline int cm_plugin_api_compatible(const cm_plugin_api *api)
 {
-    return api && api->abi_major == CM_PLUGIN_ABI_MAJOR &&
-           api->abi_minor >= CM_PLUGIN_ABI_MINOR &&
+    uint32_t need_minor = CM_PLUGIN_ABI_MINOR; /* a variable: no "always true" warning at x.0 */
+    return api && api->abi_major == CM_PLUGIN_ABI_MAJOR && api->abi_minor >= need_minor &&
            api->struct_size >= offsetof(cm_plugin_api, hold_state_name) + sizeof(void *);
 }
 

@@ -62,6 +62,17 @@ int cmh_thumbnail(const char *in_path, const char *png_path, const cmh_control *
 int cmh_generate(int64_t duration_ms, const char *out_path, const cmh_control *ctl, char *err,
                  size_t err_size);
 
+/* What the probe stage of the host learns of an input (no billing: that is the plugin's). */
+typedef struct cmh_media_info {
+    char format[32];     /* demuxer name */
+    int has_video, has_audio;
+    int width, height;   /* 0 without video */
+    int64_t duration_ms; /* the container's figure, -1 when unknown */
+} cmh_media_info;
+
+/* Opens the input and its decoders, and closes them: can the pipeline process it? */
+int cmh_inspect(const char *in_path, cmh_media_info *info, char *err, size_t err_size);
+
 /* Stable machine name of a result ("cancelled", ...). */
 const char *cmh_err_name(int code);
 

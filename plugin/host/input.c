@@ -9,6 +9,7 @@
 #include "cmh_sink.h"
 
 #include <libavutil/dict.h>
+#include <stdio.h>
 #include <string.h>
 
 static int interrupt_cb(void *opaque)
@@ -176,4 +177,25 @@ void cmh_progress_packet(cmh_input *in, const AVPacket *pkt)
         return;
     int64_t pc = us * 100 / in->expected_us;
     cmh_progress_report(in, pc >= 100 ? 99 : (int)pc); /* 100 only once the file is written */
+}
+
+int cmh_inspect(const char *in_path, cmh_media_info *info, char *err, size_t err_size)
+{
+    if (!in_path || !info)
+        return cmh_fail(err, err_size, CMH_E_INVALID, 0, "no input path");
+    memset(info, 0, sizeof *info);
+    cmh_input in;
+    int code = cmh_input_open(&in, in_path, NULL, 1, err, err_size);
+    if (code != CMH_OK)
+        return code;
+    snprintf(info->format, sizeof info->format, "%s", in.fmt->iformat->name);
+    info->has_video = in.vdec != NULL;
+    info->has_audio = in.adec != NULL;
+    if (in.vdec) {
+        info->width = in.vdec->width;
+        info->height = in.vdec->height;
+    }
+    info->duration_ms = in.fmt->duration > 0 ? in.fmt->duration / 1000 : -1;
+    cmh_input_close(&in);
+    return CMH_OK;
 }

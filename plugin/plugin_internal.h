@@ -1,0 +1,67 @@
+/*
+ * plugin_internal.h - the plugin handle and its helpers (internal).
+ *
+ * A handle joins one probe (immutable, thread-safe) and one ledger handle
+ * (thread-safe), plus a table of the jobs begun on it and the details of its last
+ * failure, both guarded by the handle's mutex. The mutex is never held across a
+ * probe or ledger call, so jobs in different threads measure and bill in parallel.
+ */
+#ifndef CM_PLUGIN_INTERNAL_H
+#define CM_PLUGIN_INTERNAL_H
+
+#include "creditmeter_plugin.h"
+
+#include "cm_ledger.h"
+#include "cm_probe.h"
+
+#include <pthread.h>
+
+#define CMP_HIDDEN __attribute__((visibility("hidden")))
+
+/* One job between job_begin and the end of job_end. */
+typedef struct cmp_job {
+    struct cmp_job *next;
+    char *id;
+    int billing;       /* enum cm_plugin_billing */
+    int64_t credits;   /* the quote, held */
+    int64_t lease_s;   /* renewed to this at every hook */
+    int committed;     /* the hold was already charged when the job began (a retry) */
+} cmp_job;
+
+struct cm_plugin {
+    cm_ledger *ledger;
+    cm_probe *probe;
+    int64_t grace_ms;
+    int64_t default_lease_s;
+    void (*log)(void *user, int level, const char *message);
+    void *log_user;
+    pthread_mutex_t mu; /* guards jobs and last */
+    cmp_job *jobs;
+    cm_plugin_error_info last;
+};
+
+/* Records the failure on the handle (for last_error) and returns code. */
+CMP_HIDDEN int cmp_fail(cm_plugin *p, int code, int cause, int cause_code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+CMP_HIDDEN void cmp_log(cm_plugin *p, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Maps a ledger code to the plugin's family. */
+CMP_HIDDEN int cmp_from_ledger(int ledger_code);
+/* Copies a result struct into a host's, up to the smaller of the two sizes; the
+ * host's struct_size is kept. */
+CMP_HIDDEN void cmp_copy_out(void *host, const void *full, size_t full_size);
+CMP_HIDDEN void cmp_strlcpy(char *dst, const char *src, size_t size);
+
+CMP_HIDDEN const char *cmp_err_name(int code);
+CMP_HIDDEN const char *cmp_cause_name(int cause, int code);
+
+/* The hooks (plugin_job.c). */
+CMP_HIDDEN int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *q);
+CMP_HIDDEN int cmp_stage_begin(cm_plugin *p, const char *job, const char *stage);
+CMP_HIDDEN int cmp_stage_end(cm_plugin *p, const char *job, const char *stage, int ok,
+                             const char *message);
+CMP_HIDDEN int cmp_job_end(cm_plugin *p, const char *job, int ok, const char *output_path,
+                           cm_plugin_outcome *outcome);
+CMP_HIDDEN void cmp_jobs_free(cm_plugin *p);
+
+#endif /* CM_PLUGIN_INTERNAL_H */

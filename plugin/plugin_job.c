@@ -1,0 +1,392 @@
+/*
+ * plugin_job.c - the hooks of a job: begin (measure, quote, reserve), stages (renew
+ * the lease), end (commit or release).
+ *
+ * Invariants: a refusal from job_begin holds nothing (the reserve is the last step,
+ * and the ledger's reserve is all or nothing); a by-output charge is never more than
+ * the quote (min(output credits, held)); every job that job_end forgets was resolved
+ * in the ledger (committed, released or lapsed). The handle's job table only carries
+ * what the ledger does not know (billing kind, lease to renew with); the ledger stays
+ * the source of truth for states and credits.
+ */
+#include "plugin_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the job table ---------------------------------------------------------- */
+
+/* Adds or replaces the entry of id. Returns 0 or -1 (out of memory). */
+static int jobs_put(cm_plugin *p, const char *id, int billing, int64_t credits, int64_t lease_s,
+                    int committed)
+{
+    cmp_job *j = calloc(1, sizeof *j);
+    char *copy = strdup(id);
+    if (!j || !copy) {
+        free(j);
+        free(copy);
+        return -1;
+    }
+    j->id = copy;
+    j->billing = billing;
+    j->credits = credits;
+    j->lease_s = lease_s;
+    j->committed = committed;
+    pthread_mutex_lock(&p->mu);
+    for (cmp_job **pp = &p->jobs; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->id, id) == 0) {
+            cmp_job *old = *pp;
+            *pp = old->next;
+            free(old->id);
+            free(old);
+            break;
+        }
+    }
+    j->next = p->jobs;
+    p->jobs = j;
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+/* Copies the entry of id into *out. Returns 1 if found. */
+static int jobs_get(cm_plugin *p, const char *id, cmp_job *out)
+{
+    int found = 0;
+    pthread_mutex_lock(&p->mu);
+    for (cmp_job *j = p->jobs; j; j = j->next) {
+        if (strcmp(j->id, id) == 0) {
+            *out = *j;
+            out->id = NULL;
+            out->next = NULL;
+            found = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return found;
+}
+
+static void jobs_remove(cm_plugin *p, const char *id)
+{
+    pthread_mutex_lock(&p->mu);
+    for (cmp_job **pp = &p->jobs; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->id, id) == 0) {
+            cmp_job *old = *pp;
+            *pp = old->next;
+            free(old->id);
+            free(old);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+void cmp_jobs_free(cm_plugin *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->jobs) {
+        cmp_job *j = p->jobs;
+        p->jobs = j->next;
+        free(j->id);
+        free(j);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- job_begin ------------------------------------------------------------------ */
+
+static int method_from_probe(enum cm_probe_method m)
+{
+    switch (m) {
+    case CM_PROBE_METHOD_MP4_INDEX: return CM_PLUGIN_METHOD_MP4_INDEX;
+    case CM_PROBE_METHOD_TAIL_PACKETS: return CM_PLUGIN_METHOD_TAIL_PACKETS;
+    case CM_PROBE_METHOD_PACKET_SCAN: return CM_PLUGIN_METHOD_PACKET_SCAN;
+    default: return CM_PLUGIN_METHOD_NONE;
+    }
+}
+
+/* Measures the input into q. Returns OK or E_BAD_FILE / E_NOMEM (q has the cause). */
+static int quote_by_input(cm_plugin *p, const char *path, cm_plugin_quote *q)
+{
+    cm_probe_report *r = NULL;
+    int rc = cm_probe_file(p->probe, path, &r);
+    if (rc != CM_PROBE_OK) {
+        q->cause = CM_PLUGIN_CAUSE_PROBE;
+        q->cause_code = rc;
+        snprintf(q->message, sizeof q->message, "input refused (%s): %s", cm_probe_err_name(rc),
+                 r && cm_probe_report_errmsg(r)[0] ? cm_probe_report_errmsg(r)
+                                                   : cm_probe_strerror(rc));
+        cm_probe_report_free(r);
+        return rc == CM_PROBE_E_NOMEM ? CM_PLUGIN_E_NOMEM : CM_PLUGIN_E_BAD_FILE;
+    }
+    q->credits = cm_probe_report_credits(r);
+    q->measured_ms = cm_probe_report_measured_ms(r);
+    q->declared_ms = cm_probe_report_declared_ms(r);
+    q->billable_ms = cm_probe_report_billable_ms(r);
+    q->method = method_from_probe(cm_probe_report_method(r));
+    cmp_strlcpy(q->method_name, cm_probe_method_name(cm_probe_report_method(r)),
+                sizeof q->method_name);
+    enum cm_probe_note note = cm_probe_report_note(r);
+    if (note != CM_PROBE_NOTE_NONE)
+        snprintf(q->note, sizeof q->note, "%s: %s", cm_probe_note_name(note),
+                 cm_probe_note_text(note));
+    cm_probe_report_free(r);
+    return CM_PLUGIN_OK;
+}
+
+static void quote_by_output(cm_plugin *p, int64_t requested_ms, cm_plugin_quote *q)
+{
+    q->credits = cm_probe_credits_for(requested_ms, p->grace_ms);
+    q->measured_ms = requested_ms;
+    q->billable_ms = requested_ms;
+    q->method = CM_PLUGIN_METHOD_REQUESTED;
+    cmp_strlcpy(q->method_name, "requested", sizeof q->method_name);
+}
+
+/* Fills in why a reserve was refused. Returns the plugin's code. */
+static int refuse_reserve(cm_plugin *p, const cm_plugin_job_spec *s, int rc, cm_plugin_quote *q)
+{
+    int code = cmp_from_ledger(rc);
+    q->cause = CM_PLUGIN_CAUSE_LEDGER;
+    q->cause_code = rc;
+    if (code == CM_PLUGIN_E_INSUFFICIENT) {
+        cm_ledger_quote_result *lq = NULL;
+        if (cm_ledger_quote(p->ledger, s->workspace, q->credits, s->user, &lq) == CM_LEDGER_OK) {
+            q->available = lq->available;
+            cm_ledger_quote_free(lq);
+        }
+        snprintf(q->message, sizeof q->message,
+                 "insufficient credits: job %s needs %lld, workspace %s has %lld available",
+                 s->job, (long long)q->credits, s->workspace, (long long)q->available);
+    } else if (code == CM_PLUGIN_E_FORBIDDEN) {
+        snprintf(q->message, sizeof q->message,
+                 "forbidden: %s is not a member of workspace %s (or it does not exist)", s->user,
+                 s->workspace);
+    } else {
+        snprintf(q->message, sizeof q->message, "job %s: %s", s->job,
+                 cm_ledger_errmsg(p->ledger));
+    }
+    return code;
+}
+
+static int spec_ok(const cm_plugin_job_spec *s)
+{
+    return s->job && s->job[0] && s->workspace && s->workspace[0] && s->user && s->user[0] &&
+           s->lease_s >= 0 &&
+           ((s->billing == CM_PLUGIN_BY_INPUT && s->input_path && s->input_path[0]) ||
+            (s->billing == CM_PLUGIN_BY_OUTPUT && s->requested_output_ms > 0));
+}
+
+int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *quote)
+{
+    if (!p || !spec || !quote)
+        return cmp_fail(p, CM_PLUGIN_E_INVALID, 0, 0, "job_begin: NULL argument");
+    if (spec->struct_size < sizeof(cm_plugin_job_spec) || quote->struct_size < sizeof *quote)
+        return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "job_begin: struct_size below ABI 1.0");
+    cm_plugin_quote q;
+    memset(&q, 0, sizeof q);
+    q.struct_size = sizeof q;
+    q.declared_ms = -1;
+    q.available = -1;
+    q.lease_until_ms = -1;
+    int code = CM_PLUGIN_OK;
+    if (!spec_ok(spec)) {
+        code = CM_PLUGIN_E_INVALID;
+        cmp_strlcpy(q.message,
+                    "job_begin needs a job id, workspace, user, a billing kind and its input "
+                    "path or requested length",
+                    sizeof q.message);
+        goto done;
+    }
+    if (spec->billing == CM_PLUGIN_BY_INPUT)
+        code = quote_by_input(p, spec->input_path, &q);
+    else
+        quote_by_output(p, spec->requested_output_ms, &q);
+    if (code != CM_PLUGIN_OK)
+        goto done;
+
+    int64_t lease_s = spec->lease_s > 0 ? spec->lease_s : p->default_lease_s;
+    cm_ledger_job *j = NULL;
+    int rc = cm_ledger_reserve(p->ledger, spec->workspace, spec->job, q.credits, spec->user,
+                               lease_s, &j);
+    if (rc != CM_LEDGER_OK) {
+        code = refuse_reserve(p, spec, rc, &q);
+        goto done;
+    }
+    q.hold_state = j->state;
+    q.lease_until_ms = j->lease_until_ms;
+    int committed = j->state == CM_LEDGER_COMMITTED;
+    cmp_job seen;
+    q.replayed = j->state != CM_LEDGER_HELD || jobs_get(p, spec->job, &seen);
+    if (j->state == CM_LEDGER_RELEASED || j->state == CM_LEDGER_LAPSED) {
+        code = CM_PLUGIN_E_JOB_CLOSED;
+        snprintf(q.message, sizeof q.message,
+                 "job %s was already %s: its credits went back; a new attempt needs a new id",
+                 spec->job, cm_ledger_hold_state_name(j->state));
+        cm_ledger_job_free(j);
+        goto done;
+    }
+    cm_ledger_job_free(j);
+    if (jobs_put(p, spec->job, spec->billing, q.credits, lease_s, committed) != 0) {
+        /* the hold stands and lapses with its lease; a retry of job_begin finds it */
+        code = CM_PLUGIN_E_NOMEM;
+        cmp_strlcpy(q.message, "out of memory", sizeof q.message);
+        goto done;
+    }
+    cm_ledger_balance_result *b = NULL;
+    if (cm_ledger_balance(p->ledger, spec->workspace, spec->user, &b) == CM_LEDGER_OK) {
+        q.available = b->available;
+        cm_ledger_balance_free(b);
+    }
+    cmp_log(p, CM_PLUGIN_LOG_INFO, "job %s: %s %lld credits (%lld ms, %s)%s", spec->job,
+            committed ? "already charged" : "holding", (long long)q.credits,
+            (long long)q.billable_ms, q.method_name, q.replayed ? " [retry]" : "");
+done:
+    if (code != CM_PLUGIN_OK)
+        cmp_fail(p, code, q.cause, q.cause_code, "%s", q.message);
+    cmp_copy_out(quote, &q, sizeof q);
+    return code;
+}
+
+/* ---- stages ------------------------------------------------------------------------ */
+
+static int renew(cm_plugin *p, const char *job, const char *what)
+{
+    cmp_job j;
+    if (!jobs_get(p, job, &j))
+        return cmp_fail(p, CM_PLUGIN_E_NO_JOB, 0, 0, "%s: job %s was not begun on this handle",
+                        what, job);
+    if (j.committed)
+        return CM_PLUGIN_OK; /* a retry of a charged job: nothing is held */
+    int rc = cm_ledger_renew(p->ledger, job, j.lease_s, NULL);
+    if (rc != CM_LEDGER_OK)
+        return cmp_fail(p, cmp_from_ledger(rc), CM_PLUGIN_CAUSE_LEDGER, rc, "%s: job %s: %s",
+                        what, job, cm_ledger_errmsg(p->ledger));
+    return CM_PLUGIN_OK;
+}
+
+int cmp_stage_begin(cm_plugin *p, const char *job, const char *stage)
+{
+    if (!p || !job || !job[0] || !stage)
+        return cmp_fail(p, CM_PLUGIN_E_INVALID, 0, 0, "stage_begin: NULL argument");
+    cmp_log(p, CM_PLUGIN_LOG_DEBUG, "job %s: stage %s begins", job, stage);
+    return renew(p, job, "stage_begin");
+}
+
+int cmp_stage_end(cm_plugin *p, const char *job, const char *stage, int ok, const char *message)
+{
+    if (!p || !job || !job[0] || !stage)
+        return cmp_fail(p, CM_PLUGIN_E_INVALID, 0, 0, "stage_end: NULL argument");
+    cmp_log(p, ok ? CM_PLUGIN_LOG_DEBUG : CM_PLUGIN_LOG_ERROR, "job %s: stage %s %s%s%s", job,
+            stage, ok ? "done" : "failed", message ? ": " : "", message ? message : "");
+    return renew(p, job, "stage_end");
+}
+
+/* ---- job_end ---------------------------------------------------------------------- */
+
+static void outcome_from(cm_plugin_outcome *o, const cm_ledger_job *j)
+{
+    o->hold_state = j->state;
+    o->quoted = j->credits;
+    o->charged = j->charged;
+}
+
+/* By output: the credits of the output's measured length, at most the quote. */
+static int measure_output(cm_plugin *p, const char *job, const cmp_job *j, const char *path,
+                          int64_t *credits, cm_plugin_outcome *o)
+{
+    cm_probe_report *r = NULL;
+    int rc = path ? cm_probe_file(p->probe, path, &r) : CM_PROBE_E_INVALID;
+    if (rc != CM_PROBE_OK) {
+        o->cause = CM_PLUGIN_CAUSE_PROBE;
+        o->cause_code = rc;
+        snprintf(o->message, sizeof o->message, "job %s: output %s refused (%s): %s", job,
+                 path ? path : "(none)", cm_probe_err_name(rc),
+                 r && cm_probe_report_errmsg(r)[0] ? cm_probe_report_errmsg(r)
+                                                   : cm_probe_strerror(rc));
+        cm_probe_report_free(r);
+        return CM_PLUGIN_E_BAD_OUTPUT;
+    }
+    o->output_ms = cm_probe_report_measured_ms(r);
+    int64_t c = cm_probe_report_credits(r);
+    cm_probe_report_free(r);
+    *credits = c < j->credits ? c : j->credits;
+    return CM_PLUGIN_OK;
+}
+
+int cmp_job_end(cm_plugin *p, const char *job, int ok, const char *output_path,
+                cm_plugin_outcome *outcome)
+{
+    if (!p || !job || !job[0])
+        return cmp_fail(p, CM_PLUGIN_E_INVALID, 0, 0, "job_end: NULL argument");
+    if (outcome && outcome->struct_size < sizeof *outcome)
+        return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "job_end: struct_size below ABI 1.0");
+    cm_plugin_outcome o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.output_ms = -1;
+    cmp_job j;
+    int code = CM_PLUGIN_OK, forget = 1;
+    cm_ledger_job *lj = NULL;
+    if (!jobs_get(p, job, &j)) {
+        code = CM_PLUGIN_E_NO_JOB;
+        snprintf(o.message, sizeof o.message, "job_end: job %s was not begun on this handle",
+                 job);
+        forget = 0;
+        goto done;
+    }
+    o.quoted = j.credits;
+    int rc;
+    if (j.committed) {
+        /* a retry of a job charged before: report the first charge, change nothing */
+        o.replayed = 1;
+        rc = cm_ledger_job_info(p->ledger, job, &lj);
+    } else if (ok) {
+        int64_t credits = CM_LEDGER_ALL;
+        if (j.billing == CM_PLUGIN_BY_OUTPUT) {
+            code = measure_output(p, job, &j, output_path, &credits, &o);
+            if (code != CM_PLUGIN_OK) {
+                /* nothing is charged for an output we cannot measure */
+                rc = cm_ledger_release(p->ledger, job, &lj);
+                if (rc == CM_LEDGER_OK)
+                    outcome_from(&o, lj);
+                else
+                    forget = 0, code = cmp_from_ledger(rc);
+                goto done;
+            }
+        }
+        rc = cm_ledger_commit(p->ledger, job, credits, &lj);
+    } else {
+        rc = cm_ledger_release(p->ledger, job, &lj);
+    }
+    if (rc != CM_LEDGER_OK) {
+        code = cmp_from_ledger(rc);
+        o.cause = CM_PLUGIN_CAUSE_LEDGER;
+        o.cause_code = rc;
+        snprintf(o.message, sizeof o.message, "job %s: %s", job, cm_ledger_errmsg(p->ledger));
+        /* busy or storage failures leave the job for a retry of job_end */
+        forget = code != CM_PLUGIN_E_LEDGER && code != CM_PLUGIN_E_NOMEM;
+        if (code == CM_PLUGIN_E_LEASE_LAPSED || code == CM_PLUGIN_E_JOB_CLOSED) {
+            cm_ledger_job *info = NULL;
+            if (cm_ledger_job_info(p->ledger, job, &info) == CM_LEDGER_OK) {
+                outcome_from(&o, info);
+                cm_ledger_job_free(info);
+            }
+        }
+        goto done;
+    }
+    outcome_from(&o, lj);
+    cmp_log(p, CM_PLUGIN_LOG_INFO, "job %s: %s, %lld of %lld credits charged%s", job,
+            cm_ledger_hold_state_name(lj->state), (long long)lj->charged, (long long)lj->credits,
+            o.replayed ? " [retry]" : "");
+done:
+    cm_ledger_job_free(lj);
+    if (forget)
+        jobs_remove(p, job);
+    if (code != CM_PLUGIN_OK)
+        cmp_fail(p, code, o.cause, o.cause_code, "%s", o.message);
+    if (outcome)
+        cmp_copy_out(outcome, &o, sizeof o);
+    return code;
+}

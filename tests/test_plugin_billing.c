@@ -1,0 +1,189 @@
+/*
+ * test_plugin_billing.c - end to end: cm-pipeline loads the plugin and runs real jobs
+ * on the samples; the ledger shows exactly what each outcome must charge.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "cm_probe.h"
+#include "test_plugin_util.h"
+
+#define WS "acme"
+#define OUT_SIZE 16384
+
+typedef struct fixture {
+    char db[512], out[512], thumb[512];
+    char log[OUT_SIZE];
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    cmt_path(f->db, sizeof f->db, "billing.db");
+    cmt_path(f->out, sizeof f->out, "out.mp4");
+    cmt_path(f->thumb, sizeof f->thumb, "out.png");
+    if (cmt_ledger_setup(f->db, WS, 10) != 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(cmt_ledger_check(f->db), CM_LEDGER_OK);
+    unlink(f->db);
+    unlink(f->out);
+    unlink(f->thumb);
+    free(f);
+    return 0;
+}
+
+static int run_job(fixture *f, const char *user, const char *job, const char *input,
+                   const char *extra1, const char *extra2)
+{
+    return cmt_pipeline(f->log, sizeof f->log, f->db, "--workspace", WS, "--user", user,
+                        "--job", job, input, f->out, extra1, extra2, (const char *)NULL);
+}
+
+static void test_success_charges_exactly_the_quote(void **state)
+{
+    fixture *f = *state;
+    /* 60.6 s is past the grace: two started minutes */
+    assert_int_equal(run_job(f, "member", "j-ok", CMT_SAMPLE("edge-60.6s.mkv"), NULL, NULL), 0);
+    assert_non_null(strstr(f->log, "quote: job j-ok: 2 credits"));
+    assert_non_null(strstr(f->log, "charged: 2 credits (quote 2)"));
+    const char *quote = strstr(f->log, "quote:");
+    const char *stage = strstr(f->log, "stage probe: begin");
+    assert_non_null(stage);
+    assert_true(quote < stage); /* the price is shown before any work */
+    assert_non_null(strstr(f->log, "stage transcode: ok"));
+    assert_non_null(strstr(f->log, "stage thumbnail: ok"));
+    assert_int_equal(cmt_available(f->db, WS, NULL), 8);
+    int64_t charged = 0;
+    assert_int_equal(cmt_job_state(f->db, "j-ok", &charged), CM_LEDGER_COMMITTED);
+    assert_int_equal(charged, 2);
+    assert_int_equal(access(f->out, R_OK), 0);
+    assert_int_equal(access(f->thumb, R_OK), 0);
+}
+
+static void test_failure_at_each_stage_leaves_the_balance(void **state)
+{
+    fixture *f = *state;
+    const char *stages[] = {"probe", "transcode", "thumbnail"};
+    for (int i = 0; i < 3; i++) {
+        char job[32];
+        snprintf(job, sizeof job, "j-fail-%s", stages[i]);
+        assert_int_equal(
+            run_job(f, "owner", job, CMT_SAMPLE("clip-40s.mp4"), "--fail-at", stages[i]), 1);
+        char want[64];
+        snprintf(want, sizeof want, "stage %s: failed", stages[i]);
+        assert_non_null(strstr(f->log, want));
+        int64_t held = -1;
+        assert_int_equal(cmt_available(f->db, WS, &held), 10);
+        assert_int_equal(held, 0);
+        assert_int_equal(cmt_job_state(f->db, job, NULL), CM_LEDGER_RELEASED);
+        assert_int_not_equal(access(f->out, F_OK), 0); /* no half output left behind */
+    }
+}
+
+static void test_retried_job_id_does_not_charge_twice(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(run_job(f, "owner", "j-retry", CMT_SAMPLE("clip-40s.mp4"), NULL, NULL), 0);
+    assert_int_equal(cmt_available(f->db, WS, NULL), 9);
+    assert_int_equal(run_job(f, "owner", "j-retry", CMT_SAMPLE("clip-40s.mp4"), NULL, NULL), 0);
+    assert_non_null(strstr(f->log, "already charged"));
+    assert_int_equal(cmt_available(f->db, WS, NULL), 9);
+    int64_t charged = 0;
+    assert_int_equal(cmt_job_state(f->db, "j-retry", &charged), CM_LEDGER_COMMITTED);
+    assert_int_equal(charged, 1);
+    /* a released job id stays closed: a new attempt needs a new id */
+    assert_int_equal(
+        run_job(f, "owner", "j-closed", CMT_SAMPLE("clip-40s.mp4"), "--fail-at", "probe"), 1);
+    assert_int_equal(run_job(f, "owner", "j-closed", CMT_SAMPLE("clip-40s.mp4"), NULL, NULL), 1);
+    assert_non_null(strstr(f->log, "job_closed"));
+    assert_int_equal(cmt_available(f->db, WS, NULL), 9);
+}
+
+static void test_insufficient_balance_refuses_before_any_stage(void **state)
+{
+    fixture *f = *state;
+    /* 25:40 costs 26 credits; the workspace has 10 */
+    assert_int_equal(run_job(f, "owner", "j-big", CMT_SAMPLE("long-25m40.mkv"), NULL, NULL), 1);
+    assert_non_null(strstr(f->log, "refused: insufficient_credits"));
+    assert_null(strstr(f->log, "stage "));
+    int64_t held = -1;
+    assert_int_equal(cmt_available(f->db, WS, &held), 10);
+    assert_int_equal(held, 0);
+    assert_int_equal(cmt_job_state(f->db, "j-big", NULL), -1); /* nothing was held */
+}
+
+static void test_non_member_is_refused(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(run_job(f, "mallory", "j-mallory", CMT_SAMPLE("clip-40s.mp4"), NULL, NULL),
+                     1);
+    assert_non_null(strstr(f->log, "refused: forbidden"));
+    assert_null(strstr(f->log, "stage "));
+    assert_int_equal(cmt_available(f->db, WS, NULL), 10);
+}
+
+static void test_bad_file_is_refused_with_the_probe_code(void **state)
+{
+    fixture *f = *state;
+    const char *bad[] = {CMT_SAMPLE("bad/random.bin"), CMT_SAMPLE("bad/empty.mp4"),
+                         CMT_SAMPLE("bad/still.png"), CMT_SAMPLE("bad/missing.mp4")};
+    cm_probe *p = NULL;
+    assert_int_equal(cm_probe_new(&p, NULL), CM_PROBE_OK);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cm_probe_report *r = NULL;
+        int code = cm_probe_file(p, bad[i], &r);
+        cm_probe_report_free(r);
+        assert_int_not_equal(code, CM_PROBE_OK);
+        assert_int_equal(run_job(f, "owner", "j-bad", bad[i], NULL, NULL), 1);
+        char want[96];
+        snprintf(want, sizeof want, "refused: bad_file (probe: %s)", cm_probe_err_name(code));
+        if (!strstr(f->log, want))
+            print_error("%s: wanted \"%s\" in:\n%s\n", bad[i], want, f->log);
+        assert_non_null(strstr(f->log, want));
+        assert_null(strstr(f->log, "stage "));
+    }
+    cm_probe_free(p);
+    assert_int_equal(cmt_available(f->db, WS, NULL), 10);
+}
+
+static void test_usage_errors_exit_2(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(run_job(f, "owner", "j-usage", CMT_SAMPLE("clip-40s.mp4"), "--fail-at",
+                             "nonsense"),
+                     2);
+    assert_int_equal(cmt_pipeline(f->log, sizeof f->log, f->db, "--workspace", WS,
+                                  (const char *)NULL),
+                     2);
+    assert_int_equal(cmt_available(f->db, WS, NULL), 10);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_success_charges_exactly_the_quote, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failure_at_each_stage_leaves_the_balance, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_retried_job_id_does_not_charge_twice, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_insufficient_balance_refuses_before_any_stage, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_non_member_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_file_is_refused_with_the_probe_code, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_usage_errors_exit_2, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
