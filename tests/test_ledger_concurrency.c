@@ -1,0 +1,2 @@
+#include "ledger_test.h"
+int main(void){return 0;}
