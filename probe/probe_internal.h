@@ -69,6 +69,11 @@ void cm__input_close(cm_input *in);
 /* Measures in (already opened) into r. Returns r->error. */
 int cm__measure(const cm_probe *p, cm_input *in, cm_probe_report *r);
 
+/* Maps a libavformat error to a probe code, and fills r with it and libav's own text. */
+int cm__libav_code(int averr, int timed_out);
+int cm__libav_fail(cm_probe_report *r, int timed_out, int64_t budget_ms, int averr,
+                   const char *what);
+
 /* Formats ms as h:mm:ss.mmm into buf. */
 void cm__format_hms(int64_t ms, char *buf, size_t len);
 

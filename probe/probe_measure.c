@@ -414,22 +414,42 @@ static int64_t span_us(struct measure *m)
     return hi - lo;
 }
 
-static int libav_fail(cm_probe_report *r, cm_input *in, int err, const char *what)
+int cm__libav_code(int err, int timed_out)
+{
+    if (timed_out || err == AVERROR_EXIT)
+        return CM_PROBE_E_TIMEOUT;
+    if (err == AVERROR_INVALIDDATA || err == AVERROR_EOF)
+        return CM_PROBE_E_DAMAGED;
+    if (err == AVERROR(ENOMEM))
+        return CM_PROBE_E_NOMEM;
+    return CM_PROBE_E_LIBAV;
+}
+
+int cm__libav_fail(cm_probe_report *r, int timed_out, int64_t budget_ms, int err,
+                   const char *what)
 {
     char text[AV_ERROR_MAX_STRING_SIZE] = "";
     av_strerror(err, text, sizeof(text));
-    if (in->timed_out || err == AVERROR_EXIT)
+    switch (cm__libav_code(err, timed_out)) {
+    case CM_PROBE_E_TIMEOUT:
         return cm__fail(r, CM_PROBE_E_TIMEOUT,
                         "Measuring %s took longer than the time budget of %lld ms.", r->file,
-                        (long long)in->opt->time_budget_ms);
-    if (err == AVERROR_INVALIDDATA || err == AVERROR_EOF)
+                        (long long)budget_ms);
+    case CM_PROBE_E_DAMAGED:
         return cm__fail(r, CM_PROBE_E_DAMAGED,
                         "The file %s is damaged or cut off and cannot be measured (%s: %s).",
                         r->file, what, text);
-    if (err == AVERROR(ENOMEM))
+    case CM_PROBE_E_NOMEM:
         return cm__fail(r, CM_PROBE_E_NOMEM, "Out of memory while reading %s.", r->file);
-    return cm__fail(r, CM_PROBE_E_LIBAV, "The media library could not read %s (%s: %s).",
-                    r->file, what, text);
+    default:
+        return cm__fail(r, CM_PROBE_E_LIBAV, "The media library could not read %s (%s: %s).",
+                        r->file, what, text);
+    }
+}
+
+static int libav_fail(cm_probe_report *r, cm_input *in, int err, const char *what)
+{
+    return cm__libav_fail(r, in->timed_out, in->opt->time_budget_ms, err, what);
 }
 
 static void set_note(cm_probe_report *r, int truncated, int64_t grace_ms)

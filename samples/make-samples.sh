@@ -12,6 +12,7 @@
 #   audio-40s.m4a/.mp3      audio-only uploads, billed by their length
 #   streamed-*.mkv/.webm    written to a pipe: no duration in the header
 #   wrap-90s.ts             a TS whose 33-bit clock wraps in the middle
+#   long-10m.mp4/.mkv, minute-1m.mp4  sources for the lying-header tests
 #   faststart-2m.mp4        index at the front (the source of the truncated-MP4 test)
 #   bad/                    inputs that must be refused, one per error
 set -euo pipefail
@@ -58,12 +59,19 @@ for s in 59.4 60.0 60.4 60.6; do
     ff -f lavfi -i "$(vid 5 $s)" -c:v libx264 -preset veryfast -b:v 8k "edge-${s}s.mkv"
 done
 
+# --- sources for the lying-header tests (the tests patch copies of these) ---
+ff -f lavfi -i "color=c=teal:size=64x48:rate=1:duration=600" -c:v libx264 -preset veryfast -g 300 long-10m.mp4
+ff -f lavfi -i "color=c=teal:size=64x48:rate=1:duration=600" -c:v libx264 -preset veryfast -g 300 long-10m.mkv
+ff -f lavfi -i "$(vid 5 60)" -f lavfi -i "$(aud 8000 60)" -c:v libx264 -preset veryfast -b:v 8k \
+   -c:a aac -b:a 8k minute-1m.mp4
+
 # --- audio only ---
 ff -f lavfi -i "$(aud 8000 40)" -c:a aac -b:a 8k audio-40s.m4a
 ff -f lavfi -i "$(aud 8000 40)" -c:a libmp3lame -b:a 8k audio-40s.mp3
 # audio with a cover picture: the picture is never billed
 ff -f lavfi -i "$(aud 8000 40)" -f lavfi -i "color=c=red:size=32x32:duration=1" -map 0 -map 1 \
-   -c:a libmp3lame -b:a 8k -c:v png -frames:v 1 -disposition:v attached_pic audio-cover-40s.mkv
+   -c:a libmp3lame -b:a 8k -c:v png -frames:v 1 -disposition:v attached_pic -id3v2_version 3 \
+   audio-cover-40s.mp3
 
 # --- streamed: written to a pipe, so the header carries no duration ---
 ff -f lavfi -i "$(vid 5 90)" -f lavfi -i "$(aud 48000 90)" -c:v libx264 -preset veryfast -b:v 8k \

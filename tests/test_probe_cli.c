@@ -1,0 +1,138 @@
+/*
+ * cm-probe, the support person's view: a table with a total, JSON Lines, and exit
+ * codes 0 (all billed), 1 (any refused), 2 (usage error).
+ */
+#include "probe_test_util.h"
+
+static const char *bin(void)
+{
+    const char *b = getenv("CM_PROBE_BIN");
+    return b ? b : CM_BUILD_DIR "/probe/cm-probe";
+}
+
+/* Runs cm-probe with args; returns its exit status and stdout in *out (caller frees). */
+static int run_probe(char **out, const char *args)
+{
+    char cmd[4096];
+    const char *o = tmp_path("cli.out");
+    snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s > '%s' 2>/dev/null", CM_SAMPLES_DIR, bin(), args,
+             o);
+    int st = system(cmd);
+    size_t n;
+    uint8_t *buf = read_all(o, &n);
+    char *s = realloc(buf, n + 1);
+    s[n] = '\0';
+    *out = s;
+    unlink(o);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+static void test_table_shows_duration_credits_method_and_total(void **s)
+{
+    (void)s;
+    char *out;
+    assert_int_equal(run_probe(&out, "clip-40s.mp4 long-25m40.mkv"), 0);
+    assert_non_null(strstr(out, "FILE"));
+    assert_non_null(strstr(out, "clip-40s.mp4"));
+    assert_non_null(strstr(out, "0:00:40."));
+    assert_non_null(strstr(out, "sample_index"));
+    assert_non_null(strstr(out, "0:25:40.000"));
+    assert_non_null(strstr(out, "TOTAL"));
+    assert_non_null(strstr(out, " 27  2 billed, 0 refused"));
+    free(out);
+}
+
+static void test_json_lines_one_object_per_file(void **s)
+{
+    (void)s;
+    char *out;
+    assert_int_equal(run_probe(&out, "--json exact-3m00.ts streamed-90s.webm"), 0);
+    assert_int_equal(count_lines(out), 2);
+    assert_non_null(strstr(out, "{\"file\":\"exact-3m00.ts\",\"ok\":true,\"duration_ms\":"));
+    assert_non_null(strstr(out, "\"declared_ms\":null"));
+    assert_non_null(strstr(out, "\"credits\":3,\"method\":\"tail_packets\",\"has_video\":true"));
+    assert_non_null(strstr(out, "\"note\":\"no_header_duration\""));
+    free(out);
+}
+
+static void test_refused_file_exits_one_with_error_object(void **s)
+{
+    (void)s;
+    char *out;
+    assert_int_equal(run_probe(&out, "--json clip-40s.mp4 bad/playlist.m3u8 nope.mp4"), 1);
+    assert_int_equal(count_lines(out), 3);
+    assert_non_null(strstr(out, "{\"file\":\"bad/playlist.m3u8\",\"ok\":false,\"error\":{\"code\":"
+                                "\"refused_format\",\"message\":\""));
+    assert_non_null(strstr(out, "\"code\":\"no_such_file\""));
+    free(out);
+    assert_int_equal(run_probe(&out, "bad/empty.mp4"), 1);
+    assert_non_null(strstr(out, "empty_file"));
+    assert_non_null(strstr(out, "0 billed, 1 refused"));
+    free(out);
+}
+
+static void test_usage_errors_exit_two(void **s)
+{
+    (void)s;
+    char *out;
+    assert_int_equal(run_probe(&out, ""), 2);
+    free(out);
+    assert_int_equal(run_probe(&out, "--bogus clip-40s.mp4"), 2);
+    free(out);
+    assert_int_equal(run_probe(&out, "--grace-ms abc clip-40s.mp4"), 2);
+    free(out);
+    assert_int_equal(run_probe(&out, "--grace-ms 60000 clip-40s.mp4"), 2);
+    free(out);
+    assert_int_equal(run_probe(&out, "--grace-ms"), 2);
+    free(out);
+}
+
+static void test_grace_option_changes_the_bill(void **s)
+{
+    (void)s;
+    char *out;
+    assert_int_equal(run_probe(&out, "--json --grace-ms 0 edge-60.4s.mkv"), 0);
+    assert_non_null(strstr(out, "\"credits\":2"));
+    free(out);
+    assert_int_equal(run_probe(&out, "--json edge-60.4s.mkv"), 0);
+    assert_non_null(strstr(out, "\"credits\":1"));
+    free(out);
+}
+
+/* A name with quotes, a newline and invalid UTF-8 still makes one valid JSON line. */
+static void test_json_escapes_hostile_file_names(void **s)
+{
+    (void)s;
+    const char *dir = tmp_path("names");
+    assert_int_equal(run_cmd("mkdir -p '%s' && cp '%s' \"%s/a\\\"b\\\\c\n\xff.mp4\"", dir,
+                             sample("clip-40s.mp4"), dir), 0);
+    char args[2048];
+    snprintf(args, sizeof(args), "--json \"%s\"/*.mp4", dir);
+    char *out;
+    assert_int_equal(run_probe(&out, args), 0);
+    assert_int_equal(count_lines(out), 1);
+    assert_non_null(strstr(out, "a\\\"b\\\\c\\u000a\\ufffd.mp4\""));
+    free(out);
+    run_cmd("rm -rf '%s'", dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table_shows_duration_credits_method_and_total),
+        cmocka_unit_test(test_json_lines_one_object_per_file),
+        cmocka_unit_test(test_refused_file_exits_one_with_error_object),
+        cmocka_unit_test(test_usage_errors_exit_two),
+        cmocka_unit_test(test_grace_option_changes_the_bill),
+        cmocka_unit_test(test_json_escapes_hostile_file_names),
+    };
+    return cmocka_run_group_tests_name("probe_cli", tests, NULL, NULL);
+}
