@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Fuzzing: builds the libFuzzer harnesses with clang in build-fuzz/ and runs each one
+# for SECONDS (default 60) on a fresh copy of its seed corpus in a temporary folder.
+# Exits non-zero on any crash, leak, time-out (-timeout=10 s per input) or out-of-memory
+# (-rss_limit_mb=2048); the input that caused it is kept in build-fuzz/artifacts/.
+#
+#   bash scripts/fuzz.sh            # CI: 60 s per harness
+#   bash scripts/fuzz.sh 1800       # a longer run
+#   FUZZERS=fuzz_probe bash scripts/fuzz.sh 600   # one harness only
+#   CM_FUZZ_KEEP=dir bash scripts/fuzz.sh 600     # keep the grown corpus in dir/<harness>
+#
+# Reproduce a finding: build-fuzz/fuzz_probe FILE   (CM_FUZZ_VERBOSE=1 prints the report)
+#
+# Seeds: tests/fuzz/seeds/<name>/ (tiny files made by tests/fuzz/make-seeds.sh), and for the
+# probe also samples/ and samples/bad/ (read-only corpus directories: never written to).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DURATION=${1:-60}
+[[ $DURATION =~ ^[0-9]+$ ]] || { echo "usage: $0 [SECONDS]" >&2; exit 2; }
+BUILD=$ROOT/build-fuzz
+JOBS=$(( $(nproc) < 2 ? $(nproc) : 2 ))
+
+# Configure: through the root CMakeLists.txt once it adds tests/fuzz (CM_FUZZ=ON), else
+# tests/fuzz on its own (it then builds the probe itself).
+if grep -Eq '^[^#]*add_subdirectory\(tests/fuzz' CMakeLists.txt; then
+    SRC=$ROOT
+    # shellcheck disable=SC2206
+    EXTRA=(-DCM_FUZZ=ON -DCM_BUILD_TESTS=OFF -DCM_BUILD_BENCH=OFF -DCM_BUILD_PLUGIN=OFF
+           ${CM_FUZZ_CMAKE_ARGS:-})
+else
+    SRC=$ROOT/tests/fuzz
+    EXTRA=()
+fi
+if [[ -f $BUILD/CMakeCache.txt ]] &&
+   ! grep -q "^CMAKE_HOME_DIRECTORY:INTERNAL=$SRC\$" "$BUILD/CMakeCache.txt"; then
+    rm -rf "$BUILD" # configured from the other source tree before
+fi
+CC=clang cmake -S "$SRC" -B "$BUILD" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    "${EXTRA[@]}" >/dev/null
+cmake --build "$BUILD" -j"$JOBS" >/dev/null
+
+if [[ -n ${FUZZERS:-} ]]; then
+    read -r -a HARNESSES <<<"$FUZZERS"
+else
+    HARNESSES=()
+    for f in "$BUILD"/fuzz_*; do
+        [[ -x $f && -f $f ]] && HARNESSES+=("$(basename "$f")")
+    done
+fi
+[[ ${#HARNESSES[@]} -gt 0 ]] || { echo "fuzz: no harness was built" >&2; exit 1; }
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/cm-fuzz.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+mkdir -p "$BUILD/artifacts"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:allocator_may_return_null=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+status=0
+for h in "${HARNESSES[@]}"; do
+    name=${h#fuzz_}
+    corpus=$TMP/$name
+    mkdir -p "$corpus"
+    [[ -d tests/fuzz/seeds/$name ]] && cp tests/fuzz/seeds/"$name"/* "$corpus"/
+    extra_dirs=()
+    if [[ $name == probe ]]; then
+        extra_dirs=(samples samples/bad)
+    fi
+    dict=()
+    [[ -f tests/fuzz/$name.dict ]] && dict=(-dict="tests/fuzz/$name.dict")
+    echo "fuzz: $h for ${DURATION}s (seeds: $(ls "$corpus" | wc -l) + ${extra_dirs[*]:-none})"
+    log=$TMP/$h.log
+    set +e
+    "$BUILD/$h" "$corpus" "${extra_dirs[@]}" "${dict[@]}" \
+        -max_total_time="$DURATION" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="$BUILD/artifacts/$h-" >"$log" 2>&1
+    rc=$?
+    set -e
+    grep -E '^(#[0-9]+[[:space:]]+(INITED|DONE)|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb|stat::new_units_added)' "$log" || true
+    if [[ $rc -ne 0 ]]; then
+        echo "fuzz: $h FAILED (exit $rc); the end of its log:" >&2
+        tail -n 60 "$log" >&2
+        ls -l "$BUILD/artifacts" >&2
+        status=1
+    else
+        echo "fuzz: $h ok, corpus now $(ls "$corpus" | wc -l) files"
+    fi
+    if [[ -n ${CM_FUZZ_KEEP:-} ]]; then
+        mkdir -p "$CM_FUZZ_KEEP/$name" && cp -n "$corpus"/* "$CM_FUZZ_KEEP/$name"/ 2>/dev/null || true
+    fi
+done
+exit $status
