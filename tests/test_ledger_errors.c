@@ -1,2 +1,259 @@
+/* Error codes and storage: every code has a stable machine name and a sentence; open
+ * refuses bad configs and foreign files; a locked database is E_BUSY; check catches a
+ * tampered balance or hold (E_CHECK); the journal is append-only; the schema version
+ * is enforced; one handle is safe from several threads. */
 #include "ledger_test.h"
-int main(void){return 0;}
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+static void test_every_error_code_has_a_distinct_name_and_sentence(void **state)
+{
+    (void)state;
+    const int codes[] = {CM_LEDGER_OK,         CM_LEDGER_E_INSUFFICIENT,
+                         CM_LEDGER_E_FORBIDDEN, CM_LEDGER_E_NO_WORKSPACE,
+                         CM_LEDGER_E_NO_JOB,    CM_LEDGER_E_CONFLICT,
+                         CM_LEDGER_E_ALREADY_RESOLVED, CM_LEDGER_E_LEASE_EXPIRED,
+                         CM_LEDGER_E_INVALID,   CM_LEDGER_E_BUSY,
+                         CM_LEDGER_E_STORAGE,   CM_LEDGER_E_NOMEM,
+                         CM_LEDGER_E_CHECK};
+    const size_t n = sizeof codes / sizeof codes[0];
+    for (size_t i = 0; i < n; i++) {
+        assert_string_not_equal(cm_ledger_err_name(codes[i]), "unknown");
+        assert_string_not_equal(cm_ledger_strerror(codes[i]), "unknown error");
+        for (size_t k = 0; k < i; k++) {
+            assert_string_not_equal(cm_ledger_err_name(codes[i]), cm_ledger_err_name(codes[k]));
+            assert_string_not_equal(cm_ledger_strerror(codes[i]), cm_ledger_strerror(codes[k]));
+        }
+    }
+    assert_string_equal(cm_ledger_err_name(CM_LEDGER_E_INSUFFICIENT), "insufficient_credits");
+    assert_string_equal(cm_ledger_err_name(CM_LEDGER_E_NO_WORKSPACE), "no_such_workspace");
+    assert_string_equal(cm_ledger_err_name(-999), "unknown");
+}
+
+static void test_open_refuses_bad_configs(void **state)
+{
+    (void)state;
+    cm_ledger *l = (cm_ledger *)1;
+    cm_ledger_config cfg;
+    cm_ledger_config_init(&cfg);
+    cfg.struct_size = 3;
+    assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_INVALID);
+    assert_null(l);
+    assert_true(strlen(cm_ledger_errmsg(NULL)) > 0);
+    cm_ledger_config_init(&cfg);
+    cfg.synchronous = 9;
+    assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_INVALID);
+    cm_ledger_config_init(&cfg);
+    cfg.db = "postgresql://ledger@db/credits";
+    assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_INVALID);
+    cm_ledger_config_init(&cfg);
+    cfg.db = CM_TEST_TMP "/no/such/dir/ledger.db";
+    assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_STORAGE);
+}
+
+static void test_open_refuses_a_file_that_is_not_a_database(void **state)
+{
+    (void)state;
+    char path[512];
+    lt_db_path(path, sizeof path, "garbage");
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    for (int i = 0; i < 200; i++)
+        fputs("this is not a database. ", f);
+    fclose(f);
+    cm_ledger_config cfg;
+    cm_ledger_config_init(&cfg);
+    cfg.db = path;
+    cm_ledger *l = NULL;
+    assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_STORAGE);
+    lt_unlink_db(path);
+}
+
+static void test_synchronous_normal_opens_and_works(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "syncnormal");
+    cm_ledger_close(e.l);
+    cm_ledger_config cfg;
+    cm_ledger_config_init(&cfg);
+    cfg.db = e.path;
+    cfg.synchronous = CM_LEDGER_SYNC_NORMAL;
+    LT_OK(&e, cm_ledger_open(&e.l, &cfg));
+    LT_OK(&e, cm_ledger_workspace_create(e.l, "acme", "alice", NULL));
+    lt_close(&e);
+}
+
+static void test_locked_database_is_busy_after_the_timeout(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "busy");
+    lt_workspace(&e);
+    cm_ledger_close(e.l);
+    cm_ledger_config cfg;
+    cm_ledger_config_init(&cfg);
+    cfg.db = e.path;
+    cfg.busy_timeout_ms = 100;
+    LT_OK(&e, cm_ledger_open(&e.l, &cfg));
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(e.path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    LT_EXPECT(&e, CM_LEDGER_E_BUSY, cm_ledger_buy(e.l, "acme", 1, "alice", NULL, NULL));
+    assert_non_null(strstr(cm_ledger_errmsg(e.l), "locked"));
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+    LT_OK(&e, cm_ledger_buy(e.l, "acme", 1, "alice", NULL, NULL));
+    lt_close(&e);
+}
+
+static void exec_sql(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+static void test_check_catches_a_tampered_balance(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "tamper");
+    lt_workspace(&e);
+    LT_OK(&e, cm_ledger_buy(e.l, "acme", 10, "alice", NULL, NULL));
+    LT_OK(&e, cm_ledger_check(e.l));
+    exec_sql(e.path, "UPDATE grants SET remaining = remaining + 5");
+    LT_EXPECT(&e, CM_LEDGER_E_CHECK, cm_ledger_check(e.l));
+    assert_non_null(strstr(cm_ledger_errmsg(e.l), "grant 1"));
+    exec_sql(e.path, "UPDATE grants SET remaining = remaining - 5");
+    LT_OK(&e, cm_ledger_check(e.l));
+    lt_close(&e);
+}
+
+static void test_check_catches_a_hold_resolved_twice(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "twice");
+    lt_workspace(&e);
+    LT_OK(&e, cm_ledger_buy(e.l, "acme", 10, "alice", NULL, NULL));
+    LT_OK(&e, cm_ledger_reserve(e.l, "acme", "j", 4, "bob", 0, NULL));
+    LT_OK(&e, cm_ledger_release(e.l, "j", NULL));
+    /* Forge a second resolution: mark it held again and commit it. */
+    exec_sql(e.path, "UPDATE holds SET state = 1, resolved_ms = NULL WHERE job = 'j'");
+    exec_sql(e.path, "UPDATE grants SET remaining = remaining - 4, held = held + 4");
+    LT_OK(&e, cm_ledger_commit(e.l, "j", CM_LEDGER_ALL, NULL));
+    LT_EXPECT(&e, CM_LEDGER_E_CHECK, cm_ledger_check(e.l));
+    cm_ledger_close(e.l);
+    e.l = NULL;
+    lt_close(&e);
+}
+
+static void test_journal_is_append_only(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "appendonly");
+    lt_workspace(&e);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(e.path, &db), SQLITE_OK);
+    assert_int_not_equal(sqlite3_exec(db, "UPDATE journal SET credits = 5", NULL, NULL, NULL),
+                         SQLITE_OK);
+    assert_int_not_equal(sqlite3_exec(db, "DELETE FROM journal", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    lt_close(&e);
+}
+
+static void test_newer_schema_version_is_refused(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "schema");
+    cm_ledger_close(e.l);
+    e.l = NULL;
+    exec_sql(e.path, "INSERT INTO schema_version(version) VALUES(99)");
+    cm_ledger_config cfg;
+    cm_ledger_config_init(&cfg);
+    cfg.db = e.path;
+    cm_ledger *l = NULL;
+    assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_STORAGE);
+    assert_non_null(strstr(cm_ledger_errmsg(NULL), "newer"));
+    lt_close(&e);
+}
+
+static void test_reopening_keeps_the_schema_and_data(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "reopen");
+    lt_workspace(&e);
+    LT_OK(&e, cm_ledger_buy(e.l, "acme", 3, "alice", NULL, NULL));
+    cm_ledger_close(e.l);
+    e.l = lt_open_path(&e, e.path);
+    assert_int_equal(lt_available(&e, "acme"), 3);
+    lt_close(&e);
+}
+
+typedef struct thread_arg {
+    lt_env *e;
+    int id;
+    int charged;
+} thread_arg;
+
+static void *spender(void *p)
+{
+    thread_arg *a = p;
+    for (int i = 0; i < 40; i++) {
+        char job[64];
+        snprintf(job, sizeof job, "t%d-%d", a->id, i);
+        int rc = cm_ledger_reserve(a->e->l, "acme", job, 1, "bob", 0, NULL);
+        if (rc == CM_LEDGER_OK && cm_ledger_commit(a->e->l, job, CM_LEDGER_ALL, NULL) == 0)
+            a->charged++;
+    }
+    return NULL;
+}
+
+static void test_one_handle_is_safe_from_several_threads(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "threads");
+    lt_workspace(&e);
+    LT_OK(&e, cm_ledger_buy(e.l, "acme", 100, "alice", NULL, NULL));
+    pthread_t t[4];
+    thread_arg a[4];
+    for (int i = 0; i < 4; i++) {
+        a[i] = (thread_arg){&e, i, 0};
+        assert_int_equal(pthread_create(&t[i], NULL, spender, &a[i]), 0);
+    }
+    int total = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        total += a[i].charged;
+    }
+    assert_int_equal(total, 100);
+    assert_int_equal(lt_available(&e, "acme"), 0);
+    lt_close(&e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_error_code_has_a_distinct_name_and_sentence),
+        cmocka_unit_test(test_open_refuses_bad_configs),
+        cmocka_unit_test(test_open_refuses_a_file_that_is_not_a_database),
+        cmocka_unit_test(test_synchronous_normal_opens_and_works),
+        cmocka_unit_test(test_locked_database_is_busy_after_the_timeout),
+        cmocka_unit_test(test_check_catches_a_tampered_balance),
+        cmocka_unit_test(test_check_catches_a_hold_resolved_twice),
+        cmocka_unit_test(test_journal_is_append_only),
+        cmocka_unit_test(test_newer_schema_version_is_refused),
+        cmocka_unit_test(test_reopening_keeps_the_schema_and_data),
+        cmocka_unit_test(test_one_handle_is_safe_from_several_threads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
