@@ -3,8 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCM_BUILD_TESTS=OFF >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCM_BUILD_TESTS=OFF -DCM_BUILD_BENCH=OFF >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
-./build/probe/cm-probe samples/*.mp4 samples/*.mov samples/*.mkv samples/*.webm samples/*.ts \
-    samples/*.avi samples/*.flv samples/*.ogg samples/*.mka samples/*.m4a samples/*.mxf \
-    samples/*.wmv samples/*.3gp samples/*.mpg
+shopt -s nullglob
+files=()
+for f in samples/*.*; do
+    case "$f" in *.sh) ;; *) files+=("$f") ;; esac
+done
+./build/probe/cm-probe "${files[@]}"
