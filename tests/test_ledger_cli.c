@@ -1,2 +1,167 @@
+/* cm-ledger, the real binary: exit 0 / 1 (refused, machine name on stderr or JSON with
+ * --json) / 2 (usage), --now replacing the clock, and the JSON shape of balance. */
 #include "ledger_test.h"
-int main(void){return 0;}
+
+#include <fcntl.h>
+#include <sys/wait.h>
+
+#define CLI CM_BUILD_DIR "/ledger/cm-ledger"
+
+static char db[512];
+static char out[65536], err[65536];
+
+static void slurp(const char *path, char *buf, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    size_t k = f ? fread(buf, 1, n - 1, f) : 0;
+    buf[k] = 0;
+    if (f)
+        fclose(f);
+    unlink(path);
+}
+
+/* Run cm-ledger --db <db> args... ; returns the exit status, fills out/err. */
+static int cli(const char *first, ...)
+{
+    const char *argv[40] = {CLI, "--db", db};
+    int argc = 3;
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a && argc < 38; a = va_arg(ap, const char *))
+        argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    char po[600], pe[600];
+    snprintf(po, sizeof po, "%s.out", db);
+    snprintf(pe, sizeof pe, "%s.err", db);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fo = open(po, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int fe = open(pe, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        execv(CLI, (char *const *)argv);
+        _exit(127);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    slurp(po, out, sizeof out);
+    slurp(pe, err, sizeof err);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+#define T0 "--now", "2026-01-31T12:00:00Z"
+
+static int setup(void **state)
+{
+    (void)state;
+    lt_db_path(db, sizeof db, "cli");
+    lt_unlink_db(db);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    lt_unlink_db(db);
+    return 0;
+}
+
+static void test_usage_errors_exit_2(void **state)
+{
+    (void)state;
+    assert_int_equal(cli(NULL), 2);
+    assert_non_null(strstr(err, "usage:"));
+    assert_int_equal(cli("frobnicate", NULL), 2);
+    assert_int_equal(cli("--bogus", "check", NULL), 2);
+    assert_int_equal(cli("--now", "yesterday", "check", NULL), 2);
+    assert_int_equal(cli("reserve", "acme", "j1", NULL), 2);
+    assert_int_equal(cli("reserve", "acme", "j1", "many", "--as", "bob", NULL), 2);
+    assert_int_equal(cli("buy", "acme", "5", NULL), 2); /* --as missing */
+    assert_int_equal(cli("plan", "set", "acme", "--credits", "5", "--interval", "weekly", "--as",
+                         "alice", NULL),
+                     2);
+    assert_int_equal(cli("commit", "j1", "--owner", "x", NULL), 2);
+    assert_int_equal(cli("workspace", "create", "acme", NULL), 2);
+    assert_int_equal(cli("--help", NULL), 0);
+}
+
+static void test_refusal_exits_1_with_machine_name_on_stderr(void **state)
+{
+    (void)state;
+    assert_int_equal(cli(T0, "workspace", "create", "acme", "--owner", "alice", NULL), 0);
+    assert_int_equal(cli(T0, "reserve", "acme", "j1", "5", "--as", "alice", NULL), 1);
+    assert_non_null(strstr(err, "insufficient_credits"));
+    assert_int_equal(cli(T0, "balance", "acme", "--as", "mallory", NULL), 1);
+    assert_non_null(strstr(err, "no_such_workspace"));
+    assert_int_equal(cli(T0, "--json", "commit", "nope", NULL), 1);
+    assert_string_equal(out, "{\"error\": \"no_such_job\", \"message\": \"no hold was ever made "
+                             "for job 'nope'\"}\n");
+}
+
+static void test_balance_json_has_the_documented_shape(void **state)
+{
+    (void)state;
+    assert_int_equal(cli(T0, "workspace", "create", "acme", "--owner", "alice", NULL), 0);
+    assert_int_equal(cli(T0, "plan", "set", "acme", "--credits", "100", "--interval", "monthly",
+                         "--tier", "pro", "--as", "alice", NULL),
+                     0);
+    assert_int_equal(cli(T0, "buy", "acme", "10", "--as", "alice", "--ref", "p-1", NULL), 0);
+    assert_non_null(strstr(out, "150 USD"));
+    assert_int_equal(cli(T0, "reserve", "acme", "j1", "30", "--as", "alice", NULL), 0);
+    assert_int_equal(cli(T0, "--json", "balance", "acme", NULL), 0);
+    assert_string_equal(out, "{\"workspace\": \"acme\", \"available\": 80, \"held\": 30, "
+                             "\"grants\": [{\"id\": 1, \"kind\": \"plan\", \"granted\": 100, "
+                             "\"remaining\": 70, \"held\": 30, \"expires_at\": "
+                             "\"2026-02-28T12:00:00Z\"}, {\"id\": 2, \"kind\": \"addon\", "
+                             "\"granted\": 10, \"remaining\": 10, \"held\": 0, \"expires_at\": "
+                             "null}]}\n");
+}
+
+static void test_full_job_cycle_through_the_cli(void **state)
+{
+    (void)state;
+    assert_int_equal(cli(T0, "workspace", "create", "acme", "--owner", "alice", NULL), 0);
+    assert_int_equal(cli(T0, "member", "add", "acme", "bob", "--as", "alice", NULL), 0);
+    assert_int_equal(cli(T0, "price", "set", "default", "USD", "20", NULL), 0);
+    assert_int_equal(cli(T0, "buy", "acme", "10", "--as", "alice", NULL), 0);
+    assert_non_null(strstr(out, "paid 200 USD"));
+    assert_int_equal(cli(T0, "quote", "acme", "4", "--as", "bob", NULL), 0);
+    assert_non_null(strstr(out, "affordable"));
+    assert_int_equal(cli(T0, "reserve", "acme", "j1", "4", "--as", "bob", "--lease", "60", NULL),
+                     0);
+    assert_int_equal(cli("--now", "2026-01-31T12:00:30Z", "renew", "j1", "--lease", "60", NULL),
+                     0);
+    assert_int_equal(cli("--now", "2026-01-31T12:01:00Z", "--json", "commit", "j1", "3", NULL), 0);
+    assert_non_null(strstr(out, "\"state\": \"committed\""));
+    assert_non_null(strstr(out, "\"charged\": 3"));
+    assert_int_equal(cli(T0, "release", "j1", NULL), 1);
+    assert_non_null(strstr(err, "already_resolved"));
+    assert_int_equal(cli(T0, "refund", "j1", "2", "--reason", "bad", "--by", "sam", NULL), 0);
+    assert_int_equal(cli(T0, "refund", "j1", "2", "--reason", "bad", "--by", "sam", NULL), 1);
+    assert_int_equal(cli(T0, "job", "j1", NULL), 0);
+    assert_non_null(strstr(out, "committed"));
+    assert_int_equal(cli(T0, "history", "acme", NULL), 0);
+    assert_non_null(strstr(out, "refund"));
+    assert_int_equal(cli(T0, "reserve", "acme", "j2", "2", "--as", "bob", "--lease", "10", NULL),
+                     0);
+    assert_int_equal(cli("--now", "2026-01-31T13:00:00Z", "--json", "sweep", NULL), 0);
+    assert_string_equal(out, "{\"holds_lapsed\": 1, \"credits_expired\": 0, "
+                             "\"periods_granted\": 0}\n");
+    assert_int_equal(cli("check", NULL), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_usage_errors_exit_2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusal_exits_1_with_machine_name_on_stderr, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_balance_json_has_the_documented_shape, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_full_job_cycle_through_the_cli, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
