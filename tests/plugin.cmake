@@ -1,7 +1,22 @@
 # plugin: the media engine of the reference host, the plugin ABI and the end-to-end jobs.
 cm_add_test(test_plugin_media SOURCES test_plugin_media.c LIBS cm_media)
+
 if(TARGET creditmeter_plugin)
-  # End-to-end: the real cm-pipeline binary and the plugin it loads, on the samples.
-  cm_add_test(test_plugin_billing SOURCES test_plugin_billing.c LIBS cm_ledger cm_probe)
-  add_dependencies(test_plugin_billing cm-pipeline creditmeter_plugin)
+  # A plugin of a future ABI major, for the host's refusal test (a fixture, not a test).
+  add_library(test_plugin_fake_abi2 MODULE ${CMAKE_CURRENT_LIST_DIR}/test_plugin_fake_abi2.c)
+  set_target_properties(test_plugin_fake_abi2 PROPERTIES C_VISIBILITY_PRESET hidden
+    LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+  target_include_directories(test_plugin_fake_abi2 PRIVATE ${PROJECT_SOURCE_DIR}/plugin)
+
+  # End-to-end: the real cm-pipeline binary with the plugin it loads, and the real
+  # cm-ledger CLI, on the samples. cm_ledger/cm_probe are linked only for their
+  # headers' numbers and names (hold states, probe error names).
+  set(CM_PLUGIN_E2E_DEPS cm-pipeline creditmeter_plugin cm-ledger)
+  cm_add_test(test_plugin_abi SOURCES test_plugin_abi.c LIBS ${CMAKE_DL_LIBS} Threads::Threads)
+  target_include_directories(test_plugin_abi PRIVATE ${PROJECT_SOURCE_DIR}/plugin)
+  add_dependencies(test_plugin_abi ${CM_PLUGIN_E2E_DEPS} test_plugin_fake_abi2)
+  foreach(t billing lapse output concurrent)
+    cm_add_test(test_plugin_${t} SOURCES test_plugin_${t}.c LIBS cm_ledger cm_probe)
+    add_dependencies(test_plugin_${t} ${CM_PLUGIN_E2E_DEPS})
+  endforeach()
 endif()

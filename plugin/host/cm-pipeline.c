@@ -33,6 +33,7 @@ typedef struct opts {
     int64_t lease_s;
     int64_t grace_ms;
     int64_t clock_offset_s;
+    int64_t output_extra_ms; /* by output: make the output this much longer (or shorter) */
     int query_balance, query_job, verbose;
 } opts;
 
@@ -75,7 +76,7 @@ static void usage(FILE *f)
             "usage: cm-pipeline --plugin PATH --db PATH --workspace WS --user U --job ID\n"
             "                   [--lease SECONDS] [--fail-at STAGE] [--crash-at STAGE]\n"
             "                   [--thumbnail PNG] [--grace-ms MS] [--clock-offset-s S]\n"
-            "                   (INPUT | --generate SECONDS) OUTPUT\n"
+            "                   (INPUT | --generate SECONDS [--output-extra-ms MS]) OUTPUT\n"
             "       cm-pipeline --plugin PATH --db PATH --workspace WS [--user U] --balance\n"
             "       cm-pipeline --plugin PATH --db PATH --job ID --job-state\n"
             "stages: probe, transcode, thumbnail (by input); generate, thumbnail (--generate)\n"
@@ -245,7 +246,8 @@ static int run_job(run *r)
     if (q.hold_state == CM_PLUGIN_HOLD_COMMITTED)
         printf("hold: job %s was already charged; this run is not charged again\n", o->job);
     else
-        printf("hold: %lld credits held, %lld left available\n", (long long)q.credits,
+        printf("hold: %lld credit%s held, %lld left available\n", (long long)q.credits,
+               q.credits == 1 ? "" : "s",
                (long long)q.available);
     fflush(stdout);
 
@@ -257,7 +259,7 @@ static int run_job(run *r)
                  run_stage(r, "transcode", o->input, o->output, q.measured_ms) ||
                  run_stage(r, "thumbnail", o->input, thumb, 0);
     else
-        failed = run_stage(r, "generate", NULL, o->output, gen_ms) ||
+        failed = run_stage(r, "generate", NULL, o->output, gen_ms + o->output_extra_ms) ||
                  run_stage(r, "thumbnail", o->output, thumb, 0);
 
     cm_plugin_outcome out;
@@ -274,8 +276,9 @@ static int run_job(run *r)
         return EXIT_REFUSED;
     }
     if (failed) {
-        printf("failed: job %s %s, %lld credits given back\n", o->job,
-               api->hold_state_name(out.hold_state), (long long)out.quoted);
+        printf("failed: job %s %s, %lld credit%s given back\n", o->job,
+               api->hold_state_name(out.hold_state), (long long)out.quoted,
+               out.quoted == 1 ? "" : "s");
         return EXIT_REFUSED;
     }
     if (out.output_ms >= 0)
@@ -378,7 +381,7 @@ static int valid_stage(const opts *o, const char *s)
 static int parse(int argc, char **argv, opts *o)
 {
     enum { O_PLUGIN = 256, O_DB, O_WS, O_USER, O_JOB, O_GEN, O_FAIL, O_CRASH, O_LEASE, O_THUMB,
-           O_GRACE, O_CLOCK, O_BAL, O_STATE, O_VERBOSE, O_HELP };
+           O_GRACE, O_CLOCK, O_EXTRA, O_BAL, O_STATE, O_VERBOSE, O_HELP };
     static const struct option lo[] = {
         {"plugin", required_argument, 0, O_PLUGIN}, {"db", required_argument, 0, O_DB},
         {"workspace", required_argument, 0, O_WS},  {"user", required_argument, 0, O_USER},
@@ -387,6 +390,7 @@ static int parse(int argc, char **argv, opts *o)
         {"lease", required_argument, 0, O_LEASE},   {"thumbnail", required_argument, 0, O_THUMB},
         {"grace-ms", required_argument, 0, O_GRACE},
         {"clock-offset-s", required_argument, 0, O_CLOCK},
+        {"output-extra-ms", required_argument, 0, O_EXTRA},
         {"balance", no_argument, 0, O_BAL},         {"job-state", no_argument, 0, O_STATE},
         {"verbose", no_argument, 0, O_VERBOSE},     {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
@@ -434,6 +438,12 @@ static int parse(int argc, char **argv, opts *o)
                 return -1;
             }
             break;
+        case O_EXTRA:
+            if (parse_int(optarg, -86400000, &o->output_extra_ms) != 0) {
+                fprintf(stderr, "cm-pipeline: --output-extra-ms needs milliseconds\n");
+                return -1;
+            }
+            break;
         default:
             fprintf(stderr, "cm-pipeline: unknown or incomplete option %s\n", argv[optind - 1]);
             return -1;
@@ -458,6 +468,10 @@ static int parse(int argc, char **argv, opts *o)
     if (nargs != (o->generate_s > 0 ? 1 : 2)) {
         fprintf(stderr, "cm-pipeline: expected %s\n",
                 o->generate_s > 0 ? "OUTPUT (with --generate)" : "INPUT OUTPUT");
+        return -1;
+    }
+    if (o->generate_s > 0 && o->generate_s * 1000.0 + (double)o->output_extra_ms < 100.0) {
+        fprintf(stderr, "cm-pipeline: --output-extra-ms leaves less than 100 ms to generate\n");
         return -1;
     }
     if (o->generate_s > 0) {
