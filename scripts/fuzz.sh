@@ -8,6 +8,7 @@
 #   bash scripts/fuzz.sh 1800       # a longer run
 #   FUZZERS=fuzz_probe bash scripts/fuzz.sh 600   # one harness only
 #   CM_FUZZ_KEEP=dir bash scripts/fuzz.sh 600     # keep the grown corpus in dir/<harness>
+#   CM_FUZZ_MAX_LEN=N                             # longest input tried (default 256 KiB)
 #
 # Reproduce a finding: build-fuzz/fuzz_probe FILE   (CM_FUZZ_VERBOSE=1 prints the report)
 #
@@ -72,7 +73,7 @@ for h in "${HARNESSES[@]}"; do
     log=$TMP/$h.log
     set +e
     "$BUILD/$h" "$corpus" "${extra_dirs[@]}" "${dict[@]}" \
-        -max_total_time="$DURATION" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -max_total_time="$DURATION" -max_len="${CM_FUZZ_MAX_LEN:-262144}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$BUILD/artifacts/$h-" >"$log" 2>&1
     rc=$?
     set -e
