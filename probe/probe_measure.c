@@ -10,10 +10,12 @@
  *                  indexed bytes really lie inside the file. Reads the header only.
  *   tail packets   Matroska/WebM, MPEG-TS, MPEG-PS, FLV: a byte seek to the last
  *                  window of the file and the timestamps of the packets found there
- *                  (the window doubles until it holds audio or video). libavformat
- *                  unwraps the 33-bit MPEG clock against the first timestamps.
- *   packet scan    everything else, and fragmented MP4: every packet is demuxed (never
- *                  decoded), bounded by max_scan_packets and the time budget.
+ *                  (the window doubles until it holds audio or video). The 33-bit MPEG
+ *                  clock is unwrapped against each stream's first timestamp.
+ *                  The tail is cross-checked against a few packets at 1/4, 1/2 and 3/4
+ *                  of the file; a middle that plays later than the end is scanned whole.
+ *   packet scan    everything else: every packet is demuxed (never decoded), bounded by
+ *                  max_scan_packets and the time budget.
  *
  * For all three, each audio/video stream's start is the earliest presentation
  * timestamp among its first packets, and the file plays from the earliest start to
@@ -89,6 +91,11 @@ struct track {
     int64_t untimed; /* packets without a timestamp since last_pts */
     int64_t delta;  /* smallest positive gap between consecutive pts: a frame's length */
     int packets;
+    /* Timestamps that jump back (pieces concatenated byte-wise, each restarting its
+       clock) play one after the other: closed pieces add up in `extra`. */
+    int64_t seg_start, seg_end, extra;
+    int64_t run_end; /* latest end since the last seek: jumps are judged against it */
+    int64_t first_ts; /* the first timestamp seen: the reference for clock wraps */
 };
 
 struct measure {
@@ -100,6 +107,12 @@ struct measure {
     int truncated;
     int read_error; /* the last av_read_frame error other than EOF */
     int64_t packets;
+    int discontinuities;
+    int rescan; /* this is the second opening, for a full scan */
+    /* Windows read after a byte seek: their bytes and the time they cover, for the
+       bitrate plausibility check of the tail method. */
+    int64_t win_lo_us, win_hi_us, win_pos_lo, win_pos_hi;
+    int64_t win_total_us, win_total_bytes;
 };
 
 static const struct allowed *find_allowed(const char *name)
@@ -143,7 +156,11 @@ static int grow_tracks(struct measure *m)
         t[i] = (struct track){.billed = is_billed(m->fc->streams[i]),
                               .start = AV_NOPTS_VALUE,
                               .end = AV_NOPTS_VALUE,
-                              .last_pts = AV_NOPTS_VALUE};
+                              .last_pts = AV_NOPTS_VALUE,
+                              .seg_start = AV_NOPTS_VALUE,
+                              .seg_end = AV_NOPTS_VALUE,
+                              .run_end = AV_NOPTS_VALUE,
+                              .first_ts = AV_NOPTS_VALUE};
     }
     m->tracks = t;
     m->ntracks = n;
@@ -183,6 +200,14 @@ static void note_packet(struct measure *m, const AVPacket *pkt)
     if (!t->billed || (pkt->flags & AV_PKT_FLAG_DISCARD))
         return;
     int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+    if (ts != AV_NOPTS_VALUE && st->pts_wrap_bits > 0 && st->pts_wrap_bits < 63) {
+        /* A clock of pts_wrap_bits (MPEG's 33) that wrapped since the first timestamp:
+           anything more than half a turn below the first is one turn later. */
+        if (t->first_ts == AV_NOPTS_VALUE)
+            t->first_ts = ts;
+        else if (ts < t->first_ts - (1LL << (st->pts_wrap_bits - 1)))
+            ts += 1LL << st->pts_wrap_bits;
+    }
     if (ts == AV_NOPTS_VALUE) {
         /* A frame split out of a PES that carried one timestamp for several (MPEG-TS
            audio): it plays after the last stamped one. */
@@ -199,14 +224,64 @@ static void note_packet(struct measure *m, const AVPacket *pkt)
         if (gap > 0 && (t->delta == 0 || gap < t->delta))
             t->delta = gap;
     }
+    int64_t dur = packet_duration(st, pkt, t);
+    /* Frame reordering moves a pts back by at most 16 frames (H.264's deepest); a jump
+       back of more than that and 2 s, or ahead by more than 10 s (a clock reset that
+       libavformat took for a wrap), starts a new piece: players play on through both. */
+    int64_t reorder = FFMAX(av_rescale_q(2, (AVRational){1, 1}, st->time_base), 16 * t->delta);
+    int64_t gap_max = FFMAX(av_rescale_q(10, (AVRational){1, 1}, st->time_base), 16 * t->delta);
+    if (t->run_end != AV_NOPTS_VALUE && t->seg_start != AV_NOPTS_VALUE &&
+        (ts < t->run_end - reorder || ts > t->run_end + gap_max)) {
+        t->extra += t->seg_end - t->seg_start;
+        t->seg_start = AV_NOPTS_VALUE;
+        t->run_end = AV_NOPTS_VALUE;
+        m->discontinuities++;
+    }
     t->untimed = 0;
     t->last_pts = ts;
-    int64_t end = ts + packet_duration(st, pkt, t);
+    int64_t end = ts + dur;
+    t->run_end = t->run_end == AV_NOPTS_VALUE ? end : FFMAX(t->run_end, end);
     if (t->start == AV_NOPTS_VALUE || ts < t->start)
         t->start = ts;
     if (t->end == AV_NOPTS_VALUE || end > t->end)
         t->end = end;
+    if (t->seg_start == AV_NOPTS_VALUE) {
+        t->seg_start = ts;
+        t->seg_end = end;
+    } else {
+        t->seg_start = FFMIN(t->seg_start, ts);
+        t->seg_end = FFMAX(t->seg_end, end);
+    }
     t->packets++;
+    int64_t us = av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q);
+    int64_t end_us = av_rescale_q(end, st->time_base, AV_TIME_BASE_Q);
+    m->win_lo_us = FFMIN(m->win_lo_us, us);
+    m->win_hi_us = FFMAX(m->win_hi_us, end_us);
+    if (pkt->pos >= 0) {
+        m->win_pos_lo = FFMIN(m->win_pos_lo, pkt->pos);
+        m->win_pos_hi = FFMAX(m->win_pos_hi, pkt->pos + pkt->size);
+    }
+}
+
+/* Starts a window after a byte seek: frame gaps and pieces are not measured across
+   the jump. */
+static void window_begin(struct measure *m)
+{
+    for (int i = 0; i < m->ntracks; i++)
+        m->tracks[i].last_pts = m->tracks[i].run_end = AV_NOPTS_VALUE, m->tracks[i].untimed = 0;
+    m->win_lo_us = INT64_MAX;
+    m->win_hi_us = INT64_MIN;
+    m->win_pos_lo = INT64_MAX;
+    m->win_pos_hi = INT64_MIN;
+}
+
+static void window_end(struct measure *m)
+{
+    /* Bytes by file position, so container overhead counts as it does in the size. */
+    if (m->win_hi_us > m->win_lo_us && m->win_pos_hi > m->win_pos_lo) {
+        m->win_total_us += m->win_hi_us - m->win_lo_us;
+        m->win_total_bytes += m->win_pos_hi - m->win_pos_lo;
+    }
 }
 
 /* Reads one packet. Returns 1 for a packet, 0 at the end, or a negative probe code. */
@@ -315,35 +390,117 @@ static int measure_index(struct measure *m)
     return have ? 1 : 0;
 }
 
+/* Earliest start to latest end over billed streams, in microseconds; -1 if none. */
+static int64_t span_us(struct measure *m)
+{
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (int i = 0; i < m->ntracks; i++) {
+        struct track *t = &m->tracks[i];
+        const AVStream *st = m->fc->streams[i];
+        if (!t->billed || t->start == AV_NOPTS_VALUE || t->end == AV_NOPTS_VALUE)
+            continue;
+        int64_t end = t->end;
+        /* A clock that wrapped between the start and the tail (when libavformat could
+           not unwrap it): add one turn of the clock. */
+        if (end < t->start && st->pts_wrap_bits > 0 && st->pts_wrap_bits < 63)
+            end += 1LL << st->pts_wrap_bits;
+        int64_t s = av_rescale_q(t->start, st->time_base, AV_TIME_BASE_Q);
+        int64_t e = av_rescale_q(end, st->time_base, AV_TIME_BASE_Q);
+        if (s < lo)
+            lo = s;
+        if (e > hi)
+            hi = e;
+    }
+    if (lo == INT64_MAX || hi < lo)
+        return -1;
+    int64_t span = hi - lo;
+    if (m->discontinuities == 0)
+        return span;
+    /* Pieces that each restart their clock play one after another: the span of the
+       longest stream counted piece by piece (the overall first-to-last means nothing). */
+    span = 0;
+    for (int i = 0; i < m->ntracks; i++) {
+        struct track *t = &m->tracks[i];
+        if (!t->billed || t->seg_start == AV_NOPTS_VALUE)
+            continue;
+        int64_t us = av_rescale_q(t->extra + t->seg_end - t->seg_start,
+                                  m->fc->streams[i]->time_base, AV_TIME_BASE_Q);
+        span = FFMAX(span, us);
+    }
+    return span;
+}
+
+/* A result of the tail method: its evidence cannot be trusted, so the file is opened
+   again and scanned whole from its first byte. */
+#define NEED_RESCAN 1
+
 /* Byte-seeks to ever larger windows at the end until audio or video shows up there.
-   Returns 0, or a negative code. */
+   A file no larger than the first window is simply read on to its end (*full_scan).
+   Returns 0, NEED_RESCAN, or a negative code. */
 static int measure_tail(struct measure *m, AVPacket *pkt, int *full_scan)
 {
     for (int64_t window = TAIL_WINDOW_FIRST;; window *= 2) {
         int64_t pos = m->in->size - window;
-        if (pos <= 0) {
-            /* The window is the whole file: read it all from the start. */
-            *full_scan = 1;
-            if (av_seek_frame(m->fc, -1, 0, AVSEEK_FLAG_BYTE) < 0)
-                return m->in->timed_out ? CM_PROBE_E_TIMEOUT : 0;
+        if (pos <= 0 && window == TAIL_WINDOW_FIRST) {
+            *full_scan = 1; /* the first packets were read in order: read on */
             return read_to_end(m, pkt, m->in->opt->max_scan_packets);
         }
+        if (pos <= 0)
+            return NEED_RESCAN;
         if (av_seek_frame(m->fc, -1, pos, AVSEEK_FLAG_BYTE) < 0)
-            return m->in->timed_out ? CM_PROBE_E_TIMEOUT : 1;
-        /* Gaps across the jump are not frame lengths. */
-        for (int i = 0; i < m->ntracks; i++)
-            m->tracks[i].last_pts = AV_NOPTS_VALUE, m->tracks[i].untimed = 0;
+            return m->in->timed_out ? CM_PROBE_E_TIMEOUT : NEED_RESCAN;
+        window_begin(m);
         int before = 0, after = 0;
         for (int i = 0; i < m->ntracks; i++)
             before += m->tracks[i].billed ? m->tracks[i].packets : 0;
         int err = read_to_end(m, pkt, m->in->opt->max_scan_packets);
         if (err < 0)
             return err;
+        window_end(m);
         for (int i = 0; i < m->ntracks; i++)
             after += m->tracks[i].billed ? m->tracks[i].packets : 0;
         if (after > before)
             return 0;
     }
+}
+
+/* The tail is trusted only if the rest of the file agrees with it. A few packets are
+   read at 1/4, 1/2 and 3/4 of the file (a constant cost), and a full scan is needed
+   when: a middle packet plays later than the end (content appended out of order),
+   timestamps jump back (pieces concatenated byte-wise, each restarting its clock), or
+   the file holds far more bytes than the measured time explains at the bitrate seen in
+   the windows (so a stretch of it is not accounted for).
+   Returns 1 when a full scan is needed, 0 when not, or a negative code. */
+#define CHECKPOINT_PACKETS 32
+static int tail_contradicted(struct measure *m, AVPacket *pkt)
+{
+    int64_t tail_us = span_us(m);
+    for (int k = 1; k <= 3; k++) {
+        if (av_seek_frame(m->fc, -1, m->in->size * k / 4, AVSEEK_FLAG_BYTE) < 0)
+            return m->in->timed_out ? CM_PROBE_E_TIMEOUT : 1;
+        window_begin(m);
+        for (int n = 0; n < CHECKPOINT_PACKETS; n++) {
+            int got = read_one(m, pkt);
+            if (got < 0)
+                return got;
+            if (got == 0)
+                break;
+            note_packet(m, pkt);
+            av_packet_unref(pkt);
+        }
+        window_end(m);
+    }
+    if (m->discontinuities > 0 || span_us(m) > tail_us + 1000000)
+        return 1;
+    /* Bytes the measured time should have taken at the windows' bitrate: twice as
+       many in the file means part of it is unexplained. Quiet endings only cost a scan. */
+    if (m->win_total_us > 0 && m->win_total_bytes > 0 && tail_us > 0) {
+        double expected_us = (double)m->in->size * (double)m->win_total_us /
+                             (double)m->win_total_bytes;
+        if ((double)tail_us * 2.0 < expected_us)
+            return 1;
+    }
+    return 0;
 }
 
 static void collect_streams(struct measure *m)
@@ -386,32 +543,6 @@ static int64_t declared_ms(const AVFormatContext *fc)
             best = ms;
     }
     return best;
-}
-
-/* Earliest start to latest end over billed streams, in microseconds; -1 if none. */
-static int64_t span_us(struct measure *m)
-{
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
-    for (int i = 0; i < m->ntracks; i++) {
-        struct track *t = &m->tracks[i];
-        const AVStream *st = m->fc->streams[i];
-        if (!t->billed || t->start == AV_NOPTS_VALUE || t->end == AV_NOPTS_VALUE)
-            continue;
-        int64_t end = t->end;
-        /* A clock that wrapped between the start and the tail (when libavformat could
-           not unwrap it): add one turn of the clock. */
-        if (end < t->start && st->pts_wrap_bits > 0 && st->pts_wrap_bits < 63)
-            end += 1LL << st->pts_wrap_bits;
-        int64_t s = av_rescale_q(t->start, st->time_base, AV_TIME_BASE_Q);
-        int64_t e = av_rescale_q(end, st->time_base, AV_TIME_BASE_Q);
-        if (s < lo)
-            lo = s;
-        if (e > hi)
-            hi = e;
-    }
-    if (lo == INT64_MAX || hi < lo)
-        return -1;
-    return hi - lo;
 }
 
 int cm__libav_code(int err, int timed_out)
@@ -476,9 +607,19 @@ static int measure_opened(const cm_probe *p, struct measure *m, const struct all
     }
     int err = 0, full_scan = 0;
     int at_end = read_start(m, pkt);
+    if (m->rescan) {
+        /* Opened again after the tail was contradicted: every packet, in order. */
+        r->declared_ms = fmt->header_duration ? declared_ms(m->fc) : -1;
+        r->method = CM_PROBE_METHOD_PACKET_SCAN;
+        full_scan = 1;
+        err = at_end < 0 ? at_end : at_end ? 0 : read_to_end(m, pkt, p->opt.max_scan_packets);
+        at_end = -999; /* handled */
+    }
     /* After the first packets: FLV declares its duration in a script packet. */
     r->declared_ms = fmt->header_duration ? declared_ms(m->fc) : -1;
-    if (at_end < 0) {
+    if (at_end == -999) {
+        /* measured above */
+    } else if (at_end < 0) {
         err = at_end;
     } else if (at_end) {
         r->method = CM_PROBE_METHOD_PACKET_SCAN;
@@ -488,6 +629,12 @@ static int measure_opened(const cm_probe *p, struct measure *m, const struct all
     } else if (fmt->plan == PLAN_TAIL) {
         r->method = CM_PROBE_METHOD_TAIL_PACKETS;
         err = measure_tail(m, pkt, &full_scan);
+        if (err == 0 && !full_scan)
+            err = tail_contradicted(m, pkt);
+        if (err == NEED_RESCAN) {
+            av_packet_free(&pkt);
+            return NEED_RESCAN;
+        }
         if (full_scan)
             r->method = CM_PROBE_METHOD_PACKET_SCAN;
     } else {
@@ -540,6 +687,40 @@ static int measure_opened(const cm_probe *p, struct measure *m, const struct all
     return CM_PROBE_OK;
 }
 
+/* Opens the demuxer over in's AVIOContext with every lock in place. */
+static int open_demuxer(cm_input *in, cm_probe_report *r, const AVInputFormat *ifmt, int score,
+                        AVFormatContext **out)
+{
+    AVFormatContext *fc = avformat_alloc_context();
+    if (!fc)
+        return cm__fail(r, CM_PROBE_E_NOMEM, "Out of memory.");
+    fc->pb = in->avio;
+    fc->flags |= AVFMT_FLAG_CUSTOM_IO;
+    fc->interrupt_callback.callback = interrupt_cb;
+    fc->interrupt_callback.opaque = in;
+    fc->io_open = refuse_io_open;
+    /* Clock wraps are unwrapped in note_packet against the first timestamp, the same
+       way in every read, so a clock reset is never mistaken for a wrap. */
+    fc->correct_ts_overflow = 0;
+    AVDictionary *opts = NULL;
+    av_dict_set(&opts, "format_whitelist", WHITELIST, 0);
+    av_dict_set(&opts, "protocol_whitelist", "file", 0);
+    av_dict_set(&opts, "probesize", "5000000", 0);
+    av_dict_set(&opts, "max_streams", "64", 0);
+    int err = avformat_open_input(&fc, r->file, ifmt, &opts);
+    av_dict_free(&opts);
+    if (err < 0) { /* fc was freed by libavformat; our AVIOContext was not */
+        /* A weak guess (a few bytes that look like an MP3 frame) that does not open
+           was never media. */
+        if (!in->timed_out && score < AVPROBE_SCORE_EXTENSION)
+            return cm__fail(r, CM_PROBE_E_NOTMEDIA,
+                            "The file %s is not a video or audio file that can be read.", r->file);
+        return libav_fail(r, in, err, "opening");
+    }
+    *out = fc;
+    return CM_PROBE_OK;
+}
+
 int cm__measure(const cm_probe *p, cm_input *in, cm_probe_report *r)
 {
     const AVInputFormat *ifmt = NULL;
@@ -564,33 +745,17 @@ int cm__measure(const cm_probe *p, cm_input *in, cm_probe_report *r)
         return cm__fail(r, CM_PROBE_E_NOSTREAMS,
                         "The file %s holds only subtitles: there is no audio or video.", r->file);
 
-    AVFormatContext *fc = avformat_alloc_context();
-    if (!fc)
-        return cm__fail(r, CM_PROBE_E_NOMEM, "Out of memory.");
-    fc->pb = in->avio;
-    fc->flags |= AVFMT_FLAG_CUSTOM_IO;
-    fc->interrupt_callback.callback = interrupt_cb;
-    fc->interrupt_callback.opaque = in;
-    fc->io_open = refuse_io_open;
-    AVDictionary *opts = NULL;
-    av_dict_set(&opts, "format_whitelist", WHITELIST, 0);
-    av_dict_set(&opts, "protocol_whitelist", "file", 0);
-    av_dict_set(&opts, "probesize", "5000000", 0);
-    av_dict_set(&opts, "max_streams", "64", 0);
-    int err = avformat_open_input(&fc, r->file, ifmt, &opts);
-    av_dict_free(&opts);
-    if (err < 0) { /* fc was freed by libavformat; our AVIOContext was not */
-        /* A weak guess (a few bytes that look like an MP3 frame) that does not open
-           was never media. */
-        if (!in->timed_out && score < AVPROBE_SCORE_EXTENSION)
-            return cm__fail(r, CM_PROBE_E_NOTMEDIA,
-                            "The file %s is not a video or audio file that can be read.", r->file);
-        return libav_fail(r, in, err, "opening");
+    for (int rescan = 0;; rescan = 1) {
+        AVFormatContext *fc = NULL;
+        if (open_demuxer(in, r, ifmt, score, &fc) != CM_PROBE_OK)
+            return r->error;
+        struct measure m = {.fc = fc, .in = in, .r = r, .rescan = rescan};
+        int res = measure_opened(p, &m, fmt);
+        free(m.tracks);
+        avformat_close_input(&fc);
+        if (res != NEED_RESCAN || rescan)
+            return r->error;
+        if (avio_seek(in->avio, 0, SEEK_SET) < 0)
+            return libav_fail(r, in, AVERROR(EIO), "rewinding");
     }
-
-    struct measure m = {.fc = fc, .in = in, .r = r};
-    measure_opened(p, &m, fmt);
-    free(m.tracks);
-    avformat_close_input(&fc);
-    return r->error;
 }

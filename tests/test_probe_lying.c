@@ -195,6 +195,51 @@ static void test_truncated_mkv_and_ts_bill_what_is_left(void **s)
     cm_probe_report_free(r);
 }
 
+/* Files glued together byte by byte: each piece restarts its clock, and a player plays
+   them one after another. The tail alone would see only the last piece. */
+static cm_probe_report *probe_glued(const char *name, const char *a, const char *b,
+                                    const char *c)
+{
+    const char *out = tmp_path(name);
+    assert_int_equal(run_cmd("cat '%s' '%s' %s%s%s > '%s'", sample(a), sample(b), c ? "'" : "",
+                             c ? sample(c) : "", c ? "'" : "", out), 0);
+    cm_probe_report *r = probe(out);
+    unlink(out);
+    if (cm_probe_report_error(r) != CM_PROBE_OK)
+        fail_msg("%s refused: %s", name, cm_probe_report_errmsg(r));
+    return r;
+}
+
+static void test_glued_ts_pieces_bill_every_piece(void **s)
+{
+    (void)s;
+    cm_probe_report *r = probe_glued("glued3.ts", "exact-3m00.ts", "exact-3m00.ts",
+                                     "exact-3m00.ts");
+    assert_in_range(cm_probe_report_measured_ms(r), 540000, 541500);
+    assert_int_equal(cm_probe_report_method(r), CM_PROBE_METHOD_PACKET_SCAN);
+    cm_probe_report_free(r);
+}
+
+static void test_glued_mkv_pieces_bill_every_piece(void **s)
+{
+    (void)s;
+    cm_probe_report *r = probe_glued("glued2.mkv", "exact-3m00.mkv", "exact-3m00.mkv", NULL);
+    assert_in_range(cm_probe_report_measured_ms(r), 359500, 360500);
+    assert_int_equal(cm_probe_report_credits(r), 6);
+    cm_probe_report_free(r);
+}
+
+/* A 3:00 TS followed by a 90 s TS whose clock starts 26 hours later and wraps: 4:30,
+   neither 26 hours nor the last piece's 90 s. */
+static void test_glued_ts_with_distant_clock_bills_playing_time(void **s)
+{
+    (void)s;
+    cm_probe_report *r = probe_glued("glued-wrap.ts", "exact-3m00.ts", "wrap-90s.ts", NULL);
+    assert_in_range(cm_probe_report_measured_ms(r), 269000, 271500);
+    assert_int_equal(cm_probe_report_credits(r), 5);
+    cm_probe_report_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +250,9 @@ int main(void)
         cmocka_unit_test(test_three_minute_mkv_claiming_one_second_bills_three_by_tail),
         cmocka_unit_test(test_truncated_mp4_bills_what_is_left),
         cmocka_unit_test(test_truncated_mkv_and_ts_bill_what_is_left),
+        cmocka_unit_test(test_glued_ts_pieces_bill_every_piece),
+        cmocka_unit_test(test_glued_mkv_pieces_bill_every_piece),
+        cmocka_unit_test(test_glued_ts_with_distant_clock_bills_playing_time),
     };
     return cmocka_run_group_tests_name("probe_lying", tests, NULL, NULL);
 }
