@@ -272,7 +272,10 @@ typedef struct cm_plugin_api {
 
     /*
      * Marks the start of a stage (a free name: "probe", "transcode", ...) and renews
-     * the lease. Thread-safe. Returns OK, E_INVALID, E_NO_JOB, E_LEASE_LAPSED (stop
+     * the lease to now + lease_s. The ledger write is skipped while at least 90 % of
+     * the lease is still ahead (a hook moments after another one), so a hook costs
+     * nothing in the common case and the hold never has less than 90 % of its lease
+     * ahead after any hook. Thread-safe. Returns OK, E_INVALID, E_NO_JOB, E_LEASE_LAPSED (stop
      * the job: its credits went back; job_end will report the release), E_LEDGER.
      */
     int (*stage_begin)(cm_plugin *p, const char *job, const char *stage);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void cmp_strlcpy(char *dst, const char *src, size_t size)
 {
@@ -34,6 +35,15 @@ void cmp_copy_out(void *host, const void *full, size_t full_size)
     if (n > sizeof(uint32_t))
         memcpy((char *)host + sizeof(uint32_t), (const char *)full + sizeof(uint32_t),
                n - sizeof(uint32_t));
+}
+
+int64_t cmp_now_ms(const cm_plugin *p)
+{
+    if (p->now_ms)
+        return p->now_ms(p->clock_user);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int cmp_fail(cm_plugin *p, int code, int cause, int cause_code, const char *fmt, ...)
@@ -124,6 +134,8 @@ static int plugin_open(const cm_plugin_config *cfg, cm_plugin **out, cm_plugin_e
     p->last.struct_size = sizeof p->last;
     p->log = cfg->log;
     p->log_user = cfg->log_user;
+    p->now_ms = cfg->now_ms;
+    p->clock_user = cfg->clock_user;
     p->default_lease_s = cfg->default_lease_s > 0 ? cfg->default_lease_s : CM_LEDGER_DEFAULT_LEASE_S;
 
     cm_probe_options po;

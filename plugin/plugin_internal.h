@@ -26,6 +26,7 @@ typedef struct cmp_job {
     int64_t credits;   /* the quote, held */
     int64_t lease_s;   /* renewed to this at every hook */
     int committed;     /* the hold was already charged when the job began (a retry) */
+    int64_t lease_until_ms; /* the hold's lease end as the ledger last reported it */
 } cmp_job;
 
 struct cm_plugin {
@@ -35,6 +36,8 @@ struct cm_plugin {
     int64_t default_lease_s;
     void (*log)(void *user, int level, const char *message);
     void *log_user;
+    int64_t (*now_ms)(void *user); /* the ledger's clock (NULL: real time) */
+    void *clock_user;
     pthread_mutex_t mu; /* guards jobs and last */
     cmp_job *jobs;
     cm_plugin_error_info last;
@@ -51,6 +54,8 @@ CMP_HIDDEN int cmp_from_ledger(int ledger_code);
  * host's struct_size is kept. */
 CMP_HIDDEN void cmp_copy_out(void *host, const void *full, size_t full_size);
 CMP_HIDDEN void cmp_strlcpy(char *dst, const char *src, size_t size);
+/* Now on the ledger's clock, Unix ms. */
+CMP_HIDDEN int64_t cmp_now_ms(const cm_plugin *p);
 
 CMP_HIDDEN const char *cmp_err_name(int code);
 CMP_HIDDEN const char *cmp_cause_name(int cause, int code);

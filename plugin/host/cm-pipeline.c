@@ -495,8 +495,9 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    /* the host owns its process: keep libav's encoders' chatter off the terminal */
-    av_log_set_level(AV_LOG_ERROR);
+    /* the host owns its process: keep libav chatter (damaged-input warnings, encoder
+     * banners) off the terminal unless --verbose */
+    av_log_set_level(o.verbose ? AV_LOG_ERROR : AV_LOG_FATAL);
 
     void *dl = NULL;
     const cm_plugin_api *api = load_plugin(o.plugin, &dl);

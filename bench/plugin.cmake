@@ -1,0 +1,10 @@
+# plugin (issue 4): time inside the plugin's hooks as a share of real transcode jobs
+# over the samples, against the same jobs without the plugin, in the same run.
+if(TARGET creditmeter_plugin)
+  add_executable(bench_plugin ${CMAKE_CURRENT_LIST_DIR}/bench_plugin.c)
+  target_include_directories(bench_plugin PRIVATE ${PROJECT_SOURCE_DIR}/plugin)
+  target_link_libraries(bench_plugin PRIVATE cm_media cm_ledger ${CMAKE_DL_LIBS})
+  target_compile_definitions(bench_plugin PRIVATE
+    CM_SAMPLES_DIR="${PROJECT_SOURCE_DIR}/samples" CM_BUILD_DIR="${PROJECT_BINARY_DIR}")
+  add_dependencies(bench_plugin creditmeter_plugin)
+endif()
