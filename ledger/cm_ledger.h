@@ -40,8 +40,9 @@
  * cm_ledger_error. cm_ledger_err_name() gives its stable machine name,
  * cm_ledger_strerror() a generic sentence, and cm_ledger_errmsg() the detailed
  * sentence of the calling thread's last failing call on a handle. When a call fails,
- * nothing was changed and out pointers are set to NULL (or left untouched for
- * caller-provided structs).
+ * nothing of its own was changed (the lazy work of bringing the workspace up to now
+ * may still have been committed), and out pointers are set to NULL (caller-provided
+ * structs are left untouched).
  */
 #ifndef CM_LEDGER_H
 #define CM_LEDGER_H
