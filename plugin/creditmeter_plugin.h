@@ -186,7 +186,7 @@ typedef struct cm_plugin_quote {
     int64_t declared_ms;    /* the container header's duration, -1 when none/by output */
     int64_t billable_ms;    /* what the price is computed from */
     int method;             /* enum cm_plugin_method */
-    char method_name[24];   /* "mp4_index", "tail_packets", "packet_scan", "requested" */
+    char method_name[24];   /* the probe's method name, or "requested" (by output) */
     char note[160];         /* why declared and measured differ ("" when they agree) */
     int hold_state;         /* enum cm_plugin_hold_state after the call */
     int replayed;           /* 1: this job id was begun before; nothing more was held */
