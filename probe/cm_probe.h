@@ -161,7 +161,7 @@ CM_PROBE_EXTERN int64_t cm_probe_report_bytes_read(const cm_probe_report *r);
 /* --- names and sentences --- */
 CM_PROBE_EXTERN const char *cm_probe_err_name(int code);   /* "no_such_file", ... */
 CM_PROBE_EXTERN const char *cm_probe_strerror(int code);   /* a sentence for a person */
-CM_PROBE_EXTERN const char *cm_probe_method_name(enum cm_probe_method m); /* "mp4_index", ... */
+CM_PROBE_EXTERN const char *cm_probe_method_name(enum cm_probe_method m); /* "sample_index", ... */
 CM_PROBE_EXTERN const char *cm_probe_note_name(enum cm_probe_note n);     /* "header_longer", ... */
 CM_PROBE_EXTERN const char *cm_probe_note_text(enum cm_probe_note n);     /* a sentence */
 CM_PROBE_EXTERN const char *cm_probe_stream_kind_name(enum cm_probe_stream_kind k);

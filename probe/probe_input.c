@@ -35,6 +35,32 @@ int cm__input_expired(cm_input *in)
     return in->timed_out;
 }
 
+int64_t cm__input_pread(cm_input *in, uint8_t *buf, int64_t len, int64_t off)
+{
+    if (cm__input_expired(in))
+        return -1;
+    if (off < 0 || off >= in->size)
+        return 0;
+    if (len > in->size - off)
+        len = in->size - off;
+    if (in->mem) {
+        memcpy(buf, in->mem + off, (size_t)len);
+    } else {
+        int64_t done = 0;
+        while (done < len) {
+            ssize_t got = pread(in->fd, buf + done, (size_t)(len - done), (off_t)(off + done));
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0)
+                break;
+            done += got;
+        }
+        len = done;
+    }
+    in->bytes_read += len;
+    return len;
+}
+
 static int read_cb(void *opaque, uint8_t *buf, int len)
 {
     cm_input *in = opaque;

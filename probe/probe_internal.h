@@ -62,6 +62,9 @@ int cm__fail(cm_probe_report *r, int code, const char *fmt, ...)
 int64_t cm__now_ms(const cm_probe_options *opt);
 /* Nonzero once the deadline has passed (and remembers it). */
 int cm__input_expired(cm_input *in);
+/* Reads up to len bytes at off without moving the AVIOContext's position (for the
+   probe's own look at the bytes). Returns the count, or -1 once the deadline passed. */
+int64_t cm__input_pread(cm_input *in, uint8_t *buf, int64_t len, int64_t off);
 /* Creates in->avio over in's bytes. Returns 0 or CM_PROBE_E_NOMEM. */
 int cm__input_open_avio(cm_input *in);
 void cm__input_close(cm_input *in);

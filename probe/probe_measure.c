@@ -23,6 +23,7 @@
  * never count. All timestamps are combined in microseconds; the result is in ms.
  */
 #include "probe_internal.h"
+#include "probe_mkv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -78,9 +79,10 @@ static const char WHITELIST[] = "mov,mp4,m4a,3gp,3g2,mj2,avi,matroska,webm,mpegt
                                 "bmp_pipe,webp_pipe,tiff_pipe,gif,srt,ass,webvtt";
 
 #define PROBE_BYTES_MAX (1 << 20)
+#define CM_MKV_MAX_TRACKS 64
 #define START_PACKETS_PER_STREAM 8
 #define START_PACKETS_MAX 2000
-#define TAIL_WINDOW_FIRST (256 << 10)
+#define TAIL_WINDOW_FIRST (64 << 10)
 
 /* What we learn about one stream, in its own time base. */
 struct track {
@@ -88,7 +90,8 @@ struct track {
     int64_t start;  /* earliest pts seen, or AV_NOPTS_VALUE */
     int64_t end;    /* latest pts + duration seen */
     int64_t last_pts;
-    int64_t untimed; /* packets without a timestamp since last_pts */
+    int64_t untimed; /* frames without a timestamp since last_pts */
+    int last_frames; /* frames in the packet at last_pts (Matroska lacing) */
     int64_t delta;  /* smallest positive gap between consecutive pts: a frame's length */
     int packets;
     /* Timestamps that jump back (pieces concatenated byte-wise, each restarting its
@@ -109,6 +112,12 @@ struct measure {
     int64_t packets;
     int discontinuities;
     int rescan; /* this is the second opening, for a full scan */
+    /* Where a window may start, for demuxers that cannot resume anywhere (or NULL). */
+    int (*boundary)(cm_input *in, int64_t off, const uint8_t *p, int64_t avail);
+    int mkv; /* windows are read by our own Matroska cluster reader */
+    int mkv_ntracks;
+    uint64_t mkv_numbers[CM_MKV_MAX_TRACKS]; /* TrackNumber of each TrackEntry */
+    int mkv_stream[CM_MKV_MAX_TRACKS];       /* its stream index, or -1 */
     /* Windows read after a byte seek: their bytes and the time they cover, for the
        bitrate plausibility check of the tail method. */
     int64_t win_lo_us, win_hi_us, win_pos_lo, win_pos_hi;
@@ -160,46 +169,57 @@ static int grow_tracks(struct measure *m)
                               .seg_start = AV_NOPTS_VALUE,
                               .seg_end = AV_NOPTS_VALUE,
                               .run_end = AV_NOPTS_VALUE,
-                              .first_ts = AV_NOPTS_VALUE};
+                              .first_ts = AV_NOPTS_VALUE,
+                              .last_frames = 1};
     }
     m->tracks = t;
     m->ntracks = n;
     return 0;
 }
 
-/* Length of one packet in its stream's time base: its own duration, else the codec's
-   frame length, else the smallest gap between timestamps. */
-static int64_t packet_duration(const AVStream *st, const AVPacket *pkt, const struct track *t)
+/* Length of one frame in its stream's time base: the codec's frame length, else the
+   smallest gap between timestamps seen so far, else 0. */
+static int64_t frame_length(const AVStream *st, const struct track *t)
 {
-    if (pkt->duration > 0)
-        return pkt->duration;
     const AVCodecParameters *par = st->codecpar;
-    if (par->codec_type == AVMEDIA_TYPE_AUDIO && par->sample_rate > 0) {
-        /* Only PCM-like codecs have a length that follows from the byte count; for the
-           others a bitrate-based guess would be wrong, so use the fixed frame size. */
-        int samples = 0;
-        if (av_get_exact_bits_per_sample(par->codec_id) > 0)
-            samples = av_get_audio_frame_duration2((AVCodecParameters *)par, pkt->size);
-        else if (par->frame_size > 0)
-            samples = par->frame_size;
-        if (samples > 0)
-            return av_rescale_q(samples, (AVRational){1, par->sample_rate}, st->time_base);
-    }
+    if (par->codec_type == AVMEDIA_TYPE_AUDIO && par->sample_rate > 0 && par->frame_size > 0)
+        return av_rescale_q(par->frame_size, (AVRational){1, par->sample_rate}, st->time_base);
     if (par->codec_type == AVMEDIA_TYPE_VIDEO && st->avg_frame_rate.num > 0 &&
         st->avg_frame_rate.den > 0)
         return av_rescale_q(1, av_inv_q(st->avg_frame_rate), st->time_base);
     return t->delta > 0 ? t->delta : 0;
 }
 
-static void note_packet(struct measure *m, const AVPacket *pkt)
+/* Length of one packet: its own duration, else (for PCM-like audio, whose length
+   follows from its size) the sample count, else frames x the frame length. A
+   bitrate-based guess would be wrong for compressed audio, so none is made. */
+static int64_t packet_duration(const AVStream *st, const struct track *t, int64_t duration,
+                               int size, int frames)
 {
-    if (pkt->stream_index < 0 || pkt->stream_index >= m->ntracks)
+    if (duration > 0)
+        return duration;
+    const AVCodecParameters *par = st->codecpar;
+    if (par->codec_type == AVMEDIA_TYPE_AUDIO && par->sample_rate > 0 &&
+        av_get_exact_bits_per_sample(par->codec_id) > 0) {
+        int samples = av_get_audio_frame_duration2((AVCodecParameters *)par, size);
+        if (samples > 0)
+            return av_rescale_q(samples, (AVRational){1, par->sample_rate}, st->time_base);
+    }
+    return frames * frame_length(st, t);
+}
+
+/* Records one packet (or Matroska block) of stream idx: ts in the stream's time base
+   (AV_NOPTS_VALUE when it has none), its duration (<= 0: unknown), its frame count,
+   and where it lies in the file (pos < 0: unknown). */
+static void note_ts(struct measure *m, int idx, int64_t ts, int64_t duration, int frames,
+                    int64_t pos, int size)
+{
+    if (idx < 0 || idx >= m->ntracks)
         return;
-    struct track *t = &m->tracks[pkt->stream_index];
-    const AVStream *st = m->fc->streams[pkt->stream_index];
-    if (!t->billed || (pkt->flags & AV_PKT_FLAG_DISCARD))
+    struct track *t = &m->tracks[idx];
+    const AVStream *st = m->fc->streams[idx];
+    if (!t->billed)
         return;
-    int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
     if (ts != AV_NOPTS_VALUE && st->pts_wrap_bits > 0 && st->pts_wrap_bits < 63) {
         /* A clock of pts_wrap_bits (MPEG's 33) that wrapped since the first timestamp:
            anything more than half a turn below the first is one turn later. */
@@ -212,22 +232,23 @@ static void note_packet(struct measure *m, const AVPacket *pkt)
         /* A frame split out of a PES that carried one timestamp for several (MPEG-TS
            audio): it plays after the last stamped one. */
         if (t->last_pts != AV_NOPTS_VALUE) {
-            t->untimed++;
-            int64_t end = t->last_pts + (t->untimed + 1) * packet_duration(st, pkt, t);
+            t->untimed += frames;
+            int64_t end = t->last_pts +
+                          (t->untimed + t->last_frames) * frame_length(st, t);
             if (end > t->end)
                 t->end = end;
         }
         return;
     }
     if (t->last_pts != AV_NOPTS_VALUE && ts > t->last_pts) {
-        int64_t gap = (ts - t->last_pts) / (t->untimed + 1);
+        int64_t gap = (ts - t->last_pts) / (t->untimed + t->last_frames);
         if (gap > 0 && (t->delta == 0 || gap < t->delta))
             t->delta = gap;
     }
-    int64_t dur = packet_duration(st, pkt, t);
+    int64_t dur = packet_duration(st, t, duration, size, frames);
     /* Frame reordering moves a pts back by at most 16 frames (H.264's deepest); a jump
-       back of more than that and 2 s, or ahead by more than 10 s (a clock reset that
-       libavformat took for a wrap), starts a new piece: players play on through both. */
+       back of more than that and 2 s, or ahead by more than 10 s, starts a new piece
+       (files glued together, each restarting its clock): players play on through both. */
     int64_t reorder = FFMAX(av_rescale_q(2, (AVRational){1, 1}, st->time_base), 16 * t->delta);
     int64_t gap_max = FFMAX(av_rescale_q(10, (AVRational){1, 1}, st->time_base), 16 * t->delta);
     if (t->run_end != AV_NOPTS_VALUE && t->seg_start != AV_NOPTS_VALUE &&
@@ -239,6 +260,7 @@ static void note_packet(struct measure *m, const AVPacket *pkt)
     }
     t->untimed = 0;
     t->last_pts = ts;
+    t->last_frames = frames;
     int64_t end = ts + dur;
     t->run_end = t->run_end == AV_NOPTS_VALUE ? end : FFMAX(t->run_end, end);
     if (t->start == AV_NOPTS_VALUE || ts < t->start)
@@ -253,14 +275,20 @@ static void note_packet(struct measure *m, const AVPacket *pkt)
         t->seg_end = FFMAX(t->seg_end, end);
     }
     t->packets++;
-    int64_t us = av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q);
-    int64_t end_us = av_rescale_q(end, st->time_base, AV_TIME_BASE_Q);
-    m->win_lo_us = FFMIN(m->win_lo_us, us);
-    m->win_hi_us = FFMAX(m->win_hi_us, end_us);
-    if (pkt->pos >= 0) {
-        m->win_pos_lo = FFMIN(m->win_pos_lo, pkt->pos);
-        m->win_pos_hi = FFMAX(m->win_pos_hi, pkt->pos + pkt->size);
+    m->win_lo_us = FFMIN(m->win_lo_us, av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q));
+    m->win_hi_us = FFMAX(m->win_hi_us, av_rescale_q(end, st->time_base, AV_TIME_BASE_Q));
+    if (pos >= 0) {
+        m->win_pos_lo = FFMIN(m->win_pos_lo, pos);
+        m->win_pos_hi = FFMAX(m->win_pos_hi, pos + size);
     }
+}
+
+static void note_packet(struct measure *m, const AVPacket *pkt)
+{
+    if (pkt->flags & AV_PKT_FLAG_DISCARD)
+        return;
+    int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+    note_ts(m, pkt->stream_index, ts, pkt->duration, 1, pkt->pos, pkt->size);
 }
 
 /* Starts a window after a byte seek: frame gaps and pieces are not measured across
@@ -433,53 +461,168 @@ static int64_t span_us(struct measure *m)
 /* A result of the tail method: its evidence cannot be trusted, so the file is opened
    again and scanned whole from its first byte. */
 #define NEED_RESCAN 1
+#define NEED_RESCAN_CODE 0x7fff /* read_window: the demuxer refused the seek */
+#define TAIL_WINDOW_MAX (64 << 20)
+#define CHECKPOINT_PACKETS 32
+#define CHECKPOINT_BYTES (64 << 10)
 
-/* Byte-seeks to ever larger windows at the end until audio or video shows up there.
-   A file no larger than the first window is simply read on to its end (*full_scan).
-   Returns 0, NEED_RESCAN, or a negative code. */
-static int measure_tail(struct measure *m, AVPacket *pkt, int *full_scan)
+/* Matroska and FLV demuxers cannot resume after a byte seek into the middle of an
+   element: the seek must land on a boundary. These find one in the bytes themselves,
+   with a check that makes a match inside payload data improbable. */
+static int is_mkv_boundary(cm_input *in, int64_t off, const uint8_t *p, int64_t avail)
 {
-    for (int64_t window = TAIL_WINDOW_FIRST;; window *= 2) {
-        int64_t pos = m->in->size - window;
-        if (pos <= 0 && window == TAIL_WINDOW_FIRST) {
-            *full_scan = 1; /* the first packets were read in order: read on */
-            return read_to_end(m, pkt, m->in->opt->max_scan_packets);
-        }
-        if (pos <= 0)
-            return NEED_RESCAN;
-        if (av_seek_frame(m->fc, -1, pos, AVSEEK_FLAG_BYTE) < 0)
-            return m->in->timed_out ? CM_PROBE_E_TIMEOUT : NEED_RESCAN;
-        window_begin(m);
-        int before = 0, after = 0;
-        for (int i = 0; i < m->ntracks; i++)
-            before += m->tracks[i].billed ? m->tracks[i].packets : 0;
-        int err = read_to_end(m, pkt, m->in->opt->max_scan_packets);
-        if (err < 0)
-            return err;
-        window_end(m);
-        for (int i = 0; i < m->ntracks; i++)
-            after += m->tracks[i].billed ? m->tracks[i].packets : 0;
-        if (after > before)
-            return 0;
-    }
+    (void)in, (void)off;
+    return cm__mkv_is_cluster(p, avail);
 }
 
-/* The tail is trusted only if the rest of the file agrees with it. A few packets are
-   read at 1/4, 1/2 and 3/4 of the file (a constant cost), and a full scan is needed
-   when: a middle packet plays later than the end (content appended out of order),
-   timestamps jump back (pieces concatenated byte-wise, each restarting its clock), or
-   the file holds far more bytes than the measured time explains at the bitrate seen in
-   the windows (so a stretch of it is not accounted for).
-   Returns 1 when a full scan is needed, 0 when not, or a negative code. */
-#define CHECKPOINT_PACKETS 32
-static int tail_contradicted(struct measure *m, AVPacket *pkt)
+static int is_flv_boundary(cm_input *in, int64_t off, const uint8_t *p, int64_t avail)
 {
-    int64_t tail_us = span_us(m);
-    for (int k = 1; k <= 3; k++) {
-        if (av_seek_frame(m->fc, -1, m->in->size * k / 4, AVSEEK_FLAG_BYTE) < 0)
-            return m->in->timed_out ? CM_PROBE_E_TIMEOUT : 1;
-        window_begin(m);
-        for (int n = 0; n < CHECKPOINT_PACKETS; n++) {
+    /* A tag of type audio/video/script with stream id 0, followed by a PreviousTagSize
+       that agrees with its size. */
+    if (avail < 11 || (p[0] != 8 && p[0] != 9 && p[0] != 18) || p[8] || p[9] || p[10])
+        return 0;
+    int64_t size = (int64_t)p[1] << 16 | p[2] << 8 | p[3];
+    uint8_t q[4];
+    if (11 + size + 4 <= avail)
+        memcpy(q, p + 11 + size, 4);
+    else if (cm__input_pread(in, q, 4, off + 11 + size) != 4)
+        return 0;
+    return ((int64_t)q[0] << 24 | q[1] << 16 | q[2] << 8 | q[3]) == size + 11;
+}
+
+typedef int (*boundary_fn)(cm_input *in, int64_t off, const uint8_t *p, int64_t avail);
+
+/* The first boundary in [from, to), read 64 KB at a time. Returns its offset, -1 if
+   there is none, or -2 when the deadline passed. */
+static int64_t find_boundary(struct measure *m, boundary_fn is_boundary, int64_t from,
+                             int64_t to)
+{
+    enum { CHUNK = 64 << 10, OVERLAP = 16 };
+    uint8_t *buf = malloc(CHUNK + OVERLAP);
+    if (!buf)
+        return -1;
+    int64_t found = -1;
+    for (int64_t at = from; at < to && found == -1; at += CHUNK) {
+        int64_t got = cm__input_pread(m->in, buf, FFMIN((int64_t)CHUNK + OVERLAP, to - at), at);
+        if (got < 0) {
+            found = -2;
+            break;
+        }
+        for (int64_t i = 0; i < FFMIN(got, (int64_t)CHUNK); i++)
+            if (is_boundary(m->in, at + i, buf + i, got - i)) {
+                found = at + i;
+                break;
+            }
+        if (got < FFMIN((int64_t)CHUNK + OVERLAP, to - at))
+            break;
+    }
+    free(buf);
+    return found;
+}
+
+/* A Matroska block seen by our own cluster reader: map its track to its stream. */
+struct mkv_ctx {
+    struct measure *m;
+    int64_t at;
+    int64_t len;
+};
+
+static void on_mkv_block(void *opaque, uint64_t track, int64_t ts, int frames, int64_t duration)
+{
+    struct mkv_ctx *c = opaque;
+    for (int i = 0; i < c->m->mkv_ntracks; i++)
+        if (c->m->mkv_numbers[i] == track) {
+            note_ts(c->m, c->m->mkv_stream[i], ts, duration, frames, -1, 0);
+            return;
+        }
+}
+
+/* Maps Matroska track numbers to streams. libavformat keeps no track number, but makes
+   its video and audio streams in TrackEntry order, so the k-th video (audio) entry is
+   the k-th video (audio) stream that is not an attached picture. Returns 0 when the
+   Tracks cannot be read or do not match the streams (the file is then scanned). */
+static int map_mkv_tracks(struct measure *m)
+{
+    int types[CM_MKV_MAX_TRACKS];
+    int n = -1;
+    /* The Tracks sit in the first few KB; look further only if they do not. */
+    for (int64_t head = 64 << 10; n < 0 && head <= (1 << 20); head *= 16) {
+        int64_t len = FFMIN(head, m->in->size);
+        uint8_t *buf = malloc((size_t)len);
+        if (!buf)
+            return 0;
+        int64_t got = cm__input_pread(m->in, buf, len, 0);
+        if (got > 0)
+            n = cm__mkv_tracks(buf, (size_t)got, m->mkv_numbers, types, CM_MKV_MAX_TRACKS);
+        free(buf);
+        if (got < len)
+            break;
+    }
+    if (n <= 0)
+        return 0;
+    int mapped = 0;
+    for (int i = 0; i < n; i++) {
+        enum AVMediaType want = types[i] == 1   ? AVMEDIA_TYPE_VIDEO
+                                : types[i] == 2 ? AVMEDIA_TYPE_AUDIO
+                                                : AVMEDIA_TYPE_UNKNOWN;
+        m->mkv_stream[i] = -1;
+        if (want == AVMEDIA_TYPE_UNKNOWN)
+            continue;
+        int rank = 0; /* how many entries of this type came before */
+        for (int j = 0; j < i; j++)
+            rank += types[j] == types[i];
+        for (unsigned s = 0; s < m->fc->nb_streams; s++) {
+            const AVStream *st = m->fc->streams[s];
+            if (st->codecpar->codec_type != want || (st->disposition & AV_DISPOSITION_ATTACHED_PIC))
+                continue;
+            if (rank-- == 0) {
+                m->mkv_stream[i] = (int)s;
+                mapped++;
+                break;
+            }
+        }
+    }
+    m->mkv_ntracks = n;
+    int billed = 0;
+    for (int i = 0; i < m->ntracks; i++)
+        billed += m->tracks[i].billed;
+    return mapped == billed;
+}
+
+/* Reads a window of the file from the boundary `at`: up to max_packets packets to the
+   end of [at, end). Matroska is read by our cluster reader; everything else by a
+   byte seek and the demuxer. Returns the number of billed packets seen, or a negative
+   code. */
+static int read_window(struct measure *m, AVPacket *pkt, int64_t at, int64_t end,
+                       int64_t max_packets)
+{
+    int before = 0, after = 0;
+    for (int i = 0; i < m->ntracks; i++)
+        before += m->tracks[i].billed ? m->tracks[i].packets : 0;
+    window_begin(m);
+    if (m->mkv) {
+        int64_t len = end - at;
+        uint8_t *buf = len > 0 ? malloc((size_t)len) : NULL;
+        if (!buf)
+            return CM_PROBE_E_NOMEM;
+        int64_t got = cm__input_pread(m->in, buf, len, at);
+        if (got < 0) {
+            free(buf);
+            return CM_PROBE_E_TIMEOUT;
+        }
+        struct mkv_ctx c = {m, at, got};
+        cm__mkv_scan(buf, (size_t)got, (int)FFMIN(max_packets, INT32_MAX), on_mkv_block, &c);
+        free(buf);
+        if (m->win_hi_us > m->win_lo_us) {
+            m->win_pos_lo = at;
+            m->win_pos_hi = at + got;
+        }
+    } else {
+        if (av_seek_frame(m->fc, -1, at, AVSEEK_FLAG_BYTE) < 0)
+            return m->in->timed_out ? CM_PROBE_E_TIMEOUT : NEED_RESCAN_CODE;
+        for (int64_t n = 0; n < max_packets; n++) {
+            if (m->packets > m->in->opt->max_scan_packets)
+                return CM_PROBE_E_TOOLONG;
             int got = read_one(m, pkt);
             if (got < 0)
                 return got;
@@ -488,17 +631,96 @@ static int tail_contradicted(struct measure *m, AVPacket *pkt)
             note_packet(m, pkt);
             av_packet_unref(pkt);
         }
-        window_end(m);
     }
-    if (m->discontinuities > 0 || span_us(m) > tail_us + 1000000)
-        return 1;
+    window_end(m);
+    for (int i = 0; i < m->ntracks; i++)
+        after += m->tracks[i].billed ? m->tracks[i].packets : 0;
+    return after - before;
+}
+
+/* Reads ever larger windows at the end until audio or video shows up there. A file no
+   larger than the first window is simply read on to its end (*full_scan).
+   Returns 0, NEED_RESCAN, or a negative code. */
+static int measure_tail(struct measure *m, AVPacket *pkt, int *full_scan)
+{
+    if (m->mkv && m->in->size > TAIL_WINDOW_FIRST && !map_mkv_tracks(m))
+        return NEED_RESCAN;
+    for (int64_t window = TAIL_WINDOW_FIRST;; window *= 2) {
+        int64_t pos = m->in->size - window;
+        if (pos <= 0 && window == TAIL_WINDOW_FIRST) {
+            *full_scan = 1; /* the first packets were read in order: read on */
+            return read_to_end(m, pkt, m->in->opt->max_scan_packets);
+        }
+        if (pos <= 0 || window > TAIL_WINDOW_MAX)
+            return NEED_RESCAN;
+        if (m->boundary) {
+            int64_t at = find_boundary(m, m->boundary, pos, m->in->size);
+            if (at == -2)
+                return CM_PROBE_E_TIMEOUT;
+            if (at < 0)
+                continue; /* no boundary in this window: a larger one */
+            pos = at;
+        }
+        int seen = read_window(m, pkt, pos, m->in->size, INT64_MAX);
+        if (seen == NEED_RESCAN_CODE)
+            return NEED_RESCAN;
+        if (seen < 0)
+            return seen;
+        if (seen > 0)
+            return 0;
+    }
+}
+
+/* The tail is trusted only if the rest of the file agrees with it. A few packets are
+   read at 1/4, 1/2 and 3/4 of the file (a constant cost), and a full scan is needed
+   when: a middle packet plays later than the end (content appended out of order),
+   timestamps jump (pieces glued together, each restarting its clock), or the file
+   holds far more bytes than the measured time explains at the bitrate seen in the
+   windows (a stretch of it is not accounted for).
+   Returns NEED_RESCAN when a full scan is needed, 0 when not, or a negative code. */
+static int tail_contradicted(struct measure *m, AVPacket *pkt)
+{
+    int64_t tail_us = span_us(m);
+    int64_t tail_lo_us = m->win_lo_us; /* the tail window was the last one read */
+    int64_t prev_lo_us = INT64_MIN;
+    int backwards = 0;
+    for (int k = 1; k <= 3; k++) {
+        int64_t pos = m->in->size * k / 4;
+        int64_t end = FFMIN(pos + CHECKPOINT_BYTES, m->in->size);
+        if (m->boundary) {
+            /* Matroska clusters can be several MB apart at high bitrates. */
+            int64_t at = find_boundary(m, m->boundary, pos, FFMIN(pos + (8 << 20), m->in->size));
+            if (at == -2)
+                return CM_PROBE_E_TIMEOUT;
+            if (at < 0)
+                continue; /* no boundary near this point: nothing to check there */
+            pos = at;
+            end = FFMIN(pos + CHECKPOINT_BYTES, m->in->size);
+        }
+        int seen = read_window(m, pkt, pos, end, CHECKPOINT_PACKETS);
+        if (seen == NEED_RESCAN_CODE)
+            return NEED_RESCAN;
+        if (seen < 0)
+            return seen;
+        /* Time must not run backwards as the byte position grows (2 s of slack for
+           interleaving): a later stretch that starts earlier is another piece. */
+        if (seen > 0) {
+            if (prev_lo_us != INT64_MIN && m->win_lo_us < prev_lo_us - 2000000)
+                backwards = 1;
+            prev_lo_us = m->win_lo_us;
+        }
+    }
+    if (prev_lo_us != INT64_MIN && tail_lo_us < prev_lo_us - 2000000)
+        backwards = 1;
+    if (backwards || m->discontinuities > 0 || span_us(m) > tail_us + 1000000)
+        return NEED_RESCAN;
     /* Bytes the measured time should have taken at the windows' bitrate: twice as
        many in the file means part of it is unexplained. Quiet endings only cost a scan. */
     if (m->win_total_us > 0 && m->win_total_bytes > 0 && tail_us > 0) {
         double expected_us = (double)m->in->size * (double)m->win_total_us /
                              (double)m->win_total_bytes;
         if ((double)tail_us * 2.0 < expected_us)
-            return 1;
+            return NEED_RESCAN;
     }
     return 0;
 }
@@ -750,6 +972,10 @@ int cm__measure(const cm_probe *p, cm_input *in, cm_probe_report *r)
         if (open_demuxer(in, r, ifmt, score, &fc) != CM_PROBE_OK)
             return r->error;
         struct measure m = {.fc = fc, .in = in, .r = r, .rescan = rescan};
+        if (strcmp(ifmt->name, "matroska,webm") == 0)
+            m.boundary = is_mkv_boundary, m.mkv = 1;
+        else if (strcmp(ifmt->name, "flv") == 0)
+            m.boundary = is_flv_boundary;
         int res = measure_opened(p, &m, fmt);
         free(m.tracks);
         avformat_close_input(&fc);

@@ -239,6 +239,66 @@ static void test_index_and_tail_methods_read_a_bounded_part(void **s)
     }
 }
 
+/* Cost does not grow with the file: a 30-minute file (ten 3:00 samples joined with
+   continuous timestamps by ffmpeg's concat demuxer) is measured reading about as many
+   bytes as the 3:00 sample it was made of. An MP4's index (its sample tables) grows with
+   the duration, not the size: there, a small share of the file is the bound. */
+static void expect_flat(const char *src, const char *ext, enum cm_probe_method method)
+{
+    int index_grows = method == CM_PROBE_METHOD_MP4_INDEX;
+    const char *list = tmp_path("concat.txt");
+    FILE *f = fopen(list, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 10; i++)
+        fprintf(f, "file '%s'\n", sample(src));
+    fclose(f);
+    char name[64];
+    snprintf(name, sizeof(name), "thirty-minutes.%s", ext);
+    char out[1024];
+    snprintf(out, sizeof(out), "%s", tmp_path(name));
+    assert_int_equal(run_cmd("ffmpeg -hide_banner -loglevel error -nostdin -y -f concat -safe 0 "
+                             "-i '%s' -c copy '%s'", list, out), 0);
+    cm_probe_report *small = probe(sample(src));
+    cm_probe_report *r = probe(out);
+    if (cm_probe_report_error(r) != CM_PROBE_OK)
+        fail_msg("%s refused: %s", out, cm_probe_report_errmsg(r));
+    /* ten times the sample, padding included (TS keeps each piece's audio priming) */
+    int64_t ten = 10 * cm_probe_report_measured_ms(small);
+    assert_in_range(cm_probe_report_measured_ms(r), ten - 1500, ten + 500);
+    assert_in_range(cm_probe_report_credits(r), 30, 31);
+    assert_int_equal(cm_probe_report_method(r), method);
+    int64_t b3 = cm_probe_report_bytes_read(small), b30 = cm_probe_report_bytes_read(r);
+    if (index_grows ? b30 * 5 > cm_probe_report_file_bytes(r) : b30 > b3 * 3 / 2 + (128 << 10))
+        fail_msg("%s: read %lld bytes of %lld, the 3:00 sample %lld of %lld", name,
+                 (long long)b30, (long long)cm_probe_report_file_bytes(r), (long long)b3,
+                 (long long)cm_probe_report_file_bytes(small));
+    cm_probe_report_free(small);
+    cm_probe_report_free(r);
+    unlink(out);
+    unlink(list);
+}
+
+static void test_thirty_minute_mp4_is_read_in_small_part(void **s)
+{
+    (void)s;
+    expect_flat("exact-3m00.mp4", "mp4", CM_PROBE_METHOD_MP4_INDEX);
+}
+static void test_thirty_minute_mkv_is_read_in_small_part(void **s)
+{
+    (void)s;
+    expect_flat("exact-3m00.mkv", "mkv", CM_PROBE_METHOD_TAIL_PACKETS);
+}
+static void test_thirty_minute_webm_is_read_in_small_part(void **s)
+{
+    (void)s;
+    expect_flat("exact-3m00.webm", "webm", CM_PROBE_METHOD_TAIL_PACKETS);
+}
+static void test_thirty_minute_ts_is_read_in_small_part(void **s)
+{
+    (void)s;
+    expect_flat("exact-3m00.ts", "ts", CM_PROBE_METHOD_TAIL_PACKETS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +327,10 @@ int main(void)
         cmocka_unit_test(test_ts_clock_wrap_bills_real_length),
         cmocka_unit_test(test_report_lists_streams_and_declared_duration),
         cmocka_unit_test(test_index_and_tail_methods_read_a_bounded_part),
+        cmocka_unit_test(test_thirty_minute_mp4_is_read_in_small_part),
+        cmocka_unit_test(test_thirty_minute_mkv_is_read_in_small_part),
+        cmocka_unit_test(test_thirty_minute_webm_is_read_in_small_part),
+        cmocka_unit_test(test_thirty_minute_ts_is_read_in_small_part),
     };
     return cmocka_run_group_tests_name("probe_samples", tests, NULL, NULL);
 }

@@ -1,0 +1,37 @@
+/*
+ * probe_mkv.h - Matroska clusters read straight from bytes (internal).
+ *
+ * libavformat's Matroska demuxer cannot resume after a byte seek: it goes back to the
+ * last position it parsed and reads on from there, which turns "read the end" into
+ * "read everything". The probe therefore reads the last clusters itself: from a
+ * Cluster boundary it walks Cluster, Timestamp, SimpleBlock and BlockGroup elements
+ * and reports every block's track, timestamp (cluster + relative, in the track's
+ * TimestampScale ticks, which are libavformat's stream time base for Matroska), frame
+ * count (lacing) and BlockDuration. Nothing is decoded; every length is checked
+ * against the buffer.
+ */
+#ifndef CM_PROBE_MKV_H
+#define CM_PROBE_MKV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* duration is the BlockDuration in ticks, or -1 when the block has none. */
+typedef void (*cm_mkv_block_fn)(void *ctx, uint64_t track, int64_t ts, int frames,
+                                int64_t duration);
+
+/* Nonzero when p (avail bytes) starts a Cluster: its ID, a size (known or unknown),
+   and a Timestamp or CRC-32 element first. */
+int cm__mkv_is_cluster(const uint8_t *p, int64_t avail);
+
+/* Walks the clusters in buf[0..len), which starts at a Cluster; stops at the end of
+   the buffer, at an element it cannot read, or after max_blocks blocks. Returns the
+   number of blocks reported. */
+int cm__mkv_scan(const uint8_t *buf, size_t len, int max_blocks, cm_mkv_block_fn fn, void *ctx);
+
+/* The Tracks of a Matroska file, read from buf (the file's first bytes): for each
+   TrackEntry in order, its TrackNumber and TrackType (1 video, 2 audio, ...). Returns
+   how many were stored (at most max), or -1 when no Tracks element is in buf. */
+int cm__mkv_tracks(const uint8_t *buf, size_t len, uint64_t *numbers, int *types, int max);
+
+#endif
