@@ -37,7 +37,9 @@ static const char usage_text[] =
     "  job JOB\n"
     "  sweep\n"
     "  check\n"
-    "PATH defaults to ./creditmeter.db; TIME is ISO 8601 UTC (2026-01-31T12:00:00Z).\n";
+    "PATH defaults to ./creditmeter.db; a postgresql:// or postgres:// URI (any libpq\n"
+    "connection URI) selects a PostgreSQL database instead. TIME is ISO 8601 UTC\n"
+    "(2026-01-31T12:00:00Z).\n";
 
 /* Options that take a value, and flags. */
 static const char *const value_opts[] = {"--db",    "--now",  "--owner", "--region", "--as",

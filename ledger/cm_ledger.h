@@ -3,8 +3,9 @@
  * two-phase holds with leases, charges, refunds and an append-only journal.
  *
  * This header is the whole contract of the ledger. A cm_ledger handle is one open
- * database (SQLite today; a "postgresql://" location will select the PostgreSQL
- * backend once it exists). Every rule of ../shared/DESIGN.md "Where credits come
+ * database: a SQLite file, or a PostgreSQL database when the location is a libpq
+ * connection URI ("postgresql://..." or "postgres://..."), which a fleet of machines
+ * can share. Every rule of ../shared/DESIGN.md "Where credits come
  * from" and "Holds, charges and refunds" is enforced here, inside one storage
  * transaction per call, so many threads and many processes may share one ledger
  * without a double spend, a negative balance or a lost update.
@@ -116,11 +117,15 @@ typedef struct cm_ledger cm_ledger; /* opaque handle: one open ledger */
  * ever appended, and the library reads none beyond struct_size. */
 typedef struct cm_ledger_config {
     uint32_t struct_size; /* sizeof(cm_ledger_config) as compiled by the caller */
-    const char *db;       /* file path ("./creditmeter.db" if NULL); copied by open */
+    const char *db;       /* SQLite file path ("./creditmeter.db" if NULL), or a libpq
+                             URI postgresql://... / postgres://...; copied by open */
     int64_t (*now_ms)(void *user); /* clock, Unix ms UTC; NULL: the real clock */
     void *clock_user;              /* passed to now_ms */
-    int busy_timeout_ms;           /* wait for a locked database; 0: 5000 ms */
-    int synchronous;               /* enum cm_ledger_sync; 0 is FULL */
+    int busy_timeout_ms;           /* wait for a locked database (PostgreSQL: lock_timeout,
+                                      and how long a call that keeps losing races to
+                                      concurrent writers is retried); 0: 5000 ms */
+    int synchronous;               /* enum cm_ledger_sync; 0 is FULL (PostgreSQL:
+                                      synchronous_commit on; NORMAL: off) */
 } cm_ledger_config;
 
 /* Result of cm_ledger_buy(), filled in a caller-provided struct. */
@@ -254,9 +259,9 @@ CM_LEDGER_EXTERN void cm_ledger_config_init(cm_ledger_config *cfg);
 
 /* Open (creating and migrating if needed) the ledger at cfg->db. cfg may be NULL
  * (all defaults). On success *out is a new handle the caller closes with
- * cm_ledger_close(). Returns OK, E_INVALID (bad struct_size or synchronous, a
- * location with an unsupported scheme), E_BUSY, E_STORAGE (cannot open, not a
- * ledger, schema newer than this library), E_NOMEM. */
+ * cm_ledger_close(). Returns OK, E_INVALID (bad struct_size or synchronous),
+ * E_BUSY, E_STORAGE (cannot open or connect, not a ledger, schema newer than this
+ * library), E_NOMEM. */
 CM_LEDGER_EXTERN int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg);
 
 /* Close a handle; NULL is a no-op. No call on the handle may be running. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static _Thread_local char tls_msg[512];
 
@@ -70,6 +71,11 @@ int cm_fail(cm_ledger *l, int code, const char *fmt, ...)
 int cm_storage_fail(cm_ledger *l, int st_rc)
 {
     const char *detail = l && l->st ? l->ops->errmsg(l->st) : "";
+    if (st_rc == CM_ST_RETRY) {
+        l->retry = 1; /* cm_tx_run runs the call again */
+        return cm_fail(l, CM_LEDGER_E_BUSY,
+                       "the ledger's transaction conflicted with a concurrent one (%s)", detail);
+    }
     if (st_rc == CM_ST_BUSY)
         return cm_fail(l, CM_LEDGER_E_BUSY, "the ledger database is locked by another writer (%s)",
                        detail);
@@ -93,6 +99,12 @@ static int64_t real_clock(void *user)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A libpq connection URI selects PostgreSQL; anything else is a SQLite file. */
+static int is_postgres(const char *db)
+{
+    return strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0;
 }
 
 void cm_ledger_config_init(cm_ledger_config *cfg)
@@ -126,14 +138,12 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
     if (cfg.busy_timeout_ms == 0)
         cfg.busy_timeout_ms = 5000;
     const char *db = cfg.db && *cfg.db ? cfg.db : "./creditmeter.db";
-    if (strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0)
-        return cm_fail(NULL, CM_LEDGER_E_INVALID,
-                       "the PostgreSQL backend is not built into this library (%s)", db);
 
     cm_ledger *l = calloc(1, sizeof *l);
     if (!l)
         return cm_fail(NULL, CM_LEDGER_E_NOMEM, "out of memory opening the ledger");
-    l->ops = &cm_storage_sqlite;
+    l->ops = is_postgres(db) ? &cm_storage_pg : &cm_storage_sqlite;
+    l->busy_timeout_ms = cfg.busy_timeout_ms;
     l->now_ms = cfg.now_ms ? cfg.now_ms : real_clock;
     l->clock_user = cfg.clock_user;
     if (pthread_mutex_init(&l->mu, NULL) != 0) {
@@ -164,30 +174,77 @@ void cm_ledger_close(cm_ledger *l)
 
 /* ---- transactions ---- */
 
-int cm_tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg)
+void cm_tx_on_fail(cm_tx *tx, void (*discard)(void *slot), void *slot)
 {
-    tls_msg[0] = 0;
-    if (!l)
-        return cm_fail(NULL, CM_LEDGER_E_INVALID, "the ledger handle is NULL");
-    pthread_mutex_lock(&l->mu);
+    tx->discard = discard;
+    tx->discard_slot = slot;
+}
+
+/* One attempt: begin, body, commit (or roll back). */
+static int tx_attempt(cm_ledger *l, int write, cm_tx_body body, void *arg)
+{
     cm_tx tx = {.l = l, .now = l->now_ms(l->clock_user)};
     int rc = l->ops->begin(l->st, write);
-    if (rc) {
-        rc = cm_storage_fail(l, rc);
-        pthread_mutex_unlock(&l->mu);
-        return rc;
-    }
+    if (rc)
+        return cm_storage_fail(l, rc);
     rc = body(&tx, arg);
     if (rc == CM_LEDGER_E_BUSY || rc == CM_LEDGER_E_STORAGE || rc == CM_LEDGER_E_NOMEM) {
         l->ops->rollback(l->st);
     } else {
         int src = l->ops->commit(l->st);
         if (src) {
-            int saved = rc;
             rc = cm_storage_fail(l, src);
             l->ops->rollback(l->st);
-            (void)saved;
         }
+    }
+    if (rc != CM_LEDGER_OK && tx.discard)
+        tx.discard(tx.discard_slot);
+    return rc;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Random back-off before attempt n + 1: up to 1, 2, 4 ... 32 ms, so that the writers
+ * that lost a race do not meet again in lockstep. */
+static void backoff(int n)
+{
+    static _Thread_local unsigned seed;
+    if (!seed)
+        seed = (unsigned)mono_ms() ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)&seed;
+    int cap_us = 1000 << (n < 5 ? n : 5);
+    long us = 100 + rand_r(&seed) % cap_us;
+    struct timespec ts = {0, us * 1000L};
+    nanosleep(&ts, NULL);
+}
+
+#define CM_TX_MAX_ATTEMPTS 10000
+
+int cm_tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg)
+{
+    tls_msg[0] = 0;
+    if (!l)
+        return cm_fail(NULL, CM_LEDGER_E_INVALID, "the ledger handle is NULL");
+    pthread_mutex_lock(&l->mu);
+    int64_t start = mono_ms();
+    int rc;
+    for (int attempt = 1;; attempt++) {
+        l->retry = 0;
+        rc = tx_attempt(l, write, body, arg);
+        if (!l->retry)
+            break;
+        if (attempt >= CM_TX_MAX_ATTEMPTS || mono_ms() - start >= l->busy_timeout_ms) {
+            rc = cm_fail(l, CM_LEDGER_E_BUSY,
+                         "the ledger's transaction lost to concurrent ones %d times in %lld ms "
+                         "(%s)",
+                         attempt, (long long)(mono_ms() - start), l->ops->errmsg(l->st));
+            break;
+        }
+        backoff(attempt);
     }
     pthread_mutex_unlock(&l->mu);
     if (rc == CM_LEDGER_OK)

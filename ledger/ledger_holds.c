@@ -56,6 +56,12 @@ int cm_hold_resolve(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_
     return rc;
 }
 
+static void discard_job(void *slot)
+{
+    cm_ledger_job_free(*(cm_ledger_job **)slot);
+    *(cm_ledger_job **)slot = NULL;
+}
+
 static char *dup_str(const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -97,6 +103,7 @@ int cm_job_build(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out)
                                        t.v[i].charged,  t.v[i].refunded, t.v[i].expires_ms};
     free(t.v);
     *out = j;
+    cm_tx_on_fail(tx, discard_job, out);
     return CM_LEDGER_OK;
 }
 

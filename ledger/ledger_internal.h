@@ -27,6 +27,8 @@ struct cm_ledger {
     cm_storage *st;
     int64_t (*now_ms)(void *user);
     void *clock_user;
+    int busy_timeout_ms; /* also bounds the retries of a transaction that lost a race */
+    int retry;           /* set when the storage said CM_ST_RETRY during this attempt */
 };
 
 /* One call's transaction. */
@@ -35,6 +37,10 @@ typedef struct cm_tx {
     int64_t now;  /* the clock, read once per call */
     int64_t op;   /* operation number of the journal rows of this call; 0 until needed */
     cm_ledger_sweep_stats stats; /* lazy work done by this call */
+    /* A result the body handed to the caller, to undo if the transaction then fails
+     * (commit refused) or runs again (retry): discard(slot) frees *slot, sets it NULL. */
+    void (*discard)(void *slot);
+    void *discard_slot;
 } cm_tx;
 
 typedef struct cm_grant_row {
@@ -81,8 +87,16 @@ int cm_storage_fail(cm_ledger *l, int st_rc); /* maps CM_ST_* to BUSY/STORAGE */
 typedef int (*cm_tx_body)(cm_tx *tx, void *arg);
 /* Run body in one transaction under the handle's mutex. A body that refuses (any code
  * but BUSY/STORAGE/NOMEM) has changed nothing of its own, so the lazy work it did
- * (lapses, expiries, periods) is committed; storage failures roll everything back. */
+ * (lapses, expiries, periods) is committed; storage failures roll everything back.
+ * When the storage refuses the transaction as having lost a race (CM_ST_RETRY, from
+ * PostgreSQL's SERIALIZABLE), everything is rolled back and body runs again from the
+ * start with a fresh cm_tx, after a short random back-off, until the busy timeout has
+ * passed (then E_BUSY). So a body must have no effect outside its transaction except
+ * through its args, which it overwrites on every run, and must register any result it
+ * allocates for the caller with cm_tx_on_fail. SQLite never asks for a retry. */
 int cm_tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg);
+/* Record that slot now holds a result for the caller, to discard if the call fails. */
+void cm_tx_on_fail(cm_tx *tx, void (*discard)(void *slot), void *slot);
 int cm_valid_id(cm_ledger *l, const char *what, const char *id);
 
 /* ---- statements ---- */

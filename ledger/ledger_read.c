@@ -15,6 +15,24 @@ typedef struct read_args {
     void *out;
 } read_args;
 
+static void discard_quote(void *slot)
+{
+    cm_ledger_quote_free(*(cm_ledger_quote_result **)slot);
+    *(cm_ledger_quote_result **)slot = NULL;
+}
+
+static void discard_balance(void *slot)
+{
+    cm_ledger_balance_free(*(cm_ledger_balance_result **)slot);
+    *(cm_ledger_balance_result **)slot = NULL;
+}
+
+static void discard_history(void *slot)
+{
+    cm_ledger_history_free(*(cm_ledger_history_result **)slot);
+    *(cm_ledger_history_result **)slot = NULL;
+}
+
 static int quote_body(cm_tx *tx, void *arg)
 {
     read_args *a = arg;
@@ -46,6 +64,7 @@ static int quote_body(cm_tx *tx, void *arg)
     }
     cm_grant_vec_free(&v);
     *(cm_ledger_quote_result **)a->out = q;
+    cm_tx_on_fail(tx, discard_quote, a->out);
     return CM_LEDGER_OK;
 }
 
@@ -101,6 +120,7 @@ static int balance_body(cm_tx *tx, void *arg)
     }
     cm_grant_vec_free(&v);
     *(cm_ledger_balance_result **)a->out = b;
+    cm_tx_on_fail(tx, discard_balance, a->out);
     return CM_LEDGER_OK;
 }
 
@@ -188,6 +208,7 @@ static int history_body(cm_tx *tx, void *arg)
         return rc;
     }
     *(cm_ledger_history_result **)a->out = x.h;
+    cm_tx_on_fail(tx, discard_history, a->out);
     return CM_LEDGER_OK;
 }
 

@@ -6,13 +6,15 @@
  * SERIALIZABLE or a row lock in PostgreSQL), a read transaction, and "run named
  * statement N with these bound parameters, calling back for each row". Each backend
  * keeps its own SQL text for every statement id below, in one place (storage_sqlite.c,
- * later storage_pg.c), together with its schema and migrations. SQL is never built
+ * storage_pg.c), together with its schema and migrations. SQL is never built
  * from values: parameters are always bound.
  *
  * Invariants the rules rely on:
  *  - every call that writes runs inside begin(conn, 1) ... commit/rollback, and the
- *    backend guarantees that no two write transactions on one database interleave
- *    (SQLite: the write lock taken at BEGIN IMMEDIATE);
+ *    backend guarantees that write transactions on one database have the effect of
+ *    running one at a time (SQLite: the write lock taken at BEGIN IMMEDIATE;
+ *    PostgreSQL: SERIALIZABLE, refusing with CM_ST_RETRY any transaction that would
+ *    break it, which the rules layer then runs again from the start);
  *  - a read transaction sees one consistent snapshot;
  *  - INSERT statements that make an id return it as their only result row
  *    (INSERT ... RETURNING id, portable to PostgreSQL).
@@ -33,6 +35,8 @@ enum {
     CM_ST_CONSTRAINT = 2, /* a unique/foreign key/check constraint failed */
     CM_ST_ERROR = 3,      /* anything else: I/O, corruption, schema */
     CM_ST_ABORT = 4,      /* the row callback asked to stop (not an error) */
+    CM_ST_RETRY = 5,      /* the transaction lost a race (serialization failure or deadlock):
+                             roll back and run it again from the start. Never from SQLite. */
 };
 
 enum cm_sv_type { CM_SV_NULL = 0, CM_SV_INT = 1, CM_SV_TEXT = 2 };
@@ -143,6 +147,7 @@ typedef struct cm_storage_ops {
 } cm_storage_ops;
 
 extern const cm_storage_ops cm_storage_sqlite;
+extern const cm_storage_ops cm_storage_pg; /* location postgresql://... or postgres://... */
 
 /* Schema version this build creates and understands. */
 #define CM_LEDGER_SCHEMA_VERSION 1

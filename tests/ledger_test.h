@@ -4,6 +4,12 @@
  * Each test gets its own database under CM_TEST_TMP named after the test and the
  * process id, and a fake clock it moves by hand (lt_at), so months and leases pass
  * without sleeping.
+ *
+ * With CM_TEST_LEDGER_DB=postgresql://... in the environment (ctest sets it for the
+ * *_pg runs, against the server tests/pg/pg_server.sh started), the same tests run on
+ * PostgreSQL: each "database" is then a fresh schema of that server, named after the
+ * test, the process id and a counter, and the location is the URI with
+ * options=-csearch_path=<schema>. Removing the database empties the schema.
  */
 #ifndef CM_LEDGER_TEST_H
 #define CM_LEDGER_TEST_H
@@ -18,6 +24,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <libpq-fe.h>
+#include <sqlite3.h>
 
 #include "cm_ledger.h"
 
@@ -45,9 +54,76 @@ static inline void lt_at(lt_env *e, const char *iso)
     e->now_ms = lt_time(iso);
 }
 
+/* The PostgreSQL server the tests run against, or NULL for SQLite files. */
+static inline const char *lt_pg(void)
+{
+    const char *u = getenv("CM_TEST_LEDGER_DB");
+    if (u && (!strncmp(u, "postgresql://", 13) || !strncmp(u, "postgres://", 11)))
+        return u;
+    return NULL;
+}
+
+/* Skip a test that only makes sense on one backend, saying why. */
+#define LT_SKIP_ON_PG(why)                                                                         \
+    do {                                                                                           \
+        if (lt_pg()) {                                                                             \
+            print_message("[  SKIPPED ] under PostgreSQL: %s\n", why);                            \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+#define LT_SEARCH_PATH "options=-csearch_path%3D"
+
+static inline int lt_is_uri(const char *path)
+{
+    return !strncmp(path, "postgresql://", 13) || !strncmp(path, "postgres://", 11);
+}
+
+/* Run sql (no parameters) on the connection uri; 0 on success, else fills err. */
+static inline int lt_pg_exec(const char *uri, const char *sql, char *err, size_t errlen)
+{
+    PGconn *c = PQconnectdb(uri);
+    int rc = -1;
+    if (PQstatus(c) != CONNECTION_OK) {
+        snprintf(err, errlen, "%s", PQerrorMessage(c));
+    } else {
+        PGresult *r = PQexec(c, sql);
+        ExecStatusType st = PQresultStatus(r);
+        rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : -1;
+        if (rc)
+            snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    PQfinish(c);
+    return rc;
+}
+
+/* The schema named in a test location made by lt_db_path. */
+static inline void lt_schema_of(const char *path, char *out, size_t n)
+{
+    const char *p = strstr(path, LT_SEARCH_PATH);
+    out[0] = 0;
+    if (p)
+        snprintf(out, n, "%.*s", (int)strcspn(p + strlen(LT_SEARCH_PATH), "&"),
+                 p + strlen(LT_SEARCH_PATH));
+}
+
+/* Remove a test database: the file and its WAL, or empty the PostgreSQL schema. */
 static inline void lt_unlink_db(const char *path)
 {
     char p[600];
+    if (lt_is_uri(path)) {
+        char schema[128], sql[400], err[512];
+        lt_schema_of(path, schema, sizeof schema);
+        if (!schema[0])
+            fail_msg("%s names no schema", path);
+        /* schema is [a-z0-9_] by construction (lt_db_path). */
+        snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", schema,
+                 schema);
+        if (lt_pg_exec(lt_pg(), sql, err, sizeof err))
+            fail_msg("%s: %s", sql, err);
+        return;
+    }
     unlink(path);
     snprintf(p, sizeof p, "%s-wal", path);
     unlink(p);
@@ -57,7 +133,37 @@ static inline void lt_unlink_db(const char *path)
 
 static inline void lt_db_path(char *out, size_t n, const char *name)
 {
-    snprintf(out, n, "%s/ledger-%s-%ld.db", CM_TEST_TMP, name, (long)getpid());
+    const char *pg = lt_pg();
+    if (!pg) {
+        snprintf(out, n, "%s/ledger-%s-%ld.db", CM_TEST_TMP, name, (long)getpid());
+        return;
+    }
+    static int counter;
+    char schema[64];
+    int k = snprintf(schema, sizeof schema, "lt_");
+    for (const char *c = name; *c && k < 40; c++)
+        schema[k++] = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ? *c
+                      : (*c >= 'A' && *c <= 'Z')                           ? (char)(*c + 32)
+                                                                           : '_';
+    snprintf(schema + k, sizeof schema - k, "_%ld_%d", (long)getpid(), ++counter);
+    snprintf(out, n, "%s%s%s%s", pg, strchr(pg, '?') ? "&" : "?", LT_SEARCH_PATH, schema);
+    lt_unlink_db(out); /* creates it */
+}
+
+/* Run sql behind the library's back (to tamper, or to try what the schema forbids);
+ * 0 on success. */
+static inline int lt_exec_sql(const char *path, const char *sql, char *err, size_t errlen)
+{
+    if (lt_is_uri(path))
+        return lt_pg_exec(path, sql, err, errlen);
+    sqlite3 *db;
+    int rc = sqlite3_open(path, &db);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? 0 : -1;
 }
 
 static inline cm_ledger *lt_open_path(lt_env *e, const char *path)

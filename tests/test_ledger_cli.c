@@ -31,9 +31,9 @@ static int cli(const char *first, ...)
         argv[argc++] = a;
     va_end(ap);
     argv[argc] = NULL;
-    char po[600], pe[600];
-    snprintf(po, sizeof po, "%s.out", db);
-    snprintf(pe, sizeof pe, "%s.err", db);
+    char po[600], pe[600]; /* beside the database, which may be a PostgreSQL URI */
+    snprintf(po, sizeof po, "%s/cli-%ld.out", CM_TEST_TMP, (long)getpid());
+    snprintf(pe, sizeof pe, "%s/cli-%ld.err", CM_TEST_TMP, (long)getpid());
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {

@@ -1,11 +1,11 @@
 /* Error codes and storage: every code has a stable machine name and a sentence; open
  * refuses bad configs and foreign files; a locked database is E_BUSY; check catches a
  * tampered balance or hold (E_CHECK); the journal is append-only; the schema version
- * is enforced; one handle is safe from several threads. */
+ * is enforced; the database itself refuses a negative balance; one handle is safe from
+ * several threads. Runs on SQLite and, with CM_TEST_LEDGER_DB, on PostgreSQL. */
 #include "ledger_test.h"
 
 #include <pthread.h>
-#include <sqlite3.h>
 
 static void test_every_error_code_has_a_distinct_name_and_sentence(void **state)
 {
@@ -45,8 +45,13 @@ static void test_open_refuses_bad_configs(void **state)
     cfg.synchronous = 9;
     assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_INVALID);
     cm_ledger_config_init(&cfg);
-    cfg.db = "postgresql://ledger@db/credits";
-    assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_INVALID);
+    cfg.db = "postgresql://ledger@127.0.0.1:1/credits?connect_timeout=5"; /* nobody listens */
+    assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_STORAGE);
+    assert_null(l);
+    assert_non_null(strstr(cm_ledger_errmsg(NULL), "PostgreSQL"));
+    cfg.db = "postgres://ledger:secret@127.0.0.1:1/credits";
+    assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_STORAGE);
+    assert_null(strstr(cm_ledger_errmsg(NULL), "secret")); /* no password in messages */
     cm_ledger_config_init(&cfg);
     cfg.db = CM_TEST_TMP "/no/such/dir/ledger.db";
     assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_STORAGE);
@@ -55,6 +60,7 @@ static void test_open_refuses_bad_configs(void **state)
 static void test_open_refuses_a_file_that_is_not_a_database(void **state)
 {
     (void)state;
+    LT_SKIP_ON_PG("a foreign file is a SQLite matter; PostgreSQL has no ledger file");
     char path[512];
     lt_db_path(path, sizeof path, "garbage");
     FILE *f = fopen(path, "wb");
@@ -97,25 +103,36 @@ static void test_locked_database_is_busy_after_the_timeout(void **state)
     cfg.db = e.path;
     cfg.busy_timeout_ms = 100;
     LT_OK(&e, cm_ledger_open(&e.l, &cfg));
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(e.path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-    LT_EXPECT(&e, CM_LEDGER_E_BUSY, cm_ledger_buy(e.l, "acme", 1, "alice", NULL, NULL));
-    assert_non_null(strstr(cm_ledger_errmsg(e.l), "locked"));
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    sqlite3_close(db);
+    if (lt_is_uri(e.path)) {
+        /* Another session holds a lock on the grants past the busy (lock) timeout. */
+        PGconn *c = PQconnectdb(e.path);
+        assert_int_equal(PQstatus(c), CONNECTION_OK);
+        PQclear(PQexec(c, "BEGIN"));
+        PGresult *r = PQexec(c, "LOCK TABLE grants IN ACCESS EXCLUSIVE MODE");
+        assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+        PQclear(r);
+        LT_EXPECT(&e, CM_LEDGER_E_BUSY, cm_ledger_buy(e.l, "acme", 1, "alice", NULL, NULL));
+        assert_non_null(strstr(cm_ledger_errmsg(e.l), "locked"));
+        PQclear(PQexec(c, "ROLLBACK"));
+        PQfinish(c);
+    } else {
+        sqlite3 *db;
+        assert_int_equal(sqlite3_open(e.path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+        LT_EXPECT(&e, CM_LEDGER_E_BUSY, cm_ledger_buy(e.l, "acme", 1, "alice", NULL, NULL));
+        assert_non_null(strstr(cm_ledger_errmsg(e.l), "locked"));
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_close(db);
+    }
     LT_OK(&e, cm_ledger_buy(e.l, "acme", 1, "alice", NULL, NULL));
     lt_close(&e);
 }
 
 static void exec_sql(const char *path, const char *sql)
 {
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    sqlite3_close(db);
+    char err[512];
+    if (lt_exec_sql(path, sql, err, sizeof err))
+        fail_msg("%s: %s", sql, err);
 }
 
 static void test_check_catches_a_tampered_balance(void **state)
@@ -159,12 +176,31 @@ static void test_journal_is_append_only(void **state)
     lt_env e;
     lt_open(&e, "appendonly");
     lt_workspace(&e);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(e.path, &db), SQLITE_OK);
-    assert_int_not_equal(sqlite3_exec(db, "UPDATE journal SET credits = 5", NULL, NULL, NULL),
-                         SQLITE_OK);
-    assert_int_not_equal(sqlite3_exec(db, "DELETE FROM journal", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    char err[512];
+    assert_int_not_equal(lt_exec_sql(e.path, "UPDATE journal SET credits = 5", err, sizeof err),
+                         0);
+    assert_non_null(strstr(err, "append-only"));
+    assert_int_not_equal(lt_exec_sql(e.path, "DELETE FROM journal", err, sizeof err), 0);
+    assert_non_null(strstr(err, "append-only"));
+    if (lt_is_uri(e.path))
+        assert_int_not_equal(lt_exec_sql(e.path, "TRUNCATE journal", err, sizeof err), 0);
+    lt_close(&e);
+}
+
+/* The rules never drive a counter negative; the database refuses it too, whoever
+ * writes. */
+static void test_database_refuses_a_negative_balance(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "negative");
+    lt_workspace(&e);
+    LT_OK(&e, cm_ledger_buy(e.l, "acme", 3, "alice", NULL, NULL));
+    char err[512];
+    assert_int_not_equal(
+        lt_exec_sql(e.path, "UPDATE grants SET remaining = remaining - 4", err, sizeof err), 0);
+    assert_int_not_equal(lt_exec_sql(e.path, "UPDATE grants SET held = -1", err, sizeof err), 0);
+    assert_int_equal(lt_available(&e, "acme"), 3);
     lt_close(&e);
 }
 
@@ -251,6 +287,7 @@ int main(void)
         cmocka_unit_test(test_check_catches_a_tampered_balance),
         cmocka_unit_test(test_check_catches_a_hold_resolved_twice),
         cmocka_unit_test(test_journal_is_append_only),
+        cmocka_unit_test(test_database_refuses_a_negative_balance),
         cmocka_unit_test(test_newer_schema_version_is_refused),
         cmocka_unit_test(test_reopening_keeps_the_schema_and_data),
         cmocka_unit_test(test_one_handle_is_safe_from_several_threads),
