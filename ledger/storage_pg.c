@@ -185,13 +185,16 @@ static const char *const migrations[CM_LEDGER_SCHEMA_VERSION] = {
     "  FOR EACH STATEMENT EXECUTE FUNCTION journal_append_only();",
 };
 
-/* libpq's messages end with a newline; keep one line. */
+/* Keep libpq's message as one line (its messages may span several: DETAIL, HINT). */
 static void set_err(cm_storage *st, const char *what, const char *msg)
 {
     snprintf(st->err, sizeof st->err, "postgresql: %s%s%s", what ? what : "", what ? ": " : "",
              msg && *msg ? msg : "unknown error");
+    for (char *p = st->err; *p; p++)
+        if (*p == '\n' || *p == '\t')
+            *p = ' ';
     size_t n = strlen(st->err);
-    while (n && (st->err[n - 1] == '\n' || st->err[n - 1] == ' '))
+    while (n && st->err[n - 1] == ' ')
         st->err[--n] = 0;
 }
 
@@ -201,9 +204,14 @@ static int map_result(cm_storage *st, const PGresult *res)
     ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK)
         return CM_ST_OK;
-    const char *msg = res ? PQresultErrorMessage(res) : NULL;
-    set_err(st, NULL, msg && *msg ? msg : PQerrorMessage(st->conn));
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (primary && state) {
+        snprintf(st->err, sizeof st->err, "postgresql: %s (SQLSTATE %s)", primary, state);
+    } else {
+        const char *msg = res ? PQresultErrorMessage(res) : NULL;
+        set_err(st, NULL, msg && *msg ? msg : PQerrorMessage(st->conn));
+    }
     if (!state)
         return CM_ST_ERROR; /* e.g. the connection was lost */
     if (!strcmp(state, "40001") || !strcmp(state, "40P01"))

@@ -79,10 +79,17 @@ static inline int lt_is_uri(const char *path)
     return !strncmp(path, "postgresql://", 13) || !strncmp(path, "postgres://", 11);
 }
 
+static inline void lt_pg_quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message; /* "drop cascades to ..." */
+}
+
 /* Run sql (no parameters) on the connection uri; 0 on success, else fills err. */
 static inline int lt_pg_exec(const char *uri, const char *sql, char *err, size_t errlen)
 {
     PGconn *c = PQconnectdb(uri);
+    PQsetNoticeProcessor(c, lt_pg_quiet, NULL);
     int rc = -1;
     if (PQstatus(c) != CONNECTION_OK) {
         snprintf(err, errlen, "%s", PQerrorMessage(c));

@@ -1,6 +1,9 @@
-/* Many processes on one file: several forked processes reserve, commit and release
- * against one small balance at once. The sum charged never exceeds what was granted,
- * nothing is held at the end, and check passes. */
+/* Many processes on one ledger (a SQLite file, or with CM_TEST_LEDGER_DB one PostgreSQL
+ * server, the processes standing in for pipeline machines): several forked processes
+ * reserve, commit and release against one small balance at once. The sum charged never
+ * exceeds what was granted, nothing is held at the end, and check passes. Processes
+ * racing to reserve and commit one job id make one hold and one charge; writers on
+ * several workspaces and a sweeper at once lose no update. */
 #include "ledger_test.h"
 
 #include <sys/wait.h>
@@ -88,10 +91,159 @@ static void test_processes_never_spend_more_than_granted(void **state)
     lt_close(&e);
 }
 
+static int open_child(lt_env *e, const char *path)
+{
+    memset(e, 0, sizeof *e);
+    e->now_ms = lt_time("2026-01-31T12:00:00Z");
+    cm_ledger_config cfg;
+    cm_ledger_config_init(&cfg);
+    cfg.db = path;
+    cfg.now_ms = lt_clock;
+    cfg.clock_user = e;
+    cfg.busy_timeout_ms = 30000;
+    return cm_ledger_open(&e->l, &cfg);
+}
+
+/* Child: reserve and commit the one job everybody races for; exit 0 if both calls
+ * returned the same hold as everybody else's (the first result). */
+static int same_job_racer(const char *path)
+{
+    lt_env e;
+    if (open_child(&e, path))
+        return 10;
+    cm_ledger_job *j = NULL;
+    if (cm_ledger_reserve(e.l, "acme", "the-job", 7, "bob", 0, &j))
+        return 11;
+    int ok = j->credits == 7 && j->n_takes == 1;
+    cm_ledger_job_free(j);
+    if (cm_ledger_commit(e.l, "the-job", 5, &j))
+        return 12;
+    ok = ok && j->state == CM_LEDGER_COMMITTED && j->charged == 5;
+    cm_ledger_job_free(j);
+    cm_ledger_close(e.l);
+    return ok ? 0 : 13;
+}
+
+static void test_processes_racing_on_one_job_hold_and_charge_once(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "samejob");
+    lt_workspace(&e);
+    LT_OK(&e, cm_ledger_buy(e.l, "acme", 20, "alice", NULL, NULL));
+    cm_ledger_close(e.l);
+    e.l = NULL;
+    pid_t pids[WORKERS];
+    for (int i = 0; i < WORKERS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0)
+            _exit(same_job_racer(e.path));
+    }
+    for (int i = 0; i < WORKERS; i++) {
+        int status;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status))
+            fail_msg("racer %d failed with %d", i, WEXITSTATUS(status));
+    }
+    e.l = lt_open_path(&e, e.path);
+    assert_int_equal(lt_available(&e, "acme"), 15);
+    cm_ledger_history_result *h = NULL;
+    LT_OK(&e, cm_ledger_history(e.l, "acme", NULL, &h));
+    int holds = 0, commits = 0;
+    for (size_t i = 0; i < h->n_entries; i++) {
+        holds += !strcmp(h->entries[i].kind, "hold");
+        commits += !strcmp(h->entries[i].kind, "commit");
+    }
+    cm_ledger_history_free(h);
+    assert_int_equal(holds, 1);
+    assert_int_equal(commits, 1);
+    lt_close(&e);
+}
+
+#define SPACES 3
+#define SPACE_CREDITS 40
+
+/* Child: spend on every workspace in turn, one credit a job; the last child sweeps
+ * instead, now and then. Exit status: credits charged (< 250). */
+static int spaces_worker(const char *path, int id)
+{
+    lt_env e;
+    if (open_child(&e, path))
+        return 255;
+    int charged = 0;
+    for (int i = 0; i < 30; i++) {
+        if (id == WORKERS - 1) {
+            if (cm_ledger_sweep(e.l, NULL))
+                return 254;
+            continue;
+        }
+        char ws[16], job[64];
+        snprintf(ws, sizeof ws, "ws%d", (i + id) % SPACES);
+        snprintf(job, sizeof job, "s%d-%d", id, i);
+        int rc = cm_ledger_reserve(e.l, ws, job, 2, "bob", 0, NULL);
+        if (rc == CM_LEDGER_E_INSUFFICIENT)
+            continue;
+        if (rc)
+            return 253;
+        if (cm_ledger_commit(e.l, job, 1, NULL))
+            return 252;
+        charged++;
+    }
+    cm_ledger_close(e.l);
+    return charged;
+}
+
+static void test_writers_on_several_workspaces_and_a_sweeper_lose_nothing(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "spaces");
+    for (int k = 0; k < SPACES; k++) {
+        char ws[16];
+        snprintf(ws, sizeof ws, "ws%d", k);
+        LT_OK(&e, cm_ledger_workspace_create(e.l, ws, "alice", NULL));
+        LT_OK(&e, cm_ledger_member_add(e.l, ws, "bob", "alice"));
+        LT_OK(&e, cm_ledger_buy(e.l, ws, SPACE_CREDITS, "alice", NULL, NULL));
+    }
+    cm_ledger_close(e.l);
+    e.l = NULL;
+    pid_t pids[WORKERS];
+    for (int i = 0; i < WORKERS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0)
+            _exit(spaces_worker(e.path, i));
+    }
+    int charged = 0;
+    for (int i = 0; i < WORKERS; i++) {
+        int status;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status) >= 250)
+            fail_msg("worker %d failed with %d", i, WEXITSTATUS(status));
+        charged += WEXITSTATUS(status);
+    }
+    e.l = lt_open_path(&e, e.path);
+    int64_t left = 0;
+    for (int k = 0; k < SPACES; k++) {
+        char ws[16];
+        snprintf(ws, sizeof ws, "ws%d", k);
+        assert_int_equal(lt_held(&e, ws), 0);
+        left += lt_available(&e, ws);
+    }
+    assert_int_equal(left + charged, SPACES * SPACE_CREDITS); /* no lost update */
+    LT_OK(&e, cm_ledger_check(e.l));
+    lt_close(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_processes_never_spend_more_than_granted),
+        cmocka_unit_test(test_processes_racing_on_one_job_hold_and_charge_once),
+        cmocka_unit_test(test_writers_on_several_workspaces_and_a_sweeper_lose_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
