@@ -1,3 +1,7 @@
 # ledger (issue 3): reserve+commit pairs/s vs a plain-SQLite baseline in the same run.
 add_executable(bench_ledger ${CMAKE_CURRENT_LIST_DIR}/bench_ledger.c)
 target_link_libraries(bench_ledger PRIVATE cm_ledger)
+# ledger on PostgreSQL (issue 6): 1, 2 and 8 client processes against one server, beside
+# SQLite; run it through bench/ledger_pg.sh, which starts and stops a throwaway server.
+add_executable(bench_ledger_pg ${CMAKE_CURRENT_LIST_DIR}/bench_ledger_pg.c)
+target_link_libraries(bench_ledger_pg PRIVATE cm_ledger)
