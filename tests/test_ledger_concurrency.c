@@ -238,12 +238,56 @@ static void test_writers_on_several_workspaces_and_a_sweeper_lose_nothing(void *
     lt_close(&e);
 }
 
+/* Processes opening a ledger that does not exist yet, all at once: it is created once
+ * (PostgreSQL: under pg_advisory_xact_lock) and every one of them can use it. */
+static void test_processes_opening_a_fresh_ledger_at_once_create_it_once(void **state)
+{
+    (void)state;
+    char path[512];
+    lt_db_path(path, sizeof path, "fresh");
+    lt_unlink_db(path);
+    pid_t pids[WORKERS];
+    for (int i = 0; i < WORKERS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            lt_env c;
+            if (open_child(&c, path))
+                _exit(20);
+            char ws[16];
+            snprintf(ws, sizeof ws, "ws%d", i);
+            int rc = cm_ledger_workspace_create(c.l, ws, "alice", NULL);
+            cm_ledger_close(c.l);
+            _exit(rc ? 21 : 0);
+        }
+    }
+    for (int i = 0; i < WORKERS; i++) {
+        int status;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status))
+            fail_msg("opener %d failed with %d", i, WEXITSTATUS(status));
+    }
+    lt_env e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.path, sizeof e.path, "%s", path);
+    e.now_ms = lt_time("2026-01-31T12:00:00Z");
+    e.l = lt_open_path(&e, e.path);
+    for (int i = 0; i < WORKERS; i++) {
+        char ws[16];
+        snprintf(ws, sizeof ws, "ws%d", i);
+        assert_int_equal(lt_available(&e, ws), 0);
+    }
+    lt_close(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_processes_never_spend_more_than_granted),
         cmocka_unit_test(test_processes_racing_on_one_job_hold_and_charge_once),
         cmocka_unit_test(test_writers_on_several_workspaces_and_a_sweeper_lose_nothing),
+        cmocka_unit_test(test_processes_opening_a_fresh_ledger_at_once_create_it_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
