@@ -153,7 +153,8 @@ typedef struct cm_plugin cm_plugin; /* opaque handle */
  */
 typedef struct cm_plugin_config {
     uint32_t struct_size;
-    const char *ledger;             /* ledger location: an SQLite file path (required) */
+    const char *ledger;             /* ledger location (required): an SQLite file path, or a
+                                       postgresql:// URI for a ledger a fleet shares */
     int64_t grace_ms;               /* padding grace; -1: the probe's default (500) */
     int64_t default_lease_s;        /* lease of a hold when the job gives none; 0: 900 */
     int64_t probe_max_duration_ms;  /* 0: the probe's default (24 h) */
