@@ -10,7 +10,8 @@
 #   CM_FUZZ_KEEP=dir bash scripts/fuzz.sh 600     # keep the grown corpus in dir/<harness>
 #   CM_FUZZ_MAX_LEN=N                             # longest input tried (default 256 KiB)
 #
-# Reproduce a finding: build-fuzz/fuzz_probe FILE   (CM_FUZZ_VERBOSE=1 prints the report)
+# Reproduce a finding: build-fuzz/[tests/fuzz/]fuzz_probe FILE   (CM_FUZZ_VERBOSE=1 prints
+# the report); tests/fuzz/crashers/ keeps the reproducers of what was found and fixed.
 #
 # Seeds: tests/fuzz/seeds/<name>/ (tiny files made by tests/fuzz/make-seeds.sh), and for the
 # probe also samples/ and samples/bad/ (read-only corpus directories: never written to).
@@ -45,9 +46,9 @@ if [[ -n ${FUZZERS:-} ]]; then
     read -r -a HARNESSES <<<"$FUZZERS"
 else
     HARNESSES=()
-    for f in "$BUILD"/fuzz_*; do
-        [[ -x $f && -f $f ]] && HARNESSES+=("$(basename "$f")")
-    done
+    while IFS= read -r f; do
+        HARNESSES+=("$(basename "$f")")
+    done < <(find "$BUILD" -maxdepth 3 -type f -executable -name 'fuzz_*' | sort)
 fi
 [[ ${#HARNESSES[@]} -gt 0 ]] || { echo "fuzz: no harness was built" >&2; exit 1; }
 
@@ -72,7 +73,8 @@ for h in "${HARNESSES[@]}"; do
     echo "fuzz: $h for ${DURATION}s (seeds: $(ls "$corpus" | wc -l) + ${extra_dirs[*]:-none})"
     log=$TMP/$h.log
     set +e
-    "$BUILD/$h" "$corpus" "${extra_dirs[@]}" "${dict[@]}" \
+    bin=$(find "$BUILD" -maxdepth 3 -type f -executable -name "$h" | head -n 1)
+    "$bin" "$corpus" "${extra_dirs[@]}" "${dict[@]}" \
         -max_total_time="$DURATION" -max_len="${CM_FUZZ_MAX_LEN:-262144}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$BUILD/artifacts/$h-" >"$log" 2>&1
     rc=$?
