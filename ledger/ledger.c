@@ -291,6 +291,7 @@ void cm_grant_from_cols(cm_grant_row *g, const cm_sv *c)
     g->unit_minor = cm_int_or(&c[CM_GC_UNIT_MINOR], 0);
     g->total_minor = cm_int_or(&c[CM_GC_TOTAL_MINOR], 0);
     cm_copy_text(g->currency, sizeof g->currency, &c[CM_GC_CURRENCY]);
+    g->dirty = 0;
 }
 
 static int grow(void **v, size_t *cap, size_t n, size_t elem)
@@ -455,11 +456,19 @@ int cm_ws_get(cm_tx *tx, const char *ws, cm_ws_row *out, int *found)
     return rc;
 }
 
-static int cb_found(void *ctx, const cm_sv *c, int n)
+typedef struct access_ctx {
+    cm_ws_row *w;
+    int found, member;
+} access_ctx;
+
+static int cb_access(void *ctx, const cm_sv *c, int n)
 {
-    (void)c;
+    access_ctx *x = ctx;
     (void)n;
-    *(int *)ctx = 1;
+    cm_copy_text(x->w->owner, sizeof x->w->owner, &c[0]);
+    cm_copy_text(x->w->region, sizeof x->w->region, &c[1]);
+    x->member = cm_int_or(&c[2], 0) != 0;
+    x->found = 1;
     return 1;
 }
 
@@ -472,16 +481,14 @@ int cm_ws_access(cm_tx *tx, const char *ws, const char *user, int need_owner, co
     if (rc)
         return rc;
     cm_ws_row w;
-    int found = 0;
-    rc = cm_ws_get(tx, ws, &w, &found);
+    access_ctx x = {&w, 0, 0};
+    /* The workspace and the user's membership in one read. */
+    rc = CM_RUN(tx, CM_Q_WS_ACCESS, cb_access, &x, CM_T(ws), user ? CM_T(user) : CM_N);
     if (rc)
         return rc;
+    int found = x.found;
     if (found && user && strcmp(user, w.owner) != 0) {
-        int member = 0;
-        rc = CM_RUN(tx, CM_Q_MEMBER_GET, cb_found, &member, CM_T(ws), CM_T(user));
-        if (rc)
-            return rc;
-        if (!member)
+        if (!x.member)
             found = 0; /* a stranger learns nothing: the same answer as a missing workspace */
         else if (need_owner)
             return cm_fail(tx->l, CM_LEDGER_E_FORBIDDEN,
@@ -512,15 +519,19 @@ int cm_journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int64
                const char *job, int64_t credits, const char *actor, const char *reason,
                const char *ref)
 {
-    if (!tx->op) {
-        int rc = cm_run(tx, CM_Q_JOURNAL_NEXT_OP, NULL, 0, cm_cb_int, &tx->op);
-        if (rc)
-            return rc;
+    /* The call's first row takes a new operation number from the insert itself; the
+     * call's later rows carry the same one. */
+    int64_t op = 0;
+    int rc = CM_RUN(tx, CM_Q_JOURNAL_INSERT, cm_cb_int, &op, tx->op ? CM_I(tx->op) : CM_N,
+                    CM_T(ws), CM_I(at_ms), CM_T(kind), grant_id >= 0 ? CM_I(grant_id) : CM_N,
+                    job ? CM_T(job) : CM_N, CM_I(credits), CM_T(actor),
+                    reason ? CM_T(reason) : CM_N, ref ? CM_T(ref) : CM_N);
+    if (!rc && !tx->op) {
+        if (op <= 0)
+            return cm_fail(tx->l, CM_LEDGER_E_STORAGE, "the journal row got no operation number");
+        tx->op = op;
     }
-    return CM_RUN(tx, CM_Q_JOURNAL_INSERT, NULL, NULL, CM_I(tx->op), CM_T(ws), CM_I(at_ms),
-                  CM_T(kind), grant_id >= 0 ? CM_I(grant_id) : CM_N, job ? CM_T(job) : CM_N,
-                  CM_I(credits), CM_T(actor), reason ? CM_T(reason) : CM_N,
-                  ref ? CM_T(ref) : CM_N);
+    return rc;
 }
 
 int cm_apply_movement(cm_grant_row *g, const char *kind, int64_t n)
@@ -552,8 +563,9 @@ int cm_apply_movement(cm_grant_row *g, const char *kind, int64_t n)
     return 0;
 }
 
-int cm_move(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits, int64_t at_ms,
-            const char *job, const char *actor, const char *reason, const char *ref)
+int cm_move_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits,
+                    int64_t at_ms, const char *job, const char *actor, const char *reason,
+                    const char *ref)
 {
     if (credits <= 0)
         return CM_LEDGER_OK;
@@ -562,12 +574,27 @@ int cm_move(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits, int64
         return cm_fail(tx->l, CM_LEDGER_E_STORAGE,
                        "internal error: %s of %lld would make grant %lld negative", kind,
                        (long long)credits, (long long)g->id);
+    g->dirty = 1;
+    return cm_journal(tx, g->ws, at_ms, kind, g->id, job, credits, actor, reason, ref);
+}
+
+int cm_grant_save(cm_tx *tx, cm_grant_row *g)
+{
+    if (!g->dirty)
+        return CM_LEDGER_OK;
     int rc = CM_RUN(tx, CM_Q_GRANT_SET, NULL, NULL, CM_I(g->id), CM_I(g->remaining),
                     CM_I(g->held), CM_I(g->charged), CM_I(g->expired), CM_I(g->refunded_into),
                     CM_I(g->granted));
-    if (rc)
-        return rc;
-    return cm_journal(tx, g->ws, at_ms, kind, g->id, job, credits, actor, reason, ref);
+    if (!rc)
+        g->dirty = 0;
+    return rc;
+}
+
+int cm_move(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits, int64_t at_ms,
+            const char *job, const char *actor, const char *reason, const char *ref)
+{
+    int rc = cm_move_unsaved(tx, g, kind, credits, at_ms, job, actor, reason, ref);
+    return rc ? rc : cm_grant_save(tx, g);
 }
 
 int cm_grant_expired(const cm_grant_row *g, int64_t now)
@@ -575,13 +602,13 @@ int cm_grant_expired(const cm_grant_row *g, int64_t now)
     return g->expires_ms >= 0 && g->expires_ms <= now;
 }
 
-int cm_give_back(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits, int64_t at_ms,
-                 const char *job, const char *actor, const char *reason)
+int cm_give_back_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits,
+                         int64_t at_ms, const char *job, const char *actor, const char *reason)
 {
-    int rc = cm_move(tx, g, kind, credits, at_ms, job, actor, reason, NULL);
+    int rc = cm_move_unsaved(tx, g, kind, credits, at_ms, job, actor, reason, NULL);
     if (!rc && cm_grant_expired(g, tx->now) && credits > 0) {
-        rc = cm_move(tx, g, "expiry", credits, at_ms, job, "ledger",
-                     "credits given back to a grant that had expired", NULL);
+        rc = cm_move_unsaved(tx, g, "expiry", credits, at_ms, job, "ledger",
+                             "credits given back to a grant that had expired", NULL);
         if (!rc)
             tx->stats.credits_expired += credits;
     }

@@ -14,32 +14,74 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A take of a hold together with its grant, as CM_Q_TAKES_GRANTS returns them. */
+typedef struct take_grant {
+    cm_grant_row g;
+    int64_t seq, credits;
+} take_grant;
+
+typedef struct take_grant_vec {
+    take_grant *v;
+    size_t n, cap;
+    int oom;
+} take_grant_vec;
+
+static int cb_take_grant(void *ctx, const cm_sv *c, int n)
+{
+    take_grant_vec *x = ctx;
+    (void)n;
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 4;
+        void *p = realloc(x->v, cap * sizeof *x->v);
+        if (!p) {
+            x->oom = 1;
+            return 1;
+        }
+        x->v = p;
+        x->cap = cap;
+    }
+    take_grant *t = &x->v[x->n++];
+    cm_grant_from_cols(&t->g, c);
+    t->seq = c[CM_TC_SEQ].i;
+    t->credits = c[CM_TC_CREDITS].i;
+    return 0;
+}
+
 int cm_hold_resolve(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_t at_ms,
                     const char *actor)
 {
-    cm_take_vec t;
-    int rc = cm_takes_of(tx, h->job, &t);
-    if (rc)
-        return rc;
+    /* The takes and their grants in one read; each grant is then saved once, however
+     * many movements (commit, give back, expiry) it took. */
+    take_grant_vec t = {0};
+    int rc = CM_RUN(tx, CM_Q_TAKES_GRANTS, cb_take_grant, &t, CM_T(h->job));
+    if (!rc && t.oom)
+        rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory resolving a hold");
     const char *back = state == CM_LEDGER_LAPSED ? "lapse" : "release";
     const char *why = state == CM_LEDGER_LAPSED    ? "the lease lapsed"
                       : state == CM_LEDGER_RELEASED ? "released"
                                                     : "the unused part of a committed hold";
     int64_t left = charge;
     for (size_t i = 0; !rc && i < t.n; i++) {
-        cm_grant_row g;
-        rc = cm_grant_get(tx, t.v[i].grant_id, &g);
-        if (rc)
-            break;
+        cm_grant_row *g = &t.v[i].g;
+        /* A hold takes from each grant once; should two takes name one grant, the later
+         * one continues from the earlier one's counters. */
+        for (size_t k = 0; k < i; k++)
+            if (t.v[k].g.id == g->id) {
+                *g = t.v[k].g;
+                t.v[k].g.dirty = 0;
+            }
         int64_t c = left < t.v[i].credits ? left : t.v[i].credits;
         left -= c;
-        rc = cm_move(tx, &g, "commit", c, at_ms, h->job, actor, "charged", NULL);
+        rc = cm_move_unsaved(tx, g, "commit", c, at_ms, h->job, actor, "charged", NULL);
         if (!rc)
-            rc = cm_give_back(tx, &g, back, t.v[i].credits - c, at_ms, h->job, actor, why);
+            rc = cm_give_back_unsaved(tx, g, back, t.v[i].credits - c, at_ms, h->job, actor,
+                                      why);
         if (!rc && c)
             rc = CM_RUN(tx, CM_Q_TAKE_SET, NULL, NULL, CM_T(h->job), CM_I(t.v[i].seq), CM_I(c),
                         CM_I(0));
     }
+    for (size_t i = 0; !rc && i < t.n; i++)
+        rc = cm_grant_save(tx, &t.v[i].g);
     free(t.v);
     if (!rc && left != 0)
         rc = cm_fail(tx->l, CM_LEDGER_E_STORAGE, "hold %s: its takes do not add up", h->job);
@@ -183,10 +225,14 @@ static int reserve_body(cm_tx *tx, void *arg)
     cm_grant_vec_free(&v);
     if (rc)
         return rc;
-    rc = cm_hold_get(tx, a->job, &h, &found);
-    if (!rc && !found)
-        rc = cm_fail(tx->l, CM_LEDGER_E_STORAGE, "the new hold '%s' vanished", a->job);
-    return rc ? rc : finish(tx, &h, a->out);
+    /* The new hold is what was just inserted: no need to read it back. */
+    h = (cm_hold_row){.credits = a->credits, .lease_s = a->lease_s, .state = CM_LEDGER_HELD,
+                      .created_ms = tx->now, .lease_until_ms = until, .resolved_ms = -1,
+                      .commit_arg = -1};
+    snprintf(h.job, sizeof h.job, "%s", a->job);
+    snprintf(h.ws, sizeof h.ws, "%s", a->ws);
+    snprintf(h.user, sizeof h.user, "%s", a->user);
+    return finish(tx, &h, a->out);
 }
 
 static int check_lease(cm_ledger *l, int64_t *lease_s)
@@ -234,9 +280,11 @@ static int load_hold(cm_tx *tx, const char *job, cm_hold_row *h)
     int rc = cm_hold_get(tx, job, h, &found);
     if (!rc && !found)
         return cm_fail(tx->l, CM_LEDGER_E_NO_JOB, "no hold was ever made for job '%s'", job);
-    if (!rc)
-        rc = cm_touch(tx, h->ws);
-    if (!rc)
+    if (rc)
+        return rc;
+    int64_t lapsed = tx->stats.holds_lapsed;
+    rc = cm_touch(tx, h->ws);
+    if (!rc && tx->stats.holds_lapsed != lapsed) /* it may have been this one */
         rc = cm_hold_get(tx, job, h, &found);
     return rc;
 }

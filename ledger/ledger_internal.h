@@ -5,9 +5,11 @@
  * interface, and the helpers every rule uses: failing with a code and a sentence,
  * running named statements, writing the journal, and applying a movement to a grant.
  *
- * Invariant: every change to a grant's counters goes through cm_move(), which applies
- * the same effect table as cm_apply_movement() (used by check to re-derive balances)
- * and appends the journal row in the same transaction.
+ * Invariant: every change to a grant's counters goes through cm_move() or
+ * cm_move_unsaved(), which apply the same effect table as cm_apply_movement() (used by
+ * check to re-derive balances) and append the journal row in the same transaction;
+ * cm_move_unsaved() leaves the row marked dirty, and the caller saves it with
+ * cm_grant_save() before its transaction ends (one UPDATE for several movements).
  */
 #ifndef CM_LEDGER_INTERNAL_H
 #define CM_LEDGER_INTERNAL_H
@@ -35,7 +37,8 @@ struct cm_ledger {
 typedef struct cm_tx {
     cm_ledger *l;
     int64_t now;  /* the clock, read once per call */
-    int64_t op;   /* operation number of the journal rows of this call; 0 until needed */
+    int64_t op;   /* operation number of the journal rows of this call; 0 until the first
+                     row is inserted (which takes a new one) */
     cm_ledger_sweep_stats stats; /* lazy work done by this call */
     /* A result the body handed to the caller, to undo if the transaction then fails
      * (commit refused) or runs again (retry): discard(slot) frees *slot, sets it NULL. */
@@ -51,6 +54,7 @@ typedef struct cm_grant_row {
     int64_t created_ms, expires_ms; /* expires_ms -1: never */
     int64_t unit_minor, total_minor;
     char currency[4];
+    int dirty; /* changed in memory by cm_move_unsaved, not yet saved */
 } cm_grant_row;
 
 typedef struct cm_grant_vec {
@@ -141,10 +145,17 @@ int cm_apply_movement(cm_grant_row *g, const char *kind, int64_t credits);
 /* Apply, save the grant, and journal the movement. */
 int cm_move(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits, int64_t at_ms,
             const char *job, const char *actor, const char *reason, const char *ref);
+/* Apply and journal the movement; the grant is marked dirty and saved later by
+ * cm_grant_save() (so that several movements of one grant cost one UPDATE). */
+int cm_move_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits,
+                    int64_t at_ms, const char *job, const char *actor, const char *reason,
+                    const char *ref);
+/* Save a grant's counters if cm_move_unsaved() changed them. */
+int cm_grant_save(cm_tx *tx, cm_grant_row *g);
 /* Give credits of a hold back to grant g ("release" or "lapse"); if g has expired by
- * now they expire with it. */
-int cm_give_back(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits, int64_t at_ms,
-                 const char *job, const char *actor, const char *reason);
+ * now they expire with it. Unsaved: the caller calls cm_grant_save(). */
+int cm_give_back_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits,
+                         int64_t at_ms, const char *job, const char *actor, const char *reason);
 int cm_grant_expired(const cm_grant_row *g, int64_t now);
 
 /* ---- ledger_time.c/ledger_plan.c: bringing a workspace up to now ---- */

@@ -153,25 +153,53 @@ static int expire_grants(cm_tx *tx, const char *ws)
     return rc;
 }
 
-static int grant_periods(cm_tx *tx, const char *ws)
+typedef struct touch_state {
+    int lapse_due, expiry_due;
+    plan_row plan; /* tier not read */
+} touch_state;
+
+static int cb_touch_state(void *ctx, const cm_sv *c, int n)
 {
-    plan_row p;
-    int rc = plan_get(tx, ws, &p);
-    if (rc || !p.found || p.cancelled_ms >= 0)
-        return rc;
-    int64_t k = current_period(p.start_ms, p.interval, tx->now);
-    if (p.next_period > k)
-        return CM_LEDGER_OK; /* this period was granted already */
-    return cm_grant_plan_period(tx, ws, p.credits, p.interval, p.start_ms, k, "ledger");
+    touch_state *t = ctx;
+    (void)n;
+    t->lapse_due = cm_int_or(&c[0], 0) != 0;
+    t->expiry_due = cm_int_or(&c[1], 0) != 0;
+    if (c[2].type == CM_SV_INT) {
+        t->plan.found = 1;
+        t->plan.credits = c[2].i;
+        t->plan.interval = (int)c[3].i;
+        t->plan.start_ms = c[4].i;
+        t->plan.next_period = c[5].i;
+        t->plan.cancelled_ms = cm_int_or(&c[6], -1);
+    }
+    return 1;
 }
 
+static int grant_periods(cm_tx *tx, const char *ws, const plan_row *p)
+{
+    if (!p->found || p->cancelled_ms >= 0)
+        return CM_LEDGER_OK;
+    int64_t k = current_period(p->start_ms, p->interval, tx->now);
+    if (p->next_period > k)
+        return CM_LEDGER_OK; /* this period was granted already */
+    return cm_grant_plan_period(tx, ws, p->credits, p->interval, p->start_ms, k, "ledger");
+}
+
+/* One read says what is due (a lease ended, a grant expired, the plan's state); only
+ * the work that is due runs. Lapsing and expiring change neither the plan nor make
+ * another grant due to expire (credits given back to an expired grant expire at once),
+ * so the state read first stays true for the later steps. */
 int cm_touch(cm_tx *tx, const char *ws)
 {
-    int rc = lapse_holds(tx, ws);
-    if (!rc)
+    touch_state t;
+    memset(&t, 0, sizeof t);
+    int rc = CM_RUN(tx, CM_Q_TOUCH_STATE, cb_touch_state, &t, CM_T(ws), CM_I(tx->now));
+    if (!rc && t.lapse_due)
+        rc = lapse_holds(tx, ws);
+    if (!rc && t.expiry_due)
         rc = expire_grants(tx, ws);
     if (!rc)
-        rc = grant_periods(tx, ws);
+        rc = grant_periods(tx, ws, &t.plan);
     return rc;
 }
 

@@ -61,9 +61,11 @@ static int refund_body(cm_tx *tx, void *arg)
     rc = cm_hold_get(tx, a->job, &h, &found);
     if (!rc && !found)
         return cm_fail(tx->l, CM_LEDGER_E_NO_JOB, "no hold was ever made for job '%s'", a->job);
-    if (!rc)
-        rc = cm_touch(tx, h.ws);
-    if (!rc)
+    if (rc)
+        return rc;
+    int64_t lapsed = tx->stats.holds_lapsed;
+    rc = cm_touch(tx, h.ws);
+    if (!rc && tx->stats.holds_lapsed != lapsed) /* it may have been this one */
         rc = cm_hold_get(tx, a->job, &h, &found);
     if (rc)
         return rc;

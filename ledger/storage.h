@@ -58,6 +58,8 @@ typedef enum cm_stmt {
     CM_Q_WS_GET,         /* (ws) -> owner, region */
     CM_Q_WS_INSERT,      /* (ws, owner, region, created_ms) */
     CM_Q_WS_ALL,         /* () -> id */
+    CM_Q_WS_ACCESS,      /* (ws, user|NULL) -> owner, region, member (1 if user is a member
+                             of ws, else 0); no row if ws does not exist */
     /* members(ws, user_id) */
     CM_Q_MEMBER_GET,     /* (ws, user) -> 1 */
     CM_Q_MEMBER_INSERT,  /* (ws, user) */
@@ -67,6 +69,11 @@ typedef enum cm_stmt {
     CM_Q_PLAN_PUT,       /* (ws, credits, interval, tier, start_ms) : replace, next_period 0 */
     CM_Q_PLAN_SET_NEXT,  /* (ws, next_period) */
     CM_Q_PLAN_CANCEL,    /* (ws, cancelled_ms) */
+    /* what bringing ws up to now has to do, in one read */
+    CM_Q_TOUCH_STATE,    /* (ws, now_ms) -> lapse_due (1 if a held hold's lease ended by now,
+                             else 0), expiry_due (1 if a grant with remaining > 0 expired by
+                             now, else 0), then the plan's credits, interval, start_ms,
+                             next_period, cancelled_ms (all NULL without a plan); one row */
     /* grants(id, ws, kind, granted, remaining, held, charged, expired, refunded_into,
      *        created_ms, expires_ms, period, ref, unit_minor, total_minor, currency) */
     CM_Q_GRANT_INSERT,   /* (ws, kind, granted, created_ms, expires_ms|NULL, period|NULL,
@@ -93,13 +100,15 @@ typedef enum cm_stmt {
     CM_Q_TAKES_OF,       /* (job) -> seq, grant_id, credits, charged, refunded, kind,
                              expires_ms (of the grant), by seq */
     CM_Q_TAKE_SET,       /* (job, seq, charged, refunded) */
+    CM_Q_TAKES_GRANTS,   /* (job) -> GRANT_COLS of the take's grant, then seq, credits,
+                             charged, refunded of the take (from CM_TC_SEQ on); by seq */
     /* refunds(ref, job, credits, to_source, refund_grant_id, total_refunded, at_ms) */
     CM_Q_REFUND_GET,     /* (ref) -> job, credits, to_source, refund_grant_id, total */
     CM_Q_REFUND_INSERT,  /* (ref, job, credits, to_source, refund_grant_id|NULL, total, at_ms) */
     /* journal(id, op, ws, at_ms, kind, grant_id, job, credits, actor, reason, ref) */
-    CM_Q_JOURNAL_NEXT_OP,/* () -> next operation number */
-    CM_Q_JOURNAL_INSERT, /* (op, ws, at_ms, kind, grant_id|NULL, job|NULL, credits, actor,
-                             reason|NULL, ref|NULL) */
+    CM_Q_JOURNAL_INSERT, /* (op|NULL, ws, at_ms, kind, grant_id|NULL, job|NULL, credits, actor,
+                             reason|NULL, ref|NULL) -> op. op NULL: the backend gives the row
+                             a new operation number (unique, increasing), returned */
     CM_Q_JOURNAL_OF_WS,  /* (ws) -> id, at_ms, kind, grant_id, job, credits, actor, reason,
                              ref; by id */
     CM_Q_JOURNAL_ALL,    /* () -> id, op, kind, grant_id, job, credits; by id */
@@ -117,6 +126,12 @@ enum {
     CM_HC_CREATED_MS, CM_HC_LEASE_UNTIL_MS, CM_HC_RESOLVED_MS, CM_HC_CHARGED,
     CM_HC_REFUNDED, CM_HC_COMMIT_ARG, CM_HC__COUNT
 };
+
+/* Columns of CM_Q_TAKES_GRANTS after the GRANT_COLS. */
+enum { CM_TC_SEQ = CM_GC__COUNT, CM_TC_CREDITS, CM_TC_CHARGED, CM_TC_REFUNDED, CM_TC__COUNT };
+
+/* The most columns a statement returns. */
+#define CM_MAX_COLS CM_TC__COUNT
 
 /* Row callback: ncols values; return 0 to continue, non-zero to stop (run then
  * returns CM_ST_ABORT). */

@@ -54,6 +54,9 @@ struct cm_storage {
 #define GRANT_COLS                                                                                 \
     "id, ws, kind, granted, remaining, held, charged, expired, refunded_into, created_ms, "        \
     "expires_ms, ref, unit_minor, total_minor, currency"
+#define GRANT_COLS_G                                                                               \
+    "g.id, g.ws, g.kind, g.granted, g.remaining, g.held, g.charged, g.expired, g.refunded_into, "  \
+    "g.created_ms, g.expires_ms, g.ref, g.unit_minor, g.total_minor, g.currency"
 #define HOLD_COLS                                                                                  \
     "job, ws, user_id, credits, lease_s, state, created_ms, lease_until_ms, resolved_ms, "         \
     "charged, refunded, commit_arg"
@@ -70,6 +73,9 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_WS_GET] = "SELECT owner, region FROM workspaces WHERE id = $1",
     [CM_Q_WS_INSERT] = "INSERT INTO workspaces(id, owner, region, created_ms) VALUES($1,$2,$3,$4)",
     [CM_Q_WS_ALL] = "SELECT id FROM workspaces ORDER BY id",
+    [CM_Q_WS_ACCESS] = "SELECT owner, region, "
+                       "CASE WHEN EXISTS(SELECT 1 FROM members WHERE ws = $1 AND user_id = $2) THEN 1::bigint ELSE 0::bigint END "
+                       "FROM workspaces WHERE id = $1",
     [CM_Q_MEMBER_GET] = "SELECT 1::bigint FROM members WHERE ws = $1 AND user_id = $2",
     [CM_Q_MEMBER_INSERT] = "INSERT INTO members(ws, user_id) VALUES($1, $2) "
                            "ON CONFLICT DO NOTHING",
@@ -83,6 +89,12 @@ static const char *const sql_text[CM_Q__COUNT] = {
                       "start_ms = excluded.start_ms, next_period = 0, cancelled_ms = NULL",
     [CM_Q_PLAN_SET_NEXT] = "UPDATE plans SET next_period = $2 WHERE ws = $1",
     [CM_Q_PLAN_CANCEL] = "UPDATE plans SET cancelled_ms = $2 WHERE ws = $1",
+    /* The lapse test is index-only (the partial index holds_lapse). */
+    [CM_Q_TOUCH_STATE] =
+        "SELECT CASE WHEN EXISTS(SELECT 1 FROM holds WHERE ws = $1 AND state = 1 AND lease_until_ms <= $2) THEN 1::bigint ELSE 0::bigint END, "
+        "CASE WHEN EXISTS(SELECT 1 FROM grants WHERE ws = $1 AND remaining > 0 AND expires_ms IS NOT NULL AND expires_ms <= $2) THEN 1::bigint ELSE 0::bigint END, "
+        "p.credits, p.interval, p.start_ms, p.next_period, p.cancelled_ms "
+        "FROM (SELECT 1) AS one LEFT JOIN plans p ON p.ws = $1",
     [CM_Q_GRANT_INSERT] =
         "INSERT INTO grants(ws, kind, granted, remaining, held, charged, expired, "
         "refunded_into, created_ms, expires_ms, period, ref, unit_minor, total_minor, currency) "
@@ -116,13 +128,16 @@ static const char *const sql_text[CM_Q__COUNT] = {
                       "WHERE t.job = $1 ORDER BY t.seq",
     [CM_Q_TAKE_SET] = "UPDATE hold_takes SET charged = $3, refunded = $4 WHERE job = $1 "
                       "AND seq = $2",
+    [CM_Q_TAKES_GRANTS] = "SELECT " GRANT_COLS_G ", t.seq, t.credits, t.charged, t.refunded "
+                          "FROM hold_takes t JOIN grants g ON g.id = t.grant_id "
+                          "WHERE t.job = $1 ORDER BY t.seq",
     [CM_Q_REFUND_GET] = "SELECT job, credits, to_source, refund_grant_id, total_refunded "
                         "FROM refunds WHERE ref = $1",
     [CM_Q_REFUND_INSERT] = "INSERT INTO refunds(ref, job, credits, to_source, refund_grant_id, "
                            "total_refunded, at_ms) VALUES($1, $2, $3, $4, $5, $6, $7)",
-    [CM_Q_JOURNAL_NEXT_OP] = "SELECT nextval('journal_op')",
     [CM_Q_JOURNAL_INSERT] = "INSERT INTO journal(op, ws, at_ms, kind, grant_id, job, credits, "
-                            "actor, reason, ref) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                            "actor, reason, ref) VALUES(COALESCE($1, nextval('journal_op')), $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+                            "RETURNING op",
     [CM_Q_JOURNAL_OF_WS] = "SELECT id, at_ms, kind, grant_id, job, credits, actor, reason, ref "
                            "FROM journal WHERE ws = $1 ORDER BY id",
     [CM_Q_JOURNAL_ALL] = "SELECT id, op, kind, grant_id, job, credits FROM journal ORDER BY id",
@@ -427,7 +442,7 @@ static int st_run(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams, 
     }
     int result = CM_ST_OK;
     int nrows = PQntuples(res), n = PQnfields(res);
-    cm_sv cols[CM_GC__COUNT + 1];
+    cm_sv cols[CM_MAX_COLS];
     if (n > (int)(sizeof cols / sizeof cols[0]))
         n = (int)(sizeof cols / sizeof cols[0]);
     for (int r = 0; fn && r < nrows; r++) {

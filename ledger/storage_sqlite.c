@@ -18,15 +18,23 @@
 #include <string.h>
 #include <time.h>
 
+enum { TX_BEGIN_WRITE, TX_BEGIN_READ, TX_COMMIT, TX_ROLLBACK, TX__COUNT };
+
+static const char *const tx_sql[TX__COUNT] = {"BEGIN IMMEDIATE", "BEGIN", "COMMIT", "ROLLBACK"};
+
 struct cm_storage {
     sqlite3 *db;
     sqlite3_stmt *stmts[CM_Q__COUNT];
+    sqlite3_stmt *tx_stmts[TX__COUNT]; /* prepared once: parsing them is per-call work */
     char err[256];
 };
 
 #define GRANT_COLS                                                                                 \
     "id, ws, kind, granted, remaining, held, charged, expired, refunded_into, created_ms, "        \
     "expires_ms, ref, unit_minor, total_minor, currency"
+#define GRANT_COLS_G                                                                               \
+    "g.id, g.ws, g.kind, g.granted, g.remaining, g.held, g.charged, g.expired, g.refunded_into, "  \
+    "g.created_ms, g.expires_ms, g.ref, g.unit_minor, g.total_minor, g.currency"
 #define HOLD_COLS                                                                                  \
     "job, ws, user_id, credits, lease_s, state, created_ms, lease_until_ms, resolved_ms, "         \
     "charged, refunded, commit_arg"
@@ -43,6 +51,9 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_WS_GET] = "SELECT owner, region FROM workspaces WHERE id = ?1",
     [CM_Q_WS_INSERT] = "INSERT INTO workspaces(id, owner, region, created_ms) VALUES(?1,?2,?3,?4)",
     [CM_Q_WS_ALL] = "SELECT id FROM workspaces ORDER BY id",
+    [CM_Q_WS_ACCESS] = "SELECT owner, region, "
+                       "EXISTS(SELECT 1 FROM members WHERE ws = ?1 AND user_id = ?2) "
+                       "FROM workspaces WHERE id = ?1",
     [CM_Q_MEMBER_GET] = "SELECT 1 FROM members WHERE ws = ?1 AND user_id = ?2",
     [CM_Q_MEMBER_INSERT] = "INSERT INTO members(ws, user_id) VALUES(?1, ?2) "
                            "ON CONFLICT DO NOTHING",
@@ -56,6 +67,12 @@ static const char *const sql_text[CM_Q__COUNT] = {
                       "start_ms = excluded.start_ms, next_period = 0, cancelled_ms = NULL",
     [CM_Q_PLAN_SET_NEXT] = "UPDATE plans SET next_period = ?2 WHERE ws = ?1",
     [CM_Q_PLAN_CANCEL] = "UPDATE plans SET cancelled_ms = ?2 WHERE ws = ?1",
+    /* The lapse test is index-only (the partial index holds_lapse). */
+    [CM_Q_TOUCH_STATE] =
+        "SELECT EXISTS(SELECT 1 FROM holds WHERE ws = ?1 AND state = 1 AND lease_until_ms <= ?2), "
+        "EXISTS(SELECT 1 FROM grants WHERE ws = ?1 AND remaining > 0 AND expires_ms IS NOT NULL AND expires_ms <= ?2), "
+        "p.credits, p.interval, p.start_ms, p.next_period, p.cancelled_ms "
+        "FROM (SELECT 1) AS one LEFT JOIN plans p ON p.ws = ?1",
     [CM_Q_GRANT_INSERT] =
         "INSERT INTO grants(ws, kind, granted, remaining, held, charged, expired, "
         "refunded_into, created_ms, expires_ms, period, ref, unit_minor, total_minor, currency) "
@@ -89,13 +106,16 @@ static const char *const sql_text[CM_Q__COUNT] = {
                       "WHERE t.job = ?1 ORDER BY t.seq",
     [CM_Q_TAKE_SET] = "UPDATE hold_takes SET charged = ?3, refunded = ?4 WHERE job = ?1 "
                       "AND seq = ?2",
+    [CM_Q_TAKES_GRANTS] = "SELECT " GRANT_COLS_G ", t.seq, t.credits, t.charged, t.refunded "
+                          "FROM hold_takes t JOIN grants g ON g.id = t.grant_id "
+                          "WHERE t.job = ?1 ORDER BY t.seq",
     [CM_Q_REFUND_GET] = "SELECT job, credits, to_source, refund_grant_id, total_refunded "
                         "FROM refunds WHERE ref = ?1",
     [CM_Q_REFUND_INSERT] = "INSERT INTO refunds(ref, job, credits, to_source, refund_grant_id, "
                            "total_refunded, at_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [CM_Q_JOURNAL_NEXT_OP] = "SELECT COALESCE(MAX(id), 0) + 1 FROM journal",
     [CM_Q_JOURNAL_INSERT] = "INSERT INTO journal(op, ws, at_ms, kind, grant_id, job, credits, "
-                            "actor, reason, ref) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                            "actor, reason, ref) VALUES(COALESCE(?1, (SELECT COALESCE(MAX(id), 0) + 1 FROM journal)), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+                            "RETURNING op",
     [CM_Q_JOURNAL_OF_WS] = "SELECT id, at_ms, kind, grant_id, job, credits, actor, reason, ref "
                            "FROM journal WHERE ws = ?1 ORDER BY id",
     [CM_Q_JOURNAL_ALL] = "SELECT id, op, kind, grant_id, job, credits FROM journal ORDER BY id",
@@ -227,6 +247,8 @@ static void st_close(cm_storage *st)
         return;
     for (int i = 0; i < CM_Q__COUNT; i++)
         sqlite3_finalize(st->stmts[i]);
+    for (int i = 0; i < TX__COUNT; i++)
+        sqlite3_finalize(st->tx_stmts[i]);
     sqlite3_close(st->db);
     free(st);
 }
@@ -267,21 +289,37 @@ static int st_open(cm_storage **out, const char *location, const cm_storage_opti
     return CM_ST_OK;
 }
 
+static int run_tx_stmt(cm_storage *st, int which)
+{
+    sqlite3_stmt *s = st->tx_stmts[which];
+    if (!s) {
+        int rc = sqlite3_prepare_v3(st->db, tx_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &s,
+                                    NULL);
+        if (rc != SQLITE_OK)
+            return map_rc(st, rc);
+        st->tx_stmts[which] = s;
+    }
+    int rc = sqlite3_step(s);
+    int result = map_rc(st, rc);
+    sqlite3_reset(s);
+    return result;
+}
+
 static int st_begin(cm_storage *st, int write)
 {
-    return exec_sql(st, write ? "BEGIN IMMEDIATE" : "BEGIN");
+    return run_tx_stmt(st, write ? TX_BEGIN_WRITE : TX_BEGIN_READ);
 }
 
 static int st_commit(cm_storage *st)
 {
-    return exec_sql(st, "COMMIT");
+    return run_tx_stmt(st, TX_COMMIT);
 }
 
 static int st_rollback(cm_storage *st)
 {
     if (sqlite3_get_autocommit(st->db))
         return CM_ST_OK; /* SQLite already rolled back (e.g. after an I/O error) */
-    return exec_sql(st, "ROLLBACK");
+    return run_tx_stmt(st, TX_ROLLBACK);
 }
 
 static int st_run(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams, cm_row_fn fn,
@@ -312,7 +350,7 @@ static int st_run(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams, 
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (!fn)
             continue;
-        cm_sv cols[CM_GC__COUNT + 1];
+        cm_sv cols[CM_MAX_COLS];
         int n = sqlite3_column_count(s);
         if (n > (int)(sizeof cols / sizeof cols[0]))
             n = (int)(sizeof cols / sizeof cols[0]);
