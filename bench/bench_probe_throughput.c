@@ -41,7 +41,7 @@ struct run {
     const cm_probe *probe;
     char **files;
     int nfiles;
-    int64_t total;        /* probes to do in this run */
+    int64_t total; /* probes to do in this run */
     atomic_int_fast64_t next;
     atomic_int_fast64_t failed;
 };
@@ -91,7 +91,10 @@ static void *worker(void *arg)
 static double measure(enum mode mode, const cm_probe *p, char **files, int nfiles, int passes,
                       int nthreads, int64_t *failed)
 {
-    struct run run = {.mode = mode, .probe = p, .files = files, .nfiles = nfiles,
+    struct run run = {.mode = mode,
+                      .probe = p,
+                      .files = files,
+                      .nfiles = nfiles,
                       .total = (int64_t)passes * nfiles};
     atomic_init(&run.next, 0);
     atomic_init(&run.failed, 0);
@@ -190,10 +193,12 @@ int main(int argc, char **argv)
             bytes += st.st_size;
     }
     printf("bench_probe_throughput: %d files (%.1f MB), %d passes per configuration, "
-           "one shared cm_probe handle\n", nfiles, (double)bytes / 1e6, passes);
+           "one shared cm_probe handle\n",
+           nfiles, (double)bytes / 1e6, passes);
     if (failed_probe || failed_base)
         printf("  note: %" PRId64 " files refused by the probe, %" PRId64
-               " failed in libavformat (still timed)\n", failed_probe, failed_base);
+               " failed in libavformat (still timed)\n",
+               failed_probe, failed_base);
 
     double fps[2][2];
     int64_t f;

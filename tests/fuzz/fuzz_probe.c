@@ -30,13 +30,13 @@ static cm_probe *g_probe;
 static int g_verbose;
 static int64_t g_max_duration_ms;
 
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "fuzz_probe: invariant broken: %s (%s:%d)\n", #cond,        \
-                    __FILE__, __LINE__);                                                \
-            abort();                                                                    \
-        }                                                                               \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_probe: invariant broken: %s (%s:%d)\n", #cond, __FILE__,         \
+                    __LINE__);                                                                     \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static int64_t env_i64(const char *name, int64_t dflt)
@@ -120,9 +120,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(*cm_probe_report_errmsg(r) != '\0');
     }
     if (g_verbose)
-        fprintf(stderr, "fuzz_probe: %zu bytes: %s format=%s measured=%" PRId64
-                        " declared=%" PRId64 " credits=%" PRId64 " method=%s note=%s read=%" PRId64
-                        " %s\n",
+        fprintf(stderr,
+                "fuzz_probe: %zu bytes: %s format=%s measured=%" PRId64 " declared=%" PRId64
+                " credits=%" PRId64 " method=%s note=%s read=%" PRId64 " %s\n",
                 size, cm_probe_err_name(err), cm_probe_report_format(r),
                 cm_probe_report_measured_ms(r), cm_probe_report_declared_ms(r),
                 cm_probe_report_credits(r), cm_probe_method_name(method), cm_probe_note_name(note),
