@@ -74,7 +74,8 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_WS_INSERT] = "INSERT INTO workspaces(id, owner, region, created_ms) VALUES($1,$2,$3,$4)",
     [CM_Q_WS_ALL] = "SELECT id FROM workspaces ORDER BY id",
     [CM_Q_WS_ACCESS] = "SELECT owner, region, "
-                       "CASE WHEN EXISTS(SELECT 1 FROM members WHERE ws = $1 AND user_id = $2) THEN 1::bigint ELSE 0::bigint END "
+                       "CASE WHEN EXISTS(SELECT 1 FROM members WHERE ws = $1 AND user_id = $2) "
+                       "THEN 1::bigint ELSE 0::bigint END "
                        "FROM workspaces WHERE id = $1",
     [CM_Q_MEMBER_GET] = "SELECT 1::bigint FROM members WHERE ws = $1 AND user_id = $2",
     [CM_Q_MEMBER_INSERT] = "INSERT INTO members(ws, user_id) VALUES($1, $2) "
@@ -91,8 +92,10 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_PLAN_CANCEL] = "UPDATE plans SET cancelled_ms = $2 WHERE ws = $1",
     /* The lapse test is index-only (the partial index holds_lapse). */
     [CM_Q_TOUCH_STATE] =
-        "SELECT CASE WHEN EXISTS(SELECT 1 FROM holds WHERE ws = $1 AND state = 1 AND lease_until_ms <= $2) THEN 1::bigint ELSE 0::bigint END, "
-        "CASE WHEN EXISTS(SELECT 1 FROM grants WHERE ws = $1 AND remaining > 0 AND expires_ms IS NOT NULL AND expires_ms <= $2) THEN 1::bigint ELSE 0::bigint END, "
+        "SELECT CASE WHEN EXISTS(SELECT 1 FROM holds WHERE ws = $1 AND state = 1 "
+        "AND lease_until_ms <= $2) THEN 1::bigint ELSE 0::bigint END, "
+        "CASE WHEN EXISTS(SELECT 1 FROM grants WHERE ws = $1 AND remaining > 0 "
+        "AND expires_ms IS NOT NULL AND expires_ms <= $2) THEN 1::bigint ELSE 0::bigint END, "
         "p.credits, p.interval, p.start_ms, p.next_period, p.cancelled_ms "
         "FROM (SELECT 1) AS one LEFT JOIN plans p ON p.ws = $1",
     [CM_Q_GRANT_INSERT] =
@@ -136,7 +139,8 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_REFUND_INSERT] = "INSERT INTO refunds(ref, job, credits, to_source, refund_grant_id, "
                            "total_refunded, at_ms) VALUES($1, $2, $3, $4, $5, $6, $7)",
     [CM_Q_JOURNAL_INSERT] = "INSERT INTO journal(op, ws, at_ms, kind, grant_id, job, credits, "
-                            "actor, reason, ref) VALUES(COALESCE($1, nextval('journal_op')), $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+                            "actor, reason, ref) VALUES(COALESCE($1, nextval('journal_op')), "
+                            "$2, $3, $4, $5, $6, $7, $8, $9, $10) "
                             "RETURNING op",
     [CM_Q_JOURNAL_OF_WS] = "SELECT id, at_ms, kind, grant_id, job, credits, actor, reason, ref "
                            "FROM journal WHERE ws = $1 ORDER BY id",

@@ -69,8 +69,10 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_PLAN_CANCEL] = "UPDATE plans SET cancelled_ms = ?2 WHERE ws = ?1",
     /* The lapse test is index-only (the partial index holds_lapse). */
     [CM_Q_TOUCH_STATE] =
-        "SELECT EXISTS(SELECT 1 FROM holds WHERE ws = ?1 AND state = 1 AND lease_until_ms <= ?2), "
-        "EXISTS(SELECT 1 FROM grants WHERE ws = ?1 AND remaining > 0 AND expires_ms IS NOT NULL AND expires_ms <= ?2), "
+        "SELECT EXISTS(SELECT 1 FROM holds WHERE ws = ?1 AND state = 1 "
+        "AND lease_until_ms <= ?2), "
+        "EXISTS(SELECT 1 FROM grants WHERE ws = ?1 AND remaining > 0 "
+        "AND expires_ms IS NOT NULL AND expires_ms <= ?2), "
         "p.credits, p.interval, p.start_ms, p.next_period, p.cancelled_ms "
         "FROM (SELECT 1) AS one LEFT JOIN plans p ON p.ws = ?1",
     [CM_Q_GRANT_INSERT] =
@@ -114,7 +116,9 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_REFUND_INSERT] = "INSERT INTO refunds(ref, job, credits, to_source, refund_grant_id, "
                            "total_refunded, at_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [CM_Q_JOURNAL_INSERT] = "INSERT INTO journal(op, ws, at_ms, kind, grant_id, job, credits, "
-                            "actor, reason, ref) VALUES(COALESCE(?1, (SELECT COALESCE(MAX(id), 0) + 1 FROM journal)), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+                            "actor, reason, ref) "
+                            "VALUES(COALESCE(?1, (SELECT COALESCE(MAX(id), 0) + 1 FROM journal)), "
+                            "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
                             "RETURNING op",
     [CM_Q_JOURNAL_OF_WS] = "SELECT id, at_ms, kind, grant_id, job, credits, actor, reason, ref "
                            "FROM journal WHERE ws = ?1 ORDER BY id",
