@@ -682,23 +682,26 @@ static int check_workspace(cm_ledger *l, grants *gs, logs *g, int w, tt_stats *s
     return 0;
 }
 
-/* Is [from, to) period k of a plan started at one of the plan_set instants, L months
- * long, with every boundary counted from the start (Jan 31 -> Feb 28 -> Mar 31)? */
-static int is_period(const grants *gs, int w, int64_t from, int64_t to, int L)
+/* How many plans, started at one of the plan_set instants and L months long, have
+ * [from, to) as one of their periods, every boundary counted from the start (Jan 31 ->
+ * Feb 28 -> Mar 31)? Usually 0 or 1; more when a plan was set, cancelled and set again
+ * at one instant (each set starts a period at once with its own grant). */
+static int periods_of(const grants *gs, int w, int64_t from, int64_t to, int L)
 {
-    for (size_t i = gs->n_starts[w]; i-- > 0;) {
+    int n = 0;
+    for (size_t i = 0; i < gs->n_starts[w]; i++) {
         int64_t s = gs->starts[w][i];
         if (s > from)
             continue;
         for (int k = 0; k < 100000; k += L) {
             int64_t b = tt_add_months(s, k);
-            if (b > from)
+            if (b >= from) {
+                n += b == from && tt_add_months(s, k + L) == to;
                 break;
-            if (b == from)
-                return tt_add_months(s, k + L) == to;
+            }
         }
     }
-    return 0;
+    return n;
 }
 
 static int check_plan_grants(grants *gs)
@@ -709,24 +712,27 @@ static int check_plan_grants(grants *gs)
         const grant *x = &gs->v[i];
         if (x->kind != CM_LEDGER_GRANT_PLAN)
             continue;
-        int ok = 0;
+        int L = x->expires_ms == tt_add_months(x->created_ms, 12) ? 12 : 1;
+        int sized = 0;
         for (int k = 0; k < 2; k++)
-            ok |= (x->granted == sizes[x->ws][k] &&
-                   is_period(gs, x->ws, x->created_ms, x->expires_ms, 1)) ||
-                  (x->granted == 12 * sizes[x->ws][k] &&
-                   is_period(gs, x->ws, x->created_ms, x->expires_ms, 12));
-        if (!ok)
+            sized |= x->granted == (L == 12 ? 12 : 1) * sizes[x->ws][k];
+        int plans = periods_of(gs, x->ws, x->created_ms, x->expires_ms, L);
+        if (!sized || !plans)
             return fail("plan grant %lld of %s: %lld credits from %lld to %lld is no period of "
                         "its plans",
                         (long long)x->id, tt_ws(x->ws), (long long)x->granted,
                         (long long)x->created_ms, (long long)x->expires_ms);
+        int same = 1;
         for (size_t k = 0; k < i; k++) {
             const grant *y = &gs->v[k];
-            if (y->kind == CM_LEDGER_GRANT_PLAN && y->ws == x->ws &&
-                y->created_ms == x->created_ms && y->expires_ms == x->expires_ms)
-                return fail("plan grants %lld and %lld of %s grant the same period",
-                            (long long)y->id, (long long)x->id, tt_ws(x->ws));
+            same += y->kind == CM_LEDGER_GRANT_PLAN && y->ws == x->ws &&
+                    y->created_ms == x->created_ms && y->expires_ms == x->expires_ms;
         }
+        if (same > plans)
+            return fail("plan grant %lld of %s: the period from %lld to %lld was granted %d "
+                        "times by %d plan(s)",
+                        (long long)x->id, tt_ws(x->ws), (long long)x->created_ms,
+                        (long long)x->expires_ms, same, plans);
     }
     return 0;
 }
