@@ -183,10 +183,13 @@ void cm_tx_on_fail(cm_tx *tx, void (*discard)(void *slot), void *slot)
 /* One attempt: begin, body, commit (or roll back). */
 static int tx_attempt(cm_ledger *l, int write, cm_tx_body body, void *arg)
 {
-    cm_tx tx = {.l = l, .now = l->now_ms(l->clock_user)};
+    cm_tx tx = {.l = l};
     int rc = l->ops->begin(l->st, write);
     if (rc)
         return cm_storage_fail(l, rc);
+    /* The clock is read once the write lock is held, so that a call that waited for
+     * the lock acts at the moment it runs and the journal's times follow its order. */
+    tx.now = l->now_ms(l->clock_user);
     rc = body(&tx, arg);
     if (rc == CM_LEDGER_E_BUSY || rc == CM_LEDGER_E_STORAGE || rc == CM_LEDGER_E_NOMEM) {
         l->ops->rollback(l->st);
