@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -238,6 +239,81 @@ static void shaped_worker(const char *path, int sync, int id, int pairs)
 
 typedef void (*worker_fn)(const char *path, int sync, int id, int pairs);
 
+/* ---- pages written per transaction ----
+ * What a write transaction costs at synchronous=NORMAL is mostly the pages it dirties:
+ * each is one WAL frame (a 24-byte header and the page). A reader holding a snapshot
+ * keeps the WAL from being restarted, so its size only grows, and the frames of a run are
+ * its growth / (24 + page size). */
+
+static long wal_size(const char *path)
+{
+    char p[600];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s-wal", path);
+    return stat(p, &sb) ? 0 : (long)sb.st_size;
+}
+
+/* A read transaction on path that pins the WAL; *page_size is the file's page size. */
+static sqlite3 *pin_wal(const char *path, int *page_size)
+{
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        die("sqlite3_open", sqlite3_errmsg(db));
+    exec_or_die(db, "BEGIN");
+    if (sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &s, NULL) != SQLITE_OK ||
+        sqlite3_step(s) != SQLITE_ROW)
+        die("page_size", sqlite3_errmsg(db));
+    *page_size = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    exec_or_die(db, "SELECT count(*) FROM sqlite_schema"); /* the snapshot starts here */
+    return db;
+}
+
+static void unpin_wal(sqlite3 *db)
+{
+    exec_or_die(db, "COMMIT");
+    sqlite3_close(db);
+}
+
+/* WAL frames per write transaction of a baseline worker over `pairs` pairs (one
+ * process, synchronous NORMAL). */
+static double baseline_frames(worker_fn fn, const char *path, int pairs)
+{
+    int page;
+    sqlite3 *pin = pin_wal(path, &page);
+    long w0 = wal_size(path);
+    fn(path, CM_LEDGER_SYNC_NORMAL, 0, pairs);
+    double frames = (double)(wal_size(path) - w0) / (24 + page);
+    unpin_wal(pin);
+    return frames / (2.0 * pairs);
+}
+
+/* WAL frames per reserve and per commit of the ledger over `pairs` pairs. */
+static void ledger_frames(const char *path, int pairs, double *reserve, double *commit)
+{
+    int page;
+    sqlite3 *pin = pin_wal(path, &page);
+    cm_ledger *l = open_ledger(path, CM_LEDGER_SYNC_NORMAL);
+    long r = 0, c = 0;
+    for (int i = 0; i < pairs; i++) {
+        char job[64];
+        snprintf(job, sizeof job, "p0-%d", i);
+        long w0 = wal_size(path);
+        if (cm_ledger_reserve(l, "bench", job, 2, "user", 0, NULL))
+            die("reserve", cm_ledger_errmsg(l));
+        long w1 = wal_size(path);
+        if (cm_ledger_commit(l, job, 1, NULL))
+            die("commit", cm_ledger_errmsg(l));
+        r += w1 - w0;
+        c += wal_size(path) - w1;
+    }
+    cm_ledger_close(l);
+    unpin_wal(pin);
+    *reserve = (double)r / (24 + page) / pairs;
+    *commit = (double)c / (24 + page) / pairs;
+}
+
 static double run(worker_fn fn, const char *path, int sync, int procs, int pairs)
 {
     double t0 = now_s();
@@ -282,6 +358,30 @@ static void print_row(int s, int procs, const double *v)
     fflush(stdout);
 }
 
+/* Fresh files for the three sides: the ledger with one workspace, a member and 10^9
+ * add-on credits; the two baselines with their tables and balance. */
+static void setup_dbs(const char *lpath, const char *spath, const char *mpath, int sync)
+{
+    remove_db(lpath);
+    remove_db(spath);
+    remove_db(mpath);
+    cm_ledger *l = open_ledger(lpath, sync);
+    if (cm_ledger_workspace_create(l, "bench", "owner", NULL) ||
+        cm_ledger_member_add(l, "bench", "user", "owner") ||
+        cm_ledger_buy(l, "bench", INT64_C(1000000000), "owner", NULL, NULL))
+        die("setup", cm_ledger_errmsg(l));
+    cm_ledger_close(l);
+    sqlite3 *db = open_plain(spath, sync);
+    shaped_setup(db);
+    sqlite3_close(db);
+    db = open_plain(mpath, sync);
+    exec_or_die(db, "CREATE TABLE acct(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)");
+    exec_or_die(db, "CREATE TABLE log(id INTEGER PRIMARY KEY, job TEXT NOT NULL, "
+                    "kind TEXT NOT NULL, credits INTEGER NOT NULL)");
+    exec_or_die(db, "INSERT INTO acct VALUES(1, 1000000000)");
+    sqlite3_close(db);
+}
+
 int main(int argc, char **argv)
 {
     int pairs = argc > 1 ? atoi(argv[1]) : 2000;
@@ -300,31 +400,23 @@ int main(int argc, char **argv)
            pairs, 2 * pairs, sqlite3_libversion(), runs);
     printf("pairs per second; shaped = plain-SQLite ledger, fewest statements; minimal = one "
            "UPDATE + one INSERT per transaction\n");
+    /* Pages per transaction first (one process, NORMAL, fresh files), then the rates. */
+    int fpairs = pairs < 1000 ? pairs : 1000;
+    double fr, fc;
+    setup_dbs(lpath, spath, mpath, CM_LEDGER_SYNC_NORMAL);
+    ledger_frames(lpath, fpairs, &fr, &fc);
+    double fs = baseline_frames(shaped_worker, spath, fpairs);
+    double fm = baseline_frames(plain_worker, mpath, fpairs);
+    printf("WAL frames (pages written) per transaction, %d pairs on fresh files: ledger %.2f "
+           "(reserve %.2f, commit %.2f), shaped %.2f, minimal %.2f\n",
+           fpairs, (fr + fc) / 2, fr, fc, fs, fm);
     print_header();
     double fig[2][2][NCOL][15];
     for (int r = 0; r < runs; r++) {
         for (int s = 0; s < 2; s++) {
             int sync = s == 0 ? CM_LEDGER_SYNC_FULL : CM_LEDGER_SYNC_NORMAL;
             for (int procs = 1; procs <= 2; procs++) {
-                remove_db(lpath);
-                remove_db(spath);
-                remove_db(mpath);
-                cm_ledger *l = open_ledger(lpath, sync);
-                if (cm_ledger_workspace_create(l, "bench", "owner", NULL) ||
-                    cm_ledger_member_add(l, "bench", "user", "owner") ||
-                    cm_ledger_buy(l, "bench", INT64_C(1000000000), "owner", NULL, NULL))
-                    die("setup", cm_ledger_errmsg(l));
-                cm_ledger_close(l);
-                sqlite3 *db = open_plain(spath, sync);
-                shaped_setup(db);
-                sqlite3_close(db);
-                db = open_plain(mpath, sync);
-                exec_or_die(db,
-                            "CREATE TABLE acct(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)");
-                exec_or_die(db, "CREATE TABLE log(id INTEGER PRIMARY KEY, job TEXT NOT NULL, "
-                                "kind TEXT NOT NULL, credits INTEGER NOT NULL)");
-                exec_or_die(db, "INSERT INTO acct VALUES(1, 1000000000)");
-                sqlite3_close(db);
+                setup_dbs(lpath, spath, mpath, sync);
 
                 double v[NCOL];
                 v[COL_MINIMAL] = run(plain_worker, mpath, sync, procs, pairs);
@@ -333,7 +425,7 @@ int main(int argc, char **argv)
                 for (int c = 0; c < NCOL; c++)
                     fig[s][procs - 1][c][r] = v[c];
                 print_row(s, procs, v);
-                l = open_ledger(lpath, sync);
+                cm_ledger *l = open_ledger(lpath, sync);
                 if (cm_ledger_check(l))
                     die("check after the run", cm_ledger_errmsg(l));
                 cm_ledger_close(l);
