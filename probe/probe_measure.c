@@ -115,6 +115,7 @@ struct measure {
     /* Where a window may start, for demuxers that cannot resume anywhere (or NULL). */
     int (*boundary)(cm_input *in, int64_t off, const uint8_t *p, int64_t avail);
     int mkv; /* windows are read by our own Matroska cluster reader */
+    int64_t tail_at; /* where the tail window that held audio or video starts */
     int mkv_ntracks;
     uint64_t mkv_numbers[CM_MKV_MAX_TRACKS]; /* TrackNumber of each TrackEntry */
     int mkv_stream[CM_MKV_MAX_TRACKS];       /* its stream index, or -1 */
@@ -620,9 +621,14 @@ static int read_window(struct measure *m, AVPacket *pkt, int64_t at, int64_t end
     } else {
         if (av_seek_frame(m->fc, -1, at, AVSEEK_FLAG_BYTE) < 0)
             return m->in->timed_out ? CM_PROBE_E_TIMEOUT : NEED_RESCAN_CODE;
+        int64_t first_byte = m->in->bytes_read;
         for (int64_t n = 0; n < max_packets; n++) {
             if (m->packets > m->in->opt->max_scan_packets)
                 return CM_PROBE_E_TOOLONG;
+            /* A window is about time, not bytes: at high bitrates a few packets are
+               enough once one billed packet has shown up. */
+            if (m->in->bytes_read - first_byte > end - at && m->win_hi_us > m->win_lo_us)
+                break;
             int got = read_one(m, pkt);
             if (got < 0)
                 return got;
@@ -645,6 +651,7 @@ static int measure_tail(struct measure *m, AVPacket *pkt, int *full_scan)
 {
     if (m->mkv && m->in->size > TAIL_WINDOW_FIRST && !map_mkv_tracks(m))
         return NEED_RESCAN;
+    int64_t searched = m->in->size; /* [searched, size) holds no boundary */
     for (int64_t window = TAIL_WINDOW_FIRST;; window *= 2) {
         int64_t pos = m->in->size - window;
         if (pos <= 0 && window == TAIL_WINDOW_FIRST) {
@@ -654,11 +661,16 @@ static int measure_tail(struct measure *m, AVPacket *pkt, int *full_scan)
         if (pos <= 0 || window > TAIL_WINDOW_MAX)
             return NEED_RESCAN;
         if (m->boundary) {
-            int64_t at = find_boundary(m, m->boundary, pos, m->in->size);
+            /* Only the part the last window did not cover, plus the few bytes a
+               boundary's check looks ahead. */
+            int64_t at = find_boundary(m, m->boundary, pos, FFMIN(searched + 16, m->in->size));
             if (at == -2)
                 return CM_PROBE_E_TIMEOUT;
-            if (at < 0)
+            if (at < 0) {
+                searched = pos;
                 continue; /* no boundary in this window: a larger one */
+            }
+            searched = at;
             pos = at;
         }
         int seen = read_window(m, pkt, pos, m->in->size, INT64_MAX);
@@ -666,8 +678,10 @@ static int measure_tail(struct measure *m, AVPacket *pkt, int *full_scan)
             return NEED_RESCAN;
         if (seen < 0)
             return seen;
-        if (seen > 0)
+        if (seen > 0) {
+            m->tail_at = pos;
             return 0;
+        }
     }
 }
 
@@ -681,9 +695,9 @@ static int measure_tail(struct measure *m, AVPacket *pkt, int *full_scan)
 static int tail_contradicted(struct measure *m, AVPacket *pkt)
 {
     int64_t tail_us = span_us(m);
-    int64_t tail_lo_us = m->win_lo_us; /* the tail window was the last one read */
-    int64_t prev_lo_us = INT64_MIN;
-    int backwards = 0;
+    /* Where each window started and the earliest time it held: the tail's first. */
+    int64_t win_at[4] = {m->tail_at}, win_lo[4] = {m->win_lo_us};
+    int nwin = 1;
     for (int k = 1; k <= 3; k++) {
         int64_t pos = m->in->size * k / 4;
         int64_t end = FFMIN(pos + CHECKPOINT_BYTES, m->in->size);
@@ -697,21 +711,26 @@ static int tail_contradicted(struct measure *m, AVPacket *pkt)
             pos = at;
             end = FFMIN(pos + CHECKPOINT_BYTES, m->in->size);
         }
+        if (pos >= m->tail_at)
+            continue; /* inside the tail window already read */
         int seen = read_window(m, pkt, pos, end, CHECKPOINT_PACKETS);
         if (seen == NEED_RESCAN_CODE)
             return NEED_RESCAN;
         if (seen < 0)
             return seen;
-        /* Time must not run backwards as the byte position grows (2 s of slack for
-           interleaving): a later stretch that starts earlier is another piece. */
         if (seen > 0) {
-            if (prev_lo_us != INT64_MIN && m->win_lo_us < prev_lo_us - 2000000)
-                backwards = 1;
-            prev_lo_us = m->win_lo_us;
+            win_at[nwin] = pos;
+            win_lo[nwin] = m->win_lo_us;
+            nwin++;
         }
     }
-    if (prev_lo_us != INT64_MIN && tail_lo_us < prev_lo_us - 2000000)
-        backwards = 1;
+    /* Time must not run backwards as the byte position grows (2 s of slack for
+       interleaving): a later stretch that starts earlier is another piece. */
+    int backwards = 0;
+    for (int i = 0; i < nwin; i++)
+        for (int j = 0; j < nwin; j++)
+            if (win_at[i] < win_at[j] && win_lo[j] < win_lo[i] - 2000000)
+                backwards = 1;
     if (backwards || m->discontinuities > 0 || span_us(m) > tail_us + 1000000)
         return NEED_RESCAN;
     /* Bytes the measured time should have taken at the windows' bitrate: twice as
@@ -927,7 +946,9 @@ static int open_demuxer(cm_input *in, cm_probe_report *r, const AVInputFormat *i
     AVDictionary *opts = NULL;
     av_dict_set(&opts, "format_whitelist", WHITELIST, 0);
     av_dict_set(&opts, "protocol_whitelist", "file", 0);
-    av_dict_set(&opts, "probesize", "5000000", 0);
+    /* Enough for MPEG-TS to find its program tables; streams found later are added as
+       their packets come. */
+    av_dict_set(&opts, "probesize", "1000000", 0);
     av_dict_set(&opts, "max_streams", "64", 0);
     int err = avformat_open_input(&fc, r->file, ifmt, &opts);
     av_dict_free(&opts);

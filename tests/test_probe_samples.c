@@ -194,6 +194,8 @@ static void test_streamed_mkv_and_webm_without_header_duration(void **s)
         assert_int_equal(cm_probe_report_error(r), CM_PROBE_OK);
         assert_int_equal(cm_probe_report_declared_ms(r), -1);
         assert_int_equal(cm_probe_report_note(r), CM_PROBE_NOTE_NO_DURATION);
+        /* no Cues, no Duration: still read from the end, not scanned */
+        assert_int_equal(cm_probe_report_method(r), CM_PROBE_METHOD_TAIL_PACKETS);
         assert_in_range(cm_probe_report_measured_ms(r), 89900, 90300);
         assert_int_equal(cm_probe_report_credits(r), 2);
         cm_probe_report_free(r);
