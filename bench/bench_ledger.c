@@ -12,8 +12,9 @@
  *  - "minimal": each transaction one UPDATE of a balance and one INSERT of a log row
  *    (BEGIN IMMEDIATE; UPDATE; INSERT; COMMIT), the floor of any write transaction.
  *
- * Not a test: it prints figures. With RUNS > 1 every configuration is measured RUNS
- * times and a last table gives the median of each column.
+ * Not a test: it prints figures. First the pages each side writes per transaction (WAL
+ * frames, one process, NORMAL), then the rates. With RUNS > 1 every configuration is
+ * measured RUNS times and a last table gives the median of each column.
  *
  * usage: bench_ledger [PAIRS [DIR [RUNS]]]   (default 2000 pairs, current directory, 1 run)
  */

@@ -95,9 +95,7 @@ typedef enum cm_stmt {
     CM_Q_HOLD_RESOLVE,   /* (job, state, resolved_ms, charged, commit_arg) */
     CM_Q_HOLD_SET_REFUNDED, /* (job, refunded) */
     CM_Q_HOLD_ALL,       /* () -> HOLD_COLS of every hold */
-    /* hold_takes(job, seq, grant_id, credits, charged, refunded): a hold's takes, seq 0, 1,
-     * ... in spending order (a table on PostgreSQL; on SQLite the JSON array holds.takes,
-     * which the statements below read and write as if it were that table) */
+    /* hold_takes(job, seq, grant_id, credits, charged, refunded) */
     CM_Q_TAKE_INSERT,    /* (job, seq, grant_id, credits) */
     CM_Q_TAKES_OF,       /* (job) -> seq, grant_id, credits, charged, refunded, kind,
                              expires_ms (of the grant), by seq */
@@ -165,5 +163,8 @@ typedef struct cm_storage_ops {
 
 extern const cm_storage_ops cm_storage_sqlite;
 extern const cm_storage_ops cm_storage_pg; /* location postgresql://... or postgres://... */
+
+/* Schema version this build creates and understands. */
+#define CM_LEDGER_SCHEMA_VERSION 1
 
 #endif /* CM_LEDGER_STORAGE_H */

@@ -149,10 +149,8 @@ static const char *const sql_text[CM_Q__COUNT] = {
 
 /* Migrations: migration[v - 1] takes the schema from version v - 1 to v. Append only.
  * The same tables, columns and constraints as storage_sqlite.c, in PostgreSQL's
- * dialect: BIGINT counters, identity ids, "C" collation for texts; except that a hold's
- * takes stay a table here (hold_takes), where SQLite keeps them in the hold's row to
- * write fewer pages. Each backend numbers its own schema versions. */
-static const char *const migrations[] = {
+ * dialect: BIGINT counters, identity ids, "C" collation for texts. */
+static const char *const migrations[CM_LEDGER_SCHEMA_VERSION] = {
     "CREATE TABLE prices(region TEXT COLLATE \"C\" PRIMARY KEY, "
     "  currency TEXT COLLATE \"C\" NOT NULL, "
     "  unit_minor BIGINT NOT NULL CHECK (unit_minor >= 0));"
@@ -205,8 +203,6 @@ static const char *const migrations[] = {
     "CREATE TRIGGER journal_no_truncate BEFORE TRUNCATE ON journal "
     "  FOR EACH STATEMENT EXECUTE FUNCTION journal_append_only();",
 };
-
-enum { SCHEMA_VERSION = (int)(sizeof migrations / sizeof migrations[0]) };
 
 /* Keep libpq's message as one line (its messages may span several: DETAIL, HINT). */
 static void set_err(cm_storage *st, const char *what, const char *msg)
@@ -304,13 +300,13 @@ static int migrate(cm_storage *st)
         rc = exec_sql(st, "CREATE TABLE IF NOT EXISTS schema_version(version BIGINT NOT NULL)");
     if (!rc)
         rc = exec_params(st, "SELECT MAX(version) FROM schema_version", 0, NULL, &version);
-    if (!rc && version > SCHEMA_VERSION) {
+    if (!rc && version > CM_LEDGER_SCHEMA_VERSION) {
         snprintf(st->err, sizeof st->err,
                  "the ledger's schema is version %lld, newer than this library's %d",
-                 (long long)version, SCHEMA_VERSION);
+                 (long long)version, CM_LEDGER_SCHEMA_VERSION);
         rc = CM_ST_ERROR;
     }
-    for (int v = (int)version + 1; !rc && v <= SCHEMA_VERSION; v++) {
+    for (int v = (int)version + 1; !rc && v <= CM_LEDGER_SCHEMA_VERSION; v++) {
         rc = exec_sql(st, migrations[v - 1]);
         if (!rc) {
             char n[16];

@@ -8,16 +8,6 @@
  * writers never deadlock on a lock upgrade and every read-modify-write is
  * serialised), a busy timeout, synchronous FULL or NORMAL, foreign keys on. The
  * journal table refuses UPDATE and DELETE by trigger: it is append-only.
- *
- * What a write transaction costs on SQLite is, above all, the pages it dirties (each is
- * one WAL frame, written and checksummed at commit), so the layout keeps a reserve and a
- * commit on as few b-tree pages as the rules allow. A hold's takes (storage.h's
- * "hold_takes") are therefore kept inside the hold's row, as the JSON array
- * holds.takes, element seq = [grant_id, credits, charged, refunded]: inserting or
- * updating a take writes the hold's page, which reserve, commit and refund write
- * anyway, instead of a second b-tree's leaf (schema version 2). Triggers give the
- * array the constraints the hold_takes table had (each take names an existing grant,
- * credits > 0) and more (0 <= refunded <= charged <= credits).
  */
 #include "storage.h"
 #include "cm_ledger.h"
@@ -48,11 +38,6 @@ struct cm_storage {
 #define HOLD_COLS                                                                                  \
     "job, ws, user_id, credits, lease_s, state, created_ms, lease_until_ms, resolved_ms, "         \
     "charged, refunded, commit_arg"
-/* The fields of a take t, an element of holds.takes (json_each). */
-#define TAKE_GRANT "json_extract(t.value, '$[0]')"
-#define TAKE_CREDITS "json_extract(t.value, '$[1]')"
-#define TAKE_CHARGED "json_extract(t.value, '$[2]')"
-#define TAKE_REFUNDED "json_extract(t.value, '$[3]')"
 /* Plan grants first, soonest-expiring first; then add-on and refund grants, oldest. */
 #define SPENDING_ORDER                                                                             \
     " ORDER BY CASE WHEN kind = 1 THEN 0 ELSE 1 END, CASE WHEN kind = 1 THEN expires_ms ELSE 0 " \
@@ -107,8 +92,8 @@ static const char *const sql_text[CM_Q__COUNT] = {
                        "refunded_into = ?6 WHERE id = ?1",
     [CM_Q_HOLD_GET] = "SELECT " HOLD_COLS " FROM holds WHERE job = ?1",
     [CM_Q_HOLD_INSERT] = "INSERT INTO holds(job, ws, user_id, credits, lease_s, state, "
-                         "created_ms, lease_until_ms, resolved_ms, charged, refunded, commit_arg, "
-                         "takes) VALUES(?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, NULL, 0, 0, NULL, '[]')",
+                         "created_ms, lease_until_ms, resolved_ms, charged, refunded, commit_arg) "
+                         "VALUES(?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, NULL, 0, 0, NULL)",
     [CM_Q_HOLD_LAPSABLE] = "SELECT job FROM holds WHERE ws = ?1 AND state = 1 "
                            "AND lease_until_ms <= ?2 ORDER BY lease_until_ms, job",
     [CM_Q_HOLD_RENEW] = "UPDATE holds SET lease_until_ms = ?2 WHERE job = ?1",
@@ -116,20 +101,16 @@ static const char *const sql_text[CM_Q__COUNT] = {
                           "commit_arg = ?5 WHERE job = ?1 AND state = 1",
     [CM_Q_HOLD_SET_REFUNDED] = "UPDATE holds SET refunded = ?2 WHERE job = ?1",
     [CM_Q_HOLD_ALL] = "SELECT " HOLD_COLS " FROM holds ORDER BY job",
-    /* The takes live in holds.takes (see the header comment). A take is appended only
-     * at the position seq names: out of order, takes becomes invalid JSON and the
-     * trigger refuses it (a constraint failure, as a duplicate key was). */
-    [CM_Q_TAKE_INSERT] = "UPDATE holds SET takes = CASE WHEN json_array_length(takes) = ?2 "
-                         "THEN json_insert(takes, '$[#]', json_array(?3, ?4, 0, 0)) "
-                         "ELSE 'take out of order' END WHERE job = ?1",
-    [CM_Q_TAKES_OF] = "SELECT t.key, g.id, " TAKE_CREDITS ", " TAKE_CHARGED ", " TAKE_REFUNDED
-                      ", g.kind, g.expires_ms FROM holds h, json_each(h.takes) t "
-                      "JOIN grants g ON g.id = " TAKE_GRANT " WHERE h.job = ?1 ORDER BY t.key",
-    [CM_Q_TAKE_SET] = "UPDATE holds SET takes = json_replace(takes, '$[' || ?2 || '][2]', ?3, "
-                      "'$[' || ?2 || '][3]', ?4) WHERE job = ?1",
-    [CM_Q_TAKES_GRANTS] = "SELECT " GRANT_COLS_G ", t.key, " TAKE_CREDITS ", " TAKE_CHARGED ", "
-                          TAKE_REFUNDED " FROM holds h, json_each(h.takes) t "
-                          "JOIN grants g ON g.id = " TAKE_GRANT " WHERE h.job = ?1 ORDER BY t.key",
+    [CM_Q_TAKE_INSERT] = "INSERT INTO hold_takes(job, seq, grant_id, credits, charged, refunded) "
+                         "VALUES(?1, ?2, ?3, ?4, 0, 0)",
+    [CM_Q_TAKES_OF] = "SELECT t.seq, t.grant_id, t.credits, t.charged, t.refunded, g.kind, "
+                      "g.expires_ms FROM hold_takes t JOIN grants g ON g.id = t.grant_id "
+                      "WHERE t.job = ?1 ORDER BY t.seq",
+    [CM_Q_TAKE_SET] = "UPDATE hold_takes SET charged = ?3, refunded = ?4 WHERE job = ?1 "
+                      "AND seq = ?2",
+    [CM_Q_TAKES_GRANTS] = "SELECT " GRANT_COLS_G ", t.seq, t.credits, t.charged, t.refunded "
+                          "FROM hold_takes t JOIN grants g ON g.id = t.grant_id "
+                          "WHERE t.job = ?1 ORDER BY t.seq",
     [CM_Q_REFUND_GET] = "SELECT job, credits, to_source, refund_grant_id, total_refunded "
                         "FROM refunds WHERE ref = ?1",
     [CM_Q_REFUND_INSERT] = "INSERT INTO refunds(ref, job, credits, to_source, refund_grant_id, "
@@ -144,23 +125,8 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_JOURNAL_ALL] = "SELECT id, op, kind, grant_id, job, credits FROM journal ORDER BY id",
 };
 
-/* True when a holds.takes value is not an array of takes [grant_id, credits, charged,
- * refunded] of existing grants with 0 < credits and 0 <= refunded <= charged <= credits:
- * the constraints of the old hold_takes table (a foreign key to grants, credits > 0)
- * and those the rules keep. */
-#define TAKES_INVALID(x)                                                                           \
-    "(NOT json_valid(" x ") OR json_type(" x ") <> 'array' OR EXISTS(SELECT 1 FROM json_each(" x   \
-    ") t WHERE json_type(t.value) <> 'array' OR json_array_length(t.value) <> 4 "                  \
-    "OR json_type(t.value, '$[1]') <> 'integer' OR json_type(t.value, '$[2]') <> 'integer' "       \
-    "OR json_type(t.value, '$[3]') <> 'integer' OR " TAKE_CREDITS " <= 0 "                         \
-    "OR " TAKE_REFUNDED " < 0 OR " TAKE_REFUNDED " > " TAKE_CHARGED " "                            \
-    "OR " TAKE_CHARGED " > " TAKE_CREDITS " "                                                      \
-    "OR NOT EXISTS(SELECT 1 FROM grants g WHERE g.id = " TAKE_GRANT ")))"
-
-/* Migrations: migration[v - 1] takes the schema from version v - 1 to v. Append only.
- * Each runs inside the BEGIN IMMEDIATE of migrate(), so a database is converted whole
- * or not at all. */
-static const char *const migrations[] = {
+/* Migrations: migration[v - 1] takes the schema from version v - 1 to v. Append only. */
+static const char *const migrations[CM_LEDGER_SCHEMA_VERSION] = {
     "CREATE TABLE prices(region TEXT PRIMARY KEY, currency TEXT NOT NULL, "
     "  unit_minor INTEGER NOT NULL CHECK (unit_minor >= 0));"
     "INSERT INTO prices(region, currency, unit_minor) VALUES('default', 'USD', 15);"
@@ -202,24 +168,7 @@ static const char *const migrations[] = {
     "  BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;"
     "CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal "
     "  BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;",
-
-    /* 2: a hold's takes move from the table hold_takes into its row (holds.takes), in
-     * seq order; hold_takes is dropped. */
-    "ALTER TABLE holds ADD COLUMN takes TEXT NOT NULL DEFAULT '[]';"
-    "CREATE TRIGGER holds_takes_insert BEFORE INSERT ON holds WHEN " TAKES_INVALID("NEW.takes")
-    "  BEGIN SELECT RAISE(ABORT, 'a hold''s takes are invalid'); END;"
-    "CREATE TRIGGER holds_takes_update BEFORE UPDATE OF takes ON holds WHEN "
-    TAKES_INVALID("NEW.takes")
-    "  BEGIN SELECT RAISE(ABORT, 'a hold''s takes are invalid'); END;"
-    /* The copy passes through the trigger: a take the table held that breaks the
-     * constraints aborts the migration. */
-    "UPDATE holds SET takes = (SELECT json_group_array(json_array(grant_id, credits, charged, "
-    "  refunded)) FROM (SELECT grant_id, credits, charged, refunded FROM hold_takes t "
-    "  WHERE t.job = holds.job ORDER BY t.seq));"
-    "DROP TABLE hold_takes;",
 };
-
-enum { SCHEMA_VERSION = (int)(sizeof migrations / sizeof migrations[0]) };
 
 static int map_rc(cm_storage *st, int rc)
 {
@@ -275,13 +224,13 @@ static int migrate(cm_storage *st, int timeout_ms)
     if (!rc)
         rc = map_rc(st, sqlite3_exec(st->db, "SELECT MAX(version) FROM schema_version",
                                      read_version, &version, NULL));
-    if (!rc && version > SCHEMA_VERSION) {
+    if (!rc && version > CM_LEDGER_SCHEMA_VERSION) {
         snprintf(st->err, sizeof st->err,
                  "the ledger's schema is version %d, newer than this library's %d", version,
-                 SCHEMA_VERSION);
+                 CM_LEDGER_SCHEMA_VERSION);
         rc = CM_ST_ERROR;
     }
-    for (int v = version + 1; !rc && v <= SCHEMA_VERSION; v++) {
+    for (int v = version + 1; !rc && v <= CM_LEDGER_SCHEMA_VERSION; v++) {
         rc = exec_sql(st, migrations[v - 1]);
         if (!rc) {
             char sql[80];
