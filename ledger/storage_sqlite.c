@@ -10,6 +10,7 @@
  * journal table refuses UPDATE and DELETE by trigger: it is append-only.
  */
 #include "storage.h"
+#include "storage_sql.h"
 #include "cm_ledger.h"
 
 #include <sqlite3.h>
@@ -28,20 +29,6 @@ struct cm_storage {
     sqlite3_stmt *tx_stmts[TX__COUNT]; /* prepared once: parsing them is per-call work */
     char err[256];
 };
-
-#define GRANT_COLS                                                                                 \
-    "id, ws, kind, granted, remaining, held, charged, expired, refunded_into, created_ms, "        \
-    "expires_ms, ref, unit_minor, total_minor, currency"
-#define GRANT_COLS_G                                                                               \
-    "g.id, g.ws, g.kind, g.granted, g.remaining, g.held, g.charged, g.expired, g.refunded_into, "  \
-    "g.created_ms, g.expires_ms, g.ref, g.unit_minor, g.total_minor, g.currency"
-#define HOLD_COLS                                                                                  \
-    "job, ws, user_id, credits, lease_s, state, created_ms, lease_until_ms, resolved_ms, "         \
-    "charged, refunded, commit_arg"
-/* Plan grants first, soonest-expiring first; then add-on and refund grants, oldest. */
-#define SPENDING_ORDER                                                                             \
-    " ORDER BY CASE WHEN kind = 1 THEN 0 ELSE 1 END, CASE WHEN kind = 1 THEN expires_ms ELSE 0 " \
-    "END, created_ms, id"
 
 static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_PRICE_GET] = "SELECT currency, unit_minor FROM prices WHERE region = ?1",
