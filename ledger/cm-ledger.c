@@ -410,13 +410,15 @@ static int run(cm_ledger *l, const args *a)
         rc = cm_ledger_buy(l, a->pos[1], n, as, opt(a, "--ref"), &p);
         if (rc)
             return refused(rc, l);
-        if (json_mode)
-            printf("{\"workspace\": \"%s\", \"credits\": %" PRId64 ", \"unit_minor\": %" PRId64
+        if (json_mode) {
+            fputs("{\"workspace\": ", stdout);
+            json_str(a->pos[1]); /* the caller's text: escaped like every string */
+            printf(", \"credits\": %" PRId64 ", \"unit_minor\": %" PRId64
                    ", \"total_minor\": %" PRId64 ", \"currency\": \"%s\", \"grant\": %" PRId64
                    ", \"replayed\": %s}\n",
-                   a->pos[1], p.credits, p.unit_minor, p.total_minor, p.currency, p.grant_id,
+                   p.credits, p.unit_minor, p.total_minor, p.currency, p.grant_id,
                    p.replayed ? "true" : "false");
-        else
+        } else
             printf("paid %" PRId64 " %s minor units (%" PRId64 " credits x %" PRId64
                    ") into grant %" PRId64 "%s\n",
                    p.total_minor, p.currency, p.credits, p.unit_minor, p.grant_id,
@@ -506,13 +508,15 @@ static int run(cm_ledger *l, const args *a)
                               opt(a, "--ref"), &r);
         if (rc)
             return refused(rc, l);
-        if (json_mode)
-            printf("{\"job\": \"%s\", \"credits\": %" PRId64 ", \"to_source\": %" PRId64
+        if (json_mode) {
+            fputs("{\"job\": ", stdout);
+            json_str(a->pos[1]);
+            printf(", \"credits\": %" PRId64 ", \"to_source\": %" PRId64
                    ", \"refund_grant\": %s%" PRId64 "%s, \"total_refunded\": %" PRId64
                    ", \"replayed\": %s}\n",
-                   a->pos[1], r.credits, r.to_source, "", r.refund_grant_id, "",
-                   r.total_refunded, r.replayed ? "true" : "false");
-        else
+                   r.credits, r.to_source, "", r.refund_grant_id, "", r.total_refunded,
+                   r.replayed ? "true" : "false");
+        } else
             printf("refunded %" PRId64 " credits (%" PRId64 " to their grants, %" PRId64
                    " to a refund grant); %" PRId64 " refunded on this job in all%s\n",
                    r.credits, r.to_source, r.credits - r.to_source, r.total_refunded,

@@ -153,6 +153,24 @@ static void test_full_job_cycle_through_the_cli(void **state)
     assert_int_equal(cli("check", NULL), 0);
 }
 
+/* Found by fuzz_ledger_args (tests/fuzz/crashers/ledger_args-json-quote-in-id.txt): buy and
+ * refund printed the workspace and job ids into their JSON raw. */
+static void test_json_escapes_ids_in_buy_and_refund(void **state)
+{
+    (void)state;
+    assert_int_equal(cli(T0, "workspace", "create", "q\"ws", "--owner", "o", NULL), 0);
+    assert_int_equal(cli(T0, "--json", "buy", "q\"ws", "3", "--as", "o", NULL), 0);
+    assert_string_equal(out, "{\"workspace\": \"q\\\"ws\", \"credits\": 3, \"unit_minor\": 15, "
+                             "\"total_minor\": 45, \"currency\": \"USD\", \"grant\": 1, "
+                             "\"replayed\": false}\n");
+    assert_int_equal(cli(T0, "reserve", "q\"ws", "j\\1", "2", "--as", "o", NULL), 0);
+    assert_int_equal(cli(T0, "commit", "j\\1", NULL), 0);
+    assert_int_equal(cli(T0, "--json", "refund", "j\\1", "1", "--reason", "r", "--by", "s", NULL),
+                     0);
+    assert_string_equal(out, "{\"job\": \"j\\\\1\", \"credits\": 1, \"to_source\": 1, "
+                             "\"refund_grant\": -1, \"total_refunded\": 1, \"replayed\": false}\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -162,6 +180,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_balance_json_has_the_documented_shape, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_full_job_cycle_through_the_cli, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_escapes_ids_in_buy_and_refund, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
