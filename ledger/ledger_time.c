@@ -56,8 +56,14 @@ int cm_time_days_in_month(int64_t y, int m)
 
 void cm_time_split(int64_t ms, cm_civil *out)
 {
-    int64_t days = floor_div(ms, MS_PER_DAY);
-    out->ms_of_day = ms - days * MS_PER_DAY;
+    /* From the remainder, not ms - days * MS_PER_DAY: that product overflows for the
+       first hours of the int64 range (ms near INT64_MIN). */
+    int64_t days = ms / MS_PER_DAY, rem = ms % MS_PER_DAY;
+    if (rem < 0) {
+        rem += MS_PER_DAY;
+        days--;
+    }
+    out->ms_of_day = rem;
     cm_time_civil_from_days(days, &out->year, &out->month, &out->day);
 }
 

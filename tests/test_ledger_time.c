@@ -77,6 +77,19 @@ static void test_iso_8601_parses_and_formats_exactly(void **state)
                         "2000-02-29T00:00:00Z");
 }
 
+/* Found by fuzz_ledger_args (tests/fuzz/crashers/ledger_args-format-int64-min.bin): the
+ * day split computed days * 86400000, which overflows for ms near INT64_MIN. */
+static void test_format_takes_every_int64(void **state)
+{
+    (void)state;
+    char buf[40];
+    assert_string_equal(cm_ledger_time_format(INT64_MIN, buf, sizeof buf),
+                        "-292275055-05-16T16:47:04.192Z");
+    assert_string_equal(cm_ledger_time_format(INT64_MAX, buf, sizeof buf),
+                        "292278994-08-17T07:12:55.807Z");
+    assert_string_equal(cm_ledger_time_format(-1, buf, sizeof buf), "1969-12-31T23:59:59.999Z");
+}
+
 static void test_iso_8601_rejects_malformed_and_impossible_dates(void **state)
 {
     (void)state;
@@ -108,6 +121,7 @@ int main(void)
         cmocka_unit_test(test_days_from_civil_round_trips),
         cmocka_unit_test(test_iso_8601_parses_and_formats_exactly),
         cmocka_unit_test(test_iso_8601_rejects_malformed_and_impossible_dates),
+        cmocka_unit_test(test_format_takes_every_int64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,4 +73,7 @@ s too-many-args "quote a b c d e f g h i j"
 s empty-values "--json workspace create '' --owner ''" "$(printf -- '--json\tbuy\tacme\t5\t--as\t\t--ref\tx')" "$(printf -- 'quote\t\t5')"
 s sweep-far "--now 2031-07-31T00:00:00Z --json sweep" "--now 2031-07-31T00:00:00Z check"
 s time-only "2024-02-29T23:59:59.999Z"
+# The first 8 bytes of every input are also formatted as an int64 of ms: the extremes.
+printf '\x00\x00\x00\x00\x00\x00\x00\x80check\n' > 44-format-int64-min.txt
+printf '\xff\xff\xff\xff\xff\xff\xff\x7fcheck\n' > 45-format-int64-max.txt
 ls | wc -l
