@@ -617,8 +617,10 @@ int main(int argc, char **argv)
     cfg.db = opt(&a, "--db") ? opt(&a, "--db") : "./creditmeter.db";
     int64_t now;
     if (opt(&a, "--now")) {
-        if (cm_ledger_time_parse(opt(&a, "--now"), &now))
-            return usage("--now must be ISO 8601 UTC like 2026-01-31T12:00:00Z");
+        /* Not before 1970: the ledger and this CLI read a negative time as "none"
+           (a hold resolved at 1969-12-31T23:59:59.999Z would print as unresolved). */
+        if (cm_ledger_time_parse(opt(&a, "--now"), &now) || now < 0)
+            return usage("--now must be ISO 8601 UTC like 2026-01-31T12:00:00Z, 1970 or later");
         cfg.now_ms = fixed_clock;
         cfg.clock_user = &now;
     }

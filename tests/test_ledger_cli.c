@@ -171,6 +171,18 @@ static void test_json_escapes_ids_in_buy_and_refund(void **state)
                              "\"refund_grant\": -1, \"total_refunded\": 1, \"replayed\": false}\n");
 }
 
+/* Seen in fuzz_ledger_args's output (tests/fuzz/crashers/ledger_args-now-before-1970.txt):
+ * a time before 1970 is negative, which the ledger and the CLI read as "none", so a job
+ * committed at 1969-12-31T23:59:59.999Z showed "resolved_at": null. */
+static void test_now_before_1970_is_a_usage_error(void **state)
+{
+    (void)state;
+    assert_int_equal(cli("--now", "1969-12-31T23:59:59.999Z", "check", NULL), 2);
+    assert_non_null(strstr(err, "1970 or later"));
+    assert_int_equal(cli("--now", "0000-01-01T00:00:00Z", "sweep", NULL), 2);
+    assert_int_equal(cli("--now", "1970-01-01T00:00:00Z", "check", NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -181,6 +193,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_full_job_cycle_through_the_cli, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_escapes_ids_in_buy_and_refund, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_now_before_1970_is_a_usage_error, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
