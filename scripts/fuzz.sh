@@ -9,12 +9,16 @@
 #   FUZZERS=fuzz_probe bash scripts/fuzz.sh 600   # one harness only
 #   CM_FUZZ_KEEP=dir bash scripts/fuzz.sh 600     # keep the grown corpus in dir/<harness>
 #   CM_FUZZ_MAX_LEN=N                             # longest input tried (default 256 KiB)
+#   CM_FUZZ_TMP=dir                               # harnesses' scratch files (default: a
+#                                                 # fresh folder in /dev/shm, else in TMPDIR)
 #
 # Reproduce a finding: build-fuzz/[tests/fuzz/]fuzz_probe FILE   (CM_FUZZ_VERBOSE=1 prints
-# the report); tests/fuzz/crashers/ keeps the reproducers of what was found and fixed.
+# the report; for fuzz_ledger_args each command, its status and output); tests/fuzz/crashers/
+# keeps the reproducers of what was found and fixed.
 #
-# Seeds: tests/fuzz/seeds/<name>/ (tiny files made by tests/fuzz/make-seeds.sh), and for the
-# probe also samples/ and samples/bad/ (read-only corpus directories: never written to).
+# Seeds: tests/fuzz/seeds/<name>/ (tiny files made by tests/fuzz/make-seeds.sh, command lines
+# made by tests/fuzz/make-ledger-seeds.sh), and for the probe also samples/ and samples/bad/
+# (read-only corpus directories: never written to). tests/fuzz/<name>.dict is a dictionary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -53,7 +57,19 @@ fi
 [[ ${#HARNESSES[@]} -gt 0 ]] || { echo "fuzz: no harness was built" >&2; exit 1; }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/cm-fuzz.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+# Scratch space of the harnesses (fuzz_ledger_args keeps its database there): tmpfs when
+# there is one, so a commit's fsync costs nothing; removed here even after a crash.
+if [[ -z ${CM_FUZZ_TMP:-} ]]; then
+    if [[ -d /dev/shm && -w /dev/shm ]]; then
+        CM_FUZZ_TMP=$(mktemp -d /dev/shm/cm-fuzz.XXXXXX)
+    else
+        CM_FUZZ_TMP=$TMP
+    fi
+    trap 'rm -rf "$TMP" "$CM_FUZZ_TMP"' EXIT
+else
+    trap 'rm -rf "$TMP"' EXIT
+fi
+export CM_FUZZ_TMP
 mkdir -p "$BUILD/artifacts"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

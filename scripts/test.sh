@@ -7,3 +7,8 @@ cmake -S . -B build-test -DCM_SANITIZE=ON -DCM_WERROR=ON -DCM_BUILD_BENCH=OFF >/
 cmake --build build-test -j"$(nproc)"
 cd build-test
 ctest --output-on-failure -j2 --timeout 600
+# Then each libFuzzer harness for 60 s (clang build in build-fuzz/) and the CLIs under
+# valgrind memcheck (build-valgrind/); each exits non-zero on any finding.
+cd ..
+bash scripts/fuzz.sh 60
+bash scripts/valgrind.sh

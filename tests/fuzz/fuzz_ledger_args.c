@@ -26,7 +26,7 @@
  * --now do read the real clock).
  *
  * Invariants checked (a broken one aborts, which libFuzzer records as a crash):
- *   - the exit status is 0, 1 (refused) or 2 (usage);
+ *   - the exit status is 0, 1 (refused) or 2 (usage); 2 when --now is before 1970;
  *   - with --json, unless it printed the help text, stdout is exactly one JSON value
  *     and a newline (UTF-8 validity is not checked: the CLI copies bytes through);
  *   - a usage error (2) prints nothing on stdout;
@@ -480,6 +480,11 @@ static void run_line(char *line)
         fprintf(stderr, " -> %d\n%.*s%.*s", r.status, (int)r.out_len, r.out, (int)r.err_len, r.err);
     }
     CHECK(r.status == 0 || r.status == 1 || r.status == 2);
+    for (int i = 0; i + 1 < n; i++) { /* a --now before 1970 would be read as "none" */
+        int64_t now;
+        if (!strcmp(words[i], "--now") && !cm_ledger_time_parse(words[i + 1], &now) && now < 0)
+            CHECK(r.status == 2);
+    }
     int help = r.out_len >= 7 && !memcmp(r.out, "usage: ", 7);
     if (r.status == 2)
         CHECK(r.out_len == 0);
