@@ -126,6 +126,19 @@ static int parse_int(const char *s, int64_t *out)
 
 /* ---- output ---- */
 
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 when it is not one. */
+static int utf8_len(const unsigned char *p)
+{
+    int n = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : p[0] >= 0xe0 && p[0] < 0xf0 ? 3
+            : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* A JSON string; bytes that are not valid UTF-8 become U+FFFD so the document stays
+   valid whatever an id holds. */
 static void json_str(const char *s)
 {
     if (!s) {
@@ -133,15 +146,19 @@ static void json_str(const char *s)
         return;
     }
     putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        int n = utf8_len(p);
         if (*p == '"' || *p == '\\')
             printf("\\%c", *p);
         else if (*p == '\n')
             fputs("\\n", stdout);
-        else if (*p < 0x20)
+        else if (*p < 0x20 || *p == 0x7f)
             printf("\\u%04x", *p);
+        else if (n == 0)
+            fputs("\\ufffd", stdout);
         else
-            putchar(*p);
+            fwrite(p, 1, (size_t)n, stdout);
+        p += n ? n : 1;
     }
     putchar('"');
 }

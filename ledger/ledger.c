@@ -82,12 +82,34 @@ int cm_storage_fail(cm_ledger *l, int st_rc)
     return cm_fail(l, CM_LEDGER_E_STORAGE, "the ledger's storage failed: %s", detail);
 }
 
+int cm_utf8_valid(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        int n = p[0] < 0x80                   ? 1
+                : p[0] >= 0xc2 && p[0] < 0xe0 ? 2
+                : p[0] >= 0xe0 && p[0] < 0xf0 ? 3
+                : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
+                                               : 0;
+        if (!n)
+            return 0;
+        for (int i = 1; i < n; i++)
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+        p += n;
+    }
+    return 1;
+}
+
 int cm_valid_id(cm_ledger *l, const char *what, const char *id)
 {
     if (!id || !*id)
         return cm_fail(l, CM_LEDGER_E_INVALID, "%s is missing", what);
     if (strlen(id) > CM_ID_MAX)
         return cm_fail(l, CM_LEDGER_E_INVALID, "%s is longer than %d bytes", what, CM_ID_MAX);
+    /* Both backends store text as UTF-8 (PostgreSQL refuses anything else), and ids
+       are echoed in JSON: the same answer everywhere. */
+    if (!cm_utf8_valid(id))
+        return cm_fail(l, CM_LEDGER_E_INVALID, "%s is not valid UTF-8 text", what);
     return CM_LEDGER_OK;
 }
 

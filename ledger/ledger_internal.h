@@ -101,6 +101,8 @@ typedef int (*cm_tx_body)(cm_tx *tx, void *arg);
 int cm_tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg);
 /* Record that slot now holds a result for the caller, to discard if the call fails. */
 void cm_tx_on_fail(cm_tx *tx, void (*discard)(void *slot), void *slot);
+/* Nonzero when s is valid UTF-8. */
+int cm_utf8_valid(const char *s);
 int cm_valid_id(cm_ledger *l, const char *what, const char *id);
 
 /* ---- statements ---- */

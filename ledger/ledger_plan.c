@@ -259,8 +259,8 @@ int cm_ledger_plan_set(cm_ledger *l, const char *ws, int64_t credits_per_month, 
         return cm_fail(l, CM_LEDGER_E_INVALID, "credits per month must be between 1 and 10^12");
     if (interval != CM_LEDGER_MONTHLY && interval != CM_LEDGER_ANNUAL)
         return cm_fail(l, CM_LEDGER_E_INVALID, "the interval must be monthly or annual");
-    if (tier && strlen(tier) > CM_TEXT_MAX)
-        return cm_fail(l, CM_LEDGER_E_INVALID, "the tier name is too long");
+    if (tier && (strlen(tier) > CM_TEXT_MAX || !cm_utf8_valid(tier)))
+        return cm_fail(l, CM_LEDGER_E_INVALID, "the tier name is too long or not UTF-8 text");
     if (!as_user)
         return cm_fail(l, CM_LEDGER_E_INVALID, "the acting user is missing");
     plan_args a = {ws, tier, as_user, credits_per_month, interval, 0};

@@ -171,6 +171,23 @@ static void test_json_escapes_ids_in_buy_and_refund(void **state)
                              "\"refund_grant\": -1, \"total_refunded\": 1, \"replayed\": false}\n");
 }
 
+/* Ids are UTF-8 text on both backends (PostgreSQL stores nothing else): an id that is
+ * not is refused as an invalid argument, and a valid multi-byte id is echoed as is. */
+static void test_ids_must_be_utf8_text(void **state)
+{
+    (void)state;
+    assert_int_equal(cli(T0, "workspace", "create", "caf\xc3\xa9\xff", "--owner", "o", NULL), 1);
+    assert_non_null(strstr(err, "invalid_argument"));
+    assert_non_null(strstr(err, "UTF-8"));
+    assert_int_equal(cli(T0, "workspace", "create", "caf\xc3\xa9", "--owner", "o", NULL), 0);
+    assert_int_equal(cli(T0, "--json", "buy", "caf\xc3\xa9", "1", "--as", "o", NULL), 0);
+    assert_non_null(strstr(out, "\"workspace\": \"caf\xc3\xa9\""));
+    assert_int_equal(cli(T0, "reserve", "caf\xc3\xa9", "j1", "1", "--as", "o", NULL), 0);
+    assert_int_equal(cli(T0, "commit", "j1", NULL), 0);
+    assert_int_equal(cli(T0, "refund", "j1", "--reason", "bad\xc0", "--by", "s", NULL), 1);
+    assert_int_equal(cli(T0, "refund", "j1", "--reason", "d\xc3\xa9j\xc3\xa0 vu", "--by", "s", NULL), 0);
+}
+
 /* Seen in fuzz_ledger_args's output (tests/fuzz/crashers/ledger_args-now-before-1970.txt):
  * a time before 1970 is negative, which the ledger and the CLI read as "none", so a job
  * committed at 1969-12-31T23:59:59.999Z showed "resolved_at": null. */
@@ -193,6 +210,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_full_job_cycle_through_the_cli, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_escapes_ids_in_buy_and_refund, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ids_must_be_utf8_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_now_before_1970_is_a_usage_error, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
