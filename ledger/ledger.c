@@ -212,6 +212,10 @@ static int tx_attempt(cm_ledger *l, int write, cm_tx_body body, void *arg)
     /* The clock is read once the write lock is held, so that a call that waited for
      * the lock acts at the moment it runs and the journal's times follow its order. */
     tx.now = l->now_ms(l->clock_user);
+    if (tx.now < 0) { /* the ledger keeps negative times for "none" */
+        l->ops->rollback(l->st);
+        return cm_fail(l, CM_LEDGER_E_INVALID, "the clock reads a time before 1970");
+    }
     rc = body(&tx, arg);
     if (rc == CM_LEDGER_E_BUSY || rc == CM_LEDGER_E_STORAGE || rc == CM_LEDGER_E_NOMEM) {
         l->ops->rollback(l->st);

@@ -76,6 +76,21 @@ static void test_open_refuses_a_file_that_is_not_a_database(void **state)
     lt_unlink_db(path);
 }
 
+/* The ledger keeps negative times for "none": a clock before 1970 is refused, not
+ * written into the journal as a missing time. */
+static void test_clock_before_1970_is_invalid(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "preepoch");
+    e.now_ms = -1;
+    assert_int_equal(cm_ledger_workspace_create(e.l, "acme", "alice", NULL), CM_LEDGER_E_INVALID);
+    assert_non_null(strstr(cm_ledger_errmsg(e.l), "before 1970"));
+    e.now_ms = 0;
+    LT_OK(&e, cm_ledger_workspace_create(e.l, "acme", "alice", NULL));
+    lt_close(&e);
+}
+
 static void test_synchronous_normal_opens_and_works(void **state)
 {
     (void)state;
@@ -282,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_every_error_code_has_a_distinct_name_and_sentence),
         cmocka_unit_test(test_open_refuses_bad_configs),
         cmocka_unit_test(test_open_refuses_a_file_that_is_not_a_database),
+        cmocka_unit_test(test_clock_before_1970_is_invalid),
         cmocka_unit_test(test_synchronous_normal_opens_and_works),
         cmocka_unit_test(test_locked_database_is_busy_after_the_timeout),
         cmocka_unit_test(test_check_catches_a_tampered_balance),
