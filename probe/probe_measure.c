@@ -99,6 +99,10 @@ struct track {
     int64_t seg_start, seg_end, extra;
     int64_t run_end; /* latest end since the last seek: jumps are judged against it */
     int64_t first_ts; /* the first timestamp seen: the reference for clock wraps */
+    /* In the current window: the first and last packet's file position and decode
+       time, and how many there were (the window's bitrate, free of interleaving). */
+    int64_t w_pos0, w_dts0, w_pos1, w_dts1;
+    int w_n;
 };
 
 struct measure {
@@ -209,11 +213,24 @@ static int64_t packet_duration(const AVStream *st, const struct track *t, int64_
     return frames * frame_length(st, t);
 }
 
-/* Records one packet (or Matroska block) of stream idx: ts in the stream's time base
-   (AV_NOPTS_VALUE when it has none), its duration (<= 0: unknown), its frame count,
-   and where it lies in the file (pos < 0: unknown). */
-static void note_ts(struct measure *m, int idx, int64_t ts, int64_t duration, int frames,
-                    int64_t pos, int size)
+/* A clock of pts_wrap_bits (MPEG's 33) that wrapped since the stream's first
+   timestamp: anything more than half a turn below the first is one turn later. */
+static int64_t unwrap(const AVStream *st, struct track *t, int64_t ts)
+{
+    if (ts == AV_NOPTS_VALUE || st->pts_wrap_bits <= 0 || st->pts_wrap_bits >= 63)
+        return ts;
+    if (t->first_ts == AV_NOPTS_VALUE)
+        t->first_ts = ts;
+    else if (ts < t->first_ts - (1LL << (st->pts_wrap_bits - 1)))
+        ts += 1LL << st->pts_wrap_bits;
+    return ts;
+}
+
+/* Records one packet (or Matroska block) of stream idx: ts (presentation) and dts
+   (decode) in the stream's time base (AV_NOPTS_VALUE when absent), its duration (<= 0:
+   unknown), its frame count, and where it lies in the file (pos < 0: unknown). */
+static void note_ts(struct measure *m, int idx, int64_t ts, int64_t dts, int64_t duration,
+                    int frames, int64_t pos, int size)
 {
     if (idx < 0 || idx >= m->ntracks)
         return;
@@ -221,13 +238,12 @@ static void note_ts(struct measure *m, int idx, int64_t ts, int64_t duration, in
     const AVStream *st = m->fc->streams[idx];
     if (!t->billed)
         return;
-    if (ts != AV_NOPTS_VALUE && st->pts_wrap_bits > 0 && st->pts_wrap_bits < 63) {
-        /* A clock of pts_wrap_bits (MPEG's 33) that wrapped since the first timestamp:
-           anything more than half a turn below the first is one turn later. */
-        if (t->first_ts == AV_NOPTS_VALUE)
-            t->first_ts = ts;
-        else if (ts < t->first_ts - (1LL << (st->pts_wrap_bits - 1)))
-            ts += 1LL << st->pts_wrap_bits;
+    ts = unwrap(st, t, ts);
+    int64_t d = dts != AV_NOPTS_VALUE ? unwrap(st, t, dts) : ts;
+    if (pos >= 0 && d != AV_NOPTS_VALUE) {
+        if (t->w_n++ == 0)
+            t->w_pos0 = pos, t->w_dts0 = d;
+        t->w_pos1 = pos, t->w_dts1 = d;
     }
     if (ts == AV_NOPTS_VALUE) {
         /* A frame split out of a PES that carried one timestamp for several (MPEG-TS
@@ -289,7 +305,7 @@ static void note_packet(struct measure *m, const AVPacket *pkt)
     if (pkt->flags & AV_PKT_FLAG_DISCARD)
         return;
     int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
-    note_ts(m, pkt->stream_index, ts, pkt->duration, 1, pkt->pos, pkt->size);
+    note_ts(m, pkt->stream_index, ts, pkt->dts, pkt->duration, 1, pkt->pos, pkt->size);
 }
 
 /* Starts a window after a byte seek: frame gaps and pieces are not measured across
@@ -297,20 +313,44 @@ static void note_packet(struct measure *m, const AVPacket *pkt)
 static void window_begin(struct measure *m)
 {
     for (int i = 0; i < m->ntracks; i++)
-        m->tracks[i].last_pts = m->tracks[i].run_end = AV_NOPTS_VALUE, m->tracks[i].untimed = 0;
+        m->tracks[i].last_pts = m->tracks[i].run_end = AV_NOPTS_VALUE, m->tracks[i].untimed = 0,
+        m->tracks[i].w_n = 0;
     m->win_lo_us = INT64_MAX;
     m->win_hi_us = INT64_MIN;
     m->win_pos_lo = INT64_MAX;
     m->win_pos_hi = INT64_MIN;
 }
 
+/* Adds the window's bytes and time to the bitrate evidence. With packet positions,
+   from the stream with the most packets in the window: the distance between its first
+   and last packet in the file against the distance of their decode times (streams are
+   interleaved with offsets of up to a second, so mixing them would distort a short
+   window). Without positions (Matroska blocks), the bytes of the whole window read. */
 static void window_end(struct measure *m)
 {
-    /* Bytes by file position, so container overhead counts as it does in the size. */
-    if (m->win_hi_us > m->win_lo_us && m->win_pos_hi > m->win_pos_lo) {
+    const struct track *best = NULL;
+    int best_i = -1;
+    for (int i = 0; i < m->ntracks; i++)
+        if (m->tracks[i].w_n >= 2 && m->tracks[i].w_dts1 > m->tracks[i].w_dts0 &&
+            m->tracks[i].w_pos1 > m->tracks[i].w_pos0 && (!best || m->tracks[i].w_n > best->w_n))
+            best = &m->tracks[i], best_i = i;
+    if (best) {
+        m->win_total_us += av_rescale_q(best->w_dts1 - best->w_dts0,
+                                        m->fc->streams[best_i]->time_base, AV_TIME_BASE_Q);
+        m->win_total_bytes += best->w_pos1 - best->w_pos0;
+    } else if (m->mkv && m->win_hi_us > m->win_lo_us && m->win_pos_hi > m->win_pos_lo) {
         m->win_total_us += m->win_hi_us - m->win_lo_us;
         m->win_total_bytes += m->win_pos_hi - m->win_pos_lo;
     }
+}
+
+/* Whether some stream has shown enough packets in this window to measure a bitrate. */
+static int window_has_rate(const struct measure *m)
+{
+    for (int i = 0; i < m->ntracks; i++)
+        if (m->tracks[i].w_n >= 3)
+            return 1;
+    return 0;
 }
 
 /* Reads one packet. Returns 1 for a packet, 0 at the end, or a negative probe code. */
@@ -533,7 +573,7 @@ static void on_mkv_block(void *opaque, uint64_t track, int64_t ts, int frames, i
     struct mkv_ctx *c = opaque;
     for (int i = 0; i < c->m->mkv_ntracks; i++)
         if (c->m->mkv_numbers[i] == track) {
-            note_ts(c->m, c->m->mkv_stream[i], ts, duration, frames, -1, 0);
+            note_ts(c->m, c->m->mkv_stream[i], ts, AV_NOPTS_VALUE, duration, frames, -1, 0);
             return;
         }
 }
@@ -627,7 +667,7 @@ static int read_window(struct measure *m, AVPacket *pkt, int64_t at, int64_t end
                 return CM_PROBE_E_TOOLONG;
             /* A window is about time, not bytes: at high bitrates a few packets are
                enough once one billed packet has shown up. */
-            if (m->in->bytes_read - first_byte > end - at && m->win_hi_us > m->win_lo_us)
+            if (m->in->bytes_read - first_byte > end - at && window_has_rate(m))
                 break;
             int got = read_one(m, pkt);
             if (got < 0)

@@ -301,6 +301,40 @@ static void test_thirty_minute_ts_is_read_in_small_part(void **s)
     expect_flat("exact-3m00.ts", "ts", CM_PROBE_METHOD_TAIL_PACKETS);
 }
 
+/* At a real bitrate (noise at ~20 Mbit/s, 8 MB a few seconds) a 24 s MPEG-TS is still
+   measured from its end, not scanned: the windows' bitrate is judged per stream, so
+   audio interleaved a second away from video does not look like missing time. */
+static void test_high_bitrate_ts_is_measured_from_its_end(void **s)
+{
+    (void)s;
+    const char *clip = tmp_path("noise.mp4");
+    const char *list = tmp_path("noise.txt");
+    const char *out = tmp_path("noise.ts");
+    assert_int_equal(run_cmd("ffmpeg -hide_banner -loglevel error -nostdin -y -f lavfi -i "
+                             "testsrc2=size=320x240:rate=25:duration=6 -f lavfi -i "
+                             "sine=sample_rate=48000:duration=6 -vf noise=alls=40:allf=t "
+                             "-c:v libx264 -preset ultrafast -b:v 20M -maxrate 20M -bufsize 10M "
+                             "-g 50 -c:a aac '%s'", clip), 0);
+    FILE *f = fopen(list, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 4; i++)
+        fprintf(f, "file '%s'\n", clip);
+    fclose(f);
+    assert_int_equal(run_cmd("ffmpeg -hide_banner -loglevel error -nostdin -y -f concat -safe 0 "
+                             "-i '%s' -c copy '%s'", list, out), 0);
+    cm_probe_report *r = probe(out);
+    assert_int_equal(cm_probe_report_error(r), CM_PROBE_OK);
+    assert_in_range(cm_probe_report_measured_ms(r), 23500, 24500);
+    assert_int_equal(cm_probe_report_method(r), CM_PROBE_METHOD_TAIL_PACKETS);
+    if (cm_probe_report_bytes_read(r) * 3 > cm_probe_report_file_bytes(r))
+        fail_msg("read %lld of %lld bytes", (long long)cm_probe_report_bytes_read(r),
+                 (long long)cm_probe_report_file_bytes(r));
+    cm_probe_report_free(r);
+    unlink(clip);
+    unlink(list);
+    unlink(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -333,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_thirty_minute_mkv_is_read_in_small_part),
         cmocka_unit_test(test_thirty_minute_webm_is_read_in_small_part),
         cmocka_unit_test(test_thirty_minute_ts_is_read_in_small_part),
+        cmocka_unit_test(test_high_bitrate_ts_is_measured_from_its_end),
     };
     return cmocka_run_group_tests_name("probe_samples", tests, NULL, NULL);
 }
