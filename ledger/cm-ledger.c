@@ -27,7 +27,7 @@ static const char usage_text[] =
     "  price set REGION CURRENCY MINOR_UNITS\n"
     "  buy WS CREDITS --as USER [--ref PAYMENT_REF]\n"
     "  quote WS CREDITS [--as USER]\n"
-    "  reserve WS JOB CREDITS --as USER [--lease SECONDS]\n"
+    "  reserve WS JOB CREDITS --as USER [--lease SECONDS] [--note TEXT]\n"
     "  renew JOB [--lease SECONDS]\n"
     "  commit JOB [CREDITS]\n"
     "  release JOB\n"
@@ -44,7 +44,7 @@ static const char usage_text[] =
 /* Options that take a value, and flags. */
 static const char *const value_opts[] = {"--db",    "--now",  "--owner", "--region", "--as",
                                          "--credits", "--interval", "--tier", "--ref",
-                                         "--lease", "--reason", "--by"};
+                                         "--lease", "--reason", "--by", "--note"};
 #define N_OPTS (sizeof value_opts / sizeof value_opts[0])
 
 typedef struct args {
@@ -232,7 +232,9 @@ static void print_job(const cm_ledger_job *j)
             json_time(t->expires_ms);
             putchar('}');
         }
-        puts("]}");
+        fputs("], \"note\": ", stdout);
+        json_str(j->note);
+        puts("}");
         return;
     }
     printf("job %s in %s by %s: %s, %" PRId64 " credits held, %" PRId64 " charged, %" PRId64
@@ -250,6 +252,8 @@ static void print_job(const cm_ledger_job *j)
                t->grant_id, cm_ledger_grant_kind_name(t->kind),
                text_time(t->expires_ms, t1, sizeof t1), t->credits, t->charged, t->refunded);
     }
+    if (j->note)
+        printf("  why: %s\n", j->note);
 }
 
 static int job_result(int rc, cm_ledger *l, cm_ledger_job *j)
@@ -485,7 +489,7 @@ static int run(cm_ledger *l, const args *a)
         if (parse_int(a->pos[3], &n))
             return usage("CREDITS must be a number");
         cm_ledger_job *j = NULL;
-        rc = cm_ledger_reserve(l, a->pos[1], a->pos[2], n, as, lease, &j);
+        rc = cm_ledger_reserve_noted(l, a->pos[1], a->pos[2], n, as, lease, opt(a, "--note"), &j);
         return job_result(rc, l, j);
     }
     if (!strcmp(cmd, "renew")) {
@@ -596,7 +600,7 @@ static int options_fit(const args *a)
         {"workspace", "--owner --region"}, {"member", "--as"},
         {"plan", "--credits --interval --tier --as"}, {"price", ""},
         {"buy", "--as --ref"},           {"quote", "--as"},
-        {"reserve", "--as --lease"},     {"renew", "--lease"},
+        {"reserve", "--as --lease --note"}, {"renew", "--lease"},
         {"commit", ""},                  {"release", ""},
         {"refund", "--reason --by --ref"}, {"balance", "--as"},
         {"history", "--as"},             {"job", ""},

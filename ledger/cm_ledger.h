@@ -173,6 +173,9 @@ typedef struct cm_ledger_job {
     int64_t resolved_ms;    /* commit/release/lapse time, or -1 while held */
     size_t n_takes;         /* the grants it took from, in spending order */
     cm_ledger_take *takes;
+    char *note;             /* why it costs what it costs, as given at reserve (see
+                               cm_ledger_reserve_noted); only cm_ledger_job_info fills it,
+                               NULL elsewhere or when none was given */
 } cm_ledger_job;
 
 /* One grant in a balance. */
@@ -337,6 +340,16 @@ CM_LEDGER_EXTERN void cm_ledger_quote_free(cm_ledger_quote_result *q);
 CM_LEDGER_EXTERN int cm_ledger_reserve(cm_ledger *l, const char *ws, const char *job,
                                        int64_t credits, const char *user, int64_t lease_s,
                                        cm_ledger_job **out);
+
+/* cm_ledger_reserve with a note: why the job costs what it costs (for example the
+ * measured duration, how it was measured and why it differs from the header), kept in
+ * the hold's journal row for support staff and returned by cm_ledger_job_info in
+ * ->note. note may be NULL; else UTF-8, at most 1000 bytes. A retry is not compared on
+ * its note. Returns what cm_ledger_reserve returns. */
+CM_LEDGER_EXTERN int cm_ledger_reserve_noted(cm_ledger *l, const char *ws, const char *job,
+                                             int64_t credits, const char *user,
+                                             int64_t lease_s, const char *note,
+                                             cm_ledger_job **out);
 
 /* Extend the lease of a held hold to now + lease_s (0: the default).
  * Returns OK, E_INVALID, E_NO_JOB, E_LEASE_EXPIRED (it lapsed: it is now released),

@@ -157,13 +157,14 @@ void cm_ledger_job_free(cm_ledger_job *j)
     free(j->workspace);
     free(j->user);
     free(j->takes);
+    free(j->note);
     free(j);
 }
 
 /* ---- reserve ---- */
 
 typedef struct hold_args {
-    const char *ws, *job, *user;
+    const char *ws, *job, *user, *note;
     int64_t credits, lease_s;
     cm_ledger_job **out;
 } hold_args;
@@ -220,7 +221,8 @@ static int reserve_body(cm_tx *tx, void *arg)
         rc = CM_RUN(tx, CM_Q_TAKE_INSERT, NULL, NULL, CM_T(a->job), CM_I((int64_t)i),
                     CM_I(v.v[i].id), CM_I(c));
         if (!rc)
-            rc = cm_move(tx, &v.v[i], "hold", c, tx->now, a->job, a->user, "reserved", NULL);
+            rc = cm_move(tx, &v.v[i], "hold", c, tx->now, a->job, a->user,
+                         a->note ? a->note : "reserved", NULL);
     }
     cm_grant_vec_free(&v);
     if (rc)
@@ -247,8 +249,18 @@ static int check_lease(cm_ledger *l, int64_t *lease_s)
 int cm_ledger_reserve(cm_ledger *l, const char *ws, const char *job, int64_t credits,
                       const char *user, int64_t lease_s, cm_ledger_job **out)
 {
+    return cm_ledger_reserve_noted(l, ws, job, credits, user, lease_s, NULL, out);
+}
+
+int cm_ledger_reserve_noted(cm_ledger *l, const char *ws, const char *job, int64_t credits,
+                            const char *user, int64_t lease_s, const char *note,
+                            cm_ledger_job **out)
+{
     if (out)
         *out = NULL;
+    if (note && (!*note || strlen(note) > CM_TEXT_MAX || !cm_utf8_valid(note)))
+        return cm_fail(l, CM_LEDGER_E_INVALID, "the note must be UTF-8 text of 1 to %d bytes",
+                       CM_TEXT_MAX);
     int rc = cm_valid_id(l, "the job id", job);
     if (!rc)
         rc = cm_valid_id(l, "the user id", user);
@@ -258,7 +270,7 @@ int cm_ledger_reserve(cm_ledger *l, const char *ws, const char *job, int64_t cre
         return rc;
     if (credits <= 0 || credits > INT64_C(1000000000000))
         return cm_fail(l, CM_LEDGER_E_INVALID, "credits to reserve must be between 1 and 10^12");
-    hold_args a = {ws, job, user, credits, lease_s, out};
+    hold_args a = {ws, job, user, note, credits, lease_s, out};
     return cm_tx_run(l, 1, reserve_body, &a);
 }
 
@@ -272,6 +284,17 @@ typedef struct job_args {
     int64_t n; /* lease_s for renew, credits for commit */
     cm_ledger_job **out;
 } job_args;
+
+/* The reserve's note, from its journal row ("reserved" when none was given). */
+static int take_note(void *ctx, const cm_sv *cols, int ncols)
+{
+    cm_ledger_job *j = ctx;
+    if (ncols >= 1 && cols[0].type == CM_SV_TEXT && strcmp(cols[0].s, "reserved") != 0) {
+        free(j->note);
+        j->note = dup_str(cols[0].s);
+    }
+    return 0;
+}
 
 /* Find the hold and bring its workspace up to now (which may lapse it). */
 static int load_hold(cm_tx *tx, const char *job, cm_hold_row *h)
@@ -349,7 +372,10 @@ static int job_body(cm_tx *tx, void *arg)
     }
     if (rc)
         return rc;
-    return finish(tx, &h, a->out);
+    rc = finish(tx, &h, a->out);
+    if (!rc && a->op == OP_INFO && a->out && *a->out)
+        rc = CM_RUN(tx, CM_Q_HOLD_NOTE, take_note, *a->out, CM_T(h.ws), CM_T(h.job));
+    return rc;
 }
 
 static int job_call(cm_ledger *l, const char *job, int op, int64_t n, cm_ledger_job **out)

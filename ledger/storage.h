@@ -112,6 +112,8 @@ typedef enum cm_stmt {
     CM_Q_JOURNAL_OF_WS,  /* (ws) -> id, at_ms, kind, grant_id, job, credits, actor, reason,
                              ref; by id */
     CM_Q_JOURNAL_ALL,    /* () -> id, op, kind, grant_id, job, credits; by id */
+    CM_Q_HOLD_NOTE,      /* (ws, job) -> reason of the job's first "hold" journal row: the
+                             note of its reserve */
     CM_Q__COUNT
 } cm_stmt;
 

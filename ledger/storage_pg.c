@@ -132,6 +132,8 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_JOURNAL_OF_WS] = "SELECT id, at_ms, kind, grant_id, job, credits, actor, reason, ref "
                            "FROM journal WHERE ws = $1 ORDER BY id",
     [CM_Q_JOURNAL_ALL] = "SELECT id, op, kind, grant_id, job, credits FROM journal ORDER BY id",
+    [CM_Q_HOLD_NOTE] = "SELECT reason FROM journal WHERE ws = $1 AND job = $2 AND kind = 'hold' "
+                       "ORDER BY id LIMIT 1",
 };
 
 /* Migrations: migration[v - 1] takes the schema from version v - 1 to v. Append only.

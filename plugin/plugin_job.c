@@ -13,6 +13,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
 
 /* ---- the job table ---------------------------------------------------------- */
@@ -154,6 +155,42 @@ static void quote_by_output(cm_plugin *p, int64_t requested_ms, cm_plugin_quote 
     cmp_strlcpy(q->method_name, "requested", sizeof q->method_name);
 }
 
+/* Appends printf-style text to buf (cap bytes), never past its end. */
+__attribute__((format(printf, 3, 4))) static void append(char *buf, size_t cap,
+                                                        const char *fmt, ...)
+{
+    size_t n = strlen(buf);
+    if (n + 1 >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + n, cap - n, fmt, ap);
+    va_end(ap);
+}
+
+/* The quote in one line for the ledger's note of the hold: "3 credits for 180.224 s
+   measured by tail_packets, the header declares no duration (...)". */
+static void describe_quote(const cm_plugin_quote *q, int billing, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    long long ms = (long long)q->measured_ms;
+    if (billing == CM_PLUGIN_BY_OUTPUT) {
+        append(buf, cap, "%lld credits quoted for %lld.%03lld s of requested output",
+               (long long)q->credits, ms / 1000, ms % 1000);
+        return;
+    }
+    append(buf, cap, "%lld credits for %lld.%03lld s measured by %s", (long long)q->credits,
+           ms / 1000, ms % 1000, q->method_name);
+    if (q->declared_ms < 0) {
+        append(buf, cap, ", the header declares no duration");
+        return;
+    }
+    append(buf, cap, ", the header says %lld.%03lld s", (long long)q->declared_ms / 1000,
+           (long long)q->declared_ms % 1000);
+    if (q->note[0]) /* why they differ */
+        append(buf, cap, " (%s)", q->note);
+}
+
 /* Fills in why a reserve was refused. Returns the plugin's code. */
 static int refuse_reserve(cm_plugin *p, const cm_plugin_job_spec *s, int rc, cm_plugin_quote *q)
 {
@@ -217,9 +254,12 @@ int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote 
         goto done;
 
     int64_t lease_s = spec->lease_s > 0 ? spec->lease_s : p->default_lease_s;
+    /* Why it costs what it costs, kept with the hold for support staff. */
+    char why[400];
+    describe_quote(&q, spec->billing, why, sizeof why);
     cm_ledger_job *j = NULL;
-    int rc = cm_ledger_reserve(p->ledger, spec->workspace, spec->job, q.credits, spec->user,
-                               lease_s, &j);
+    int rc = cm_ledger_reserve_noted(p->ledger, spec->workspace, spec->job, q.credits,
+                                     spec->user, lease_s, why, &j);
     if (rc != CM_LEDGER_OK) {
         code = refuse_reserve(p, spec, rc, &q);
         goto done;

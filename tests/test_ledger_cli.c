@@ -130,8 +130,13 @@ static void test_full_job_cycle_through_the_cli(void **state)
     assert_non_null(strstr(out, "paid 200 USD"));
     assert_int_equal(cli(T0, "quote", "acme", "4", "--as", "bob", NULL), 0);
     assert_non_null(strstr(out, "affordable"));
-    assert_int_equal(cli(T0, "reserve", "acme", "j1", "4", "--as", "bob", "--lease", "60", NULL),
+    assert_int_equal(cli(T0, "reserve", "acme", "j1", "4", "--as", "bob", "--lease", "60",
+                         "--note", "4 credits for 181.000 s measured by tail_packets", NULL),
                      0);
+    assert_int_equal(cli(T0, "job", "j1", NULL), 0);
+    assert_non_null(strstr(out, "  why: 4 credits for 181.000 s measured by tail_packets\n"));
+    assert_int_equal(cli(T0, "--json", "job", "j1", NULL), 0);
+    assert_non_null(strstr(out, "\"note\": \"4 credits for 181.000 s measured by tail_packets\"}"));
     assert_int_equal(cli("--now", "2026-01-31T12:00:30Z", "renew", "j1", "--lease", "60", NULL),
                      0);
     assert_int_equal(cli("--now", "2026-01-31T12:01:00Z", "--json", "commit", "j1", "3", NULL), 0);

@@ -103,6 +103,38 @@ static void test_retried_reserve_returns_the_same_hold(void **state)
     lt_close(&e);
 }
 
+/* Support staff ask why a job cost what it cost: the reserve's note answers, kept with
+ * the hold in its journal row. */
+static void test_reserve_note_is_kept_for_support(void **state)
+{
+    (void)state;
+    lt_env e;
+    setup_grants(&e, "reservenote");
+    const char *why = "4 credits for 181.000 s measured by tail_packets (caf\xc3\xa9)";
+    LT_OK(&e, cm_ledger_reserve_noted(e.l, "acme", "n1", 4, "bob", 60, why, NULL));
+    LT_OK(&e, cm_ledger_commit(e.l, "n1", CM_LEDGER_ALL, NULL));
+    cm_ledger_job *j = NULL;
+    LT_OK(&e, cm_ledger_job_info(e.l, "n1", &j));
+    assert_non_null(j->note);
+    assert_string_equal(j->note, why);
+    cm_ledger_job_free(j);
+    /* a retry is not compared on its note, and keeps the first one */
+    LT_OK(&e, cm_ledger_reserve_noted(e.l, "acme", "n1", 4, "bob", 60, "other", NULL));
+    LT_OK(&e, cm_ledger_job_info(e.l, "n1", &j));
+    assert_string_equal(j->note, why);
+    cm_ledger_job_free(j);
+    /* without a note there is none */
+    LT_OK(&e, cm_ledger_reserve(e.l, "acme", "n2", 1, "bob", 60, NULL));
+    LT_OK(&e, cm_ledger_job_info(e.l, "n2", &j));
+    assert_null(j->note);
+    cm_ledger_job_free(j);
+    LT_EXPECT(&e, CM_LEDGER_E_INVALID,
+              cm_ledger_reserve_noted(e.l, "acme", "n3", 1, "bob", 60, "", NULL));
+    LT_EXPECT(&e, CM_LEDGER_E_INVALID,
+              cm_ledger_reserve_noted(e.l, "acme", "n3", 1, "bob", 60, "bad\xff", NULL));
+    lt_close(&e);
+}
+
 static void test_commit_less_gives_back_what_the_hold_took_last(void **state)
 {
     (void)state;
@@ -311,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_quote_shows_the_grants_a_reserve_would_take),
         cmocka_unit_test(test_reserve_beyond_available_fails_and_changes_nothing),
         cmocka_unit_test(test_retried_reserve_returns_the_same_hold),
+        cmocka_unit_test(test_reserve_note_is_kept_for_support),
         cmocka_unit_test(test_commit_less_gives_back_what_the_hold_took_last),
         cmocka_unit_test(test_retried_commit_returns_the_first_result),
         cmocka_unit_test(test_commit_more_than_held_is_invalid),

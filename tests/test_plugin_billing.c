@@ -69,6 +69,10 @@ static void test_success_charges_exactly_the_quote(void **state)
     int64_t charged = 0;
     assert_int_equal(cmt_job_state(f->db, "j-ok", &charged), CM_LEDGER_COMMITTED);
     assert_int_equal(charged, 2);
+    /* support staff see why: the measured duration and how it was measured */
+    char why[4096];
+    assert_int_equal(cmt_ledger(why, sizeof why, f->db, "job", "j-ok", (const char *)NULL), 0);
+    assert_non_null(strstr(why, "why: 2 credits for 60.600 s measured by "));
     assert_int_equal(access(f->out, R_OK), 0);
     assert_int_equal(access(f->thumb, R_OK), 0);
 }
