@@ -441,20 +441,33 @@ static int cb_take(void *ctx, const cm_sv *c, int n)
     t->seq = c[0].i;
     t->grant_id = c[1].i;
     t->credits = c[2].i;
-    t->charged = c[3].i;
-    t->refunded = c[4].i;
-    t->kind = (int)c[5].i;
-    t->expires_ms = cm_int_or(&c[6], -1);
+    t->kind = (int)c[3].i;
+    t->expires_ms = cm_int_or(&c[4], -1);
     return 0;
 }
 
-int cm_takes_of(cm_tx *tx, const char *job, cm_take_vec *out)
+int cm_takes_of(cm_tx *tx, const cm_hold_row *h, cm_take_vec *out)
 {
     memset(out, 0, sizeof *out);
     take_ctx x = {out, 0};
-    int rc = CM_RUN(tx, CM_Q_TAKES_OF, cb_take, &x, CM_T(job));
+    int rc = CM_RUN(tx, CM_Q_TAKES_OF, cb_take, &x, CM_T(h->job));
     if (!rc && x.oom)
         rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading a hold");
+    /* Charged in take order, refunded from the last charged take back. */
+    int64_t charge = h->charged, refund = h->refunded;
+    for (size_t k = 0; !rc && k < out->n; k++) {
+        cm_take_row *t = &out->v[k];
+        t->charged = charge < t->credits ? charge : t->credits;
+        charge -= t->charged;
+    }
+    for (size_t k = out->n; !rc && k-- > 0;) {
+        cm_take_row *t = &out->v[k];
+        t->refunded = refund < t->charged ? refund : t->charged;
+        refund -= t->refunded;
+    }
+    if (!rc && (charge != 0 || refund != 0))
+        rc = cm_fail(tx->l, CM_LEDGER_E_STORAGE,
+                     "hold %s: its takes do not add up to its charge", h->job);
     if (rc) {
         free(out->v);
         memset(out, 0, sizeof *out);
@@ -548,8 +561,11 @@ int cm_journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int64
                const char *job, int64_t credits, const char *actor, const char *reason,
                const char *ref)
 {
-    /* The call's first row takes a new operation number from the insert itself; the
-     * call's later rows carry the same one. */
+    /* The call's first row in a workspace takes a new operation number from the insert
+     * itself; the call's later rows there carry the same one. (Numbers are unique within
+     * a workspace; a call that touches several, such as sweep, has one in each.) */
+    if (tx->op && strcmp(tx->op_ws, ws) != 0)
+        tx->op = 0;
     int64_t op = 0;
     int rc = CM_RUN(tx, CM_Q_JOURNAL_INSERT, cm_cb_int, &op, tx->op ? CM_I(tx->op) : CM_N,
                     CM_T(ws), CM_I(at_ms), CM_T(kind), grant_id >= 0 ? CM_I(grant_id) : CM_N,
@@ -559,6 +575,7 @@ int cm_journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int64
         if (op <= 0)
             return cm_fail(tx->l, CM_LEDGER_E_STORAGE, "the journal row got no operation number");
         tx->op = op;
+        snprintf(tx->op_ws, sizeof tx->op_ws, "%s", ws);
     }
     return rc;
 }

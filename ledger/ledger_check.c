@@ -7,7 +7,10 @@
  * granted = remaining + held + charged + expired - refunded_into, that no counter is
  * negative at any point of the replay, and for every hold that it was taken once,
  * resolved at most once (one operation), consistently with its state, and never
- * refunded beyond its charge. It reports the first violation found.
+ * refunded beyond its charge, and that its takes name grants of its workspace and add
+ * up to what it holds. It reports the first violation found. The journal is replayed
+ * workspace by workspace, each in id order (ids and operation numbers are per
+ * workspace, and so are grants and holds).
  */
 #include "ledger_internal.h"
 
@@ -17,6 +20,7 @@
 typedef struct hold_tally {
     cm_hold_row h;
     int64_t hold, commit, back, refund, last_op;
+    int64_t taken; /* sum of its takes' credits */
     int res_ops;
 } hold_tally;
 
@@ -122,6 +126,36 @@ static int cb_journal(void *ctx, const cm_sv *c, int n)
     return 0;
 }
 
+/* A hold's takes: each names a grant of the hold's workspace and a positive number of
+ * credits (their sum is compared with the hold's credits by check_holds). */
+static int cb_take(void *ctx, const cm_sv *c, int n)
+{
+    check_ctx *x = ctx;
+    (void)n;
+    hold_tally *t = bsearch(c[0].s, x->holds, x->n_holds, sizeof *t, cmp_hold);
+    if (!t) {
+        VIOLATION(x, "job '%s' has takes but no hold", c[0].s ? c[0].s : "");
+        return 1;
+    }
+    if (c[2].type != CM_SV_INT || c[3].type != CM_SV_INT) {
+        VIOLATION(x, "job '%s': the record of the grants it took from is unreadable",
+                  t->h.job);
+        return 1;
+    }
+    if (c[4].type != CM_SV_TEXT || strcmp(c[4].s, t->h.ws) != 0) {
+        VIOLATION(x, "job '%s' took from grant %lld, which is not a grant of workspace '%s'",
+                  t->h.job, (long long)c[2].i, t->h.ws);
+        return 1;
+    }
+    if (c[3].i <= 0) {
+        VIOLATION(x, "job '%s' took %lld credits from grant %lld", t->h.job, (long long)c[3].i,
+                  (long long)c[2].i);
+        return 1;
+    }
+    t->taken += c[3].i;
+    return 0;
+}
+
 static void check_grants(check_ctx *x)
 {
     for (size_t i = 0; i < x->stored.n && !x->rc; i++) {
@@ -162,6 +196,9 @@ static void check_holds(check_ctx *x)
         else if (t->hold != h->credits)
             VIOLATION(x, "job '%s' holds %lld credits but the journal took %lld", j,
                       (long long)h->credits, (long long)t->hold);
+        else if (t->taken != h->credits)
+            VIOLATION(x, "job '%s' holds %lld credits but its takes add up to %lld", j,
+                      (long long)h->credits, (long long)t->taken);
         else if (h->refunded < 0 || h->refunded > h->charged || t->refund != h->refunded)
             VIOLATION(x, "job '%s': refunded %lld (journal %lld) against a charge of %lld", j,
                       (long long)h->refunded, (long long)t->refund, (long long)h->charged);
@@ -204,6 +241,8 @@ static int check_body(cm_tx *tx, void *arg)
     rc = cm_run(tx, CM_Q_HOLD_ALL, NULL, 0, cb_hold_all, &x);
     if (!rc && x.oom)
         rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory checking the ledger");
+    if (!rc)
+        rc = cm_run(tx, CM_Q_TAKES_ALL, NULL, 0, cb_take, &x);
     if (!rc)
         rc = cm_run(tx, CM_Q_JOURNAL_ALL, NULL, 0, cb_journal, &x);
     if (!rc)

@@ -37,8 +37,9 @@ struct cm_ledger {
 typedef struct cm_tx {
     cm_ledger *l;
     int64_t now;  /* the clock, read once per call */
-    int64_t op;   /* operation number of the journal rows of this call; 0 until the first
-                     row is inserted (which takes a new one) */
+    int64_t op;   /* operation number of the journal rows of this call in workspace op_ws;
+                     0 until the first row there is inserted (which takes a new one) */
+    char op_ws[CM_ID_MAX + 1];
     cm_ledger_sweep_stats stats; /* lazy work done by this call */
     /* A result the body handed to the caller, to undo if the transaction then fails
      * (commit refused) or runs again (retry): discard(slot) frees *slot, sets it NULL. */
@@ -129,7 +130,9 @@ void cm_grant_vec_free(cm_grant_vec *v);
 void cm_grant_from_cols(cm_grant_row *g, const cm_sv *c);
 int cm_hold_get(cm_tx *tx, const char *job, cm_hold_row *out, int *found);
 void cm_hold_from_cols(cm_hold_row *h, const cm_sv *c);
-int cm_takes_of(cm_tx *tx, const char *job, cm_take_vec *out);
+/* The takes of hold h in order, with what its commit charged and its refunds gave back
+ * of each (the commit charges takes in order; refunds start from the last take). */
+int cm_takes_of(cm_tx *tx, const cm_hold_row *h, cm_take_vec *out);
 int cm_ws_get(cm_tx *tx, const char *ws, cm_ws_row *out, int *found);
 
 /* Check that user may use ws (owner or member; NULL = operator). need_owner: only the

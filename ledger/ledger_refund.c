@@ -2,7 +2,8 @@
  * ledger_refund.c - reimbursing committed charges.
  *
  * A refund never exceeds what the hold was charged minus what was refunded already
- * (holds.refunded, and per take hold_takes.refunded <= charged). The credits go back to
+ * (holds.refunded; per take, what was refunded of it never exceeds what was charged of it,
+ * cm_takes_of). The credits go back to
  * the grants they were charged from, last-charged first; a grant that has expired does
  * not take credits back (they would be lost again): that part goes into one new
  * non-expiring refund grant. With a reference, a refund is recorded in `refunds` and a
@@ -87,7 +88,7 @@ static int refund_body(cm_tx *tx, void *arg)
                        (long long)want);
 
     cm_take_vec t;
-    rc = cm_takes_of(tx, a->job, &t);
+    rc = cm_takes_of(tx, &h, &t);
     if (rc)
         return rc;
     int64_t left = want, to_source = 0, to_new = 0;
@@ -108,9 +109,6 @@ static int refund_body(cm_tx *tx, void *arg)
             rc = cm_move(tx, &g, "refund", r, tx->now, a->job, a->operator_id, a->reason, a->ref);
             to_source += r;
         }
-        if (!rc)
-            rc = CM_RUN(tx, CM_Q_TAKE_SET, NULL, NULL, CM_T(a->job), CM_I(t.v[k].seq),
-                        CM_I(t.v[k].charged), CM_I(t.v[k].refunded + r));
     }
     free(t.v);
     if (!rc && left != 0)

@@ -89,29 +89,36 @@ typedef enum cm_stmt {
     /* holds(job, ws, user_id, credits, lease_s, state, created_ms, lease_until_ms,
      *       resolved_ms, charged, refunded, commit_arg) */
     CM_Q_HOLD_GET,       /* (job) -> HOLD_COLS */
-    CM_Q_HOLD_INSERT,    /* (job, ws, user, credits, lease_s, created_ms, lease_until_ms) */
+    CM_Q_HOLD_INSERT,    /* (job, ws, user, credits, lease_s, created_ms, lease_until_ms,
+                             takes) : takes as below */
     CM_Q_HOLD_LAPSABLE,  /* (ws, now_ms) -> job of held holds with lease_until_ms <= now */
     CM_Q_HOLD_RENEW,     /* (job, lease_until_ms) */
     CM_Q_HOLD_RESOLVE,   /* (job, state, resolved_ms, charged, commit_arg) */
     CM_Q_HOLD_SET_REFUNDED, /* (job, refunded) */
     CM_Q_HOLD_ALL,       /* () -> HOLD_COLS of every hold */
-    /* hold_takes(job, seq, grant_id, credits, charged, refunded) */
-    CM_Q_TAKE_INSERT,    /* (job, seq, grant_id, credits) */
-    CM_Q_TAKES_OF,       /* (job) -> seq, grant_id, credits, charged, refunded, kind,
-                             expires_ms (of the grant), by seq */
-    CM_Q_TAKE_SET,       /* (job, seq, charged, refunded) */
-    CM_Q_TAKES_GRANTS,   /* (job) -> GRANT_COLS of the take's grant, then seq, credits,
-                             charged, refunded of the take (from CM_TC_SEQ on); by seq */
+    /* A hold's takes: which grants it took from, in order, written once by
+     * CM_Q_HOLD_INSERT as the text of a JSON array of [grant_id, credits] pairs, e.g.
+     * "[[4,5],[2,2]]" (seq is the position, from 0). They never change: what a commit
+     * charged and a refund gave back of each take follows from the hold's charged and
+     * refunded (cm_takes_of). */
+    CM_Q_TAKES_OF,       /* (job) -> seq, grant_id, credits, kind, expires_ms (of the
+                             grant); by seq */
+    CM_Q_TAKES_GRANTS,   /* (job) -> GRANT_COLS of the take's grant, then seq, credits of
+                             the take (from CM_TC_SEQ on); by seq */
+    CM_Q_TAKES_ALL,      /* () -> job, seq, grant_id, credits, ws of the grant (NULL when
+                             there is no such grant), for check; by job, seq */
     /* refunds(ref, job, credits, to_source, refund_grant_id, total_refunded, at_ms) */
     CM_Q_REFUND_GET,     /* (ref) -> job, credits, to_source, refund_grant_id, total */
     CM_Q_REFUND_INSERT,  /* (ref, job, credits, to_source, refund_grant_id|NULL, total, at_ms) */
     /* journal(id, op, ws, at_ms, kind, grant_id, job, credits, actor, reason, ref) */
+    /* Ids and operation numbers are unique and increasing within a workspace (a backend
+     * may make them unique across workspaces too); a workspace's rows are in id order. */
     CM_Q_JOURNAL_INSERT, /* (op|NULL, ws, at_ms, kind, grant_id|NULL, job|NULL, credits, actor,
                              reason|NULL, ref|NULL) -> op. op NULL: the backend gives the row
-                             a new operation number (unique, increasing), returned */
+                             a new operation number (unique within ws, increasing), returned */
     CM_Q_JOURNAL_OF_WS,  /* (ws) -> id, at_ms, kind, grant_id, job, credits, actor, reason,
                              ref; by id */
-    CM_Q_JOURNAL_ALL,    /* () -> id, op, kind, grant_id, job, credits; by id */
+    CM_Q_JOURNAL_ALL,    /* () -> id, op, kind, grant_id, job, credits, ws; by ws, id */
     CM_Q_HOLD_NOTE,      /* (ws, job) -> reason of the job's first "hold" journal row: the
                              note of its reserve */
     CM_Q__COUNT
@@ -130,7 +137,7 @@ enum {
 };
 
 /* Columns of CM_Q_TAKES_GRANTS after the GRANT_COLS. */
-enum { CM_TC_SEQ = CM_GC__COUNT, CM_TC_CREDITS, CM_TC_CHARGED, CM_TC_REFUNDED, CM_TC__COUNT };
+enum { CM_TC_SEQ = CM_GC__COUNT, CM_TC_CREDITS, CM_TC__COUNT };
 
 /* The most columns a statement returns. */
 #define CM_MAX_COLS CM_TC__COUNT
@@ -167,6 +174,6 @@ extern const cm_storage_ops cm_storage_sqlite;
 extern const cm_storage_ops cm_storage_pg; /* location postgresql://... or postgres://... */
 
 /* Schema version this build creates and understands. */
-#define CM_LEDGER_SCHEMA_VERSION 1
+#define CM_LEDGER_SCHEMA_VERSION 2
 
 #endif /* CM_LEDGER_STORAGE_H */

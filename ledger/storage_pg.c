@@ -101,9 +101,14 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_GRANT_SET] = "UPDATE grants SET granted = $7, remaining = $2, held = $3, charged = $4, "
                        "expired = $5, refunded_into = $6 WHERE id = $1",
     [CM_Q_HOLD_GET] = "SELECT " HOLD_COLS " FROM holds WHERE job = $1",
-    [CM_Q_HOLD_INSERT] = "INSERT INTO holds(job, ws, user_id, credits, lease_s, state, "
+    /* The takes ($8, a JSON array of [grant_id, credits]) go into hold_takes, one row
+     * each, in the same statement (the foreign keys are checked at its end). */
+    [CM_Q_HOLD_INSERT] = "WITH h AS (INSERT INTO holds(job, ws, user_id, credits, lease_s, state, "
                          "created_ms, lease_until_ms, resolved_ms, charged, refunded, commit_arg) "
-                         "VALUES($1, $2, $3, $4, $5, 1, $6, $7, NULL, 0, 0, NULL)",
+                         "VALUES($1, $2, $3, $4, $5, 1, $6, $7, NULL, 0, 0, NULL)) "
+                         "INSERT INTO hold_takes(job, seq, grant_id, credits) "
+                         "SELECT $1, t.ord - 1, (t.e->>0)::bigint, (t.e->>1)::bigint "
+                         "FROM jsonb_array_elements($8::jsonb) WITH ORDINALITY AS t(e, ord)",
     [CM_Q_HOLD_LAPSABLE] = "SELECT job FROM holds WHERE ws = $1 AND state = 1 "
                            "AND lease_until_ms <= $2 ORDER BY lease_until_ms, job",
     [CM_Q_HOLD_RENEW] = "UPDATE holds SET lease_until_ms = $2 WHERE job = $1",
@@ -111,16 +116,14 @@ static const char *const sql_text[CM_Q__COUNT] = {
                           "commit_arg = $5 WHERE job = $1 AND state = 1",
     [CM_Q_HOLD_SET_REFUNDED] = "UPDATE holds SET refunded = $2 WHERE job = $1",
     [CM_Q_HOLD_ALL] = "SELECT " HOLD_COLS " FROM holds ORDER BY job",
-    [CM_Q_TAKE_INSERT] = "INSERT INTO hold_takes(job, seq, grant_id, credits, charged, refunded) "
-                         "VALUES($1, $2, $3, $4, 0, 0)",
-    [CM_Q_TAKES_OF] = "SELECT t.seq, t.grant_id, t.credits, t.charged, t.refunded, g.kind, "
-                      "g.expires_ms FROM hold_takes t JOIN grants g ON g.id = t.grant_id "
+    [CM_Q_TAKES_OF] = "SELECT t.seq, t.grant_id, t.credits, g.kind, g.expires_ms "
+                      "FROM hold_takes t JOIN grants g ON g.id = t.grant_id "
                       "WHERE t.job = $1 ORDER BY t.seq",
-    [CM_Q_TAKE_SET] = "UPDATE hold_takes SET charged = $3, refunded = $4 WHERE job = $1 "
-                      "AND seq = $2",
-    [CM_Q_TAKES_GRANTS] = "SELECT " GRANT_COLS_G ", t.seq, t.credits, t.charged, t.refunded "
+    [CM_Q_TAKES_GRANTS] = "SELECT " GRANT_COLS_G ", t.seq, t.credits "
                           "FROM hold_takes t JOIN grants g ON g.id = t.grant_id "
                           "WHERE t.job = $1 ORDER BY t.seq",
+    [CM_Q_TAKES_ALL] = "SELECT t.job, t.seq, t.grant_id, t.credits, g.ws FROM hold_takes t "
+                       "LEFT JOIN grants g ON g.id = t.grant_id ORDER BY t.job, t.seq",
     [CM_Q_REFUND_GET] = "SELECT job, credits, to_source, refund_grant_id, total_refunded "
                         "FROM refunds WHERE ref = $1",
     [CM_Q_REFUND_INSERT] = "INSERT INTO refunds(ref, job, credits, to_source, refund_grant_id, "
@@ -131,7 +134,8 @@ static const char *const sql_text[CM_Q__COUNT] = {
                             "RETURNING op",
     [CM_Q_JOURNAL_OF_WS] = "SELECT id, at_ms, kind, grant_id, job, credits, actor, reason, ref "
                            "FROM journal WHERE ws = $1 ORDER BY id",
-    [CM_Q_JOURNAL_ALL] = "SELECT id, op, kind, grant_id, job, credits FROM journal ORDER BY id",
+    [CM_Q_JOURNAL_ALL] = "SELECT id, op, kind, grant_id, job, credits, ws FROM journal "
+                         "ORDER BY ws, id",
     [CM_Q_HOLD_NOTE] = "SELECT reason FROM journal WHERE ws = $1 AND job = $2 AND kind = 'hold' "
                        "ORDER BY id LIMIT 1",
 };
@@ -191,6 +195,10 @@ static const char *const migrations[CM_LEDGER_SCHEMA_VERSION] = {
     "  FOR EACH ROW EXECUTE FUNCTION journal_append_only();"
     "CREATE TRIGGER journal_no_truncate BEFORE TRUNCATE ON journal "
     "  FOR EACH STATEMENT EXECUTE FUNCTION journal_append_only();",
+
+    /* v2: a take is written once; what a commit charged and a refund gave back of it
+     * follow from its hold's charged and refunded (as v1 wrote them). */
+    "ALTER TABLE hold_takes DROP COLUMN charged, DROP COLUMN refunded;",
 };
 
 /* Keep libpq's message as one line (its messages may span several: DETAIL, HINT). */

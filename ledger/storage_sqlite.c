@@ -79,8 +79,8 @@ static const char *const sql_text[CM_Q__COUNT] = {
                        "refunded_into = ?6 WHERE id = ?1",
     [CM_Q_HOLD_GET] = "SELECT " HOLD_COLS " FROM holds WHERE job = ?1",
     [CM_Q_HOLD_INSERT] = "INSERT INTO holds(job, ws, user_id, credits, lease_s, state, "
-                         "created_ms, lease_until_ms, resolved_ms, charged, refunded, commit_arg) "
-                         "VALUES(?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, NULL, 0, 0, NULL)",
+                         "created_ms, lease_until_ms, resolved_ms, charged, refunded, commit_arg, takes) "
+                         "VALUES(?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, NULL, 0, 0, NULL, ?8)",
     [CM_Q_HOLD_LAPSABLE] = "SELECT job FROM holds WHERE ws = ?1 AND state = 1 "
                            "AND lease_until_ms <= ?2 ORDER BY lease_until_ms, job",
     [CM_Q_HOLD_RENEW] = "UPDATE holds SET lease_until_ms = ?2 WHERE job = ?1",
@@ -88,28 +88,36 @@ static const char *const sql_text[CM_Q__COUNT] = {
                           "commit_arg = ?5 WHERE job = ?1 AND state = 1",
     [CM_Q_HOLD_SET_REFUNDED] = "UPDATE holds SET refunded = ?2 WHERE job = ?1",
     [CM_Q_HOLD_ALL] = "SELECT " HOLD_COLS " FROM holds ORDER BY job",
-    [CM_Q_TAKE_INSERT] = "INSERT INTO hold_takes(job, seq, grant_id, credits, charged, refunded) "
-                         "VALUES(?1, ?2, ?3, ?4, 0, 0)",
-    [CM_Q_TAKES_OF] = "SELECT t.seq, t.grant_id, t.credits, t.charged, t.refunded, g.kind, "
-                      "g.expires_ms FROM hold_takes t JOIN grants g ON g.id = t.grant_id "
-                      "WHERE t.job = ?1 ORDER BY t.seq",
-    [CM_Q_TAKE_SET] = "UPDATE hold_takes SET charged = ?3, refunded = ?4 WHERE job = ?1 "
-                      "AND seq = ?2",
-    [CM_Q_TAKES_GRANTS] = "SELECT " GRANT_COLS_G ", t.seq, t.credits, t.charged, t.refunded "
-                          "FROM hold_takes t JOIN grants g ON g.id = t.grant_id "
-                          "WHERE t.job = ?1 ORDER BY t.seq",
+    /* A hold's takes are a JSON array of [grant_id, credits] in its row (storage.h). */
+    [CM_Q_TAKES_OF] = "SELECT t.key, json_extract(t.value, '$[0]'), json_extract(t.value, '$[1]'), "
+                      "g.kind, g.expires_ms FROM holds h, json_each(h.takes) t "
+                      "JOIN grants g ON g.id = json_extract(t.value, '$[0]') "
+                      "WHERE h.job = ?1 ORDER BY t.key",
+    [CM_Q_TAKES_GRANTS] = "SELECT " GRANT_COLS_G ", t.key, json_extract(t.value, '$[1]') "
+                          "FROM holds h, json_each(h.takes) t "
+                          "JOIN grants g ON g.id = json_extract(t.value, '$[0]') "
+                          "WHERE h.job = ?1 ORDER BY t.key",
+    /* Takes that are not a JSON array come back as one take of NULLs, for check to name. */
+    [CM_Q_TAKES_ALL] = "SELECT h.job, t.key, json_extract(t.value, '$[0]'), "
+                       "json_extract(t.value, '$[1]'), g.ws FROM holds h, "
+                       "json_each(CASE WHEN json_valid(h.takes) AND json_type(h.takes) = 'array' "
+                       "THEN h.takes ELSE '[null]' END) t "
+                       "LEFT JOIN grants g ON g.id = json_extract(t.value, '$[0]') "
+                       "ORDER BY h.job, t.key",
     [CM_Q_REFUND_GET] = "SELECT job, credits, to_source, refund_grant_id, total_refunded "
                         "FROM refunds WHERE ref = ?1",
     [CM_Q_REFUND_INSERT] = "INSERT INTO refunds(ref, job, credits, to_source, refund_grant_id, "
                            "total_refunded, at_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [CM_Q_JOURNAL_INSERT] = "INSERT INTO journal(op, ws, at_ms, kind, grant_id, job, credits, "
+    /* The journal is clustered by (ws, id): a row's id is the next in its workspace. */
+    [CM_Q_JOURNAL_INSERT] = "INSERT INTO journal(id, op, ws, at_ms, kind, grant_id, job, credits, "
                             "actor, reason, ref) "
-                            "VALUES(COALESCE(?1, (SELECT COALESCE(MAX(id), 0) + 1 FROM journal)), "
-                            "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+                            "SELECT n, COALESCE(?1, n), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 "
+                            "FROM (SELECT COALESCE(MAX(id), 0) + 1 AS n FROM journal WHERE ws = ?2) "
                             "RETURNING op",
     [CM_Q_JOURNAL_OF_WS] = "SELECT id, at_ms, kind, grant_id, job, credits, actor, reason, ref "
                            "FROM journal WHERE ws = ?1 ORDER BY id",
-    [CM_Q_JOURNAL_ALL] = "SELECT id, op, kind, grant_id, job, credits FROM journal ORDER BY id",
+    [CM_Q_JOURNAL_ALL] = "SELECT id, op, kind, grant_id, job, credits, ws FROM journal "
+                         "ORDER BY ws, id",
     [CM_Q_HOLD_NOTE] = "SELECT reason FROM journal WHERE ws = ?1 AND job = ?2 AND kind = 'hold' "
                        "ORDER BY id LIMIT 1",
 };
@@ -153,6 +161,28 @@ static const char *const migrations[CM_LEDGER_SCHEMA_VERSION] = {
     "  job TEXT, credits INTEGER NOT NULL CHECK (credits >= 0), actor TEXT NOT NULL, "
     "  reason TEXT, ref TEXT);"
     "CREATE INDEX journal_ws ON journal(ws, id);"
+    "CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal "
+    "  BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;"
+    "CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal "
+    "  BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;",
+
+    /* v2: fewer pages written per hold. The takes move into the hold's row as a JSON array
+     * of [grant_id, credits] and no longer carry charged/refunded (they follow from the
+     * hold's: charged in take order, refunded last take first, as v1 wrote them); the
+     * journal is clustered by (ws, id) instead of a rowid table plus an index on (ws, id),
+     * keeping every row's id. */
+    "ALTER TABLE holds ADD COLUMN takes TEXT NOT NULL DEFAULT '[]';"
+    "UPDATE holds SET takes = (SELECT json_group_array(json_array(grant_id, credits)) "
+    "  FROM (SELECT grant_id, credits FROM hold_takes t WHERE t.job = holds.job ORDER BY t.seq));"
+    "DROP TABLE hold_takes;"
+    "CREATE TABLE journal_v2(id INTEGER NOT NULL, op INTEGER NOT NULL, ws TEXT NOT NULL, "
+    "  at_ms INTEGER NOT NULL, kind TEXT NOT NULL, grant_id INTEGER REFERENCES grants(id), "
+    "  job TEXT, credits INTEGER NOT NULL CHECK (credits >= 0), actor TEXT NOT NULL, "
+    "  reason TEXT, ref TEXT, PRIMARY KEY (ws, id)) WITHOUT ROWID;"
+    "INSERT INTO journal_v2(id, op, ws, at_ms, kind, grant_id, job, credits, actor, reason, ref) "
+    "  SELECT id, op, ws, at_ms, kind, grant_id, job, credits, actor, reason, ref FROM journal;"
+    "DROP TABLE journal;"
+    "ALTER TABLE journal_v2 RENAME TO journal;"
     "CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal "
     "  BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;"
     "CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal "
