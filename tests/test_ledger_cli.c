@@ -20,6 +20,15 @@ static void slurp(const char *path, char *buf, size_t n)
     unlink(path);
 }
 
+static void slurp_keep(const char *path, char *buf, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t k = fread(buf, 1, n - 1, f);
+    buf[k] = 0;
+    fclose(f);
+}
+
 /* Run cm-ledger --db <db> args... ; returns the exit status, fills out/err. */
 static int cli(const char *first, ...)
 {
@@ -205,6 +214,47 @@ static void test_now_before_1970_is_a_usage_error(void **state)
     assert_int_equal(cli("--now", "1970-01-01T00:00:00Z", "check", NULL), 0);
 }
 
+/* A ledger written by schema v1 (tests/fixtures/ledger-schema-v1.sql, made by cm-ledger at
+ * v1 with the commands in tests/fixtures/README.md) is migrated on first use: every job,
+ * history and balance reads exactly as v1 printed them (ledger-schema-v1.expected,
+ * including what each take was charged and refunded, which v2 derives), check passes,
+ * and new movements continue each workspace's journal ids. */
+static void test_a_v1_ledger_migrates_and_reads_the_same(void **state)
+{
+    (void)state;
+    LT_SKIP_ON_PG("the fixture is a SQLite v1 file; PostgreSQL's v2 is tested in "
+                  "test_ledger_errors");
+    static char sql[65536], want[65536], got[65536];
+    slurp_keep(CM_FIXTURES_DIR "/ledger-schema-v1.sql", sql, sizeof sql);
+    slurp_keep(CM_FIXTURES_DIR "/ledger-schema-v1.expected", want, sizeof want);
+    assert_true(strlen(sql) > 1000 && strlen(want) > 1000);
+    char e[512];
+    assert_int_equal(lt_exec_sql(db, sql, e, sizeof e), 0);
+#define T1 "--now", "2026-03-01T00:06:00Z"
+    const char *const cmds[][2] = {{"job", "job-a"},     {"job", "job-b"},     {"job", "job-c"},
+                                   {"job", "job-d"},     {"job", "job-e"},     {"history", "acme"},
+                                   {"history", "solo"},  {"balance", "acme"}};
+    got[0] = 0;
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        assert_int_equal(cli(T1, "--json", cmds[i][0], cmds[i][1], NULL), 0);
+        strncat(got, out, sizeof got - strlen(got) - 1);
+    }
+    assert_string_equal(got, want);
+    assert_int_equal(cli(T1, "check", NULL), 0);
+    assert_int_equal(lt_exec_sql(db, "SELECT 1 FROM hold_takes", e, sizeof e), -1);
+    /* Life goes on: v2 rows continue the ids, and the derived charges hold. */
+    assert_int_equal(cli(T1, "commit", "job-e", "3", NULL), 0);
+    assert_int_equal(cli(T1, "refund", "job-e", "2", "--reason", "r", "--by", "sup", NULL), 0);
+    assert_int_equal(cli(T1, "refund", "job-a", "--reason", "rest", "--by", "sup", NULL), 0);
+    assert_int_equal(cli(T1, "--json", "job", "job-a", NULL), 0);
+    assert_non_null(strstr(out, "\"charged\": 6, \"refunded\": 6"));
+    assert_int_equal(cli(T1, "history", "acme", NULL), 0);
+    assert_non_null(strstr(out, "\n    29 "));
+    assert_null(strstr(out, "\n     1 2026-03-01T00:06:00Z"));
+    assert_int_equal(cli(T1, "check", NULL), 0);
+#undef T1
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +267,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_json_escapes_ids_in_buy_and_refund, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ids_must_be_utf8_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_now_before_1970_is_a_usage_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_v1_ledger_migrates_and_reads_the_same, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
