@@ -1,9 +1,9 @@
 /*
  * ledger_holds.c - two-phase holds: reserve, renew, commit, release, job info.
  *
- * A hold takes credits from grants in spending order and records each take in its row
- * (in order, written once). Commit charges the takes in that same order, so what goes
- * back is what the hold took last; credits given back to a plan grant that expired
+ * A hold takes credits from grants in spending order and records each take
+ * (hold_takes, in order, written once). Commit charges the takes in that same order, so
+ * what goes back is what the hold took last; credits given back to a plan grant that expired
  * meanwhile expire with it (cm_give_back). A job id names one hold forever, and a hold
  * resolves exactly once: holds.state moves from HELD to COMMITTED, RELEASED or LAPSED
  * and never again (the UPDATE is guarded by "state = held").
@@ -171,27 +171,6 @@ static int finish(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out)
     return out ? cm_job_build(tx, h, out) : CM_LEDGER_OK;
 }
 
-/* The takes of a hold of `credits` from the first n grants of v (spending order), as
- * the JSON array storage.h describes: "[[grant_id,credits],...]". NULL: out of memory. */
-static char *takes_json(const cm_grant_vec *v, size_t n, int64_t credits)
-{
-    size_t cap = 3 + n * 44; /* two int64 in decimal, brackets, comma */
-    char *s = malloc(cap);
-    if (!s)
-        return NULL;
-    size_t len = 0;
-    s[len++] = '[';
-    for (size_t i = 0; i < n; i++) {
-        int64_t c = credits < v->v[i].remaining ? credits : v->v[i].remaining;
-        credits -= c;
-        len += (size_t)snprintf(s + len, cap - len, "%s[%lld,%lld]", i ? "," : "",
-                                (long long)v->v[i].id, (long long)c);
-    }
-    s[len++] = ']';
-    s[len] = 0;
-    return s;
-}
-
 static int reserve_body(cm_tx *tx, void *arg)
 {
     hold_args *a = arg;
@@ -229,26 +208,18 @@ static int reserve_body(cm_tx *tx, void *arg)
                        "job '%s' needs %lld credits but workspace '%s' has %lld available",
                        a->job, (long long)a->credits, a->ws, (long long)available);
     }
-    /* Take from the grants in spending order: the first n grants, the last one perhaps
-     * in part. The takes go into the hold's row (storage.h), then each grant moves. */
-    size_t n = 0;
-    for (int64_t left = a->credits; left > 0; n++)
-        left -= v.v[n].remaining;
-    char *takes = takes_json(&v, n, a->credits);
-    if (!takes) {
-        cm_grant_vec_free(&v);
-        return cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reserving credits");
-    }
     int64_t until = tx->now + a->lease_s * 1000;
     rc = CM_RUN(tx, CM_Q_HOLD_INSERT, NULL, NULL, CM_T(a->job), CM_T(a->ws), CM_T(a->user),
-                CM_I(a->credits), CM_I(a->lease_s), CM_I(tx->now), CM_I(until), CM_T(takes));
-    free(takes);
+                CM_I(a->credits), CM_I(a->lease_s), CM_I(tx->now), CM_I(until));
     int64_t left = a->credits;
-    for (size_t i = 0; !rc && i < n; i++) {
+    for (size_t i = 0; !rc && left > 0 && i < v.n; i++) {
         int64_t c = left < v.v[i].remaining ? left : v.v[i].remaining;
         left -= c;
-        rc = cm_move(tx, &v.v[i], "hold", c, tx->now, a->job, a->user,
-                     a->note ? a->note : "reserved", NULL);
+        rc = CM_RUN(tx, CM_Q_TAKE_INSERT, NULL, NULL, CM_T(a->job), CM_I((int64_t)i),
+                    CM_I(v.v[i].id), CM_I(c));
+        if (!rc)
+            rc = cm_move(tx, &v.v[i], "hold", c, tx->now, a->job, a->user,
+                         a->note ? a->note : "reserved", NULL);
     }
     cm_grant_vec_free(&v);
     if (rc)

@@ -89,18 +89,16 @@ typedef enum cm_stmt {
     /* holds(job, ws, user_id, credits, lease_s, state, created_ms, lease_until_ms,
      *       resolved_ms, charged, refunded, commit_arg) */
     CM_Q_HOLD_GET,       /* (job) -> HOLD_COLS */
-    CM_Q_HOLD_INSERT,    /* (job, ws, user, credits, lease_s, created_ms, lease_until_ms,
-                             takes) : takes as below */
+    CM_Q_HOLD_INSERT,    /* (job, ws, user, credits, lease_s, created_ms, lease_until_ms) */
     CM_Q_HOLD_LAPSABLE,  /* (ws, now_ms) -> job of held holds with lease_until_ms <= now */
     CM_Q_HOLD_RENEW,     /* (job, lease_until_ms) */
     CM_Q_HOLD_RESOLVE,   /* (job, state, resolved_ms, charged, commit_arg) */
     CM_Q_HOLD_SET_REFUNDED, /* (job, refunded) */
     CM_Q_HOLD_ALL,       /* () -> HOLD_COLS of every hold */
-    /* A hold's takes: which grants it took from, in order, written once by
-     * CM_Q_HOLD_INSERT as the text of a JSON array of [grant_id, credits] pairs, e.g.
-     * "[[4,5],[2,2]]" (seq is the position, from 0). They never change: what a commit
-     * charged and a refund gave back of each take follows from the hold's charged and
-     * refunded (cm_takes_of). */
+    /* hold_takes(job, seq, grant_id, credits): which grants a hold took from, in order,
+     * written once at reserve. What a commit charged and a refund gave back of each take
+     * follows from the hold's charged and refunded (cm_takes_of). */
+    CM_Q_TAKE_INSERT,    /* (job, seq, grant_id, credits) */
     CM_Q_TAKES_OF,       /* (job) -> seq, grant_id, credits, kind, expires_ms (of the
                              grant); by seq */
     CM_Q_TAKES_GRANTS,   /* (job) -> GRANT_COLS of the take's grant, then seq, credits of

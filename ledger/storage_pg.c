@@ -101,14 +101,9 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_GRANT_SET] = "UPDATE grants SET granted = $7, remaining = $2, held = $3, charged = $4, "
                        "expired = $5, refunded_into = $6 WHERE id = $1",
     [CM_Q_HOLD_GET] = "SELECT " HOLD_COLS " FROM holds WHERE job = $1",
-    /* The takes ($8, a JSON array of [grant_id, credits]) go into hold_takes, one row
-     * each, in the same statement (the foreign keys are checked at its end). */
-    [CM_Q_HOLD_INSERT] = "WITH h AS (INSERT INTO holds(job, ws, user_id, credits, lease_s, state, "
+    [CM_Q_HOLD_INSERT] = "INSERT INTO holds(job, ws, user_id, credits, lease_s, state, "
                          "created_ms, lease_until_ms, resolved_ms, charged, refunded, commit_arg) "
-                         "VALUES($1, $2, $3, $4, $5, 1, $6, $7, NULL, 0, 0, NULL)) "
-                         "INSERT INTO hold_takes(job, seq, grant_id, credits) "
-                         "SELECT $1, t.ord - 1, (t.e->>0)::bigint, (t.e->>1)::bigint "
-                         "FROM jsonb_array_elements($8::jsonb) WITH ORDINALITY AS t(e, ord)",
+                         "VALUES($1, $2, $3, $4, $5, 1, $6, $7, NULL, 0, 0, NULL)",
     [CM_Q_HOLD_LAPSABLE] = "SELECT job FROM holds WHERE ws = $1 AND state = 1 "
                            "AND lease_until_ms <= $2 ORDER BY lease_until_ms, job",
     [CM_Q_HOLD_RENEW] = "UPDATE holds SET lease_until_ms = $2 WHERE job = $1",
@@ -116,6 +111,8 @@ static const char *const sql_text[CM_Q__COUNT] = {
                           "commit_arg = $5 WHERE job = $1 AND state = 1",
     [CM_Q_HOLD_SET_REFUNDED] = "UPDATE holds SET refunded = $2 WHERE job = $1",
     [CM_Q_HOLD_ALL] = "SELECT " HOLD_COLS " FROM holds ORDER BY job",
+    [CM_Q_TAKE_INSERT] = "INSERT INTO hold_takes(job, seq, grant_id, credits) "
+                         "VALUES($1, $2, $3, $4)",
     [CM_Q_TAKES_OF] = "SELECT t.seq, t.grant_id, t.credits, g.kind, g.expires_ms "
                       "FROM hold_takes t JOIN grants g ON g.id = t.grant_id "
                       "WHERE t.job = $1 ORDER BY t.seq",

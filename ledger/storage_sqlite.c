@@ -79,8 +79,8 @@ static const char *const sql_text[CM_Q__COUNT] = {
                        "refunded_into = ?6 WHERE id = ?1",
     [CM_Q_HOLD_GET] = "SELECT " HOLD_COLS " FROM holds WHERE job = ?1",
     [CM_Q_HOLD_INSERT] = "INSERT INTO holds(job, ws, user_id, credits, lease_s, state, "
-                         "created_ms, lease_until_ms, resolved_ms, charged, refunded, commit_arg, takes) "
-                         "VALUES(?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, NULL, 0, 0, NULL, ?8)",
+                         "created_ms, lease_until_ms, resolved_ms, charged, refunded, commit_arg) "
+                         "VALUES(?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, NULL, 0, 0, NULL)",
     [CM_Q_HOLD_LAPSABLE] = "SELECT job FROM holds WHERE ws = ?1 AND state = 1 "
                            "AND lease_until_ms <= ?2 ORDER BY lease_until_ms, job",
     [CM_Q_HOLD_RENEW] = "UPDATE holds SET lease_until_ms = ?2 WHERE job = ?1",
@@ -88,22 +88,16 @@ static const char *const sql_text[CM_Q__COUNT] = {
                           "commit_arg = ?5 WHERE job = ?1 AND state = 1",
     [CM_Q_HOLD_SET_REFUNDED] = "UPDATE holds SET refunded = ?2 WHERE job = ?1",
     [CM_Q_HOLD_ALL] = "SELECT " HOLD_COLS " FROM holds ORDER BY job",
-    /* A hold's takes are a JSON array of [grant_id, credits] in its row (storage.h). */
-    [CM_Q_TAKES_OF] = "SELECT t.key, json_extract(t.value, '$[0]'), json_extract(t.value, '$[1]'), "
-                      "g.kind, g.expires_ms FROM holds h, json_each(h.takes) t "
-                      "JOIN grants g ON g.id = json_extract(t.value, '$[0]') "
-                      "WHERE h.job = ?1 ORDER BY t.key",
-    [CM_Q_TAKES_GRANTS] = "SELECT " GRANT_COLS_G ", t.key, json_extract(t.value, '$[1]') "
-                          "FROM holds h, json_each(h.takes) t "
-                          "JOIN grants g ON g.id = json_extract(t.value, '$[0]') "
-                          "WHERE h.job = ?1 ORDER BY t.key",
-    /* Takes that are not a JSON array come back as one take of NULLs, for check to name. */
-    [CM_Q_TAKES_ALL] = "SELECT h.job, t.key, json_extract(t.value, '$[0]'), "
-                       "json_extract(t.value, '$[1]'), g.ws FROM holds h, "
-                       "json_each(CASE WHEN json_valid(h.takes) AND json_type(h.takes) = 'array' "
-                       "THEN h.takes ELSE '[null]' END) t "
-                       "LEFT JOIN grants g ON g.id = json_extract(t.value, '$[0]') "
-                       "ORDER BY h.job, t.key",
+    [CM_Q_TAKE_INSERT] = "INSERT INTO hold_takes(job, seq, grant_id, credits) "
+                         "VALUES(?1, ?2, ?3, ?4)",
+    [CM_Q_TAKES_OF] = "SELECT t.seq, t.grant_id, t.credits, g.kind, g.expires_ms "
+                      "FROM hold_takes t JOIN grants g ON g.id = t.grant_id "
+                      "WHERE t.job = ?1 ORDER BY t.seq",
+    [CM_Q_TAKES_GRANTS] = "SELECT " GRANT_COLS_G ", t.seq, t.credits "
+                          "FROM hold_takes t JOIN grants g ON g.id = t.grant_id "
+                          "WHERE t.job = ?1 ORDER BY t.seq",
+    [CM_Q_TAKES_ALL] = "SELECT t.job, t.seq, t.grant_id, t.credits, g.ws FROM hold_takes t "
+                       "LEFT JOIN grants g ON g.id = t.grant_id ORDER BY t.job, t.seq",
     [CM_Q_REFUND_GET] = "SELECT job, credits, to_source, refund_grant_id, total_refunded "
                         "FROM refunds WHERE ref = ?1",
     [CM_Q_REFUND_INSERT] = "INSERT INTO refunds(ref, job, credits, to_source, refund_grant_id, "
@@ -166,15 +160,13 @@ static const char *const migrations[CM_LEDGER_SCHEMA_VERSION] = {
     "CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal "
     "  BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;",
 
-    /* v2: fewer pages written per hold. The takes move into the hold's row as a JSON array
-     * of [grant_id, credits] and no longer carry charged/refunded (they follow from the
-     * hold's: charged in take order, refunded last take first, as v1 wrote them); the
-     * journal is clustered by (ws, id) instead of a rowid table plus an index on (ws, id),
-     * keeping every row's id. */
-    "ALTER TABLE holds ADD COLUMN takes TEXT NOT NULL DEFAULT '[]';"
-    "UPDATE holds SET takes = (SELECT json_group_array(json_array(grant_id, credits)) "
-    "  FROM (SELECT grant_id, credits FROM hold_takes t WHERE t.job = holds.job ORDER BY t.seq));"
-    "DROP TABLE hold_takes;"
+    /* v2: fewer pages written per hold. A take is written once at reserve: what a commit
+     * charged and a refund gave back of it follow from its hold's charged and refunded
+     * (in take order, and last take first, as v1 wrote them). The journal is clustered by
+     * (ws, id) instead of a rowid table plus an index on (ws, id), keeping every row's
+     * id; new ids are per workspace. */
+    "ALTER TABLE hold_takes DROP COLUMN charged;"
+    "ALTER TABLE hold_takes DROP COLUMN refunded;"
     "CREATE TABLE journal_v2(id INTEGER NOT NULL, op INTEGER NOT NULL, ws TEXT NOT NULL, "
     "  at_ms INTEGER NOT NULL, kind TEXT NOT NULL, grant_id INTEGER REFERENCES grants(id), "
     "  job TEXT, credits INTEGER NOT NULL CHECK (credits >= 0), actor TEXT NOT NULL, "
