@@ -206,7 +206,7 @@ typedef struct cm_ledger_balance_result {
  * "release", "lapse", "expiry", "refund"; and events that move no credits:
  * "workspace", "member_add", "member_remove", "plan_set", "plan_cancel". */
 typedef struct cm_ledger_entry {
-    int64_t id;       /* increasing; the journal's order */
+    int64_t id;       /* increasing within the workspace: its journal order */
     int64_t at_ms;    /* when the movement took effect */
     char *kind;
     int64_t grant_id; /* -1 when none */

@@ -561,23 +561,23 @@ int cm_journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int64
                const char *job, int64_t credits, const char *actor, const char *reason,
                const char *ref)
 {
-    /* The call's first row in a workspace takes a new operation number from the insert
-     * itself; the call's later rows there carry the same one. (Numbers are unique within
-     * a workspace; a call that touches several, such as sweep, has one in each.) */
-    if (tx->op && strcmp(tx->op_ws, ws) != 0)
-        tx->op = 0;
-    int64_t op = 0;
-    int rc = CM_RUN(tx, CM_Q_JOURNAL_INSERT, cm_cb_int, &op, tx->op ? CM_I(tx->op) : CM_N,
-                    CM_T(ws), CM_I(at_ms), CM_T(kind), grant_id >= 0 ? CM_I(grant_id) : CM_N,
-                    job ? CM_T(job) : CM_N, CM_I(credits), CM_T(actor),
-                    reason ? CM_T(reason) : CM_N, ref ? CM_T(ref) : CM_N);
-    if (!rc && !tx->op) {
+    /* The call's first row in a workspace takes a new operation number; the call's later
+     * rows there carry the same one. (Numbers are unique within a workspace; a call that
+     * touches several, such as sweep, has one in each.) */
+    if (!tx->op || strcmp(tx->op_ws, ws) != 0) {
+        int64_t op = 0;
+        int rc = CM_RUN(tx, CM_Q_JOURNAL_NEXT_OP, cm_cb_int, &op, CM_T(ws));
+        if (rc)
+            return rc;
         if (op <= 0)
-            return cm_fail(tx->l, CM_LEDGER_E_STORAGE, "the journal row got no operation number");
+            return cm_fail(tx->l, CM_LEDGER_E_STORAGE, "the journal gave no operation number");
         tx->op = op;
         snprintf(tx->op_ws, sizeof tx->op_ws, "%s", ws);
     }
-    return rc;
+    return CM_RUN(tx, CM_Q_JOURNAL_INSERT, NULL, NULL, CM_I(tx->op), CM_T(ws), CM_I(at_ms),
+                  CM_T(kind), grant_id >= 0 ? CM_I(grant_id) : CM_N, job ? CM_T(job) : CM_N,
+                  CM_I(credits), CM_T(actor), reason ? CM_T(reason) : CM_N,
+                  ref ? CM_T(ref) : CM_N);
 }
 
 int cm_apply_movement(cm_grant_row *g, const char *kind, int64_t n)

@@ -111,9 +111,10 @@ typedef enum cm_stmt {
     /* journal(id, op, ws, at_ms, kind, grant_id, job, credits, actor, reason, ref) */
     /* Ids and operation numbers are unique and increasing within a workspace (a backend
      * may make them unique across workspaces too); a workspace's rows are in id order. */
-    CM_Q_JOURNAL_INSERT, /* (op|NULL, ws, at_ms, kind, grant_id|NULL, job|NULL, credits, actor,
-                             reason|NULL, ref|NULL) -> op. op NULL: the backend gives the row
-                             a new operation number (unique within ws, increasing), returned */
+    CM_Q_JOURNAL_NEXT_OP, /* (ws) -> a new operation number for ws (unique within ws,
+                             increasing; taken inside the write transaction) */
+    CM_Q_JOURNAL_INSERT, /* (op, ws, at_ms, kind, grant_id|NULL, job|NULL, credits, actor,
+                             reason|NULL, ref|NULL) : the row gets the next id of ws */
     CM_Q_JOURNAL_OF_WS,  /* (ws) -> id, at_ms, kind, grant_id, job, credits, actor, reason,
                              ref; by id */
     CM_Q_JOURNAL_ALL,    /* () -> id, op, kind, grant_id, job, credits, ws; by ws, id */

@@ -125,10 +125,11 @@ static const char *const sql_text[CM_Q__COUNT] = {
                         "FROM refunds WHERE ref = $1",
     [CM_Q_REFUND_INSERT] = "INSERT INTO refunds(ref, job, credits, to_source, refund_grant_id, "
                            "total_refunded, at_ms) VALUES($1, $2, $3, $4, $5, $6, $7)",
+    /* One sequence for every workspace (unique across them too); $1, the workspace, is
+     * only checked. */
+    [CM_Q_JOURNAL_NEXT_OP] = "SELECT nextval('journal_op') WHERE $1::text IS NOT NULL",
     [CM_Q_JOURNAL_INSERT] = "INSERT INTO journal(op, ws, at_ms, kind, grant_id, job, credits, "
-                            "actor, reason, ref) VALUES(COALESCE($1, nextval('journal_op')), "
-                            "$2, $3, $4, $5, $6, $7, $8, $9, $10) "
-                            "RETURNING op",
+                            "actor, reason, ref) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     [CM_Q_JOURNAL_OF_WS] = "SELECT id, at_ms, kind, grant_id, job, credits, actor, reason, ref "
                            "FROM journal WHERE ws = $1 ORDER BY id",
     [CM_Q_JOURNAL_ALL] = "SELECT id, op, kind, grant_id, job, credits, ws FROM journal "
