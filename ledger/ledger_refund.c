@@ -2,12 +2,12 @@
  * ledger_refund.c - reimbursing committed charges.
  *
  * A refund never exceeds what the hold was charged minus what was refunded already
- * (holds.refunded; per take, what was refunded of it never exceeds what was charged of it,
- * cm_takes_of). The credits go back to
- * the grants they were charged from, last-charged first; a grant that has expired does
- * not take credits back (they would be lost again): that part goes into one new
- * non-expiring refund grant. With a reference, a refund is recorded in `refunds` and a
- * repeat of the reference replays the first result.
+ * (holds.refunded; per take, what was refunded of it never exceeds what was charged of
+ * it, cm_takes_of). The credits go back to the grants they were charged from,
+ * last-charged first; a grant that has expired does not take credits back (they would
+ * be lost again): that part goes into one new non-expiring refund grant. With a
+ * reference, a refund is recorded in `refunds` and a repeat of the reference replays the
+ * first result.
  */
 #include "ledger_internal.h"
 
