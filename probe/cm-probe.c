@@ -16,10 +16,11 @@
 #include <string.h>
 
 static const char USAGE[] =
-    "usage: cm-probe [--json] [--grace-ms N] [--max-duration-s N] [--timeout-ms N] FILE...\n"
+    "usage: cm-probe [--json] [--full-scan] [--grace-ms N] [--max-duration-s N] [--timeout-ms N] FILE...\n"
     "  Measures each file's real playing time and prints the credits it bills\n"
     "  (one credit per started minute, after a grace for encoder padding).\n"
     "  --json             one JSON object per file per line\n"
+    "  --full-scan        demux every packet (the oracle), skipping every fast path\n"
     "  --grace-ms N       padding forgiven before a minute counts (default 500, 0-59999)\n"
     "  --max-duration-s N refuse files longer than N seconds (default 86400)\n"
     "  --timeout-ms N     time budget per file (default 10000)\n"
@@ -190,6 +191,8 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(USAGE, stdout);
             return 0;
+        } else if (strcmp(a, "--full-scan") == 0) {
+            opt.full_scan = 1;
         } else if (strcmp(a, "--grace-ms") == 0) {
             if (parse_i64(i + 1 < argc ? argv[++i] : NULL, 0, 59999, &opt.grace_ms) != 0)
                 return usage_error("--grace-ms needs a number of ms from 0 to 59999%s", "");

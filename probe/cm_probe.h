@@ -98,6 +98,10 @@ typedef struct cm_probe_options {
        one to make a time-out happen without waiting. Called from the probing thread. */
     int64_t (*clock_ms)(void *user);
     void *clock_user;
+    /* 1: skip every fast path and measure by demuxing every packet of every billed
+       stream (the oracle the fast paths are tested against); slower, never cheaper
+       to fool. Default 0. Added in 0.2; an older, shorter struct reads as 0. */
+    int full_scan;
 } cm_probe_options;
 
 typedef struct cm_probe cm_probe;               /* immutable, thread-safe handle */

@@ -45,7 +45,8 @@ int cm_probe_new(cm_probe **out, const cm_probe_options *opt)
         o.struct_size = sizeof(o);
     }
     if (o.grace_ms < 0 || o.grace_ms >= 60000 || o.max_duration_ms <= 0 ||
-        o.time_budget_ms <= 0 || o.max_file_bytes <= 0 || o.max_scan_packets <= 0)
+        o.time_budget_ms <= 0 || o.max_file_bytes <= 0 || o.max_scan_packets <= 0 ||
+        (o.full_scan != 0 && o.full_scan != 1))
         return CM_PROBE_E_INVALID;
     cm_probe *p = calloc(1, sizeof(*p));
     if (!p)

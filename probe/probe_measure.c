@@ -1028,7 +1028,7 @@ int cm__measure(const cm_probe *p, cm_input *in, cm_probe_report *r)
         return cm__fail(r, CM_PROBE_E_NOSTREAMS,
                         "The file %s holds only subtitles: there is no audio or video.", r->file);
 
-    for (int rescan = 0;; rescan = 1) {
+    for (int rescan = p->opt.full_scan != 0;; rescan = 1) {
         AVFormatContext *fc = NULL;
         if (open_demuxer(in, r, ifmt, score, &fc) != CM_PROBE_OK)
             return r->error;
