@@ -5,7 +5,7 @@
  * This header is the whole contract of the ledger. A cm_ledger handle is one open
  * database: a SQLite file, or a PostgreSQL database when the location is a libpq
  * connection URI ("postgresql://..." or "postgres://..."), which a fleet of machines
- * can share. Every rule of ../shared/DESIGN.md "Where credits come
+ * can share. Every rule of docs/billing-rules.md "Where credits come
  * from" and "Holds, charges and refunds" is enforced here, inside one storage
  * transaction per call, so many threads and many processes may share one ledger
  * without a double spend, a negative balance or a lost update.
