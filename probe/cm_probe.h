@@ -62,9 +62,20 @@ enum cm_probe_error {
 /* How the measured duration was established. Append-only. */
 enum cm_probe_method {
     CM_PROBE_METHOD_NONE = 0,
-    CM_PROBE_METHOD_MP4_INDEX = 1,   /* MP4/MOV/3GP sample tables, data checked to be in the file */
-    CM_PROBE_METHOD_TAIL_PACKETS = 2, /* last packets near the end (MKV/WebM clusters, TS/PS PTS) */
-    CM_PROBE_METHOD_PACKET_SCAN = 3, /* a demux-only scan of every packet (no decoding) */
+    /* 1 and 2 were the sampling fast paths of 0.1 ("sample_index": libavformat's index;
+       "tail_packets": the last packets and three checkpoints). They are no longer
+       reported; their names stay valid. */
+    CM_PROBE_METHOD_MP4_INDEX = 1,
+    CM_PROBE_METHOD_TAIL_PACKETS = 2,
+    /* The oracle: every packet of the file demuxed, never decoded. Used for MPEG-TS,
+       MPEG-PS, FLV, Ogg, ASF, MXF, NUT, RealMedia, DV, IVF and the audio formats, and
+       for any MP4, AVI or Matroska file whose structure walk could not prove its answer. */
+    CM_PROBE_METHOD_PACKET_SCAN = 3,
+    /* A walk of the container's structure with every byte accounted for: MP4/MOV/3GP
+       top-level boxes and sample tables or every fragment's moof/traf/trun/tfdt; AVI
+       movi chunk headers against idx1; every Matroska/WebM Cluster header and the last
+       Cluster's blocks. Reads headers, not payload. */
+    CM_PROBE_METHOD_STRUCTURE_WALK = 4,
 };
 
 /* Why the declared and measured durations differ. Append-only. */
@@ -91,7 +102,10 @@ typedef struct cm_probe_options {
     uint32_t struct_size;
     int64_t grace_ms;           /* default 500; 0..59999 */
     int64_t max_duration_ms;    /* default 24 h; longer files are refused (CM_PROBE_E_TOOLONG) */
-    int64_t time_budget_ms;     /* default 10000; a probe that takes longer is interrupted */
+    /* default 10000: the base of the time budget. A probe of a file of N bytes may take
+       time_budget_ms + N / CM_PROBE_BUDGET_BYTES_PER_MS ms (cm_probe_time_budget_ms())
+       before it is interrupted with CM_PROBE_E_TIMEOUT. */
+    int64_t time_budget_ms;
     int64_t max_file_bytes;     /* default 64 GiB; larger files are refused (CM_PROBE_E_TOOBIG) */
     int64_t max_scan_packets;   /* default 20,000,000: bound of a full packet scan */
     /* Monotonic clock in ms for the time budget; NULL means CLOCK_MONOTONIC. Tests inject
@@ -107,6 +121,15 @@ typedef struct cm_probe_options {
 typedef struct cm_probe cm_probe;               /* immutable, thread-safe handle */
 typedef struct cm_probe_report cm_probe_report; /* one file's result, owned by the caller */
 
+/*
+ * The time budget grows with the file, so that no honest large file is refused as
+ * timed out: 1 ms more for every CM_PROBE_BUDGET_BYTES_PER_MS bytes, i.e. a rate of
+ * 50 MB/s, several times below the slowest scan rate measured for the oracle (a full
+ * demux of every packet, from page cache; see README.md "Measuring"). An 8 GB upload
+ * gets 10 s + 164 s.
+ */
+#define CM_PROBE_BUDGET_BYTES_PER_MS 50000
+
 /* Fills *opt with the defaults above. */
 CM_PROBE_EXTERN void cm_probe_options_init(cm_probe_options *opt);
 
@@ -117,6 +140,11 @@ CM_PROBE_EXTERN void cm_probe_options_init(cm_probe_options *opt);
  */
 CM_PROBE_EXTERN int cm_probe_new(cm_probe **out, const cm_probe_options *opt);
 CM_PROBE_EXTERN void cm_probe_free(cm_probe *p);
+
+/* The time budget in ms for a file of file_bytes bytes: the option time_budget_ms plus
+   file_bytes / CM_PROBE_BUDGET_BYTES_PER_MS (saturating; negative sizes count as 0).
+   Returns -1 when p is NULL. */
+CM_PROBE_EXTERN int64_t cm_probe_time_budget_ms(const cm_probe *p, int64_t file_bytes);
 
 /*
  * Measures the local regular file at path. Always stores a report in *out (unless
