@@ -256,9 +256,8 @@ static int load_trex(struct mp4_walk *w)
 
 /* One trun of a traf: its samples' times and bytes. *data_pos is where its data starts
    when it has no data_offset (and where the next trun's starts, on return). */
-static int read_trun(struct mp4_walk *w, struct mp4_track *t, int stream, const uint8_t *b,
-                     size_t len, int64_t base, int64_t *data_pos, uint32_t def_dur,
-                     uint32_t def_size)
+static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, size_t len,
+                     int64_t base, int64_t *data_pos, uint32_t def_dur, uint32_t def_size)
 {
     if (len < 8)
         return unproven(w, "a track run (trun) is too short");
@@ -279,9 +278,8 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, int stream, const 
                                 !!(flags & TRUN_SAMPLE_FLAGS) + !!(flags & TRUN_SAMPLE_CTS));
     if (at > len || (entry && count > (len - at) / entry))
         return unproven(w, "a track run (trun) lists more samples than it holds");
-    if (pos < 0 || pos > w->in->size)
+    if (pos < 0 || pos > INT64_MAX / 2)
         return unproven(w, "a track run's data lies outside the file");
-    int billed = w->billed[stream];
     int64_t fsize = w->in->size;
     int64_t start = pos;
     int64_t dts = t->next_dts;
@@ -291,13 +289,13 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, int stream, const 
         /* Every sample has the default duration and size: no loop over the count. */
         if (def_size == 0)
             return unproven(w, "a track run has samples of 0 bytes");
-        uint64_t whole = (uint64_t)(fsize - pos) / def_size;
+        uint64_t whole = pos < fsize ? (uint64_t)(fsize - pos) / def_size : 0;
         uint64_t n = count < whole ? count : whole;
         if (t->ended && n > 0)
             return unproven(w, "track %u has samples after the end of the file's data",
                             t->track_id);
         if (n < count) {
-            w->truncated = 1;
+            w->truncated = 1; /* the file was cut in this run */
             t->ended = 1;
         }
         if (n > 0 && !t->seen) {
@@ -305,18 +303,17 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, int stream, const 
             t->first_dts = dts;
             t->first_pts_off = 0;
         }
-        if ((uint64_t)def_dur * n > (uint64_t)(INT64_MAX / 4 - (dts > 0 ? dts : 0)))
+        /* n <= 2^32 and the duration < 2^32: the product fits */
+        if (def_dur * n > (uint64_t)(INT64_MAX / 4 - dts))
             return unproven(w, "the fragments of track %u add up to an impossible length",
                             t->track_id);
         t->next_dts = dts + (int64_t)(def_dur * n);
         if (def_dur > t->max_dur)
             t->max_dur = def_dur;
-        pos += (int64_t)(n * def_size);
-        *data_pos = start + (int64_t)((uint64_t)count * def_size > (uint64_t)INT64_MAX / 2
-                                          ? INT64_MAX / 2 - start
-                                          : (int64_t)((uint64_t)count * def_size));
-        (void)billed;
-        return add_sample_range(w, start, pos);
+        uint64_t total = (uint64_t)count * def_size; /* < 2^64 */
+        *data_pos =
+            total > (uint64_t)(INT64_MAX / 2 - start) ? INT64_MAX / 2 : start + (int64_t)total;
+        return add_sample_range(w, start, start + (int64_t)(n * def_size));
     }
     int first = !t->seen;
     int64_t min_pts_rel = INT64_MAX, shift = 0;
@@ -452,7 +449,7 @@ static int read_traf(struct mp4_walk *w, const uint8_t *b, size_t len, int64_t m
     while ((k = next_child(b, len, &at, &type, &body, &blen)) == 1) {
         if (type != CM__FOURCC('t', 'r', 'u', 'n'))
             continue;
-        int res = read_trun(w, t, stream, body, blen, base, &data_pos, def_dur, def_size);
+        int res = read_trun(w, t, body, blen, base, &data_pos, def_dur, def_size);
         if (res != CM__WALK_PROVEN)
             return res;
     }
@@ -728,6 +725,11 @@ static int prove_index(struct mp4_walk *w, int fragmented)
         if (fragmented) {
             /* Fragments continue moov's samples: tfdt counts from the first of them. */
             t->moov_end = end_dts - avformat_index_get_entry(st, 0)->timestamp;
+            if (t->moov_end < 0 || t->moov_end > INT64_MAX / 8)
+                return unproven(w,
+                                "the samples of stream %u in the movie header have an "
+                                "impossible length",
+                                i);
             t->next_dts = t->moov_end;
             t->max_dur = len;
             t->ended = past;
