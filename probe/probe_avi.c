@@ -292,7 +292,7 @@ static int walk_riff(struct avi_walk *w, int64_t off, int64_t end, int first)
             if (type == CM__FOURCC('h', 'd', 'r', 'l')) {
                 if (!first || w->nstreams > 0)
                     return unproven(w, "the AVI has a second stream header list");
-                if (past)
+                if (past || size < 4)
                     return unproven(w, "the AVI stream headers run past the end of the file");
                 int res = read_hdrl(w, body + 4, size - 4);
                 if (res != CM__WALK_PROVEN)

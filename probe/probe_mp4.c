@@ -607,7 +607,8 @@ static int walk_boxes(struct mp4_walk *w)
 static int account_bytes(struct mp4_walk *w)
 {
     struct ranges *s = &w->samples;
-    qsort(s->v, s->n, sizeof(*s->v), cmp_range);
+    if (s->n > 1)
+        qsort(s->v, s->n, sizeof(*s->v), cmp_range);
     const struct ranges *m = &w->mdats;
     int64_t payload = 0, covered = 0;
     for (size_t i = 0; i < m->n; i++)
