@@ -67,6 +67,8 @@ struct mp4_track {
     int ended;             /* a sample ran past the end of the file */
     int64_t first_dts;     /* media decode time of its first sample */
     int64_t first_pts_off; /* first presentation time - first_dts */
+    int64_t shift;         /* largest negative composition offset so far, negated */
+    int64_t pts_end;       /* latest presentation end of a sample (media time), or -1 */
     int64_t next_dts;      /* where its next sample starts */
     int64_t max_dur;       /* longest sample seen: the continuity tolerance's unit */
     int64_t moov_end;      /* media time at which moov's own samples end (0: none) */
@@ -89,6 +91,8 @@ struct mp4_walk {
     int64_t first_moof; /* -1: none */
     int64_t nmoof;
     int64_t boxes;
+    uint8_t *moov; /* moov's payload, when it was read (small enough) */
+    size_t moov_len;
 };
 
 /* Sets the reason and returns CM__WALK_UNPROVEN. */
@@ -308,6 +312,8 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, 
             return unproven(w, "the fragments of track %u add up to an impossible length",
                             t->track_id);
         t->next_dts = dts + (int64_t)(def_dur * n);
+        if (n > 0)
+            t->pts_end = FFMAX(t->pts_end, t->next_dts + t->shift);
         if (def_dur > t->max_dur)
             t->max_dur = def_dur;
         uint64_t total = (uint64_t)count * def_size; /* < 2^64 */
@@ -353,6 +359,9 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, 
             if (cts < 0 && -(int64_t)cts > shift)
                 shift = -(int64_t)cts;
         }
+        if (cts < 0 && -(int64_t)cts > t->shift)
+            t->shift = -(int64_t)cts;
+        t->pts_end = FFMAX(t->pts_end, dts + cts + t->shift + (int64_t)dur);
         if (dts > INT64_MAX / 4)
             return unproven(w, "the fragments of track %u add up to an impossible length",
                             t->track_id);
@@ -638,6 +647,130 @@ static int account_bytes(struct mp4_walk *w)
     return CM__WALK_PROVEN;
 }
 
+/* The composition offsets (ctts) of one track, read from moov: a presentation time is
+   the decode time + dts shift + the sample's offset, as libavformat computes it. */
+struct ctts {
+    const uint8_t *runs; /* entry_count pairs (count, offset) */
+    uint32_t nruns;
+    int64_t samples; /* samples the runs cover */
+    int64_t shift;   /* libavformat's dts shift: the largest negative offset, negated */
+};
+
+/* Finds moov/trak[tkhd.track_ID == id]/mdia/minf/stbl/ctts in moov's payload. Returns 1
+   with c filled, 0 when the track has no ctts (every offset 0), -1 when it is not
+   understood. */
+static int find_ctts(const uint8_t *moov, size_t len, uint32_t id, struct ctts *c)
+{
+    static const uint32_t path[] = {CM__FOURCC('m', 'd', 'i', 'a'), CM__FOURCC('m', 'i', 'n', 'f'),
+                                    CM__FOURCC('s', 't', 'b', 'l'), CM__FOURCC('c', 't', 't', 's')};
+    size_t at = 0;
+    uint32_t type;
+    const uint8_t *body;
+    size_t blen;
+    while (next_child(moov, len, &at, &type, &body, &blen) == 1) {
+        if (type != CM__FOURCC('t', 'r', 'a', 'k'))
+            continue;
+        /* its tkhd first: is it this track? */
+        size_t a2 = 0, l2;
+        uint32_t t2;
+        const uint8_t *b2;
+        int match = 0;
+        while (next_child(body, blen, &a2, &t2, &b2, &l2) == 1)
+            if (t2 == CM__FOURCC('t', 'k', 'h', 'd')) {
+                size_t idat = b2[0] == 1 ? 20 : 12;
+                match = l2 >= idat + 4 && cm__rb32(b2 + idat) == id;
+                break;
+            }
+        if (!match)
+            continue;
+        const uint8_t *p = body;
+        size_t plen = blen;
+        for (int depth = 0; depth < 4; depth++) {
+            size_t a3 = 0, l3;
+            uint32_t t3;
+            const uint8_t *b3;
+            int found = 0;
+            while (next_child(p, plen, &a3, &t3, &b3, &l3) == 1)
+                if (t3 == path[depth]) {
+                    found = 1;
+                    break;
+                }
+            if (!found)
+                return depth == 3 ? 0 : -1;
+            p = b3;
+            plen = l3;
+        }
+        if (plen < 8)
+            return -1;
+        uint32_t n = cm__rb32(p + 4);
+        if (n > (plen - 8) / 8)
+            return -1;
+        *c = (struct ctts){p + 8, n, 0, 0};
+        for (uint32_t i = 0; i < n; i++) {
+            int32_t off = (int32_t)cm__rb32(p + 8 + 8 * (size_t)i + 4);
+            c->samples += cm__rb32(p + 8 + 8 * (size_t)i);
+            /* libavformat ignores the last two entries and absurd offsets here */
+            if (i + 2 < n && off < 0 && off > -(1 << 28) && -(int64_t)off > c->shift)
+                c->shift = -(int64_t)off;
+        }
+        return 1;
+    }
+    return -1;
+}
+
+/* The offsets of samples [from, to) into out (to - from entries). */
+static void ctts_range(const struct ctts *c, int64_t from, int64_t to, int32_t *out)
+{
+    int64_t k = 0;
+    for (uint32_t i = 0; i < c->nruns && k < to; i++) {
+        int64_t cnt = cm__rb32(c->runs + 8 * (size_t)i);
+        int32_t off = (int32_t)cm__rb32(c->runs + 8 * (size_t)i + 4);
+        for (int64_t j = FFMAX(k, from); j < FFMIN(k + cnt, to); j++)
+            out[j - from] = off;
+        k += cnt;
+    }
+}
+
+#define PTS_WINDOW 32 /* samples at each end where reordering can move the first/last pts */
+
+/* Presentation span of index entries [first, last] (non-discarded ones), the last one
+   lasting last_len: what demuxing them gives. Returns 0, or -1 when the offsets do not
+   fit the index. */
+static int pts_span(const AVStream *st, const struct ctts *c, int have_ctts, int first, int last,
+                    int64_t last_len, int64_t *start, int64_t *end)
+{
+    int n = avformat_index_get_entries_count((AVStream *)st);
+    if (have_ctts && c->samples != n)
+        return -1;
+    int32_t off[2][PTS_WINDOW] = {{0}};
+    int head_to = FFMIN(first + PTS_WINDOW, last + 1),
+        tail_from = FFMAX(first, last + 1 - PTS_WINDOW);
+    if (have_ctts) {
+        ctts_range(c, first, head_to, off[0]);
+        ctts_range(c, tail_from, last + 1, off[1]);
+    }
+    int64_t shift = have_ctts ? c->shift : 0;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (int k = first; k < head_to; k++) {
+        const AVIndexEntry *e = avformat_index_get_entry((AVStream *)st, k);
+        if (!(e->flags & AVINDEX_DISCARD_FRAME))
+            lo = FFMIN(lo, e->timestamp + shift + off[0][k - first]);
+    }
+    for (int k = tail_from; k <= last; k++) {
+        const AVIndexEntry *e = avformat_index_get_entry((AVStream *)st, k);
+        int64_t len =
+            k < last ? avformat_index_get_entry((AVStream *)st, k + 1)->timestamp - e->timestamp
+                     : last_len;
+        if (!(e->flags & AVINDEX_DISCARD_FRAME))
+            hi = FFMAX(hi, e->timestamp + shift + off[1][k - tail_from] + FFMAX(len, 0));
+    }
+    if (lo == INT64_MAX || hi == INT64_MIN || hi < lo)
+        return -1;
+    *start = lo;
+    *end = hi;
+    return 0;
+}
+
 /* Time checks of libavformat's index of one stream (in index order). */
 static int index_times_ok(struct mp4_walk *w, const AVStream *st, int first, int last)
 {
@@ -736,7 +869,42 @@ static int prove_index(struct mp4_walk *w, int fragmented)
             t->ended = past;
         }
         int64_t start = st->start_time != AV_NOPTS_VALUE ? st->start_time : f->timestamp;
-        w->spans[i] = (struct cm__span){1, start, start + (end_dts - f->timestamp)};
+        int64_t end = start + (end_dts - f->timestamp);
+        if (!fragmented && w->moov) {
+            /* with moov's composition offsets, the presentation times themselves */
+            struct ctts c;
+            int have = find_ctts(w->moov, w->moov_len, (uint32_t)st->id, &c);
+            if (have >= 0)
+                pts_span(st, &c, have, first_kept, last_in, end_dts - e->timestamp, &start, &end);
+        }
+        w->spans[i] = (struct cm__span){1, start, end};
+    }
+    return CM__WALK_PROVEN;
+}
+
+/* Reads moov's payload for the composition offsets, when it is a small part of the file
+   (it usually is: about 1 %); without it the spans are decode-time spans. */
+static int read_moov(struct mp4_walk *w)
+{
+    int64_t hdr = 8, cap = FFMAX(1 << 20, w->in->size / 50);
+    uint8_t h[16];
+    if (w->moov_size > cap || w->moov_size < 16)
+        return CM__WALK_PROVEN;
+    int64_t got = cm__input_pread(w->in, h, 16, w->moov_off);
+    if (got < 0)
+        return CM_PROBE_E_TIMEOUT;
+    if (got == 16 && cm__rb32(h) == 1)
+        hdr = 16;
+    w->moov_len = (size_t)(w->moov_size - hdr);
+    w->moov = malloc(w->moov_len ? w->moov_len : 1);
+    if (!w->moov)
+        return CM_PROBE_E_NOMEM;
+    got = cm__input_pread(w->in, w->moov, (int64_t)w->moov_len, w->moov_off + hdr);
+    if (got < 0)
+        return CM_PROBE_E_TIMEOUT;
+    if (got != (int64_t)w->moov_len) {
+        free(w->moov);
+        w->moov = NULL;
     }
     return CM__WALK_PROVEN;
 }
@@ -765,7 +933,9 @@ static void fragment_spans(struct mp4_walk *w)
             delta = avformat_index_get_entry(st, 0)->timestamp - t->first_dts;
         int64_t start = st->start_time != AV_NOPTS_VALUE ? st->start_time
                                                          : t->first_dts + delta + t->first_pts_off;
-        w->spans[i] = (struct cm__span){1, start, start + (t->next_dts - t->first_dts)};
+        /* the last samples' presentation end, reordering included, when it is later */
+        int64_t end = FFMAX(start + (t->next_dts - t->first_dts), t->pts_end + delta);
+        w->spans[i] = (struct cm__span){1, start, end};
     }
 }
 
@@ -790,6 +960,7 @@ int cm__mp4_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm
     for (unsigned i = 0; i < fc->nb_streams; i++) {
         const AVStream *st = fc->streams[i];
         w.tracks[i].track_id = (uint32_t)st->id;
+        w.tracks[i].pts_end = -1;
         if (billed[i] && st->time_base.num != 1) {
             free(w.tracks);
             return unproven(&w, "stream %u has an unusual time base", i);
@@ -798,8 +969,11 @@ int cm__mp4_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm
     int res = walk_boxes(&w);
     if (res == CM__WALK_PROVEN && w.moov_count == 0)
         res = unproven(&w, "the file has no movie header (moov)");
-    if (res == CM__WALK_PROVEN && w.nmoof == 0)
-        res = prove_index(&w, 0);
+    if (res == CM__WALK_PROVEN && w.nmoof == 0) {
+        res = read_moov(&w);
+        if (res == CM__WALK_PROVEN)
+            res = prove_index(&w, 0);
+    }
     if (res == CM__WALK_PROVEN && w.nmoof > 0)
         fragment_spans(&w);
     if (res == CM__WALK_PROVEN)
@@ -816,6 +990,7 @@ int cm__mp4_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm
             spans[i].set = 0;
     *truncated = w.truncated;
     free(w.tracks);
+    free(w.moov);
     free(w.samples.v);
     free(w.mdats.v);
     return res;
