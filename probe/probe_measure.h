@@ -81,6 +81,12 @@ struct cm__measure {
     int truncated;
     int read_error; /* the last av_read_frame error other than EOF */
     int64_t packets;
+    /* Epochs: a stream that first shows up more than 10 s away from where the others
+       are (a piece joined on with other codecs makes new streams, on its own clock)
+       starts a new epoch; closed epochs add up in ep_extra (all in microseconds). */
+    int64_t ep_lo, ep_hi, ep_extra;
+    int ep_set;
+    int ep_hold; /* after a skip (a walk's jump to the end): no new epochs */
 };
 
 /* --- timeline (probe_timeline.c) --- */

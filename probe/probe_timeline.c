@@ -70,6 +70,8 @@ void cm__timeline_reset(struct cm__measure *m)
         m->tracks[i] = fresh_track(m->fc->streams[i]);
     m->truncated = 0;
     m->read_error = 0;
+    m->ep_set = m->ep_hold = 0;
+    m->ep_extra = 0;
 }
 
 /* Length of one frame in its stream's time base: the codec's frame length, else the
@@ -125,6 +127,28 @@ static void close_piece(struct cm__track *t)
     t->pieces++;
 }
 
+/* The file-level epochs (see struct cm__measure). */
+static void note_epoch(struct cm__measure *m, const AVStream *st, const struct cm__track *t,
+                       int64_t ts, int64_t end)
+{
+    if (!cm__is_billed(st))
+        return;
+    int64_t s = av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q);
+    int64_t e = av_rescale_q(end, st->time_base, AV_TIME_BASE_Q);
+    const int64_t away = 10 * (int64_t)AV_TIME_BASE;
+    if (m->ep_set && t->packets == 0 && !m->ep_hold &&
+        (s < m->ep_hi - away || s > m->ep_hi + away)) {
+        m->ep_extra += m->ep_hi - m->ep_lo;
+        m->ep_set = 0;
+    }
+    if (!m->ep_set) {
+        m->ep_lo = s, m->ep_hi = e, m->ep_set = 1;
+        return;
+    }
+    m->ep_lo = FFMIN(m->ep_lo, s);
+    m->ep_hi = FFMAX(m->ep_hi, e);
+}
+
 void cm__note_ts(struct cm__measure *m, int idx, int64_t ts, int64_t dts, int64_t duration,
                  int frames, int size)
 {
@@ -165,10 +189,11 @@ void cm__note_ts(struct cm__measure *m, int idx, int64_t ts, int64_t dts, int64_
     int64_t gap_max = FFMAX(av_rescale_q(10, (AVRational){1, 1}, st->time_base), 16 * t->delta);
     if (t->run_end != AV_NOPTS_VALUE && (ts < t->run_end - reorder || ts > t->run_end + gap_max))
         close_piece(t);
+    int64_t end = ts + dur;
+    note_epoch(m, st, t, ts, end);
     t->untimed = 0;
     t->last_pts = ts;
     t->last_frames = frames;
-    int64_t end = ts + dur;
     t->run_end = t->run_end == AV_NOPTS_VALUE ? end : FFMAX(t->run_end, end);
     if (t->start == AV_NOPTS_VALUE || ts < t->start)
         t->start = ts;
@@ -269,6 +294,7 @@ void cm__note_span(struct cm__measure *m, int idx, int64_t start, int64_t end)
 
 void cm__timeline_skip(struct cm__measure *m)
 {
+    m->ep_hold = 1;
     for (int i = 0; i < m->ntracks; i++) {
         struct cm__track *t = &m->tracks[i];
         t->last_pts = t->run_end = AV_NOPTS_VALUE;
@@ -306,5 +332,9 @@ int64_t cm__span_us(const struct cm__measure *m)
         return -1;
     /* Pieces that each have their own clock play one after another: the longest
        stream counted piece by piece (the overall first-to-last means nothing). */
-    return any_pieces ? pieced : hi - lo;
+    int64_t span = any_pieces ? pieced : hi - lo;
+    /* Pieces that came with streams of their own: the epochs add up. */
+    if (m->ep_extra > 0 && m->ep_set)
+        span = FFMAX(span, m->ep_extra + m->ep_hi - m->ep_lo);
+    return span;
 }
