@@ -5,8 +5,9 @@
  * immutable options (grace, limits); it opens one local file (or an in-memory
  * buffer) with libavformat, restricted to the file protocol and an allowlist of
  * demuxers, and answers with a report: the declared duration (what the container
- * header claims), the measured duration (what the content really plays for, verified
- * against the cheapest reliable evidence for its container), the billable duration,
+ * header claims), the measured duration (what the content really plays for: a walk of
+ * the container's structure with every byte accounted for where one can prove it, else a
+ * demux of every packet), the billable duration,
  * the credits, the streams, the method used and, where header and content disagree,
  * why.
  *
@@ -185,15 +186,16 @@ CM_PROBE_EXTERN int cm_probe_report_stream_count(const cm_probe_report *r);
 CM_PROBE_EXTERN enum cm_probe_stream_kind cm_probe_report_stream_kind(const cm_probe_report *r,
                                                                       int i);
 CM_PROBE_EXTERN const char *cm_probe_report_stream_codec(const cm_probe_report *r, int i);
-/* Size of the input and how many of its bytes the probe read (cost is flat in file size
-   for MP4, MOV, MKV, WebM and MPEG-TS: only the header and the end are read). */
+/* Size of the input and how many of its bytes the probe read. A structure walk (MP4, MOV,
+   3GP, AVI, MKV, WebM) reads headers and the last Matroska Cluster, a small share of the
+   file; the oracle (MPEG-TS, MPEG-PS, FLV, the rest, and every unproven walk) reads it all. */
 CM_PROBE_EXTERN int64_t cm_probe_report_file_bytes(const cm_probe_report *r);
 CM_PROBE_EXTERN int64_t cm_probe_report_bytes_read(const cm_probe_report *r);
 
 /* --- names and sentences --- */
 CM_PROBE_EXTERN const char *cm_probe_err_name(int code);   /* "no_such_file", ... */
 CM_PROBE_EXTERN const char *cm_probe_strerror(int code);   /* a sentence for a person */
-CM_PROBE_EXTERN const char *cm_probe_method_name(enum cm_probe_method m); /* "sample_index", ... */
+CM_PROBE_EXTERN const char *cm_probe_method_name(enum cm_probe_method m); /* "structure_walk", ... */
 CM_PROBE_EXTERN const char *cm_probe_note_name(enum cm_probe_note n);     /* "header_longer", ... */
 CM_PROBE_EXTERN const char *cm_probe_note_text(enum cm_probe_note n);     /* a sentence */
 CM_PROBE_EXTERN const char *cm_probe_stream_kind_name(enum cm_probe_stream_kind k);
