@@ -310,10 +310,9 @@ int cm__measure(const cm_probe *p, cm_input *in, cm_probe_report *r)
     snprintf(r->format, sizeof(r->format), "%s", ifmt->name);
     const struct cm__allowed *fmt = cm__find_allowed(ifmt->name);
     if (!fmt)
-        return cm__fail(r, CM_PROBE_E_REFUSED,
-                        "The file %s is %s (%s), which is not accepted for billing.", r->file,
-                        cm__refused_kind(ifmt->name),
-                        ifmt->long_name ? ifmt->long_name : ifmt->name);
+        return cm__fail(
+            r, CM_PROBE_E_REFUSED, "The file %s is %s (%s), which is not accepted for billing.",
+            r->file, cm__refused_kind(ifmt->name), ifmt->long_name ? ifmt->long_name : ifmt->name);
     if (fmt->plan == CM__PLAN_STILL)
         return cm__fail(r, CM_PROBE_E_NOSTREAMS,
                         "The file %s is a still picture, not a video: there is nothing to play.",

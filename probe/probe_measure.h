@@ -29,7 +29,7 @@ enum cm__plan {
 };
 
 struct cm__allowed {
-    const char *name;    /* libavformat's demuxer name, exactly */
+    const char *name; /* libavformat's demuxer name, exactly */
     enum cm__plan plan;
     int header_duration; /* does the container's header declare a duration? */
     int stamped;         /* the container stamps every packet itself (PES, tag, block,
@@ -54,9 +54,9 @@ enum cm__step {
 
 /* What we learn about one stream, in its own time base. */
 struct cm__track {
-    int countable;  /* might be billed: not subtitles, attachments or cover art */
-    int64_t start;  /* earliest pts seen, or AV_NOPTS_VALUE */
-    int64_t end;    /* latest pts + duration seen */
+    int countable; /* might be billed: not subtitles, attachments or cover art */
+    int64_t start; /* earliest pts seen, or AV_NOPTS_VALUE */
+    int64_t end;   /* latest pts + duration seen */
     int64_t last_pts;
     int64_t untimed; /* frames without a timestamp since last_pts */
     int last_frames; /* frames in the packet at last_pts (Matroska lacing) */

@@ -136,11 +136,11 @@ static int map_tracks(struct cm__measure *m, struct block_ctx *c)
     return mapped == cm__billed_count(m);
 }
 
-#define UNPROVEN(...)                                                                        \
-    do {                                                                                     \
-        snprintf(why, whylen, __VA_ARGS__);                                                  \
-        *step = CM__STEP_UNPROVEN;                                                           \
-        return 0;                                                                            \
+#define UNPROVEN(...)                                                                              \
+    do {                                                                                           \
+        snprintf(why, whylen, __VA_ARGS__);                                                        \
+        *step = CM__STEP_UNPROVEN;                                                                 \
+        return 0;                                                                                  \
     } while (0)
 
 int cm__mkv_walk(struct cm__measure *m, enum cm__step *step, char *why, size_t whylen)
@@ -199,7 +199,8 @@ int cm__mkv_walk(struct cm__measure *m, enum cm__step *step, char *why, size_t w
             UNPROVEN("bytes at offset %lld belong to no known element", (long long)pos);
         if (unknown)
             UNPROVEN("an element of unknown size at offset %lld", (long long)pos);
-        int64_t end = size > (uint64_t)(INT64_MAX - pos - hl) ? INT64_MAX : pos + hl + (int64_t)size;
+        int64_t end =
+            size > (uint64_t)(INT64_MAX - pos - hl) ? INT64_MAX : pos + hl + (int64_t)size;
         if (end > seg_end) {
             if (id != ID_CLUSTER || seg_end != in->size)
                 UNPROVEN("an element at offset %lld runs past the Segment", (long long)pos);
@@ -249,8 +250,8 @@ int cm__mkv_walk(struct cm__measure *m, enum cm__step *step, char *why, size_t w
     } else {
         cm__timeline_skip(m);
         for (size_t i = 0; i < c.nblocks; i++)
-            cm__note_ts(m, c.blocks[i].stream, c.blocks[i].ts, AV_NOPTS_VALUE,
-                        c.blocks[i].duration, c.blocks[i].frames, 0);
+            cm__note_ts(m, c.blocks[i].stream, c.blocks[i].ts, AV_NOPTS_VALUE, c.blocks[i].duration,
+                        c.blocks[i].frames, 0);
         *step = CM__STEP_DONE;
     }
     free(c.blocks);

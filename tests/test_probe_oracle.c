@@ -25,8 +25,8 @@ static void expect_ok_in(cm_probe_report *r, int64_t lo, int64_t hi)
         fail_msg("%s refused: %s", cm_probe_report_file(r), cm_probe_report_errmsg(r));
     int64_t ms = cm_probe_report_measured_ms(r);
     if (ms < lo || ms > hi)
-        fail_msg("%s measured %lld ms, expected %lld..%lld", cm_probe_report_file(r),
-                 (long long)ms, (long long)lo, (long long)hi);
+        fail_msg("%s measured %lld ms, expected %lld..%lld", cm_probe_report_file(r), (long long)ms,
+                 (long long)lo, (long long)hi);
 }
 
 /* Offset of the Timestamp value of the last Cluster of a Matroska file, and its width. */
@@ -108,7 +108,8 @@ static void test_light_piece_then_heavy_piece_bills_both(void **s)
     assert_int_equal(run_cmd(FF "-f lavfi -i testsrc2=size=160x120:rate=25:duration=8 -f lavfi "
                                 "-i sine=duration=8 -vf noise=alls=40:allf=t -c:v libx264 "
                                 "-preset ultrafast -b:v 4M -g 50 -c:a aac -shortest '%s'",
-                             heavy), 0);
+                             heavy),
+                     0);
     for (int i = 0; i < 3; i++) {
         char h[64], j[64];
         snprintf(h, sizeof(h), "heavy.%s", exts[i]);
@@ -142,7 +143,8 @@ static void test_ts_recordings_far_apart_bill_their_playing_time(void **s)
         char out[1024];
         snprintf(out, sizeof(out), "%s", tmp_path("apart.ts"));
         assert_int_equal(run_cmd(FF "-i '%s' -c copy -output_ts_offset %lld '%s'",
-                                 sample("exact-3m00.ts"), (long long)offsets[i], later), 0);
+                                 sample("exact-3m00.ts"), (long long)offsets[i], later),
+                         0);
         assert_int_equal(run_cmd("cat '%s' '%s' > '%s'", sample("exact-3m00.ts"), later, out), 0);
         cm_probe_report *r = probe(out);
         expect_ok_in(r, 359500, 361500);
@@ -215,7 +217,9 @@ static void test_refused_format_message_names_the_kind(void **s)
     (void)s;
     const char *out = tmp_path("raw.h264");
     assert_int_equal(run_cmd(FF "-f lavfi -i testsrc=size=160x120:rate=25:duration=2 -c:v libx264 "
-                                "-f h264 '%s'", out), 0);
+                                "-f h264 '%s'",
+                             out),
+                     0);
     cm_probe_report *r = probe(out);
     assert_int_equal(cm_probe_report_error(r), CM_PROBE_E_REFUSED);
     assert_non_null(strstr(cm_probe_report_errmsg(r), "raw H.264 video stream"));
@@ -328,7 +332,9 @@ static void test_bframes_with_edit_list_bill_presented_span(void **s)
     const char *src = tmp_path("bf.mp4");
     const char *cut = tmp_path("bfcut.mp4");
     assert_int_equal(run_cmd(FF "-f lavfi -i testsrc=size=160x120:rate=25:duration=20 -c:v "
-                                "libx264 -preset superfast -bf 3 -g 100 '%s'", src), 0);
+                                "libx264 -preset superfast -bf 3 -g 100 '%s'",
+                             src),
+                     0);
     assert_int_equal(run_cmd(FF "-ss 1.5 -i '%s' -t 12 -c copy '%s'", src, cut), 0);
     for (int full = 0; full < 2; full++) {
         cm_probe_report *r = probe_full(cut, full);
