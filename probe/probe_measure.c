@@ -229,8 +229,11 @@ static int measure_opened(const cm_probe *p, struct cm__measure *m)
         return cm__fail(r, CM_PROBE_E_TOOLONG,
                         "The file %s has more than %lld packets, more than the probe will scan.",
                         r->file, (long long)p->opt.max_scan_packets);
-    if (err < 0 || !r->streams)
+    if (err == CM_PROBE_E_NOMEM || !r->streams)
         return cm__fail(r, CM_PROBE_E_NOMEM, "Out of memory while reading %s.", r->file);
+    if (err < 0)
+        return cm__fail(r, err, "The file %s could not be measured: %s", r->file,
+                        cm_probe_strerror(err));
 
     if (cm__billed_count(m) == 0)
         return cm__fail(r, CM_PROBE_E_NOSTREAMS,

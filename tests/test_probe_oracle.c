@@ -246,17 +246,16 @@ static void test_format_whitelist_is_the_allowed_table(void **s)
             continue;
         allowed++;
         /* every comma-separated part of the demuxer's name is a whole token of wl */
-        char names[128];
-        snprintf(names, sizeof(names), "%s", f->name);
-        for (char *save = NULL, *tok = strtok_r(names, ",", &save); tok;
-             tok = strtok_r(NULL, ",", &save)) {
-            size_t len = strlen(tok);
+        for (const char *tok = f->name; *tok;) {
+            size_t len = strcspn(tok, ",");
             int found = 0;
-            for (const char *p = wl; (p = strstr(p, tok)); p++)
-                if ((p == wl || p[-1] == ',') && (p[len] == ',' || p[len] == '\0'))
+            for (const char *p = wl; *p; p++)
+                if ((p == wl || p[-1] == ',') && strncmp(p, tok, len) == 0 &&
+                    (p[len] == ',' || p[len] == '\0'))
                     found = 1;
             if (!found)
-                fail_msg("%s is allowed but not in the whitelist", tok);
+                fail_msg("%.*s is allowed but not in the whitelist", (int)len, tok);
+            tok += len + (tok[len] == ',');
         }
     }
     assert_true(allowed >= 30);
