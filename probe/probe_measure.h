@@ -87,6 +87,8 @@ struct cm__measure {
     int64_t ep_lo, ep_hi, ep_extra;
     int ep_set;
     int ep_hold; /* after a skip (a walk's jump to the end): no new epochs */
+    int pes;     /* MPEG-TS/PS read without parsers: packets are whole PES, and one
+                    without a timestamp continues a stamped one instead of being a frame */
 };
 
 /* --- timeline (probe_timeline.c) --- */

@@ -25,8 +25,10 @@ void cm__oracle_setup(struct cm__measure *m)
 {
     /* Raw elementary streams and raw PCM need their parser or libavformat's fill-in to
        have timestamps at all; containers that stamp every packet do not. */
-    if (m->fmt->stamped)
+    if (m->fmt->stamped) {
         m->fc->flags |= AVFMT_FLAG_NOPARSE | AVFMT_FLAG_NOFILLIN;
+        m->pes = strcmp(m->fmt->name, "mpegts") == 0 || strcmp(m->fmt->name, "mpeg") == 0;
+    }
     for (unsigned i = 0; i < m->fc->nb_streams; i++) {
         enum AVMediaType t = m->fc->streams[i]->codecpar->codec_type;
         if (t == AVMEDIA_TYPE_SUBTITLE || t == AVMEDIA_TYPE_ATTACHMENT)

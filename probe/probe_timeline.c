@@ -264,9 +264,10 @@ void cm__note_packet(struct cm__measure *m, const AVPacket *pkt)
             return;
         }
     }
-    /* Without parsers, a packet without a timestamp is a piece of a PES or pack whose
-       first piece was stamped, not a frame of its own: it adds no time. */
-    if (ts == AV_NOPTS_VALUE && (m->fc->flags & AVFMT_FLAG_NOPARSE))
+    /* Without parsers, an MPEG PES without a timestamp is a piece of a frame whose first
+       piece was stamped, not a frame of its own: it adds no time. (A Matroska lace or an
+       FLV tag without one is a frame, and plays after the last stamped one.) */
+    if (ts == AV_NOPTS_VALUE && m->pes)
         return;
     int64_t duration = pkt->duration;
     if (duration <= 0 && idx >= 0 && idx < m->ntracks &&
