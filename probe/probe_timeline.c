@@ -14,6 +14,7 @@
 #include "probe_measure.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavutil/mathematics.h>
@@ -248,8 +249,8 @@ void cm__note_packet(struct cm__measure *m, const AVPacket *pkt)
         return;
     int idx = pkt->stream_index;
     int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
-    if (ts == AV_NOPTS_VALUE && idx >= 0 && idx < m->ntracks &&
-        (m->tracks[idx].samples > 0 || m->tracks[idx].packets == 0)) {
+    if (ts == AV_NOPTS_VALUE && idx >= 0 && idx < m->ntracks && m->fmt &&
+        strcmp(m->fmt->name, "aac") == 0) {
         /* Raw ADTS AAC carries no timestamps: its frames play one after the other,
            each for the samples its header gives. */
         const AVStream *st = m->fc->streams[idx];
