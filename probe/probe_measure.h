@@ -69,6 +69,9 @@ struct cm__track {
     int64_t run_end;  /* latest end in the current piece: jumps are judged against it */
     int64_t first_ts; /* the first timestamp seen: the reference for clock wraps */
     int pieces;       /* pieces closed so far */
+    /* Parser-less MPEG audio: the bytes of the last stamped PES and the time per byte
+       seen between the last two, for the length of a PES that carries several frames. */
+    int64_t pes_bytes, rate_ticks, rate_bytes;
 };
 
 struct cm__measure {

@@ -243,6 +243,20 @@ static int64_t adts_run_samples(const uint8_t *p, int size, int *rate)
     return off == size ? samples : 0;
 }
 
+/* The length of a parser-less MPEG audio PES (MP2, MP3, AC-3: several frames each) from
+   its size at the time per byte of the PES before it; 0 while unknown. */
+static int64_t pes_audio_duration(struct cm__track *t, int64_t ts, int size)
+{
+    if (t->last_pts != AV_NOPTS_VALUE && ts > t->last_pts && t->pes_bytes > 0) {
+        t->rate_ticks = ts - t->last_pts;
+        t->rate_bytes = t->pes_bytes;
+    }
+    t->pes_bytes = size;
+    if (t->rate_bytes <= 0 || size <= 0)
+        return 0;
+    return av_rescale(size, t->rate_ticks, t->rate_bytes);
+}
+
 void cm__note_packet(struct cm__measure *m, const AVPacket *pkt)
 {
     if (pkt->flags & AV_PKT_FLAG_DISCARD)
@@ -268,8 +282,11 @@ void cm__note_packet(struct cm__measure *m, const AVPacket *pkt)
     /* Without parsers, an MPEG PES without a timestamp is a piece of a frame whose first
        piece was stamped, not a frame of its own: it adds no time. (A Matroska lace or an
        FLV tag without one is a frame, and plays after the last stamped one.) */
-    if (ts == AV_NOPTS_VALUE && m->pes)
+    if (ts == AV_NOPTS_VALUE && m->pes) {
+        if (idx >= 0 && idx < m->ntracks)
+            m->tracks[idx].pes_bytes += pkt->size;
         return;
+    }
     int64_t duration = pkt->duration;
     if (duration <= 0 && idx >= 0 && idx < m->ntracks &&
         m->fc->streams[idx]->codecpar->codec_id == AV_CODEC_ID_AAC) {
@@ -279,6 +296,9 @@ void cm__note_packet(struct cm__measure *m, const AVPacket *pkt)
         if (n > 0)
             duration = av_rescale_q(n, (AVRational){1, rate}, m->fc->streams[idx]->time_base);
     }
+    if (duration <= 0 && m->pes && idx >= 0 && idx < m->ntracks &&
+        m->fc->streams[idx]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO)
+        duration = pes_audio_duration(&m->tracks[idx], ts, pkt->size);
     cm__note_ts(m, idx, ts, pkt->dts, duration, 1, pkt->size);
 }
 

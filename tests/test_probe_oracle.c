@@ -344,6 +344,21 @@ static void test_bframes_with_edit_list_bill_presented_span(void **s)
     unlink(cut);
 }
 
+/* Read without parsers, an MPEG audio PES holds several frames (2 s of MP2 in the PS
+   sample, 0.384 s of AAC in the TS sample): the last one is billed for what it holds
+   (ADTS frame lengths, else its bytes at the rate of the PES before it), not for a whole
+   PES interval. ffprobe: audio 1.672-181.896 s in the TS. */
+static void test_last_mpeg_audio_pes_bills_what_it_holds(void **s)
+{
+    (void)s;
+    cm_probe_report *r = probe(sample("exact-3m00.ts"));
+    expect_ok_in(r, 180200, 180250);
+    cm_probe_report_free(r);
+    r = probe(sample("exact-3m00.mpg"));
+    expect_ok_in(r, 179900, 180150);
+    cm_probe_report_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_time_budget_grows_with_file_size),
         cmocka_unit_test(test_large_file_is_not_refused_within_size_scaled_budget),
         cmocka_unit_test(test_bframes_with_edit_list_bill_presented_span),
+        cmocka_unit_test(test_last_mpeg_audio_pes_bills_what_it_holds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
