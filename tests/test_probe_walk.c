@@ -13,7 +13,8 @@
 
 /* Fixtures made once for the whole program. */
 static char gsidx[1024], dash[1024], dash_audio[1024], hls[1024], cmaf[1024], ismv[1024],
-    frag_moov[1024], no_default_base[1024], pcm_avi[1024], vbr_avi[1024];
+    frag_moov[1024], no_default_base[1024], pcm_avi[1024], vbr_avi[1024], trimmed[1024],
+    trimmed_frag[1024];
 
 static void path_of(char *dst, const char *name)
 {
@@ -31,6 +32,8 @@ static int make_fixtures(void **state)
     path_of(no_default_base, "no-default-base.mp4");
     path_of(pcm_avi, "pcm.avi");
     path_of(vbr_avi, "vbr.avi");
+    path_of(trimmed, "trimmed.mp4");
+    path_of(trimmed_frag, "trimmed-frag.mp4");
     char mpd[1024], m3u8[1024];
     path_of(mpd, "dash.mpd");
     path_of(m3u8, "hls.m3u8");
@@ -59,6 +62,11 @@ static int make_fixtures(void **state)
                       "sine=sample_rate=22050:duration=60 -c:v mpeg4 -c:a libmp3lame -abr 1 "
                       "-b:a 64k '%s'",
                    vbr_avi);
+    /* a cut inside a GOP of B-frames: an edit list skips the first decoded frames */
+    err |= run_cmd(FF "-ss 20.3 -i '%s' -t 30 -c copy '%s'", src, trimmed);
+    err |= run_cmd(FF "-i '%s' -c copy -movflags +frag_keyframe+empty_moov+default_base_moof "
+                      "'%s'",
+                   trimmed, trimmed_frag);
     return err ? -1 : 0;
 }
 
@@ -198,6 +206,24 @@ static void zero_last_tfdts(uint8_t **buf, size_t *len)
             memset(t + 8, 0, t[4] == 1 ? 8 : 4);
     }
     assert_int_equal(moofs, 10);
+}
+
+/* B-frames reorder the presentation: the first pts is not the first dts, the last
+   frame shown is not the last decoded. The spans are presentation spans, exactly. */
+static void test_edit_lists_and_b_frames_give_the_presentation_span(void **state)
+{
+    (void)state;
+    const char *files[] = {trimmed, trimmed_frag, sample("exact-3m00.mp4"), gsidx};
+    for (int i = 0; i < 4; i++) {
+        struct walked w;
+        walk_run(&w, files[i], cm__mp4_walk);
+        if (w.res != CM__WALK_PROVEN)
+            fail_msg("%s: %s", files[i], w.why);
+        double walked = walk_seconds(&w), truth = demux_seconds(&w);
+        if (walked < truth - 0.001 || walked > truth + 0.001)
+            fail_msg("%s: the walk says %.3f s, every packet says %.3f s", files[i], walked, truth);
+        walk_close(&w);
+    }
 }
 
 static void test_fragment_time_running_backwards_is_unproven(void **state)
@@ -427,6 +453,36 @@ static void test_avi_without_a_complete_idx1_bills_every_chunk(void **state)
                               cm__avi_walk, 0) == whole);
 }
 
+/* An OpenDML part: RIFF AVIX with a second movi list (a copy of the first's chunks), as
+   muxers write past 1 GB. */
+static void add_avix_part(uint8_t **buf, size_t *len)
+{
+    int64_t movi = avi_find(*buf, *len, "movi");
+    uint32_t list = cm__rl32(*buf + movi - 4); /* 'movi' + chunks */
+    size_t add = 12 + 8 + list;
+    *buf = realloc(*buf, *len + add);
+    assert_non_null(*buf);
+    uint8_t *p = *buf + *len;
+    uint32_t riff = (uint32_t)(add - 8), lsize = list;
+    memcpy(p, "RIFF", 4);
+    p[4] = (uint8_t)riff, p[5] = (uint8_t)(riff >> 8), p[6] = (uint8_t)(riff >> 16),
+    p[7] = (uint8_t)(riff >> 24);
+    memcpy(p + 8, "AVIXLIST", 8);
+    p[16] = (uint8_t)lsize, p[17] = (uint8_t)(lsize >> 8), p[18] = (uint8_t)(lsize >> 16),
+    p[19] = (uint8_t)(lsize >> 24);
+    memcpy(p + 20, *buf + movi, list);
+    *len += add;
+}
+
+static void test_avi_opendml_avix_parts_are_walked(void **state)
+{
+    (void)state;
+    double one = expect_proven(sample("exact-3m00.avi"), cm__avi_walk, 0);
+    double two =
+        expect_proven(edited(sample("exact-3m00.avi"), "avix.avi", add_avix_part), cm__avi_walk, 0);
+    assert_seconds(two, 2 * one);
+}
+
 static void test_cut_off_avi_bills_its_whole_chunks_and_says_truncated(void **state)
 {
     (void)state;
@@ -478,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_fragmented_with_global_sidx_proves_every_fragment),
         cmocka_unit_test(test_every_fragmented_packaging_is_proven_whole),
         cmocka_unit_test(test_dash_and_hls_single_files_are_proven_with_their_last_segment),
+        cmocka_unit_test(test_edit_lists_and_b_frames_give_the_presentation_span),
         cmocka_unit_test(test_fragment_time_running_backwards_is_unproven),
         cmocka_unit_test(test_mdat_bytes_no_sample_describes_are_unproven),
         cmocka_unit_test(test_garbage_box_header_is_unproven),
@@ -486,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_mutated_fragments_never_crash),
         cmocka_unit_test(test_walk_past_the_deadline_times_out),
         cmocka_unit_test(test_avi_without_a_complete_idx1_bills_every_chunk),
+        cmocka_unit_test(test_avi_opendml_avix_parts_are_walked),
         cmocka_unit_test(test_cut_off_avi_bills_its_whole_chunks_and_says_truncated),
         cmocka_unit_test(test_avi_audio_counts_bytes_blocks_or_frames_as_the_demuxer_does),
         cmocka_unit_test(test_avi_bytes_no_stream_owns_are_unproven),
