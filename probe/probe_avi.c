@@ -310,14 +310,19 @@ static int walk_riff(struct avi_walk *w, int64_t off, int64_t end, int first)
                     return res;
                 if (size == 0)
                     return CM__WALK_PROVEN;
-            } else if (size > SLACK_MIN && type != CM__FOURCC('I', 'N', 'F', 'O') &&
-                       type != CM__FOURCC('o', 'd', 'm', 'l')) {
-                return unproven(w, "an unknown AVI list of %lld bytes", (long long)size);
-            }
-        } else if (id != CM__FOURCC('i', 'd', 'x', '1') && id != CM__FOURCC('J', 'U', 'N', 'K') &&
-                   id != CM__FOURCC('J', 'U', 'N', 'Q') && id != CM__FOURCC('I', 'D', 'I', 'T') &&
-                   size > SLACK_MIN) {
-            return unproven(w, "an unknown AVI chunk of %lld bytes", (long long)size);
+            } else if (w->movi_lists > 0) {
+                /* Past the start of the media the demuxer plays any stream chunk it
+                   meets, whatever list holds it: such a list is walked like movi. */
+                int res = walk_movi(w, body + 4, past ? w->in->size : stop);
+                if (res != CM__WALK_PROVEN || w->truncated)
+                    return res;
+            } /* before the media: metadata lists (INFO, odml), never played */
+        } else if (id == CM__FOURCC('i', 'd', 'x', '1') || id == CM__FOURCC('J', 'U', 'N', 'K') ||
+                   id == CM__FOURCC('J', 'U', 'N', 'Q') || id == CM__FOURCC('I', 'D', 'I', 'T')) {
+            /* the legacy index (never trusted), padding, a date */
+        } else if (w->movi_lists > 0) {
+            /* an unknown chunk among the media: bytes no stream owns */
+            w->unattributed += 8 + FFMIN(size, w->in->size - body);
         }
         if (past) {
             w->truncated = 1;
@@ -360,9 +365,11 @@ int cm__avi_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm
         if (got < 12 || cm__rb32(p) != CM__FOURCC('R', 'I', 'F', 'F') ||
             cm__rb32(p + 8) !=
                 (part == 0 ? CM__FOURCC('A', 'V', 'I', ' ') : CM__FOURCC('A', 'V', 'I', 'X'))) {
-            /* bytes after the last RIFF part: a little padding is fine */
-            if (part > 0 && in->size - off <= SLACK_MIN)
+            /* bytes after the last RIFF part: padding, within the slack */
+            if (part > 0) {
+                w->unattributed += in->size - off;
                 break;
+            }
             res = unproven(w, "the bytes at offset %lld are not an AVI RIFF part", (long long)off);
             break;
         }
@@ -384,7 +391,7 @@ int cm__avi_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm
         int64_t total = w->media + w->unattributed;
         int64_t slack = total / 100 > SLACK_MIN ? total / 100 : SLACK_MIN;
         if (w->unattributed > slack)
-            res = unproven(w, "%lld bytes of the AVI's movi lists belong to no stream",
+            res = unproven(w, "%lld bytes of the AVI after its stream headers belong to no stream",
                            (long long)w->unattributed);
     }
     int any = 0;

@@ -28,8 +28,9 @@
 #define MOOF_MAX (16 << 20)        /* a moof is a few KB; more is not a fragment */
 #define MOOV_MAX (64 << 20)        /* read whole only for a fragmented file's trex */
 #define UNKNOWN_BOX_MAX (64 << 10) /* an unknown top-level box may hold nothing larger */
-#define RANGES_MAX (16 << 20)      /* sample byte ranges remembered */
+#define RANGES_MAX (4 << 20)       /* sample byte ranges remembered (16 bytes each) */
 #define MDATS_MAX (1 << 20)        /* mdat boxes remembered */
+#define BOXES_MAX (4 << 20)        /* top-level boxes walked (2 per fragment) */
 #define SLACK_MIN (64 << 10)       /* unattributed mdat bytes tolerated: max(64 KiB, 1 %) */
 #define FIRST_SAMPLES 16           /* samples looked at for the first presentation time */
 
@@ -512,8 +513,8 @@ static int walk_boxes(struct mp4_walk *w)
 {
     int64_t size = w->in->size;
     for (int64_t off = 0; off < size;) {
-        if ((++w->boxes & 255) == 0 && cm__input_expired(w->in))
-            return CM_PROBE_E_TIMEOUT;
+        if (++w->boxes > BOXES_MAX)
+            return unproven(w, "more than %d top-level boxes", BOXES_MAX);
         uint8_t h[16];
         int64_t got = cm__input_pread(w->in, h, 16, off);
         if (got < 0)

@@ -474,6 +474,24 @@ static void add_avix_part(uint8_t **buf, size_t *len)
     *len += add;
 }
 
+/* The same, with the copy in a list of an unknown type: the demuxer plays the chunks
+   it finds anywhere after the media starts, so the walk counts them too. */
+static void add_hidden_list(uint8_t **buf, size_t *len)
+{
+    add_avix_part(buf, len);
+    int64_t at = avi_find(*buf, *len, "AVIX");
+    memcpy(*buf + at + 12, "zzzz", 4); /* the list type after AVIX LIST <size> */
+}
+
+static void append_garbage(uint8_t **buf, size_t *len)
+{
+    size_t add = 200 << 10;
+    *buf = realloc(*buf, *len + add);
+    assert_non_null(*buf);
+    memset(*buf + *len, 0x5a, add);
+    *len += add;
+}
+
 static void test_avi_opendml_avix_parts_are_walked(void **state)
 {
     (void)state;
@@ -481,6 +499,9 @@ static void test_avi_opendml_avix_parts_are_walked(void **state)
     double two =
         expect_proven(edited(sample("exact-3m00.avi"), "avix.avi", add_avix_part), cm__avi_walk, 0);
     assert_seconds(two, 2 * one);
+    double hidden = expect_proven(edited(sample("exact-3m00.avi"), "hidden.avi", add_hidden_list),
+                                  cm__avi_walk, 0);
+    assert_seconds(hidden, 2 * one);
 }
 
 static void test_cut_off_avi_bills_its_whole_chunks_and_says_truncated(void **state)
@@ -525,6 +546,7 @@ static void test_avi_bytes_no_stream_owns_are_unproven(void **state)
                     cm__avi_walk);
     expect_unproven(edited(sample("exact-3m00.avi"), "garbage.avi", first_chunk_garbage),
                     cm__avi_walk);
+    expect_unproven(edited(sample("exact-3m00.avi"), "trailing.avi", append_garbage), cm__avi_walk);
 }
 
 int main(void)
