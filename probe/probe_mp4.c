@@ -32,7 +32,6 @@
 #define MDATS_MAX (1 << 20)        /* mdat boxes remembered */
 #define BOXES_MAX (4 << 20)        /* top-level boxes walked (2 per fragment) */
 #define SLACK_MIN (64 << 10)       /* unattributed mdat bytes tolerated: max(64 KiB, 1 %) */
-#define FIRST_SAMPLES 16           /* samples looked at for the first presentation time */
 
 /* tfhd flags */
 #define TFHD_BASE_DATA_OFFSET 0x000001
@@ -64,15 +63,15 @@ struct mp4_track {
     uint32_t track_id;
     int has_trex;
     uint32_t trex_duration, trex_size;
-    int seen;              /* some sample of it was counted */
-    int ended;             /* a sample ran past the end of the file */
-    int64_t first_dts;     /* media decode time of its first sample */
-    int64_t first_pts_off; /* first presentation time - first_dts */
-    int64_t shift;         /* largest negative composition offset so far, negated */
-    int64_t pts_end;       /* latest presentation end of a sample (media time), or -1 */
-    int64_t next_dts;      /* where its next sample starts */
-    int64_t max_dur;       /* longest sample seen: the continuity tolerance's unit */
-    int64_t moov_end;      /* media time at which moov's own samples end (0: none) */
+    int seen;          /* some sample of it was counted */
+    int ended;         /* a sample ran past the end of the file */
+    int64_t first_dts; /* media decode time of its first sample */
+    int64_t pts_min;   /* earliest presentation time of a sample (media time) */
+    int64_t shift;     /* largest negative composition offset so far, negated */
+    int64_t pts_end;   /* latest presentation end of a sample (media time), or -1 */
+    int64_t next_dts;  /* where its next sample starts */
+    int64_t max_dur;   /* longest sample seen: the continuity tolerance's unit */
+    int64_t moov_end;  /* media time at which moov's own samples end (0: none) */
 };
 
 struct mp4_walk {
@@ -306,7 +305,7 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, 
         if (n > 0 && !t->seen) {
             t->seen = 1;
             t->first_dts = dts;
-            t->first_pts_off = 0;
+            t->pts_min = dts + t->shift;
         }
         /* n <= 2^32 and the duration < 2^32: the product fits */
         if (def_dur * n > (uint64_t)(INT64_MAX / 4 - dts))
@@ -322,8 +321,6 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, 
             total > (uint64_t)(INT64_MAX / 2 - start) ? INT64_MAX / 2 : start + (int64_t)total;
         return add_sample_range(w, start, start + (int64_t)(n * def_size));
     }
-    int first = !t->seen;
-    int64_t min_pts_rel = INT64_MAX, shift = 0;
     for (uint32_t i = 0; i < count; i++, at += entry) {
         const uint8_t *e = b + at;
         uint32_t dur = def_dur, size = def_size;
@@ -349,19 +346,14 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, 
         if (t->ended)
             return unproven(w, "track %u has samples after the end of the file's data",
                             t->track_id);
+        if (cts < 0 && -(int64_t)cts > t->shift)
+            t->shift = -(int64_t)cts;
         if (!t->seen) {
             t->seen = 1;
             t->first_dts = dts;
+            t->pts_min = dts + cts + t->shift;
         }
-        if (first && i < FIRST_SAMPLES) {
-            int64_t rel = dts - t->first_dts + cts;
-            if (rel < min_pts_rel)
-                min_pts_rel = rel;
-            if (cts < 0 && -(int64_t)cts > shift)
-                shift = -(int64_t)cts;
-        }
-        if (cts < 0 && -(int64_t)cts > t->shift)
-            t->shift = -(int64_t)cts;
+        t->pts_min = FFMIN(t->pts_min, dts + cts + t->shift);
         t->pts_end = FFMAX(t->pts_end, dts + cts + t->shift + (int64_t)dur);
         if (dts > INT64_MAX / 4)
             return unproven(w, "the fragments of track %u add up to an impossible length",
@@ -371,8 +363,6 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, 
             t->max_dur = dur;
         pos += size;
     }
-    if (first && t->seen)
-        t->first_pts_off = (min_pts_rel == INT64_MAX ? 0 : min_pts_rel) + shift;
     t->next_dts = dts;
     int64_t end = pos > fsize ? fsize : pos;
     *data_pos = pos;
@@ -540,6 +530,14 @@ static int walk_boxes(struct mp4_walk *w)
             return unproven(w, "the bytes at offset %lld are not an MP4 box", (long long)off);
         int past = bsize > (uint64_t)(size - off);
         int64_t end = past ? size : off + (int64_t)bsize;
+        /* A file cut off ends inside its media data (mdat is nearly all of it); any
+           other box that claims more bytes than the file has may be hiding the boxes
+           after it from this walk but not from the demuxer (which can find fragments
+           through a sidx). The bytes of an mdat that runs to the end must still be
+           explained by samples. */
+        if (past && type != CM__FOURCC('m', 'd', 'a', 't'))
+            return unproven(w, "a box at offset %lld claims more bytes than the file has",
+                            (long long)off);
         if (past)
             w->truncated = 1;
         switch (type) {
@@ -563,14 +561,10 @@ static int walk_boxes(struct mp4_walk *w)
         case CM__FOURCC('m', 'o', 'o', 'v'):
             if (++w->moov_count > 1)
                 return unproven(w, "the file has more than one movie header (moov)");
-            if (past)
-                return unproven(w, "the movie header (moov) runs past the end of the file");
             w->moov_off = off;
             w->moov_size = (int64_t)bsize;
             break;
         case CM__FOURCC('m', 'o', 'o', 'f'): {
-            if (past)
-                return CM__WALK_PROVEN; /* a fragment cut off: its samples are not here */
             int res = CM__WALK_PROVEN;
             if (w->first_moof < 0) {
                 /* moov's own samples come before every fragment's: count them first */
@@ -719,51 +713,41 @@ static int find_ctts(const uint8_t *moov, size_t len, uint32_t id, struct ctts *
     return -1;
 }
 
-/* The offsets of samples [from, to) into out (to - from entries). */
-static void ctts_range(const struct ctts *c, int64_t from, int64_t to, int32_t *out)
-{
-    int64_t k = 0;
-    for (uint32_t i = 0; i < c->nruns && k < to; i++) {
-        int64_t cnt = cm__rb32(c->runs + 8 * (size_t)i);
-        int32_t off = (int32_t)cm__rb32(c->runs + 8 * (size_t)i + 4);
-        for (int64_t j = FFMAX(k, from); j < FFMIN(k + cnt, to); j++)
-            out[j - from] = off;
-        k += cnt;
-    }
-}
-
-#define PTS_WINDOW 32 /* samples at each end where reordering can move the first/last pts */
-
 /* Presentation span of index entries [first, last] (non-discarded ones), the last one
-   lasting last_len: what demuxing them gives. Returns 0, or -1 when the offsets do not
-   fit the index. */
+   lasting last_len: what demuxing them gives (reordering can put any sample first or
+   last, so all of them are looked at). Returns 0, or -1 when the offsets do not fit the
+   index. */
 static int pts_span(const AVStream *st, const struct ctts *c, int have_ctts, int first, int last,
                     int64_t last_len, int64_t *start, int64_t *end)
 {
     int n = avformat_index_get_entries_count((AVStream *)st);
     if (have_ctts && c->samples != n)
         return -1;
-    int32_t off[2][PTS_WINDOW] = {{0}};
-    int head_to = FFMIN(first + PTS_WINDOW, last + 1),
-        tail_from = FFMAX(first, last + 1 - PTS_WINDOW);
-    if (have_ctts) {
-        ctts_range(c, first, head_to, off[0]);
-        ctts_range(c, tail_from, last + 1, off[1]);
-    }
     int64_t shift = have_ctts ? c->shift : 0;
     int64_t lo = INT64_MAX, hi = INT64_MIN;
-    for (int k = first; k < head_to; k++) {
+    uint32_t run = 0;
+    int64_t left = 0; /* samples left in the current run */
+    int32_t off = 0;
+    for (int k = 0; k <= last; k++) {
+        if (have_ctts) {
+            while (left == 0 && run < c->nruns) {
+                left = cm__rb32(c->runs + 8 * (size_t)run);
+                off = (int32_t)cm__rb32(c->runs + 8 * (size_t)run + 4);
+                run++;
+            }
+            left--;
+        }
+        if (k < first)
+            continue;
         const AVIndexEntry *e = avformat_index_get_entry((AVStream *)st, k);
-        if (!(e->flags & AVINDEX_DISCARD_FRAME))
-            lo = FFMIN(lo, e->timestamp + shift + off[0][k - first]);
-    }
-    for (int k = tail_from; k <= last; k++) {
-        const AVIndexEntry *e = avformat_index_get_entry((AVStream *)st, k);
+        if (e->flags & AVINDEX_DISCARD_FRAME)
+            continue;
         int64_t len =
             k < last ? avformat_index_get_entry((AVStream *)st, k + 1)->timestamp - e->timestamp
                      : last_len;
-        if (!(e->flags & AVINDEX_DISCARD_FRAME))
-            hi = FFMAX(hi, e->timestamp + shift + off[1][k - tail_from] + FFMAX(len, 0));
+        int64_t pts = e->timestamp + shift + off;
+        lo = FFMIN(lo, pts);
+        hi = FFMAX(hi, pts + FFMAX(len, 0));
     }
     if (lo == INT64_MAX || hi == INT64_MIN || hi < lo)
         return -1;
@@ -875,8 +859,12 @@ static int prove_index(struct mp4_walk *w, int fragmented)
             /* with moov's composition offsets, the presentation times themselves */
             struct ctts c;
             int have = find_ctts(w->moov, w->moov_len, (uint32_t)st->id, &c);
-            if (have >= 0)
-                pts_span(st, &c, have, first_kept, last_in, end_dts - e->timestamp, &start, &end);
+            if (have < 0 || pts_span(st, &c, have, first_kept, last_in, end_dts - e->timestamp,
+                                     &start, &end) != 0)
+                return unproven(w,
+                                "the composition offsets (ctts) of stream %u do not match "
+                                "its samples",
+                                i);
         }
         w->spans[i] = (struct cm__span){1, start, end};
     }
@@ -932,8 +920,7 @@ static void fragment_spans(struct mp4_walk *w)
         int64_t delta = 0;
         if (avformat_index_get_entries_count(st) > 0)
             delta = avformat_index_get_entry(st, 0)->timestamp - t->first_dts;
-        int64_t start = st->start_time != AV_NOPTS_VALUE ? st->start_time
-                                                         : t->first_dts + delta + t->first_pts_off;
+        int64_t start = st->start_time != AV_NOPTS_VALUE ? st->start_time : t->pts_min + delta;
         /* the last samples' presentation end, reordering included, when it is later */
         int64_t end = FFMAX(start + (t->next_dts - t->first_dts), t->pts_end + delta);
         w->spans[i] = (struct cm__span){1, start, end};
