@@ -25,6 +25,7 @@
 #define HDRL_MAX (16 << 20)  /* stream headers and their super indexes */
 #define SLACK_MIN (64 << 10) /* unattributed bytes tolerated: max(64 KiB, 1 %) */
 #define AVI_MAX_STREAMS 100  /* two decimal digits */
+#define CUT_MAX (1 << 20)    /* bytes a file may end with inside a chunk that claims more */
 #define SMALL_CHUNK 2048     /* average chunk size above which headers are read one by one */
 #define SMALL_READ 4096
 
@@ -213,6 +214,37 @@ static void count_chunk(struct avi_stream *s, int64_t size)
         s->units += 1;
 }
 
+/* Whether the file can end inside a chunk that starts its payload at from: nothing
+   after from may look like the header of a whole chunk of one of the streams (the
+   demuxer would find and play it), and at most CUT_MAX bytes are left to look at. */
+static int plausible_cut(struct avi_walk *w, int64_t from)
+{
+    int64_t left = w->in->size - from;
+    if (left > CUT_MAX)
+        return unproven(w, "a chunk at offset %lld claims more bytes than the file has",
+                        (long long)(from - 8));
+    uint8_t *b = malloc(left > 0 ? (size_t)left : 1);
+    if (!b)
+        return CM_PROBE_E_NOMEM;
+    int64_t got = cm__input_pread(w->in, b, left, from);
+    int res = got < 0 ? CM_PROBE_E_TIMEOUT : CM__WALK_PROVEN;
+    for (int64_t i = 0; res == CM__WALK_PROVEN && i + 8 <= got; i++) {
+        uint32_t id = cm__rb32(b + i);
+        int sn = chunk_stream(id);
+        if (sn < 0 || sn >= w->nstreams || i + 8 + (int64_t)cm__rl32(b + i + 4) > got)
+            continue;
+        uint32_t kind = id & 0xffff;
+        if (kind == CM__FOURCC(0, 0, 'd', 'c') || kind == CM__FOURCC(0, 0, 'd', 'b') ||
+            kind == CM__FOURCC(0, 0, 'w', 'b'))
+            res = unproven(w,
+                           "a chunk at offset %lld claims more bytes than the file has, "
+                           "and whole chunks follow inside it",
+                           (long long)(from - 8));
+    }
+    free(b);
+    return res;
+}
+
 /* Walks the chunks of a movi list's payload [off, end). */
 static int walk_movi(struct avi_walk *w, int64_t off, int64_t end)
 {
@@ -248,8 +280,15 @@ static int walk_movi(struct avi_walk *w, int64_t off, int64_t end)
         w->chunks_seen++;
         w->chunk_bytes += 8 + size;
         if (off + 8 + size > fsize) {
-            w->truncated = 1; /* this chunk is not whole: the file ends in it */
-            return CM__WALK_PROVEN;
+            /* The file ends inside this chunk: cut off, unless its size is a lie that
+               hides chunks the demuxer (which resynchronises) will play. */
+            int skipped = id == CM__FOURCC('i', 'd', 'x', '1') ||
+                          id == CM__FOURCC('J', 'U', 'N', 'K') || (id >> 16) == (('i' << 8) | 'x');
+            /* the demuxer skips an index or padding whole, to the end of the file */
+            int res = skipped ? CM__WALK_PROVEN : plausible_cut(w, off + 8);
+            if (res == CM__WALK_PROVEN)
+                w->truncated = 1;
+            return res;
         }
         int sn = chunk_stream(id);
         if (sn >= 0 && sn < w->nstreams) {
@@ -268,10 +307,13 @@ static int walk_movi(struct avi_walk *w, int64_t off, int64_t end)
     return CM__WALK_PROVEN;
 }
 
-/* Walks the chunks of one RIFF part's payload [off, end): hdrl in the first, movi
-   lists in every one. */
+/* Walks the chunks of one RIFF part's payload [off, end): hdrl in the first; from the
+   movi list on, every chunk to the part's end, whatever list holds it (the demuxer reads
+   on through lists, idx1 and unknown chunks, playing every stream chunk it meets). */
 static int walk_riff(struct avi_walk *w, int64_t off, int64_t end, int first)
 {
+    if (!first && w->movi_lists > 0)
+        return walk_movi(w, off, end); /* an AVIX part: media from its first chunk */
     while (off + 8 <= end) {
         const uint8_t *p;
         int64_t got = peek(w, off, 12, &p);
@@ -303,29 +345,11 @@ static int walk_riff(struct avi_walk *w, int64_t off, int64_t end, int first)
             } else if (type == CM__FOURCC('m', 'o', 'v', 'i')) {
                 if (w->nstreams == 0)
                     return unproven(w, "the AVI's media comes before its stream headers");
-                /* A movi list of size 0 runs to the end of the file. */
-                int64_t mend = size == 0 || past ? w->in->size : stop;
-                int res = walk_movi(w, body + 4, mend);
-                if (res != CM__WALK_PROVEN || w->truncated)
-                    return res;
-                if (size == 0)
-                    return CM__WALK_PROVEN;
-            } else if (w->movi_lists > 0) {
-                /* Past the start of the media the demuxer plays any stream chunk it
-                   meets, whatever list holds it: such a list is walked like movi. */
-                int res = walk_movi(w, body + 4, past ? w->in->size : stop);
-                if (res != CM__WALK_PROVEN || w->truncated)
-                    return res;
+                return walk_movi(w, body + 4, end);
             } /* before the media: metadata lists (INFO, odml), never played */
-        } else if (id == CM__FOURCC('i', 'd', 'x', '1') || id == CM__FOURCC('J', 'U', 'N', 'K') ||
-                   id == CM__FOURCC('J', 'U', 'N', 'Q') || id == CM__FOURCC('I', 'D', 'I', 'T')) {
-            /* the legacy index (never trusted), padding, a date */
-        } else if (w->movi_lists > 0) {
-            /* an unknown chunk among the media: bytes no stream owns */
-            w->unattributed += 8 + FFMIN(size, w->in->size - body);
         }
         if (past) {
-            w->truncated = 1;
+            w->truncated = 1; /* cut before the media */
             return CM__WALK_PROVEN;
         }
         off = stop + (size & 1);
