@@ -214,32 +214,37 @@ static void count_chunk(struct avi_stream *s, int64_t size)
         s->units += 1;
 }
 
-/* Whether the file can end inside a chunk that starts its payload at from: nothing
-   after from may look like the header of a whole chunk of one of the streams (the
-   demuxer would find and play it), and at most CUT_MAX bytes are left to look at. */
-static int plausible_cut(struct avi_walk *w, int64_t from)
+/* The chunk types a stream's chunks may have: compressed or raw video, audio, a palette
+   change, subtitles. */
+static int known_kind(uint32_t id)
 {
-    int64_t left = w->in->size - from;
-    if (left > CUT_MAX)
-        return unproven(w, "a chunk at offset %lld claims more bytes than the file has",
+    uint32_t kind = id & 0xffff;
+    return kind == CM__FOURCC(0, 0, 'd', 'c') || kind == CM__FOURCC(0, 0, 'd', 'b') ||
+           kind == CM__FOURCC(0, 0, 'w', 'b') || kind == CM__FOURCC(0, 0, 'p', 'c') ||
+           kind == CM__FOURCC(0, 0, 't', 'x');
+}
+
+/* Whether [from, to) hides the header of a whole chunk of one of the streams: the
+   demuxer, which resynchronises byte by byte on anything it does not take for a chunk,
+   would find and play it. Returns CM__WALK_PROVEN when it does not (what looks at more
+   than CUT_MAX bytes is not proven), else CM__WALK_UNPROVEN with what, or a code. */
+static int no_hidden_chunks(struct avi_walk *w, int64_t from, int64_t to, const char *what)
+{
+    if (to - from > CUT_MAX)
+        return unproven(w, "%s at offset %lld is too large to look into", what,
                         (long long)(from - 8));
-    uint8_t *b = malloc(left > 0 ? (size_t)left : 1);
+    uint8_t *b = malloc(to > from ? (size_t)(to - from) : 1);
     if (!b)
         return CM_PROBE_E_NOMEM;
-    int64_t got = cm__input_pread(w->in, b, left, from);
+    int64_t got = to > from ? cm__input_pread(w->in, b, to - from, from) : 0;
     int res = got < 0 ? CM_PROBE_E_TIMEOUT : CM__WALK_PROVEN;
     for (int64_t i = 0; res == CM__WALK_PROVEN && i + 8 <= got; i++) {
         uint32_t id = cm__rb32(b + i);
         int sn = chunk_stream(id);
-        if (sn < 0 || sn >= w->nstreams || i + 8 + (int64_t)cm__rl32(b + i + 4) > got)
-            continue;
-        uint32_t kind = id & 0xffff;
-        if (kind == CM__FOURCC(0, 0, 'd', 'c') || kind == CM__FOURCC(0, 0, 'd', 'b') ||
-            kind == CM__FOURCC(0, 0, 'w', 'b'))
-            res = unproven(w,
-                           "a chunk at offset %lld claims more bytes than the file has, "
-                           "and whole chunks follow inside it",
-                           (long long)(from - 8));
+        if (sn >= 0 && sn < w->nstreams && known_kind(id) &&
+            i + 8 + (int64_t)cm__rl32(b + i + 4) <= got)
+            res = unproven(w, "%s at offset %lld hides chunks of stream %d", what,
+                           (long long)(from - 8), sn);
     }
     free(b);
     return res;
@@ -273,7 +278,7 @@ static int walk_movi(struct avi_walk *w, int64_t off, int64_t end)
             off += 12;
             continue;
         }
-        if (!is_fourcc(id) && chunk_stream(id) < 0)
+        if (!is_fourcc(id))
             return unproven(w, "the bytes at offset %lld of the AVI are not a chunk",
                             (long long)off);
         int64_t next = off + 8 + size + (size & 1);
@@ -285,21 +290,40 @@ static int walk_movi(struct avi_walk *w, int64_t off, int64_t end)
             int skipped = id == CM__FOURCC('i', 'd', 'x', '1') ||
                           id == CM__FOURCC('J', 'U', 'N', 'K') || (id >> 16) == (('i' << 8) | 'x');
             /* the demuxer skips an index or padding whole, to the end of the file */
-            int res = skipped ? CM__WALK_PROVEN : plausible_cut(w, off + 8);
-            if (res == CM__WALK_PROVEN)
-                w->truncated = 1;
-            return res;
+            int res = skipped
+                          ? CM__WALK_PROVEN
+                          : no_hidden_chunks(w, off + 8, fsize,
+                                             "a chunk that claims more bytes than the file has");
+            if (res != CM__WALK_PROVEN)
+                return res;
+            w->truncated = 1;
+            /* the demuxer returns the bytes of the chunk that are there */
+            int sn = chunk_stream(id);
+            int64_t present = fsize - off - 8;
+            if (sn >= 0 && sn < w->nstreams && present > 0 && (id & 0xffff) != (('p' << 8) | 'c')) {
+                count_chunk(&w->st[sn], present);
+                w->media += present;
+            }
+            return CM__WALK_PROVEN;
         }
         int sn = chunk_stream(id);
-        if (sn >= 0 && sn < w->nstreams) {
+        if (sn >= 0 && sn < w->nstreams && known_kind(id)) {
             w->media += size;
             if ((id & 0xffff) != (('p' << 8) | 'c')) /* not a palette change */
                 count_chunk(&w->st[sn], size);
+        } else if (sn >= 0 && sn < w->nstreams) {
+            return unproven(w, "a chunk of stream %d at offset %lld has an unknown type", sn,
+                            (long long)off);
         } else if (sn < 0 &&
                    ((id >> 16) == (('i' << 8) | 'x') || id == CM__FOURCC('J', 'U', 'N', 'K') ||
                     id == CM__FOURCC('i', 'd', 'x', '1'))) {
-            /* an OpenDML standard index, padding */
+            /* an OpenDML standard index, padding, the legacy index: skipped whole by the
+               demuxer too */
         } else {
+            /* a chunk the demuxer does not take for one: it looks inside */
+            int res = no_hidden_chunks(w, off + 8, off + 8 + size, "an unknown chunk");
+            if (res != CM__WALK_PROVEN)
+                return res;
             w->unattributed += 8 + size;
         }
         off = next;

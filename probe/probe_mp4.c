@@ -293,8 +293,11 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, 
         /* Every sample has the default duration and size: no loop over the count. */
         if (def_size == 0)
             return unproven(w, "a track run has samples of 0 bytes");
-        uint64_t whole = pos < fsize ? (uint64_t)(fsize - pos) / def_size : 0;
+        uint64_t avail = pos < fsize ? (uint64_t)(fsize - pos) : 0;
+        uint64_t whole = avail / def_size;
         uint64_t n = count < whole ? count : whole;
+        if (n < count && avail > n * def_size)
+            n++; /* a sample cut by the end of the file: the demuxer returns its bytes */
         if (t->ended && n > 0)
             return unproven(w, "track %u has samples after the end of the file's data",
                             t->track_id);
@@ -319,7 +322,7 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, 
         uint64_t total = (uint64_t)count * def_size; /* < 2^64 */
         *data_pos =
             total > (uint64_t)(INT64_MAX / 2 - start) ? INT64_MAX / 2 : start + (int64_t)total;
-        return add_sample_range(w, start, start + (int64_t)(n * def_size));
+        return add_sample_range(w, start, start + (int64_t)FFMIN(n * def_size, avail));
     }
     for (uint32_t i = 0; i < count; i++, at += entry) {
         const uint8_t *e = b + at;
@@ -336,12 +339,17 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, 
         (void)version;
         if (size == 0)
             return unproven(w, "a track run has samples of 0 bytes");
+        int partial = 0;
         if (pos > fsize - (int64_t)size) {
-            /* This sample's bytes are not all in the file: the file was cut here. */
+            /* This sample's bytes are not all in the file: the file was cut here. The
+               demuxer still returns the first bytes of a sample that starts inside. */
             w->truncated = 1;
-            t->ended = 1;
-            pos = fsize + 1; /* nothing after it is in the file either */
-            continue;
+            if (pos >= fsize || t->ended) {
+                t->ended = 1;
+                pos = fsize + 1; /* nothing after it is in the file either */
+                continue;
+            }
+            partial = 1;
         }
         if (t->ended)
             return unproven(w, "track %u has samples after the end of the file's data",
@@ -362,6 +370,10 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, 
         if (dur > t->max_dur)
             t->max_dur = dur;
         pos += size;
+        if (partial) {
+            t->ended = 1;
+            pos = fsize + 1;
+        }
     }
     t->next_dts = dts;
     int64_t end = pos > fsize ? fsize : pos;
@@ -801,13 +813,15 @@ static int prove_index(struct mp4_walk *w, int fragmented)
             const AVIndexEntry *e = avformat_index_get_entry(st, k);
             if (e->pos < 0 || e->size <= 0)
                 return unproven(w, "stream %u has a sample without a place in the file", i);
-            if (e->pos > fsize - e->size) {
+            if (e->pos >= fsize) {
                 past = 1;
                 continue;
             }
             if (past && w->billed[i])
                 return unproven(w, "stream %u has samples after ones that are not in the file", i);
-            int res = add_sample_range(w, e->pos, e->pos + e->size);
+            /* A sample cut by the end of the file still plays as far as the demuxer is
+               concerned (it returns the bytes that are there): it counts, and ends it. */
+            int res = add_sample_range(w, e->pos, FFMIN(e->pos + e->size, fsize));
             if (res != CM__WALK_PROVEN)
                 return res;
             if (!(e->flags & AVINDEX_DISCARD_FRAME)) {
@@ -815,6 +829,8 @@ static int prove_index(struct mp4_walk *w, int fragmented)
                     first_kept = k;
                 last_in = k;
             }
+            if (e->pos > fsize - e->size)
+                past = 1;
         }
         if (past)
             w->truncated = 1;
