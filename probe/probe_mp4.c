@@ -200,7 +200,34 @@ static int next_child(const uint8_t *p, size_t len, size_t *at, uint32_t *type,
     return 1;
 }
 
-/* Reads moov whole (once, and only for a fragmented file) for mvex/trex defaults. */
+/* Reads moov's payload (once) when it is at most cap bytes: for the composition offsets
+   and a fragmented file's defaults (trex). */
+static int read_moov(struct mp4_walk *w, int64_t cap)
+{
+    int64_t hdr = 8;
+    uint8_t h[16];
+    if (w->moov || w->moov_size > cap || w->moov_size < 16)
+        return CM__WALK_PROVEN;
+    int64_t got = cm__input_pread(w->in, h, 16, w->moov_off);
+    if (got < 0)
+        return CM_PROBE_E_TIMEOUT;
+    if (got == 16 && cm__rb32(h) == 1)
+        hdr = 16;
+    w->moov_len = (size_t)(w->moov_size - hdr);
+    w->moov = malloc(w->moov_len ? w->moov_len : 1);
+    if (!w->moov)
+        return CM_PROBE_E_NOMEM;
+    got = cm__input_pread(w->in, w->moov, (int64_t)w->moov_len, w->moov_off + hdr);
+    if (got < 0)
+        return CM_PROBE_E_TIMEOUT;
+    if (got != (int64_t)w->moov_len) {
+        free(w->moov);
+        w->moov = NULL;
+    }
+    return CM__WALK_PROVEN;
+}
+
+/* The defaults (mvex/trex) of a fragmented file's tracks, from moov. */
 static int load_trex(struct mp4_walk *w)
 {
     if (w->trex_loaded)
@@ -208,20 +235,13 @@ static int load_trex(struct mp4_walk *w)
     w->trex_loaded = 1;
     if (w->moov_count == 0)
         return unproven(w, "a movie fragment comes before the movie header (moov)");
-    if (w->moov_size > MOOV_MAX)
+    int res = read_moov(w, MOOV_MAX);
+    if (res != CM__WALK_PROVEN)
+        return res;
+    if (!w->moov)
         return unproven(w, "the movie header (moov) is larger than %d bytes", MOOV_MAX);
-    uint8_t *buf = malloc(w->moov_size > 0 ? (size_t)w->moov_size : 1);
-    if (!buf)
-        return CM_PROBE_E_NOMEM;
-    int64_t got = cm__input_pread(w->in, buf, w->moov_size, w->moov_off);
-    if (got < 0) {
-        free(buf);
-        return CM_PROBE_E_TIMEOUT;
-    }
-    int res = CM__WALK_PROVEN;
-    size_t at = 8, len = (size_t)got; /* skip moov's own 8-byte header */
-    if (len >= 8 && cm__rb32(buf) == 1)
-        at = 16;
+    const uint8_t *buf = w->moov;
+    size_t at = 0, len = w->moov_len;
     uint32_t type;
     const uint8_t *body;
     size_t blen;
@@ -254,7 +274,6 @@ static int load_trex(struct mp4_walk *w)
     }
     if (k < 0 && res == CM__WALK_PROVEN)
         res = unproven(w, "a box inside the movie header (moov) does not fit it");
-    free(buf);
     return res;
 }
 
@@ -581,6 +600,9 @@ static int walk_boxes(struct mp4_walk *w)
             if (w->first_moof < 0) {
                 /* moov's own samples come before every fragment's: count them first */
                 w->first_moof = off;
+                res = load_trex(w);
+                if (res != CM__WALK_PROVEN)
+                    return res;
                 res = prove_index(w, 1);
                 if (res != CM__WALK_PROVEN)
                     return res;
@@ -729,10 +751,9 @@ static int find_ctts(const uint8_t *moov, size_t len, uint32_t id, struct ctts *
    lasting last_len: what demuxing them gives (reordering can put any sample first or
    last, so all of them are looked at). Returns 0, or -1 when the offsets do not fit the
    index. */
-static int pts_span(const AVStream *st, const struct ctts *c, int have_ctts, int first, int last,
-                    int64_t last_len, int64_t *start, int64_t *end)
+static int pts_span(const AVStream *st, const struct ctts *c, int have_ctts, int n, int first,
+                    int last, int64_t last_len, int64_t *start, int64_t *end)
 {
-    int n = avformat_index_get_entries_count((AVStream *)st);
     if (have_ctts && c->samples != n)
         return -1;
     int64_t shift = have_ctts ? c->shift : 0;
@@ -871,45 +892,18 @@ static int prove_index(struct mp4_walk *w, int fragmented)
         }
         int64_t start = st->start_time != AV_NOPTS_VALUE ? st->start_time : f->timestamp;
         int64_t end = start + (end_dts - f->timestamp);
-        if (!fragmented && w->moov) {
+        if (w->moov) {
             /* with moov's composition offsets, the presentation times themselves */
             struct ctts c;
             int have = find_ctts(w->moov, w->moov_len, (uint32_t)st->id, &c);
-            if (have < 0 || pts_span(st, &c, have, first_kept, last_in, end_dts - e->timestamp,
-                                     &start, &end) != 0)
+            if (have < 0 || pts_span(st, &c, have, nmoov, first_kept, last_in,
+                                     end_dts - e->timestamp, &start, &end) != 0)
                 return unproven(w,
                                 "the composition offsets (ctts) of stream %u do not match "
                                 "its samples",
                                 i);
         }
         w->spans[i] = (struct cm__span){1, start, end};
-    }
-    return CM__WALK_PROVEN;
-}
-
-/* Reads moov's payload for the composition offsets, when it is a small part of the file
-   (it usually is: about 1 %); without it the spans are decode-time spans. */
-static int read_moov(struct mp4_walk *w)
-{
-    int64_t hdr = 8, cap = FFMAX(1 << 20, w->in->size / 50);
-    uint8_t h[16];
-    if (w->moov_size > cap || w->moov_size < 16)
-        return CM__WALK_PROVEN;
-    int64_t got = cm__input_pread(w->in, h, 16, w->moov_off);
-    if (got < 0)
-        return CM_PROBE_E_TIMEOUT;
-    if (got == 16 && cm__rb32(h) == 1)
-        hdr = 16;
-    w->moov_len = (size_t)(w->moov_size - hdr);
-    w->moov = malloc(w->moov_len ? w->moov_len : 1);
-    if (!w->moov)
-        return CM_PROBE_E_NOMEM;
-    got = cm__input_pread(w->in, w->moov, (int64_t)w->moov_len, w->moov_off + hdr);
-    if (got < 0)
-        return CM_PROBE_E_TIMEOUT;
-    if (got != (int64_t)w->moov_len) {
-        free(w->moov);
-        w->moov = NULL;
     }
     return CM__WALK_PROVEN;
 }
@@ -929,6 +923,9 @@ static void fragment_spans(struct mp4_walk *w)
             /* moov's samples came first: the fragments extend them */
             if (t->seen && t->next_dts > t->moov_end)
                 w->spans[i].end += t->next_dts - t->moov_end;
+            if (t->seen && avformat_index_get_entries_count(st) > 0)
+                w->spans[i].end =
+                    FFMAX(w->spans[i].end, t->pts_end + avformat_index_get_entry(st, 0)->timestamp);
             continue;
         }
         if (!t->seen)
@@ -974,7 +971,8 @@ int cm__mp4_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm
     if (res == CM__WALK_PROVEN && w.moov_count == 0)
         res = unproven(&w, "the file has no movie header (moov)");
     if (res == CM__WALK_PROVEN && w.nmoof == 0) {
-        res = read_moov(&w);
+        /* when it is a small part of the file (it usually is: about 1 %) */
+        res = read_moov(&w, FFMAX(1 << 20, in->size / 50));
         if (res == CM__WALK_PROVEN)
             res = prove_index(&w, 0);
     }
