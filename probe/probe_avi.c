@@ -26,6 +26,9 @@
 #define SLACK_MIN (64 << 10) /* unattributed bytes tolerated: max(64 KiB, 1 %) */
 #define AVI_MAX_STREAMS 100  /* two decimal digits */
 #define CUT_MAX (1 << 20)    /* bytes a file may end with inside a chunk that claims more */
+#define STARTS_MAX (8 << 20) /* stream chunks whose start is remembered for the index check */
+#define INDEX_MAX (64 << 20) /* bytes of an idx1 or ix## chunk read for the check */
+#define IX_MAX 1024          /* OpenDML standard index chunks checked */
 #define SMALL_CHUNK 2048     /* average chunk size above which headers are read one by one */
 #define SMALL_READ 4096
 
@@ -53,6 +56,11 @@ struct avi_walk {
     int movi_lists;
     int64_t reads;
     int64_t chunks_seen, chunk_bytes; /* chunks walked and their total size */
+    int64_t *starts;                  /* where each stream chunk walked starts, ascending */
+    size_t nstarts, cap_starts;
+    int64_t idx1_off, idx1_size;             /* the first idx1 chunk (-1: none) */
+    int64_t ix_off[IX_MAX], ix_size[IX_MAX]; /* OpenDML standard index chunks */
+    int nix;
 };
 
 static int unproven(struct avi_walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -308,6 +316,17 @@ static int walk_movi(struct avi_walk *w, int64_t off, int64_t end)
         }
         int sn = chunk_stream(id);
         if (sn >= 0 && sn < w->nstreams && known_kind(id)) {
+            if (w->nstarts == w->cap_starts) {
+                size_t cap = w->cap_starts ? w->cap_starts * 2 : 4096;
+                if (cap > STARTS_MAX)
+                    return unproven(w, "more than %d chunks", STARTS_MAX);
+                int64_t *v = realloc(w->starts, cap * sizeof(*v));
+                if (!v)
+                    return CM_PROBE_E_NOMEM;
+                w->starts = v;
+                w->cap_starts = cap;
+            }
+            w->starts[w->nstarts++] = off;
             w->media += size;
             if ((id & 0xffff) != (('p' << 8) | 'c')) /* not a palette change */
                 count_chunk(&w->st[sn], size);
@@ -318,7 +337,14 @@ static int walk_movi(struct avi_walk *w, int64_t off, int64_t end)
                    ((id >> 16) == (('i' << 8) | 'x') || id == CM__FOURCC('J', 'U', 'N', 'K') ||
                     id == CM__FOURCC('i', 'd', 'x', '1'))) {
             /* an OpenDML standard index, padding, the legacy index: skipped whole by the
-               demuxer too */
+               demuxer too, which plays what they point at: they are checked later */
+            if (id == CM__FOURCC('i', 'd', 'x', '1') && w->idx1_off < 0) {
+                w->idx1_off = off + 8;
+                w->idx1_size = size;
+            } else if ((id >> 16) == (('i' << 8) | 'x') && w->nix < IX_MAX) {
+                w->ix_off[w->nix] = off + 8;
+                w->ix_size[w->nix++] = size;
+            }
         } else {
             /* a chunk the demuxer does not take for one: it looks inside */
             int res = no_hidden_chunks(w, off + 8, off + 8 + size, "an unknown chunk");
@@ -381,6 +407,101 @@ static int walk_riff(struct avi_walk *w, int64_t off, int64_t end, int first)
     return CM__WALK_PROVEN;
 }
 
+static int walked_chunk(const struct avi_walk *w, int64_t at)
+{
+    size_t lo = 0, hi = w->nstarts;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->starts[mid] < at)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < w->nstarts && w->starts[lo] == at;
+}
+
+/* Reads an index chunk's payload [off, off + size) (cut to the file). */
+static int read_index(struct avi_walk *w, int64_t off, int64_t size, uint8_t **out, int64_t *got)
+{
+    if (size > INDEX_MAX)
+        return unproven(w, "an AVI index of %lld bytes", (long long)size);
+    *out = malloc(size > 0 ? (size_t)size : 1);
+    if (!*out)
+        return CM_PROBE_E_NOMEM;
+    *got = cm__input_pread(w->in, *out, size, off);
+    if (*got < 0) {
+        free(*out);
+        *out = NULL;
+        return CM_PROBE_E_TIMEOUT;
+    }
+    return CM__WALK_PROVEN;
+}
+
+/* The demuxer plays what its index points at even where the chunk headers say
+   otherwise (a chunk whose size swallows others): every chunk of a stream that idx1 or
+   an OpenDML index names inside the file must be one the walk found. idx1 offsets are
+   relative to a base that the demuxer, too, takes from its first entry and the first
+   chunk. */
+static int check_indexes(struct avi_walk *w)
+{
+    int64_t fsize = w->in->size;
+    uint8_t *b = NULL;
+    int64_t got = 0;
+    if (w->idx1_off >= 0 && w->nstarts > 0) {
+        int res = read_index(w, w->idx1_off, w->idx1_size, &b, &got);
+        if (res != CM__WALK_PROVEN)
+            return res;
+        int64_t base = 0;
+        int first = 1;
+        for (int64_t i = 0; res == CM__WALK_PROVEN && i + 16 <= got; i += 16) {
+            uint32_t id = cm__rb32(b + i);
+            int sn = chunk_stream(id);
+            if (sn < 0 || sn >= w->nstreams || !known_kind(id))
+                continue;
+            int64_t pos = cm__rl32(b + i + 8);
+            if (first) {
+                base = w->starts[0] - pos;
+                first = 0;
+            }
+            int64_t at = pos + base;
+            if (at >= 0 && at < fsize && !walked_chunk(w, at))
+                res = unproven(w,
+                               "the AVI's index (idx1) names a chunk at offset %lld that the "
+                               "chunk headers hide",
+                               (long long)at);
+        }
+        free(b);
+        if (res != CM__WALK_PROVEN)
+            return res;
+    }
+    for (int k = 0; k < w->nix; k++) {
+        int res = read_index(w, w->ix_off[k], w->ix_size[k], &b, &got);
+        if (res != CM__WALK_PROVEN)
+            return res;
+        /* wLongsPerEntry, bIndexSubType, bIndexType, nEntriesInUse, dwChunkId,
+           qwBaseOffset, dwReserved; then (offset of the data from the base, size) */
+        if (got >= 24 && b[3] == 1 /* AVI_INDEX_OF_CHUNKS */ && cm__rl16(b) == 2) {
+            uint32_t n = cm__rl32(b + 4);
+            uint32_t id = cm__rb32(b + 8);
+            int64_t base = (int64_t)((uint64_t)cm__rl32(b + 12) | (uint64_t)cm__rl32(b + 16) << 32);
+            int sn = chunk_stream(id);
+            for (int64_t i = 0; res == CM__WALK_PROVEN && i < n && 24 + 8 * i + 8 <= got; i++) {
+                int64_t at = base + cm__rl32(b + 24 + 8 * i) - 8;
+                if (sn >= 0 && sn < w->nstreams && base >= 0 && at >= 0 && at < fsize &&
+                    !walked_chunk(w, at))
+                    res = unproven(w,
+                                   "the AVI's OpenDML index names a chunk at offset %lld that "
+                                   "the chunk headers hide",
+                                   (long long)at);
+            }
+        }
+        free(b);
+        if (res != CM__WALK_PROVEN)
+            return res;
+    }
+    return CM__WALK_PROVEN;
+}
+
 int cm__avi_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm__span *spans,
                  int *truncated, char *why, size_t whylen)
 {
@@ -396,6 +517,7 @@ int cm__avi_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm
     w->fc = fc;
     w->why = why;
     w->whylen = whylen;
+    w->idx1_off = -1;
     w->buf = malloc(BLOCK);
     if (!w->buf) {
         free(w);
@@ -435,6 +557,8 @@ int cm__avi_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm
     }
     if (res == CM__WALK_PROVEN && w->movi_lists == 0)
         res = unproven(w, "the AVI has no movi list");
+    if (res == CM__WALK_PROVEN)
+        res = check_indexes(w);
     if (res == CM__WALK_PROVEN) {
         int64_t total = w->media + w->unattributed;
         int64_t slack = total / 100 > SLACK_MIN ? total / 100 : SLACK_MIN;
@@ -471,6 +595,7 @@ int cm__avi_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm
             spans[i].set = 0;
     *truncated = w->truncated;
     free(w->buf);
+    free(w->starts);
     free(w);
     return res;
 }
