@@ -393,7 +393,8 @@ static void test_mutated_fragments_never_crash(void **state)
         }
         walk_close(&w);
     }
-    assert_true(unproven > 0);
+    /* the seed is fixed: both outcomes occur, so neither check above is idle */
+    assert_true(unproven > 0 && proven > 0);
     free(orig);
     free(buf);
 }
