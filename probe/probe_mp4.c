@@ -26,7 +26,7 @@
 #include <libavutil/mathematics.h>
 
 #define MOOF_MAX (16 << 20)        /* a moof is a few KB; more is not a fragment */
-#define MOOV_MAX (64 << 20)        /* read whole only for a fragmented file's trex */
+#define MOOV_MAX (64 << 20)        /* moov read whole for a fragmented file's trex */
 #define UNKNOWN_BOX_MAX (64 << 10) /* an unknown top-level box may hold nothing larger */
 #define RANGES_MAX (4 << 20)       /* sample byte ranges remembered (16 bytes each) */
 #define MDATS_MAX (1 << 20)        /* mdat boxes remembered */
@@ -71,6 +71,7 @@ struct mp4_track {
     int64_t pts_end;   /* latest presentation end of a sample (media time), or -1 */
     int64_t next_dts;  /* where its next sample starts */
     int64_t max_dur;   /* longest sample seen: the continuity tolerance's unit */
+    int64_t min_dur;   /* shortest sample of a positive length seen (0: none) */
     int64_t moov_end;  /* media time at which moov's own samples end (0: none) */
 };
 
@@ -239,7 +240,8 @@ static int load_trex(struct mp4_walk *w)
     if (res != CM__WALK_PROVEN)
         return res;
     if (!w->moov)
-        return unproven(w, "the movie header (moov) is larger than %d bytes", MOOV_MAX);
+        return unproven(w, "the movie header (moov, %lld bytes) cannot be read whole",
+                        (long long)w->moov_size);
     const uint8_t *buf = w->moov;
     size_t at = 0, len = w->moov_len;
     uint32_t type;
@@ -277,6 +279,13 @@ static int load_trex(struct mp4_walk *w)
     return res;
 }
 
+static void note_duration(struct mp4_track *t, int64_t dur)
+{
+    t->max_dur = FFMAX(t->max_dur, dur);
+    if (dur > 0 && (t->min_dur == 0 || dur < t->min_dur))
+        t->min_dur = dur;
+}
+
 /* One trun of a traf: its samples' times and bytes. *data_pos is where its data starts
    when it has no data_offset (and where the next trun's starts, on return). */
 static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, size_t len,
@@ -284,7 +293,6 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, 
 {
     if (len < 8)
         return unproven(w, "a track run (trun) is too short");
-    int version = b[0];
     uint32_t flags = cm__rb24(b + 1);
     uint32_t count = cm__rb32(b + 4);
     size_t at = 8;
@@ -336,8 +344,8 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, 
         t->next_dts = dts + (int64_t)(def_dur * n);
         if (n > 0)
             t->pts_end = FFMAX(t->pts_end, t->next_dts + t->shift);
-        if (def_dur > t->max_dur)
-            t->max_dur = def_dur;
+        if (n > 0)
+            note_duration(t, def_dur);
         uint64_t total = (uint64_t)count * def_size; /* < 2^64 */
         *data_pos =
             total > (uint64_t)(INT64_MAX / 2 - start) ? INT64_MAX / 2 : start + (int64_t)total;
@@ -355,7 +363,6 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, 
             e += 4;
         if (flags & TRUN_SAMPLE_CTS)
             cts = (int32_t)cm__rb32(e); /* libavformat reads both versions as signed */
-        (void)version;
         if (size == 0)
             return unproven(w, "a track run has samples of 0 bytes");
         int partial = 0;
@@ -386,8 +393,7 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, 
             return unproven(w, "the fragments of track %u add up to an impossible length",
                             t->track_id);
         dts += dur;
-        if (dur > t->max_dur)
-            t->max_dur = dur;
+        note_duration(t, dur);
         pos += size;
         if (partial) {
             t->ended = 1;
@@ -464,7 +470,9 @@ static int read_traf(struct mp4_walk *w, const uint8_t *b, size_t len, int64_t m
         int64_t tdt = (int64_t)v;
         if (t->seen || t->moov_end > 0) {
             /* It must continue where the track's previous fragment ended. */
-            int64_t tol = 4 * (t->max_dur > 0 ? t->max_dur : (int64_t)def_dur);
+            /* a few samples, at most a second (the time base is 1/timescale) */
+            int64_t tol = FFMIN(4 * FFMAX(t->max_dur, (int64_t)def_dur),
+                                (int64_t)w->fc->streams[stream]->time_base.den);
             int64_t diff = tdt - t->next_dts;
             if (billed && (diff > tol || diff < -tol))
                 return unproven(w,
@@ -573,19 +581,17 @@ static int walk_boxes(struct mp4_walk *w)
             w->truncated = 1;
         switch (type) {
         case CM__FOURCC('m', 'd', 'a', 't'): {
-            int nomem = 0;
-            if (w->mdats.n >= MDATS_MAX)
-                return unproven(w, "more than %d media data boxes", MDATS_MAX);
-            /* never joined: each mdat is accounted for by itself */
+            /* each mdat is accounted for by itself: never joined to the previous one */
             if (w->mdats.n == w->mdats.cap) {
                 size_t cap = w->mdats.cap ? w->mdats.cap * 2 : 64;
+                if (cap > MDATS_MAX)
+                    return unproven(w, "more than %d media data boxes", MDATS_MAX);
                 struct range *v = realloc(w->mdats.v, cap * sizeof(*v));
                 if (!v)
                     return CM_PROBE_E_NOMEM;
                 w->mdats.v = v;
                 w->mdats.cap = cap;
             }
-            (void)nomem;
             w->mdats.v[w->mdats.n++] = (struct range){off + hdr, end};
             break;
         }
@@ -887,7 +893,7 @@ static int prove_index(struct mp4_walk *w, int fragmented)
                                 "impossible length",
                                 i);
             t->next_dts = t->moov_end;
-            t->max_dur = len;
+            note_duration(t, len);
             t->ended = past;
         }
         int64_t start = st->start_time != AV_NOPTS_VALUE ? st->start_time : f->timestamp;
@@ -911,12 +917,18 @@ static int prove_index(struct mp4_walk *w, int fragmented)
 /* Spans of the fragmented tracks, in libavformat's time line: libavformat's first
    index entry of the track is the sample the walk saw first (moov's first sample, or
    the first fragment's), which gives the offset between tfdt's media time and it. */
-static void fragment_spans(struct mp4_walk *w)
+static int fragment_spans(struct mp4_walk *w)
 {
     AVFormatContext *fc = w->fc;
     for (unsigned i = 0; i < fc->nb_streams; i++) {
         struct mp4_track *t = &w->tracks[i];
         AVStream *st = fc->streams[i];
+        /* A sample that lasts longer than 10 s (and 16 of the shortest) is a jump in
+           time, as a full demux sees it: it counts the pieces on either side. */
+        if (w->billed[i] && t->seen &&
+            t->max_dur > FFMAX(10LL * st->time_base.den, 16 * t->min_dur))
+            return unproven(w, "a sample of track %u lasts %lld units, a jump in time", t->track_id,
+                            (long long)t->max_dur);
         if (!w->billed[i])
             continue;
         if (w->spans[i].set) {
@@ -938,6 +950,7 @@ static void fragment_spans(struct mp4_walk *w)
         int64_t end = FFMAX(start + (t->next_dts - t->first_dts), t->pts_end + delta);
         w->spans[i] = (struct cm__span){1, start, end};
     }
+    return CM__WALK_PROVEN;
 }
 
 int cm__mp4_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm__span *spans,
@@ -977,7 +990,7 @@ int cm__mp4_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm
             res = prove_index(&w, 0);
     }
     if (res == CM__WALK_PROVEN && w.nmoof > 0)
-        fragment_spans(&w);
+        res = fragment_spans(&w);
     if (res == CM__WALK_PROVEN)
         res = account_bytes(&w);
     if (res == CM__WALK_PROVEN) {
