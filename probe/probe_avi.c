@@ -1,15 +1,22 @@
 /*
- * probe_avi.c - the AVI structure walk: every chunk header of every movi list.
+ * probe_avi.c - the AVI structure walk: every chunk header after the stream headers.
  *
- * Players play every chunk of the movi lists whatever idx1 says (a cut-off file has
- * none, an edited one may be partial or wrong), so the walk does not read idx1 at all:
- * it reads the stream headers (strh: scale, rate, start, sample size) and then the
- * header of every chunk in every movi list of the RIFF AVI and RIFF AVIX parts, in
- * 64 KiB blocks, skipping the payloads. Each stream's length is then what libavformat's
- * demuxer counts while it plays them: one scale/rate unit per video frame, and for
- * audio the bytes over the sample size, or blocks, or one unit per chunk (VBR).
- * A chunk that is not whole in the file ends the walk (*truncated); bytes no stream
- * owns, beyond a small slack, mean content the walk cannot describe: unproven.
+ * Players play every chunk they meet, whatever idx1 says (a cut-off file has none, an
+ * edited one may be partial or wrong): libavformat's demuxer reads on from the start of
+ * the movi list through every list, index and RIFF AVIX part to the end, playing each
+ * stream chunk. The walk does the same without the payloads: it reads the stream
+ * headers (strh: scale, rate, start, sample size), then the header of every chunk from
+ * movi to the end of each RIFF part, in 64 KiB blocks (4 KiB ones when chunks are large).
+ * Each stream's length is what the demuxer counts: one scale/rate unit per video frame,
+ * and for audio the bytes over the sample size, or blocks, or one unit per chunk (VBR).
+ *
+ * A file that ends inside a chunk is cut off (*truncated; the bytes that are there
+ * count, as the demuxer returns them). What the walk cannot follow as the demuxer does
+ * is unproven: a chunk id it does not know as one of a stream's (the demuxer then
+ * resynchronises byte by byte, and may find chunks inside), chunks hidden inside a chunk
+ * whose size swallows them (looked for inside unknown chunks, in what is left after a
+ * chunk that claims more than the file has, and through idx1 and the OpenDML indexes,
+ * which the demuxer follows), and more than max(64 KiB, 1 %) of bytes no stream owns.
  */
 #include "probe_bytes.h"
 #include "probe_walk.h"
@@ -25,7 +32,7 @@
 #define HDRL_MAX (16 << 20)  /* stream headers and their super indexes */
 #define SLACK_MIN (64 << 10) /* unattributed bytes tolerated: max(64 KiB, 1 %) */
 #define AVI_MAX_STREAMS 100  /* two decimal digits */
-#define CUT_MAX (1 << 20)    /* bytes a file may end with inside a chunk that claims more */
+#define CUT_MAX (1 << 20)    /* bytes looked into for hidden chunks */
 #define STARTS_MAX (8 << 20) /* stream chunks whose start is remembered for the index check */
 #define INDEX_MAX (64 << 20) /* bytes of an idx1 or ix## chunk read for the check */
 #define IX_MAX 1024          /* OpenDML standard index chunks checked */

@@ -2,8 +2,8 @@
  * probe_mp4.c - the MP4/MOV structure walk: every top-level box, every fragment.
  *
  * The walk reads the header of every top-level box from the first byte to the last
- * (and each moof whole), so nothing in the file is skipped on a sidx's or an index's
- * word. Then it proves the playing time:
+ * (and each moof whole, and moov once when it is small), so nothing in the file is
+ * skipped on a sidx's or an index's word. Then it proves the playing time:
  *
  *   non-fragmented  libavformat's sample index, built from moov's tables, must lie in
  *                   the mdat payloads and explain them (bytes no sample owns mean content
@@ -13,7 +13,11 @@
  *                   with moov/mvex/trex defaults; each track's tfdt must continue where
  *                   its previous fragment ended, and the truns must explain the mdats.
  *
- * Anything else is CM__WALK_UNPROVEN with a reason, and the oracle answers.
+ * Spans are presentation spans, as a full demux gives them: earliest pts to the latest
+ * pts + duration, with moov's ctts or the truns' composition offsets (B-frames, edit
+ * lists). A file cut inside its last mdat is *truncated: the samples that start inside
+ * it count (the demuxer returns their bytes). Anything else that does not add up is
+ * CM__WALK_UNPROVEN with a reason, and the oracle answers.
  */
 #include "probe_bytes.h"
 #include "probe_walk.h"
