@@ -70,6 +70,13 @@ static int make_fixtures(void **state)
     return err ? -1 : 0;
 }
 
+/* Removes every file this program made in the temp dir (all named <pid>-...). */
+static int remove_fixtures(void **state)
+{
+    (void)state;
+    return run_cmd("rm -f '%s/%d-'*", CM_TEST_TMP, (int)getpid()) == 0 ? 0 : -1;
+}
+
 static double tolerance(double s)
 {
     return s / 100 > 0.25 ? s / 100 : 0.25;
@@ -639,5 +646,5 @@ int main(void)
         cmocka_unit_test(test_avi_bytes_no_stream_owns_are_unproven),
     };
     av_log_set_level(AV_LOG_QUIET);
-    return cmocka_run_group_tests(tests, make_fixtures, NULL);
+    return cmocka_run_group_tests(tests, make_fixtures, remove_fixtures);
 }
