@@ -233,10 +233,52 @@ static void test_edit_lists_and_b_frames_give_the_presentation_span(void **state
     }
 }
 
-static void test_fragment_time_running_backwards_is_unproven(void **state)
+/* tfdt of the last 10 fragments moved 2^21 units (minutes) later */
+static void push_last_tfdts(uint8_t **buf, size_t *len)
+{
+    struct box b[4096];
+    int n = top_boxes(*buf, *len, b, 4096);
+    int moofs = 0;
+    for (int i = n - 1; i >= 0 && moofs < 10; i--) {
+        if (b[i].type != CM__FOURCC('m', 'o', 'o', 'f'))
+            continue;
+        moofs++;
+        for (uint8_t *t = find_tag(*buf, b[i].off, b[i].off + b[i].size, "tfdt"); t;
+             t = find_tag(*buf, t - *buf + 4, b[i].off + b[i].size, "tfdt")) {
+            uint8_t *v = t + 8 + (t[4] == 1 ? 4 : 0); /* the low 32 bits */
+            uint32_t x = cm__rb32(v) + (1u << 21);
+            v[0] = (uint8_t)(x >> 24), v[1] = (uint8_t)(x >> 16), v[2] = (uint8_t)(x >> 8),
+            v[3] = (uint8_t)x;
+        }
+    }
+    assert_int_equal(moofs, 10);
+}
+
+/* The first traf of the 5th fragment names a track the movie does not have. */
+static void unknown_track(uint8_t **buf, size_t *len)
+{
+    struct box b[4096];
+    int n = top_boxes(*buf, *len, b, 4096), moofs = 0;
+    for (int i = 0; i < n; i++)
+        if (b[i].type == CM__FOURCC('m', 'o', 'o', 'f') && ++moofs == 5) {
+            uint8_t *t = find_tag(*buf, b[i].off, b[i].off + b[i].size, "tfhd");
+            assert_non_null(t);
+            memcpy(t + 8, "\0\0\0\x09", 4);
+        }
+    assert_true(moofs >= 5);
+}
+
+static void test_fragment_time_running_backwards_or_jumping_is_unproven(void **state)
 {
     (void)state;
     expect_unproven(edited(gsidx, "tfdt0.mp4", zero_last_tfdts), cm__mp4_walk);
+    expect_unproven(edited(gsidx, "tfdt-later.mp4", push_last_tfdts), cm__mp4_walk);
+}
+
+static void test_fragment_of_a_track_the_movie_lacks_is_unproven(void **state)
+{
+    (void)state;
+    expect_unproven(edited(gsidx, "track-9.mp4", unknown_track), cm__mp4_walk);
 }
 
 /* The last (only) mdat of the faststart file grows by 200 KB no sample describes. */
@@ -264,6 +306,17 @@ static void test_mdat_bytes_no_sample_describes_are_unproven(void **state)
                     cm__mp4_walk);
 }
 
+static int64_t mdat_at(const uint8_t *buf, size_t len);
+
+/* The mdat becomes a free box: the sample tables point into it all the same. */
+static void mdat_renamed(uint8_t **buf, size_t *len);
+
+static void test_samples_outside_every_mdat_are_unproven(void **state)
+{
+    (void)state;
+    expect_unproven(edited(sample("faststart-2m.mp4"), "no-mdat.mp4", mdat_renamed), cm__mp4_walk);
+}
+
 static int64_t mdat_at(const uint8_t *buf, size_t len)
 {
     struct box b[16];
@@ -273,6 +326,11 @@ static int64_t mdat_at(const uint8_t *buf, size_t len)
             return b[i].off;
     fail_msg("no mdat");
     return -1;
+}
+
+static void mdat_renamed(uint8_t **buf, size_t *len)
+{
+    memcpy(*buf + mdat_at(*buf, *len) + 4, "free", 4);
 }
 
 static void mdat_size_3(uint8_t **buf, size_t *len)
@@ -631,7 +689,9 @@ int main(void)
         cmocka_unit_test(test_every_fragmented_packaging_is_proven_whole),
         cmocka_unit_test(test_dash_and_hls_single_files_are_proven_with_their_last_segment),
         cmocka_unit_test(test_edit_lists_and_b_frames_give_the_presentation_span),
-        cmocka_unit_test(test_fragment_time_running_backwards_is_unproven),
+        cmocka_unit_test(test_fragment_time_running_backwards_or_jumping_is_unproven),
+        cmocka_unit_test(test_fragment_of_a_track_the_movie_lacks_is_unproven),
+        cmocka_unit_test(test_samples_outside_every_mdat_are_unproven),
         cmocka_unit_test(test_mdat_bytes_no_sample_describes_are_unproven),
         cmocka_unit_test(test_garbage_box_header_is_unproven),
         cmocka_unit_test(test_box_running_past_the_end_is_truncation_only_for_mdat),
