@@ -1,15 +1,22 @@
 /*
- * probe_avi.c - the AVI structure walk: every chunk header of every movi list.
+ * probe_avi.c - the AVI structure walk: every chunk header after the stream headers.
  *
- * Players play every chunk of the movi lists whatever idx1 says (a cut-off file has
- * none, an edited one may be partial or wrong), so the walk does not read idx1 at all:
- * it reads the stream headers (strh: scale, rate, start, sample size) and then the
- * header of every chunk in every movi list of the RIFF AVI and RIFF AVIX parts, in
- * 64 KiB blocks, skipping the payloads. Each stream's length is then what libavformat's
- * demuxer counts while it plays them: one scale/rate unit per video frame, and for
- * audio the bytes over the sample size, or blocks, or one unit per chunk (VBR).
- * A chunk that is not whole in the file ends the walk (*truncated); bytes no stream
- * owns, beyond a small slack, mean content the walk cannot describe: unproven.
+ * Players play every chunk they meet, whatever idx1 says (a cut-off file has none, an
+ * edited one may be partial or wrong): libavformat's demuxer reads on from the start of
+ * the movi list through every list, index and RIFF AVIX part to the end, playing each
+ * stream chunk. The walk does the same without the payloads: it reads the stream
+ * headers (strh: scale, rate, start, sample size), then the header of every chunk from
+ * movi to the end of each RIFF part, in 64 KiB blocks (4 KiB ones when chunks are large).
+ * Each stream's length is what the demuxer counts: one scale/rate unit per video frame,
+ * and for audio the bytes over the sample size, or blocks, or one unit per chunk (VBR).
+ *
+ * A file that ends inside a chunk is cut off (*truncated; the bytes that are there
+ * count, as the demuxer returns them). What the walk cannot follow as the demuxer does
+ * is unproven: a chunk id it does not know as one of a stream's (the demuxer then
+ * resynchronises byte by byte, and may find chunks inside), chunks hidden inside a chunk
+ * whose size swallows them (looked for inside unknown chunks, in what is left after a
+ * chunk that claims more than the file has, and through idx1 and the OpenDML indexes,
+ * which the demuxer follows), and more than max(64 KiB, 1 %) of bytes no stream owns.
  */
 #include "probe_bytes.h"
 #include "probe_walk.h"
@@ -25,6 +32,10 @@
 #define HDRL_MAX (16 << 20)  /* stream headers and their super indexes */
 #define SLACK_MIN (64 << 10) /* unattributed bytes tolerated: max(64 KiB, 1 %) */
 #define AVI_MAX_STREAMS 100  /* two decimal digits */
+#define CUT_MAX (1 << 20)    /* bytes looked into for hidden chunks */
+#define STARTS_MAX (8 << 20) /* stream chunks whose start is remembered for the index check */
+#define INDEX_MAX (64 << 20) /* bytes of an idx1 or ix## chunk read for the check */
+#define IX_MAX 1024          /* OpenDML standard index chunks checked */
 #define SMALL_CHUNK 2048     /* average chunk size above which headers are read one by one */
 #define SMALL_READ 4096
 
@@ -52,6 +63,11 @@ struct avi_walk {
     int movi_lists;
     int64_t reads;
     int64_t chunks_seen, chunk_bytes; /* chunks walked and their total size */
+    int64_t *starts;                  /* where each stream chunk walked starts, ascending */
+    size_t nstarts, cap_starts;
+    int64_t idx1_off, idx1_size;             /* the first idx1 chunk (-1: none) */
+    int64_t ix_off[IX_MAX], ix_size[IX_MAX]; /* OpenDML standard index chunks */
+    int nix;
 };
 
 static int unproven(struct avi_walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -213,6 +229,42 @@ static void count_chunk(struct avi_stream *s, int64_t size)
         s->units += 1;
 }
 
+/* The chunk types a stream's chunks may have: compressed or raw video, audio, a palette
+   change, subtitles. */
+static int known_kind(uint32_t id)
+{
+    uint32_t kind = id & 0xffff;
+    return kind == CM__FOURCC(0, 0, 'd', 'c') || kind == CM__FOURCC(0, 0, 'd', 'b') ||
+           kind == CM__FOURCC(0, 0, 'w', 'b') || kind == CM__FOURCC(0, 0, 'p', 'c') ||
+           kind == CM__FOURCC(0, 0, 't', 'x');
+}
+
+/* Whether [from, to) hides the header of a whole chunk of one of the streams: the
+   demuxer, which resynchronises byte by byte on anything it does not take for a chunk,
+   would find and play it. Returns CM__WALK_PROVEN when it does not (what looks at more
+   than CUT_MAX bytes is not proven), else CM__WALK_UNPROVEN with what, or a code. */
+static int no_hidden_chunks(struct avi_walk *w, int64_t from, int64_t to, const char *what)
+{
+    if (to - from > CUT_MAX)
+        return unproven(w, "%s at offset %lld is too large to look into", what,
+                        (long long)(from - 8));
+    uint8_t *b = malloc(to > from ? (size_t)(to - from) : 1);
+    if (!b)
+        return CM_PROBE_E_NOMEM;
+    int64_t got = to > from ? cm__input_pread(w->in, b, to - from, from) : 0;
+    int res = got < 0 ? CM_PROBE_E_TIMEOUT : CM__WALK_PROVEN;
+    for (int64_t i = 0; res == CM__WALK_PROVEN && i + 8 <= got; i++) {
+        uint32_t id = cm__rb32(b + i);
+        int sn = chunk_stream(id);
+        if (sn >= 0 && sn < w->nstreams && known_kind(id) &&
+            i + 8 + (int64_t)cm__rl32(b + i + 4) <= got)
+            res = unproven(w, "%s at offset %lld hides chunks of stream %d", what,
+                           (long long)(from - 8), sn);
+    }
+    free(b);
+    return res;
+}
+
 /* Walks the chunks of a movi list's payload [off, end). */
 static int walk_movi(struct avi_walk *w, int64_t off, int64_t end)
 {
@@ -241,26 +293,70 @@ static int walk_movi(struct avi_walk *w, int64_t off, int64_t end)
             off += 12;
             continue;
         }
-        if (!is_fourcc(id) && chunk_stream(id) < 0)
+        if (!is_fourcc(id))
             return unproven(w, "the bytes at offset %lld of the AVI are not a chunk",
                             (long long)off);
         int64_t next = off + 8 + size + (size & 1);
         w->chunks_seen++;
         w->chunk_bytes += 8 + size;
         if (off + 8 + size > fsize) {
-            w->truncated = 1; /* this chunk is not whole: the file ends in it */
+            /* The file ends inside this chunk: cut off, unless its size is a lie that
+               hides chunks the demuxer (which resynchronises) will play. */
+            int skipped = id == CM__FOURCC('i', 'd', 'x', '1') ||
+                          id == CM__FOURCC('J', 'U', 'N', 'K') || (id >> 16) == (('i' << 8) | 'x');
+            /* the demuxer skips an index or padding whole, to the end of the file */
+            int res = skipped
+                          ? CM__WALK_PROVEN
+                          : no_hidden_chunks(w, off + 8, fsize,
+                                             "a chunk that claims more bytes than the file has");
+            if (res != CM__WALK_PROVEN)
+                return res;
+            w->truncated = 1;
+            /* the demuxer returns the bytes of the chunk that are there */
+            int sn = chunk_stream(id);
+            int64_t present = fsize - off - 8;
+            if (sn >= 0 && sn < w->nstreams && present > 0 && (id & 0xffff) != (('p' << 8) | 'c')) {
+                count_chunk(&w->st[sn], present);
+                w->media += present;
+            }
             return CM__WALK_PROVEN;
         }
         int sn = chunk_stream(id);
-        if (sn >= 0 && sn < w->nstreams) {
+        if (sn >= 0 && sn < w->nstreams && known_kind(id)) {
+            if (w->nstarts == w->cap_starts) {
+                size_t cap = w->cap_starts ? w->cap_starts * 2 : 4096;
+                if (cap > STARTS_MAX)
+                    return unproven(w, "more than %d chunks", STARTS_MAX);
+                int64_t *v = realloc(w->starts, cap * sizeof(*v));
+                if (!v)
+                    return CM_PROBE_E_NOMEM;
+                w->starts = v;
+                w->cap_starts = cap;
+            }
+            w->starts[w->nstarts++] = off;
             w->media += size;
             if ((id & 0xffff) != (('p' << 8) | 'c')) /* not a palette change */
                 count_chunk(&w->st[sn], size);
+        } else if (sn >= 0 && sn < w->nstreams) {
+            return unproven(w, "a chunk of stream %d at offset %lld has an unknown type", sn,
+                            (long long)off);
         } else if (sn < 0 &&
                    ((id >> 16) == (('i' << 8) | 'x') || id == CM__FOURCC('J', 'U', 'N', 'K') ||
                     id == CM__FOURCC('i', 'd', 'x', '1'))) {
-            /* an OpenDML standard index, padding */
+            /* an OpenDML standard index, padding, the legacy index: skipped whole by the
+               demuxer too, which plays what they point at: they are checked later */
+            if (id == CM__FOURCC('i', 'd', 'x', '1') && w->idx1_off < 0) {
+                w->idx1_off = off + 8;
+                w->idx1_size = size;
+            } else if ((id >> 16) == (('i' << 8) | 'x') && w->nix < IX_MAX) {
+                w->ix_off[w->nix] = off + 8;
+                w->ix_size[w->nix++] = size;
+            }
         } else {
+            /* a chunk the demuxer does not take for one: it looks inside */
+            int res = no_hidden_chunks(w, off + 8, off + 8 + size, "an unknown chunk");
+            if (res != CM__WALK_PROVEN)
+                return res;
             w->unattributed += 8 + size;
         }
         off = next;
@@ -268,10 +364,13 @@ static int walk_movi(struct avi_walk *w, int64_t off, int64_t end)
     return CM__WALK_PROVEN;
 }
 
-/* Walks the chunks of one RIFF part's payload [off, end): hdrl in the first, movi
-   lists in every one. */
+/* Walks the chunks of one RIFF part's payload [off, end): hdrl in the first; from the
+   movi list on, every chunk to the part's end, whatever list holds it (the demuxer reads
+   on through lists, idx1 and unknown chunks, playing every stream chunk it meets). */
 static int walk_riff(struct avi_walk *w, int64_t off, int64_t end, int first)
 {
+    if (!first && w->movi_lists > 0)
+        return walk_movi(w, off, end); /* an AVIX part: media from its first chunk */
     while (off + 8 <= end) {
         const uint8_t *p;
         int64_t got = peek(w, off, 12, &p);
@@ -303,27 +402,109 @@ static int walk_riff(struct avi_walk *w, int64_t off, int64_t end, int first)
             } else if (type == CM__FOURCC('m', 'o', 'v', 'i')) {
                 if (w->nstreams == 0)
                     return unproven(w, "the AVI's media comes before its stream headers");
-                /* A movi list of size 0 runs to the end of the file. */
-                int64_t mend = size == 0 || past ? w->in->size : stop;
-                int res = walk_movi(w, body + 4, mend);
-                if (res != CM__WALK_PROVEN || w->truncated)
-                    return res;
-                if (size == 0)
-                    return CM__WALK_PROVEN;
-            } else if (size > SLACK_MIN && type != CM__FOURCC('I', 'N', 'F', 'O') &&
-                       type != CM__FOURCC('o', 'd', 'm', 'l')) {
-                return unproven(w, "an unknown AVI list of %lld bytes", (long long)size);
-            }
-        } else if (id != CM__FOURCC('i', 'd', 'x', '1') && id != CM__FOURCC('J', 'U', 'N', 'K') &&
-                   id != CM__FOURCC('J', 'U', 'N', 'Q') && id != CM__FOURCC('I', 'D', 'I', 'T') &&
-                   size > SLACK_MIN) {
-            return unproven(w, "an unknown AVI chunk of %lld bytes", (long long)size);
+                return walk_movi(w, body + 4, end);
+            } /* before the media: metadata lists (INFO, odml), never played */
         }
         if (past) {
-            w->truncated = 1;
+            w->truncated = 1; /* cut before the media */
             return CM__WALK_PROVEN;
         }
         off = stop + (size & 1);
+    }
+    return CM__WALK_PROVEN;
+}
+
+static int walked_chunk(const struct avi_walk *w, int64_t at)
+{
+    size_t lo = 0, hi = w->nstarts;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->starts[mid] < at)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < w->nstarts && w->starts[lo] == at;
+}
+
+/* Reads an index chunk's payload [off, off + size) (cut to the file). */
+static int read_index(struct avi_walk *w, int64_t off, int64_t size, uint8_t **out, int64_t *got)
+{
+    if (size > INDEX_MAX)
+        return unproven(w, "an AVI index of %lld bytes", (long long)size);
+    *out = malloc(size > 0 ? (size_t)size : 1);
+    if (!*out)
+        return CM_PROBE_E_NOMEM;
+    *got = cm__input_pread(w->in, *out, size, off);
+    if (*got < 0) {
+        free(*out);
+        *out = NULL;
+        return CM_PROBE_E_TIMEOUT;
+    }
+    return CM__WALK_PROVEN;
+}
+
+/* The demuxer plays what its index points at even where the chunk headers say
+   otherwise (a chunk whose size swallows others): every chunk of a stream that idx1 or
+   an OpenDML index names inside the file must be one the walk found. idx1 offsets are
+   relative to a base that the demuxer, too, takes from its first entry and the first
+   chunk. */
+static int check_indexes(struct avi_walk *w)
+{
+    int64_t fsize = w->in->size;
+    uint8_t *b = NULL;
+    int64_t got = 0;
+    if (w->idx1_off >= 0 && w->nstarts > 0) {
+        int res = read_index(w, w->idx1_off, w->idx1_size, &b, &got);
+        if (res != CM__WALK_PROVEN)
+            return res;
+        int64_t base = 0;
+        int first = 1;
+        for (int64_t i = 0; res == CM__WALK_PROVEN && i + 16 <= got; i += 16) {
+            uint32_t id = cm__rb32(b + i);
+            int sn = chunk_stream(id);
+            if (sn < 0 || sn >= w->nstreams || !known_kind(id))
+                continue;
+            int64_t pos = cm__rl32(b + i + 8);
+            if (first) {
+                base = w->starts[0] - pos;
+                first = 0;
+            }
+            int64_t at = pos + base;
+            if (at >= 0 && at < fsize && !walked_chunk(w, at))
+                res = unproven(w,
+                               "the AVI's index (idx1) names a chunk at offset %lld that the "
+                               "chunk headers hide",
+                               (long long)at);
+        }
+        free(b);
+        if (res != CM__WALK_PROVEN)
+            return res;
+    }
+    for (int k = 0; k < w->nix; k++) {
+        int res = read_index(w, w->ix_off[k], w->ix_size[k], &b, &got);
+        if (res != CM__WALK_PROVEN)
+            return res;
+        /* wLongsPerEntry, bIndexSubType, bIndexType, nEntriesInUse, dwChunkId,
+           qwBaseOffset, dwReserved; then (offset of the data from the base, size) */
+        if (got >= 24 && b[3] == 1 /* AVI_INDEX_OF_CHUNKS */ && cm__rl16(b) == 2) {
+            uint32_t n = cm__rl32(b + 4);
+            uint32_t id = cm__rb32(b + 8);
+            int64_t base = (int64_t)((uint64_t)cm__rl32(b + 12) | (uint64_t)cm__rl32(b + 16) << 32);
+            int sn = chunk_stream(id);
+            for (int64_t i = 0; res == CM__WALK_PROVEN && i < n && 24 + 8 * i + 8 <= got; i++) {
+                int64_t at = base + cm__rl32(b + 24 + 8 * i) - 8;
+                if (sn >= 0 && sn < w->nstreams && base >= 0 && at >= 0 && at < fsize &&
+                    !walked_chunk(w, at))
+                    res = unproven(w,
+                                   "the AVI's OpenDML index names a chunk at offset %lld that "
+                                   "the chunk headers hide",
+                                   (long long)at);
+            }
+        }
+        free(b);
+        if (res != CM__WALK_PROVEN)
+            return res;
     }
     return CM__WALK_PROVEN;
 }
@@ -343,6 +524,7 @@ int cm__avi_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm
     w->fc = fc;
     w->why = why;
     w->whylen = whylen;
+    w->idx1_off = -1;
     w->buf = malloc(BLOCK);
     if (!w->buf) {
         free(w);
@@ -360,9 +542,11 @@ int cm__avi_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm
         if (got < 12 || cm__rb32(p) != CM__FOURCC('R', 'I', 'F', 'F') ||
             cm__rb32(p + 8) !=
                 (part == 0 ? CM__FOURCC('A', 'V', 'I', ' ') : CM__FOURCC('A', 'V', 'I', 'X'))) {
-            /* bytes after the last RIFF part: a little padding is fine */
-            if (part > 0 && in->size - off <= SLACK_MIN)
+            /* bytes after the last RIFF part: padding, within the slack */
+            if (part > 0) {
+                w->unattributed += in->size - off;
                 break;
+            }
             res = unproven(w, "the bytes at offset %lld are not an AVI RIFF part", (long long)off);
             break;
         }
@@ -380,11 +564,13 @@ int cm__avi_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm
     }
     if (res == CM__WALK_PROVEN && w->movi_lists == 0)
         res = unproven(w, "the AVI has no movi list");
+    if (res == CM__WALK_PROVEN)
+        res = check_indexes(w);
     if (res == CM__WALK_PROVEN) {
         int64_t total = w->media + w->unattributed;
         int64_t slack = total / 100 > SLACK_MIN ? total / 100 : SLACK_MIN;
         if (w->unattributed > slack)
-            res = unproven(w, "%lld bytes of the AVI's movi lists belong to no stream",
+            res = unproven(w, "%lld bytes of the AVI after its stream headers belong to no stream",
                            (long long)w->unattributed);
     }
     int any = 0;
@@ -416,6 +602,7 @@ int cm__avi_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm
             spans[i].set = 0;
     *truncated = w->truncated;
     free(w->buf);
+    free(w->starts);
     free(w);
     return res;
 }

@@ -2,8 +2,8 @@
  * probe_mp4.c - the MP4/MOV structure walk: every top-level box, every fragment.
  *
  * The walk reads the header of every top-level box from the first byte to the last
- * (and each moof whole), so nothing in the file is skipped on a sidx's or an index's
- * word. Then it proves the playing time:
+ * (and each moof whole, and moov once when it is small), so nothing in the file is
+ * skipped on a sidx's or an index's word. Then it proves the playing time:
  *
  *   non-fragmented  libavformat's sample index, built from moov's tables, must lie in
  *                   the mdat payloads and explain them (bytes no sample owns mean content
@@ -13,7 +13,11 @@
  *                   with moov/mvex/trex defaults; each track's tfdt must continue where
  *                   its previous fragment ended, and the truns must explain the mdats.
  *
- * Anything else is CM__WALK_UNPROVEN with a reason, and the oracle answers.
+ * Spans are presentation spans, as a full demux gives them: earliest pts to the latest
+ * pts + duration, with moov's ctts or the truns' composition offsets (B-frames, edit
+ * lists). A file cut inside its last mdat is *truncated: the samples that start inside
+ * it count (the demuxer returns their bytes). Anything else that does not add up is
+ * CM__WALK_UNPROVEN with a reason, and the oracle answers.
  */
 #include "probe_bytes.h"
 #include "probe_walk.h"
@@ -26,12 +30,12 @@
 #include <libavutil/mathematics.h>
 
 #define MOOF_MAX (16 << 20)        /* a moof is a few KB; more is not a fragment */
-#define MOOV_MAX (64 << 20)        /* read whole only for a fragmented file's trex */
+#define MOOV_MAX (64 << 20)        /* moov read whole for a fragmented file's trex */
 #define UNKNOWN_BOX_MAX (64 << 10) /* an unknown top-level box may hold nothing larger */
-#define RANGES_MAX (16 << 20)      /* sample byte ranges remembered */
+#define RANGES_MAX (4 << 20)       /* sample byte ranges remembered (16 bytes each) */
 #define MDATS_MAX (1 << 20)        /* mdat boxes remembered */
+#define BOXES_MAX (4 << 20)        /* top-level boxes walked (2 per fragment) */
 #define SLACK_MIN (64 << 10)       /* unattributed mdat bytes tolerated: max(64 KiB, 1 %) */
-#define FIRST_SAMPLES 16           /* samples looked at for the first presentation time */
 
 /* tfhd flags */
 #define TFHD_BASE_DATA_OFFSET 0x000001
@@ -63,15 +67,16 @@ struct mp4_track {
     uint32_t track_id;
     int has_trex;
     uint32_t trex_duration, trex_size;
-    int seen;              /* some sample of it was counted */
-    int ended;             /* a sample ran past the end of the file */
-    int64_t first_dts;     /* media decode time of its first sample */
-    int64_t first_pts_off; /* first presentation time - first_dts */
-    int64_t shift;         /* largest negative composition offset so far, negated */
-    int64_t pts_end;       /* latest presentation end of a sample (media time), or -1 */
-    int64_t next_dts;      /* where its next sample starts */
-    int64_t max_dur;       /* longest sample seen: the continuity tolerance's unit */
-    int64_t moov_end;      /* media time at which moov's own samples end (0: none) */
+    int seen;          /* some sample of it was counted */
+    int ended;         /* a sample ran past the end of the file */
+    int64_t first_dts; /* media decode time of its first sample */
+    int64_t pts_min;   /* earliest presentation time of a sample (media time) */
+    int64_t shift;     /* largest negative composition offset so far, negated */
+    int64_t pts_end;   /* latest presentation end of a sample (media time), or -1 */
+    int64_t next_dts;  /* where its next sample starts */
+    int64_t max_dur;   /* longest sample seen: the continuity tolerance's unit */
+    int64_t min_dur;   /* shortest sample of a positive length seen (0: none) */
+    int64_t moov_end;  /* media time at which moov's own samples end (0: none) */
 };
 
 struct mp4_walk {
@@ -200,7 +205,34 @@ static int next_child(const uint8_t *p, size_t len, size_t *at, uint32_t *type,
     return 1;
 }
 
-/* Reads moov whole (once, and only for a fragmented file) for mvex/trex defaults. */
+/* Reads moov's payload (once) when it is at most cap bytes: for the composition offsets
+   and a fragmented file's defaults (trex). */
+static int read_moov(struct mp4_walk *w, int64_t cap)
+{
+    int64_t hdr = 8;
+    uint8_t h[16];
+    if (w->moov || w->moov_size > cap || w->moov_size < 16)
+        return CM__WALK_PROVEN;
+    int64_t got = cm__input_pread(w->in, h, 16, w->moov_off);
+    if (got < 0)
+        return CM_PROBE_E_TIMEOUT;
+    if (got == 16 && cm__rb32(h) == 1)
+        hdr = 16;
+    w->moov_len = (size_t)(w->moov_size - hdr);
+    w->moov = malloc(w->moov_len ? w->moov_len : 1);
+    if (!w->moov)
+        return CM_PROBE_E_NOMEM;
+    got = cm__input_pread(w->in, w->moov, (int64_t)w->moov_len, w->moov_off + hdr);
+    if (got < 0)
+        return CM_PROBE_E_TIMEOUT;
+    if (got != (int64_t)w->moov_len) {
+        free(w->moov);
+        w->moov = NULL;
+    }
+    return CM__WALK_PROVEN;
+}
+
+/* The defaults (mvex/trex) of a fragmented file's tracks, from moov. */
 static int load_trex(struct mp4_walk *w)
 {
     if (w->trex_loaded)
@@ -208,20 +240,14 @@ static int load_trex(struct mp4_walk *w)
     w->trex_loaded = 1;
     if (w->moov_count == 0)
         return unproven(w, "a movie fragment comes before the movie header (moov)");
-    if (w->moov_size > MOOV_MAX)
-        return unproven(w, "the movie header (moov) is larger than %d bytes", MOOV_MAX);
-    uint8_t *buf = malloc(w->moov_size > 0 ? (size_t)w->moov_size : 1);
-    if (!buf)
-        return CM_PROBE_E_NOMEM;
-    int64_t got = cm__input_pread(w->in, buf, w->moov_size, w->moov_off);
-    if (got < 0) {
-        free(buf);
-        return CM_PROBE_E_TIMEOUT;
-    }
-    int res = CM__WALK_PROVEN;
-    size_t at = 8, len = (size_t)got; /* skip moov's own 8-byte header */
-    if (len >= 8 && cm__rb32(buf) == 1)
-        at = 16;
+    int res = read_moov(w, MOOV_MAX);
+    if (res != CM__WALK_PROVEN)
+        return res;
+    if (!w->moov)
+        return unproven(w, "the movie header (moov, %lld bytes) cannot be read whole",
+                        (long long)w->moov_size);
+    const uint8_t *buf = w->moov;
+    size_t at = 0, len = w->moov_len;
     uint32_t type;
     const uint8_t *body;
     size_t blen;
@@ -254,8 +280,14 @@ static int load_trex(struct mp4_walk *w)
     }
     if (k < 0 && res == CM__WALK_PROVEN)
         res = unproven(w, "a box inside the movie header (moov) does not fit it");
-    free(buf);
     return res;
+}
+
+static void note_duration(struct mp4_track *t, int64_t dur)
+{
+    t->max_dur = FFMAX(t->max_dur, dur);
+    if (dur > 0 && (t->min_dur == 0 || dur < t->min_dur))
+        t->min_dur = dur;
 }
 
 /* One trun of a traf: its samples' times and bytes. *data_pos is where its data starts
@@ -265,7 +297,6 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, 
 {
     if (len < 8)
         return unproven(w, "a track run (trun) is too short");
-    int version = b[0];
     uint32_t flags = cm__rb24(b + 1);
     uint32_t count = cm__rb32(b + 4);
     size_t at = 8;
@@ -293,8 +324,11 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, 
         /* Every sample has the default duration and size: no loop over the count. */
         if (def_size == 0)
             return unproven(w, "a track run has samples of 0 bytes");
-        uint64_t whole = pos < fsize ? (uint64_t)(fsize - pos) / def_size : 0;
+        uint64_t avail = pos < fsize ? (uint64_t)(fsize - pos) : 0;
+        uint64_t whole = avail / def_size;
         uint64_t n = count < whole ? count : whole;
+        if (n < count && avail > n * def_size)
+            n++; /* a sample cut by the end of the file: the demuxer returns its bytes */
         if (t->ended && n > 0)
             return unproven(w, "track %u has samples after the end of the file's data",
                             t->track_id);
@@ -305,7 +339,7 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, 
         if (n > 0 && !t->seen) {
             t->seen = 1;
             t->first_dts = dts;
-            t->first_pts_off = 0;
+            t->pts_min = dts + t->shift;
         }
         /* n <= 2^32 and the duration < 2^32: the product fits */
         if (def_dur * n > (uint64_t)(INT64_MAX / 4 - dts))
@@ -314,15 +348,13 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, 
         t->next_dts = dts + (int64_t)(def_dur * n);
         if (n > 0)
             t->pts_end = FFMAX(t->pts_end, t->next_dts + t->shift);
-        if (def_dur > t->max_dur)
-            t->max_dur = def_dur;
+        if (n > 0)
+            note_duration(t, def_dur);
         uint64_t total = (uint64_t)count * def_size; /* < 2^64 */
         *data_pos =
             total > (uint64_t)(INT64_MAX / 2 - start) ? INT64_MAX / 2 : start + (int64_t)total;
-        return add_sample_range(w, start, start + (int64_t)(n * def_size));
+        return add_sample_range(w, start, start + (int64_t)FFMIN(n * def_size, avail));
     }
-    int first = !t->seen;
-    int64_t min_pts_rel = INT64_MAX, shift = 0;
     for (uint32_t i = 0; i < count; i++, at += entry) {
         const uint8_t *e = b + at;
         uint32_t dur = def_dur, size = def_size;
@@ -335,43 +367,43 @@ static int read_trun(struct mp4_walk *w, struct mp4_track *t, const uint8_t *b, 
             e += 4;
         if (flags & TRUN_SAMPLE_CTS)
             cts = (int32_t)cm__rb32(e); /* libavformat reads both versions as signed */
-        (void)version;
         if (size == 0)
             return unproven(w, "a track run has samples of 0 bytes");
+        int partial = 0;
         if (pos > fsize - (int64_t)size) {
-            /* This sample's bytes are not all in the file: the file was cut here. */
+            /* This sample's bytes are not all in the file: the file was cut here. The
+               demuxer still returns the first bytes of a sample that starts inside. */
             w->truncated = 1;
-            t->ended = 1;
-            pos = fsize + 1; /* nothing after it is in the file either */
-            continue;
+            if (pos >= fsize || t->ended) {
+                t->ended = 1;
+                pos = fsize + 1; /* nothing after it is in the file either */
+                continue;
+            }
+            partial = 1;
         }
         if (t->ended)
             return unproven(w, "track %u has samples after the end of the file's data",
                             t->track_id);
+        if (cts < 0 && -(int64_t)cts > t->shift)
+            t->shift = -(int64_t)cts;
         if (!t->seen) {
             t->seen = 1;
             t->first_dts = dts;
+            t->pts_min = dts + cts + t->shift;
         }
-        if (first && i < FIRST_SAMPLES) {
-            int64_t rel = dts - t->first_dts + cts;
-            if (rel < min_pts_rel)
-                min_pts_rel = rel;
-            if (cts < 0 && -(int64_t)cts > shift)
-                shift = -(int64_t)cts;
-        }
-        if (cts < 0 && -(int64_t)cts > t->shift)
-            t->shift = -(int64_t)cts;
+        t->pts_min = FFMIN(t->pts_min, dts + cts + t->shift);
         t->pts_end = FFMAX(t->pts_end, dts + cts + t->shift + (int64_t)dur);
         if (dts > INT64_MAX / 4)
             return unproven(w, "the fragments of track %u add up to an impossible length",
                             t->track_id);
         dts += dur;
-        if (dur > t->max_dur)
-            t->max_dur = dur;
+        note_duration(t, dur);
         pos += size;
+        if (partial) {
+            t->ended = 1;
+            pos = fsize + 1;
+        }
     }
-    if (first && t->seen)
-        t->first_pts_off = (min_pts_rel == INT64_MAX ? 0 : min_pts_rel) + shift;
     t->next_dts = dts;
     int64_t end = pos > fsize ? fsize : pos;
     *data_pos = pos;
@@ -442,7 +474,9 @@ static int read_traf(struct mp4_walk *w, const uint8_t *b, size_t len, int64_t m
         int64_t tdt = (int64_t)v;
         if (t->seen || t->moov_end > 0) {
             /* It must continue where the track's previous fragment ended. */
-            int64_t tol = 4 * (t->max_dur > 0 ? t->max_dur : (int64_t)def_dur);
+            /* a few samples, at most a second (the time base is 1/timescale) */
+            int64_t tol = FFMIN(4 * FFMAX(t->max_dur, (int64_t)def_dur),
+                                (int64_t)w->fc->streams[stream]->time_base.den);
             int64_t diff = tdt - t->next_dts;
             if (billed && (diff > tol || diff < -tol))
                 return unproven(w,
@@ -512,8 +546,8 @@ static int walk_boxes(struct mp4_walk *w)
 {
     int64_t size = w->in->size;
     for (int64_t off = 0; off < size;) {
-        if ((++w->boxes & 255) == 0 && cm__input_expired(w->in))
-            return CM_PROBE_E_TIMEOUT;
+        if (++w->boxes > BOXES_MAX)
+            return unproven(w, "more than %d top-level boxes", BOXES_MAX);
         uint8_t h[16];
         int64_t got = cm__input_pread(w->in, h, 16, off);
         if (got < 0)
@@ -539,41 +573,46 @@ static int walk_boxes(struct mp4_walk *w)
             return unproven(w, "the bytes at offset %lld are not an MP4 box", (long long)off);
         int past = bsize > (uint64_t)(size - off);
         int64_t end = past ? size : off + (int64_t)bsize;
+        /* A file cut off ends inside its media data (mdat is nearly all of it); any
+           other box that claims more bytes than the file has may be hiding the boxes
+           after it from this walk but not from the demuxer (which can find fragments
+           through a sidx). The bytes of an mdat that runs to the end must still be
+           explained by samples. */
+        if (past && type != CM__FOURCC('m', 'd', 'a', 't'))
+            return unproven(w, "a box at offset %lld claims more bytes than the file has",
+                            (long long)off);
         if (past)
             w->truncated = 1;
         switch (type) {
         case CM__FOURCC('m', 'd', 'a', 't'): {
-            int nomem = 0;
-            if (w->mdats.n >= MDATS_MAX)
-                return unproven(w, "more than %d media data boxes", MDATS_MAX);
-            /* never joined: each mdat is accounted for by itself */
+            /* each mdat is accounted for by itself: never joined to the previous one */
             if (w->mdats.n == w->mdats.cap) {
                 size_t cap = w->mdats.cap ? w->mdats.cap * 2 : 64;
+                if (cap > MDATS_MAX)
+                    return unproven(w, "more than %d media data boxes", MDATS_MAX);
                 struct range *v = realloc(w->mdats.v, cap * sizeof(*v));
                 if (!v)
                     return CM_PROBE_E_NOMEM;
                 w->mdats.v = v;
                 w->mdats.cap = cap;
             }
-            (void)nomem;
             w->mdats.v[w->mdats.n++] = (struct range){off + hdr, end};
             break;
         }
         case CM__FOURCC('m', 'o', 'o', 'v'):
             if (++w->moov_count > 1)
                 return unproven(w, "the file has more than one movie header (moov)");
-            if (past)
-                return unproven(w, "the movie header (moov) runs past the end of the file");
             w->moov_off = off;
             w->moov_size = (int64_t)bsize;
             break;
         case CM__FOURCC('m', 'o', 'o', 'f'): {
-            if (past)
-                return CM__WALK_PROVEN; /* a fragment cut off: its samples are not here */
             int res = CM__WALK_PROVEN;
             if (w->first_moof < 0) {
                 /* moov's own samples come before every fragment's: count them first */
                 w->first_moof = off;
+                res = load_trex(w);
+                if (res != CM__WALK_PROVEN)
+                    return res;
                 res = prove_index(w, 1);
                 if (res != CM__WALK_PROVEN)
                     return res;
@@ -718,51 +757,40 @@ static int find_ctts(const uint8_t *moov, size_t len, uint32_t id, struct ctts *
     return -1;
 }
 
-/* The offsets of samples [from, to) into out (to - from entries). */
-static void ctts_range(const struct ctts *c, int64_t from, int64_t to, int32_t *out)
-{
-    int64_t k = 0;
-    for (uint32_t i = 0; i < c->nruns && k < to; i++) {
-        int64_t cnt = cm__rb32(c->runs + 8 * (size_t)i);
-        int32_t off = (int32_t)cm__rb32(c->runs + 8 * (size_t)i + 4);
-        for (int64_t j = FFMAX(k, from); j < FFMIN(k + cnt, to); j++)
-            out[j - from] = off;
-        k += cnt;
-    }
-}
-
-#define PTS_WINDOW 32 /* samples at each end where reordering can move the first/last pts */
-
 /* Presentation span of index entries [first, last] (non-discarded ones), the last one
-   lasting last_len: what demuxing them gives. Returns 0, or -1 when the offsets do not
-   fit the index. */
-static int pts_span(const AVStream *st, const struct ctts *c, int have_ctts, int first, int last,
-                    int64_t last_len, int64_t *start, int64_t *end)
+   lasting last_len: what demuxing them gives (reordering can put any sample first or
+   last, so all of them are looked at). Returns 0, or -1 when the offsets do not fit the
+   index. */
+static int pts_span(const AVStream *st, const struct ctts *c, int have_ctts, int n, int first,
+                    int last, int64_t last_len, int64_t *start, int64_t *end)
 {
-    int n = avformat_index_get_entries_count((AVStream *)st);
     if (have_ctts && c->samples != n)
         return -1;
-    int32_t off[2][PTS_WINDOW] = {{0}};
-    int head_to = FFMIN(first + PTS_WINDOW, last + 1),
-        tail_from = FFMAX(first, last + 1 - PTS_WINDOW);
-    if (have_ctts) {
-        ctts_range(c, first, head_to, off[0]);
-        ctts_range(c, tail_from, last + 1, off[1]);
-    }
     int64_t shift = have_ctts ? c->shift : 0;
     int64_t lo = INT64_MAX, hi = INT64_MIN;
-    for (int k = first; k < head_to; k++) {
+    uint32_t run = 0;
+    int64_t left = 0; /* samples left in the current run */
+    int32_t off = 0;
+    for (int k = 0; k <= last; k++) {
+        if (have_ctts) {
+            while (left == 0 && run < c->nruns) {
+                left = cm__rb32(c->runs + 8 * (size_t)run);
+                off = (int32_t)cm__rb32(c->runs + 8 * (size_t)run + 4);
+                run++;
+            }
+            left--;
+        }
+        if (k < first)
+            continue;
         const AVIndexEntry *e = avformat_index_get_entry((AVStream *)st, k);
-        if (!(e->flags & AVINDEX_DISCARD_FRAME))
-            lo = FFMIN(lo, e->timestamp + shift + off[0][k - first]);
-    }
-    for (int k = tail_from; k <= last; k++) {
-        const AVIndexEntry *e = avformat_index_get_entry((AVStream *)st, k);
+        if (e->flags & AVINDEX_DISCARD_FRAME)
+            continue;
         int64_t len =
             k < last ? avformat_index_get_entry((AVStream *)st, k + 1)->timestamp - e->timestamp
                      : last_len;
-        if (!(e->flags & AVINDEX_DISCARD_FRAME))
-            hi = FFMAX(hi, e->timestamp + shift + off[1][k - tail_from] + FFMAX(len, 0));
+        int64_t pts = e->timestamp + shift + off;
+        lo = FFMIN(lo, pts);
+        hi = FFMAX(hi, pts + FFMAX(len, 0));
     }
     if (lo == INT64_MAX || hi == INT64_MIN || hi < lo)
         return -1;
@@ -816,13 +844,15 @@ static int prove_index(struct mp4_walk *w, int fragmented)
             const AVIndexEntry *e = avformat_index_get_entry(st, k);
             if (e->pos < 0 || e->size <= 0)
                 return unproven(w, "stream %u has a sample without a place in the file", i);
-            if (e->pos > fsize - e->size) {
+            if (e->pos >= fsize) {
                 past = 1;
                 continue;
             }
             if (past && w->billed[i])
                 return unproven(w, "stream %u has samples after ones that are not in the file", i);
-            int res = add_sample_range(w, e->pos, e->pos + e->size);
+            /* A sample cut by the end of the file still plays as far as the demuxer is
+               concerned (it returns the bytes that are there): it counts, and ends it. */
+            int res = add_sample_range(w, e->pos, FFMIN(e->pos + e->size, fsize));
             if (res != CM__WALK_PROVEN)
                 return res;
             if (!(e->flags & AVINDEX_DISCARD_FRAME)) {
@@ -830,6 +860,8 @@ static int prove_index(struct mp4_walk *w, int fragmented)
                     first_kept = k;
                 last_in = k;
             }
+            if (e->pos > fsize - e->size)
+                past = 1;
         }
         if (past)
             w->truncated = 1;
@@ -865,46 +897,23 @@ static int prove_index(struct mp4_walk *w, int fragmented)
                                 "impossible length",
                                 i);
             t->next_dts = t->moov_end;
-            t->max_dur = len;
+            note_duration(t, len);
             t->ended = past;
         }
         int64_t start = st->start_time != AV_NOPTS_VALUE ? st->start_time : f->timestamp;
         int64_t end = start + (end_dts - f->timestamp);
-        if (!fragmented && w->moov) {
+        if (w->moov) {
             /* with moov's composition offsets, the presentation times themselves */
             struct ctts c;
             int have = find_ctts(w->moov, w->moov_len, (uint32_t)st->id, &c);
-            if (have >= 0)
-                pts_span(st, &c, have, first_kept, last_in, end_dts - e->timestamp, &start, &end);
+            if (have < 0 || pts_span(st, &c, have, nmoov, first_kept, last_in,
+                                     end_dts - e->timestamp, &start, &end) != 0)
+                return unproven(w,
+                                "the composition offsets (ctts) of stream %u do not match "
+                                "its samples",
+                                i);
         }
         w->spans[i] = (struct cm__span){1, start, end};
-    }
-    return CM__WALK_PROVEN;
-}
-
-/* Reads moov's payload for the composition offsets, when it is a small part of the file
-   (it usually is: about 1 %); without it the spans are decode-time spans. */
-static int read_moov(struct mp4_walk *w)
-{
-    int64_t hdr = 8, cap = FFMAX(1 << 20, w->in->size / 50);
-    uint8_t h[16];
-    if (w->moov_size > cap || w->moov_size < 16)
-        return CM__WALK_PROVEN;
-    int64_t got = cm__input_pread(w->in, h, 16, w->moov_off);
-    if (got < 0)
-        return CM_PROBE_E_TIMEOUT;
-    if (got == 16 && cm__rb32(h) == 1)
-        hdr = 16;
-    w->moov_len = (size_t)(w->moov_size - hdr);
-    w->moov = malloc(w->moov_len ? w->moov_len : 1);
-    if (!w->moov)
-        return CM_PROBE_E_NOMEM;
-    got = cm__input_pread(w->in, w->moov, (int64_t)w->moov_len, w->moov_off + hdr);
-    if (got < 0)
-        return CM_PROBE_E_TIMEOUT;
-    if (got != (int64_t)w->moov_len) {
-        free(w->moov);
-        w->moov = NULL;
     }
     return CM__WALK_PROVEN;
 }
@@ -912,18 +921,27 @@ static int read_moov(struct mp4_walk *w)
 /* Spans of the fragmented tracks, in libavformat's time line: libavformat's first
    index entry of the track is the sample the walk saw first (moov's first sample, or
    the first fragment's), which gives the offset between tfdt's media time and it. */
-static void fragment_spans(struct mp4_walk *w)
+static int fragment_spans(struct mp4_walk *w)
 {
     AVFormatContext *fc = w->fc;
     for (unsigned i = 0; i < fc->nb_streams; i++) {
         struct mp4_track *t = &w->tracks[i];
         AVStream *st = fc->streams[i];
+        /* A sample that lasts longer than 10 s (and 16 of the shortest) is a jump in
+           time, as a full demux sees it: it counts the pieces on either side. */
+        if (w->billed[i] && t->seen &&
+            t->max_dur > FFMAX(10LL * st->time_base.den, 16 * t->min_dur))
+            return unproven(w, "a sample of track %u lasts %lld units, a jump in time", t->track_id,
+                            (long long)t->max_dur);
         if (!w->billed[i])
             continue;
         if (w->spans[i].set) {
             /* moov's samples came first: the fragments extend them */
             if (t->seen && t->next_dts > t->moov_end)
                 w->spans[i].end += t->next_dts - t->moov_end;
+            if (t->seen && avformat_index_get_entries_count(st) > 0)
+                w->spans[i].end =
+                    FFMAX(w->spans[i].end, t->pts_end + avformat_index_get_entry(st, 0)->timestamp);
             continue;
         }
         if (!t->seen)
@@ -931,12 +949,12 @@ static void fragment_spans(struct mp4_walk *w)
         int64_t delta = 0;
         if (avformat_index_get_entries_count(st) > 0)
             delta = avformat_index_get_entry(st, 0)->timestamp - t->first_dts;
-        int64_t start = st->start_time != AV_NOPTS_VALUE ? st->start_time
-                                                         : t->first_dts + delta + t->first_pts_off;
+        int64_t start = st->start_time != AV_NOPTS_VALUE ? st->start_time : t->pts_min + delta;
         /* the last samples' presentation end, reordering included, when it is later */
         int64_t end = FFMAX(start + (t->next_dts - t->first_dts), t->pts_end + delta);
         w->spans[i] = (struct cm__span){1, start, end};
     }
+    return CM__WALK_PROVEN;
 }
 
 int cm__mp4_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm__span *spans,
@@ -970,12 +988,13 @@ int cm__mp4_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm
     if (res == CM__WALK_PROVEN && w.moov_count == 0)
         res = unproven(&w, "the file has no movie header (moov)");
     if (res == CM__WALK_PROVEN && w.nmoof == 0) {
-        res = read_moov(&w);
+        /* when it is a small part of the file (it usually is: about 1 %) */
+        res = read_moov(&w, FFMAX(1 << 20, in->size / 50));
         if (res == CM__WALK_PROVEN)
             res = prove_index(&w, 0);
     }
     if (res == CM__WALK_PROVEN && w.nmoof > 0)
-        fragment_spans(&w);
+        res = fragment_spans(&w);
     if (res == CM__WALK_PROVEN)
         res = account_bytes(&w);
     if (res == CM__WALK_PROVEN) {

@@ -44,7 +44,7 @@ static inline int walk_open(struct walked *w, const char *path)
 {
     memset(w, 0, sizeof(*w));
     cm_probe_options_init(&w->opt);
-    w->in.fd = open(path, O_RDONLY | O_CLOEXEC);
+    w->in.fd = open(path, O_RDONLY);
     if (w->in.fd < 0)
         return -1;
     struct stat st;
