@@ -72,6 +72,9 @@ struct cm__track {
     /* Parser-less MPEG audio: the bytes of the last stamped PES and the time per byte
        seen between the last two, for the length of a PES that carries several frames. */
     int64_t pes_bytes, rate_ticks, rate_bytes;
+    /* A restart made of packets libavformat marks to be discarded (MP4 fragments whose
+       tfdt moved back overlap the earlier ones): counted as the new piece they are. */
+    int discard_piece;
 };
 
 struct cm__measure {

@@ -257,12 +257,32 @@ static int64_t pes_audio_duration(struct cm__track *t, int64_t ts, int size)
     return av_rescale(size, t->rate_ticks, t->rate_bytes);
 }
 
+/* Whether a packet is played. libavformat marks for discarding the samples an edit
+   list leaves out (priming, the frames before a cut's first one) and the samples of an
+   MP4 fragment that overlaps the earlier ones in time. The first are not played; the
+   second are a piece of their own when their clock went back (a tfdt edited to 0):
+   players that follow the fragments play them, so they are billed. */
+static int discard_plays(struct cm__measure *m, int idx, const AVPacket *pkt, int64_t ts)
+{
+    struct cm__track *t = &m->tracks[idx];
+    if (!(pkt->flags & AV_PKT_FLAG_DISCARD) || t->discard_piece)
+        return 1; /* once fragments overlapped, every later one is played */
+    if (t->packets == 0 || ts == AV_NOPTS_VALUE || t->run_end == AV_NOPTS_VALUE)
+        return 0;
+    const AVStream *st = m->fc->streams[idx];
+    int64_t reorder = FFMAX(av_rescale_q(2, (AVRational){1, 1}, st->time_base), 16 * t->delta);
+    if (ts >= t->run_end - reorder)
+        return 0;
+    t->discard_piece = 1;
+    return 1;
+}
+
 void cm__note_packet(struct cm__measure *m, const AVPacket *pkt)
 {
-    if (pkt->flags & AV_PKT_FLAG_DISCARD)
-        return;
     int idx = pkt->stream_index;
     int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+    if (idx >= 0 && idx < m->ntracks && !discard_plays(m, idx, pkt, ts))
+        return;
     if (ts == AV_NOPTS_VALUE && idx >= 0 && idx < m->ntracks && m->fmt &&
         strcmp(m->fmt->name, "aac") == 0) {
         /* Raw ADTS AAC carries no timestamps: its frames play one after the other,

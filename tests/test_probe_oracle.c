@@ -359,6 +359,32 @@ static void test_last_mpeg_audio_pes_bills_what_it_holds(void **s)
     cm_probe_report_free(r);
 }
 
+/* The tfdt of the last third of a fragmented MP4's fragments set to 0: the walk cannot
+   prove it (time runs backwards) and the oracle bills every fragment, 3:00, although
+   libavformat marks the first packet of the overlapping fragments for discarding. */
+static void test_fragments_with_tfdt_moved_back_bill_every_fragment(void **s)
+{
+    (void)s;
+    size_t n;
+    uint8_t *b = read_all(sample("exact-3m00-frag.mp4"), &n);
+    size_t at[256];
+    int count = 0;
+    for (size_t i = 4; i + 16 < n && count < 256; i++)
+        if (memcmp(b + i, "tfdt", 4) == 0)
+            at[count++] = i;
+    assert_true(count >= 6);
+    for (int k = count * 2 / 3; k < count; k++)
+        memset(b + at[k] + 8, 0, b[at[k] + 4] == 1 ? 8 : 4);
+    const char *out = tmp_path("tfdt0.mp4");
+    write_all(out, b, n);
+    free(b);
+    cm_probe_report *r = probe(out);
+    expect_ok_in(r, 179500, 181000);
+    assert_int_equal(cm_probe_report_method(r), CM_PROBE_METHOD_PACKET_SCAN);
+    cm_probe_report_free(r);
+    unlink(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_large_file_is_not_refused_within_size_scaled_budget),
         cmocka_unit_test(test_bframes_with_edit_list_bill_presented_span),
         cmocka_unit_test(test_last_mpeg_audio_pes_bills_what_it_holds),
+        cmocka_unit_test(test_fragments_with_tfdt_moved_back_bill_every_fragment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
