@@ -23,7 +23,7 @@ static const char USAGE[] =
     "  --full-scan        demux every packet (the oracle), skipping every fast path\n"
     "  --grace-ms N       padding forgiven before a minute counts (default 500, 0-59999)\n"
     "  --max-duration-s N refuse files longer than N seconds (default 86400)\n"
-    "  --timeout-ms N     time budget per file (default 10000)\n"
+    "  --timeout-ms N     base time budget per file (default 10000), plus 1 ms per 50 KB\n"
     "Exit status: 0 all billed, 1 some refused, 2 usage error.\n";
 
 static int usage_error(const char *fmt, const char *arg)

@@ -5,8 +5,9 @@
  * immutable options (grace, limits); it opens one local file (or an in-memory
  * buffer) with libavformat, restricted to the file protocol and an allowlist of
  * demuxers, and answers with a report: the declared duration (what the container
- * header claims), the measured duration (what the content really plays for, verified
- * against the cheapest reliable evidence for its container), the billable duration,
+ * header claims), the measured duration (what the content really plays for: a walk of
+ * the container's structure with every byte accounted for where one can prove it, else a
+ * demux of every packet), the billable duration,
  * the credits, the streams, the method used and, where header and content disagree,
  * why.
  *
@@ -62,9 +63,20 @@ enum cm_probe_error {
 /* How the measured duration was established. Append-only. */
 enum cm_probe_method {
     CM_PROBE_METHOD_NONE = 0,
-    CM_PROBE_METHOD_MP4_INDEX = 1,   /* MP4/MOV/3GP sample tables, data checked to be in the file */
-    CM_PROBE_METHOD_TAIL_PACKETS = 2, /* last packets near the end (MKV/WebM clusters, TS/PS PTS) */
-    CM_PROBE_METHOD_PACKET_SCAN = 3, /* a demux-only scan of every packet (no decoding) */
+    /* 1 and 2 were the sampling fast paths of 0.1 ("sample_index": libavformat's index;
+       "tail_packets": the last packets and three checkpoints). They are no longer
+       reported; their names stay valid. */
+    CM_PROBE_METHOD_MP4_INDEX = 1,
+    CM_PROBE_METHOD_TAIL_PACKETS = 2,
+    /* The oracle: every packet of the file demuxed, never decoded. Used for MPEG-TS,
+       MPEG-PS, FLV, Ogg, ASF, MXF, NUT, RealMedia, DV, IVF and the audio formats, and
+       for any MP4, AVI or Matroska file whose structure walk could not prove its answer. */
+    CM_PROBE_METHOD_PACKET_SCAN = 3,
+    /* A walk of the container's structure with every byte accounted for: MP4/MOV/3GP
+       top-level boxes and sample tables or every fragment's moof/traf/trun/tfdt; AVI
+       movi chunk headers against idx1; every Matroska/WebM Cluster header and the last
+       Cluster's blocks. Reads headers, not payload. */
+    CM_PROBE_METHOD_STRUCTURE_WALK = 4,
 };
 
 /* Why the declared and measured durations differ. Append-only. */
@@ -91,7 +103,10 @@ typedef struct cm_probe_options {
     uint32_t struct_size;
     int64_t grace_ms;           /* default 500; 0..59999 */
     int64_t max_duration_ms;    /* default 24 h; longer files are refused (CM_PROBE_E_TOOLONG) */
-    int64_t time_budget_ms;     /* default 10000; a probe that takes longer is interrupted */
+    /* default 10000: the base of the time budget. A probe of a file of N bytes may take
+       time_budget_ms + N / CM_PROBE_BUDGET_BYTES_PER_MS ms (cm_probe_time_budget_ms())
+       before it is interrupted with CM_PROBE_E_TIMEOUT. */
+    int64_t time_budget_ms;
     int64_t max_file_bytes;     /* default 64 GiB; larger files are refused (CM_PROBE_E_TOOBIG) */
     int64_t max_scan_packets;   /* default 20,000,000: bound of a full packet scan */
     /* Monotonic clock in ms for the time budget; NULL means CLOCK_MONOTONIC. Tests inject
@@ -107,6 +122,15 @@ typedef struct cm_probe_options {
 typedef struct cm_probe cm_probe;               /* immutable, thread-safe handle */
 typedef struct cm_probe_report cm_probe_report; /* one file's result, owned by the caller */
 
+/*
+ * The time budget grows with the file, so that no honest large file is refused as
+ * timed out: 1 ms more for every CM_PROBE_BUDGET_BYTES_PER_MS bytes, i.e. a rate of
+ * 50 MB/s, several times below the slowest scan rate measured for the oracle (a full
+ * demux of every packet, from page cache; see README.md "Measuring"). An 8 GB upload
+ * gets 10 s + 164 s.
+ */
+#define CM_PROBE_BUDGET_BYTES_PER_MS 50000
+
 /* Fills *opt with the defaults above. */
 CM_PROBE_EXTERN void cm_probe_options_init(cm_probe_options *opt);
 
@@ -117,6 +141,11 @@ CM_PROBE_EXTERN void cm_probe_options_init(cm_probe_options *opt);
  */
 CM_PROBE_EXTERN int cm_probe_new(cm_probe **out, const cm_probe_options *opt);
 CM_PROBE_EXTERN void cm_probe_free(cm_probe *p);
+
+/* The time budget in ms for a file of file_bytes bytes: the option time_budget_ms plus
+   file_bytes / CM_PROBE_BUDGET_BYTES_PER_MS (saturating; negative sizes count as 0).
+   Returns -1 when p is NULL. */
+CM_PROBE_EXTERN int64_t cm_probe_time_budget_ms(const cm_probe *p, int64_t file_bytes);
 
 /*
  * Measures the local regular file at path. Always stores a report in *out (unless
@@ -157,15 +186,16 @@ CM_PROBE_EXTERN int cm_probe_report_stream_count(const cm_probe_report *r);
 CM_PROBE_EXTERN enum cm_probe_stream_kind cm_probe_report_stream_kind(const cm_probe_report *r,
                                                                       int i);
 CM_PROBE_EXTERN const char *cm_probe_report_stream_codec(const cm_probe_report *r, int i);
-/* Size of the input and how many of its bytes the probe read (cost is flat in file size
-   for MP4, MOV, MKV, WebM and MPEG-TS: only the header and the end are read). */
+/* Size of the input and how many of its bytes the probe read. A structure walk (MP4, MOV,
+   3GP, AVI, MKV, WebM) reads headers and the last Matroska Cluster, a small share of the
+   file; the oracle (MPEG-TS, MPEG-PS, FLV, the rest, and every unproven walk) reads it all. */
 CM_PROBE_EXTERN int64_t cm_probe_report_file_bytes(const cm_probe_report *r);
 CM_PROBE_EXTERN int64_t cm_probe_report_bytes_read(const cm_probe_report *r);
 
 /* --- names and sentences --- */
 CM_PROBE_EXTERN const char *cm_probe_err_name(int code);   /* "no_such_file", ... */
 CM_PROBE_EXTERN const char *cm_probe_strerror(int code);   /* a sentence for a person */
-CM_PROBE_EXTERN const char *cm_probe_method_name(enum cm_probe_method m); /* "sample_index", ... */
+CM_PROBE_EXTERN const char *cm_probe_method_name(enum cm_probe_method m); /* "structure_walk", ... */
 CM_PROBE_EXTERN const char *cm_probe_note_name(enum cm_probe_note n);     /* "header_longer", ... */
 CM_PROBE_EXTERN const char *cm_probe_note_text(enum cm_probe_note n);     /* a sentence */
 CM_PROBE_EXTERN const char *cm_probe_stream_kind_name(enum cm_probe_stream_kind k);

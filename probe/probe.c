@@ -167,10 +167,20 @@ static int open_local_file(const cm_probe *p, const char *path, cm_input *in, cm
     return CM_PROBE_OK;
 }
 
+int64_t cm_probe_time_budget_ms(const cm_probe *p, int64_t file_bytes)
+{
+    if (!p)
+        return -1;
+    int64_t extra = file_bytes > 0 ? file_bytes / CM_PROBE_BUDGET_BYTES_PER_MS : 0;
+    return extra > INT64_MAX / 4 - p->opt.time_budget_ms ? INT64_MAX / 4
+                                                          : p->opt.time_budget_ms + extra;
+}
+
 static int run(const cm_probe *p, cm_input *in, cm_probe_report *r)
 {
     in->opt = &p->opt;
-    in->deadline_ms = cm__now_ms(&p->opt) + p->opt.time_budget_ms;
+    in->budget_ms = cm_probe_time_budget_ms(p, in->size);
+    in->deadline_ms = cm__now_ms(&p->opt) + in->budget_ms;
     if (cm__input_open_avio(in) != 0)
         return cm__fail(r, CM_PROBE_E_NOMEM, "Out of memory.");
     cm__measure(p, in, r);
@@ -301,6 +311,7 @@ const char *cm_probe_method_name(enum cm_probe_method m)
     case CM_PROBE_METHOD_MP4_INDEX: return "sample_index";
     case CM_PROBE_METHOD_TAIL_PACKETS: return "tail_packets";
     case CM_PROBE_METHOD_PACKET_SCAN: return "packet_scan";
+    case CM_PROBE_METHOD_STRUCTURE_WALK: return "structure_walk";
     }
     return "unknown";
 }

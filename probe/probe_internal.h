@@ -5,8 +5,8 @@
  * probe_input.c the input: a local regular file (or a memory buffer) read through our
  *              own AVIOContext, with a deadline checked on every read and by the
  *              interrupt callback. libavformat never opens anything by itself.
- * probe_measure.c the measurement: which demuxers are allowed, and how the real
- *              playing time is established for each container.
+ * probe_measure.c and the files of probe_measure.h: the measurement (which demuxers
+ *              are allowed, the structure walks, the oracle, the timeline).
  */
 #ifndef CM_PROBE_INTERNAL_H
 #define CM_PROBE_INTERNAL_H
@@ -50,6 +50,7 @@ typedef struct cm_input {
     int64_t pos;
     int64_t bytes_read;
     int64_t deadline_ms;
+    int64_t budget_ms; /* base + size-scaled part (cm_probe_time_budget_ms) */
     int timed_out;
     const cm_probe_options *opt;
     AVIOContext *avio;

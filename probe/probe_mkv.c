@@ -207,3 +207,33 @@ int cm__mkv_tracks(const uint8_t *buf, size_t len, uint64_t *numbers, int *types
     }
     return -1;
 }
+
+int cm__mkv_header(const uint8_t *p, size_t avail, uint64_t *id, uint64_t *size, int *unknown)
+{
+    size_t data;
+    *unknown = 0;
+    if (!element(p, avail, 0, id, &data, size, unknown))
+        return 0;
+    return (int)data;
+}
+
+int cm__mkv_cluster_timestamp(const uint8_t *p, size_t avail, uint64_t *ts)
+{
+    size_t off = 0;
+    for (int i = 0; i < 2 && off < avail; i++) {
+        uint64_t id, size;
+        size_t data;
+        int unknown = 0;
+        if (!element(p, avail, off, &id, &data, &size, &unknown) || unknown ||
+            size > avail - data)
+            return 0;
+        if (id == ID_TIMESTAMP && size <= 8) {
+            *ts = read_uint(p + data, size);
+            return 1;
+        }
+        if (id != ID_CRC32)
+            return 0;
+        off = data + (size_t)size;
+    }
+    return 0;
+}

@@ -34,4 +34,13 @@ int cm__mkv_scan(const uint8_t *buf, size_t len, int max_blocks, cm_mkv_block_fn
    how many were stored (at most max), or -1 when no Tracks element is in buf. */
 int cm__mkv_tracks(const uint8_t *buf, size_t len, uint64_t *numbers, int *types, int max);
 
+/* One element header at p: its ID (marker kept), its data size and whether the size is
+   "unknown" (all ones). Returns the header's length, or 0 when it cannot be read from
+   avail bytes. */
+int cm__mkv_header(const uint8_t *p, size_t avail, uint64_t *id, uint64_t *size, int *unknown);
+
+/* The Timestamp of a Cluster whose payload starts at p (the Timestamp element first, or
+   after a CRC-32). Returns 1 and stores it, or 0 when there is none there. */
+int cm__mkv_cluster_timestamp(const uint8_t *p, size_t avail, uint64_t *ts);
+
 #endif

@@ -43,7 +43,7 @@ static void test_table_shows_duration_credits_method_and_total(void **s)
     assert_non_null(strstr(out, "FILE"));
     assert_non_null(strstr(out, "clip-40s.mp4"));
     assert_non_null(strstr(out, "0:00:40."));
-    assert_non_null(strstr(out, "sample_index"));
+    assert_non_null(strstr(out, "structure_walk"));
     assert_non_null(strstr(out, "0:25:40.000"));
     assert_non_null(strstr(out, "TOTAL"));
     assert_non_null(strstr(out, " 27  2 billed, 0 refused"));
@@ -58,7 +58,7 @@ static void test_json_lines_one_object_per_file(void **s)
     assert_int_equal(count_lines(out), 2);
     assert_non_null(strstr(out, "{\"file\":\"exact-3m00.ts\",\"ok\":true,\"duration_ms\":"));
     assert_non_null(strstr(out, "\"declared_ms\":null"));
-    assert_non_null(strstr(out, "\"credits\":3,\"method\":\"tail_packets\",\"has_video\":true"));
+    assert_non_null(strstr(out, "\"credits\":3,\"method\":\"packet_scan\",\"has_video\":true"));
     assert_non_null(strstr(out, "\"note\":\"no_header_duration\""));
     free(out);
 }

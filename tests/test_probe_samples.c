@@ -27,17 +27,17 @@ static void expect(const char *name, int64_t credits, int64_t lo_ms, int64_t hi_
 static void test_exact_three_minutes_mp4_bills_three(void **s)
 {
     (void)s;
-    EXACT_3M("exact-3m00.mp4", CM_PROBE_METHOD_MP4_INDEX);
+    EXACT_3M("exact-3m00.mp4", CM_PROBE_METHOD_NONE); /* walk or oracle */
 }
 static void test_exact_three_minutes_mov_bills_three(void **s)
 {
     (void)s;
-    EXACT_3M("exact-3m00.mov", CM_PROBE_METHOD_MP4_INDEX);
+    EXACT_3M("exact-3m00.mov", CM_PROBE_METHOD_NONE); /* walk or oracle */
 }
 static void test_exact_three_minutes_3gp_bills_three(void **s)
 {
     (void)s;
-    EXACT_3M("exact-3m00.3gp", CM_PROBE_METHOD_MP4_INDEX);
+    EXACT_3M("exact-3m00.3gp", CM_PROBE_METHOD_NONE); /* walk or oracle */
 }
 static void test_exact_three_minutes_fragmented_mp4_bills_three(void **s)
 {
@@ -47,32 +47,32 @@ static void test_exact_three_minutes_fragmented_mp4_bills_three(void **s)
 static void test_exact_three_minutes_mkv_bills_three(void **s)
 {
     (void)s;
-    EXACT_3M("exact-3m00.mkv", CM_PROBE_METHOD_TAIL_PACKETS);
+    EXACT_3M("exact-3m00.mkv", CM_PROBE_METHOD_STRUCTURE_WALK);
 }
 static void test_exact_three_minutes_webm_bills_three(void **s)
 {
     (void)s;
-    EXACT_3M("exact-3m00.webm", CM_PROBE_METHOD_TAIL_PACKETS);
+    EXACT_3M("exact-3m00.webm", CM_PROBE_METHOD_STRUCTURE_WALK);
 }
 static void test_exact_three_minutes_mpegts_bills_three(void **s)
 {
     (void)s;
-    EXACT_3M("exact-3m00.ts", CM_PROBE_METHOD_TAIL_PACKETS);
+    EXACT_3M("exact-3m00.ts", CM_PROBE_METHOD_PACKET_SCAN);
 }
 static void test_exact_three_minutes_mpegps_bills_three(void **s)
 {
     (void)s;
-    EXACT_3M("exact-3m00.mpg", CM_PROBE_METHOD_TAIL_PACKETS);
+    EXACT_3M("exact-3m00.mpg", CM_PROBE_METHOD_PACKET_SCAN);
 }
 static void test_exact_three_minutes_avi_bills_three(void **s)
 {
     (void)s;
-    EXACT_3M("exact-3m00.avi", CM_PROBE_METHOD_MP4_INDEX);
+    EXACT_3M("exact-3m00.avi", CM_PROBE_METHOD_NONE); /* walk or oracle */
 }
 static void test_exact_three_minutes_flv_bills_three(void **s)
 {
     (void)s;
-    EXACT_3M("exact-3m00.flv", CM_PROBE_METHOD_TAIL_PACKETS);
+    EXACT_3M("exact-3m00.flv", CM_PROBE_METHOD_PACKET_SCAN);
 }
 static void test_exact_three_minutes_asf_wmv_bills_three(void **s)
 {
@@ -104,7 +104,7 @@ static void test_exact_three_minutes_mxf_bills_three(void **s)
 static void test_forty_seconds_bills_one(void **s)
 {
     (void)s;
-    expect("clip-40s.mp4", 1, 39900, 40200, CM_PROBE_METHOD_MP4_INDEX, 1);
+    expect("clip-40s.mp4", 1, 39900, 40200, CM_PROBE_METHOD_STRUCTURE_WALK, 1);
 }
 static void test_twenty_five_forty_bills_twenty_six(void **s)
 {
@@ -114,7 +114,7 @@ static void test_twenty_five_forty_bills_twenty_six(void **s)
 static void test_ten_minutes_bills_ten(void **s)
 {
     (void)s;
-    expect("long-10m.mp4", 10, 599900, 600100, CM_PROBE_METHOD_MP4_INDEX, 1);
+    expect("long-10m.mp4", 10, 599900, 600100, CM_PROBE_METHOD_STRUCTURE_WALK, 1);
     expect("long-10m.mkv", 10, 599900, 600100, CM_PROBE_METHOD_NONE, 1);
 }
 
@@ -194,8 +194,8 @@ static void test_streamed_mkv_and_webm_without_header_duration(void **s)
         assert_int_equal(cm_probe_report_error(r), CM_PROBE_OK);
         assert_int_equal(cm_probe_report_declared_ms(r), -1);
         assert_int_equal(cm_probe_report_note(r), CM_PROBE_NOTE_NO_DURATION);
-        /* no Cues, no Duration: still read from the end, not scanned */
-        assert_int_equal(cm_probe_report_method(r), CM_PROBE_METHOD_TAIL_PACKETS);
+        /* no Cues, no Duration, a Segment of unknown size: the Clusters still say it */
+        assert_int_equal(cm_probe_report_method(r), CM_PROBE_METHOD_STRUCTURE_WALK);
         assert_in_range(cm_probe_report_measured_ms(r), 89900, 90300);
         assert_int_equal(cm_probe_report_credits(r), 2);
         cm_probe_report_free(r);
@@ -206,7 +206,7 @@ static void test_streamed_mkv_and_webm_without_header_duration(void **s)
 static void test_ts_clock_wrap_bills_real_length(void **s)
 {
     (void)s;
-    expect("wrap-90s.ts", 2, 89900, 90500, CM_PROBE_METHOD_TAIL_PACKETS, 1);
+    expect("wrap-90s.ts", 2, 89900, 90500, CM_PROBE_METHOD_PACKET_SCAN, 1);
 }
 
 static void test_report_lists_streams_and_declared_duration(void **s)
@@ -225,17 +225,18 @@ static void test_report_lists_streams_and_declared_duration(void **s)
     cm_probe_report_free(r);
 }
 
-/* MP4, MKV and TS are measured from their header and end: a 3 MB-class read budget. */
-static void test_index_and_tail_methods_read_a_bounded_part(void **s)
+/* MP4 and MKV are measured by walking their structure, payload skipped: a 2 MB-class
+   read budget. (MPEG-TS has no structure to walk: it is scanned whole.) */
+static void test_structure_walks_read_a_bounded_part(void **s)
 {
     (void)s;
-    const char *names[] = {"long-10m.mp4", "exact-3m00.mp4", "exact-3m00.ts",
-                           "exact-3m00.mkv"};
+    const char *names[] = {"long-10m.mp4", "exact-3m00.mp4", "exact-3m00.mkv",
+                           "long-25m40.mkv"};
     for (int i = 0; i < 4; i++) {
         cm_probe_report *r = probe(sample(names[i]));
         assert_int_equal(cm_probe_report_error(r), CM_PROBE_OK);
         assert_true(cm_probe_report_bytes_read(r) > 0);
-        /* header + first packets + the last window: well under 2 MB whatever the size */
+        /* headers + first packets + the last cluster: well under 2 MB whatever the size */
         assert_true(cm_probe_report_bytes_read(r) < (2 << 20));
         cm_probe_report_free(r);
     }
@@ -247,7 +248,8 @@ static void test_index_and_tail_methods_read_a_bounded_part(void **s)
    the duration, not the size: there, a small share of the file is the bound. */
 static void expect_flat(const char *src, const char *ext, enum cm_probe_method method)
 {
-    int index_grows = method == CM_PROBE_METHOD_MP4_INDEX;
+    int index_grows = strcmp(ext, "mp4") == 0;
+    int scanned = method == CM_PROBE_METHOD_PACKET_SCAN;
     const char *list = tmp_path("concat.txt");
     FILE *f = fopen(list, "w");
     assert_non_null(f);
@@ -270,7 +272,9 @@ static void expect_flat(const char *src, const char *ext, enum cm_probe_method m
     assert_in_range(cm_probe_report_credits(r), 30, 31);
     assert_int_equal(cm_probe_report_method(r), method);
     int64_t b3 = cm_probe_report_bytes_read(small), b30 = cm_probe_report_bytes_read(r);
-    if (index_grows ? b30 * 5 > cm_probe_report_file_bytes(r) : b30 > b3 * 3 / 2 + (128 << 10))
+    if (scanned ? b30 < cm_probe_report_file_bytes(r)
+        : index_grows ? b30 * 5 > cm_probe_report_file_bytes(r)
+                      : b30 > b3 * 3 / 2 + (128 << 10))
         fail_msg("%s: read %lld bytes of %lld, the 3:00 sample %lld of %lld", name,
                  (long long)b30, (long long)cm_probe_report_file_bytes(r), (long long)b3,
                  (long long)cm_probe_report_file_bytes(small));
@@ -283,28 +287,29 @@ static void expect_flat(const char *src, const char *ext, enum cm_probe_method m
 static void test_thirty_minute_mp4_is_read_in_small_part(void **s)
 {
     (void)s;
-    expect_flat("exact-3m00.mp4", "mp4", CM_PROBE_METHOD_MP4_INDEX);
+    expect_flat("exact-3m00.mp4", "mp4", CM_PROBE_METHOD_STRUCTURE_WALK);
 }
 static void test_thirty_minute_mkv_is_read_in_small_part(void **s)
 {
     (void)s;
-    expect_flat("exact-3m00.mkv", "mkv", CM_PROBE_METHOD_TAIL_PACKETS);
+    expect_flat("exact-3m00.mkv", "mkv", CM_PROBE_METHOD_STRUCTURE_WALK);
 }
 static void test_thirty_minute_webm_is_read_in_small_part(void **s)
 {
     (void)s;
-    expect_flat("exact-3m00.webm", "webm", CM_PROBE_METHOD_TAIL_PACKETS);
+    expect_flat("exact-3m00.webm", "webm", CM_PROBE_METHOD_STRUCTURE_WALK);
 }
-static void test_thirty_minute_ts_is_read_in_small_part(void **s)
+/* MPEG-TS has no index to walk: it is demuxed whole (the oracle), and still bills 30. */
+static void test_thirty_minute_ts_is_scanned_whole(void **s)
 {
     (void)s;
-    expect_flat("exact-3m00.ts", "ts", CM_PROBE_METHOD_TAIL_PACKETS);
+    expect_flat("exact-3m00.ts", "ts", CM_PROBE_METHOD_PACKET_SCAN);
 }
 
-/* At a real bitrate (noise at ~20 Mbit/s, 8 MB a few seconds) a 24 s MPEG-TS is still
-   measured from its end, not scanned: the windows' bitrate is judged per stream, so
-   audio interleaved a second away from video does not look like missing time. */
-static void test_high_bitrate_ts_is_measured_from_its_end(void **s)
+/* At a real bitrate (noise at ~20 Mbit/s, 8 MB a few seconds) a 24 s MPEG-TS is
+   demuxed whole and bills its 24 s: audio interleaved a second away from video is no
+   piece boundary. */
+static void test_high_bitrate_ts_bills_its_length(void **s)
 {
     (void)s;
     const char *clip = tmp_path("noise.mp4");
@@ -325,10 +330,7 @@ static void test_high_bitrate_ts_is_measured_from_its_end(void **s)
     cm_probe_report *r = probe(out);
     assert_int_equal(cm_probe_report_error(r), CM_PROBE_OK);
     assert_in_range(cm_probe_report_measured_ms(r), 23500, 24500);
-    assert_int_equal(cm_probe_report_method(r), CM_PROBE_METHOD_TAIL_PACKETS);
-    if (cm_probe_report_bytes_read(r) * 3 > cm_probe_report_file_bytes(r))
-        fail_msg("read %lld of %lld bytes", (long long)cm_probe_report_bytes_read(r),
-                 (long long)cm_probe_report_file_bytes(r));
+    assert_int_equal(cm_probe_report_method(r), CM_PROBE_METHOD_PACKET_SCAN);
     cm_probe_report_free(r);
     unlink(clip);
     unlink(list);
@@ -362,12 +364,12 @@ int main(void)
         cmocka_unit_test(test_streamed_mkv_and_webm_without_header_duration),
         cmocka_unit_test(test_ts_clock_wrap_bills_real_length),
         cmocka_unit_test(test_report_lists_streams_and_declared_duration),
-        cmocka_unit_test(test_index_and_tail_methods_read_a_bounded_part),
+        cmocka_unit_test(test_structure_walks_read_a_bounded_part),
         cmocka_unit_test(test_thirty_minute_mp4_is_read_in_small_part),
         cmocka_unit_test(test_thirty_minute_mkv_is_read_in_small_part),
         cmocka_unit_test(test_thirty_minute_webm_is_read_in_small_part),
-        cmocka_unit_test(test_thirty_minute_ts_is_read_in_small_part),
-        cmocka_unit_test(test_high_bitrate_ts_is_measured_from_its_end),
+        cmocka_unit_test(test_thirty_minute_ts_is_scanned_whole),
+        cmocka_unit_test(test_high_bitrate_ts_bills_its_length),
     };
     return cmocka_run_group_tests_name("probe_samples", tests, NULL, NULL);
 }
