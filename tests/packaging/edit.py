@@ -8,6 +8,9 @@ structure (no pattern search in the payload) and writes a new file.
     edit.py sidx-insert IN OUT       fragmented MP4 (default-base-is-moof): a sidx after
                                      moov that claims one 2 s subsegment covers the file
     edit.py mkv-cluster-back IN OUT  Matroska: the Timestamp of the Cluster at 3/4 set to 0
+    edit.py mkv-last-cluster-back IN OUT
+                                     Matroska: the last Cluster's Timestamp moved back to
+                                     the one of the Cluster at 3/4 (same byte length)
     edit.py avi-idx1-junk IN OUT     AVI: idx1 renamed to JUNK
     edit.py avi-idx1-half IN OUT     AVI: idx1 cut to its first half, the rest a JUNK chunk
 """
@@ -107,7 +110,7 @@ def ebml_elements(buf, start, end):
         pos = data + size
 
 
-def mkv_cluster_back(buf):
+def mkv_clusters(buf):
     segment = next((e for e in ebml_elements(buf, 0, len(buf)) if e[0] == 0x18538067), None)
     if segment is None:
         die("no Segment")
@@ -115,11 +118,32 @@ def mkv_cluster_back(buf):
                 if e[0] == 0x1F43B675]
     if len(clusters) < 4:
         die("fewer than 4 clusters")
-    cl = clusters[len(clusters) * 3 // 4]
+    return clusters
+
+
+def cluster_timestamp(buf, cl):
+    """(offset, length) of the value of the Cluster's Timestamp element."""
     ts = next((e for e in ebml_elements(buf, cl[2], cl[2] + cl[3]) if e[0] == 0xE7), None)
     if ts is None:
         die("Cluster without Timestamp")
-    buf[ts[2]:ts[2] + ts[3]] = bytes(ts[3])
+    return ts[2], ts[3]
+
+
+def mkv_cluster_back(buf):
+    clusters = mkv_clusters(buf)
+    off, n = cluster_timestamp(buf, clusters[len(clusters) * 3 // 4])
+    buf[off:off + n] = bytes(n)
+    return buf
+
+
+def mkv_last_cluster_back(buf):
+    clusters = mkv_clusters(buf)
+    off, n = cluster_timestamp(buf, clusters[-1])
+    src, m = cluster_timestamp(buf, clusters[len(clusters) * 3 // 4])
+    value = int.from_bytes(buf[src:src + m], "big")
+    if value >= 1 << (8 * n):
+        die("the earlier Timestamp does not fit")
+    buf[off:off + n] = value.to_bytes(n, "big")
     return buf
 
 
@@ -160,6 +184,7 @@ EDITS = {
     "tfdt-zero": tfdt_zero,
     "sidx-insert": sidx_insert,
     "mkv-cluster-back": mkv_cluster_back,
+    "mkv-last-cluster-back": mkv_last_cluster_back,
     "avi-idx1-junk": avi_idx1_junk,
     "avi-idx1-half": avi_idx1_half,
 }

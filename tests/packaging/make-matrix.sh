@@ -266,6 +266,8 @@ python3 "$HERE/edit.py" sidx-insert mp4-frag.mp4 edit-sidx-inserted.mp4
 add edit-sidx-inserted.mp4 $A_MS billed "frag mp4 with a sidx inserted that claims one 2 s fragment covers the file"
 python3 "$HERE/edit.py" mkv-cluster-back mkv-ffmpeg.mkv edit-mkv-cluster-back.mkv
 add edit-mkv-cluster-back.mkv $A_MS billed "matroska, one Cluster Timestamp (at 3/4) set to 0"
+python3 "$HERE/edit.py" mkv-last-cluster-back mkv-ffmpeg.mkv edit-mkv-last-cluster-back.mkv
+add edit-mkv-last-cluster-back.mkv $A_MS billed "matroska, the last Cluster Timestamp moved back to the one at 3/4"
 python3 "$HERE/edit.py" avi-idx1-junk avi.avi edit-avi-idx1-junk.avi
 add edit-avi-idx1-junk.avi $A_MS billed "avi, idx1 renamed to JUNK"
 python3 "$HERE/edit.py" avi-idx1-half avi.avi edit-avi-idx1-half.avi
