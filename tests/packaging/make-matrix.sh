@@ -8,14 +8,14 @@
 #
 # Made once per OUTDIR: a stamp holds the hash of this script and of edit.py, and a
 # second run with the same stamp returns at once (ctest runs it as a FIXTURES_SETUP
-# step, so repeated test runs are quick). About 30-60 s on 2 cores (more when they are busy), ~100 MB.
+# step, so repeated test runs are quick). About 30-60 s on 2 cores (more when they are busy), ~60 MB.
 #
-# Sources (lavfi testsrc2 + sine, 320x180, 25 fps, 2 s GOP; what is re-encoded for
-# another container goes to 10 fps to keep the matrix quick):
-#   a.mp4   64 s, H.264 with B-frames (libx264 veryfast) + AAC
-#   b.mp4   66 s, H.264 without B-frames + AAC
+# Sources (lavfi testsrc2 + sine, 25 fps, 2 s GOP; what is re-encoded for another
+# container goes to 160x96 and 10 fps to keep the matrix quick and small):
+#   a.mp4   64 s, 320x180, H.264 with B-frames (libx264 veryfast) + AAC
+#   b.mp4   66 s, 160x90, H.264 without B-frames + AAC
 #   intro   15 s, same shape as b
-#   heavy   10 s, ~5 Mbit/s of noise: ~80 % of the bytes of a join with b
+#   heavy   10 s, 160x90, ~4 Mbit/s of noise: ~80 % of the bytes of a join with b
 #
 # OUTDIR/manifest.tsv, one line per file, tab-separated, '#' lines are comments:
 #   file  expected_ms  outcome  how
@@ -57,18 +57,18 @@ waitall() {
 add() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$manifest"; }
 
 # --- sources ---------------------------------------------------------------------------
-src() { # NAME SECONDS X264ARGS...
-    local name=$1 secs=$2
-    shift 2
-    ff -f lavfi -i "$V:duration=$secs" -f lavfi -i "$SINE:duration=$secs" \
+src() { # NAME SIZE SECONDS X264ARGS...
+    local name=$1 size=$2 secs=$3
+    shift 3
+    ff -f lavfi -i "testsrc2=size=$size:rate=25:duration=$secs" -f lavfi -i "$SINE:duration=$secs" \
         -c:v libx264 -crf 35 -g 50 -keyint_min 50 -sc_threshold 0 -pix_fmt yuv420p "$@" \
         -c:a aac -b:a 32k "work/$name.mp4"
 }
-src a 64 -preset veryfast -bf 3 & pids+=($!)
-src b 66 -preset veryfast -bf 0 & pids+=($!)
-src intro 15 -preset veryfast -bf 0 & pids+=($!)
-ff -f lavfi -i "$V:duration=10" -f lavfi -i "$SINE:duration=10" -vf noise=alls=60:allf=t \
-    -c:v libx264 -preset ultrafast -b:v 5M -maxrate 5M -bufsize 2M -g 50 -pix_fmt yuv420p \
+src a 320x180 64 -preset veryfast -bf 3 & pids+=($!)
+src b 160x90 66 -preset veryfast -bf 0 & pids+=($!)
+src intro 160x90 15 -preset veryfast -bf 0 & pids+=($!)
+ff -f lavfi -i "testsrc2=size=160x90:rate=25:duration=10" -f lavfi -i "$SINE:duration=10" -vf noise=alls=60:allf=t \
+    -c:v libx264 -preset ultrafast -b:v 4M -maxrate 4M -bufsize 1M -g 50 -pix_fmt yuv420p \
     -c:a aac -b:a 32k work/heavy.mp4 & pids+=($!)
 ff -f lavfi -i "$SINE:duration=64" -c:a pcm_s16le work/sine.wav & pids+=($!)
 waitall
@@ -153,28 +153,29 @@ waitall
     add nut.nut $A_MS billed "nut"
     ff -i "$A" -map 0:v -c copy -bsf:v h264_mp4toannexb -f h264 raw.h264
     add raw.h264 -1 refused:refused_format "raw H.264 elementary stream (no timestamps)"
-    ff -i "$A" -map 0 -c:v mpeg2video -q:v 16 -c:a mp2 -b:a 64k -f vob ps.mpg
+    ff -i "$A" -map 0 -s 160x96 -c:v mpeg2video -q:v 16 -c:a mp2 -b:a 64k -f vob ps.mpg
     add ps.mpg $A_MS billed "mpeg-ps (vob)"
-    ff -i "$A" -map 0 -r 10 -c:v mpeg4 -q:v 6 -c:a libmp3lame -b:a 64k avi.avi
+    ff -i "$A" -map 0 -s 160x96 -r 10 -c:v mpeg4 -q:v 6 -c:a libmp3lame -b:a 64k avi.avi
     add avi.avi $A_MS billed "avi (mpeg4 + mp3, idx1)"
-    ff -i "$A" -map 0 -r 10 -c:v wmv2 -q:v 6 -c:a wmav2 -b:a 64k asf.wmv
+    ff -i "$A" -map 0 -s 160x96 -r 10 -c:v wmv2 -q:v 6 -c:a wmav2 -b:a 64k asf.wmv
     add asf.wmv $A_MS billed "asf"
 } & pids+=($!)
 {
-    ff -i "$A" -map 0 -r 10 -c:v libvpx -deadline realtime -cpu-used 16 -b:v 200k -c:a libopus -b:a 32k webm.webm
+    ff -i "$A" -map 0 -s 160x96 -r 10 -c:v libvpx -deadline realtime -cpu-used 16 -b:v 200k -c:a libopus -b:a 32k webm.webm
     add webm.webm $A_MS billed "webm (vp8 + opus)"
     ff -i webm.webm -map 0:v -c copy ivf.ivf
     add ivf.ivf $A_MS billed "ivf (vp8)"
-    ff -i "$A" -map 0 -r 10 -c:v libtheora -q:v 1 -c:a libvorbis -q:a 0 ogg.ogg
+    ff -i "$A" -map 0 -s 160x96 -r 10 -c:v libtheora -q:v 1 -c:a libvorbis -q:a 0 ogg.ogg
     add ogg.ogg $A_MS billed "ogg (theora + vorbis)"
-    ff -i "$A" -map 0 -c:v mpeg2video -b:v 400k -c:a pcm_s16le -ar 48000 -ac 1 -f mxf mxf.mxf
-    add mxf.mxf $A_MS billed "mxf (mpeg2 + pcm)"
-    ff -i "$A" -map 0 -r 10 -vf scale=320:176 -c:v rv10 -q:v 6 -c:a ac3 -b:a 96k rm.rm
+    ff -i "$A" -map 0 -t 20 -s 160x96 -c:v mpeg2video -b:v 200k -c:a pcm_s16le -ar 48000 -ac 1 \
+        -f mxf mxf.mxf
+    add mxf.mxf 20000 billed "mxf (mpeg2 + pcm), the first 20 s"
+    ff -i "$A" -map 0 -s 160x96 -r 10 -c:v rv10 -q:v 6 -c:a ac3 -b:a 96k rm.rm
     add rm.rm $A_MS billed "realmedia (rv10 + ac3)"
-    # DV: fixed PAL frame (3.6 MB/s), so 3 s only.
-    ff -f lavfi -i "testsrc2=size=720x576:rate=25:duration=3" -f lavfi -i "$SINE:duration=3" \
+    # DV: fixed PAL frame (3.6 MB/s), so 2 s only.
+    ff -f lavfi -i "testsrc2=size=720x576:rate=25:duration=2" -f lavfi -i "$SINE:duration=2" \
         -c:v dvvideo -pix_fmt yuv420p -c:a pcm_s16le -ar 48000 -ac 2 -f dv dv.dv
-    add dv.dv 3000 billed "dv (pal, 3 s)"
+    add dv.dv 2000 billed "dv (pal, 2 s)"
 } & pids+=($!)
 waitall
 {
@@ -223,7 +224,7 @@ piece() { # SRC EXT OUTNAME [args]
     local s=$1 ext=$2 o=$3
     shift 3
     case $ext in
-    mpg) ff -i "$s" -map 0 -c:v mpeg2video -q:v 16 -c:a mp2 -b:a 64k "$@" -f vob "$o" ;;
+    mpg) ff -i "$s" -map 0 -s 160x96 -c:v mpeg2video -q:v 16 -c:a mp2 -b:a 64k "$@" -f vob "$o" ;;
     ts) ff -i "$s" -map 0 -c copy "$@" -f mpegts "$o" ;;
     *) ff -i "$s" -map 0 -c copy "$@" "$o" ;;
     esac
@@ -235,7 +236,7 @@ for ext in ts mpg flv mkv; do
         piece work/intro.mp4 $ext work/intro.$ext
         if [[ $ext == mpg ]]; then
             # the heavy piece stays heavy in MPEG-2 too
-            ff -i work/heavy.mp4 -map 0 -c:v mpeg2video -b:v 6M -maxrate 6M -bufsize 2M \
+            ff -i work/heavy.mp4 -map 0 -s 160x96 -c:v mpeg2video -b:v 5M -maxrate 5M -bufsize 1M \
                 -c:a mp2 -b:a 128k -f vob work/heavy.$ext
         else
             piece work/heavy.mp4 $ext work/heavy.$ext
