@@ -13,6 +13,6 @@ set(CM_MATRIX_DIR ${CMAKE_CURRENT_BINARY_DIR}/matrix)
 add_test(NAME probe_matrix
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/packaging/make-matrix.sh ${CM_MATRIX_DIR})
 set_tests_properties(probe_matrix PROPERTIES FIXTURES_SETUP probe_matrix TIMEOUT 600)
-cm_add_test(test_probe_differential SOURCES test_probe_differential.c LIBS cm_probe)
+cm_add_test(test_probe_differential SOURCES test_probe_differential.c LIBS cm_probe Threads::Threads)
 target_compile_definitions(test_probe_differential PRIVATE CM_MATRIX_DIR="${CM_MATRIX_DIR}")
 set_tests_properties(test_probe_differential PROPERTIES FIXTURES_REQUIRED probe_matrix)

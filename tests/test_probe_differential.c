@@ -19,6 +19,8 @@
 
 #include <dirent.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 
 #ifndef CM_MATRIX_DIR
@@ -137,16 +139,45 @@ typedef struct result {
     enum cm_probe_method method;
 } result;
 
-static result run(const cm_probe *p, const char *path)
+/* Probes path; ok is cleared when the probe broke its own contract (no report, or a
+   result that is not the report's), which the main thread then fails on. */
+static result run(const cm_probe *p, const char *path, int *ok)
 {
     cm_probe_report *r = NULL;
     int err = cm_probe_file(p, path, &r);
-    assert_non_null(r);
-    assert_int_equal(err, cm_probe_report_error(r));
+    if (!r || err != cm_probe_report_error(r)) {
+        *ok = 0;
+        cm_probe_report_free(r);
+        return (result){err, -1, CM_PROBE_METHOD_NONE};
+    }
     result res = {err, err == CM_PROBE_OK ? cm_probe_report_measured_ms(r) : -1,
                   cm_probe_report_method(r)};
     cm_probe_report_free(r);
     return res;
+}
+
+/* Both probes of every file, on two threads sharing the two handles (a handle is
+   thread-safe): the files are taken in turn from a shared counter. */
+typedef struct work {
+    const list *l;
+    const cm_probe *fast_p, *oracle_p;
+    result *fast, *oracle;
+    atomic_size_t next;
+    atomic_int ok;
+} work;
+
+static void *worker(void *arg)
+{
+    work *w = arg;
+    size_t i;
+    while ((i = atomic_fetch_add(&w->next, 1)) < w->l->n) {
+        int ok = 1;
+        w->fast[i] = run(w->fast_p, w->l->v[i].path, &ok);
+        w->oracle[i] = run(w->oracle_p, w->l->v[i].path, &ok);
+        if (!ok)
+            atomic_store(&w->ok, 0);
+    }
+    return NULL;
 }
 
 static void fmt_result(char *buf, size_t n, result r)
@@ -204,6 +235,20 @@ static void check_all(list *l)
     assert_int_equal(cm_probe_new(&fast_p, &fast_opt), CM_PROBE_OK);
     assert_int_equal(cm_probe_new(&oracle_p, &oracle_opt), CM_PROBE_OK);
 
+    work w = {.l = l, .fast_p = fast_p, .oracle_p = oracle_p};
+    w.fast = calloc(l->n, sizeof(*w.fast));
+    w.oracle = calloc(l->n, sizeof(*w.oracle));
+    assert_non_null(w.fast);
+    assert_non_null(w.oracle);
+    atomic_init(&w.next, 0);
+    atomic_init(&w.ok, 1);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, worker, &w), 0);
+    worker(&w);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    if (!atomic_load(&w.ok))
+        fail_msg("a probe returned no report, or a result other than its report's");
+
     size_t bad = 0;
     size_t tab_cap = 128 * (l->n + 2);
     char *table = malloc(tab_cap);
@@ -212,8 +257,7 @@ static void check_all(list *l)
                                    "ORACLE", "EXPECTED", "METHOD", "VERDICT");
     for (size_t i = 0; i < l->n; i++) {
         const entry *e = &l->v[i];
-        result fast = run(fast_p, e->path);
-        result oracle = run(oracle_p, e->path);
+        result fast = w.fast[i], oracle = w.oracle[i];
         char why[128], f[32], o[32], x[32];
         judge(e, fast, oracle, why, sizeof(why));
         if (why[0])
@@ -237,6 +281,8 @@ static void check_all(list *l)
         fflush(stdout);
     }
     free(table);
+    free(w.fast);
+    free(w.oracle);
     free(l->v);
     if (bad)
         fail_msg("%zu of %zu files failed (table above)", bad, l->n);
