@@ -28,6 +28,7 @@
  */
 #include "cm_probe.h"
 
+#include <float.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -456,7 +457,8 @@ static void mutate_field(uint32_t *s, uint8_t *d, const fields *fs, const field 
         if (w == 8) {
             memcpy(&bits, &x, 8);
         } else {
-            float y = (float)x;
+            /* a double out of float's range does not convert: clamp it first */
+            float y = x > FLT_MAX ? FLT_MAX : x < -FLT_MAX ? -FLT_MAX : (float)x;
             uint32_t b32;
             memcpy(&b32, &y, 4);
             bits = b32;
