@@ -5,6 +5,7 @@
 #                                             # of MP4, fragmented MP4 with and without sidx,
 #                                             # MKV, TS, AVI, joined TS); about 6-10 minutes
 #   bash bench/probe_vs_ffprobe.sh --quick    # samples only
+#   bash bench/probe_vs_ffprobe.sh --big-only # big files only (no samples)
 #   CM_BENCH_TMP=/mnt/scratch bash ...        # where the big files go (default $TMPDIR or /tmp;
 #                                             # needs ~9 GB free; deleted at the end)
 #
@@ -26,7 +27,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 QUICK=0
+BIG_ONLY=0
 [[ ${1:-} == --quick ]] && QUICK=1
+[[ ${1:-} == --big-only ]] && BIG_ONLY=1
 BUILD=$ROOT/build-bench
 JOBS=$(( $(nproc) < 2 ? $(nproc) : 2 ))
 for tool in hyperfine strace ffprobe ffmpeg jq; do
@@ -43,9 +46,11 @@ TMP=$(mktemp -d "${CM_BENCH_TMP:-${TMPDIR:-/tmp}}/cm-bench.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
 files=()
-for f in samples/*; do
-    [[ -f $f && $f != *.sh ]] && files+=("$f")
-done
+if [[ $BIG_ONLY -eq 0 ]]; then
+    for f in samples/*; do
+        [[ -f $f && $f != *.sh ]] && files+=("$f")
+    done
+fi
 
 # Big files: a 10 s clip of noise at ~40 Mbit/s (so 1 GB is minutes, not hours, of
 # video), stream-copied end to end with the concat demuxer: no re-encoding. Besides MP4
@@ -105,6 +110,7 @@ printf '%-22s %9s %9s %9s %6s %11s %11s %11s %6s %7s  %s\n' FILE SIZE_MB PROBE_M
 results=$TMP/results.tsv
 : >"$results"
 for f in "${files[@]}" "${big[@]}"; do
+    [[ -n $f ]] || continue
     size=$(stat -c %s "$f")
     read -r t_probe t_ff < <(hyper_ms "$f")
     b_probe=$(strace_bytes "$f" "$PROBE" --json "$f")
