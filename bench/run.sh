@@ -7,6 +7,8 @@
 #
 # Runs, in order:
 #   bench/probe_vs_ffprobe.sh   cm-probe vs ffprobe per file: time and bytes read
+#   bench/probe_scan_rate.sh    the oracle's MB/s vs ffmpeg's and ffprobe's full demux
+#                               (not with --quick: it makes a ~300 MB TS)
 #   bench_probe_throughput      files/s through the library, 1 and 2 threads, vs libavformat
 #   bench_ledger                reserve+commit pairs/s vs plain SQLite (if it builds)
 #   bench_plugin                the plugin hooks' share of real transcode jobs (if it builds)
@@ -44,6 +46,12 @@ has() { [[ " ${built[*]} " == *" $1 "* ]]; }
 echo
 echo "== probe vs ffprobe, per file"
 bash bench/probe_vs_ffprobe.sh "${QUICK[@]}"
+
+if [[ ${#QUICK[@]} -eq 0 ]]; then
+    echo
+    echo "== probe oracle scan rate (cm-probe --full-scan vs ffmpeg/ffprobe full demux)"
+    bash bench/probe_scan_rate.sh
+fi
 
 echo
 echo "== probe throughput, in-process"

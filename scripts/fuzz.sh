@@ -7,8 +7,11 @@
 #   bash scripts/fuzz.sh            # CI: 60 s per harness
 #   bash scripts/fuzz.sh 1800       # a longer run
 #   FUZZERS=fuzz_probe bash scripts/fuzz.sh 600   # one harness only
+#   FUZZERS=fuzz_probe_diff bash scripts/fuzz.sh 1800  # the differential harness: traps
+#                                                 # when the fast path bills less than the oracle
 #   CM_FUZZ_KEEP=dir bash scripts/fuzz.sh 600     # keep the grown corpus in dir/<harness>
-#   CM_FUZZ_MAX_LEN=N                             # longest input tried (default 256 KiB)
+#   CM_FUZZ_MAX_LEN=N                             # longest input tried (default 256 KiB;
+#                                                 # 1 MiB for fuzz_probe_diff)
 #   CM_FUZZ_TMP=dir                               # harnesses' scratch files (default: a
 #                                                 # fresh folder in /dev/shm, else in TMPDIR)
 #
@@ -81,8 +84,14 @@ for h in "${HARNESSES[@]}"; do
     mkdir -p "$corpus"
     [[ -d tests/fuzz/seeds/$name ]] && cp tests/fuzz/seeds/"$name"/* "$corpus"/
     extra_dirs=()
+    max_len=${CM_FUZZ_MAX_LEN:-262144}
     if [[ $name == probe ]]; then
         extra_dirs=(samples samples/bad)
+    elif [[ $name == probe_diff ]]; then
+        # real files mutated along their structure: the tiny seeds of both probe
+        # harnesses and the samples (up to ~1 MB, hence the longer inputs)
+        extra_dirs=(tests/fuzz/seeds/probe samples)
+        max_len=${CM_FUZZ_MAX_LEN:-1048576}
     fi
     dict=()
     [[ -f tests/fuzz/$name.dict ]] && dict=(-dict="tests/fuzz/$name.dict")
@@ -91,7 +100,7 @@ for h in "${HARNESSES[@]}"; do
     set +e
     bin=$(find "$BUILD" -maxdepth 3 -type f -executable -name "$h" | head -n 1)
     "$bin" "$corpus" "${extra_dirs[@]}" "${dict[@]}" \
-        -max_total_time="$DURATION" -max_len="${CM_FUZZ_MAX_LEN:-262144}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -max_total_time="$DURATION" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$BUILD/artifacts/$h-" >"$log" 2>&1
     rc=$?
     set -e
