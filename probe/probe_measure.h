@@ -58,6 +58,7 @@ struct cm__track {
     int64_t start; /* earliest pts seen, or AV_NOPTS_VALUE */
     int64_t end;   /* latest pts + duration seen */
     int64_t last_pts;
+    int64_t last_dts; /* the last decode time seen, or AV_NOPTS_VALUE */
     int64_t untimed; /* frames without a timestamp since last_pts */
     int last_frames; /* frames in the packet at last_pts (Matroska lacing) */
     int64_t delta;   /* smallest positive gap between consecutive pts: a frame's length */

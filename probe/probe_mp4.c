@@ -995,6 +995,10 @@ int cm__mp4_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm
     }
     if (res == CM__WALK_PROVEN && w.nmoof > 0)
         res = fragment_spans(&w);
+    /* Players (and the demuxer) of a cut fragmented file stop at the first sample missing
+       from it, in decode order over every track, which no per-track count reproduces. */
+    if (res == CM__WALK_PROVEN && w.nmoof > 0 && w.truncated)
+        res = unproven(&w, "a fragmented file cut short inside its fragments");
     if (res == CM__WALK_PROVEN)
         res = account_bytes(&w);
     if (res == CM__WALK_PROVEN) {

@@ -43,6 +43,7 @@ static struct cm__track fresh_track(const AVStream *st)
                               .start = AV_NOPTS_VALUE,
                               .end = AV_NOPTS_VALUE,
                               .last_pts = AV_NOPTS_VALUE,
+                              .last_dts = AV_NOPTS_VALUE,
                               .seg_start = AV_NOPTS_VALUE,
                               .seg_end = AV_NOPTS_VALUE,
                               .run_end = AV_NOPTS_VALUE,
@@ -160,8 +161,16 @@ void cm__note_ts(struct cm__measure *m, int idx, int64_t ts, int64_t dts, int64_
     if (!t->countable)
         return;
     ts = unwrap(st, t, ts);
-    if (dts != AV_NOPTS_VALUE)
-        (void)unwrap(st, t, dts);
+    /* Decode times only ever grow within a piece (reordering moves presentation times,
+       never decode times): any step back is a clock that restarted, however short the
+       stretch before it (fragments whose tfdt were all set to 0 step back by one
+       fragment each, less than the reordering slack below). */
+    int dts_back = 0;
+    if (dts != AV_NOPTS_VALUE) {
+        dts = unwrap(st, t, dts);
+        dts_back = t->last_dts != AV_NOPTS_VALUE && dts < t->last_dts;
+        t->last_dts = dts;
+    }
     if (ts == AV_NOPTS_VALUE) {
         /* A frame split out of a PES that carried one timestamp for several (MPEG-TS
            audio): it plays after the last stamped one. */
@@ -188,7 +197,8 @@ void cm__note_ts(struct cm__measure *m, int idx, int64_t ts, int64_t dts, int64_
        (files glued together, each with its own clock): players play on through both. */
     int64_t reorder = FFMAX(av_rescale_q(2, (AVRational){1, 1}, st->time_base), 16 * t->delta);
     int64_t gap_max = FFMAX(av_rescale_q(10, (AVRational){1, 1}, st->time_base), 16 * t->delta);
-    if (t->run_end != AV_NOPTS_VALUE && (ts < t->run_end - reorder || ts > t->run_end + gap_max))
+    if (t->run_end != AV_NOPTS_VALUE &&
+        (dts_back || ts < t->run_end - reorder || ts > t->run_end + gap_max))
         close_piece(t);
     int64_t end = ts + dur;
     note_epoch(m, st, t, ts, end);
@@ -339,7 +349,7 @@ void cm__timeline_skip(struct cm__measure *m)
     m->ep_hold = 1;
     for (int i = 0; i < m->ntracks; i++) {
         struct cm__track *t = &m->tracks[i];
-        t->last_pts = t->run_end = AV_NOPTS_VALUE;
+        t->last_pts = t->last_dts = t->run_end = AV_NOPTS_VALUE;
         t->untimed = 0;
     }
 }

@@ -408,17 +408,22 @@ static void test_cut_off_mp4_bills_the_samples_inside_and_says_truncated(void **
         double s =
             expect_proven(cut_copy(sample("faststart-2m.mp4"), name, cuts[i]), cm__mp4_walk, 1);
         assert_true(s < 120.0 * cuts[i] / 100 + 10);
+    }
+}
+
+/* A cut fragmented file plays to the first sample missing from it in decode order over
+   every track, which the per-track walk cannot reproduce: the oracle measures it. */
+static void test_cut_off_fragmented_mp4_is_unproven(void **state)
+{
+    (void)state;
+    int cuts[] = {10, 50, 90};
+    for (int i = 0; i < 3; i++) {
+        char name[64];
         snprintf(name, sizeof(name), "cut-frag-%d.mp4", cuts[i]);
         struct walked w;
         walk_run(&w, cut_copy(gsidx, name, cuts[i]), cm__mp4_walk);
-        if (w.res != CM__WALK_PROVEN)
-            fail_msg("%s: %s", name, w.why);
+        assert_int_equal(w.res, CM__WALK_UNPROVEN);
         assert_int_equal(w.truncated, 1);
-        double walked = walk_seconds(&w), truth = demux_seconds(&w);
-        /* never less than the demuxer plays; it may stop a few frames earlier than the
-           walk, at the first sample (of any stream) that is not in the file */
-        assert_true(walked >= truth - tolerance(truth));
-        assert_true(walked <= 180.0 * cuts[i] / 100 + 10);
         walk_close(&w);
     }
 }
@@ -696,6 +701,7 @@ int main(void)
         cmocka_unit_test(test_garbage_box_header_is_unproven),
         cmocka_unit_test(test_box_running_past_the_end_is_truncation_only_for_mdat),
         cmocka_unit_test(test_cut_off_mp4_bills_the_samples_inside_and_says_truncated),
+        cmocka_unit_test(test_cut_off_fragmented_mp4_is_unproven),
         cmocka_unit_test(test_mutated_fragments_never_crash),
         cmocka_unit_test(test_walk_past_the_deadline_times_out),
         cmocka_unit_test(test_avi_without_a_complete_idx1_bills_every_chunk),
