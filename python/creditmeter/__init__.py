@@ -16,7 +16,8 @@ from ._ledger import (ALL, Balance, Entry, Grant, Job, Ledger, LedgerError, Purc
                      Refund, SweepStats, Take, time_format, time_parse)
 from ._meter import JobState, Meter, MeteredJob, MeterError, Outcome
 from ._meter import Quote as JobQuote
-from ._probe import Probe, ProbeError, Report, Stream, credits_for, probe
+from ._probe import (Probe, ProbeError, Report, Stream, credits_for, probe,
+                     silence_libav_logs)
 
 __version__ = "0.2.0"
 
@@ -31,5 +32,5 @@ def library_versions():
 __all__ = ["ALL", "Balance", "Entry", "Grant", "Job", "JobQuote", "JobState", "Ledger",
            "LedgerError", "LibraryNotFound", "Meter", "MeteredJob", "MeterError", "Outcome",
            "Probe", "ProbeError", "Purchase", "Quote", "Refund", "Report", "Stream",
-           "SweepStats", "Take", "credits_for", "library_versions", "probe", "time_format",
-           "time_parse"]
+           "SweepStats", "Take", "credits_for", "library_versions", "probe",
+           "silence_libav_logs", "time_format", "time_parse"]

@@ -97,6 +97,7 @@ def _l():
             _native.fn(lib, "cm_probe_" + name, c_char_p, c_int)
         _native.fn(lib, "cm_probe_credits_for", c_int64, c_int64, c_int64)
         _native.fn(lib, "cm_probe_version", c_char_p)
+        _native.fn(lib, "cm_probe_silence_libav_logs", None)
         _lib = lib
         return lib
 
@@ -109,6 +110,12 @@ def version():
 def err_name(code):
     """Stable machine name of a CM_PROBE_E_* code."""
     return _native.dec(_l().cm_probe_err_name(code))
+
+
+def silence_libav_logs():
+    """Process-wide: turns libavformat's own warnings on stderr off (for command-line
+    programs and tests; a library embedding creditmeter should not call it)."""
+    _l().cm_probe_silence_libav_logs()
 
 
 def credits_for(billable_ms, grace_ms=500):
