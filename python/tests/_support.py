@@ -7,6 +7,15 @@ import threading
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+# ctest names an install (DESTDIR/prefix) to test against: its lib*/ and include/.
+_root = os.environ.get("CM_TEST_INSTALL_ROOT")
+if _root:
+    for _d in sorted(os.listdir(_root)):
+        if _d.startswith("lib") and os.path.exists(
+                os.path.join(_root, _d, "libcreditmeter-ledger.so.0")):
+            os.environ.setdefault("CREDITMETER_LIB_DIR", os.path.join(_root, _d))
+    os.environ.setdefault("CM_TEST_INCLUDE_DIR", os.path.join(_root, "include"))
 SAMPLES = os.environ.get("CM_SAMPLES_DIR",
                          os.path.join(HERE, os.pardir, os.pardir, "samples"))
 T0 = 1768471200000  # 2026-01-15T10:00:00Z

@@ -35,3 +35,22 @@ add_test(NAME test_install_without_postgres_refuses_postgresql_as_unsupported
 set_tests_properties(test_install_without_postgres_refuses_postgresql_as_unsupported
   PROPERTIES LABELS install TIMEOUT 600 FIXTURES_SETUP cm_install_nopg)
 set(CM_INSTALL_NOPG_ROOT ${CMAKE_CURRENT_BINARY_DIR}/install-nopg/stage/opt/creditmeter)
+
+# The Python package's tests (python/tests), against that install. Debian's python3
+# first: its python3-setuptools and python3-wheel are what `pip install ./python` uses.
+find_program(CM_PYTHON3 python3 HINTS /usr/bin NO_DEFAULT_PATH)
+if(NOT CM_PYTHON3)
+  find_program(CM_PYTHON3 python3)
+endif()
+if(CM_PYTHON3)
+  foreach(_cm_py probe ledger meter packaging)
+    add_test(NAME test_python_${_cm_py}
+      COMMAND ${CM_PYTHON3} -m unittest -v test_${_cm_py}
+      WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}/python/tests)
+    set_tests_properties(test_python_${_cm_py} PROPERTIES
+      LABELS "install;python" TIMEOUT 300 FIXTURES_REQUIRED cm_install_nopg
+      ENVIRONMENT "PYTHONPATH=${PROJECT_SOURCE_DIR}/python;PYTHONDONTWRITEBYTECODE=1;CM_TEST_INSTALL_ROOT=${CM_INSTALL_NOPG_ROOT};CM_TEST_WITH_POSTGRES=0;CM_SAMPLES_DIR=${PROJECT_SOURCE_DIR}/samples;CC=${CMAKE_C_COMPILER}")
+  endforeach()
+else()
+  message(STATUS "install: no python3: the Python package's tests are skipped")
+endif()
