@@ -43,7 +43,7 @@ if(NOT CM_PYTHON3)
   find_program(CM_PYTHON3 python3)
 endif()
 if(CM_PYTHON3)
-  foreach(_cm_py probe ledger meter packaging)
+  foreach(_cm_py probe ledger meter packaging example)
     add_test(NAME test_python_${_cm_py}
       COMMAND ${CM_PYTHON3} -m unittest -v test_${_cm_py}
       WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}/python/tests)
