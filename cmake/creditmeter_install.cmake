@@ -124,6 +124,10 @@ endif()
 foreach(cli cm-probe cm-ledger cm-pipeline)
   if(TARGET ${cli})
     target_include_directories(${cli} PRIVATE ${PROJECT_BINARY_DIR}/include)
+    # The manual: man/<cli>.1.in with the version filled in (tests/install checks it
+    # against the program's --help and --version).
+    configure_file(${PROJECT_SOURCE_DIR}/man/${cli}.1.in ${PROJECT_BINARY_DIR}/man/${cli}.1
+      @ONLY)
   endif()
 endforeach()
 
@@ -136,6 +140,8 @@ install(FILES ${PROJECT_BINARY_DIR}/include/cm_version.h
 foreach(cli cm-probe cm-ledger cm-pipeline)
   if(TARGET ${cli})
     install(TARGETS ${cli} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
+    install(FILES ${PROJECT_BINARY_DIR}/man/${cli}.1
+      DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT runtime)
   endif()
 endforeach()
 if(TARGET creditmeter_plugin)

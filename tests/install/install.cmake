@@ -15,6 +15,18 @@ foreach(_cm_lib probe ledger)
   endif()
 endforeach()
 
+# Each CLI's manual documents every option and command of its --help, and its version.
+foreach(_cm_cli cm-probe cm-ledger cm-pipeline)
+  if(TARGET ${_cm_cli})
+    string(REPLACE "-" "_" _cm_cli_id ${_cm_cli})
+    add_test(NAME test_install_${_cm_cli_id}_manual_documents_every_option
+      COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/check_manpage.sh $<TARGET_FILE:${_cm_cli}>
+        ${PROJECT_BINARY_DIR}/man/${_cm_cli}.1)
+    set_tests_properties(test_install_${_cm_cli_id}_manual_documents_every_option PROPERTIES
+      LABELS install)
+  endif()
+endforeach()
+
 if(TARGET cm_probe_shared AND TARGET cm_ledger_shared AND TARGET creditmeter_plugin)
   # The consumers are built with the flags the tree was built with (the sanitizers'
   # runtime must come first in a program that loads sanitized libraries).

@@ -55,7 +55,9 @@ installed)
     done
     for b in cm-probe cm-ledger; do
         [[ -x $ROOT/bin/$b ]] || fail "bin/$b is not installed"
+        [[ -f $ROOT/share/man/man1/$b.1 ]] || fail "share/man/man1/$b.1 is not installed"
     done
+    [[ -f $ROOT/share/doc/creditmeter/LICENSE ]] || fail "the LICENSE is not installed"
     grep -q "^prefix=$PREFIX\$" "$LIBDIR/pkgconfig/creditmeter-probe.pc" ||
         fail "creditmeter-probe.pc does not name the prefix $PREFIX"
     # Nothing of the build or source tree leaks into the installed package files.
