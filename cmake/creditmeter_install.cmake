@@ -25,15 +25,17 @@ function(cm_shared_library static name short header map)
   set(shared ${static}_shared)
   # Internals hidden at compile time; the public functions carry CM_*_EXTERN.
   set_target_properties(${static} PROPERTIES C_VISIBILITY_PRESET hidden)
-  target_include_directories(${static} PUBLIC $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/include>)
+  target_include_directories(${static} PUBLIC $<BUILD_INTERFACE:${CM_GEN_INCLUDE_DIR}>)
+  # The build tree's include/creditmeter/ holds the public header too, so that a parent
+  # project (add_subdirectory) includes <creditmeter/...> exactly as after an install.
+  get_filename_component(header_name ${header} NAME)
+  configure_file(${header} ${CM_GEN_INCLUDE_DIR}/${header_name} COPYONLY)
 
   add_library(${shared} SHARED $<TARGET_OBJECTS:${static}>)
   add_library(creditmeter::${short} ALIAS ${shared})
   get_target_property(deps ${static} LINK_LIBRARIES)
   target_link_libraries(${shared} PRIVATE ${deps})
-  get_filename_component(header_dir ${header} DIRECTORY)
   target_include_directories(${shared} PUBLIC
-    $<BUILD_INTERFACE:${header_dir}>
     $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/include>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   set_target_properties(${shared} PROPERTIES
@@ -87,8 +89,11 @@ function(cm_shared_library static name short header map)
   endif()
 endfunction()
 
-configure_file(${PROJECT_SOURCE_DIR}/cmake/cm_version.h.in
-  ${PROJECT_BINARY_DIR}/include/cm_version.h @ONLY)
+# Generated headers: include/creditmeter/ in the build tree (in-tree code includes
+# "cm_version.h" from there; consumers <creditmeter/cm_version.h>).
+set(CM_GEN_INCLUDE_DIR ${PROJECT_BINARY_DIR}/include/creditmeter)
+configure_file(${PROJECT_SOURCE_DIR}/cmake/cm_version.h.in ${CM_GEN_INCLUDE_DIR}/cm_version.h
+  @ONLY)
 
 # The version functions live in their own files, added here (the root project is what
 # generates cm_version.h; tests/fuzz builds the probe standalone without them).
@@ -119,11 +124,11 @@ if(TARGET cm_ledger)
     ${PROJECT_SOURCE_DIR}/ledger/cm_ledger.h ${PROJECT_SOURCE_DIR}/cmake/ledger.map)
 endif()
 if(TARGET creditmeter_plugin)
-  target_include_directories(creditmeter_plugin PRIVATE ${PROJECT_BINARY_DIR}/include)
+  target_include_directories(creditmeter_plugin PRIVATE ${CM_GEN_INCLUDE_DIR})
 endif()
 foreach(cli cm-probe cm-ledger cm-pipeline)
   if(TARGET ${cli})
-    target_include_directories(${cli} PRIVATE ${PROJECT_BINARY_DIR}/include)
+    target_include_directories(${cli} PRIVATE ${CM_GEN_INCLUDE_DIR})
     # The manual: man/<cli>.1.in with the version filled in (tests/install checks it
     # against the program's --help and --version).
     configure_file(${PROJECT_SOURCE_DIR}/man/${cli}.1.in ${PROJECT_BINARY_DIR}/man/${cli}.1
@@ -135,7 +140,7 @@ if(NOT CM_INSTALL)
   return()
 endif()
 
-install(FILES ${PROJECT_BINARY_DIR}/include/cm_version.h
+install(FILES ${CM_GEN_INCLUDE_DIR}/cm_version.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/creditmeter COMPONENT development)
 foreach(cli cm-probe cm-ledger cm-pipeline)
   if(TARGET ${cli})

@@ -66,3 +66,10 @@ if(CM_PYTHON3)
 else()
   message(STATUS "install: no python3: the Python package's tests are skipped")
 endif()
+
+# A parent project that add_subdirectory()s creditmeter (configure, and build a probe app).
+add_test(NAME test_install_add_subdirectory_keeps_the_parents_build_type_and_needs_no_cmocka
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/install_test.sh subdirectory
+    ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/install-subdir ${CMAKE_C_COMPILER})
+set_tests_properties(test_install_add_subdirectory_keeps_the_parents_build_type_and_needs_no_cmocka
+  PROPERTIES LABELS install TIMEOUT 300)

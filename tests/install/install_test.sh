@@ -13,6 +13,9 @@
 #         against the static archives
 #     and runs each (probe the sample, a temporary SQLite ledger).
 #
+#   install_test.sh subdirectory SRC_DIR WORK_DIR CC
+#     a parent project add_subdirectory()s creditmeter (configure only): see below.
+#
 #   install_test.sh without-postgres SRC_DIR WORK_DIR CC
 #     configures and builds a second, small, unsanitized tree: the libraries, the plugin
 #     and the CLIs with -DCM_WITH_POSTGRES=OFF -DCM_BUILD_PIPELINE=OFF, no tests; installs
@@ -194,6 +197,44 @@ C
     fi
     rm -rf "$WORK/probe-only"
     step "ok"
+    ;;
+subdirectory)
+    # A parent project that vendors creditmeter with add_subdirectory: its build type is
+    # kept (empty here), cmocka is not looked for, no test is added, and the targets
+    # creditmeter::probe and creditmeter::ledger exist. Configure only.
+    SRC=$1 WORK=$2 CC=$3
+    rm -rf "$WORK" && mkdir -p "$WORK/src"
+    cat >"$WORK/src/CMakeLists.txt" <<CMAKE
+cmake_minimum_required(VERSION 3.25)
+project(parent LANGUAGES C)
+enable_testing()
+add_subdirectory("$SRC" creditmeter)
+foreach(t creditmeter::probe creditmeter::ledger)
+  if(NOT TARGET \${t})
+    message(FATAL_ERROR "no target \${t}")
+  endif()
+endforeach()
+add_executable(app app.c)
+target_link_libraries(app PRIVATE creditmeter::probe)
+file(WRITE \${CMAKE_BINARY_DIR}/build-type.txt "[\${CMAKE_BUILD_TYPE}]")
+CMAKE
+    printf '#include <creditmeter/cm_probe.h>\nint main(void) { return cm_probe_version() == 0; }\n' \
+        >"$WORK/src/app.c"
+    cmake -S "$WORK/src" -B "$WORK/build" -DCMAKE_C_COMPILER="$CC" >"$WORK/configure.log" 2>&1 ||
+        { cat "$WORK/configure.log"; fail "a parent project cannot add_subdirectory creditmeter"; }
+    [[ $(cat "$WORK/build/build-type.txt") == "[]" ]] ||
+        fail "creditmeter forced the parent's build type: $(cat "$WORK/build/build-type.txt")"
+    if grep -qi '^CMOCKA' "$WORK/build/CMakeCache.txt"; then
+        fail "creditmeter looked for cmocka in a parent project"
+    fi
+    if [[ -n $(cd "$WORK/build" && ctest -N | sed -n 's/^Total Tests: //p' | grep -v '^0$') ]]; then
+        fail "creditmeter added tests to a parent project"
+    fi
+    # The app includes <creditmeter/cm_probe.h> as after an install, and builds.
+    cmake --build "$WORK/build" --target app -j2 >"$WORK/build.log" 2>&1 ||
+        { tail -n 20 "$WORK/build.log"; fail "the parent's app does not build"; }
+    rm -rf "$WORK"
+    step "ok: add_subdirectory keeps the parent's build type, needs no cmocka, adds no test"
     ;;
 *)
     fail "unknown mode $mode"
