@@ -25,7 +25,6 @@ function(cm_shared_library static name short header map)
   set(shared ${static}_shared)
   # Internals hidden at compile time; the public functions carry CM_*_EXTERN.
   set_target_properties(${static} PROPERTIES C_VISIBILITY_PRESET hidden)
-  target_include_directories(${static} PUBLIC $<BUILD_INTERFACE:${CM_GEN_INCLUDE_DIR}>)
   # The build tree's include/creditmeter/ holds the public header too, so that a parent
   # project (add_subdirectory) includes <creditmeter/...> exactly as after an install.
   get_filename_component(header_name ${header} NAME)
@@ -99,10 +98,27 @@ configure_file(${PROJECT_SOURCE_DIR}/cmake/cm_version.h.in ${CM_GEN_INCLUDE_DIR}
 # generates cm_version.h; tests/fuzz builds the probe standalone without them).
 if(TARGET cm_probe)
   target_sources(cm_probe PRIVATE ${PROJECT_SOURCE_DIR}/probe/probe_version.c)
+  target_include_directories(cm_probe PUBLIC $<BUILD_INTERFACE:${CM_GEN_INCLUDE_DIR}>)
 endif()
 if(TARGET cm_ledger)
   target_sources(cm_ledger PRIVATE ${PROJECT_SOURCE_DIR}/ledger/ledger_version.c)
+  target_include_directories(cm_ledger PUBLIC $<BUILD_INTERFACE:${CM_GEN_INCLUDE_DIR}>)
 endif()
+if(TARGET creditmeter_plugin)
+  target_include_directories(creditmeter_plugin PRIVATE ${CM_GEN_INCLUDE_DIR})
+  get_target_property(_cm_plugin_dir creditmeter_plugin SOURCE_DIR)
+  configure_file(${_cm_plugin_dir}/creditmeter_plugin.h
+    ${CM_GEN_INCLUDE_DIR}/creditmeter_plugin.h COPYONLY)
+endif()
+foreach(cli cm-probe cm-ledger cm-pipeline)
+  if(TARGET ${cli})
+    target_include_directories(${cli} PRIVATE ${CM_GEN_INCLUDE_DIR})
+    # The manual: man/<cli>.1.in with the version filled in (tests/install checks it
+    # against the program's --help and --version).
+    configure_file(${PROJECT_SOURCE_DIR}/man/${cli}.1.in ${PROJECT_BINARY_DIR}/man/${cli}.1
+      @ONLY)
+  endif()
+endforeach()
 
 set(CM_PC_REQUIRES_PRIVATE_probe "libavformat libavcodec libavutil")
 set(CM_PC_REQUIRES_PRIVATE_ledger "sqlite3")
@@ -123,18 +139,6 @@ if(TARGET cm_ledger)
   cm_shared_library(cm_ledger creditmeter-ledger ledger
     ${PROJECT_SOURCE_DIR}/ledger/cm_ledger.h ${PROJECT_SOURCE_DIR}/cmake/ledger.map)
 endif()
-if(TARGET creditmeter_plugin)
-  target_include_directories(creditmeter_plugin PRIVATE ${CM_GEN_INCLUDE_DIR})
-endif()
-foreach(cli cm-probe cm-ledger cm-pipeline)
-  if(TARGET ${cli})
-    target_include_directories(${cli} PRIVATE ${CM_GEN_INCLUDE_DIR})
-    # The manual: man/<cli>.1.in with the version filled in (tests/install checks it
-    # against the program's --help and --version).
-    configure_file(${PROJECT_SOURCE_DIR}/man/${cli}.1.in ${PROJECT_BINARY_DIR}/man/${cli}.1
-      @ONLY)
-  endif()
-endforeach()
 
 if(NOT CM_INSTALL)
   return()
@@ -152,7 +156,6 @@ endforeach()
 if(TARGET creditmeter_plugin)
   install(TARGETS creditmeter_plugin
     LIBRARY DESTINATION ${CM_INSTALL_PLUGINDIR} COMPONENT runtime)
-  get_target_property(_cm_plugin_dir creditmeter_plugin SOURCE_DIR)
   install(FILES ${_cm_plugin_dir}/creditmeter_plugin.h
     DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/creditmeter COMPONENT development)
 endif()
