@@ -19,14 +19,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "consumer: ");                                                 \
-            fprintf(stderr, __VA_ARGS__);                                                  \
-            fprintf(stderr, "\n");                                                         \
-            return 1;                                                                      \
-        }                                                                                  \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "consumer: ");                                                         \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+            return 1;                                                                              \
+        }                                                                                          \
     } while (0)
 
 int main(int argc, char **argv)
@@ -74,8 +74,8 @@ int main(int argc, char **argv)
     CHECK(rc == CM_LEDGER_OK, "check: %s", cm_ledger_errmsg(l));
     cm_ledger_close(l);
 
-    printf("consumer: creditmeter %s: %" PRId64 " ms measured, %" PRId64
-           " credit charged, %" PRId64 " left\n",
+    printf("consumer: creditmeter %s: %" PRId64 " ms measured, %" PRId64 " credit charged, %" PRId64
+           " left\n",
            CM_VERSION_STRING, measured, credits, available);
     return 0;
 }
