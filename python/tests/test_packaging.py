@@ -69,6 +69,55 @@ class Layout(unittest.TestCase):
         self.assertEqual(got.split("\n")[:-1], expected)
 
 
+class Loading(unittest.TestCase):
+    def run_python(self, code, **env_changes):
+        env = dict(os.environ, PYTHONPATH=os.path.join(HERE, os.pardir))
+        for k, v in env_changes.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=env)
+
+    def libdir(self):
+        d = os.environ.get("CREDITMETER_LIB_DIR")
+        if not d:
+            self.skipTest("CREDITMETER_LIB_DIR is not set")
+        return os.path.abspath(d)
+
+    def test_the_dynamic_loader_search_finds_the_libraries_through_LD_LIBRARY_PATH(self):
+        d = self.libdir()
+        p = self.run_python("import creditmeter; print(creditmeter.library_versions()['probe'])",
+                            CREDITMETER_LIB_DIR=None, LD_LIBRARY_PATH=d)
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, creditmeter.__version__),
+                         p.stderr)
+
+    def test_a_directory_without_the_libraries_is_library_not_found(self):
+        with tempfile.TemporaryDirectory() as empty:
+            p = self.run_python("import creditmeter\n"
+                                "try:\n creditmeter.probe('x')\n"
+                                "except creditmeter.LibraryNotFound as e: print(e)",
+                                CREDITMETER_LIB_DIR=empty)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("libcreditmeter-probe.so.0 in CREDITMETER_LIB_DIR=", p.stdout)
+
+    def test_the_plugin_is_found_in_libdir_creditmeter_next_to_the_ledger(self):
+        d = self.libdir()
+        p = self.run_python("import creditmeter; from creditmeter import _native; "
+                            "print(_native.plugin_path())", CREDITMETER_PLUGIN=None)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.strip(),
+                         os.path.join(os.path.realpath(d), "creditmeter",
+                                      "libcreditmeter_plugin.so"))
+        self.assertTrue(os.path.exists(p.stdout.strip()))
+
+    def test_CREDITMETER_PLUGIN_overrides_the_plugin_path(self):
+        p = self.run_python("from creditmeter import _native; print(_native.plugin_path())",
+                            CREDITMETER_PLUGIN="/x/plugin.so")
+        self.assertEqual(p.stdout.strip(), "/x/plugin.so", p.stderr)
+
+
 class Package(unittest.TestCase):
     def test_the_package_version_is_the_libraries_version(self):
         self.assertEqual(creditmeter.__version__, _probe.version())
