@@ -66,7 +66,11 @@ class Layout(unittest.TestCase):
                                    capture_output=True, text=True)
             self.assertEqual(build.returncode, 0, build.stderr)
             got = subprocess.run([exe], capture_output=True, text=True, check=True).stdout
-        self.assertEqual(got.split("\n")[:-1], expected)
+        diffs = ["%s: C says %s, the binding %s" % (e.split()[0], g.split()[1], e.split()[1])
+                 for e, g in zip(expected, got.split("\n")) if e != g]
+        self.assertEqual(diffs, [], "the ctypes structs differ from the headers (a field "
+                         "appended to a header must be appended to the binding's _fields_, "
+                         "a function to _meter._API_FUNCTIONS)")
 
 
 class Loading(unittest.TestCase):
