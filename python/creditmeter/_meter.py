@@ -341,7 +341,10 @@ class MeteredJob:
     """One running job: quote on entry, lease renewed in the background, commit/release
     on exit. Inside the block: .quote, .stage(name) (a context manager around a stage),
     .output_path (by output: set it to the file to measure before the block ends),
-    .lapsed (the lease lapsed: stop, nothing will be charged). After: .outcome."""
+    .lapsed (the lease lapsed: stop, nothing will be charged), .renew() (renew now).
+    After: .outcome (None when job_end failed). When the block returns and job_end
+    fails (lease_lapsed, bad_output, ledger_failure) that MeterError is raised; when the
+    block raised, its exception propagates and job_end's error is kept in .end_error."""
 
     def __init__(self, meter, job_id, workspace, user, input_path, requested_output_ms,
                  lease_s, renew_every_s):
@@ -362,7 +365,8 @@ class MeteredJob:
         self.output_path = None
         self.lapsed = False
         self.renewals = 0
-        self.renew_error = None
+        self.renew_error = None  # the last failed renewal other than a lapse (busy ledger)
+        self.end_error = None    # job_end's error when the block raised (not re-raised)
 
     def __enter__(self):
         ws, user, path = self._args
