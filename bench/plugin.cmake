@@ -1,6 +1,6 @@
 # plugin (issue 4): time inside the plugin's hooks as a share of real transcode jobs
 # over the samples, against the same jobs without the plugin, in the same run.
-if(TARGET creditmeter_plugin)
+if(TARGET creditmeter_plugin AND TARGET cm_media)
   add_executable(bench_plugin ${CMAKE_CURRENT_LIST_DIR}/bench_plugin.c)
   target_include_directories(bench_plugin PRIVATE ${PROJECT_SOURCE_DIR}/plugin)
   target_link_libraries(bench_plugin PRIVATE cm_media cm_ledger ${CMAKE_DL_LIBS})

@@ -619,6 +619,10 @@ static int options_fit(const args *a)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("cm-ledger %s\n", cm_ledger_version());
+        return 0;
+    }
     args a;
     char err[128];
     if (parse_args(argc, argv, &a, err, sizeof err)) {

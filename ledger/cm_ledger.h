@@ -76,6 +76,8 @@ enum cm_ledger_error {
     CM_LEDGER_E_STORAGE = -10,         /* "storage_failure": I/O, corruption, schema, driver */
     CM_LEDGER_E_NOMEM = -11,           /* "out_of_memory" */
     CM_LEDGER_E_CHECK = -12,           /* "check_failed": cm_ledger_check() found a violation */
+    CM_LEDGER_E_UNSUPPORTED = -16,     /* "unsupported": not in this build (a postgresql://
+                                          location in a build without libpq) */
 };
 
 /* Durability of a committed transaction (SQLite's PRAGMA synchronous). */
@@ -264,7 +266,8 @@ CM_LEDGER_EXTERN void cm_ledger_config_init(cm_ledger_config *cfg);
  * (all defaults). On success *out is a new handle the caller closes with
  * cm_ledger_close(). Returns OK, E_INVALID (bad struct_size or synchronous),
  * E_BUSY, E_STORAGE (cannot open or connect, not a ledger, schema newer than this
- * library), E_NOMEM. */
+ * library), E_UNSUPPORTED (a postgresql:// location and a library built without
+ * PostgreSQL, CM_WITH_POSTGRES=OFF), E_NOMEM. */
 CM_LEDGER_EXTERN int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg);
 
 /* Close a handle; NULL is a no-op. No call on the handle may be running. */
@@ -437,6 +440,13 @@ CM_LEDGER_EXTERN char *cm_ledger_time_format(int64_t ms, char *buf, size_t size)
 CM_LEDGER_EXTERN const char *cm_ledger_grant_kind_name(int kind);
 CM_LEDGER_EXTERN const char *cm_ledger_hold_state_name(int state);
 CM_LEDGER_EXTERN const char *cm_ledger_interval_name(int interval);
+
+/* ---- Version -------------------------------------------------------------------- */
+
+/* The library's release, "MAJOR.MINOR.PATCH" (CM_VERSION_STRING of cm_version.h when
+ * it was built; compare it with the header a program was compiled against). Static
+ * storage. Thread-safe. */
+CM_LEDGER_EXTERN const char *cm_ledger_version(void);
 
 #ifdef __cplusplus
 }

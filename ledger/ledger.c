@@ -34,6 +34,7 @@ static const struct {
     {CM_LEDGER_E_STORAGE, "storage_failure", "the ledger's storage failed"},
     {CM_LEDGER_E_NOMEM, "out_of_memory", "out of memory"},
     {CM_LEDGER_E_CHECK, "check_failed", "the ledger check found a violation"},
+    {CM_LEDGER_E_UNSUPPORTED, "unsupported", "this build of the ledger does not support that"},
 };
 
 const char *cm_ledger_err_name(int code)
@@ -161,10 +162,21 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
         cfg.busy_timeout_ms = 5000;
     const char *db = cfg.db && *cfg.db ? cfg.db : "./creditmeter.db";
 
+#ifndef CM_WITH_POSTGRES
+    if (is_postgres(db))
+        return cm_fail(NULL, CM_LEDGER_E_UNSUPPORTED,
+                       "this creditmeter ledger was built without PostgreSQL support "
+                       "(CM_WITH_POSTGRES=OFF): a postgresql:// location cannot be opened; "
+                       "use a SQLite file or a build with libpq");
+#endif
     cm_ledger *l = calloc(1, sizeof *l);
     if (!l)
         return cm_fail(NULL, CM_LEDGER_E_NOMEM, "out of memory opening the ledger");
+#ifdef CM_WITH_POSTGRES
     l->ops = is_postgres(db) ? &cm_storage_pg : &cm_storage_sqlite;
+#else
+    l->ops = &cm_storage_sqlite;
+#endif
     l->busy_timeout_ms = cfg.busy_timeout_ms;
     l->now_ms = cfg.now_ms ? cfg.now_ms : real_clock;
     l->clock_user = cfg.clock_user;

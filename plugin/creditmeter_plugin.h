@@ -245,7 +245,7 @@ typedef struct cm_plugin_api {
     uint32_t abi_major;     /* CM_PLUGIN_ABI_MAJOR of the plugin */
     uint32_t abi_minor;     /* CM_PLUGIN_ABI_MINOR of the plugin */
     uint32_t struct_size;   /* sizeof(cm_plugin_api) in the plugin */
-    const char *version;    /* the plugin's release, "0.1.0" */
+    const char *version;    /* the plugin's release, "MAJOR.MINOR.PATCH" (cm_version.h) */
 
     /*
      * Opens a handle: opens (creating if needed) the ledger and makes a probe with the

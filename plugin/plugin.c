@@ -7,6 +7,7 @@
  * a handle.
  */
 #include "plugin_internal.h"
+#include "cm_version.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -326,7 +327,7 @@ static const cm_plugin_api plugin_api = {
     .abi_major = CM_PLUGIN_ABI_MAJOR,
     .abi_minor = CM_PLUGIN_ABI_MINOR,
     .struct_size = sizeof(cm_plugin_api),
-    .version = "0.1.0",
+    .version = CM_VERSION_STRING,
     .open = plugin_open,
     .close = plugin_close,
     .job_begin = cmp_job_begin,

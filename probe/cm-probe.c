@@ -178,6 +178,10 @@ static void emit(const cm_probe_report *r, int json, int width)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("cm-probe %s\n", cm_probe_version());
+        return 0;
+    }
     cm_probe_options opt;
     cm_probe_options_init(&opt);
     int json = 0, first_file = argc;

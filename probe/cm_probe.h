@@ -210,6 +210,13 @@ CM_PROBE_EXTERN void cm_probe_silence_libav_logs(void);
 /* Credits for a billable duration: max(1, ceil((billable_ms - grace_ms) / 60000)). */
 CM_PROBE_EXTERN int64_t cm_probe_credits_for(int64_t billable_ms, int64_t grace_ms);
 
+/*
+ * The library's release, "MAJOR.MINOR.PATCH" (CM_VERSION_STRING of cm_version.h when
+ * it was built; compare it with the header a program was compiled against). Static
+ * storage. Thread-safe.
+ */
+CM_PROBE_EXTERN const char *cm_probe_version(void);
+
 #ifdef __cplusplus
 }
 #endif

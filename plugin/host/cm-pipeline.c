@@ -10,6 +10,7 @@
  * 2 usage error (including a plugin that cannot be loaded or has another ABI).
  */
 #include "creditmeter_plugin.h"
+#include "cm_version.h"
 #include "cmh_media.h"
 
 #include <dlfcn.h>
@@ -490,6 +491,10 @@ static int parse(int argc, char **argv, opts *o)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("cm-pipeline %s\n", CM_VERSION_STRING);
+        return 0;
+    }
     opts o;
     if (parse(argc, argv, &o) != 0) {
         usage(stderr);
