@@ -105,6 +105,30 @@ static int64_t peek(struct avi_walk *w, int64_t off, int64_t n, const uint8_t **
     return have < n ? have : n;
 }
 
+/* Whether [off, end of file) is zero padding: CM__WALK_PROVEN, else unproven (or a
+   negative code when the deadline passed). */
+static int trailing_padding(struct avi_walk *w, int64_t off)
+{
+    if (w->in->size - off > (1 << 20))
+        return unproven(w, "%lld bytes follow the last AVI RIFF part",
+                        (long long)(w->in->size - off));
+    while (off < w->in->size) {
+        const uint8_t *p;
+        int64_t n = FFMIN((int64_t)SMALL_READ, w->in->size - off);
+        int64_t got = peek(w, off, n, &p);
+        if (got < 0)
+            return CM_PROBE_E_TIMEOUT;
+        if (got == 0)
+            break;
+        for (int64_t i = 0; i < got; i++)
+            if (p[i] != 0)
+                return unproven(w, "the bytes at offset %lld after the last AVI RIFF part are "
+                                   "not padding (a joined file?)", (long long)(off + i));
+        off += got;
+    }
+    return CM__WALK_PROVEN;
+}
+
 static int is_fourcc(uint32_t t)
 {
     for (int i = 0; i < 4; i++) {
@@ -542,9 +566,11 @@ int cm__avi_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm
         if (got < 12 || cm__rb32(p) != CM__FOURCC('R', 'I', 'F', 'F') ||
             cm__rb32(p + 8) !=
                 (part == 0 ? CM__FOURCC('A', 'V', 'I', ' ') : CM__FOURCC('A', 'V', 'I', 'X'))) {
-            /* bytes after the last RIFF part: padding, within the slack */
+            /* Bytes after the last RIFF part: the demuxer resynchronises through them and
+               plays any chunk it finds there (a second AVI joined with cat), so only zero
+               padding is accepted. */
             if (part > 0) {
-                w->unattributed += in->size - off;
+                res = trailing_padding(w, off);
                 break;
             }
             res = unproven(w, "the bytes at offset %lld are not an AVI RIFF part", (long long)off);

@@ -57,7 +57,7 @@ class Report:
     declared_ms: Optional[int]  # the header's claim; None when it declares none
     billable_ms: int
     credits: int
-    method: str                # "sample_index", "tail_packets", "packet_scan", ...
+    method: str                # "structure_walk" or "packet_scan" (0.1 also wrote "sample_index", "tail_packets")
     note: str                  # "" when header and content agree, else "header_longer", ...
     reason: str                # the note as a sentence ("" when none)
     has_video: bool

@@ -33,7 +33,7 @@ class JobContext(MeterTest):
     def test_a_block_that_returns_commits_the_quote(self):
         with self.meter.job("job-1", "acme", "alice", CLIP) as job:
             self.assertEqual((job.quote.credits, job.quote.hold_state), (1, "held"))
-            self.assertEqual(job.quote.method, "sample_index")
+            self.assertEqual(job.quote.method, "structure_walk")
             self.assertEqual(job.quote.available, 2)
             self.assertEqual(self.meter.balance("acme"), (2, 1))
         self.assertEqual((job.outcome.hold_state, job.outcome.charged), ("committed", 1))

@@ -21,7 +21,7 @@ class ProbeReports(unittest.TestCase):
         self.assertTrue(39500 <= r.duration_ms <= 40600, r.duration_ms)
         self.assertEqual(r.declared_ms, 40000)
         self.assertEqual(r.billable_ms, r.duration_ms)
-        self.assertEqual(r.method, "sample_index")
+        self.assertEqual(r.method, "structure_walk")
         self.assertEqual((r.note, r.reason), ("", ""))
         self.assertTrue(r.has_video)
         self.assertEqual([s.kind for s in r.streams], ["video", "audio"])
