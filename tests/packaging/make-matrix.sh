@@ -229,7 +229,7 @@ piece() { # SRC EXT OUTNAME [args]
     *) ff -i "$s" -map 0 -c copy "$@" "$o" ;;
     esac
 }
-for ext in ts mpg flv mkv; do
+for ext in ts mpg flv mkv avi; do
     {
         piece "$A" $ext work/a.$ext
         piece "$B" $ext work/b.$ext
