@@ -239,6 +239,57 @@ typedef struct cm_ledger_sweep_stats {
     int64_t periods_granted; /* plan periods granted */
 } cm_ledger_sweep_stats;
 
+/* ---- Plan changes (issue 12) ---- */
+
+/* Longest tier name, in bytes (without the NUL). */
+#define CM_LEDGER_TIER_MAX 1000
+
+/* What cm_ledger_plan_set_ref() / cm_ledger_plan_cancel_ref() did. */
+enum cm_ledger_plan_outcome {
+    CM_LEDGER_PLAN_STARTED = 1,             /* no plan, or its period had ended: a new period
+                                               starts now with its full allowance */
+    CM_LEDGER_PLAN_RELABELLED = 2,          /* same credits and interval, other tier: no grant */
+    CM_LEDGER_PLAN_UPGRADED = 3,            /* more credits a month: effective now, topped up */
+    CM_LEDGER_PLAN_DOWNGRADE_SCHEDULED = 4, /* fewer credits a month: from the next period */
+    CM_LEDGER_PLAN_SWITCHED_TO_ANNUAL = 5,  /* monthly -> annual: an annual period starts now */
+    CM_LEDGER_PLAN_MONTHLY_SCHEDULED = 6,   /* annual -> monthly: from the annual period's end */
+    CM_LEDGER_PLAN_CANCELLED = 7,           /* no further grants */
+    CM_LEDGER_PLAN_RESUMED = 8,             /* a cancelled plan set again before its period
+                                               ended: the schedule resumes, no grant now */
+    CM_LEDGER_PLAN_UNCHANGED = 9,           /* the active plan again (or a cancelled one
+                                               cancelled again): nothing changed */
+};
+
+/* Result of a plan set or cancel, filled in a caller-provided struct. */
+typedef struct cm_ledger_plan_result {
+    int outcome;          /* enum cm_ledger_plan_outcome */
+    int resumed;          /* 1 when this set resumed a cancelled plan (then outcome says what
+                             else it did: RESUMED alone, or e.g. UPGRADED) */
+    int replayed;         /* 1 when the reference was seen before: the first result, nothing
+                             done */
+    int64_t granted;      /* credits granted by this call (a new period or a top-up), else 0 */
+    int64_t effective_ms; /* when the change takes effect: now, or the period boundary a
+                             scheduled change waits for */
+} cm_ledger_plan_result;
+
+/* A workspace's plan, filled by cm_ledger_plan_show() in a caller-provided struct. */
+typedef struct cm_ledger_plan_info {
+    int has_plan;              /* 0: no plan was ever set (nothing else is filled) */
+    int active;                /* 1: a period runs now (0: cancelled and its period ended) */
+    int cancelled;             /* 1: cancelled (no further grants) */
+    int64_t cancelled_ms;      /* when, or -1 */
+    int64_t credits;           /* credits a month */
+    int interval;              /* enum cm_ledger_interval */
+    char tier[CM_LEDGER_TIER_MAX + 1];
+    int64_t period_start_ms;   /* the current (or, when not active, the last) period */
+    int64_t period_end_ms;     /* its end: the next boundary */
+    int scheduled;             /* 1: a change waits for period_end_ms */
+    int64_t sched_credits;     /* the scheduled plan (valid when scheduled) */
+    int sched_interval;
+    char sched_tier[CM_LEDGER_TIER_MAX + 1];
+    int64_t sched_ms;          /* when it takes effect (= period_end_ms) */
+} cm_ledger_plan_info;
+
 /* ---- Errors ---------------------------------------------------------------- */
 
 /* Stable machine name of a code ("insufficient_credits"); "unknown" for others.
@@ -290,17 +341,14 @@ CM_LEDGER_EXTERN int cm_ledger_member_remove(cm_ledger *l, const char *ws, const
                                              const char *as_user);
 
 /* Set the plan of ws: credits_per_month (> 0) on interval (enum cm_ledger_interval),
- * tier a free label (may be NULL). Only the owner may. A new plan starts a period now
- * with its grant (monthly: N expiring in one month; annual: 12 x N expiring in 12
- * months); the old plan's grants keep their own expiry. Setting the plan that is
- * already active (same credits, interval, tier) is a no-op.
+ * tier a free label (may be NULL). Only the owner may. cm_ledger_plan_set_ref() with
+ * ref NULL and no result; see it for the rules.
  * Returns OK, E_INVALID, E_NO_WORKSPACE, E_FORBIDDEN, E_BUSY, E_STORAGE. */
 CM_LEDGER_EXTERN int cm_ledger_plan_set(cm_ledger *l, const char *ws, int64_t credits_per_month,
                                         int interval, const char *tier, const char *as_user);
 
-/* Cancel the plan of ws: no further periods are granted; the current grant keeps its
- * expiry. Only the owner may. Cancelling a cancelled plan is OK; no plan: E_INVALID.
- * Returns OK, E_INVALID, E_NO_WORKSPACE, E_FORBIDDEN, E_BUSY, E_STORAGE. */
+/* Cancel the plan of ws: cm_ledger_plan_cancel_ref() with ref NULL and no result.
+ * Returns OK, E_INVALID (no plan), E_NO_WORKSPACE, E_FORBIDDEN, E_BUSY, E_STORAGE. */
 CM_LEDGER_EXTERN int cm_ledger_plan_cancel(cm_ledger *l, const char *ws, const char *as_user);
 
 /* Set the unit price of one add-on credit in region: currency is 3 upper-case
@@ -318,6 +366,52 @@ CM_LEDGER_EXTERN int cm_ledger_price_set(cm_ledger *l, const char *region, const
 CM_LEDGER_EXTERN int cm_ledger_buy(cm_ledger *l, const char *ws, int64_t credits,
                                    const char *as_user, const char *payment_ref,
                                    cm_ledger_purchase *out);
+
+/* Set the plan of ws, with the rules of plan changes (a period's allowance is N =
+ * credits_per_month for monthly, 12 x N for annual; the current period runs from the
+ * last boundary before now to the next one, boundaries counted from the plan's anchor):
+ *  - no plan, or the last plan's period has ended (it was cancelled): a new period starts
+ *    now with its full allowance (STARTED);
+ *  - the same credits and interval as the active plan: no grant; another tier only
+ *    relabels it (RELABELLED, a journal row), the same tier is UNCHANGED;
+ *  - more credits a month, same interval (UPGRADED): effective now, anchor unchanged; the
+ *    current period is topped up by (new N - old N) x the whole months left in it counting
+ *    the current one (monthly: new N - old N), as a plan grant expiring with the period;
+ *  - fewer credits a month, same interval (DOWNGRADE_SCHEDULED): from the next boundary;
+ *    nothing is taken back;
+ *  - monthly -> annual (SWITCHED_TO_ANNUAL): an annual period starts now with 12 x N; the
+ *    current monthly grant keeps its expiry;
+ *  - annual -> monthly (MONTHLY_SCHEDULED): from the end of the annual period, no grant now;
+ *  - a cancelled plan set again before its period ended resumes (resumed = 1): no grant
+ *    until the next boundary, then the rules above against the resumed plan.
+ * Any set replaces a change scheduled earlier. A scheduled change takes effect at its
+ * boundary (a "plan_set" journal row by "ledger"), and that period is granted by the new
+ * plan. tier: NULL or "" is no tier; at most CM_LEDGER_TIER_MAX bytes of UTF-8.
+ * ref (may be NULL): the payment provider's id of the change, at most 255 bytes; the same
+ * ref again (same workspace, credits, interval, tier) returns the first result with
+ * replayed = 1 and changes nothing; with other arguments (or naming a cancel) it is
+ * E_CONFLICT. Plan refs are their own namespace (not those of buy or refund). out may be
+ * NULL. Returns OK, E_INVALID, E_NO_WORKSPACE, E_FORBIDDEN, E_CONFLICT, E_BUSY,
+ * E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_plan_set_ref(cm_ledger *l, const char *ws,
+                                            int64_t credits_per_month, int interval,
+                                            const char *tier, const char *as_user,
+                                            const char *ref, cm_ledger_plan_result *out);
+
+/* Cancel the plan of ws: no further periods are granted; the current grant keeps its
+ * expiry; a scheduled change is dropped (CANCELLED). Only the owner may. Cancelling a
+ * cancelled plan is UNCHANGED; no plan: E_INVALID. ref and out as for
+ * cm_ledger_plan_set_ref() (a ref first used by a set is E_CONFLICT here).
+ * Returns OK, E_INVALID, E_NO_WORKSPACE, E_FORBIDDEN, E_CONFLICT, E_BUSY, E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_plan_cancel_ref(cm_ledger *l, const char *ws, const char *as_user,
+                                               const char *ref, cm_ledger_plan_result *out);
+
+/* The plan of ws brought up to now: tier, credits a month, interval, the current period,
+ * a scheduled change, cancelled or not (see cm_ledger_plan_info). as_user may be NULL
+ * (operator); members may read it. out must not be NULL. Returns OK (has_plan 0 when
+ * there is none), E_INVALID, E_NO_WORKSPACE, E_BUSY, E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_plan_show(cm_ledger *l, const char *ws, const char *as_user,
+                                         cm_ledger_plan_info *out);
 
 /* ---- Quotes and holds ------------------------------------------------------- */
 

@@ -168,6 +168,8 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
     l->busy_timeout_ms = cfg.busy_timeout_ms;
     l->now_ms = cfg.now_ms ? cfg.now_ms : real_clock;
     l->clock_user = cfg.clock_user;
+    /* One clock for a fleet: on PostgreSQL the server's, unless a clock was injected. */
+    l->server_clock = !cfg.now_ms && l->ops == &cm_storage_pg;
     if (pthread_mutex_init(&l->mu, NULL) != 0) {
         free(l);
         return cm_fail(NULL, CM_LEDGER_E_NOMEM, "cannot create the handle's mutex");
@@ -211,7 +213,19 @@ static int tx_attempt(cm_ledger *l, int write, cm_tx_body body, void *arg)
         return cm_storage_fail(l, rc);
     /* The clock is read once the write lock is held, so that a call that waited for
      * the lock acts at the moment it runs and the journal's times follow its order. */
-    tx.now = l->now_ms(l->clock_user);
+    if (l->server_clock) {
+        int64_t server = -1;
+        rc = l->ops->run(l->st, CM_Q_CLOCK_NOW, NULL, 0, cm_cb_int, &server);
+        if (rc) {
+            rc = cm_storage_fail(l, rc);
+            l->ops->rollback(l->st);
+            return rc;
+        }
+        tx.clock = server;
+    } else {
+        tx.clock = l->now_ms(l->clock_user);
+    }
+    tx.now = tx.clock;
     if (tx.now < 0) { /* the ledger keeps negative times for "none" */
         l->ops->rollback(l->st);
         return cm_fail(l, CM_LEDGER_E_INVALID, "the clock reads a time before 1970");
@@ -652,7 +666,7 @@ int cm_give_back_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t c
                          int64_t at_ms, const char *job, const char *actor, const char *reason)
 {
     int rc = cm_move_unsaved(tx, g, kind, credits, at_ms, job, actor, reason, NULL);
-    if (!rc && cm_grant_expired(g, tx->now) && credits > 0) {
+    if (!rc && cm_grant_expired(g, at_ms) && credits > 0) {
         rc = cm_move_unsaved(tx, g, "expiry", credits, at_ms, job, "ledger",
                              "credits given back to a grant that had expired", NULL);
         if (!rc)

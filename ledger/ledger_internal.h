@@ -29,6 +29,7 @@ struct cm_ledger {
     cm_storage *st;
     int64_t (*now_ms)(void *user);
     void *clock_user;
+    int server_clock; /* no injected clock and the backend has one (PostgreSQL): use it */
     int busy_timeout_ms; /* also bounds the retries of a transaction that lost a race */
     int retry;           /* set when the storage said CM_ST_RETRY during this attempt */
 };
@@ -36,7 +37,9 @@ struct cm_ledger {
 /* One call's transaction. */
 typedef struct cm_tx {
     cm_ledger *l;
-    int64_t now;  /* the clock, read once per call */
+    int64_t clock; /* the clock, read once per call (PostgreSQL: the server's) */
+    int64_t now;   /* ledger time: the clock, raised by cm_touch() to the time of the
+                      touched workspace's last journal row if that is later */
     int64_t op;   /* operation number of the journal rows of this call in workspace op_ws;
                      0 until the first row there is inserted (which takes a new one) */
     char op_ws[CM_ID_MAX + 1];
@@ -164,6 +167,11 @@ int cm_give_back_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t c
 int cm_grant_expired(const cm_grant_row *g, int64_t now);
 
 /* ---- ledger_time.c/ledger_plan.c: bringing a workspace up to now ---- */
+/* The most calendar months one call brings a plan forward (each period in between is
+ * granted and expired in order): 100 years. A clock further ahead is E_INVALID. */
+#define CM_CATCHUP_MAX_MONTHS 1200
+/* Raise tx->now to ws's last journal time if the clock reads earlier, then bring ws up to
+ * now: lapses, expiries and plan periods, each dated at its own instant, in time order. */
 int cm_touch(cm_tx *tx, const char *ws);
 int cm_grant_plan_period(cm_tx *tx, const char *ws, int64_t credits_per_month, int interval,
                          int64_t start_ms, int64_t period, const char *actor);

@@ -72,6 +72,8 @@ static int member_body(cm_tx *tx, void *arg)
     cm_ws_row w;
     int rc = cm_ws_access(tx, a->ws, a->as_user, 1,
                           a->op == 1 ? "add members" : "remove members", &w);
+    if (!rc) /* its rows are dated in ledger time, after what happened before them */
+        rc = cm_touch(tx, a->ws);
     if (rc)
         return rc;
     if (strcmp(a->user, w.owner) == 0) {

@@ -1,6 +1,8 @@
 /* Plans: monthly and annual grants, calendar periods from the start instant, periods
- * granted when time passes (on touch and by sweep) and never twice, plan change,
- * cancellation. */
+ * granted when time passes (on touch and by sweep) and never twice, each period in
+ * between granted and expired in order, ledger time never running backwards, and the
+ * rules of plan changes (issue 12): upgrade, downgrade, monthly <-> annual, relabel,
+ * cancel and resubscribe, replayed references, plan show. */
 #include "ledger_test.h"
 
 static void setup_plan(lt_env *e, const char *name, int64_t n, int interval)
@@ -103,29 +105,6 @@ static void test_annual_plan_grants_twelve_times_n_for_twelve_months(void **stat
     lt_close(&e);
 }
 
-static void test_plan_change_starts_new_period_and_old_grant_keeps_expiry(void **state)
-{
-    (void)state;
-    lt_env e;
-    setup_plan(&e, "change", 10, CM_LEDGER_MONTHLY);
-    lt_at(&e, "2026-02-10T00:00:00Z");
-    LT_OK(&e, cm_ledger_plan_set(e.l, "acme", 20, CM_LEDGER_MONTHLY, "max", "alice"));
-    cm_ledger_balance_result *b = NULL;
-    LT_OK(&e, cm_ledger_balance(e.l, "acme", NULL, &b));
-    assert_int_equal(b->available, 30);
-    assert_int_equal(b->n_grants, 2);
-    assert_int_equal(b->grants[0].granted, 10); /* soonest expiring first */
-    assert_int_equal(b->grants[0].expires_ms, lt_time("2026-02-28T12:00:00Z"));
-    assert_int_equal(b->grants[1].granted, 20);
-    assert_int_equal(b->grants[1].expires_ms, lt_time("2026-03-10T00:00:00Z"));
-    cm_ledger_balance_free(b);
-    lt_at(&e, "2026-03-01T00:00:00Z");
-    assert_int_equal(lt_available(&e, "acme"), 20);
-    lt_at(&e, "2026-03-10T00:00:00Z");
-    assert_int_equal(lt_available(&e, "acme"), 20); /* next period of the new plan */
-    lt_close(&e);
-}
-
 static void test_setting_the_active_plan_again_grants_nothing(void **state)
 {
     (void)state;
@@ -169,7 +148,22 @@ static void test_only_the_owner_sets_or_cancels_the_plan(void **state)
     lt_close(&e);
 }
 
-static void test_skipped_months_grant_only_the_current_period(void **state)
+/* ---- one clock: every period in between is granted and expired in order ---- */
+
+/* The journal of acme in order; fails unless its times never decrease. */
+static cm_ledger_history_result *history_in_time_order(lt_env *e, const char *ws)
+{
+    cm_ledger_history_result *h = NULL;
+    LT_OK(e, cm_ledger_history(e->l, ws, NULL, &h));
+    for (size_t i = 1; i < h->n_entries; i++)
+        if (h->entries[i].at_ms < h->entries[i - 1].at_ms)
+            fail_msg("journal row %lld (%s) is dated before row %lld (%s)",
+                     (long long)h->entries[i].id, h->entries[i].kind,
+                     (long long)h->entries[i - 1].id, h->entries[i - 1].kind);
+    return h;
+}
+
+static void test_months_in_between_are_granted_and_expired_in_order(void **state)
 {
     (void)state;
     lt_env e;
@@ -177,6 +171,472 @@ static void test_skipped_months_grant_only_the_current_period(void **state)
     lt_at(&e, "2026-06-15T00:00:00Z");
     assert_int_equal(lt_available(&e, "acme"), 10);
     assert_int_equal(first_expiry(&e), lt_time("2026-06-30T12:00:00Z"));
+    cm_ledger_history_result *h = history_in_time_order(&e, "acme");
+    /* Periods 0..4 (Jan 31, Feb 28, Mar 31, Apr 30, May 31): each granted at its start,
+     * and each but the last expired at its end, right before the next is granted. */
+    const char *want[] = {"grant", "expiry", "grant", "expiry", "grant",
+                          "expiry", "grant", "expiry", "grant"};
+    const char *at[] = {"2026-01-31T12:00:00Z", "2026-02-28T12:00:00Z", "2026-02-28T12:00:00Z",
+                        "2026-03-31T12:00:00Z", "2026-03-31T12:00:00Z", "2026-04-30T12:00:00Z",
+                        "2026-04-30T12:00:00Z", "2026-05-31T12:00:00Z", "2026-05-31T12:00:00Z"};
+    size_t k = 0;
+    for (size_t i = 0; i < h->n_entries; i++) {
+        if (strcmp(h->entries[i].kind, "grant") && strcmp(h->entries[i].kind, "expiry"))
+            continue;
+        assert_true(k < 9);
+        assert_string_equal(h->entries[i].kind, want[k]);
+        assert_int_equal(h->entries[i].at_ms, lt_time(at[k]));
+        assert_int_equal(h->entries[i].credits, 10);
+        k++;
+    }
+    assert_int_equal(k, 9);
+    cm_ledger_history_free(h);
+    lt_close(&e);
+}
+
+/* Reproduction (issue 12): one call with the clock in 2030 granted "plan period 53" and
+ * left a 2026 workspace with no grants for February and March. */
+static void test_clock_years_ahead_grants_every_period_in_between(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "year2030");
+    lt_at(&e, "2026-01-01T00:00:00Z"); /* before the workspace: time never runs back */
+    lt_workspace(&e);
+    LT_OK(&e, cm_ledger_plan_set(e.l, "acme", 10, CM_LEDGER_MONTHLY, NULL, "alice"));
+    lt_at(&e, "2030-06-15T00:00:00Z");
+    assert_int_equal(lt_available(&e, "acme"), 10);
+    cm_ledger_history_result *h = history_in_time_order(&e, "acme");
+    int64_t next = 0;
+    for (size_t i = 0; i < h->n_entries; i++) {
+        if (strcmp(h->entries[i].kind, "grant"))
+            continue;
+        char why[64];
+        snprintf(why, sizeof why, "plan period %lld", (long long)next);
+        assert_string_equal(h->entries[i].reason, why);
+        char month[40];
+        snprintf(month, sizeof month, "%04lld-%02lld-01T00:00:00Z", (long long)(2026 + next / 12),
+                 (long long)(next % 12 + 1));
+        assert_int_equal(h->entries[i].at_ms, lt_time(month));
+        next++;
+    }
+    assert_int_equal(next, 54); /* Jan 2026 .. Jun 2030 */
+    cm_ledger_history_free(h);
+    lt_close(&e);
+}
+
+static void test_clock_beyond_the_catch_up_horizon_is_invalid(void **state)
+{
+    (void)state;
+    lt_env e;
+    setup_plan(&e, "horizon", 10, CM_LEDGER_MONTHLY);
+    lt_at(&e, "2200-01-01T00:00:00Z");
+    cm_ledger_balance_result *b = NULL;
+    LT_EXPECT(&e, CM_LEDGER_E_INVALID, cm_ledger_balance(e.l, "acme", NULL, &b));
+    assert_null(b);
+    assert_non_null(strstr(cm_ledger_errmsg(e.l), "check the clock"));
+    lt_at(&e, "2026-02-01T00:00:00Z"); /* nothing was granted meanwhile */
+    assert_int_equal(lt_available(&e, "acme"), 10);
+    assert_int_equal(first_expiry(&e), lt_time("2026-02-28T12:00:00Z"));
+    lt_close(&e);
+}
+
+/* Reproduction (issue 12): a commit dated an hour before its reserve was accepted. */
+static void test_a_clock_behind_the_journal_is_dated_at_the_journal(void **state)
+{
+    (void)state;
+    lt_env e;
+    setup_plan(&e, "backwards", 10, CM_LEDGER_MONTHLY);
+    lt_at(&e, "2026-02-10T12:00:00Z");
+    LT_OK(&e, cm_ledger_reserve(e.l, "acme", "j", 3, "bob", 600, NULL));
+    lt_at(&e, "2026-02-10T11:00:00Z"); /* another machine, an hour behind */
+    cm_ledger_job *j = NULL;
+    LT_OK(&e, cm_ledger_commit(e.l, "j", 2, &j));
+    assert_int_equal(j->created_ms, lt_time("2026-02-10T12:00:00Z"));
+    assert_int_equal(j->resolved_ms, lt_time("2026-02-10T12:00:00Z"));
+    cm_ledger_job_free(j);
+    LT_OK(&e, cm_ledger_member_add(e.l, "acme", "carol", "alice"));
+    cm_ledger_history_free(history_in_time_order(&e, "acme"));
+    lt_close(&e);
+}
+
+/* A lapse is dated at its lease end; credits it gives back to a grant that expires
+ * later expire at that grant's end, after the lapse, in time order. */
+static void test_lapse_and_expiry_are_dated_when_they_happened(void **state)
+{
+    (void)state;
+    lt_env e;
+    setup_plan(&e, "lapsedated", 10, CM_LEDGER_MONTHLY);
+    lt_at(&e, "2026-02-20T00:00:00Z");
+    LT_OK(&e, cm_ledger_reserve(e.l, "acme", "j", 4, "bob", 3600, NULL));
+    lt_at(&e, "2026-03-05T00:00:00Z");
+    cm_ledger_balance_result *b = NULL;
+    LT_OK(&e, cm_ledger_balance(e.l, "acme", NULL, &b));
+    assert_int_equal(b->available, 10);
+    cm_ledger_balance_free(b);
+    cm_ledger_history_result *h = history_in_time_order(&e, "acme");
+    int seen = 0;
+    for (size_t i = 0; i < h->n_entries; i++) {
+        const cm_ledger_entry *x = &h->entries[i];
+        if (!strcmp(x->kind, "lapse")) {
+            assert_int_equal(x->at_ms, lt_time("2026-02-20T01:00:00Z"));
+            seen |= 1;
+        } else if (!strcmp(x->kind, "expiry")) {
+            assert_int_equal(x->at_ms, lt_time("2026-02-28T12:00:00Z"));
+            assert_int_equal(x->credits, 10); /* the 4 lapsed back, then all 10 expired */
+            assert_int_equal(seen, 1);
+            seen |= 2;
+        }
+    }
+    assert_int_equal(seen, 3);
+    cm_ledger_history_free(h);
+    lt_close(&e);
+}
+
+/* ---- plan changes (issue 12, section 1) ---- */
+
+static void spend(lt_env *e, const char *job, int64_t n)
+{
+    LT_OK(e, cm_ledger_reserve(e->l, "acme", job, n, "bob", 60, NULL));
+    LT_OK(e, cm_ledger_commit(e->l, job, CM_LEDGER_ALL, NULL));
+}
+
+/* The worked example's start: monthly 100 from Jan 1 00:00 UTC, 30 spent. */
+static void worked_example(lt_env *e, const char *name, int64_t n)
+{
+    lt_open(e, name);
+    lt_at(e, "2026-01-01T00:00:00Z");
+    lt_workspace(e);
+    cm_ledger_plan_result r;
+    LT_OK(e, cm_ledger_plan_set_ref(e->l, "acme", n, CM_LEDGER_MONTHLY, NULL, "alice", NULL, &r));
+    assert_int_equal(r.outcome, CM_LEDGER_PLAN_STARTED);
+    assert_int_equal(r.granted, n);
+    lt_at(e, "2026-01-05T00:00:00Z");
+    spend(e, "spent", 30);
+    assert_int_equal(lt_available(e, "acme"), n - 30);
+}
+
+static void assert_all_expire(lt_env *e, const char *iso)
+{
+    cm_ledger_balance_result *b = NULL;
+    LT_OK(e, cm_ledger_balance(e->l, "acme", NULL, &b));
+    for (size_t i = 0; i < b->n_grants; i++)
+        assert_int_equal(b->grants[i].expires_ms, lt_time(iso));
+    cm_ledger_balance_free(b);
+}
+
+/* Worked example: upgrade to 300 on Jan 15 -> 270 available (70 + 200, all expiring
+ * Feb 1); Feb 1 -> 300 granted. */
+static void test_upgrade_mid_month_tops_up_difference(void **state)
+{
+    (void)state;
+    lt_env e;
+    worked_example(&e, "upgrade", 100);
+    lt_at(&e, "2026-01-15T00:00:00Z");
+    cm_ledger_plan_result r;
+    LT_OK(&e, cm_ledger_plan_set_ref(e.l, "acme", 300, CM_LEDGER_MONTHLY, NULL, "alice", NULL, &r));
+    assert_int_equal(r.outcome, CM_LEDGER_PLAN_UPGRADED);
+    assert_int_equal(r.granted, 200);
+    assert_int_equal(r.effective_ms, lt_time("2026-01-15T00:00:00Z"));
+    assert_int_equal(lt_available(&e, "acme"), 270);
+    assert_all_expire(&e, "2026-02-01T00:00:00Z");
+    lt_at(&e, "2026-02-01T00:00:00Z");
+    assert_int_equal(lt_available(&e, "acme"), 300);
+    assert_all_expire(&e, "2026-03-01T00:00:00Z");
+    lt_close(&e);
+}
+
+/* Worked example: downgrade 300 -> 100 on Jan 20 -> nothing changes until Feb 1, which
+ * grants 100. */
+static void test_downgrade_waits_for_the_period_boundary(void **state)
+{
+    (void)state;
+    lt_env e;
+    worked_example(&e, "downgrade", 300);
+    lt_at(&e, "2026-01-20T00:00:00Z");
+    cm_ledger_plan_result r;
+    LT_OK(&e, cm_ledger_plan_set_ref(e.l, "acme", 100, CM_LEDGER_MONTHLY, NULL, "alice", NULL, &r));
+    assert_int_equal(r.outcome, CM_LEDGER_PLAN_DOWNGRADE_SCHEDULED);
+    assert_int_equal(r.granted, 0);
+    assert_int_equal(r.effective_ms, lt_time("2026-02-01T00:00:00Z"));
+    assert_int_equal(lt_available(&e, "acme"), 270);
+    lt_at(&e, "2026-01-31T23:59:59Z");
+    assert_int_equal(lt_available(&e, "acme"), 270);
+    lt_at(&e, "2026-02-01T00:00:00Z");
+    assert_int_equal(lt_available(&e, "acme"), 100);
+    lt_at(&e, "2026-03-01T00:00:00Z");
+    assert_int_equal(lt_available(&e, "acme"), 100);
+    lt_close(&e);
+}
+
+/* Worked example, chained: after the upgrade of Jan 15 (270), a downgrade 300 -> 100 on
+ * Jan 20 changes nothing until Feb 1, which grants 100. */
+static void test_upgrade_then_downgrade_grants_the_lower_plan_from_the_boundary(void **state)
+{
+    (void)state;
+    lt_env e;
+    worked_example(&e, "updown", 100);
+    lt_at(&e, "2026-01-15T00:00:00Z");
+    LT_OK(&e, cm_ledger_plan_set(e.l, "acme", 300, CM_LEDGER_MONTHLY, NULL, "alice"));
+    lt_at(&e, "2026-01-20T00:00:00Z");
+    LT_OK(&e, cm_ledger_plan_set(e.l, "acme", 100, CM_LEDGER_MONTHLY, NULL, "alice"));
+    assert_int_equal(lt_available(&e, "acme"), 270);
+    lt_at(&e, "2026-02-01T00:00:00Z");
+    assert_int_equal(lt_available(&e, "acme"), 100);
+    lt_close(&e);
+}
+
+/* Worked example: cancel on Jan 10 and set the same plan again on Jan 12 -> still 70,
+ * Feb 1 grants 100. */
+static void test_cancel_and_resubscribe_before_period_end_grants_nothing(void **state)
+{
+    (void)state;
+    lt_env e;
+    worked_example(&e, "resub", 100);
+    lt_at(&e, "2026-01-10T00:00:00Z");
+    cm_ledger_plan_result r;
+    LT_OK(&e, cm_ledger_plan_cancel_ref(e.l, "acme", "alice", NULL, &r));
+    assert_int_equal(r.outcome, CM_LEDGER_PLAN_CANCELLED);
+    lt_at(&e, "2026-01-12T00:00:00Z");
+    LT_OK(&e, cm_ledger_plan_set_ref(e.l, "acme", 100, CM_LEDGER_MONTHLY, NULL, "alice", NULL, &r));
+    assert_int_equal(r.outcome, CM_LEDGER_PLAN_RESUMED);
+    assert_int_equal(r.resumed, 1);
+    assert_int_equal(r.granted, 0);
+    assert_int_equal(lt_available(&e, "acme"), 70);
+    lt_at(&e, "2026-02-01T00:00:00Z");
+    assert_int_equal(lt_available(&e, "acme"), 100);
+    lt_close(&e);
+}
+
+/* Reproduction (issue 12): plan set 100 monthly tier basic, the same with tier basic2,
+ * cancel, set again, within four hours: 100 credits available, not 300. */
+static void test_rename_cancel_and_resubscribe_keep_one_allowance(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "tog");
+    lt_at(&e, "2026-01-01T00:00:00Z");
+    LT_OK(&e, cm_ledger_workspace_create(e.l, "tog", "alice", NULL));
+    LT_OK(&e, cm_ledger_plan_set(e.l, "tog", 100, CM_LEDGER_MONTHLY, "basic", "alice"));
+    lt_at(&e, "2026-01-01T01:00:00Z");
+    cm_ledger_plan_result r;
+    LT_OK(&e, cm_ledger_plan_set_ref(e.l, "tog", 100, CM_LEDGER_MONTHLY, "basic2", "alice", NULL,
+                                     &r));
+    assert_int_equal(r.outcome, CM_LEDGER_PLAN_RELABELLED);
+    assert_int_equal(r.granted, 0);
+    lt_at(&e, "2026-01-01T02:00:00Z");
+    LT_OK(&e, cm_ledger_plan_cancel(e.l, "tog", "alice"));
+    lt_at(&e, "2026-01-01T03:00:00Z");
+    LT_OK(&e, cm_ledger_plan_set(e.l, "tog", 100, CM_LEDGER_MONTHLY, "basic2", "alice"));
+    assert_int_equal(lt_available(&e, "tog"), 100);
+    cm_ledger_plan_info p;
+    LT_OK(&e, cm_ledger_plan_show(e.l, "tog", "alice", &p));
+    assert_string_equal(p.tier, "basic2");
+    assert_int_equal(p.cancelled, 0);
+    lt_close(&e);
+}
+
+static void test_tier_rename_only_relabels_with_a_journal_row(void **state)
+{
+    (void)state;
+    lt_env e;
+    setup_plan(&e, "relabel", 10, CM_LEDGER_MONTHLY);
+    LT_OK(&e, cm_ledger_plan_set(e.l, "acme", 10, CM_LEDGER_MONTHLY, "pro-2026", "alice"));
+    assert_int_equal(lt_available(&e, "acme"), 10);
+    cm_ledger_history_result *h = history_in_time_order(&e, "acme");
+    const cm_ledger_entry *last = &h->entries[h->n_entries - 1];
+    assert_string_equal(last->kind, "plan_set");
+    assert_int_equal(last->credits, 0);
+    assert_non_null(strstr(last->reason, "relabelled"));
+    cm_ledger_history_free(h);
+    lt_close(&e);
+}
+
+static void test_annual_upgrade_tops_up_by_whole_months_left(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "annualup");
+    lt_at(&e, "2026-01-01T00:00:00Z"); /* before the workspace: time never runs back */
+    lt_workspace(&e);
+    LT_OK(&e, cm_ledger_plan_set(e.l, "acme", 10, CM_LEDGER_ANNUAL, NULL, "alice"));
+    lt_at(&e, "2026-03-15T00:00:00Z"); /* March .. December: 10 months left */
+    cm_ledger_plan_result r;
+    LT_OK(&e, cm_ledger_plan_set_ref(e.l, "acme", 20, CM_LEDGER_ANNUAL, NULL, "alice", NULL, &r));
+    assert_int_equal(r.outcome, CM_LEDGER_PLAN_UPGRADED);
+    assert_int_equal(r.granted, 100);
+    assert_int_equal(lt_available(&e, "acme"), 220);
+    assert_all_expire(&e, "2027-01-01T00:00:00Z");
+    lt_at(&e, "2027-01-01T00:00:00Z");
+    assert_int_equal(lt_available(&e, "acme"), 240);
+    lt_close(&e);
+}
+
+static void test_monthly_to_annual_starts_now_and_keeps_the_monthly_grant(void **state)
+{
+    (void)state;
+    lt_env e;
+    worked_example(&e, "toannual", 100);
+    lt_at(&e, "2026-01-15T00:00:00Z");
+    cm_ledger_plan_result r;
+    LT_OK(&e, cm_ledger_plan_set_ref(e.l, "acme", 50, CM_LEDGER_ANNUAL, NULL, "alice", NULL, &r));
+    assert_int_equal(r.outcome, CM_LEDGER_PLAN_SWITCHED_TO_ANNUAL);
+    assert_int_equal(r.granted, 600);
+    cm_ledger_balance_result *b = NULL;
+    LT_OK(&e, cm_ledger_balance(e.l, "acme", NULL, &b));
+    assert_int_equal(b->available, 670);
+    assert_int_equal(b->n_grants, 2);
+    assert_int_equal(b->grants[0].expires_ms, lt_time("2026-02-01T00:00:00Z"));
+    assert_int_equal(b->grants[1].expires_ms, lt_time("2027-01-15T00:00:00Z"));
+    cm_ledger_balance_free(b);
+    lt_at(&e, "2026-02-01T00:00:00Z");
+    assert_int_equal(lt_available(&e, "acme"), 600);
+    lt_close(&e);
+}
+
+static void test_annual_to_monthly_waits_for_the_annual_period_end(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "tomonthly");
+    lt_at(&e, "2026-01-01T00:00:00Z"); /* before the workspace: time never runs back */
+    lt_workspace(&e);
+    LT_OK(&e, cm_ledger_plan_set(e.l, "acme", 10, CM_LEDGER_ANNUAL, NULL, "alice"));
+    lt_at(&e, "2026-03-01T00:00:00Z");
+    cm_ledger_plan_result r;
+    LT_OK(&e, cm_ledger_plan_set_ref(e.l, "acme", 50, CM_LEDGER_MONTHLY, "m", "alice", NULL, &r));
+    assert_int_equal(r.outcome, CM_LEDGER_PLAN_MONTHLY_SCHEDULED);
+    assert_int_equal(r.granted, 0);
+    assert_int_equal(r.effective_ms, lt_time("2027-01-01T00:00:00Z"));
+    assert_int_equal(lt_available(&e, "acme"), 120);
+    lt_at(&e, "2027-01-01T00:00:00Z");
+    assert_int_equal(lt_available(&e, "acme"), 50);
+    assert_all_expire(&e, "2027-02-01T00:00:00Z");
+    cm_ledger_plan_info p;
+    LT_OK(&e, cm_ledger_plan_show(e.l, "acme", NULL, &p));
+    assert_int_equal(p.interval, CM_LEDGER_MONTHLY);
+    assert_int_equal(p.credits, 50);
+    assert_string_equal(p.tier, "m");
+    assert_int_equal(p.scheduled, 0);
+    lt_at(&e, "2027-02-01T00:00:00Z");
+    assert_int_equal(lt_available(&e, "acme"), 50);
+    lt_close(&e);
+}
+
+static void test_cancel_drops_the_scheduled_change_and_stops_grants(void **state)
+{
+    (void)state;
+    lt_env e;
+    worked_example(&e, "canceldrop", 300);
+    lt_at(&e, "2026-01-20T00:00:00Z");
+    LT_OK(&e, cm_ledger_plan_set(e.l, "acme", 100, CM_LEDGER_MONTHLY, NULL, "alice"));
+    LT_OK(&e, cm_ledger_plan_cancel(e.l, "acme", "alice"));
+    cm_ledger_plan_info p;
+    LT_OK(&e, cm_ledger_plan_show(e.l, "acme", NULL, &p));
+    assert_int_equal(p.scheduled, 0);
+    assert_int_equal(p.cancelled, 1);
+    assert_int_equal(p.active, 1);
+    assert_int_equal(lt_available(&e, "acme"), 270);
+    lt_at(&e, "2026-02-01T00:00:00Z");
+    assert_int_equal(lt_available(&e, "acme"), 0);
+    LT_OK(&e, cm_ledger_plan_show(e.l, "acme", NULL, &p));
+    assert_int_equal(p.active, 0);
+    lt_close(&e);
+}
+
+static void test_set_after_the_cancelled_period_ended_starts_a_new_period(void **state)
+{
+    (void)state;
+    lt_env e;
+    worked_example(&e, "restart", 100);
+    lt_at(&e, "2026-01-10T00:00:00Z");
+    LT_OK(&e, cm_ledger_plan_cancel(e.l, "acme", "alice"));
+    lt_at(&e, "2026-02-05T00:00:00Z");
+    cm_ledger_plan_result r;
+    LT_OK(&e, cm_ledger_plan_set_ref(e.l, "acme", 100, CM_LEDGER_MONTHLY, NULL, "alice", NULL, &r));
+    assert_int_equal(r.outcome, CM_LEDGER_PLAN_STARTED);
+    assert_int_equal(r.granted, 100);
+    assert_int_equal(lt_available(&e, "acme"), 100);
+    assert_all_expire(&e, "2026-03-05T00:00:00Z");
+    lt_close(&e);
+}
+
+static void test_plan_reference_replays_the_first_result_and_grants_nothing(void **state)
+{
+    (void)state;
+    lt_env e;
+    worked_example(&e, "planref", 100);
+    lt_at(&e, "2026-01-15T00:00:00Z");
+    cm_ledger_plan_result r, again;
+    LT_OK(&e, cm_ledger_plan_set_ref(e.l, "acme", 300, CM_LEDGER_MONTHLY, "max", "alice", "pay-1",
+                                     &r));
+    assert_int_equal(r.replayed, 0);
+    lt_at(&e, "2026-01-16T00:00:00Z");
+    LT_OK(&e, cm_ledger_plan_set_ref(e.l, "acme", 300, CM_LEDGER_MONTHLY, "max", "alice", "pay-1",
+                                     &again));
+    assert_int_equal(again.replayed, 1);
+    assert_int_equal(again.outcome, CM_LEDGER_PLAN_UPGRADED);
+    assert_int_equal(again.granted, 200);
+    assert_int_equal(again.effective_ms, r.effective_ms);
+    assert_int_equal(lt_available(&e, "acme"), 270);
+    LT_EXPECT(&e, CM_LEDGER_E_CONFLICT,
+              cm_ledger_plan_set_ref(e.l, "acme", 400, CM_LEDGER_MONTHLY, "max", "alice", "pay-1",
+                                     NULL));
+    LT_EXPECT(&e, CM_LEDGER_E_CONFLICT,
+              cm_ledger_plan_set_ref(e.l, "acme", 300, CM_LEDGER_MONTHLY, "other", "alice",
+                                     "pay-1", NULL));
+    LT_EXPECT(&e, CM_LEDGER_E_CONFLICT, cm_ledger_plan_cancel_ref(e.l, "acme", "alice", "pay-1",
+                                                                  NULL));
+    LT_OK(&e, cm_ledger_plan_cancel_ref(e.l, "acme", "alice", "cancel-1", &r));
+    assert_int_equal(r.outcome, CM_LEDGER_PLAN_CANCELLED);
+    LT_OK(&e, cm_ledger_plan_set(e.l, "acme", 300, CM_LEDGER_MONTHLY, "max", "alice"));
+    /* a replayed cancel returns the first result and does not cancel the resumed plan */
+    LT_OK(&e, cm_ledger_plan_cancel_ref(e.l, "acme", "alice", "cancel-1", &again));
+    assert_int_equal(again.replayed, 1);
+    assert_int_equal(again.outcome, CM_LEDGER_PLAN_CANCELLED);
+    cm_ledger_plan_info p;
+    LT_OK(&e, cm_ledger_plan_show(e.l, "acme", NULL, &p));
+    assert_int_equal(p.cancelled, 0);
+    LT_EXPECT(&e, CM_LEDGER_E_INVALID,
+              cm_ledger_plan_set_ref(e.l, "acme", 300, CM_LEDGER_MONTHLY, NULL, "alice", "", NULL));
+    lt_close(&e);
+}
+
+static void test_plan_show_reports_tier_period_schedule_and_cancel(void **state)
+{
+    (void)state;
+    lt_env e;
+    worked_example(&e, "show", 300);
+    cm_ledger_plan_info p;
+    LT_OK(&e, cm_ledger_plan_show(e.l, "acme", "bob", &p)); /* members may read it */
+    assert_int_equal(p.has_plan, 1);
+    assert_int_equal(p.active, 1);
+    assert_int_equal(p.credits, 300);
+    assert_int_equal(p.interval, CM_LEDGER_MONTHLY);
+    assert_string_equal(p.tier, "");
+    assert_int_equal(p.period_start_ms, lt_time("2026-01-01T00:00:00Z"));
+    assert_int_equal(p.period_end_ms, lt_time("2026-02-01T00:00:00Z"));
+    assert_int_equal(p.scheduled, 0);
+    assert_int_equal(p.cancelled, 0);
+    lt_at(&e, "2026-01-20T00:00:00Z");
+    LT_OK(&e, cm_ledger_plan_set(e.l, "acme", 100, CM_LEDGER_MONTHLY, "lite", "alice"));
+    LT_OK(&e, cm_ledger_plan_show(e.l, "acme", NULL, &p));
+    assert_int_equal(p.scheduled, 1);
+    assert_int_equal(p.sched_credits, 100);
+    assert_int_equal(p.sched_interval, CM_LEDGER_MONTHLY);
+    assert_string_equal(p.sched_tier, "lite");
+    assert_int_equal(p.sched_ms, lt_time("2026-02-01T00:00:00Z"));
+    /* setting the active plan again drops the scheduled change */
+    LT_OK(&e, cm_ledger_plan_set(e.l, "acme", 300, CM_LEDGER_MONTHLY, NULL, "alice"));
+    LT_OK(&e, cm_ledger_plan_show(e.l, "acme", NULL, &p));
+    assert_int_equal(p.scheduled, 0);
+    LT_EXPECT(&e, CM_LEDGER_E_NO_WORKSPACE, cm_ledger_plan_show(e.l, "acme", "mallory", &p));
+    LT_OK(&e, cm_ledger_workspace_create(e.l, "empty", "alice", NULL));
+    LT_OK(&e, cm_ledger_plan_show(e.l, "empty", NULL, &p));
+    assert_int_equal(p.has_plan, 0);
+    LT_EXPECT(&e, CM_LEDGER_E_INVALID, cm_ledger_plan_show(e.l, "acme", NULL, NULL));
+    lt_at(&e, "2026-02-01T00:00:00Z");
+    assert_int_equal(lt_available(&e, "acme"), 300);
     lt_close(&e);
 }
 
@@ -189,11 +649,27 @@ int main(void)
         cmocka_unit_test(test_period_is_granted_once_however_often_touched),
         cmocka_unit_test(test_sweep_grants_new_periods_and_expires_old),
         cmocka_unit_test(test_annual_plan_grants_twelve_times_n_for_twelve_months),
-        cmocka_unit_test(test_plan_change_starts_new_period_and_old_grant_keeps_expiry),
         cmocka_unit_test(test_setting_the_active_plan_again_grants_nothing),
         cmocka_unit_test(test_cancelled_plan_grants_no_further_periods),
         cmocka_unit_test(test_only_the_owner_sets_or_cancels_the_plan),
-        cmocka_unit_test(test_skipped_months_grant_only_the_current_period),
+        cmocka_unit_test(test_months_in_between_are_granted_and_expired_in_order),
+        cmocka_unit_test(test_clock_years_ahead_grants_every_period_in_between),
+        cmocka_unit_test(test_clock_beyond_the_catch_up_horizon_is_invalid),
+        cmocka_unit_test(test_a_clock_behind_the_journal_is_dated_at_the_journal),
+        cmocka_unit_test(test_lapse_and_expiry_are_dated_when_they_happened),
+        cmocka_unit_test(test_upgrade_mid_month_tops_up_difference),
+        cmocka_unit_test(test_downgrade_waits_for_the_period_boundary),
+        cmocka_unit_test(test_upgrade_then_downgrade_grants_the_lower_plan_from_the_boundary),
+        cmocka_unit_test(test_cancel_and_resubscribe_before_period_end_grants_nothing),
+        cmocka_unit_test(test_rename_cancel_and_resubscribe_keep_one_allowance),
+        cmocka_unit_test(test_tier_rename_only_relabels_with_a_journal_row),
+        cmocka_unit_test(test_annual_upgrade_tops_up_by_whole_months_left),
+        cmocka_unit_test(test_monthly_to_annual_starts_now_and_keeps_the_monthly_grant),
+        cmocka_unit_test(test_annual_to_monthly_waits_for_the_annual_period_end),
+        cmocka_unit_test(test_cancel_drops_the_scheduled_change_and_stops_grants),
+        cmocka_unit_test(test_set_after_the_cancelled_period_ended_starts_a_new_period),
+        cmocka_unit_test(test_plan_reference_replays_the_first_result_and_grants_nothing),
+        cmocka_unit_test(test_plan_show_reports_tier_period_schedule_and_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
