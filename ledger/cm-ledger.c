@@ -23,7 +23,9 @@ static const char usage_text[] =
     "  member add WS USER --as USER\n"
     "  member remove WS USER --as USER\n"
     "  plan set WS --credits N --interval monthly|annual [--tier NAME] --as USER\n"
-    "  plan cancel WS --as USER\n"
+    "           [--ref PAYMENT_REF]\n"
+    "  plan cancel WS --as USER [--ref REF]\n"
+    "  plan show WS [--as USER]\n"
     "  price set REGION CURRENCY MINOR_UNITS\n"
     "  buy WS CREDITS --as USER [--ref PAYMENT_REF]\n"
     "  quote WS CREDITS [--as USER]\n"
@@ -265,7 +267,79 @@ static int job_result(int rc, cm_ledger *l, cm_ledger_job *j)
     return 0;
 }
 
-static void print_balance(const cm_ledger_balance_result *b)
+static void print_plan_json(const cm_ledger_plan_info *p)
+{
+    if (!p->has_plan) {
+        fputs("null", stdout);
+        return;
+    }
+    fputs("{\"tier\": ", stdout);
+    json_str(p->tier);
+    printf(", \"credits\": %" PRId64 ", \"interval\": \"%s\", \"period_start\": ", p->credits,
+           cm_ledger_interval_name(p->interval));
+    json_time(p->period_start_ms);
+    fputs(", \"period_end\": ", stdout);
+    json_time(p->period_end_ms);
+    printf(", \"active\": %s, \"cancelled\": %s, \"cancelled_at\": ", p->active ? "true" : "false",
+           p->cancelled ? "true" : "false");
+    json_time(p->cancelled_ms);
+    fputs(", \"scheduled\": ", stdout);
+    if (p->scheduled) {
+        printf("{\"credits\": %" PRId64 ", \"interval\": \"%s\", \"tier\": ", p->sched_credits,
+               cm_ledger_interval_name(p->sched_interval));
+        json_str(p->sched_tier);
+        fputs(", \"effective_at\": ", stdout);
+        json_time(p->sched_ms);
+        putchar('}');
+    } else {
+        fputs("null", stdout);
+    }
+    putchar('}');
+}
+
+static void print_plan_text(const char *ws, const cm_ledger_plan_info *p)
+{
+    char t1[40], t2[40];
+    if (!p->has_plan) {
+        printf("workspace %s: no plan\n", ws);
+        return;
+    }
+    printf("workspace %s: %" PRId64 " credits a month, %s%s%s%s\n", ws, p->credits,
+           cm_ledger_interval_name(p->interval), p->tier[0] ? ", tier " : "", p->tier,
+           !p->cancelled ? "" : p->active ? " (cancelled: no further grants)" : " (cancelled, ended)");
+    printf("  %s period %s .. %s\n", p->active ? "current" : "last",
+           cm_ledger_time_format(p->period_start_ms, t1, sizeof t1),
+           cm_ledger_time_format(p->period_end_ms, t2, sizeof t2));
+    if (p->cancelled)
+        printf("  cancelled at %s\n", cm_ledger_time_format(p->cancelled_ms, t1, sizeof t1));
+    if (p->scheduled)
+        printf("  scheduled from %s: %" PRId64 " credits a month, %s%s%s\n",
+               cm_ledger_time_format(p->sched_ms, t1, sizeof t1), p->sched_credits,
+               cm_ledger_interval_name(p->sched_interval), p->sched_tier[0] ? ", tier " : "",
+               p->sched_tier);
+}
+
+static void print_plan_result(const char *what, const cm_ledger_plan_result *r)
+{
+    char t[40];
+    if (json_mode) {
+        printf("{\"ok\": true, \"outcome\": \"%s\", \"resumed\": %s, \"replayed\": %s, "
+               "\"granted\": %" PRId64 ", \"effective_at\": ",
+               cm_ledger_plan_outcome_name(r->outcome), r->resumed ? "true" : "false",
+               r->replayed ? "true" : "false", r->granted);
+        json_time(r->effective_ms);
+        puts("}");
+        return;
+    }
+    printf("%s: %s%s", what, cm_ledger_plan_outcome_name(r->outcome),
+           r->resumed && r->outcome != CM_LEDGER_PLAN_RESUMED ? " (resumed)" : "");
+    if (r->granted)
+        printf(", %" PRId64 " credits granted", r->granted);
+    printf(", effective %s", cm_ledger_time_format(r->effective_ms, t, sizeof t));
+    puts(r->replayed ? " (a repeated reference: nothing new was done)" : "");
+}
+
+static void print_balance(const cm_ledger_balance_result *b, const cm_ledger_plan_info *p)
 {
     char t[40];
     if (json_mode) {
@@ -282,7 +356,9 @@ static void print_balance(const cm_ledger_balance_result *b)
             json_time(g->expires_ms);
             putchar('}');
         }
-        puts("]}");
+        fputs("], \"plan\": ", stdout);
+        print_plan_json(p);
+        puts("}");
         return;
     }
     printf("workspace %s: %" PRId64 " available, %" PRId64 " held\n", b->workspace, b->available,
@@ -294,6 +370,8 @@ static void print_balance(const cm_ledger_balance_result *b)
                g->id, cm_ledger_grant_kind_name(g->kind), g->granted, g->remaining, g->held,
                text_time(g->expires_ms, t, sizeof t));
     }
+    if (p->has_plan)
+        print_plan_text(b->workspace, p);
 }
 
 static void print_history(const char *ws, const cm_ledger_history_result *h)
@@ -405,14 +483,45 @@ static int run(cm_ledger *l, const args *a)
             return usage("--interval must be monthly or annual");
         if (parse_int(opt(a, "--credits"), &n))
             return usage("--credits must be a number");
-        rc = cm_ledger_plan_set(l, a->pos[2], n, interval, opt(a, "--tier"), as);
-        return rc ? refused(rc, l) : ok("plan set");
+        cm_ledger_plan_result r;
+        rc = cm_ledger_plan_set_ref(l, a->pos[2], n, interval, opt(a, "--tier"), as,
+                                    opt(a, "--ref"), &r);
+        if (rc)
+            return refused(rc, l);
+        print_plan_result("plan set", &r);
+        return 0;
     }
     if (!strcmp(cmd, "plan") && !strcmp(sub, "cancel")) {
         if ((rc = need(a, 3, 3, "plan cancel")) || (rc = need_opt(a, "--as", cmd)))
             return rc;
-        rc = cm_ledger_plan_cancel(l, a->pos[2], as);
-        return rc ? refused(rc, l) : ok("plan cancelled");
+        if (opt(a, "--credits") || opt(a, "--interval") || opt(a, "--tier"))
+            return usage("plan cancel takes no --credits, --interval or --tier");
+        cm_ledger_plan_result r;
+        rc = cm_ledger_plan_cancel_ref(l, a->pos[2], as, opt(a, "--ref"), &r);
+        if (rc)
+            return refused(rc, l);
+        print_plan_result("plan cancel", &r);
+        return 0;
+    }
+    if (!strcmp(cmd, "plan") && !strcmp(sub, "show")) {
+        if ((rc = need(a, 3, 3, "plan show")))
+            return rc;
+        if (opt(a, "--credits") || opt(a, "--interval") || opt(a, "--tier") || opt(a, "--ref"))
+            return usage("plan show takes only --as");
+        cm_ledger_plan_info p;
+        rc = cm_ledger_plan_show(l, a->pos[2], as, &p);
+        if (rc)
+            return refused(rc, l);
+        if (json_mode) {
+            fputs("{\"workspace\": ", stdout);
+            json_str(a->pos[2]);
+            fputs(", \"plan\": ", stdout);
+            print_plan_json(&p);
+            puts("}");
+        } else {
+            print_plan_text(a->pos[2], &p);
+        }
+        return 0;
     }
     if (!strcmp(cmd, "price") && !strcmp(sub, "set")) {
         if ((rc = need(a, 5, 5, "price set")))
@@ -552,7 +661,13 @@ static int run(cm_ledger *l, const args *a)
             rc = cm_ledger_balance(l, a->pos[1], as, &b);
             if (rc)
                 return refused(rc, l);
-            print_balance(b);
+            cm_ledger_plan_info p;
+            rc = cm_ledger_plan_show(l, a->pos[1], as, &p);
+            if (rc) {
+                cm_ledger_balance_free(b);
+                return refused(rc, l);
+            }
+            print_balance(b, &p);
             cm_ledger_balance_free(b);
         } else {
             cm_ledger_history_result *h;
@@ -598,7 +713,7 @@ static int options_fit(const args *a)
         const char *allowed;
     } table[] = {
         {"workspace", "--owner --region"}, {"member", "--as"},
-        {"plan", "--credits --interval --tier --as"}, {"price", ""},
+        {"plan", "--credits --interval --tier --as --ref"}, {"price", ""},
         {"buy", "--as --ref"},           {"quote", "--as"},
         {"reserve", "--as --lease --note"}, {"renew", "--lease"},
         {"commit", ""},                  {"release", ""},

@@ -531,6 +531,10 @@ CM_LEDGER_EXTERN char *cm_ledger_time_format(int64_t ms, char *buf, size_t size)
 CM_LEDGER_EXTERN const char *cm_ledger_grant_kind_name(int kind);
 CM_LEDGER_EXTERN const char *cm_ledger_hold_state_name(int state);
 CM_LEDGER_EXTERN const char *cm_ledger_interval_name(int interval);
+/* "started", "relabelled", "upgraded", "downgrade_scheduled", "switched_to_annual",
+ * "monthly_scheduled", "cancelled", "resumed", "unchanged" (enum cm_ledger_plan_outcome);
+ * "unknown" otherwise. Static storage. */
+CM_LEDGER_EXTERN const char *cm_ledger_plan_outcome_name(int outcome);
 
 #ifdef __cplusplus
 }

@@ -216,7 +216,7 @@ static int tx_attempt(cm_ledger *l, int write, cm_tx_body body, void *arg)
     if (l->server_clock) {
         int64_t server = -1;
         rc = l->ops->run(l->st, CM_Q_CLOCK_NOW, NULL, 0, cm_cb_int, &server);
-        if (rc) {
+        if (rc && rc != CM_ST_ABORT) {
             rc = cm_storage_fail(l, rc);
             l->ops->rollback(l->st);
             return rc;

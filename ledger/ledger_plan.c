@@ -618,6 +618,16 @@ int cm_ledger_plan_show(cm_ledger *l, const char *ws, const char *as_user,
     return rc;
 }
 
+const char *cm_ledger_plan_outcome_name(int outcome)
+{
+    static const char *const names[] = {
+        "unknown",   "started",  "relabelled", "upgraded",  "downgrade_scheduled",
+        "switched_to_annual", "monthly_scheduled", "cancelled", "resumed", "unchanged"};
+    if (outcome < 1 || outcome > CM_LEDGER_PLAN_UNCHANGED)
+        return names[0];
+    return names[outcome];
+}
+
 /* ---- sweep ---- */
 
 static int sweep_body(cm_tx *tx, void *arg)

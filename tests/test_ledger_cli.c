@@ -126,7 +126,67 @@ static void test_balance_json_has_the_documented_shape(void **state)
                              "\"remaining\": 70, \"held\": 30, \"expires_at\": "
                              "\"2026-02-28T12:00:00Z\"}, {\"id\": 2, \"kind\": \"addon\", "
                              "\"granted\": 10, \"remaining\": 10, \"held\": 0, \"expires_at\": "
-                             "null}]}\n");
+                             "null}], \"plan\": {\"tier\": \"pro\", \"credits\": 100, "
+                             "\"interval\": \"monthly\", \"period_start\": "
+                             "\"2026-01-31T12:00:00Z\", \"period_end\": \"2026-02-28T12:00:00Z\", "
+                             "\"active\": true, \"cancelled\": false, \"cancelled_at\": null, "
+                             "\"scheduled\": null}}\n");
+}
+
+/* plan set/cancel say what they did; --ref makes them replay-safe; plan show (and
+ * balance) show the plan with its scheduled change. */
+static void test_plan_commands_report_outcome_schedule_and_replay(void **state)
+{
+    (void)state;
+    const char *t1 = "--now", *jan1 = "2026-01-01T00:00:00Z";
+    assert_int_equal(cli(t1, jan1, "workspace", "create", "tog", "--owner", "o", NULL), 0);
+    assert_int_equal(cli(t1, jan1, "plan", "show", "tog", NULL), 0);
+    assert_string_equal(out, "workspace tog: no plan\n");
+    assert_int_equal(cli(t1, jan1, "plan", "set", "tog", "--credits", "100", "--interval",
+                         "monthly", "--tier", "basic", "--as", "o", "--ref", "pay-1", NULL),
+                     0);
+    assert_string_equal(out, "plan set: started, 100 credits granted, effective "
+                             "2026-01-01T00:00:00Z\n");
+    assert_int_equal(cli(t1, "2026-01-01T01:00:00Z", "--json", "plan", "set", "tog", "--credits",
+                         "100", "--interval", "monthly", "--tier", "basic", "--as", "o", "--ref",
+                         "pay-1", NULL),
+                     0);
+    assert_string_equal(out, "{\"ok\": true, \"outcome\": \"started\", \"resumed\": false, "
+                             "\"replayed\": true, \"granted\": 100, \"effective_at\": "
+                             "\"2026-01-01T00:00:00Z\"}\n");
+    assert_int_equal(cli(t1, "2026-01-01T01:00:00Z", "plan", "set", "tog", "--credits", "50",
+                         "--interval", "monthly", "--as", "o", "--ref", "pay-1", NULL),
+                     1);
+    assert_non_null(strstr(err, "conflict"));
+    assert_int_equal(cli(t1, "2026-01-01T02:00:00Z", "plan", "set", "tog", "--credits", "60",
+                         "--interval", "monthly", "--tier", "lite", "--as", "o", NULL),
+                     0);
+    assert_string_equal(out, "plan set: downgrade_scheduled, effective 2026-02-01T00:00:00Z\n");
+    assert_int_equal(cli(t1, "2026-01-01T03:00:00Z", "--json", "plan", "show", "tog", NULL), 0);
+    assert_string_equal(out, "{\"workspace\": \"tog\", \"plan\": {\"tier\": \"basic\", "
+                             "\"credits\": 100, \"interval\": \"monthly\", \"period_start\": "
+                             "\"2026-01-01T00:00:00Z\", \"period_end\": \"2026-02-01T00:00:00Z\", "
+                             "\"active\": true, \"cancelled\": false, \"cancelled_at\": null, "
+                             "\"scheduled\": {\"credits\": 60, \"interval\": \"monthly\", "
+                             "\"tier\": \"lite\", \"effective_at\": \"2026-02-01T00:00:00Z\"}}}\n");
+    assert_int_equal(cli(t1, "2026-01-01T04:00:00Z", "plan", "cancel", "tog", "--as", "o",
+                         "--ref", "c-1", NULL),
+                     0);
+    assert_string_equal(out, "plan cancel: cancelled, effective 2026-01-01T04:00:00Z\n");
+    assert_int_equal(cli(t1, "2026-01-01T04:00:00Z", "plan", "show", "tog", NULL), 0);
+    assert_non_null(strstr(out, "(cancelled: no further grants)"));
+    assert_null(strstr(out, "scheduled"));
+    assert_int_equal(cli(t1, "2026-01-01T04:00:00Z", "plan", "cancel", "tog", "--as", "o",
+                         "--credits", "3", NULL),
+                     2);
+    assert_int_equal(cli(t1, "2026-01-01T05:00:00Z", "plan", "set", "tog", "--credits", "100",
+                         "--interval", "monthly", "--tier", "basic", "--as", "o", NULL),
+                     0);
+    assert_string_equal(out, "plan set: resumed, effective 2026-01-01T05:00:00Z\n");
+    assert_int_equal(cli(t1, "2026-01-01T05:00:00Z", "balance", "tog", NULL), 0);
+    assert_non_null(strstr(out, "workspace tog: 100 available, 0 held\n"));
+    assert_non_null(strstr(out, "workspace tog: 100 credits a month, monthly, tier basic\n"));
+    assert_int_equal(cli("check", NULL), 0);
 }
 
 static void test_full_job_cycle_through_the_cli(void **state)
@@ -219,6 +279,10 @@ static void test_now_before_1970_is_a_usage_error(void **state)
  * history and balance reads exactly as v1 printed them (ledger-schema-v1.expected,
  * including what each take was charged and refunded, which v2 derives), check passes,
  * and new movements continue each workspace's journal ids. */
+#define V1_PLAN                                                                                    \
+    "], \"plan\": {\"tier\": \"pro\", \"credits\": 5, \"interval\": \"monthly\", "                 \
+    "\"period_start\": \"2026-02-28T10:00:00Z\", \"period_end\": \"2026-03-31T10:00:00Z\", "           \
+    "\"active\": true, \"cancelled\": false, \"cancelled_at\": null, \"scheduled\": null}}\n"
 static void test_a_v1_ledger_migrates_and_reads_the_same(void **state)
 {
     (void)state;
@@ -239,6 +303,11 @@ static void test_a_v1_ledger_migrates_and_reads_the_same(void **state)
         assert_int_equal(cli(T1, "--json", cmds[i][0], cmds[i][1], NULL), 0);
         strncat(got, out, sizeof got - strlen(got) - 1);
     }
+    /* v3's balance adds the plan after the grants: what v1 printed is the rest. */
+    char *plan = strstr(got, "], \"plan\": ");
+    assert_non_null(plan);
+    assert_string_equal(plan, V1_PLAN);
+    strcpy(plan, "]}\n");
     assert_string_equal(got, want);
     assert_int_equal(cli(T1, "check", NULL), 0);
     assert_int_equal(lt_exec_sql(db, "SELECT charged FROM hold_takes", e, sizeof e), -1);
@@ -263,6 +332,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_balance_json_has_the_documented_shape, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_plan_commands_report_outcome_schedule_and_replay,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_job_cycle_through_the_cli, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_escapes_ids_in_buy_and_refund, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ids_must_be_utf8_text, setup, teardown),

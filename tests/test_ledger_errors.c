@@ -350,7 +350,11 @@ static void test_postgres_v1_ledger_migrates(void **state)
     cm_ledger_close(e.l);
     exec_sql(e.path, "ALTER TABLE hold_takes ADD COLUMN charged BIGINT NOT NULL DEFAULT 0, "
                      "ADD COLUMN refunded BIGINT NOT NULL DEFAULT 0;"
-                     "DELETE FROM schema_version WHERE version = 2");
+                     "DELETE FROM schema_version WHERE version >= 2;"
+                     /* v3: plans (undone so that it is migrated again after v2) */
+                     "ALTER TABLE plans DROP COLUMN sched_credits, DROP COLUMN sched_interval, "
+                     "DROP COLUMN sched_tier, DROP COLUMN sched_ms;"
+                     "DROP TABLE plan_changes; DROP TABLE journal_v3_from");
     e.l = lt_open_path(&e, e.path);
     char err[512];
     assert_int_not_equal(lt_exec_sql(e.path, "SELECT charged FROM hold_takes", err, sizeof err),
