@@ -11,11 +11,31 @@
  * up to what it holds. It reports the first violation found. The journal is replayed
  * workspace by workspace, each in id order (ids and operation numbers are per
  * workspace, and so are grants and holds).
+ *
+ * Since schema v3 it also proves the rules it can of plans and time: within a workspace
+ * the journal's times never decrease (rows since v3); a grant is journalled when its
+ * grant was made, an expiry never before its grant's end, a lapse at its hold's lease
+ * end; and no plan period is granted more than the plan history (plan_changes) allows,
+ * nor overlaps another (but for an annual period starting inside a monthly one).
  */
 #include "ledger_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* One row of plan_changes, or of journal_v3_from (ws, id in at). */
+typedef struct change {
+    char ws[CM_ID_MAX + 1];
+    int64_t at, credits;
+    int interval, set;
+} change;
+
+typedef struct change_vec {
+    change *v;
+    size_t n, cap;
+    int oom;
+} change_vec;
 
 typedef struct hold_tally {
     cm_hold_row h;
@@ -31,6 +51,11 @@ typedef struct check_ctx {
     size_t n_holds, cap_holds;
     int oom;
     int rc; /* first violation */
+    /* v3: plans and one clock */
+    change_vec changes; /* plan_changes by ws, id */
+    change_vec v3_from; /* journal_v3_from by ws: the last id written before v3 */
+    char last_ws[CM_ID_MAX + 1];
+    int64_t last_at, from_id;
 } check_ctx;
 
 #define VIOLATION(x, ...)                                                                          \
@@ -73,16 +98,45 @@ static int negative(const cm_grant_row *g)
            g->expired < 0 || g->refunded_into < 0;
 }
 
+static int cmp_change_ws(const void *k, const void *e)
+{
+    return strcmp((const char *)k, ((const change *)e)->ws);
+}
+
+/* One clock: within a workspace, the journal's times never decrease (checked on the rows
+ * written since schema v3; earlier ledgers dated some lazy movements out of order). */
+static int check_clock(check_ctx *x, const char *ws, int64_t id, int64_t at)
+{
+    if (strcmp(ws, x->last_ws) != 0) {
+        snprintf(x->last_ws, sizeof x->last_ws, "%s", ws);
+        const change *f = bsearch(ws, x->v3_from.v, x->v3_from.n, sizeof *f, cmp_change_ws);
+        x->from_id = f ? f->at : 0;
+        x->last_at = -1;
+    }
+    if (id <= x->from_id)
+        return 0;
+    if (at < x->last_at) {
+        VIOLATION(x, "workspace '%s': journal row %lld is dated before the row preceding it "
+                     "(ledger time ran backwards)",
+                  ws, (long long)id);
+        return 1;
+    }
+    x->last_at = at;
+    return 0;
+}
+
 static int cb_journal(void *ctx, const cm_sv *c, int n)
 {
     check_ctx *x = ctx;
     (void)n;
-    int64_t id = c[0].i, op = c[1].i, credits = c[5].i;
+    int64_t id = c[0].i, op = c[1].i, credits = c[5].i, at = c[7].i;
     const char *kind = c[2].s ? c[2].s : "";
     if (credits < 0) {
         VIOLATION(x, "journal row %lld moves a negative number of credits", (long long)id);
         return 1;
     }
+    if (check_clock(x, c[6].s ? c[6].s : "", id, at))
+        return 1;
     if (c[3].type == CM_SV_INT) {
         cm_grant_row *g = bsearch(&c[3].i, x->derived.v, x->derived.n, sizeof *g, cmp_grant);
         if (!g) {
@@ -97,6 +151,18 @@ static int cb_journal(void *ctx, const cm_sv *c, int n)
         if (negative(g)) {
             VIOLATION(x, "journal row %lld (%s of %lld) drives grant %lld negative",
                       (long long)id, kind, (long long)credits, (long long)g->id);
+            return 1;
+        }
+        /* Movements are dated when they happened: a grant when its grant was made (a plan
+         * period at its start), an expiry never before its grant's end. */
+        if (!strcmp(kind, "grant") && at != g->created_ms) {
+            VIOLATION(x, "journal row %lld grants grant %lld at another time than it was made",
+                      (long long)id, (long long)g->id);
+            return 1;
+        }
+        if (!strcmp(kind, "expiry") && (g->expires_ms < 0 || at < g->expires_ms)) {
+            VIOLATION(x, "journal row %lld expires grant %lld before its end", (long long)id,
+                      (long long)g->id);
             return 1;
         }
     }
@@ -117,6 +183,12 @@ static int cb_journal(void *ctx, const cm_sv *c, int n)
                 t->commit += credits;
             else
                 t->back += credits;
+            if (!strcmp(kind, "lapse") && at != t->h.lease_until_ms) {
+                VIOLATION(x, "journal row %lld: job '%s' lapsed at another time than its lease "
+                             "end",
+                          (long long)id, t->h.job);
+                return 1;
+            }
             if (op != t->last_op) {
                 t->res_ops++;
                 t->last_op = op;
@@ -220,6 +292,136 @@ static void check_holds(check_ctx *x)
     }
 }
 
+static int cb_change(void *ctx, const cm_sv *c, int n)
+{
+    change_vec *v = ctx;
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 16;
+        void *p = realloc(v->v, cap * sizeof *v->v);
+        if (!p) {
+            v->oom = 1;
+            return 1;
+        }
+        v->v = p;
+        v->cap = cap;
+    }
+    change *r = &v->v[v->n++];
+    memset(r, 0, sizeof *r);
+    cm_copy_text(r->ws, sizeof r->ws, &c[0]);
+    r->at = c[1].i;
+    if (n >= 5) { /* plan_changes: ws, at_ms, action, credits, interval */
+        r->set = c[2].s && !strcmp(c[2].s, "set");
+        r->credits = c[3].i;
+        r->interval = (int)c[4].i;
+    }
+    return 0;
+}
+
+/* No monthly period is longer than 31 days (a top-up starts later, so is shorter); an
+ * annual one is at least 365 days. */
+#define MONTH_MAX_MS (INT64_C(31) * 86400000)
+
+/* The plan grants of one workspace that expire together: one period (its grant and any
+ * upgrade top-up). */
+typedef struct period_group {
+    int64_t begin, end, granted;
+} period_group;
+
+static int cmp_group(const void *a, const void *b)
+{
+    const period_group *x = a, *y = b;
+    if (x->begin != y->begin)
+        return (x->begin > y->begin) - (x->begin < y->begin);
+    return (x->end > y->end) - (x->end < y->end);
+}
+
+/* The most a period [begin, end) may be granted: the largest allowance (N, or 12 x N for
+ * annual) among the plans set in the workspace that were in effect at some instant of
+ * it (the last set at or before begin, and every set before end). -1 when no set is
+ * known at or before begin (a plan of a ledger older than v3). */
+static int64_t allowance(const change *c, size_t n, int64_t begin, int64_t end)
+{
+    int64_t best = -1, before = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!c[i].set)
+            continue;
+        int64_t a = c[i].credits * (c[i].interval == CM_LEDGER_ANNUAL ? 12 : 1);
+        if (c[i].at <= begin)
+            before = a;
+        else if (c[i].at < end && a > best)
+            best = a;
+    }
+    if (before < 0)
+        return -1;
+    return before > best ? before : best;
+}
+
+/* Plan rules, per workspace, for the periods granted since its first recorded plan change
+ * (schema v3): no period is granted more than the plan history allows, and periods
+ * follow one another without overlapping, except that an annual period may start
+ * inside a monthly one (monthly -> annual keeps the monthly grant). */
+static void check_plans(check_ctx *x)
+{
+    size_t i = 0;
+    while (i < x->changes.n && !x->rc) {
+        const change *c = &x->changes.v[i];
+        size_t n = 1;
+        while (i + n < x->changes.n && !strcmp(x->changes.v[i + n].ws, c->ws))
+            n++;
+        int64_t first = c->at;
+        for (size_t k = 1; k < n; k++)
+            if (c[k].at < first)
+                first = c[k].at;
+        period_group *g = NULL;
+        size_t ng = 0;
+        for (size_t k = 0; k < x->stored.n; k++) {
+            const cm_grant_row *r = &x->stored.v[k];
+            if (r->kind != CM_LEDGER_GRANT_PLAN || strcmp(r->ws, c->ws) != 0 ||
+                r->expires_ms < 0)
+                continue;
+            size_t j = 0;
+            while (j < ng && g[j].end != r->expires_ms)
+                j++;
+            if (j == ng) {
+                void *p = realloc(g, (ng + 1) * sizeof *g);
+                if (!p) {
+                    x->oom = 1;
+                    break;
+                }
+                g = p;
+                g[ng++] = (period_group){r->created_ms, r->expires_ms, 0};
+            }
+            if (r->created_ms < g[j].begin)
+                g[j].begin = r->created_ms;
+            g[j].granted += r->granted;
+        }
+        if (g)
+            qsort(g, ng, sizeof *g, cmp_group);
+        const period_group *prev = NULL;
+        for (size_t j = 0; j < ng && !x->rc && !x->oom; j++) {
+            if (g[j].begin < first)
+                continue; /* granted before the plan history was kept */
+            int64_t most = allowance(c, n, g[j].begin, g[j].end);
+            if (most >= 0 && g[j].granted > most)
+                VIOLATION(x,
+                          "workspace '%s': the plan period ending %lld was granted %lld credits, "
+                          "more than the %lld its plan history allows",
+                          c->ws, (long long)g[j].end, (long long)g[j].granted, (long long)most);
+            else if (prev && g[j].begin < prev->end &&
+                     !(prev->end - prev->begin <= MONTH_MAX_MS &&
+                       g[j].end - g[j].begin > MONTH_MAX_MS && g[j].begin > prev->begin))
+                VIOLATION(x,
+                          "workspace '%s': the plan period from %lld overlaps the one from %lld "
+                          "(two allowances at once)",
+                          c->ws, (long long)g[j].begin, (long long)prev->begin);
+            if (!prev || g[j].end > prev->end)
+                prev = &g[j];
+        }
+        free(g);
+        i += n;
+    }
+}
+
 static int check_body(cm_tx *tx, void *arg)
 {
     (void)arg;
@@ -244,13 +446,25 @@ static int check_body(cm_tx *tx, void *arg)
     if (!rc)
         rc = cm_run(tx, CM_Q_TAKES_ALL, NULL, 0, cb_take, &x);
     if (!rc)
+        rc = cm_run(tx, CM_Q_JOURNAL_V3_FROM, NULL, 0, cb_change, &x.v3_from);
+    if (!rc)
+        rc = cm_run(tx, CM_Q_PLAN_CHANGES_ALL, NULL, 0, cb_change, &x.changes);
+    if (!rc && (x.v3_from.oom || x.changes.oom))
+        rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory checking the ledger");
+    if (!rc)
         rc = cm_run(tx, CM_Q_JOURNAL_ALL, NULL, 0, cb_journal, &x);
     if (!rc)
         check_grants(&x);
     if (!rc)
         check_holds(&x);
     if (!rc)
+        check_plans(&x);
+    if (!rc && x.oom)
+        rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory checking the ledger");
+    if (!rc)
         rc = x.rc;
+    free(x.changes.v);
+    free(x.v3_from.v);
     cm_grant_vec_free(&x.stored);
     free(x.derived.v);
     free(x.holds);

@@ -640,6 +640,94 @@ static void test_plan_show_reports_tier_period_schedule_and_cancel(void **state)
     lt_close(&e);
 }
 
+
+/* ---- check proves the plan and clock rules ---- */
+
+/* Append, behind the library's back, a plan grant of credits to acme made at `at` and
+ * expiring at `until`, with its journal row: conservation holds, the plan rules do not. */
+static void forge_plan_grant(lt_env *e, int64_t credits, const char *at, const char *until)
+{
+    char sql[1200], err[512];
+    long long a = (long long)lt_time(at), u = (long long)lt_time(until), c = (long long)credits;
+    int n = snprintf(sql, sizeof sql,
+                     "INSERT INTO grants(ws, kind, granted, remaining, held, charged, expired, "
+                     "refunded_into, created_ms, expires_ms, period) VALUES('acme', 1, %lld, "
+                     "%lld, 0, 0, 0, 0, %lld, %lld, 0);",
+                     c, c, a, u);
+    if (lt_is_uri(e->path))
+        snprintf(sql + n, sizeof sql - (size_t)n,
+                 "INSERT INTO journal(op, ws, at_ms, kind, grant_id, credits, actor) VALUES("
+                 "nextval('journal_op'), 'acme', %lld, 'grant', (SELECT MAX(id) FROM grants), "
+                 "%lld, 'mallory')",
+                 a, c);
+    else
+        snprintf(sql + n, sizeof sql - (size_t)n,
+                 "INSERT INTO journal(id, op, ws, at_ms, kind, grant_id, credits, actor) VALUES("
+                 "(SELECT MAX(id) + 1 FROM journal WHERE ws = 'acme'), "
+                 "(SELECT MAX(id) + 1 FROM journal WHERE ws = 'acme'), 'acme', %lld, 'grant', "
+                 "(SELECT MAX(id) FROM grants), %lld, 'mallory')",
+                 a, c);
+    if (lt_exec_sql(e->path, sql, err, sizeof err))
+        fail_msg("%s: %s", sql, err);
+}
+
+static void expect_check_fails(lt_env *e, const char *words)
+{
+    LT_EXPECT(e, CM_LEDGER_E_CHECK, cm_ledger_check(e->l));
+    if (!strstr(cm_ledger_errmsg(e->l), words))
+        fail_msg("check said '%s', not '%s'", cm_ledger_errmsg(e->l), words);
+    cm_ledger_close(e->l); /* the database is broken on purpose: no check at teardown */
+    e->l = NULL;
+    lt_close(e);
+}
+
+static void test_check_finds_a_period_granted_beyond_its_allowance(void **state)
+{
+    (void)state;
+    lt_env e;
+    worked_example(&e, "forgetopup", 100);
+    LT_OK(&e, cm_ledger_check(e.l));
+    /* a top-up of 201 on a 100 plan never upgraded: 301 for one period */
+    forge_plan_grant(&e, 201, "2026-01-15T00:00:00Z", "2026-02-01T00:00:00Z");
+    expect_check_fails(&e, "more than the 100 its plan history allows");
+}
+
+/* The bug of issue 12: a tier rename (or cancel + set) started a second period with its
+ * own full grant while the first still ran. */
+static void test_check_finds_two_periods_running_at_once(void **state)
+{
+    (void)state;
+    lt_env e;
+    worked_example(&e, "forgeoverlap", 100);
+    forge_plan_grant(&e, 100, "2026-01-10T00:00:00Z", "2026-02-10T00:00:00Z");
+    expect_check_fails(&e, "overlaps");
+}
+
+static void test_check_finds_journal_time_running_backwards(void **state)
+{
+    (void)state;
+    lt_env e;
+    worked_example(&e, "forgeclock", 100);
+    lt_at(&e, "2026-01-20T00:00:00Z");
+    LT_OK(&e, cm_ledger_member_add(e.l, "acme", "carol", "alice"));
+    char sql[600], err[512];
+    if (lt_is_uri(e.path))
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO journal(op, ws, at_ms, kind, credits, actor, reason) VALUES("
+                 "nextval('journal_op'), 'acme', %lld, 'member_add', 0, 'alice', 'dave')",
+                 (long long)lt_time("2026-01-19T00:00:00Z"));
+    else
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO journal(id, op, ws, at_ms, kind, credits, actor, reason) VALUES("
+                 "(SELECT MAX(id) + 1 FROM journal WHERE ws = 'acme'), "
+                 "(SELECT MAX(id) + 1 FROM journal WHERE ws = 'acme'), 'acme', %lld, "
+                 "'member_add', 0, 'alice', 'dave')",
+                 (long long)lt_time("2026-01-19T00:00:00Z"));
+    if (lt_exec_sql(e.path, sql, err, sizeof err))
+        fail_msg("%s: %s", sql, err);
+    expect_check_fails(&e, "ledger time ran backwards");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -670,6 +758,9 @@ int main(void)
         cmocka_unit_test(test_set_after_the_cancelled_period_ended_starts_a_new_period),
         cmocka_unit_test(test_plan_reference_replays_the_first_result_and_grants_nothing),
         cmocka_unit_test(test_plan_show_reports_tier_period_schedule_and_cancel),
+        cmocka_unit_test(test_check_finds_a_period_granted_beyond_its_allowance),
+        cmocka_unit_test(test_check_finds_two_periods_running_at_once),
+        cmocka_unit_test(test_check_finds_journal_time_running_backwards),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
