@@ -15,6 +15,12 @@
  * UTC, read from the clock in cm_ledger_config (injectable, so tests can move
  * through months and leases without sleeping). Lease lengths are seconds (lease_s).
  *
+ * One clock. Without an injected clock, a SQLite ledger uses the local clock and a
+ * PostgreSQL ledger the database server's (read once per transaction), so every machine
+ * of a fleet shares one clock. Ledger time never runs backwards within a workspace: a
+ * call whose clock reads earlier than the workspace's latest journal row acts, and is
+ * dated, at that row's time.
+ *
  * Users. Calls that act on a workspace take the acting user (as_user). The owner may
  * do everything; a member may reserve, quote and read; a user who is neither gets
  * CM_LEDGER_E_NO_WORKSPACE, exactly as if the workspace did not exist. Where this
@@ -30,8 +36,11 @@
  *
  * Lazy time. Whenever a call touches a workspace, the ledger first brings it up to
  * "now": it releases holds whose lease lapsed, expires plan grants past their end
- * and grants the plan periods that began since. cm_ledger_sweep() does the same for
- * every workspace.
+ * and grants the plan periods that began since, in time order, each dated when it
+ * happened (a lapse at its lease end, an expiry at its grant's end, every period in
+ * between granted at its start and expired at its end). cm_ledger_sweep() does the same
+ * for every workspace. A clock more than 100 years (1200 months) past a workspace's
+ * last plan boundary is refused with E_INVALID by any call that touches it.
  *
  * Threading. A handle may be used from any number of threads at once: every call
  * takes the handle's mutex around its transaction. Results (structs returned through
@@ -511,7 +520,11 @@ CM_LEDGER_EXTERN int cm_ledger_sweep(cm_ledger *l, cm_ledger_sweep_stats *out);
 /* Re-derive every grant and hold from the journal and verify: stored balances equal
  * the derived ones; for every grant granted = remaining + held + charged + expired -
  * refunded_into; no negative value anywhere; every hold resolved at most once and
- * consistent with its state; refunds never beyond charges. Read-only.
+ * consistent with its state; refunds never beyond charges; within a workspace journal
+ * times never decrease (since schema v3), grants are dated when made, expiries not
+ * before their grant's end, lapses at their lease end; no plan period granted more than
+ * the plan history allows, and no two plan periods overlapping (but an annual one
+ * starting inside a monthly one). Read-only.
  * Returns OK, E_CHECK (cm_ledger_errmsg() names the first violation), E_BUSY,
  * E_STORAGE. */
 CM_LEDGER_EXTERN int cm_ledger_check(cm_ledger *l);
