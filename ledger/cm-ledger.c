@@ -306,7 +306,9 @@ static void print_plan_text(const char *ws, const cm_ledger_plan_info *p)
     }
     printf("workspace %s: %" PRId64 " credits a month, %s%s%s%s\n", ws, p->credits,
            cm_ledger_interval_name(p->interval), p->tier[0] ? ", tier " : "", p->tier,
-           !p->cancelled ? "" : p->active ? " (cancelled: no further grants)" : " (cancelled, ended)");
+           !p->cancelled ? ""
+           : p->active   ? " (cancelled: no further grants)"
+                         : " (cancelled, ended)");
     printf("  %s period %s .. %s\n", p->active ? "current" : "last",
            cm_ledger_time_format(p->period_start_ms, t1, sizeof t1),
            cm_ledger_time_format(p->period_end_ms, t2, sizeof t2));

@@ -283,20 +283,20 @@ typedef struct cm_ledger_plan_result {
 
 /* A workspace's plan, filled by cm_ledger_plan_show() in a caller-provided struct. */
 typedef struct cm_ledger_plan_info {
-    int has_plan;              /* 0: no plan was ever set (nothing else is filled) */
-    int active;                /* 1: a period runs now (0: cancelled and its period ended) */
-    int cancelled;             /* 1: cancelled (no further grants) */
-    int64_t cancelled_ms;      /* when, or -1 */
-    int64_t credits;           /* credits a month */
-    int interval;              /* enum cm_ledger_interval */
+    int has_plan;         /* 0: no plan was ever set (nothing else is filled) */
+    int active;           /* 1: a period runs now (0: cancelled and its period ended) */
+    int cancelled;        /* 1: cancelled (no further grants) */
+    int64_t cancelled_ms; /* when, or -1 */
+    int64_t credits;      /* credits a month */
+    int interval;         /* enum cm_ledger_interval */
     char tier[CM_LEDGER_TIER_MAX + 1];
-    int64_t period_start_ms;   /* the current (or, when not active, the last) period */
-    int64_t period_end_ms;     /* its end: the next boundary */
-    int scheduled;             /* 1: a change waits for period_end_ms */
-    int64_t sched_credits;     /* the scheduled plan (valid when scheduled) */
+    int64_t period_start_ms; /* the current (or, when not active, the last) period */
+    int64_t period_end_ms;   /* its end: the next boundary */
+    int scheduled;           /* 1: a change waits for period_end_ms */
+    int64_t sched_credits;   /* the scheduled plan (valid when scheduled) */
     int sched_interval;
     char sched_tier[CM_LEDGER_TIER_MAX + 1];
-    int64_t sched_ms;          /* when it takes effect (= period_end_ms) */
+    int64_t sched_ms; /* when it takes effect (= period_end_ms) */
 } cm_ledger_plan_info;
 
 /* ---- Errors ---------------------------------------------------------------- */
@@ -402,9 +402,8 @@ CM_LEDGER_EXTERN int cm_ledger_buy(cm_ledger *l, const char *ws, int64_t credits
  * E_CONFLICT. Plan refs are their own namespace (not those of buy or refund). out may be
  * NULL. Returns OK, E_INVALID, E_NO_WORKSPACE, E_FORBIDDEN, E_CONFLICT, E_BUSY,
  * E_STORAGE. */
-CM_LEDGER_EXTERN int cm_ledger_plan_set_ref(cm_ledger *l, const char *ws,
-                                            int64_t credits_per_month, int interval,
-                                            const char *tier, const char *as_user,
+CM_LEDGER_EXTERN int cm_ledger_plan_set_ref(cm_ledger *l, const char *ws, int64_t credits_per_month,
+                                            int interval, const char *tier, const char *as_user,
                                             const char *ref, cm_ledger_plan_result *out);
 
 /* Cancel the plan of ws: no further periods are granted; the current grant keeps its

@@ -116,8 +116,9 @@ static int check_clock(check_ctx *x, const char *ws, int64_t id, int64_t at)
     if (id <= x->from_id)
         return 0;
     if (at < x->last_at) {
-        VIOLATION(x, "workspace '%s': journal row %lld is dated before the row preceding it "
-                     "(ledger time ran backwards)",
+        VIOLATION(x,
+                  "workspace '%s': journal row %lld is dated before the row preceding it "
+                  "(ledger time ran backwards)",
                   ws, (long long)id);
         return 1;
     }
@@ -184,8 +185,9 @@ static int cb_journal(void *ctx, const cm_sv *c, int n)
             else
                 t->back += credits;
             if (!strcmp(kind, "lapse") && at != t->h.lease_until_ms) {
-                VIOLATION(x, "journal row %lld: job '%s' lapsed at another time than its lease "
-                             "end",
+                VIOLATION(x,
+                          "journal row %lld: job '%s' lapsed at another time than its lease "
+                          "end",
                           (long long)id, t->h.job);
                 return 1;
             }
@@ -376,8 +378,7 @@ static void check_plans(check_ctx *x)
         size_t ng = 0;
         for (size_t k = 0; k < x->stored.n; k++) {
             const cm_grant_row *r = &x->stored.v[k];
-            if (r->kind != CM_LEDGER_GRANT_PLAN || strcmp(r->ws, c->ws) != 0 ||
-                r->expires_ms < 0)
+            if (r->kind != CM_LEDGER_GRANT_PLAN || strcmp(r->ws, c->ws) != 0 || r->expires_ms < 0)
                 continue;
             size_t j = 0;
             while (j < ng && g[j].end != r->expires_ms)

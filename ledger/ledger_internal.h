@@ -29,7 +29,7 @@ struct cm_ledger {
     cm_storage *st;
     int64_t (*now_ms)(void *user);
     void *clock_user;
-    int server_clock; /* no injected clock and the backend has one (PostgreSQL): use it */
+    int server_clock;    /* no injected clock and the backend has one (PostgreSQL): use it */
     int busy_timeout_ms; /* also bounds the retries of a transaction that lost a race */
     int retry;           /* set when the storage said CM_ST_RETRY during this attempt */
 };

@@ -68,8 +68,8 @@ static int plan_get(cm_tx *tx, const char *ws, plan_row *p)
 static int plan_save(cm_tx *tx, const char *ws, const plan_row *p)
 {
     int sched = p->sched_ms >= 0;
-    return CM_RUN(tx, CM_Q_PLAN_UPDATE, NULL, NULL, CM_T(ws), CM_I(p->credits),
-                  CM_I(p->interval), CM_T(p->tier), CM_I(p->start_ms), CM_I(p->next_period),
+    return CM_RUN(tx, CM_Q_PLAN_UPDATE, NULL, NULL, CM_T(ws), CM_I(p->credits), CM_I(p->interval),
+                  CM_T(p->tier), CM_I(p->start_ms), CM_I(p->next_period),
                   p->cancelled_ms >= 0 ? CM_I(p->cancelled_ms) : CM_N,
                   sched ? CM_I(p->sched_credits) : CM_N, sched ? CM_I(p->sched_interval) : CM_N,
                   sched ? CM_T(p->sched_tier) : CM_N, sched ? CM_I(p->sched_ms) : CM_N);
@@ -206,8 +206,8 @@ static int plan_boundary(cm_tx *tx, const char *ws, plan_row *p, int64_t b)
 static int next_expiry(cm_tx *tx, const char *ws, cm_grant_row *g, int *found)
 {
     cm_grant_vec v;
-    int rc = cm_grant_list(tx, CM_Q_GRANT_EXPIRING, (const cm_sv[]){CM_T(ws), CM_I(tx->now)}, 2,
-                           &v);
+    int rc =
+        cm_grant_list(tx, CM_Q_GRANT_EXPIRING, (const cm_sv[]){CM_T(ws), CM_I(tx->now)}, 2, &v);
     if (rc)
         return rc;
     *found = v.n > 0;
@@ -366,8 +366,8 @@ static int plan_set_rules(cm_tx *tx, plan_args *a, plan_row *p)
     if (!p->found || (p->cancelled_ms >= 0 && end <= tx->now)) {
         r->outcome = CM_LEDGER_PLAN_STARTED;
         r->granted = a->credits * period_months(a->interval);
-        rc = CM_RUN(tx, CM_Q_PLAN_PUT, NULL, NULL, CM_T(a->ws), CM_I(a->credits),
-                    CM_I(a->interval), CM_T(tier), CM_I(tx->now));
+        rc = CM_RUN(tx, CM_Q_PLAN_PUT, NULL, NULL, CM_T(a->ws), CM_I(a->credits), CM_I(a->interval),
+                    CM_T(tier), CM_I(tx->now));
         snprintf(why, sizeof why, "%s: a new period starts now", what);
         if (!rc)
             rc = cm_journal(tx, a->ws, tx->now, "plan_set", -1, NULL, 0, a->as_user, why, a->ref);
@@ -423,8 +423,8 @@ static int plan_set_rules(cm_tx *tx, plan_args *a, plan_row *p)
     } else if (a->interval == CM_LEDGER_ANNUAL) { /* monthly -> annual */
         r->outcome = CM_LEDGER_PLAN_SWITCHED_TO_ANNUAL;
         r->granted = a->credits * 12;
-        rc = CM_RUN(tx, CM_Q_PLAN_PUT, NULL, NULL, CM_T(a->ws), CM_I(a->credits),
-                    CM_I(a->interval), CM_T(tier), CM_I(tx->now));
+        rc = CM_RUN(tx, CM_Q_PLAN_PUT, NULL, NULL, CM_T(a->ws), CM_I(a->credits), CM_I(a->interval),
+                    CM_T(tier), CM_I(tx->now));
         snprintf(why, sizeof why,
                  "%s: %sswitched to annual, a new period starts now (the monthly grant keeps "
                  "its expiry)",
@@ -537,8 +537,12 @@ int cm_ledger_plan_set_ref(cm_ledger *l, const char *ws, int64_t credits_per_mon
     int rc = valid_ref(l, ref);
     if (rc)
         return rc;
-    plan_args a = {.ws = ws, .tier = tier, .as_user = as_user, .ref = ref,
-                   .credits = credits_per_month, .interval = interval};
+    plan_args a = {.ws = ws,
+                   .tier = tier,
+                   .as_user = as_user,
+                   .ref = ref,
+                   .credits = credits_per_month,
+                   .interval = interval};
     rc = cm_tx_run(l, 1, plan_body, &a);
     if (!rc && out)
         *out = a.res;
@@ -605,8 +609,7 @@ static int show_body(cm_tx *tx, void *arg)
     return CM_LEDGER_OK;
 }
 
-int cm_ledger_plan_show(cm_ledger *l, const char *ws, const char *as_user,
-                        cm_ledger_plan_info *out)
+int cm_ledger_plan_show(cm_ledger *l, const char *ws, const char *as_user, cm_ledger_plan_info *out)
 {
     if (!out)
         return cm_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_plan_info: out is NULL");
@@ -620,9 +623,16 @@ int cm_ledger_plan_show(cm_ledger *l, const char *ws, const char *as_user,
 
 const char *cm_ledger_plan_outcome_name(int outcome)
 {
-    static const char *const names[] = {
-        "unknown",   "started",  "relabelled", "upgraded",  "downgrade_scheduled",
-        "switched_to_annual", "monthly_scheduled", "cancelled", "resumed", "unchanged"};
+    static const char *const names[] = {"unknown",
+                                        "started",
+                                        "relabelled",
+                                        "upgraded",
+                                        "downgrade_scheduled",
+                                        "switched_to_annual",
+                                        "monthly_scheduled",
+                                        "cancelled",
+                                        "resumed",
+                                        "unchanged"};
     if (outcome < 1 || outcome > CM_LEDGER_PLAN_UNCHANGED)
         return names[0];
     return names[outcome];

@@ -68,8 +68,9 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_MEMBER_INSERT] = "INSERT INTO members(ws, user_id) VALUES($1, $2) "
                            "ON CONFLICT DO NOTHING",
     [CM_Q_MEMBER_DELETE] = "DELETE FROM members WHERE ws = $1 AND user_id = $2",
-    [CM_Q_PLAN_GET] = "SELECT credits, interval, tier, start_ms, next_period, cancelled_ms, "
-                      "sched_credits, sched_interval, sched_tier, sched_ms FROM plans WHERE ws = $1",
+    [CM_Q_PLAN_GET] =
+        "SELECT credits, interval, tier, start_ms, next_period, cancelled_ms, "
+        "sched_credits, sched_interval, sched_tier, sched_ms FROM plans WHERE ws = $1",
     [CM_Q_PLAN_PUT] = "INSERT INTO plans(ws, credits, interval, tier, start_ms, next_period, "
                       "cancelled_ms) VALUES($1, $2, $3, $4, $5, 0, NULL) "
                       "ON CONFLICT(ws) DO UPDATE SET credits = excluded.credits, "

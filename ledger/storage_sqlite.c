@@ -45,8 +45,9 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_MEMBER_INSERT] = "INSERT INTO members(ws, user_id) VALUES(?1, ?2) "
                            "ON CONFLICT DO NOTHING",
     [CM_Q_MEMBER_DELETE] = "DELETE FROM members WHERE ws = ?1 AND user_id = ?2",
-    [CM_Q_PLAN_GET] = "SELECT credits, interval, tier, start_ms, next_period, cancelled_ms, "
-                      "sched_credits, sched_interval, sched_tier, sched_ms FROM plans WHERE ws = ?1",
+    [CM_Q_PLAN_GET] =
+        "SELECT credits, interval, tier, start_ms, next_period, cancelled_ms, "
+        "sched_credits, sched_interval, sched_tier, sched_ms FROM plans WHERE ws = ?1",
     [CM_Q_PLAN_PUT] = "INSERT INTO plans(ws, credits, interval, tier, start_ms, next_period, "
                       "cancelled_ms) VALUES(?1, ?2, ?3, ?4, ?5, 0, NULL) "
                       "ON CONFLICT(ws) DO UPDATE SET credits = excluded.credits, "
@@ -82,8 +83,9 @@ static const char *const sql_text[CM_Q__COUNT] = {
                             "ORDER BY expires_ms, id",
     [CM_Q_GRANT_ALL] = "SELECT " GRANT_COLS " FROM grants ORDER BY id",
     [CM_Q_GRANT_BY_REF] = "SELECT " GRANT_COLS " FROM grants WHERE ref = ?1",
-    [CM_Q_GRANT_SET] = "UPDATE grants SET granted = ?7, remaining = ?2, held = ?3, charged = ?4, expired = ?5, "
-                       "refunded_into = ?6 WHERE id = ?1",
+    [CM_Q_GRANT_SET] =
+        "UPDATE grants SET granted = ?7, remaining = ?2, held = ?3, charged = ?4, expired = ?5, "
+        "refunded_into = ?6 WHERE id = ?1",
     [CM_Q_HOLD_GET] = "SELECT " HOLD_COLS " FROM holds WHERE job = ?1",
     [CM_Q_HOLD_INSERT] = "INSERT INTO holds(job, ws, user_id, credits, lease_s, state, "
                          "created_ms, lease_until_ms, resolved_ms, charged, refunded, commit_arg) "
@@ -155,7 +157,8 @@ static const char *const migrations[CM_LEDGER_SCHEMA_VERSION] = {
     "CREATE TABLE grants(id INTEGER PRIMARY KEY, ws TEXT NOT NULL REFERENCES workspaces(id), "
     "  kind INTEGER NOT NULL, granted INTEGER NOT NULL CHECK (granted >= 0), "
     "  remaining INTEGER NOT NULL CHECK (remaining >= 0), held INTEGER NOT NULL CHECK (held >= 0),"
-    "  charged INTEGER NOT NULL CHECK (charged >= 0), expired INTEGER NOT NULL CHECK (expired >= 0),"
+    "  charged INTEGER NOT NULL CHECK (charged >= 0), expired INTEGER NOT NULL CHECK (expired >= "
+    "0),"
     "  refunded_into INTEGER NOT NULL CHECK (refunded_into >= 0), created_ms INTEGER NOT NULL, "
     "  expires_ms INTEGER, period INTEGER, ref TEXT UNIQUE, unit_minor INTEGER, "
     "  total_minor INTEGER, currency TEXT);"
@@ -169,7 +172,8 @@ static const char *const migrations[CM_LEDGER_SCHEMA_VERSION] = {
     "  commit_arg INTEGER) WITHOUT ROWID;"
     "CREATE INDEX holds_lapse ON holds(ws, lease_until_ms) WHERE state = 1;"
     "CREATE TABLE hold_takes(job TEXT NOT NULL REFERENCES holds(job), seq INTEGER NOT NULL, "
-    "  grant_id INTEGER NOT NULL REFERENCES grants(id), credits INTEGER NOT NULL CHECK (credits > 0),"
+    "  grant_id INTEGER NOT NULL REFERENCES grants(id), credits INTEGER NOT NULL CHECK (credits > "
+    "0),"
     "  charged INTEGER NOT NULL, refunded INTEGER NOT NULL, PRIMARY KEY (job, seq)) WITHOUT ROWID;"
     "CREATE TABLE refunds(ref TEXT PRIMARY KEY, job TEXT NOT NULL REFERENCES holds(job), "
     "  credits INTEGER NOT NULL, to_source INTEGER NOT NULL, refund_grant_id INTEGER, "

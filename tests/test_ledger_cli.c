@@ -169,9 +169,9 @@ static void test_plan_commands_report_outcome_schedule_and_replay(void **state)
                              "\"active\": true, \"cancelled\": false, \"cancelled_at\": null, "
                              "\"scheduled\": {\"credits\": 60, \"interval\": \"monthly\", "
                              "\"tier\": \"lite\", \"effective_at\": \"2026-02-01T00:00:00Z\"}}}\n");
-    assert_int_equal(cli(t1, "2026-01-01T04:00:00Z", "plan", "cancel", "tog", "--as", "o",
-                         "--ref", "c-1", NULL),
-                     0);
+    assert_int_equal(
+        cli(t1, "2026-01-01T04:00:00Z", "plan", "cancel", "tog", "--as", "o", "--ref", "c-1", NULL),
+        0);
     assert_string_equal(out, "plan cancel: cancelled, effective 2026-01-01T04:00:00Z\n");
     assert_int_equal(cli(t1, "2026-01-01T04:00:00Z", "plan", "show", "tog", NULL), 0);
     assert_non_null(strstr(out, "(cancelled: no further grants)"));
@@ -281,7 +281,7 @@ static void test_now_before_1970_is_a_usage_error(void **state)
  * and new movements continue each workspace's journal ids. */
 #define V1_PLAN                                                                                    \
     "], \"plan\": {\"tier\": \"pro\", \"credits\": 5, \"interval\": \"monthly\", "                 \
-    "\"period_start\": \"2026-02-28T10:00:00Z\", \"period_end\": \"2026-03-31T10:00:00Z\", "           \
+    "\"period_start\": \"2026-02-28T10:00:00Z\", \"period_end\": \"2026-03-31T10:00:00Z\", "       \
     "\"active\": true, \"cancelled\": false, \"cancelled_at\": null, \"scheduled\": null}}\n"
 static void test_a_v1_ledger_migrates_and_reads_the_same(void **state)
 {

@@ -428,7 +428,7 @@ typedef struct grants {
     int64_t *starts[TT_NWS]; /* plan_set instants of each workspace, from the journal */
     int64_t *allow[TT_NWS];  /* the allowance (N or 12 N) each plan_set row names */
     size_t n_starts[TT_NWS];
-    char **plan_refs;        /* references of the plan_set/plan_cancel rows */
+    char **plan_refs; /* references of the plan_set/plan_cancel rows */
     size_t n_plan_refs;
 } grants;
 
@@ -793,7 +793,8 @@ static int check_plan_grants(grants *gs)
             int64_t sum = 0;
             for (size_t k = 0; k < gs->n; k++) {
                 const grant *y = &gs->v[k];
-                if (y->kind == CM_LEDGER_GRANT_PLAN && y->ws == w && y->expires_ms == x->expires_ms) {
+                if (y->kind == CM_LEDGER_GRANT_PLAN && y->ws == w &&
+                    y->expires_ms == x->expires_ms) {
                     first &= k >= i;
                     sum += y->granted;
                 }

@@ -435,10 +435,11 @@ void tt_ops_main(const tt_opts *o, tt_shared *sh, int gen)
                                                 interval, NULL, tt_owner(w), rs_ref, out);
             }
             phase(&p, TT_IDLE);
-            if (!rc && (!again.replayed || again.granted != r.granted ||
-                        again.outcome != r.outcome))
-                logf_(&p, "X plan step %d: a repeated reference was not a replay of the first "
-                          "result (outcome %d/%d, granted %lld/%lld)",
+            if (!rc &&
+                (!again.replayed || again.granted != r.granted || again.outcome != r.outcome))
+                logf_(&p,
+                      "X plan step %d: a repeated reference was not a replay of the first "
+                      "result (outcome %d/%d, granted %lld/%lld)",
                       step, r.outcome, again.outcome, (long long)r.granted,
                       (long long)again.granted);
             logf_(&p, "P%c %d %s", rc ? '-' : '+', step, cm_ledger_err_name(rc));
