@@ -420,7 +420,7 @@ static int plan_set_rules(cm_tx *tx, plan_args *a, plan_row *p)
         if (!rc)
             rc = top_up(tx, a->ws, r->granted, end, k, a->as_user, topup, a->ref);
         return rc;
-    } else if (a->interval == CM_LEDGER_ANNUAL) { /* monthly -> annual */
+    } else if (a->interval == CM_LEDGER_ANNUAL && p->interval == CM_LEDGER_MONTHLY) {
         r->outcome = CM_LEDGER_PLAN_SWITCHED_TO_ANNUAL;
         r->granted = a->credits * 12;
         rc = CM_RUN(tx, CM_Q_PLAN_PUT, NULL, NULL, CM_T(a->ws), CM_I(a->credits), CM_I(a->interval),

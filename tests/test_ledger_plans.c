@@ -494,6 +494,28 @@ static void test_monthly_to_annual_starts_now_and_keeps_the_monthly_grant(void *
     lt_close(&e);
 }
 
+/* Found by the torture run: an annual plan set to fewer credits a month, still annual,
+ * is a downgrade (scheduled), not a new annual period. */
+static void test_annual_downgrade_waits_for_the_annual_period_end(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "annualdown");
+    lt_at(&e, "2026-01-01T00:00:00Z");
+    lt_workspace(&e);
+    LT_OK(&e, cm_ledger_plan_set(e.l, "acme", 30, CM_LEDGER_ANNUAL, NULL, "alice"));
+    lt_at(&e, "2026-06-01T00:00:00Z");
+    cm_ledger_plan_result r;
+    LT_OK(&e, cm_ledger_plan_set_ref(e.l, "acme", 20, CM_LEDGER_ANNUAL, NULL, "alice", NULL, &r));
+    assert_int_equal(r.outcome, CM_LEDGER_PLAN_DOWNGRADE_SCHEDULED);
+    assert_int_equal(r.granted, 0);
+    assert_int_equal(r.effective_ms, lt_time("2027-01-01T00:00:00Z"));
+    assert_int_equal(lt_available(&e, "acme"), 360);
+    lt_at(&e, "2027-01-01T00:00:00Z");
+    assert_int_equal(lt_available(&e, "acme"), 240);
+    lt_close(&e);
+}
+
 static void test_annual_to_monthly_waits_for_the_annual_period_end(void **state)
 {
     (void)state;
@@ -752,6 +774,7 @@ int main(void)
         cmocka_unit_test(test_tier_rename_only_relabels_with_a_journal_row),
         cmocka_unit_test(test_annual_upgrade_tops_up_by_whole_months_left),
         cmocka_unit_test(test_monthly_to_annual_starts_now_and_keeps_the_monthly_grant),
+        cmocka_unit_test(test_annual_downgrade_waits_for_the_annual_period_end),
         cmocka_unit_test(test_annual_to_monthly_waits_for_the_annual_period_end),
         cmocka_unit_test(test_cancel_drops_the_scheduled_change_and_stops_grants),
         cmocka_unit_test(test_set_after_the_cancelled_period_ended_starts_a_new_period),
