@@ -109,7 +109,8 @@ static int check_clock(check_ctx *x, const char *ws, int64_t id, int64_t at)
 {
     if (strcmp(ws, x->last_ws) != 0) {
         snprintf(x->last_ws, sizeof x->last_ws, "%s", ws);
-        const change *f = bsearch(ws, x->v3_from.v, x->v3_from.n, sizeof *f, cmp_change_ws);
+        const change *f =
+            x->v3_from.n ? bsearch(ws, x->v3_from.v, x->v3_from.n, sizeof *f, cmp_change_ws) : NULL;
         x->from_id = f ? f->at : 0;
         x->last_at = -1;
     }

@@ -88,6 +88,13 @@ T0=(--now 2026-01-15T10:00:00Z)
 vg_ledger 0 workspace-create "${T0[@]}" workspace create acme --owner alice --region eu
 vg_ledger 0 member-add "${T0[@]}" member add acme bob --as alice
 vg_ledger 0 plan-set "${T0[@]}" plan set acme --credits 100 --interval monthly --tier pro --as alice
+vg_ledger 0 plan-upgrade-ref "${T0[@]}" --json plan set acme --credits 150 \
+    --interval monthly --tier pro --as alice --ref plan-1
+vg_ledger 0 plan-same-ref "${T0[@]}" plan set acme --credits 150 \
+    --interval monthly --tier pro --as alice --ref plan-1
+vg_ledger 0 plan-downgrade "${T0[@]}" plan set acme --credits 100 \
+    --interval monthly --tier pro --as alice
+vg_ledger 0 plan-show "${T0[@]}" --json plan show acme --as bob
 vg_ledger 0 price-set "${T0[@]}" price set eu EUR 12
 vg_ledger 0 buy "${T0[@]}" buy acme 50 --as alice --ref pay-1
 vg_ledger 0 buy-same-ref "${T0[@]}" --json buy acme 50 --as alice --ref pay-1
