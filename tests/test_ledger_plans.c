@@ -5,6 +5,8 @@
  * cancel and resubscribe, replayed references, plan show. */
 #include "ledger_test.h"
 
+#include <time.h>
+
 static void setup_plan(lt_env *e, const char *name, int64_t n, int interval)
 {
     lt_open(e, name);
@@ -662,6 +664,50 @@ static void test_plan_show_reports_tier_period_schedule_and_cancel(void **state)
     lt_close(&e);
 }
 
+/* On PostgreSQL the database server's clock is the ledger's clock (a handle without an
+ * injected clock): to tell it from this machine's, the test gives the server a clock of
+ * its own, a clock_timestamp() in the test's schema searched before pg_catalog, reading
+ * 2031-01-01. On SQLite the local clock is used. */
+static void test_without_an_injected_clock_postgresql_uses_the_server_clock(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "serverclock");
+    cm_ledger_close(e.l);
+    e.l = NULL;
+    char path[700];
+    snprintf(path, sizeof path, "%s", e.path);
+    if (lt_is_uri(e.path)) {
+        char schema[128], sql[400], err[512];
+        lt_schema_of(e.path, schema, sizeof schema);
+        snprintf(sql, sizeof sql,
+                 "CREATE FUNCTION %s.clock_timestamp() RETURNS timestamptz LANGUAGE sql AS "
+                 "$$SELECT timestamptz '2031-01-01 00:00:00+00'$$",
+                 schema);
+        if (lt_exec_sql(e.path, sql, err, sizeof err))
+            fail_msg("%s: %s", sql, err);
+        snprintf(path, sizeof path, "%s%%2Cpg_catalog", e.path); /* search_path=S,pg_catalog */
+    }
+    cm_ledger_config cfg;
+    cm_ledger_config_init(&cfg);
+    cfg.db = path; /* no now_ms: the real clock, or the server's */
+    int64_t before = (int64_t)time(NULL) * 1000;
+    LT_OK(&e, cm_ledger_open(&e.l, &cfg));
+    LT_OK(&e, cm_ledger_workspace_create(e.l, "acme", "alice", NULL));
+    int64_t after = (int64_t)time(NULL) * 1000 + 1000;
+    cm_ledger_history_result *h = NULL;
+    LT_OK(&e, cm_ledger_history(e.l, "acme", NULL, &h));
+    assert_int_equal(h->n_entries, 1);
+    if (lt_is_uri(e.path)) {
+        assert_int_equal(h->entries[0].at_ms, lt_time("2031-01-01T00:00:00Z"));
+    } else {
+        assert_true(h->entries[0].at_ms >= before);
+        assert_true(h->entries[0].at_ms <= after);
+    }
+    cm_ledger_history_free(h);
+    lt_close(&e);
+}
+
 /* ---- check proves the plan and clock rules ---- */
 
 /* Append, behind the library's back, a plan grant of credits to acme made at `at` and
@@ -766,6 +812,7 @@ int main(void)
         cmocka_unit_test(test_clock_beyond_the_catch_up_horizon_is_invalid),
         cmocka_unit_test(test_a_clock_behind_the_journal_is_dated_at_the_journal),
         cmocka_unit_test(test_lapse_and_expiry_are_dated_when_they_happened),
+        cmocka_unit_test(test_without_an_injected_clock_postgresql_uses_the_server_clock),
         cmocka_unit_test(test_upgrade_mid_month_tops_up_difference),
         cmocka_unit_test(test_downgrade_waits_for_the_period_boundary),
         cmocka_unit_test(test_upgrade_then_downgrade_grants_the_lower_plan_from_the_boundary),
