@@ -340,21 +340,25 @@ static int cmp_group(const void *a, const void *b)
 
 /* The most a period [begin, end) may be granted: the largest allowance (N, or 12 x N for
  * annual) among the plans set in the workspace that were in effect at some instant of
- * it (the last set at or before begin, and every set before end). -1 when no set is
- * known at or before begin (a plan of a ledger older than v3). */
+ * it (the last set before begin, and every set from begin to before end: several sets
+ * at one instant are each in effect at it). -1 when no set is known at or before begin
+ * (a plan of a ledger older than v3). */
 static int64_t allowance(const change *c, size_t n, int64_t begin, int64_t end)
 {
     int64_t best = -1, before = -1;
+    int known = 0;
     for (size_t i = 0; i < n; i++) {
         if (!c[i].set)
             continue;
         int64_t a = c[i].credits * (c[i].interval == CM_LEDGER_ANNUAL ? 12 : 1);
-        if (c[i].at <= begin)
+        if (c[i].at < begin)
             before = a;
         else if (c[i].at < end && a > best)
             best = a;
+        if (c[i].at <= begin)
+            known = 1;
     }
-    if (before < 0)
+    if (!known)
         return -1;
     return before > best ? before : best;
 }

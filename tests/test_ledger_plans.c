@@ -708,6 +708,22 @@ static void test_without_an_injected_clock_postgresql_uses_the_server_clock(void
     lt_close(&e);
 }
 
+/* Several changes at the instant a period starts are each in effect during it: an
+ * upgrade at the very instant the plan started, then a downgrade, pass check. */
+static void test_changes_at_the_instant_a_period_starts_pass_check(void **state)
+{
+    (void)state;
+    lt_env e;
+    setup_plan(&e, "sameinstant", 100, CM_LEDGER_MONTHLY);
+    LT_OK(&e, cm_ledger_plan_set(e.l, "acme", 150, CM_LEDGER_MONTHLY, "pro", "alice"));
+    LT_OK(&e, cm_ledger_plan_set(e.l, "acme", 100, CM_LEDGER_MONTHLY, "pro", "alice"));
+    assert_int_equal(lt_available(&e, "acme"), 150);
+    LT_OK(&e, cm_ledger_check(e.l));
+    lt_at(&e, "2026-02-28T12:00:00Z");
+    assert_int_equal(lt_available(&e, "acme"), 100);
+    lt_close(&e);
+}
+
 /* ---- check proves the plan and clock rules ---- */
 
 /* Append, behind the library's back, a plan grant of credits to acme made at `at` and
@@ -827,6 +843,7 @@ int main(void)
         cmocka_unit_test(test_set_after_the_cancelled_period_ended_starts_a_new_period),
         cmocka_unit_test(test_plan_reference_replays_the_first_result_and_grants_nothing),
         cmocka_unit_test(test_plan_show_reports_tier_period_schedule_and_cancel),
+        cmocka_unit_test(test_changes_at_the_instant_a_period_starts_pass_check),
         cmocka_unit_test(test_check_finds_a_period_granted_beyond_its_allowance),
         cmocka_unit_test(test_check_finds_two_periods_running_at_once),
         cmocka_unit_test(test_check_finds_journal_time_running_backwards),

@@ -742,8 +742,9 @@ static int periods_of(const grants *gs, int w, int64_t from, int64_t to, int L)
  *    a plan_set instant that expires with a period granted before it;
  *  - no period is granted twice by one plan;
  *  - the grants of one period (those expiring together) add up to no more than the
- *    largest allowance among the plans in effect during it (the last set at or before
- *    its start, and every set before its end): no plan change mints credits;
+ *    largest allowance among the plans in effect during it (the last set before its
+ *    start, and every set from its start to before its end): no plan change mints
+ *    credits;
  *  - periods do not overlap, except an annual period starting inside a monthly one. */
 static int check_plan_grants(grants *gs)
 {
@@ -803,7 +804,7 @@ static int check_plan_grants(grants *gs)
                 continue;
             int64_t before = -1, most = -1;
             for (size_t k = 0; k < gs->n_starts[w]; k++) {
-                if (gs->starts[w][k] <= x->created_ms)
+                if (gs->starts[w][k] < x->created_ms)
                     before = gs->allow[w][k];
                 else if (gs->starts[w][k] < x->expires_ms && gs->allow[w][k] > most)
                     most = gs->allow[w][k];
