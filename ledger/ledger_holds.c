@@ -228,9 +228,21 @@ typedef struct hold_args {
     cm_ledger_job **out;
 } hold_args;
 
+/* The job for the caller; the notes are cm_ledger_job_info's alone (keep_notes). */
+static int finish_notes(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out, int keep_notes)
+{
+    int rc = out ? cm_job_build(tx, h, out) : CM_LEDGER_OK;
+    if (!rc && out && !keep_notes) {
+        free((*out)->note);
+        free((*out)->commit_note);
+        (*out)->note = (*out)->commit_note = NULL;
+    }
+    return rc;
+}
+
 static int finish(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out)
 {
-    return out ? cm_job_build(tx, h, out) : CM_LEDGER_OK;
+    return finish_notes(tx, h, out, 0);
 }
 
 static int reserve_body(cm_tx *tx, void *arg)
@@ -466,13 +478,8 @@ static int job_body(cm_tx *tx, void *arg)
     }
     if (rc)
         return rc;
-    rc = finish(tx, &h, a->out);
-    if (!rc && a->out && *a->out && a->op != OP_INFO) {
-        /* the notes are job_info's alone */
-        free((*a->out)->note);
-        free((*a->out)->commit_note);
-        (*a->out)->note = (*a->out)->commit_note = NULL;
-    } else if (!rc && a->op == OP_INFO && a->out && *a->out && !(*a->out)->note) {
+    rc = finish_notes(tx, &h, a->out, a->op == OP_INFO);
+    if (!rc && a->op == OP_INFO && a->out && *a->out && !(*a->out)->note) {
         /* a hold from before schema 3 kept its note only in the journal */
         rc = CM_RUN(tx, CM_Q_HOLD_NOTE, take_note, *a->out, CM_T(h.ws), CM_T(h.job));
     }
