@@ -39,8 +39,8 @@
  *
  * Idempotency. The job id is the ledger's idempotency key for the hold, bound to the
  * job's input: by input, the file's size, its measured duration and a fingerprint
- * of its content (64-bit FNV-1a over the file's first MiB, its last MiB and its size
- * as 8 little-endian bytes); by output, the tag "by-output" and the requested
+ * of its content (64-bit FNV-1a over the file's first 64 KiB, its last 64 KiB and its
+ * size as 8 little-endian bytes); by output, the tag "by-output" and the requested
  * length. A job_begin retried with the same id and the same input returns the same
  * quote and holds nothing more; when that job was already charged, the quote says so
  * (replayed = 1, hold_state committed) and job_end returns the first charge: a
