@@ -153,7 +153,7 @@ static int hash_span(int fd, int64_t off, int64_t len, unsigned char *buf, uint6
 /* The input binding of a by-input job: "by-input size=S ms=M fnv1a64=H", H the 64-bit
  * FNV-1a of the file's first 64 KiB, its last 64 KiB (the bytes after the first 64 KiB
  * when the file is shorter than 128 KiB) and its size as 8 little-endian bytes: cheap
- * (128 KiB read at most; 1 MiB each side cost 19x more, see plugin/README.md), and it
+ * (128 KiB read at most; 1 MiB each side cost 23x more: bench/bench_fingerprint), and it
  * changes with the container's header and the start of an index
  * at either end, the first and last packets, the length in bytes and, through M, the
  * playing time. Returns 0 or -1 (errno set). */
