@@ -439,9 +439,10 @@ static int run(cm_ledger *l, const args *a)
         return rc ? refused(rc, l) : ok("price set");
     }
     if (!strcmp(cmd, "price")) { /* price WS CREDITS: what buy would charge */
-        if ((rc = need(a, 3, 3, "price")) || (opt(a, "--by") && (rc = usage("price WS CREDITS "
-                                                                              "takes no --by"))))
+        if ((rc = need(a, 3, 3, "price")))
             return rc;
+        if (opt(a, "--by"))
+            return usage("price WS CREDITS takes no --by");
         if (parse_int(a->pos[2], &n))
             return usage("CREDITS must be a number");
         cm_ledger_purchase p;
@@ -460,8 +461,8 @@ static int run(cm_ledger *l, const args *a)
             json_str(amount);
             puts("}");
         } else
-            printf("%" PRId64 " credits would cost %s (%s each); nothing was bought\n",
-                   p.credits, amount, unit);
+            printf("%" PRId64 " credits would cost %s (%s each); nothing was bought\n", p.credits,
+                   amount, unit);
         return 0;
     }
     if (!strcmp(cmd, "price-history")) {

@@ -338,9 +338,8 @@ CM_LEDGER_EXTERN int cm_ledger_buy(cm_ledger *l, const char *ws, int64_t credits
  * region, old and new currency and unit price; see cm_ledger_price_history); setting
  * the price a region already has writes nothing. operator_id NULL: "operator".
  * Returns what cm_ledger_price_set returns. */
-CM_LEDGER_EXTERN int cm_ledger_price_set_by(cm_ledger *l, const char *region,
-                                            const char *currency, int64_t unit_minor,
-                                            const char *operator_id);
+CM_LEDGER_EXTERN int cm_ledger_price_set_by(cm_ledger *l, const char *region, const char *currency,
+                                            int64_t unit_minor, const char *operator_id);
 
 /* What buying credits (> 0) add-on credits in ws would cost now, before cm_ledger_buy:
  * the unit price of ws's region (or of "default"), the total and the currency, filled
@@ -353,12 +352,12 @@ CM_LEDGER_EXTERN int cm_ledger_price(cm_ledger *l, const char *ws, int64_t credi
 
 /* One change of the price table. */
 typedef struct cm_ledger_price_change {
-    int64_t id;              /* increasing: the log's order */
-    int64_t at_ms;           /* when */
-    char *actor;             /* who: the operator */
-    char *region;            /* "default" or the upper-case country code */
-    char old_currency[4];    /* "" when the region had no price before */
-    int64_t old_unit_minor;  /* -1 when the region had no price before */
+    int64_t id;             /* increasing: the log's order */
+    int64_t at_ms;          /* when */
+    char *actor;            /* who: the operator */
+    char *region;           /* "default" or the upper-case country code */
+    char old_currency[4];   /* "" when the region had no price before */
+    int64_t old_unit_minor; /* -1 when the region had no price before */
     char new_currency[4];
     int64_t new_unit_minor;
 } cm_ledger_price_change;
@@ -448,9 +447,9 @@ CM_LEDGER_EXTERN void cm_ledger_job_free(cm_ledger_job *j);
  * binding, as cm_ledger_reserve); else UTF-8 without control characters, 1 to 255
  * bytes. Returns what cm_ledger_reserve returns. */
 CM_LEDGER_EXTERN int cm_ledger_reserve_bound(cm_ledger *l, const char *ws, const char *job,
-                                             int64_t credits, const char *user,
-                                             int64_t lease_s, const char *note,
-                                             const char *binding, cm_ledger_job **out);
+                                             int64_t credits, const char *user, int64_t lease_s,
+                                             const char *note, const char *binding,
+                                             cm_ledger_job **out);
 
 /* cm_ledger_commit with a note: why the charge is what it is (for example the
  * requested and the measured output length of a by-output job), kept with the hold

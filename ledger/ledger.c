@@ -103,7 +103,8 @@ int cm_utf8_valid(const char *s)
          * C1 controls (U+0080..U+009F), the line and paragraph separators U+2028/U+2029
          * and the bidirectional embeddings, overrides and isolates (U+202A..U+202E,
          * U+2066..U+2069). */
-        unsigned cp = n == 1 ? p[0] : n == 2 ? ((p[0] & 0x1fu) << 6) | (p[1] & 0x3fu)
+        unsigned cp = n == 1   ? p[0]
+                      : n == 2 ? ((p[0] & 0x1fu) << 6) | (p[1] & 0x3fu)
                       : n == 3 ? ((p[0] & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu)
                                : 0x10000u;
         if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x2028 && cp <= 0x202e) ||

@@ -84,8 +84,8 @@ static int member_body(cm_tx *tx, void *arg)
     rc = CM_RUN(tx, CM_Q_MEMBER_GET, cb_found, &member, CM_T(a->ws), CM_T(a->user));
     if (!rc && !member && a->op == 2)
         return cm_fail(tx->l, CM_LEDGER_E_NOT_MEMBER,
-                       "user '%s' is not a member of workspace '%s'; nothing was removed",
-                       a->user, a->ws);
+                       "user '%s' is not a member of workspace '%s'; nothing was removed", a->user,
+                       a->ws);
     if (rc || (member && a->op == 1))
         return rc; /* adding a member again: a retry */
     rc = CM_RUN(tx, a->op == 1 ? CM_Q_MEMBER_INSERT : CM_Q_MEMBER_DELETE, NULL, NULL, CM_T(a->ws),
@@ -146,16 +146,16 @@ static int price_body(cm_tx *tx, void *arg)
     price_args *a = arg;
     price_row old = {0};
     int rc = CM_RUN(tx, CM_Q_PRICE_GET, cb_price, &old, CM_T(a->region));
-    if (rc || (old.found && strcmp(old.currency, a->currency) == 0 &&
-               old.unit_minor == a->unit_minor))
+    if (rc ||
+        (old.found && strcmp(old.currency, a->currency) == 0 && old.unit_minor == a->unit_minor))
         return rc; /* the price it already has: nothing changes, nothing is logged */
     rc = CM_RUN(tx, CM_Q_PRICE_UPSERT, NULL, NULL, CM_T(a->region), CM_T(a->currency),
                 CM_I(a->unit_minor));
     if (!rc) /* v3: holds binding / prices */
-        rc = CM_RUN(tx, CM_Q_PRICE_LOG_INSERT, NULL, NULL, CM_I(tx->now), CM_T(a->actor),
-                    CM_T(a->region), old.found ? CM_T(old.currency) : CM_N,
-                    old.found ? CM_I(old.unit_minor) : CM_N, CM_T(a->currency),
-                    CM_I(a->unit_minor));
+        rc =
+            CM_RUN(tx, CM_Q_PRICE_LOG_INSERT, NULL, NULL, CM_I(tx->now), CM_T(a->actor),
+                   CM_T(a->region), old.found ? CM_T(old.currency) : CM_N,
+                   old.found ? CM_I(old.unit_minor) : CM_N, CM_T(a->currency), CM_I(a->unit_minor));
     return rc;
 }
 
@@ -394,8 +394,7 @@ static int plog_body(cm_tx *tx, void *arg)
     return CM_LEDGER_OK;
 }
 
-int cm_ledger_price_history(cm_ledger *l, const char *region,
-                            cm_ledger_price_history_result **out)
+int cm_ledger_price_history(cm_ledger *l, const char *region, cm_ledger_price_history_result **out)
 {
     if (!out)
         return cm_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_price_history: out is NULL");

@@ -196,8 +196,8 @@ typedef struct cm_plugin_job_spec {
 typedef struct cm_plugin_quote_grant {
     int64_t grant_id;
     int kind;
-    int64_t credits;        /* taken from this grant */
-    int64_t expires_ms;     /* the grant's expiry, -1 never */
+    int64_t credits;    /* taken from this grant */
+    int64_t expires_ms; /* the grant's expiry, -1 never */
 } cm_plugin_quote_grant;
 
 #define CM_PLUGIN_QUOTE_GRANTS 8
@@ -221,12 +221,12 @@ typedef struct cm_plugin_quote {
     int cause_code;         /* the probe's or the ledger's code, 0 when none */
     char message[256];      /* a sentence for a person when refused, "" otherwise */
     /* ABI 1.1 (a 1.0 host's struct ends before these; they are not written for it) */
-    int affordable;         /* 1: the workspace has the credits (job_begin: they are held) */
-    int n_grants;           /* grants the credits are (would be) taken from, spending order */
+    int affordable; /* 1: the workspace has the credits (job_begin: they are held) */
+    int n_grants;   /* grants the credits are (would be) taken from, spending order */
     cm_plugin_quote_grant grants[CM_PLUGIN_QUOTE_GRANTS]; /* the first n_grants, at most 8 */
-    char receipt[400];      /* why it costs that, as the ledger keeps it for support
-                               ("1 credit for 60.400 s measured by mp4_index, ... 500 ms
-                               grace for encoder padding") */
+    char receipt[400]; /* why it costs that, as the ledger keeps it for support
+                          ("1 credit for 60.400 s measured by mp4_index, ... 500 ms
+                          grace for encoder padding") */
 } cm_plugin_quote;
 
 /* Size of cm_plugin_quote in ABI 1.0: the smallest struct_size job_begin accepts. */

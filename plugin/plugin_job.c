@@ -330,13 +330,14 @@ static void quote_init(cm_plugin_quote *q)
 
 /* Measures and prices the job of spec into q (with its receipt), and its input binding
  * into binding. Returns OK, E_BAD_FILE or E_NOMEM (q has the cause). */
-static int measure(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *q,
-                   char *binding, size_t bcap)
+static int measure(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *q, char *binding,
+                   size_t bcap)
 {
     int code = CM_PLUGIN_OK;
     if (spec->billing == CM_PLUGIN_BY_INPUT) {
         code = quote_by_input(p, spec->input_path, q);
-        if (code == CM_PLUGIN_OK && input_binding(spec->input_path, q->measured_ms, binding, bcap)) {
+        if (code == CM_PLUGIN_OK &&
+            input_binding(spec->input_path, q->measured_ms, binding, bcap)) {
             code = CM_PLUGIN_E_BAD_FILE;
             snprintf(q->message, sizeof q->message, "input refused: cannot read %s: %s",
                      spec->input_path, strerror(errno));
@@ -356,8 +357,8 @@ static void grants_from_takes(cm_plugin_quote *q, const cm_ledger_take *t, size_
 {
     q->n_grants = (int)n;
     for (size_t i = 0; i < n && i < CM_PLUGIN_QUOTE_GRANTS; i++)
-        q->grants[i] = (cm_plugin_quote_grant){t[i].grant_id, t[i].kind, t[i].credits,
-                                               t[i].expires_ms};
+        q->grants[i] =
+            (cm_plugin_quote_grant){t[i].grant_id, t[i].kind, t[i].credits, t[i].expires_ms};
 }
 
 int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *quote)
@@ -387,8 +388,8 @@ int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote 
     /* Why it costs what it costs, kept with the hold for support staff; the input
      * binding makes the job id name this input only. */
     cm_ledger_job *j = NULL;
-    int rc = cm_ledger_reserve_bound(p->ledger, spec->workspace, spec->job, q.credits,
-                                     spec->user, lease_s, q.receipt, binding, &j);
+    int rc = cm_ledger_reserve_bound(p->ledger, spec->workspace, spec->job, q.credits, spec->user,
+                                     lease_s, q.receipt, binding, &j);
     if (rc != CM_LEDGER_OK) {
         code = refuse_reserve(p, spec, rc, &q);
         goto done;
@@ -566,7 +567,7 @@ static int measure_output(cm_plugin *p, const char *job, const cmp_job *j, const
              (long long)*credits, *credits == 1 ? "" : "s", out / 1000, out % 1000,
              grace[0] ? ", " : "", grace, req / 1000, req % 1000, (long long)j->credits,
              j->credits == 1 ? "" : "s",
-             c > j->credits ? "; the output ran longer than requested: charged the quote"
+             c > j->credits   ? "; the output ran longer than requested: charged the quote"
              : c < j->credits ? "; the output was shorter than requested: charged what it measured"
                               : "");
     return CM_PLUGIN_OK;

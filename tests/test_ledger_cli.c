@@ -255,7 +255,6 @@ static void test_a_v1_ledger_migrates_and_reads_the_same(void **state)
 #undef T1
 }
 
-
 /* Issue 12: each reproduction through the CLI, as a support agent would type it. */
 static void test_strict_inputs_through_the_cli(void **state)
 {
@@ -281,9 +280,8 @@ static void test_strict_inputs_through_the_cli(void **state)
     assert_int_equal(cli(T0, "price", "set", "zz", "ABC", "15", NULL), 1);
     assert_non_null(strstr(err, "invalid_argument"));
     assert_int_equal(cli(T0, "price", "set", "in", "INR", "1200", "--by", "sam", NULL), 0);
-    assert_int_equal(cli(T0, "workspace", "create", "mum", "--owner", "ravi", "--region", "in",
-                         NULL),
-                     0);
+    assert_int_equal(
+        cli(T0, "workspace", "create", "mum", "--owner", "ravi", "--region", "in", NULL), 0);
     /* the price before buying, with buy --json's fields and the amount */
     assert_int_equal(cli(T0, "--json", "price", "mum", "10", NULL), 0);
     assert_string_equal(out, "{\"workspace\": \"mum\", \"credits\": 10, \"unit_minor\": 1200, "
@@ -309,9 +307,8 @@ static void test_strict_inputs_through_the_cli(void **state)
                          "ok\x1b[2K\rcharged 0", NULL),
                      1);
     assert_non_null(strstr(err, "invalid_argument"));
-    assert_int_equal(cli(T0, "reserve", "tog", "e2", "1", "--as", "olga", "--note", "reserved",
-                         NULL),
-                     0);
+    assert_int_equal(
+        cli(T0, "reserve", "tog", "e2", "1", "--as", "olga", "--note", "reserved", NULL), 0);
     assert_int_equal(cli(T0, "job", "e2", NULL), 0);
     assert_non_null(strstr(out, "  why: reserved\n"));
     assert_int_equal(cli(T0, "check", NULL), 0);

@@ -164,8 +164,8 @@ static void test_regions_are_iso_3166_codes_stored_upper_case(void **state)
     lt_close(&e);
 }
 
-static void test_currencies_are_known_iso_4217_codes_and_prices_at_least_one_minor_unit(
-    void **state)
+static void
+test_currencies_are_known_iso_4217_codes_and_prices_at_least_one_minor_unit(void **state)
 {
     (void)state;
     lt_env e;
@@ -243,9 +243,8 @@ static void test_price_changes_are_logged_with_who_when_old_and_new(void **state
     cm_ledger_price_history_free(h);
     /* the log is append-only */
     char err[256];
-    assert_int_not_equal(lt_exec_sql(e.path, "UPDATE prices_log SET new_unit_minor = 1", err,
-                                     sizeof err),
-                         0);
+    assert_int_not_equal(
+        lt_exec_sql(e.path, "UPDATE prices_log SET new_unit_minor = 1", err, sizeof err), 0);
     assert_int_not_equal(lt_exec_sql(e.path, "DELETE FROM prices_log", err, sizeof err), 0);
     lt_close(&e);
 }
@@ -255,8 +254,15 @@ static void test_texts_with_control_characters_are_refused(void **state)
     (void)state;
     lt_env e;
     setup(&e, "controls");
-    const char *bad[] = {"a\nb", "a\tb", "a\x1b[31mred", "a\x7f", "a\xc2\x85" "b",
-                         "a\xe2\x80\xae" "b", "\r"};
+    const char *bad[] = {"a\nb",
+                         "a\tb",
+                         "a\x1b[31mred",
+                         "a\x7f",
+                         "a\xc2\x85"
+                         "b",
+                         "a\xe2\x80\xae"
+                         "b",
+                         "\r"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *s = bad[i];
         LT_EXPECT(&e, CM_LEDGER_E_INVALID, cm_ledger_workspace_create(e.l, s, "o", NULL));
@@ -274,8 +280,10 @@ static void test_texts_with_control_characters_are_refused(void **state)
     LT_OK(&e, cm_ledger_reserve(e.l, "acme", "r", 1, "bob", 60, NULL));
     LT_OK(&e, cm_ledger_commit(e.l, "r", CM_LEDGER_ALL, NULL));
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        LT_EXPECT(&e, CM_LEDGER_E_INVALID, cm_ledger_refund(e.l, "r", 1, bad[i], "sup", NULL, NULL));
-        LT_EXPECT(&e, CM_LEDGER_E_INVALID, cm_ledger_refund(e.l, "r", 1, "why", "sup", bad[i], NULL));
+        LT_EXPECT(&e, CM_LEDGER_E_INVALID,
+                  cm_ledger_refund(e.l, "r", 1, bad[i], "sup", NULL, NULL));
+        LT_EXPECT(&e, CM_LEDGER_E_INVALID,
+                  cm_ledger_refund(e.l, "r", 1, "why", "sup", bad[i], NULL));
         LT_EXPECT(&e, CM_LEDGER_E_INVALID,
                   cm_ledger_commit_noted(e.l, "r", CM_LEDGER_ALL, bad[i], NULL));
     }
@@ -341,7 +349,8 @@ int main(void)
         cmocka_unit_test(test_commit_of_zero_credits_is_refused),
         cmocka_unit_test(test_removing_a_non_member_is_not_a_member),
         cmocka_unit_test(test_regions_are_iso_3166_codes_stored_upper_case),
-        cmocka_unit_test(test_currencies_are_known_iso_4217_codes_and_prices_at_least_one_minor_unit),
+        cmocka_unit_test(
+            test_currencies_are_known_iso_4217_codes_and_prices_at_least_one_minor_unit),
         cmocka_unit_test(test_money_is_shown_in_the_currency_decimals),
         cmocka_unit_test(test_price_changes_are_logged_with_who_when_old_and_new),
         cmocka_unit_test(test_texts_with_control_characters_are_refused),

@@ -240,7 +240,6 @@ static void test_one_handle_serves_several_threads(void **state)
     unlink(db);
 }
 
-
 /* ABI 1.1 appended quote() and fields at the end of cm_plugin_quote: a host built
  * against 1.0 still loads the plugin and begins jobs with its smaller quote struct, and
  * nothing is written past that struct's end. */

@@ -175,7 +175,6 @@ static void test_usage_errors_exit_2(void **state)
     assert_int_equal(cmt_available(f->db, WS, NULL), 10);
 }
 
-
 /* Issue 12 §2, reproduced: job up-1 on a 40 s clip charged 1; up-1 again on another 40 s
  * file ran free as "a retry", and so did --generate 55 under that id. */
 static void test_job_id_reused_on_another_input_is_a_conflict(void **state)
@@ -247,8 +246,7 @@ static void test_quote_only_shows_the_price_and_holds_nothing(void **state)
     assert_int_equal(held, 0);
     /* by output: the requested length */
     assert_int_equal(cmt_pipeline(f->log, sizeof f->log, f->db, "--workspace", WS, "--user",
-                                  "owner", "--quote-only", "--generate", "75",
-                                  (const char *)NULL),
+                                  "owner", "--quote-only", "--generate", "75", (const char *)NULL),
                      0);
     assert_non_null(strstr(f->log, "2 credits for 75.000 s (requested)"));
     /* not affordable is still a quote (exit 0), nothing held */
@@ -291,8 +289,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_success_charges_exactly_the_quote, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_at_each_stage_leaves_the_balance, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_retried_job_id_does_not_charge_twice, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_retried_job_id_does_not_charge_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insufficient_balance_refuses_before_any_stage, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_non_member_is_refused, setup, teardown),
