@@ -55,12 +55,13 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_PLAN_SET_NEXT] = "UPDATE plans SET next_period = ?2 WHERE ws = ?1",
     [CM_Q_PLAN_CANCEL] = "UPDATE plans SET cancelled_ms = ?2 WHERE ws = ?1",
     /* The lapse test is index-only (the partial index holds_lapse). */
-    [CM_Q_TOUCH_STATE] = "SELECT EXISTS(SELECT 1 FROM holds WHERE ws = ?1 AND state = 1 "
-                         "AND lease_until_ms <= ?2), "
-                         "EXISTS(SELECT 1 FROM grants WHERE ws = ?1 AND remaining > 0 "
-                         "AND expires_ms IS NOT NULL AND expires_ms <= ?2), "
-                         "p.credits, p.interval, p.start_ms, p.next_period, p.cancelled_ms "
-                         "FROM (SELECT 1) AS one LEFT JOIN plans p ON p.ws = ?1",
+    [CM_Q_TOUCH_STATE] =
+        "SELECT EXISTS(SELECT 1 FROM holds WHERE ws = ?1 AND state = 1 "
+        "AND lease_until_ms <= ?2), "
+        "EXISTS(SELECT 1 FROM grants WHERE ws = ?1 AND remaining > 0 "
+        "AND expires_ms IS NOT NULL AND expires_ms <= ?2), "
+        "p.credits, p.interval, p.start_ms, p.next_period, p.cancelled_ms "
+        "FROM (SELECT 1) AS one LEFT JOIN plans p ON p.ws = ?1",
     [CM_Q_GRANT_INSERT] =
         "INSERT INTO grants(ws, kind, granted, remaining, held, charged, expired, "
         "refunded_into, created_ms, expires_ms, period, ref, unit_minor, total_minor, currency) "
@@ -74,9 +75,8 @@ static const char *const sql_text[CM_Q__COUNT] = {
                             "AND expires_ms IS NOT NULL AND expires_ms <= ?2 ORDER BY id",
     [CM_Q_GRANT_ALL] = "SELECT " GRANT_COLS " FROM grants ORDER BY id",
     [CM_Q_GRANT_BY_REF] = "SELECT " GRANT_COLS " FROM grants WHERE ref = ?1",
-    [CM_Q_GRANT_SET] =
-        "UPDATE grants SET granted = ?7, remaining = ?2, held = ?3, charged = ?4, expired = ?5, "
-        "refunded_into = ?6 WHERE id = ?1",
+    [CM_Q_GRANT_SET] = "UPDATE grants SET granted = ?7, remaining = ?2, held = ?3, charged = ?4, expired = ?5, "
+                       "refunded_into = ?6 WHERE id = ?1",
     [CM_Q_HOLD_GET] = "SELECT " HOLD_COLS " FROM holds WHERE job = ?1",
     [CM_Q_HOLD_INSERT] = "INSERT INTO holds(job, ws, user_id, credits, lease_s, state, "
                          "created_ms, lease_until_ms, resolved_ms, charged, refunded, commit_arg"
@@ -144,8 +144,7 @@ static const char *const migrations[CM_LEDGER_SCHEMA_VERSION] = {
     "CREATE TABLE grants(id INTEGER PRIMARY KEY, ws TEXT NOT NULL REFERENCES workspaces(id), "
     "  kind INTEGER NOT NULL, granted INTEGER NOT NULL CHECK (granted >= 0), "
     "  remaining INTEGER NOT NULL CHECK (remaining >= 0), held INTEGER NOT NULL CHECK (held >= 0),"
-    "  charged INTEGER NOT NULL CHECK (charged >= 0), expired INTEGER NOT NULL CHECK (expired >= "
-    "0),"
+    "  charged INTEGER NOT NULL CHECK (charged >= 0), expired INTEGER NOT NULL CHECK (expired >= 0),"
     "  refunded_into INTEGER NOT NULL CHECK (refunded_into >= 0), created_ms INTEGER NOT NULL, "
     "  expires_ms INTEGER, period INTEGER, ref TEXT UNIQUE, unit_minor INTEGER, "
     "  total_minor INTEGER, currency TEXT);"
@@ -159,8 +158,7 @@ static const char *const migrations[CM_LEDGER_SCHEMA_VERSION] = {
     "  commit_arg INTEGER) WITHOUT ROWID;"
     "CREATE INDEX holds_lapse ON holds(ws, lease_until_ms) WHERE state = 1;"
     "CREATE TABLE hold_takes(job TEXT NOT NULL REFERENCES holds(job), seq INTEGER NOT NULL, "
-    "  grant_id INTEGER NOT NULL REFERENCES grants(id), credits INTEGER NOT NULL CHECK (credits > "
-    "0),"
+    "  grant_id INTEGER NOT NULL REFERENCES grants(id), credits INTEGER NOT NULL CHECK (credits > 0),"
     "  charged INTEGER NOT NULL, refunded INTEGER NOT NULL, PRIMARY KEY (job, seq)) WITHOUT ROWID;"
     "CREATE TABLE refunds(ref TEXT PRIMARY KEY, job TEXT NOT NULL REFERENCES holds(job), "
     "  credits INTEGER NOT NULL, to_source INTEGER NOT NULL, refund_grant_id INTEGER, "
