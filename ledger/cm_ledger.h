@@ -26,7 +26,13 @@
  * Idempotency. Every writing call may be retried. A retry with the same arguments
  * returns the first result and changes nothing; the same key (job id, payment
  * reference, refund reference, workspace id) with other arguments is
- * CM_LEDGER_E_CONFLICT.
+ * CM_LEDGER_E_CONFLICT. A job id is also bound to its input (cm_ledger_reserve_bound)
+ * and closed once its hold went back: reserving a released or lapsed job id again is
+ * CM_LEDGER_E_JOB_CLOSED.
+ *
+ * Text. Ids, references, tiers, reasons, notes and input bindings are UTF-8 without
+ * control characters (C0, DEL, C1, U+2028/U+2029, bidirectional controls); anything
+ * else is CM_LEDGER_E_INVALID, so no stored text can forge a line of output.
  *
  * Lazy time. Whenever a call touches a workspace, the ledger first brings it up to
  * "now": it releases holds whose lease lapsed, expires plan grants past their end
