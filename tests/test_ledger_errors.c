@@ -16,7 +16,8 @@ static void test_every_error_code_has_a_distinct_name_and_sentence(void **state)
                          CM_LEDGER_E_ALREADY_RESOLVED, CM_LEDGER_E_LEASE_EXPIRED,
                          CM_LEDGER_E_INVALID,   CM_LEDGER_E_BUSY,
                          CM_LEDGER_E_STORAGE,   CM_LEDGER_E_NOMEM,
-                         CM_LEDGER_E_CHECK};
+                         CM_LEDGER_E_CHECK,     CM_LEDGER_E_NOT_MEMBER,
+                         CM_LEDGER_E_JOB_CLOSED};
     const size_t n = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < n; i++) {
         assert_string_not_equal(cm_ledger_err_name(codes[i]), "unknown");
@@ -28,6 +29,10 @@ static void test_every_error_code_has_a_distinct_name_and_sentence(void **state)
     }
     assert_string_equal(cm_ledger_err_name(CM_LEDGER_E_INSUFFICIENT), "insufficient_credits");
     assert_string_equal(cm_ledger_err_name(CM_LEDGER_E_NO_WORKSPACE), "no_such_workspace");
+    assert_string_equal(cm_ledger_err_name(CM_LEDGER_E_NOT_MEMBER), "not_a_member");
+    assert_string_equal(cm_ledger_err_name(CM_LEDGER_E_JOB_CLOSED), "job_closed");
+    assert_int_equal(CM_LEDGER_E_NOT_MEMBER, -13); /* append-only: never renumbered */
+    assert_int_equal(CM_LEDGER_E_JOB_CLOSED, -14);
     assert_string_equal(cm_ledger_err_name(-999), "unknown");
 }
 
