@@ -26,12 +26,14 @@ static const char usage_text[] =
     "           [--ref PAYMENT_REF]\n"
     "  plan cancel WS --as USER [--ref REF]\n"
     "  plan show WS [--as USER]\n"
-    "  price set REGION CURRENCY MINOR_UNITS\n"
+    "  price set REGION CURRENCY MINOR_UNITS [--by OPERATOR]\n"
+    "  price WS CREDITS [--as USER]\n"
+    "  price-history [REGION]\n"
     "  buy WS CREDITS --as USER [--ref PAYMENT_REF]\n"
     "  quote WS CREDITS [--as USER]\n"
     "  reserve WS JOB CREDITS --as USER [--lease SECONDS] [--note TEXT]\n"
     "  renew JOB [--lease SECONDS]\n"
-    "  commit JOB [CREDITS]\n"
+    "  commit JOB [CREDITS]            (CREDITS >= 1; to charge nothing, release)\n"
     "  release JOB\n"
     "  refund JOB [CREDITS] --reason TEXT --by OPERATOR [--ref REF]\n"
     "  balance WS [--as USER]\n"
@@ -236,6 +238,14 @@ static void print_job(const cm_ledger_job *j)
         }
         fputs("], \"note\": ", stdout);
         json_str(j->note);
+        if (j->commit_note) { /* only when there is one: a v1/v2 hold reads as it did */
+            fputs(", \"charge_note\": ", stdout);
+            json_str(j->commit_note);
+        }
+        if (j->binding) {
+            fputs(", \"binding\": ", stdout);
+            json_str(j->binding);
+        }
         puts("}");
         return;
     }
@@ -256,6 +266,10 @@ static void print_job(const cm_ledger_job *j)
     }
     if (j->note)
         printf("  why: %s\n", j->note);
+    if (j->commit_note)
+        printf("  charge: %s\n", j->commit_note);
+    if (j->binding)
+        printf("  input: %s\n", j->binding);
 }
 
 static int job_result(int rc, cm_ledger *l, cm_ledger_job *j)
@@ -525,13 +539,85 @@ static int run(cm_ledger *l, const args *a)
         }
         return 0;
     }
-    if (!strcmp(cmd, "price") && !strcmp(sub, "set")) {
+    if (!strcmp(cmd, "price") && !strcmp(sub, "set") && a->npos != 3) {
         if ((rc = need(a, 5, 5, "price set")))
             return rc;
+        if (opt(a, "--as"))
+            return usage("price set takes --by OPERATOR, not --as");
         if (parse_int(a->pos[4], &n))
             return usage("MINOR_UNITS must be a number");
-        rc = cm_ledger_price_set(l, a->pos[2], a->pos[3], n);
+        rc = cm_ledger_price_set_by(l, a->pos[2], a->pos[3], n, opt(a, "--by"));
         return rc ? refused(rc, l) : ok("price set");
+    }
+    if (!strcmp(cmd, "price")) { /* price WS CREDITS: what buy would charge */
+        if ((rc = need(a, 3, 3, "price")))
+            return rc;
+        if (opt(a, "--by"))
+            return usage("price WS CREDITS takes no --by");
+        if (parse_int(a->pos[2], &n))
+            return usage("CREDITS must be a number");
+        cm_ledger_purchase p;
+        rc = cm_ledger_price(l, a->pos[1], n, as, &p);
+        if (rc)
+            return refused(rc, l);
+        char amount[48], unit[48];
+        cm_ledger_money_format(p.total_minor, p.currency, amount, sizeof amount);
+        cm_ledger_money_format(p.unit_minor, p.currency, unit, sizeof unit);
+        if (json_mode) {
+            fputs("{\"workspace\": ", stdout);
+            json_str(a->pos[1]);
+            printf(", \"credits\": %" PRId64 ", \"unit_minor\": %" PRId64
+                   ", \"total_minor\": %" PRId64 ", \"currency\": \"%s\", \"amount\": ",
+                   p.credits, p.unit_minor, p.total_minor, p.currency);
+            json_str(amount);
+            puts("}");
+        } else
+            printf("%" PRId64 " credits would cost %s (%s each); nothing was bought\n", p.credits,
+                   amount, unit);
+        return 0;
+    }
+    if (!strcmp(cmd, "price-history")) {
+        if ((rc = need(a, 1, 2, "price-history")))
+            return rc;
+        cm_ledger_price_history_result *h;
+        rc = cm_ledger_price_history(l, a->npos == 2 ? a->pos[1] : NULL, &h);
+        if (rc)
+            return refused(rc, l);
+        if (json_mode)
+            fputs("{\"changes\": [", stdout);
+        for (size_t i = 0; i < h->n_changes; i++) {
+            const cm_ledger_price_change *c = &h->changes[i];
+            char t[40], was[48], now_[48];
+            cm_ledger_money_format(c->new_unit_minor, c->new_currency, now_, sizeof now_);
+            if (c->old_unit_minor >= 0)
+                cm_ledger_money_format(c->old_unit_minor, c->old_currency, was, sizeof was);
+            else
+                snprintf(was, sizeof was, "none");
+            if (json_mode) {
+                printf("%s{\"id\": %" PRId64 ", \"at\": ", i ? ", " : "", c->id);
+                json_time(c->at_ms);
+                fputs(", \"by\": ", stdout);
+                json_str(c->actor);
+                fputs(", \"region\": ", stdout);
+                json_str(c->region);
+                fputs(", \"old_currency\": ", stdout);
+                json_str(c->old_unit_minor >= 0 ? c->old_currency : NULL);
+                if (c->old_unit_minor >= 0)
+                    printf(", \"old_unit_minor\": %" PRId64, c->old_unit_minor);
+                else
+                    fputs(", \"old_unit_minor\": null", stdout);
+                printf(", \"currency\": \"%s\", \"unit_minor\": %" PRId64 "}", c->new_currency,
+                       c->new_unit_minor);
+            } else {
+                printf("%6" PRId64 " %s %-7s %s -> %s by=%s\n", c->id,
+                       cm_ledger_time_format(c->at_ms, t, sizeof t), c->region, was, now_,
+                       c->actor);
+            }
+        }
+        if (json_mode)
+            puts("]}");
+        cm_ledger_price_history_free(h);
+        return 0;
     }
     if (!strcmp(cmd, "buy")) {
         if ((rc = need(a, 3, 3, "buy")) || (rc = need_opt(a, "--as", cmd)))
@@ -542,18 +628,22 @@ static int run(cm_ledger *l, const args *a)
         rc = cm_ledger_buy(l, a->pos[1], n, as, opt(a, "--ref"), &p);
         if (rc)
             return refused(rc, l);
+        char amount[48], unit[48];
+        cm_ledger_money_format(p.total_minor, p.currency, amount, sizeof amount);
+        cm_ledger_money_format(p.unit_minor, p.currency, unit, sizeof unit);
         if (json_mode) {
             fputs("{\"workspace\": ", stdout);
             json_str(a->pos[1]); /* the caller's text: escaped like every string */
             printf(", \"credits\": %" PRId64 ", \"unit_minor\": %" PRId64
                    ", \"total_minor\": %" PRId64 ", \"currency\": \"%s\", \"grant\": %" PRId64
-                   ", \"replayed\": %s}\n",
+                   ", \"replayed\": %s, \"amount\": ",
                    p.credits, p.unit_minor, p.total_minor, p.currency, p.grant_id,
                    p.replayed ? "true" : "false");
+            json_str(amount);
+            puts("}");
         } else
-            printf("paid %" PRId64 " %s minor units (%" PRId64 " credits x %" PRId64
-                   ") into grant %" PRId64 "%s\n",
-                   p.total_minor, p.currency, p.credits, p.unit_minor, p.grant_id,
+            printf("paid %s (%" PRId64 " credits x %s) into grant %" PRId64 "%s\n", amount,
+                   p.credits, unit, p.grant_id,
                    p.replayed ? " (a repeated payment reference: nothing new was charged)" : "");
         return 0;
     }
@@ -715,7 +805,8 @@ static int options_fit(const args *a)
         const char *allowed;
     } table[] = {
         {"workspace", "--owner --region"}, {"member", "--as"},
-        {"plan", "--credits --interval --tier --as --ref"}, {"price", ""},
+        {"plan", "--credits --interval --tier --as --ref"}, {"price", "--by --as"},
+        {"price-history", ""},
         {"buy", "--as --ref"},           {"quote", "--as"},
         {"reserve", "--as --lease --note"}, {"renew", "--lease"},
         {"commit", ""},                  {"release", ""},

@@ -34,6 +34,9 @@ static const struct {
     {CM_LEDGER_E_STORAGE, "storage_failure", "the ledger's storage failed"},
     {CM_LEDGER_E_NOMEM, "out_of_memory", "out of memory"},
     {CM_LEDGER_E_CHECK, "check_failed", "the ledger check found a violation"},
+    {CM_LEDGER_E_NOT_MEMBER, "not_a_member", "the user is not a member of the workspace"},
+    {CM_LEDGER_E_JOB_CLOSED, "job_closed",
+     "the job's hold was released or lapsed; a new attempt needs a new job id"},
 };
 
 const char *cm_ledger_err_name(int code)
@@ -95,6 +98,18 @@ int cm_utf8_valid(const char *s)
         for (int i = 1; i < n; i++)
             if ((p[i] & 0xc0) != 0x80)
                 return 0;
+        /* Text people read (support output, history, JSON) must not be able to forge
+         * lines or reorder what follows it: C0 controls (newline, tab, ESC ...), DEL,
+         * C1 controls (U+0080..U+009F), the line and paragraph separators U+2028/U+2029
+         * and the bidirectional embeddings, overrides and isolates (U+202A..U+202E,
+         * U+2066..U+2069). */
+        unsigned cp = n == 1   ? p[0]
+                      : n == 2 ? ((p[0] & 0x1fu) << 6) | (p[1] & 0x3fu)
+                      : n == 3 ? ((p[0] & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu)
+                               : 0x10000u;
+        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x2028 && cp <= 0x202e) ||
+            (cp >= 0x2066 && cp <= 0x2069))
+            return 0;
         p += n;
     }
     return 1;
@@ -109,7 +124,10 @@ int cm_valid_id(cm_ledger *l, const char *what, const char *id)
     /* Both backends store text as UTF-8 (PostgreSQL refuses anything else), and ids
        are echoed in JSON: the same answer everywhere. */
     if (!cm_utf8_valid(id))
-        return cm_fail(l, CM_LEDGER_E_INVALID, "%s is not valid UTF-8 text", what);
+        return cm_fail(l, CM_LEDGER_E_INVALID,
+                       "%s is not valid UTF-8 text or holds a control character (newline, "
+                       "tab, escape ...)",
+                       what);
     return CM_LEDGER_OK;
 }
 

@@ -105,7 +105,8 @@ typedef int (*cm_tx_body)(cm_tx *tx, void *arg);
 int cm_tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg);
 /* Record that slot now holds a result for the caller, to discard if the call fails. */
 void cm_tx_on_fail(cm_tx *tx, void (*discard)(void *slot), void *slot);
-/* Nonzero when s is valid UTF-8. */
+/* Nonzero when s is valid UTF-8 without control characters (C0, DEL, C1, U+2028/9,
+ * bidi embeddings/overrides/isolates): text that cannot forge support output. */
 int cm_utf8_valid(const char *s);
 int cm_valid_id(cm_ledger *l, const char *what, const char *id);
 
@@ -142,6 +143,11 @@ int cm_ws_get(cm_tx *tx, const char *ws, cm_ws_row *out, int *found);
  * owner. A non-member gets the same E_NO_WORKSPACE as a missing workspace. */
 int cm_ws_access(cm_tx *tx, const char *ws, const char *user, int need_owner, const char *action,
                  cm_ws_row *out);
+
+/* ---- ledger_money.c ---- */
+/* Check a region ("default", or an ISO 3166-1 alpha-2 code in any case) and write its
+ * stored form ("default" or upper case) into out. Returns OK or E_INVALID. */
+int cm__region_normalize(cm_ledger *l, const char *in, char *out, size_t size);
 
 /* ---- journal and movements ---- */
 int cm_journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int64_t grant_id,
@@ -181,6 +187,10 @@ int cm_grant_plan_period(cm_tx *tx, const char *ws, int64_t credits_per_month, i
  * the rest back ("lapse" if state is LAPSED, else "release"), then mark it state. */
 int cm_hold_resolve(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_t at_ms,
                     const char *actor);
+/* The same, the commit rows carrying commit_note as their reason (NULL: "charged") and
+ * the hold keeping it (holds.commit_note). */
+int cm__hold_resolve_noted(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_t at_ms,
+                           const char *actor, const char *commit_note);
 
 /* ---- results ---- */
 int cm_job_build(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out);

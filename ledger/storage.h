@@ -96,7 +96,8 @@ typedef enum cm_stmt {
     /* holds(job, ws, user_id, credits, lease_s, state, created_ms, lease_until_ms,
      *       resolved_ms, charged, refunded, commit_arg) */
     CM_Q_HOLD_GET,       /* (job) -> HOLD_COLS */
-    CM_Q_HOLD_INSERT,    /* (job, ws, user, credits, lease_s, created_ms, lease_until_ms) */
+    CM_Q_HOLD_INSERT,    /* (job, ws, user, credits, lease_s, created_ms, lease_until_ms,
+                             binding|NULL, note|NULL) */
     CM_Q_HOLD_LAPSABLE,  /* (ws, now_ms) -> job of held holds with lease_until_ms <= now */
     CM_Q_HOLD_RENEW,     /* (job, lease_until_ms) */
     CM_Q_HOLD_RESOLVE,   /* (job, state, resolved_ms, charged, commit_arg) */
@@ -143,6 +144,16 @@ typedef enum cm_stmt {
     CM_Q_CLOCK_NOW,          /* () -> the database server's clock, Unix ms, or NULL when the
                                  backend has none to offer (SQLite: the local clock is used) */
     /* ---- end v3: plans ---- */
+    /* v3: holds binding / prices */
+    CM_Q_HOLD_EXTRA,     /* (job) -> binding, note, commit_note (each NULL when none; all
+                             NULL for a hold made before schema 3) */
+    CM_Q_HOLD_SET_COMMIT_NOTE, /* (job, commit_note) */
+    /* prices_log(id, at_ms, actor, region, old_currency, old_unit_minor, new_currency,
+     *            new_unit_minor): append-only */
+    CM_Q_PRICE_LOG_INSERT, /* (at_ms, actor, region, old_currency|NULL, old_unit_minor|NULL,
+                             new_currency, new_unit_minor) */
+    CM_Q_PRICE_LOG_LIST, /* (region|NULL) -> id, at_ms, actor, region, old_currency,
+                             old_unit_minor, new_currency, new_unit_minor; by id */
     CM_Q__COUNT
 } cm_stmt;
 

@@ -88,8 +88,9 @@ static const char *const sql_text[CM_Q__COUNT] = {
         "refunded_into = ?6 WHERE id = ?1",
     [CM_Q_HOLD_GET] = "SELECT " HOLD_COLS " FROM holds WHERE job = ?1",
     [CM_Q_HOLD_INSERT] = "INSERT INTO holds(job, ws, user_id, credits, lease_s, state, "
-                         "created_ms, lease_until_ms, resolved_ms, charged, refunded, commit_arg) "
-                         "VALUES(?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, NULL, 0, 0, NULL)",
+                         "created_ms, lease_until_ms, resolved_ms, charged, refunded, commit_arg"
+                         ", binding, note) "
+                         "VALUES(?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, NULL, 0, 0, NULL, ?8, ?9)",
     [CM_Q_HOLD_LAPSABLE] = "SELECT job FROM holds WHERE ws = ?1 AND state = 1 "
                            "AND lease_until_ms <= ?2 ORDER BY lease_until_ms, job",
     [CM_Q_HOLD_RENEW] = "UPDATE holds SET lease_until_ms = ?2 WHERE job = ?1",
@@ -140,6 +141,15 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_JOURNAL_V3_FROM] = "SELECT ws, id FROM journal_v3_from ORDER BY ws",
     [CM_Q_CLOCK_NOW] = "SELECT NULL",
     /* ---- end v3: plans ---- */
+    /* v3: holds binding / prices */
+    [CM_Q_HOLD_EXTRA] = "SELECT binding, note, commit_note FROM holds WHERE job = ?1",
+    [CM_Q_HOLD_SET_COMMIT_NOTE] = "UPDATE holds SET commit_note = ?2 WHERE job = ?1",
+    [CM_Q_PRICE_LOG_INSERT] = "INSERT INTO prices_log(at_ms, actor, region, old_currency, "
+                              "old_unit_minor, new_currency, new_unit_minor) "
+                              "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [CM_Q_PRICE_LOG_LIST] = "SELECT id, at_ms, actor, region, old_currency, old_unit_minor, "
+                            "new_currency, new_unit_minor FROM prices_log "
+                            "WHERE ?1 IS NULL OR region = ?1 ORDER BY id",
 };
 
 /* Migrations: migration[v - 1] takes the schema from version v - 1 to v. Append only. */
@@ -229,7 +239,22 @@ static const char *const migrations[CM_LEDGER_SCHEMA_VERSION] = {
     "CREATE INDEX plan_changes_ws ON plan_changes(ws, id);"
     "CREATE TABLE journal_v3_from(ws TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;"
     "INSERT INTO journal_v3_from(ws, id) SELECT ws, MAX(id) FROM journal GROUP BY ws;"
-    /* ---- end v3: plans ---- */,
+    /* ---- end v3: plans ---- */
+    /* v3: holds binding / prices. A hold keeps the input binding that is part of its
+     * job id's idempotency key, its reserve note and its commit note (the journal's
+     * default reasons "reserved" and "charged" can no longer be mistaken for a note);
+     * price changes go to an append-only log, since the price table belongs to no
+     * workspace's journal. */
+    "ALTER TABLE holds ADD COLUMN binding TEXT;"
+    "ALTER TABLE holds ADD COLUMN note TEXT;"
+    "ALTER TABLE holds ADD COLUMN commit_note TEXT;"
+    "CREATE TABLE prices_log(id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, "
+    "  actor TEXT NOT NULL, region TEXT NOT NULL, old_currency TEXT, old_unit_minor INTEGER, "
+    "  new_currency TEXT NOT NULL, new_unit_minor INTEGER NOT NULL CHECK (new_unit_minor >= 1));"
+    "CREATE TRIGGER prices_log_no_update BEFORE UPDATE ON prices_log "
+    "  BEGIN SELECT RAISE(ABORT, 'the price log is append-only'); END;"
+    "CREATE TRIGGER prices_log_no_delete BEFORE DELETE ON prices_log "
+    "  BEGIN SELECT RAISE(ABORT, 'the price log is append-only'); END;",
 };
 
 static int map_rc(cm_storage *st, int rc)

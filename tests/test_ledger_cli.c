@@ -118,7 +118,7 @@ static void test_balance_json_has_the_documented_shape(void **state)
                          "--tier", "pro", "--as", "alice", NULL),
                      0);
     assert_int_equal(cli(T0, "buy", "acme", "10", "--as", "alice", "--ref", "p-1", NULL), 0);
-    assert_non_null(strstr(out, "150 USD"));
+    assert_non_null(strstr(out, "paid 1.50 USD (10 credits x 0.15 USD)"));
     assert_int_equal(cli(T0, "reserve", "acme", "j1", "30", "--as", "alice", NULL), 0);
     assert_int_equal(cli(T0, "--json", "balance", "acme", NULL), 0);
     assert_string_equal(out, "{\"workspace\": \"acme\", \"available\": 80, \"held\": 30, "
@@ -196,7 +196,7 @@ static void test_full_job_cycle_through_the_cli(void **state)
     assert_int_equal(cli(T0, "member", "add", "acme", "bob", "--as", "alice", NULL), 0);
     assert_int_equal(cli(T0, "price", "set", "default", "USD", "20", NULL), 0);
     assert_int_equal(cli(T0, "buy", "acme", "10", "--as", "alice", NULL), 0);
-    assert_non_null(strstr(out, "paid 200 USD"));
+    assert_non_null(strstr(out, "paid 2.00 USD"));
     assert_int_equal(cli(T0, "quote", "acme", "4", "--as", "bob", NULL), 0);
     assert_non_null(strstr(out, "affordable"));
     assert_int_equal(cli(T0, "reserve", "acme", "j1", "4", "--as", "bob", "--lease", "60",
@@ -236,7 +236,7 @@ static void test_json_escapes_ids_in_buy_and_refund(void **state)
     assert_int_equal(cli(T0, "--json", "buy", "q\"ws", "3", "--as", "o", NULL), 0);
     assert_string_equal(out, "{\"workspace\": \"q\\\"ws\", \"credits\": 3, \"unit_minor\": 15, "
                              "\"total_minor\": 45, \"currency\": \"USD\", \"grant\": 1, "
-                             "\"replayed\": false}\n");
+                             "\"replayed\": false, \"amount\": \"0.45 USD\"}\n");
     assert_int_equal(cli(T0, "reserve", "q\"ws", "j\\1", "2", "--as", "o", NULL), 0);
     assert_int_equal(cli(T0, "commit", "j\\1", NULL), 0);
     assert_int_equal(cli(T0, "--json", "refund", "j\\1", "1", "--reason", "r", "--by", "s", NULL),
@@ -324,6 +324,65 @@ static void test_a_v1_ledger_migrates_and_reads_the_same(void **state)
 #undef T1
 }
 
+/* Issue 12: each reproduction through the CLI, as a support agent would type it. */
+static void test_strict_inputs_through_the_cli(void **state)
+{
+    (void)state;
+    assert_int_equal(cli(T0, "workspace", "create", "tog", "--owner", "olga", NULL), 0);
+    assert_int_equal(cli(T0, "buy", "tog", "5", "--as", "olga", NULL), 0);
+    /* money in the currency's decimals */
+    assert_int_equal(cli(T0, "history", "tog", NULL), 0);
+    assert_non_null(strstr(out, "(add-on: 5 x 0.15 = 0.75 USD)"));
+    /* commit JOB 0: refused, use release */
+    assert_int_equal(cli(T0, "reserve", "tog", "z", "1", "--as", "olga", NULL), 0);
+    assert_int_equal(cli(T0, "commit", "z", "0", NULL), 1);
+    assert_non_null(strstr(err, "invalid_argument"));
+    assert_int_equal(cli(T0, "release", "z", NULL), 0);
+    /* reserve of a released job id: job_closed, exit 1 */
+    assert_int_equal(cli(T0, "reserve", "tog", "z", "1", "--as", "olga", NULL), 1);
+    assert_non_null(strstr(err, "cm-ledger: job_closed: "));
+    /* member remove of a non-member */
+    assert_int_equal(cli(T0, "member", "remove", "tog", "nobody", "--as", "olga", NULL), 1);
+    assert_non_null(strstr(err, "cm-ledger: not_a_member: "));
+    assert_null(strstr(out, "member removed"));
+    /* regions and currencies */
+    assert_int_equal(cli(T0, "price", "set", "zz", "ABC", "15", NULL), 1);
+    assert_non_null(strstr(err, "invalid_argument"));
+    assert_int_equal(cli(T0, "price", "set", "in", "INR", "1200", "--by", "sam", NULL), 0);
+    assert_int_equal(
+        cli(T0, "workspace", "create", "mum", "--owner", "ravi", "--region", "in", NULL), 0);
+    /* the price before buying, with buy --json's fields and the amount */
+    assert_int_equal(cli(T0, "--json", "price", "mum", "10", NULL), 0);
+    assert_string_equal(out, "{\"workspace\": \"mum\", \"credits\": 10, \"unit_minor\": 1200, "
+                             "\"total_minor\": 12000, \"currency\": \"INR\", \"amount\": "
+                             "\"120.00 INR\"}\n");
+    assert_int_equal(cli(T0, "price", "mum", "10", "--as", "ravi", NULL), 0);
+    assert_non_null(strstr(out, "10 credits would cost 120.00 INR (12.00 INR each)"));
+    assert_int_equal(cli(T0, "balance", "mum", NULL), 0);
+    assert_non_null(strstr(out, "0 available"));
+    assert_int_equal(cli(T0, "--json", "buy", "mum", "10", "--as", "ravi", NULL), 0);
+    assert_non_null(strstr(out, "\"unit_minor\": 1200, \"total_minor\": 12000, "
+                                "\"currency\": \"INR\""));
+    assert_non_null(strstr(out, "\"amount\": \"120.00 INR\""));
+    /* price changes: who, when, old, new */
+    assert_int_equal(cli("--now", "2026-02-01T00:00:00Z", "price", "set", "IN", "INR", "1500",
+                         "--by", "kim", NULL),
+                     0);
+    assert_int_equal(cli(T0, "price-history", "in", NULL), 0);
+    assert_non_null(strstr(out, "2026-01-31T12:00:00Z IN      none -> 12.00 INR by=sam\n"));
+    assert_non_null(strstr(out, "2026-02-01T00:00:00Z IN      12.00 INR -> 15.00 INR by=kim\n"));
+    /* no control characters in what support staff read */
+    assert_int_equal(cli(T0, "reserve", "tog", "e1", "1", "--as", "olga", "--note",
+                         "ok\x1b[2K\rcharged 0", NULL),
+                     1);
+    assert_non_null(strstr(err, "invalid_argument"));
+    assert_int_equal(
+        cli(T0, "reserve", "tog", "e2", "1", "--as", "olga", "--note", "reserved", NULL), 0);
+    assert_int_equal(cli(T0, "job", "e2", NULL), 0);
+    assert_non_null(strstr(out, "  why: reserved\n"));
+    assert_int_equal(cli(T0, "check", NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +394,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plan_commands_report_outcome_schedule_and_replay,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_job_cycle_through_the_cli, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_strict_inputs_through_the_cli, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_escapes_ids_in_buy_and_refund, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ids_must_be_utf8_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_now_before_1970_is_a_usage_error, setup, teardown),

@@ -16,7 +16,8 @@ static void test_every_error_code_has_a_distinct_name_and_sentence(void **state)
                          CM_LEDGER_E_ALREADY_RESOLVED, CM_LEDGER_E_LEASE_EXPIRED,
                          CM_LEDGER_E_INVALID,   CM_LEDGER_E_BUSY,
                          CM_LEDGER_E_STORAGE,   CM_LEDGER_E_NOMEM,
-                         CM_LEDGER_E_CHECK};
+                         CM_LEDGER_E_CHECK,     CM_LEDGER_E_NOT_MEMBER,
+                         CM_LEDGER_E_JOB_CLOSED};
     const size_t n = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < n; i++) {
         assert_string_not_equal(cm_ledger_err_name(codes[i]), "unknown");
@@ -28,6 +29,10 @@ static void test_every_error_code_has_a_distinct_name_and_sentence(void **state)
     }
     assert_string_equal(cm_ledger_err_name(CM_LEDGER_E_INSUFFICIENT), "insufficient_credits");
     assert_string_equal(cm_ledger_err_name(CM_LEDGER_E_NO_WORKSPACE), "no_such_workspace");
+    assert_string_equal(cm_ledger_err_name(CM_LEDGER_E_NOT_MEMBER), "not_a_member");
+    assert_string_equal(cm_ledger_err_name(CM_LEDGER_E_JOB_CLOSED), "job_closed");
+    assert_int_equal(CM_LEDGER_E_NOT_MEMBER, -13); /* append-only: never renumbered */
+    assert_int_equal(CM_LEDGER_E_JOB_CLOSED, -14);
     assert_string_equal(cm_ledger_err_name(-999), "unknown");
 }
 
@@ -350,15 +355,27 @@ static void test_postgres_v1_ledger_migrates(void **state)
     cm_ledger_close(e.l);
     exec_sql(e.path, "ALTER TABLE hold_takes ADD COLUMN charged BIGINT NOT NULL DEFAULT 0, "
                      "ADD COLUMN refunded BIGINT NOT NULL DEFAULT 0;"
-                     "DELETE FROM schema_version WHERE version >= 2;"
-                     /* v3: plans (undone so that it is migrated again after v2) */
+                     /* and what v3 added: plans (undone so that it is migrated again after
+                      * v2), holds binding / prices */
                      "ALTER TABLE plans DROP COLUMN sched_credits, DROP COLUMN sched_interval, "
                      "DROP COLUMN sched_tier, DROP COLUMN sched_ms;"
-                     "DROP TABLE plan_changes; DROP TABLE journal_v3_from");
+                     "DROP TABLE plan_changes; DROP TABLE journal_v3_from;"
+                     "ALTER TABLE holds DROP COLUMN binding, DROP COLUMN note, "
+                     "DROP COLUMN commit_note; DROP TABLE prices_log;"
+                     "DELETE FROM schema_version WHERE version >= 2");
     e.l = lt_open_path(&e, e.path);
     char err[512];
     assert_int_not_equal(lt_exec_sql(e.path, "SELECT charged FROM hold_takes", err, sizeof err),
                          0);
+    /* both v3 blocks were migrated again */
+    assert_int_equal(lt_exec_sql(e.path,
+                                 "SELECT sched_credits, sched_interval, sched_tier, sched_ms "
+                                 "FROM plans; SELECT count(*) FROM plan_changes;"
+                                 "SELECT count(*) FROM journal_v3_from;"
+                                 "SELECT binding, note, commit_note FROM holds;"
+                                 "SELECT count(*) FROM prices_log",
+                                 err, sizeof err),
+                     0);
     cm_ledger_job *j = NULL;
     LT_OK(&e, cm_ledger_job_info(e.l, "j", &j));
     assert_int_equal(j->n_takes, 2);

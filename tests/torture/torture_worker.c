@@ -323,7 +323,7 @@ static void run_job(proc *p, int k)
     int64_t lease_s = tt_below(&r, 10) ? TT_LONG_LEASE_S : TT_SHORT_LEASE_S;
     const char *user = tt_below(&r, 4) ? TT_MEMBER : tt_owner(w);
     int outcome = (int)tt_below(&r, 100);
-    int64_t partial = tt_below(&r, credits); /* 0 .. credits-1 */
+    int64_t partial = 1 + tt_below(&r, credits); /* 1 .. credits: a charge is never 0 */
     int renew = tt_below(&r, 10) == 0, retry = tt_below(&r, 8) == 0, use_all = tt_below(&r, 2);
 
     logf_(p, "R? %s %s %lld %lld %s", job, tt_ws(w), (long long)credits, (long long)lease_s, user);
@@ -333,7 +333,8 @@ static void run_job(proc *p, int k)
     phase(p, TT_IDLE);
     if (rc) {
         logf_(p, "R- %s %s", job, cm_ledger_err_name(rc));
-        allow(p, "reserve", job, rc, CM_LEDGER_E_INSUFFICIENT, 0);
+        /* a redo of a job whose hold went back: its id is closed */
+        allow(p, "reserve", job, rc, CM_LEDGER_E_INSUFFICIENT, CM_LEDGER_E_JOB_CLOSED);
         return;
     }
     logf_(p, "R+ %s %s", job, cm_ledger_hold_state_name(j->state));
