@@ -370,14 +370,14 @@ int main(int argc, char **argv)
     for (int i = 0; i < o.procs; i++)
         jobs += atomic_load(&sh->slot[i].next_job);
     printf("torture: %s: %d processes, %ld jobs (%ld reserves, %ld commits, %ld releases, %ld "
-           "insufficient, %ld redone after a kill), %ld kills (reserve %ld, commit %ld, release "
+           "insufficient, %ld job_closed, %ld redone after a kill), %ld kills (reserve %ld, commit %ld, release "
            "%ld, buy %ld, refund %ld, renew %ld, sweep/plan %ld, between calls %ld), %ld restarts, %ld lapses, "
            "%ld expiries, %ld periods granted, %ld plan changes, %ld purchases, %ld refunds (%ld "
            "credits), %ld sweeps, %ld busy; credits: granted %lld + bought %lld + refunded %lld "
            "= available %lld + held %lld + charged %lld + expired %lld; %.1f s run + %.1f s "
            "verify\n",
            failed ? "FAILED" : "OK", o.procs, jobs, st.reserves, st.commits, st.releases,
-           st.insufficient, st.redone, st.kills, st.kills_by_phase[TT_RESERVE],
+           st.insufficient, st.closed, st.redone, st.kills, st.kills_by_phase[TT_RESERVE],
            st.kills_by_phase[TT_COMMIT], st.kills_by_phase[TT_RELEASE], st.kills_by_phase[TT_BUY],
            st.kills_by_phase[TT_REFUND], st.kills_by_phase[TT_RENEW],
            st.kills_by_phase[TT_SWEEP] + st.kills_by_phase[TT_PLAN], st.kills_by_phase[TT_IDLE],

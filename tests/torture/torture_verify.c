@@ -14,7 +14,8 @@
  * and from the stored grants alike, and per grant granted + refunded_into = remaining +
  * held + charged + expired. Then: no counter negative at any point of the replay; every
  * hold taken once and resolved at most once, charged at most its hold, and committed
- * only with an amount some caller asked for; every acknowledged commit in the ledger
+ * only with an amount some caller asked for (never 0); a reserve told job_closed only for
+ * a hold released or lapsed; every acknowledged commit in the ledger
  * with that amount, every acknowledged release released (or lapsed); every
  * acknowledged purchase and refund recorded exactly once with its amount and nothing
  * recorded that nobody asked for; plan grants of the plans' sizes, never a period
@@ -128,6 +129,7 @@ typedef struct job_rec {
     int ws;
     int64_t credits;
     int reserve_intent, reserve_ack, release_intent, release_ack;
+    int closed_told; /* a reserve (a redo) was told job_closed */
     uint32_t commit_intents; /* bit c: some caller asked to commit c credits */
     int64_t commit_ack;      /* charged, as told to a caller; -1 if never told */
     /* the ledger */
@@ -259,6 +261,9 @@ static void parse_line(logs *g, char *line, tt_stats *st)
         st->reserves++;
     } else if (!strcmp(t, "R-") && n == 3 && !strcmp(tok[2], "insufficient_credits")) {
         st->insufficient++;
+    } else if (!strcmp(t, "R-") && n == 3 && !strcmp(tok[2], "job_closed")) {
+        job_of(g, tok[1], 1)->closed_told = 1;
+        st->closed++;
     } else if (!strcmp(t, "C?") && n == 3) {
         int64_t c = atoll(tok[2]);
         if (c >= 0 && c < 32)
@@ -844,6 +849,9 @@ static int check_jobs(logs *g)
                 return fail("job %s: reserve acknowledged, but the ledger has no hold", id);
             if (j->commit_ack >= 0 || j->release_ack)
                 return fail("job %s: resolution acknowledged, but the ledger has no hold", id);
+            if (j->closed_told)
+                return fail("job %s: a reserve was told job_closed, but the ledger has no hold",
+                            id);
             continue;
         }
         if (!j->reserve_intent || j->ws != j->l_ws || j->credits != j->l_credits)
@@ -864,6 +872,8 @@ static int check_jobs(logs *g)
                             "back %lld of %lld (charged twice?)",
                             id, (long long)j->l_charged, (long long)j->j_commit,
                             (long long)j->j_back, (long long)j->l_credits);
+            if (j->l_charged == 0) /* issue 12: nothing costs 0 (use release) */
+                return fail("job %s: committed for 0 credits", id);
             if (j->l_charged >= 32 || !(j->commit_intents & (1u << j->l_charged)))
                 return fail("job %s: committed for %lld, which no caller asked for", id,
                             (long long)j->l_charged);
@@ -883,6 +893,9 @@ static int check_jobs(logs *g)
         default:
             return fail("job %s: state %d after every lease ended and a sweep", id, j->state);
         }
+        if (j->closed_told && j->state != CM_LEDGER_RELEASED && j->state != CM_LEDGER_LAPSED)
+            return fail("job %s: a reserve was told job_closed, but its hold is %s", id,
+                        cm_ledger_hold_state_name(j->state));
         if (j->commit_ack >= 0 &&
             (j->state != CM_LEDGER_COMMITTED || j->l_charged != j->commit_ack))
             return fail("job %s: a caller was told it was charged %lld; the ledger says %s, "
