@@ -17,6 +17,10 @@
  * grant was made, an expiry never before its grant's end, a lapse at its hold's lease
  * end; and no plan period is granted more than the plan history (plan_changes) allows,
  * nor overlaps another (but for an annual period starting inside a monthly one).
+ * And the strict rules it can (v3: holds binding / prices): the price log chains (each
+ * row's old price is the previous row's new one, in its region) and its latest row of
+ * each region is the price table's; an input binding a hold keeps is well-formed text;
+ * no hold resolved since v3 is committed for 0 credits (nothing costs 0: release).
  */
 #include "ledger_internal.h"
 
@@ -42,6 +46,7 @@ typedef struct hold_tally {
     int64_t hold, commit, back, refund, last_op;
     int64_t taken; /* sum of its takes' credits */
     int res_ops;
+    int res_v3; /* resolved by a journal row written since schema v3 */
 } hold_tally;
 
 typedef struct check_ctx {
@@ -196,6 +201,8 @@ static int cb_journal(void *ctx, const cm_sv *c, int n)
                 t->res_ops++;
                 t->last_op = op;
             }
+            if (id > x->from_id) /* check_clock set from_id for this row's workspace */
+                t->res_v3 = 1;
         }
     }
     return 0;
@@ -285,6 +292,10 @@ static void check_holds(check_ctx *x)
                          "back %lld of %lld",
                       j, (long long)h->charged, (long long)t->commit, (long long)t->back,
                       (long long)h->credits);
+        else if (h->state == CM_LEDGER_COMMITTED && h->charged == 0 && t->res_v3)
+            VIOLATION(x, "job '%s' is committed for 0 credits (nothing costs 0; a job that "
+                         "charges nothing is released)",
+                      j);
         else if ((h->state == CM_LEDGER_RELEASED || h->state == CM_LEDGER_LAPSED) &&
                  (t->res_ops != 1 || t->commit || h->charged || t->back != h->credits))
             VIOLATION(x, "job '%s' is %s but the journal gave back %lld of %lld and charged %lld",
@@ -293,6 +304,123 @@ static void check_holds(check_ctx *x)
         else if (h->state < CM_LEDGER_HELD || h->state > CM_LEDGER_LAPSED)
             VIOLATION(x, "job '%s' has an unknown state %d", j, h->state);
     }
+}
+
+/* v3: an input binding is the job id's idempotency key for retries of the same input:
+ * the hold keeps a well-formed one (1 to CM_ID_MAX bytes of text without control
+ * characters), on a hold that exists. */
+static int cb_binding(void *ctx, const cm_sv *c, int n)
+{
+    check_ctx *x = ctx;
+    (void)n;
+    const char *job = c[0].s ? c[0].s : "";
+    const char *b = c[1].type == CM_SV_TEXT ? c[1].s : NULL;
+    if (!bsearch(job, x->holds, x->n_holds, sizeof *x->holds, cmp_hold)) {
+        VIOLATION(x, "job '%s' has an input binding but no hold", job);
+        return 1;
+    }
+    if (!b || !*b || strlen(b) > CM_ID_MAX || !cm_utf8_valid(b)) {
+        VIOLATION(x, "job '%s' keeps an input binding that is empty, too long or not text",
+                  job);
+        return 1;
+    }
+    return 0;
+}
+
+/* v3: the price log, region by region: each change starts from the price the previous
+ * change of its region left, changes something, and sets a price the ledger accepts. */
+typedef struct price_state {
+    char region[CM_ID_MAX + 1];
+    char currency[4];
+    int64_t unit_minor;
+} price_state;
+
+typedef struct price_ctx {
+    check_ctx *x;
+    price_state *v;
+    size_t n, cap;
+    int found; /* price table lookups */
+    char currency[4];
+    int64_t unit_minor;
+} price_ctx;
+
+static int cb_price_log(void *ctx, const cm_sv *c, int n)
+{
+    price_ctx *p = ctx;
+    check_ctx *x = p->x;
+    (void)n;
+    int64_t id = c[0].i;
+    const char *region = c[3].s ? c[3].s : "";
+    const char *old_cur = c[4].type == CM_SV_TEXT ? c[4].s : NULL;
+    int64_t old_unit = c[5].type == CM_SV_INT ? c[5].i : -1;
+    const char *new_cur = c[6].s ? c[6].s : "";
+    int64_t new_unit = c[7].i;
+    if (cm_ledger_currency_exponent(new_cur) < 0 || new_unit < 1) {
+        VIOLATION(x, "price log row %lld sets region '%s' to a price the ledger refuses",
+                  (long long)id, region);
+        return 1;
+    }
+    if (old_cur && old_unit == new_unit && !strcmp(old_cur, new_cur)) {
+        VIOLATION(x, "price log row %lld records no change of region '%s'", (long long)id,
+                  region);
+        return 1;
+    }
+    size_t i = 0;
+    while (i < p->n && strcmp(p->v[i].region, region) != 0)
+        i++;
+    if (i == p->n) { /* its first change: what it had before is not in the log */
+        if (p->n == p->cap) {
+            size_t cap = p->cap ? p->cap * 2 : 16;
+            void *q = realloc(p->v, cap * sizeof *p->v);
+            if (!q) {
+                x->oom = 1;
+                return 1;
+            }
+            p->v = q;
+            p->cap = cap;
+        }
+        snprintf(p->v[p->n].region, sizeof p->v[p->n].region, "%s", region);
+        p->n++;
+    } else if (!old_cur || strcmp(old_cur, p->v[i].currency) != 0 ||
+               old_unit != p->v[i].unit_minor) {
+        VIOLATION(x,
+                  "price log row %lld: region '%s' changed from a price its previous change "
+                  "did not set (the log does not chain)",
+                  (long long)id, region);
+        return 1;
+    }
+    snprintf(p->v[i].currency, sizeof p->v[i].currency, "%s", new_cur);
+    p->v[i].unit_minor = new_unit;
+    return 0;
+}
+
+static int cb_price_now(void *ctx, const cm_sv *c, int n)
+{
+    price_ctx *p = ctx;
+    (void)n;
+    p->found = 1;
+    cm_copy_text(p->currency, sizeof p->currency, &c[0]);
+    p->unit_minor = c[1].i;
+    return 0;
+}
+
+/* Each region's latest logged price is the price table's. */
+static int check_prices(check_ctx *x)
+{
+    price_ctx p = {.x = x};
+    int rc = cm_run(x->tx, CM_Q_PRICE_LOG_LIST, (cm_sv[]){CM_N}, 1, cb_price_log, &p);
+    for (size_t i = 0; !rc && !x->rc && !x->oom && i < p.n; i++) {
+        p.found = 0;
+        rc = cm_run(x->tx, CM_Q_PRICE_GET, (cm_sv[]){CM_T(p.v[i].region)}, 1, cb_price_now, &p);
+        if (!rc && (!p.found || strcmp(p.currency, p.v[i].currency) != 0 ||
+                    p.unit_minor != p.v[i].unit_minor))
+            VIOLATION(x,
+                      "region '%s': the price table differs from the last change the price "
+                      "log records",
+                      p.v[i].region);
+    }
+    free(p.v);
+    return rc;
 }
 
 static int cb_change(void *ctx, const cm_sv *c, int n)
@@ -465,6 +593,10 @@ static int check_body(cm_tx *tx, void *arg)
         check_holds(&x);
     if (!rc)
         check_plans(&x);
+    if (!rc && !x.rc && !x.oom)
+        rc = cm_run(tx, CM_Q_HOLD_BINDINGS_ALL, NULL, 0, cb_binding, &x);
+    if (!rc && !x.rc && !x.oom)
+        rc = check_prices(&x);
     if (!rc && x.oom)
         rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory checking the ledger");
     if (!rc)

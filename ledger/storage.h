@@ -154,6 +154,8 @@ typedef enum cm_stmt {
                              new_currency, new_unit_minor) */
     CM_Q_PRICE_LOG_LIST, /* (region|NULL) -> id, at_ms, actor, region, old_currency,
                              old_unit_minor, new_currency, new_unit_minor; by id */
+    CM_Q_HOLD_BINDINGS_ALL, /* () -> job, binding, state: every hold that has a binding;
+                                by job (check) */
     CM_Q__COUNT
 } cm_stmt;
 

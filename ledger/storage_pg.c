@@ -170,6 +170,8 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_PRICE_LOG_LIST] = "SELECT id, at_ms, actor, region, old_currency, old_unit_minor, "
                             "new_currency, new_unit_minor FROM prices_log "
                             "WHERE $1::text IS NULL OR region = $1::text ORDER BY id",
+    [CM_Q_HOLD_BINDINGS_ALL] = "SELECT job, binding, state FROM holds "
+                               "WHERE binding IS NOT NULL ORDER BY job",
 };
 
 /* Migrations: migration[v - 1] takes the schema from version v - 1 to v. Append only.

@@ -190,6 +190,77 @@ static void test_check_catches_a_hold_resolved_twice(void **state)
     lt_close(&e);
 }
 
+/* Issue 12, check proves the strict rules: the price table is what the price log's latest
+ * change of each region set, and the log's rows chain old -> new. */
+static void test_check_proves_the_price_table_is_the_price_logs_last_change(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "pricelog");
+    LT_OK(&e, cm_ledger_price_set_by(e.l, "in", "INR", 1200, "sam"));
+    LT_OK(&e, cm_ledger_price_set_by(e.l, "IN", "INR", 1500, "kim"));
+    LT_OK(&e, cm_ledger_price_set(e.l, "default", "EUR", 14));
+    LT_OK(&e, cm_ledger_check(e.l));
+    /* the table changed behind the log's back */
+    exec_sql(e.path, "UPDATE prices SET unit_minor = 1400 WHERE region = 'IN'");
+    LT_EXPECT(&e, CM_LEDGER_E_CHECK, cm_ledger_check(e.l));
+    assert_non_null(strstr(cm_ledger_errmsg(e.l), "region 'IN': the price table differs"));
+    exec_sql(e.path, "UPDATE prices SET unit_minor = 1500 WHERE region = 'IN'");
+    LT_OK(&e, cm_ledger_check(e.l));
+    /* a change that does not start from the price the previous one set */
+    exec_sql(e.path, "INSERT INTO prices_log(at_ms, actor, region, old_currency, "
+                     "old_unit_minor, new_currency, new_unit_minor) "
+                     "VALUES(0, 'eve', 'IN', 'INR', 1300, 'INR', 1500)");
+    LT_EXPECT(&e, CM_LEDGER_E_CHECK, cm_ledger_check(e.l));
+    assert_non_null(strstr(cm_ledger_errmsg(e.l), "does not chain"));
+    cm_ledger_close(e.l); /* the log is append-only: the forged row stays */
+    e.l = NULL;
+    lt_close(&e);
+}
+
+/* Issue 12: nothing costs 0 (a job that charges nothing is released), so check refuses
+ * a hold committed for 0 credits since schema v3. */
+static void test_check_proves_no_hold_is_committed_for_zero(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "zero");
+    lt_workspace(&e);
+    LT_OK(&e, cm_ledger_buy(e.l, "acme", 10, "alice", NULL, NULL));
+    LT_OK(&e, cm_ledger_reserve(e.l, "acme", "j", 4, "bob", 0, NULL));
+    LT_OK(&e, cm_ledger_release(e.l, "j", NULL));
+    LT_OK(&e, cm_ledger_check(e.l));
+    /* the journal gave all 4 back: as a commit that is a charge of 0 */
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE holds SET state = %d WHERE job = 'j'", CM_LEDGER_COMMITTED);
+    exec_sql(e.path, sql);
+    LT_EXPECT(&e, CM_LEDGER_E_CHECK, cm_ledger_check(e.l));
+    assert_non_null(strstr(cm_ledger_errmsg(e.l), "job 'j' is committed for 0 credits"));
+    snprintf(sql, sizeof sql, "UPDATE holds SET state = %d WHERE job = 'j'", CM_LEDGER_RELEASED);
+    exec_sql(e.path, sql);
+    lt_close(&e); /* checks again: passes */
+}
+
+/* Issue 12: a hold keeps the input binding its job id was reserved with, as text that
+ * cannot forge output. */
+static void test_check_proves_a_hold_keeps_a_well_formed_binding(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "binding");
+    lt_workspace(&e);
+    LT_OK(&e, cm_ledger_buy(e.l, "acme", 10, "alice", NULL, NULL));
+    LT_OK(&e, cm_ledger_reserve_bound(e.l, "acme", "j", 2, "bob", 0, NULL,
+                                      "in:1000:40000:0123456789abcdef", NULL));
+    LT_OK(&e, cm_ledger_commit(e.l, "j", 1, NULL));
+    LT_OK(&e, cm_ledger_check(e.l));
+    exec_sql(e.path, "UPDATE holds SET binding = '' WHERE job = 'j'");
+    LT_EXPECT(&e, CM_LEDGER_E_CHECK, cm_ledger_check(e.l));
+    assert_non_null(strstr(cm_ledger_errmsg(e.l), "job 'j' keeps an input binding"));
+    exec_sql(e.path, "UPDATE holds SET binding = 'in:1000:40000:0123456789abcdef'");
+    lt_close(&e); /* checks again: passes */
+}
+
 static void test_journal_is_append_only(void **state)
 {
     (void)state;
@@ -441,6 +512,9 @@ int main(void)
         cmocka_unit_test(test_locked_database_is_busy_after_the_timeout),
         cmocka_unit_test(test_check_catches_a_tampered_balance),
         cmocka_unit_test(test_check_catches_a_hold_resolved_twice),
+        cmocka_unit_test(test_check_proves_the_price_table_is_the_price_logs_last_change),
+        cmocka_unit_test(test_check_proves_no_hold_is_committed_for_zero),
+        cmocka_unit_test(test_check_proves_a_hold_keeps_a_well_formed_binding),
         cmocka_unit_test(test_journal_is_append_only),
         cmocka_unit_test(test_database_refuses_a_negative_balance),
         cmocka_unit_test(test_newer_schema_version_is_refused),
