@@ -143,6 +143,12 @@ static int utf8_len(const unsigned char *p)
 
 /* A JSON string; bytes that are not valid UTF-8 become U+FFFD so the document stays
    valid whatever an id holds. */
+/* "credit" for 1, "credits" otherwise: what people read says "1 credit". */
+static const char *credits_word(int64_t n)
+{
+    return n == 1 ? "credit" : "credits";
+}
+
 static void json_str(const char *s)
 {
     if (!s) {
@@ -249,10 +255,10 @@ static void print_job(const cm_ledger_job *j)
         puts("}");
         return;
     }
-    printf("job %s in %s by %s: %s, %" PRId64 " credits held, %" PRId64 " charged, %" PRId64
+    printf("job %s in %s by %s: %s, %" PRId64 " %s held, %" PRId64 " charged, %" PRId64
            " refunded\n",
            j->job, j->workspace, j->user, cm_ledger_hold_state_name(j->state), j->credits,
-           j->charged, j->refunded);
+           credits_word(j->credits), j->charged, j->refunded);
     printf("  reserved %s, lease %" PRId64 " s until %s, resolved %s\n",
            text_time(j->created_ms, t1, sizeof t1), j->lease_s,
            text_time(j->lease_until_ms, t2, sizeof t2),
@@ -318,8 +324,8 @@ static void print_plan_text(const char *ws, const cm_ledger_plan_info *p)
         printf("workspace %s: no plan\n", ws);
         return;
     }
-    printf("workspace %s: %" PRId64 " credits a month, %s%s%s%s\n", ws, p->credits,
-           cm_ledger_interval_name(p->interval), p->tier[0] ? ", tier " : "", p->tier,
+    printf("workspace %s: %" PRId64 " %s a month, %s%s%s%s\n", ws, p->credits,
+           credits_word(p->credits), cm_ledger_interval_name(p->interval), p->tier[0] ? ", tier " : "", p->tier,
            !p->cancelled ? ""
            : p->active   ? " (cancelled: no further grants)"
                          : " (cancelled, ended)");
@@ -329,8 +335,9 @@ static void print_plan_text(const char *ws, const cm_ledger_plan_info *p)
     if (p->cancelled)
         printf("  cancelled at %s\n", cm_ledger_time_format(p->cancelled_ms, t1, sizeof t1));
     if (p->scheduled)
-        printf("  scheduled from %s: %" PRId64 " credits a month, %s%s%s\n",
+        printf("  scheduled from %s: %" PRId64 " %s a month, %s%s%s\n",
                cm_ledger_time_format(p->sched_ms, t1, sizeof t1), p->sched_credits,
+               credits_word(p->sched_credits),
                cm_ledger_interval_name(p->sched_interval), p->sched_tier[0] ? ", tier " : "",
                p->sched_tier);
 }
@@ -350,7 +357,7 @@ static void print_plan_result(const char *what, const cm_ledger_plan_result *r)
     printf("%s: %s%s", what, cm_ledger_plan_outcome_name(r->outcome),
            r->resumed && r->outcome != CM_LEDGER_PLAN_RESUMED ? " (resumed)" : "");
     if (r->granted)
-        printf(", %" PRId64 " credits granted", r->granted);
+        printf(", %" PRId64 " %s granted", r->granted, credits_word(r->granted));
     printf(", effective %s", cm_ledger_time_format(r->effective_ms, t, sizeof t));
     puts(r->replayed ? " (a repeated reference: nothing new was done)" : "");
 }
@@ -572,8 +579,8 @@ static int run(cm_ledger *l, const args *a)
             json_str(amount);
             puts("}");
         } else
-            printf("%" PRId64 " credits would cost %s (%s each); nothing was bought\n", p.credits,
-                   amount, unit);
+            printf("%" PRId64 " %s would cost %s (%s each); nothing was bought\n", p.credits,
+                   credits_word(p.credits), amount, unit);
         return 0;
     }
     if (!strcmp(cmd, "price-history")) {
@@ -642,8 +649,8 @@ static int run(cm_ledger *l, const args *a)
             json_str(amount);
             puts("}");
         } else
-            printf("paid %s (%" PRId64 " credits x %s) into grant %" PRId64 "%s\n", amount,
-                   p.credits, unit, p.grant_id,
+            printf("paid %s (%" PRId64 " %s x %s) into grant %" PRId64 "%s\n", amount,
+                   p.credits, credits_word(p.credits), unit, p.grant_id,
                    p.replayed ? " (a repeated payment reference: nothing new was charged)" : "");
         return 0;
     }
@@ -673,8 +680,8 @@ static int run(cm_ledger *l, const args *a)
             }
             puts("]}");
         } else {
-            printf("%" PRId64 " credits: %s (%" PRId64 " available)\n", q->credits,
-                   q->affordable ? "affordable" : "not affordable", q->available);
+            printf("%" PRId64 " %s: %s (%" PRId64 " available)\n", q->credits,
+                   credits_word(q->credits), q->affordable ? "affordable" : "not affordable", q->available);
             for (size_t i = 0; i < q->n_takes; i++)
                 printf("  %" PRId64 " from grant %" PRId64 " (%s, expires %s)\n",
                        q->takes[i].credits, q->takes[i].grant_id,
@@ -739,9 +746,9 @@ static int run(cm_ledger *l, const args *a)
                    r.credits, r.to_source, "", r.refund_grant_id, "", r.total_refunded,
                    r.replayed ? "true" : "false");
         } else
-            printf("refunded %" PRId64 " credits (%" PRId64 " to their grants, %" PRId64
+            printf("refunded %" PRId64 " %s (%" PRId64 " to their grants, %" PRId64
                    " to a refund grant); %" PRId64 " refunded on this job in all%s\n",
-                   r.credits, r.to_source, r.credits - r.to_source, r.total_refunded,
+                   r.credits, credits_word(r.credits), r.to_source, r.credits - r.to_source, r.total_refunded,
                    r.replayed ? " (a repeated reference: nothing new was done)" : "");
         return 0;
     }
@@ -783,9 +790,11 @@ static int run(cm_ledger *l, const args *a)
                    ", \"periods_granted\": %" PRId64 "}\n",
                    s.holds_lapsed, s.credits_expired, s.periods_granted);
         else
-            printf("lapsed %" PRId64 " holds, expired %" PRId64 " credits, granted %" PRId64
-                   " plan periods\n",
-                   s.holds_lapsed, s.credits_expired, s.periods_granted);
+            printf("lapsed %" PRId64 " hold%s, expired %" PRId64 " %s, granted %" PRId64
+                   " plan period%s\n",
+                   s.holds_lapsed, s.holds_lapsed == 1 ? "" : "s", s.credits_expired,
+                   credits_word(s.credits_expired), s.periods_granted,
+                   s.periods_granted == 1 ? "" : "s");
         return 0;
     }
     if (!strcmp(cmd, "check")) {

@@ -383,6 +383,39 @@ static void test_strict_inputs_through_the_cli(void **state)
     assert_int_equal(cli(T0, "check", NULL), 0);
 }
 
+/* What people read says "1 credit", never "1 credits" (and "1 hold", "1 plan period"). */
+static void test_one_credit_is_singular_in_what_people_read(void **state)
+{
+    (void)state;
+    assert_int_equal(cli(T0, "workspace", "create", "one", "--owner", "olga", NULL), 0);
+    assert_int_equal(cli(T0, "plan", "set", "one", "--credits", "1", "--interval", "monthly",
+                         "--as", "olga", NULL),
+                     0);
+    assert_non_null(strstr(out, "plan set: started, 1 credit granted, effective "));
+    assert_int_equal(cli(T0, "plan", "show", "one", NULL), 0);
+    assert_non_null(strstr(out, "workspace one: 1 credit a month, monthly\n"));
+    assert_int_equal(cli(T0, "price", "one", "1", NULL), 0);
+    assert_non_null(strstr(out, "1 credit would cost 0.15 USD (0.15 USD each)"));
+    assert_int_equal(cli(T0, "buy", "one", "1", "--as", "olga", NULL), 0);
+    assert_non_null(strstr(out, "paid 0.15 USD (1 credit x 0.15 USD) into grant "));
+    assert_int_equal(cli(T0, "quote", "one", "1", NULL), 0);
+    assert_non_null(strstr(out, "1 credit: affordable (2 available)\n"));
+    assert_int_equal(cli(T0, "reserve", "one", "j1", "1", "--as", "olga", NULL), 0);
+    assert_int_equal(cli(T0, "commit", "j1", NULL), 0);
+    assert_int_equal(cli(T0, "job", "j1", NULL), 0);
+    assert_non_null(strstr(out, "job j1 in one by olga: committed, 1 credit held, 1 charged"));
+    assert_int_equal(cli(T0, "refund", "j1", "1", "--reason", "r", "--by", "sup", NULL), 0);
+    assert_non_null(strstr(out, "refunded 1 credit ("));
+    /* a hold that lapses, swept with the plan's next period */
+    assert_int_equal(cli(T0, "reserve", "one", "j2", "1", "--as", "olga", "--lease", "60", NULL),
+                     0);
+    assert_int_equal(cli("--now", "2026-02-28T12:00:00Z", "sweep", NULL), 0);
+    assert_string_equal(out, "lapsed 1 hold, expired 1 credit, granted 1 plan period\n");
+    /* and the plural stays plural */
+    assert_int_equal(cli("--now", "2026-02-28T12:00:00Z", "quote", "one", "2", NULL), 0);
+    assert_non_null(strstr(out, "2 credits: "));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -395,6 +428,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_job_cycle_through_the_cli, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strict_inputs_through_the_cli, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_credit_is_singular_in_what_people_read, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_json_escapes_ids_in_buy_and_refund, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ids_must_be_utf8_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_now_before_1970_is_a_usage_error, setup, teardown),
