@@ -325,7 +325,8 @@ static void print_plan_text(const char *ws, const cm_ledger_plan_info *p)
         return;
     }
     printf("workspace %s: %" PRId64 " %s a month, %s%s%s%s\n", ws, p->credits,
-           credits_word(p->credits), cm_ledger_interval_name(p->interval), p->tier[0] ? ", tier " : "", p->tier,
+           credits_word(p->credits), cm_ledger_interval_name(p->interval),
+           p->tier[0] ? ", tier " : "", p->tier,
            !p->cancelled ? ""
            : p->active   ? " (cancelled: no further grants)"
                          : " (cancelled, ended)");
@@ -337,9 +338,8 @@ static void print_plan_text(const char *ws, const cm_ledger_plan_info *p)
     if (p->scheduled)
         printf("  scheduled from %s: %" PRId64 " %s a month, %s%s%s\n",
                cm_ledger_time_format(p->sched_ms, t1, sizeof t1), p->sched_credits,
-               credits_word(p->sched_credits),
-               cm_ledger_interval_name(p->sched_interval), p->sched_tier[0] ? ", tier " : "",
-               p->sched_tier);
+               credits_word(p->sched_credits), cm_ledger_interval_name(p->sched_interval),
+               p->sched_tier[0] ? ", tier " : "", p->sched_tier);
 }
 
 static void print_plan_result(const char *what, const cm_ledger_plan_result *r)
@@ -649,8 +649,8 @@ static int run(cm_ledger *l, const args *a)
             json_str(amount);
             puts("}");
         } else
-            printf("paid %s (%" PRId64 " %s x %s) into grant %" PRId64 "%s\n", amount,
-                   p.credits, credits_word(p.credits), unit, p.grant_id,
+            printf("paid %s (%" PRId64 " %s x %s) into grant %" PRId64 "%s\n", amount, p.credits,
+                   credits_word(p.credits), unit, p.grant_id,
                    p.replayed ? " (a repeated payment reference: nothing new was charged)" : "");
         return 0;
     }
@@ -681,7 +681,8 @@ static int run(cm_ledger *l, const args *a)
             puts("]}");
         } else {
             printf("%" PRId64 " %s: %s (%" PRId64 " available)\n", q->credits,
-                   credits_word(q->credits), q->affordable ? "affordable" : "not affordable", q->available);
+                   credits_word(q->credits), q->affordable ? "affordable" : "not affordable",
+                   q->available);
             for (size_t i = 0; i < q->n_takes; i++)
                 printf("  %" PRId64 " from grant %" PRId64 " (%s, expires %s)\n",
                        q->takes[i].credits, q->takes[i].grant_id,
@@ -748,7 +749,8 @@ static int run(cm_ledger *l, const args *a)
         } else
             printf("refunded %" PRId64 " %s (%" PRId64 " to their grants, %" PRId64
                    " to a refund grant); %" PRId64 " refunded on this job in all%s\n",
-                   r.credits, credits_word(r.credits), r.to_source, r.credits - r.to_source, r.total_refunded,
+                   r.credits, credits_word(r.credits), r.to_source, r.credits - r.to_source,
+                   r.total_refunded,
                    r.replayed ? " (a repeated reference: nothing new was done)" : "");
         return 0;
     }

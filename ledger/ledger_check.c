@@ -293,8 +293,9 @@ static void check_holds(check_ctx *x)
                       j, (long long)h->charged, (long long)t->commit, (long long)t->back,
                       (long long)h->credits);
         else if (h->state == CM_LEDGER_COMMITTED && h->charged == 0 && t->res_v3)
-            VIOLATION(x, "job '%s' is committed for 0 credits (nothing costs 0; a job that "
-                         "charges nothing is released)",
+            VIOLATION(x,
+                      "job '%s' is committed for 0 credits (nothing costs 0; a job that "
+                      "charges nothing is released)",
                       j);
         else if ((h->state == CM_LEDGER_RELEASED || h->state == CM_LEDGER_LAPSED) &&
                  (t->res_ops != 1 || t->commit || h->charged || t->back != h->credits))
@@ -320,8 +321,7 @@ static int cb_binding(void *ctx, const cm_sv *c, int n)
         return 1;
     }
     if (!b || !*b || strlen(b) > CM_ID_MAX || !cm_utf8_valid(b)) {
-        VIOLATION(x, "job '%s' keeps an input binding that is empty, too long or not text",
-                  job);
+        VIOLATION(x, "job '%s' keeps an input binding that is empty, too long or not text", job);
         return 1;
     }
     return 0;
@@ -361,8 +361,7 @@ static int cb_price_log(void *ctx, const cm_sv *c, int n)
         return 1;
     }
     if (old_cur && old_unit == new_unit && !strcmp(old_cur, new_cur)) {
-        VIOLATION(x, "price log row %lld records no change of region '%s'", (long long)id,
-                  region);
+        VIOLATION(x, "price log row %lld records no change of region '%s'", (long long)id, region);
         return 1;
     }
     size_t i = 0;

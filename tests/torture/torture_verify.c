@@ -129,7 +129,7 @@ typedef struct job_rec {
     int ws;
     int64_t credits;
     int reserve_intent, reserve_ack, release_intent, release_ack;
-    int closed_told; /* a reserve (a redo) was told job_closed */
+    int closed_told;         /* a reserve (a redo) was told job_closed */
     uint32_t commit_intents; /* bit c: some caller asked to commit c credits */
     int64_t commit_ack;      /* charged, as told to a caller; -1 if never told */
     /* the ledger */
