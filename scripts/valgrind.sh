@@ -96,6 +96,7 @@ vg_ledger 0 plan-downgrade "${T0[@]}" plan set acme --credits 100 \
     --interval monthly --tier pro --as alice
 vg_ledger 0 plan-show "${T0[@]}" --json plan show acme --as bob
 vg_ledger 0 price-set "${T0[@]}" price set eu EUR 12
+vg_ledger 0 price-set-again "${T0[@]}" price set EU EUR 14 --by ops
 vg_ledger 0 price "${T0[@]}" --json price acme 50 --as bob
 vg_ledger 0 price-history "${T0[@]}" price-history EU
 vg_ledger 0 buy "${T0[@]}" buy acme 50 --as alice --ref pay-1
