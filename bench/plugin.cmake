@@ -8,3 +8,6 @@ if(TARGET creditmeter_plugin AND TARGET cm_media)
     CM_SAMPLES_DIR="${PROJECT_SOURCE_DIR}/samples" CM_BUILD_DIR="${PROJECT_BINARY_DIR}")
   add_dependencies(bench_plugin creditmeter_plugin)
 endif()
+
+# issue 12: the cost of the input binding's fingerprint, against reading the same bytes.
+add_executable(bench_fingerprint ${CMAKE_CURRENT_LIST_DIR}/bench_fingerprint.c)

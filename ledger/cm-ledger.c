@@ -23,13 +23,17 @@ static const char usage_text[] =
     "  member add WS USER --as USER\n"
     "  member remove WS USER --as USER\n"
     "  plan set WS --credits N --interval monthly|annual [--tier NAME] --as USER\n"
-    "  plan cancel WS --as USER\n"
-    "  price set REGION CURRENCY MINOR_UNITS\n"
+    "           [--ref PAYMENT_REF]\n"
+    "  plan cancel WS --as USER [--ref REF]\n"
+    "  plan show WS [--as USER]\n"
+    "  price set REGION CURRENCY MINOR_UNITS [--by OPERATOR]\n"
+    "  price WS CREDITS [--as USER]\n"
+    "  price-history [REGION]\n"
     "  buy WS CREDITS --as USER [--ref PAYMENT_REF]\n"
     "  quote WS CREDITS [--as USER]\n"
     "  reserve WS JOB CREDITS --as USER [--lease SECONDS] [--note TEXT]\n"
     "  renew JOB [--lease SECONDS]\n"
-    "  commit JOB [CREDITS]\n"
+    "  commit JOB [CREDITS]            (CREDITS >= 1; to charge nothing, release)\n"
     "  release JOB\n"
     "  refund JOB [CREDITS] --reason TEXT --by OPERATOR [--ref REF]\n"
     "  balance WS [--as USER]\n"
@@ -139,6 +143,12 @@ static int utf8_len(const unsigned char *p)
 
 /* A JSON string; bytes that are not valid UTF-8 become U+FFFD so the document stays
    valid whatever an id holds. */
+/* "credit" for 1, "credits" otherwise: what people read says "1 credit". */
+static const char *credits_word(int64_t n)
+{
+    return n == 1 ? "credit" : "credits";
+}
+
 static void json_str(const char *s)
 {
     if (!s) {
@@ -234,13 +244,21 @@ static void print_job(const cm_ledger_job *j)
         }
         fputs("], \"note\": ", stdout);
         json_str(j->note);
+        if (j->commit_note) { /* only when there is one: a v1/v2 hold reads as it did */
+            fputs(", \"charge_note\": ", stdout);
+            json_str(j->commit_note);
+        }
+        if (j->binding) {
+            fputs(", \"binding\": ", stdout);
+            json_str(j->binding);
+        }
         puts("}");
         return;
     }
-    printf("job %s in %s by %s: %s, %" PRId64 " credits held, %" PRId64 " charged, %" PRId64
+    printf("job %s in %s by %s: %s, %" PRId64 " %s held, %" PRId64 " charged, %" PRId64
            " refunded\n",
            j->job, j->workspace, j->user, cm_ledger_hold_state_name(j->state), j->credits,
-           j->charged, j->refunded);
+           credits_word(j->credits), j->charged, j->refunded);
     printf("  reserved %s, lease %" PRId64 " s until %s, resolved %s\n",
            text_time(j->created_ms, t1, sizeof t1), j->lease_s,
            text_time(j->lease_until_ms, t2, sizeof t2),
@@ -254,6 +272,10 @@ static void print_job(const cm_ledger_job *j)
     }
     if (j->note)
         printf("  why: %s\n", j->note);
+    if (j->commit_note)
+        printf("  charge: %s\n", j->commit_note);
+    if (j->binding)
+        printf("  input: %s\n", j->binding);
 }
 
 static int job_result(int rc, cm_ledger *l, cm_ledger_job *j)
@@ -265,7 +287,82 @@ static int job_result(int rc, cm_ledger *l, cm_ledger_job *j)
     return 0;
 }
 
-static void print_balance(const cm_ledger_balance_result *b)
+static void print_plan_json(const cm_ledger_plan_info *p)
+{
+    if (!p->has_plan) {
+        fputs("null", stdout);
+        return;
+    }
+    fputs("{\"tier\": ", stdout);
+    json_str(p->tier);
+    printf(", \"credits\": %" PRId64 ", \"interval\": \"%s\", \"period_start\": ", p->credits,
+           cm_ledger_interval_name(p->interval));
+    json_time(p->period_start_ms);
+    fputs(", \"period_end\": ", stdout);
+    json_time(p->period_end_ms);
+    printf(", \"active\": %s, \"cancelled\": %s, \"cancelled_at\": ", p->active ? "true" : "false",
+           p->cancelled ? "true" : "false");
+    json_time(p->cancelled_ms);
+    fputs(", \"scheduled\": ", stdout);
+    if (p->scheduled) {
+        printf("{\"credits\": %" PRId64 ", \"interval\": \"%s\", \"tier\": ", p->sched_credits,
+               cm_ledger_interval_name(p->sched_interval));
+        json_str(p->sched_tier);
+        fputs(", \"effective_at\": ", stdout);
+        json_time(p->sched_ms);
+        putchar('}');
+    } else {
+        fputs("null", stdout);
+    }
+    putchar('}');
+}
+
+static void print_plan_text(const char *ws, const cm_ledger_plan_info *p)
+{
+    char t1[40], t2[40];
+    if (!p->has_plan) {
+        printf("workspace %s: no plan\n", ws);
+        return;
+    }
+    printf("workspace %s: %" PRId64 " %s a month, %s%s%s%s\n", ws, p->credits,
+           credits_word(p->credits), cm_ledger_interval_name(p->interval),
+           p->tier[0] ? ", tier " : "", p->tier,
+           !p->cancelled ? ""
+           : p->active   ? " (cancelled: no further grants)"
+                         : " (cancelled, ended)");
+    printf("  %s period %s .. %s\n", p->active ? "current" : "last",
+           cm_ledger_time_format(p->period_start_ms, t1, sizeof t1),
+           cm_ledger_time_format(p->period_end_ms, t2, sizeof t2));
+    if (p->cancelled)
+        printf("  cancelled at %s\n", cm_ledger_time_format(p->cancelled_ms, t1, sizeof t1));
+    if (p->scheduled)
+        printf("  scheduled from %s: %" PRId64 " %s a month, %s%s%s\n",
+               cm_ledger_time_format(p->sched_ms, t1, sizeof t1), p->sched_credits,
+               credits_word(p->sched_credits), cm_ledger_interval_name(p->sched_interval),
+               p->sched_tier[0] ? ", tier " : "", p->sched_tier);
+}
+
+static void print_plan_result(const char *what, const cm_ledger_plan_result *r)
+{
+    char t[40];
+    if (json_mode) {
+        printf("{\"ok\": true, \"outcome\": \"%s\", \"resumed\": %s, \"replayed\": %s, "
+               "\"granted\": %" PRId64 ", \"effective_at\": ",
+               cm_ledger_plan_outcome_name(r->outcome), r->resumed ? "true" : "false",
+               r->replayed ? "true" : "false", r->granted);
+        json_time(r->effective_ms);
+        puts("}");
+        return;
+    }
+    printf("%s: %s%s", what, cm_ledger_plan_outcome_name(r->outcome),
+           r->resumed && r->outcome != CM_LEDGER_PLAN_RESUMED ? " (resumed)" : "");
+    if (r->granted)
+        printf(", %" PRId64 " %s granted", r->granted, credits_word(r->granted));
+    printf(", effective %s", cm_ledger_time_format(r->effective_ms, t, sizeof t));
+    puts(r->replayed ? " (a repeated reference: nothing new was done)" : "");
+}
+
+static void print_balance(const cm_ledger_balance_result *b, const cm_ledger_plan_info *p)
 {
     char t[40];
     if (json_mode) {
@@ -282,7 +379,9 @@ static void print_balance(const cm_ledger_balance_result *b)
             json_time(g->expires_ms);
             putchar('}');
         }
-        puts("]}");
+        fputs("], \"plan\": ", stdout);
+        print_plan_json(p);
+        puts("}");
         return;
     }
     printf("workspace %s: %" PRId64 " available, %" PRId64 " held\n", b->workspace, b->available,
@@ -294,6 +393,8 @@ static void print_balance(const cm_ledger_balance_result *b)
                g->id, cm_ledger_grant_kind_name(g->kind), g->granted, g->remaining, g->held,
                text_time(g->expires_ms, t, sizeof t));
     }
+    if (p->has_plan)
+        print_plan_text(b->workspace, p);
 }
 
 static void print_history(const char *ws, const cm_ledger_history_result *h)
@@ -405,22 +506,125 @@ static int run(cm_ledger *l, const args *a)
             return usage("--interval must be monthly or annual");
         if (parse_int(opt(a, "--credits"), &n))
             return usage("--credits must be a number");
-        rc = cm_ledger_plan_set(l, a->pos[2], n, interval, opt(a, "--tier"), as);
-        return rc ? refused(rc, l) : ok("plan set");
+        cm_ledger_plan_result r;
+        rc = cm_ledger_plan_set_ref(l, a->pos[2], n, interval, opt(a, "--tier"), as,
+                                    opt(a, "--ref"), &r);
+        if (rc)
+            return refused(rc, l);
+        print_plan_result("plan set", &r);
+        return 0;
     }
     if (!strcmp(cmd, "plan") && !strcmp(sub, "cancel")) {
         if ((rc = need(a, 3, 3, "plan cancel")) || (rc = need_opt(a, "--as", cmd)))
             return rc;
-        rc = cm_ledger_plan_cancel(l, a->pos[2], as);
-        return rc ? refused(rc, l) : ok("plan cancelled");
+        if (opt(a, "--credits") || opt(a, "--interval") || opt(a, "--tier"))
+            return usage("plan cancel takes no --credits, --interval or --tier");
+        cm_ledger_plan_result r;
+        rc = cm_ledger_plan_cancel_ref(l, a->pos[2], as, opt(a, "--ref"), &r);
+        if (rc)
+            return refused(rc, l);
+        print_plan_result("plan cancel", &r);
+        return 0;
     }
-    if (!strcmp(cmd, "price") && !strcmp(sub, "set")) {
+    if (!strcmp(cmd, "plan") && !strcmp(sub, "show")) {
+        if ((rc = need(a, 3, 3, "plan show")))
+            return rc;
+        if (opt(a, "--credits") || opt(a, "--interval") || opt(a, "--tier") || opt(a, "--ref"))
+            return usage("plan show takes only --as");
+        cm_ledger_plan_info p;
+        rc = cm_ledger_plan_show(l, a->pos[2], as, &p);
+        if (rc)
+            return refused(rc, l);
+        if (json_mode) {
+            fputs("{\"workspace\": ", stdout);
+            json_str(a->pos[2]);
+            fputs(", \"plan\": ", stdout);
+            print_plan_json(&p);
+            puts("}");
+        } else {
+            print_plan_text(a->pos[2], &p);
+        }
+        return 0;
+    }
+    if (!strcmp(cmd, "price") && !strcmp(sub, "set") && a->npos != 3) {
         if ((rc = need(a, 5, 5, "price set")))
             return rc;
+        if (opt(a, "--as"))
+            return usage("price set takes --by OPERATOR, not --as");
         if (parse_int(a->pos[4], &n))
             return usage("MINOR_UNITS must be a number");
-        rc = cm_ledger_price_set(l, a->pos[2], a->pos[3], n);
+        rc = cm_ledger_price_set_by(l, a->pos[2], a->pos[3], n, opt(a, "--by"));
         return rc ? refused(rc, l) : ok("price set");
+    }
+    if (!strcmp(cmd, "price")) { /* price WS CREDITS: what buy would charge */
+        if ((rc = need(a, 3, 3, "price")))
+            return rc;
+        if (opt(a, "--by"))
+            return usage("price WS CREDITS takes no --by");
+        if (parse_int(a->pos[2], &n))
+            return usage("CREDITS must be a number");
+        cm_ledger_purchase p;
+        rc = cm_ledger_price(l, a->pos[1], n, as, &p);
+        if (rc)
+            return refused(rc, l);
+        char amount[48], unit[48];
+        cm_ledger_money_format(p.total_minor, p.currency, amount, sizeof amount);
+        cm_ledger_money_format(p.unit_minor, p.currency, unit, sizeof unit);
+        if (json_mode) {
+            fputs("{\"workspace\": ", stdout);
+            json_str(a->pos[1]);
+            printf(", \"credits\": %" PRId64 ", \"unit_minor\": %" PRId64
+                   ", \"total_minor\": %" PRId64 ", \"currency\": \"%s\", \"amount\": ",
+                   p.credits, p.unit_minor, p.total_minor, p.currency);
+            json_str(amount);
+            puts("}");
+        } else
+            printf("%" PRId64 " %s would cost %s (%s each); nothing was bought\n", p.credits,
+                   credits_word(p.credits), amount, unit);
+        return 0;
+    }
+    if (!strcmp(cmd, "price-history")) {
+        if ((rc = need(a, 1, 2, "price-history")))
+            return rc;
+        cm_ledger_price_history_result *h;
+        rc = cm_ledger_price_history(l, a->npos == 2 ? a->pos[1] : NULL, &h);
+        if (rc)
+            return refused(rc, l);
+        if (json_mode)
+            fputs("{\"changes\": [", stdout);
+        for (size_t i = 0; i < h->n_changes; i++) {
+            const cm_ledger_price_change *c = &h->changes[i];
+            char t[40], was[48], now_[48];
+            cm_ledger_money_format(c->new_unit_minor, c->new_currency, now_, sizeof now_);
+            if (c->old_unit_minor >= 0)
+                cm_ledger_money_format(c->old_unit_minor, c->old_currency, was, sizeof was);
+            else
+                snprintf(was, sizeof was, "none");
+            if (json_mode) {
+                printf("%s{\"id\": %" PRId64 ", \"at\": ", i ? ", " : "", c->id);
+                json_time(c->at_ms);
+                fputs(", \"by\": ", stdout);
+                json_str(c->actor);
+                fputs(", \"region\": ", stdout);
+                json_str(c->region);
+                fputs(", \"old_currency\": ", stdout);
+                json_str(c->old_unit_minor >= 0 ? c->old_currency : NULL);
+                if (c->old_unit_minor >= 0)
+                    printf(", \"old_unit_minor\": %" PRId64, c->old_unit_minor);
+                else
+                    fputs(", \"old_unit_minor\": null", stdout);
+                printf(", \"currency\": \"%s\", \"unit_minor\": %" PRId64 "}", c->new_currency,
+                       c->new_unit_minor);
+            } else {
+                printf("%6" PRId64 " %s %-7s %s -> %s by=%s\n", c->id,
+                       cm_ledger_time_format(c->at_ms, t, sizeof t), c->region, was, now_,
+                       c->actor);
+            }
+        }
+        if (json_mode)
+            puts("]}");
+        cm_ledger_price_history_free(h);
+        return 0;
     }
     if (!strcmp(cmd, "buy")) {
         if ((rc = need(a, 3, 3, "buy")) || (rc = need_opt(a, "--as", cmd)))
@@ -431,18 +635,22 @@ static int run(cm_ledger *l, const args *a)
         rc = cm_ledger_buy(l, a->pos[1], n, as, opt(a, "--ref"), &p);
         if (rc)
             return refused(rc, l);
+        char amount[48], unit[48];
+        cm_ledger_money_format(p.total_minor, p.currency, amount, sizeof amount);
+        cm_ledger_money_format(p.unit_minor, p.currency, unit, sizeof unit);
         if (json_mode) {
             fputs("{\"workspace\": ", stdout);
             json_str(a->pos[1]); /* the caller's text: escaped like every string */
             printf(", \"credits\": %" PRId64 ", \"unit_minor\": %" PRId64
                    ", \"total_minor\": %" PRId64 ", \"currency\": \"%s\", \"grant\": %" PRId64
-                   ", \"replayed\": %s}\n",
+                   ", \"replayed\": %s, \"amount\": ",
                    p.credits, p.unit_minor, p.total_minor, p.currency, p.grant_id,
                    p.replayed ? "true" : "false");
+            json_str(amount);
+            puts("}");
         } else
-            printf("paid %" PRId64 " %s minor units (%" PRId64 " credits x %" PRId64
-                   ") into grant %" PRId64 "%s\n",
-                   p.total_minor, p.currency, p.credits, p.unit_minor, p.grant_id,
+            printf("paid %s (%" PRId64 " %s x %s) into grant %" PRId64 "%s\n", amount, p.credits,
+                   credits_word(p.credits), unit, p.grant_id,
                    p.replayed ? " (a repeated payment reference: nothing new was charged)" : "");
         return 0;
     }
@@ -472,8 +680,9 @@ static int run(cm_ledger *l, const args *a)
             }
             puts("]}");
         } else {
-            printf("%" PRId64 " credits: %s (%" PRId64 " available)\n", q->credits,
-                   q->affordable ? "affordable" : "not affordable", q->available);
+            printf("%" PRId64 " %s: %s (%" PRId64 " available)\n", q->credits,
+                   credits_word(q->credits), q->affordable ? "affordable" : "not affordable",
+                   q->available);
             for (size_t i = 0; i < q->n_takes; i++)
                 printf("  %" PRId64 " from grant %" PRId64 " (%s, expires %s)\n",
                        q->takes[i].credits, q->takes[i].grant_id,
@@ -538,9 +747,10 @@ static int run(cm_ledger *l, const args *a)
                    r.credits, r.to_source, "", r.refund_grant_id, "", r.total_refunded,
                    r.replayed ? "true" : "false");
         } else
-            printf("refunded %" PRId64 " credits (%" PRId64 " to their grants, %" PRId64
+            printf("refunded %" PRId64 " %s (%" PRId64 " to their grants, %" PRId64
                    " to a refund grant); %" PRId64 " refunded on this job in all%s\n",
-                   r.credits, r.to_source, r.credits - r.to_source, r.total_refunded,
+                   r.credits, credits_word(r.credits), r.to_source, r.credits - r.to_source,
+                   r.total_refunded,
                    r.replayed ? " (a repeated reference: nothing new was done)" : "");
         return 0;
     }
@@ -552,7 +762,13 @@ static int run(cm_ledger *l, const args *a)
             rc = cm_ledger_balance(l, a->pos[1], as, &b);
             if (rc)
                 return refused(rc, l);
-            print_balance(b);
+            cm_ledger_plan_info p;
+            rc = cm_ledger_plan_show(l, a->pos[1], as, &p);
+            if (rc) {
+                cm_ledger_balance_free(b);
+                return refused(rc, l);
+            }
+            print_balance(b, &p);
             cm_ledger_balance_free(b);
         } else {
             cm_ledger_history_result *h;
@@ -576,9 +792,11 @@ static int run(cm_ledger *l, const args *a)
                    ", \"periods_granted\": %" PRId64 "}\n",
                    s.holds_lapsed, s.credits_expired, s.periods_granted);
         else
-            printf("lapsed %" PRId64 " holds, expired %" PRId64 " credits, granted %" PRId64
-                   " plan periods\n",
-                   s.holds_lapsed, s.credits_expired, s.periods_granted);
+            printf("lapsed %" PRId64 " hold%s, expired %" PRId64 " %s, granted %" PRId64
+                   " plan period%s\n",
+                   s.holds_lapsed, s.holds_lapsed == 1 ? "" : "s", s.credits_expired,
+                   credits_word(s.credits_expired), s.periods_granted,
+                   s.periods_granted == 1 ? "" : "s");
         return 0;
     }
     if (!strcmp(cmd, "check")) {
@@ -598,7 +816,8 @@ static int options_fit(const args *a)
         const char *allowed;
     } table[] = {
         {"workspace", "--owner --region"}, {"member", "--as"},
-        {"plan", "--credits --interval --tier --as"}, {"price", ""},
+        {"plan", "--credits --interval --tier --as --ref"}, {"price", "--by --as"},
+        {"price-history", ""},
         {"buy", "--as --ref"},           {"quote", "--as"},
         {"reserve", "--as --lease --note"}, {"renew", "--lease"},
         {"commit", ""},                  {"release", ""},

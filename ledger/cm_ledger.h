@@ -15,6 +15,12 @@
  * UTC, read from the clock in cm_ledger_config (injectable, so tests can move
  * through months and leases without sleeping). Lease lengths are seconds (lease_s).
  *
+ * One clock. Without an injected clock, a SQLite ledger uses the local clock and a
+ * PostgreSQL ledger the database server's (read once per transaction), so every machine
+ * of a fleet shares one clock. Ledger time never runs backwards within a workspace: a
+ * call whose clock reads earlier than the workspace's latest journal row acts, and is
+ * dated, at that row's time.
+ *
  * Users. Calls that act on a workspace take the acting user (as_user). The owner may
  * do everything; a member may reserve, quote and read; a user who is neither gets
  * CM_LEDGER_E_NO_WORKSPACE, exactly as if the workspace did not exist. Where this
@@ -26,12 +32,21 @@
  * Idempotency. Every writing call may be retried. A retry with the same arguments
  * returns the first result and changes nothing; the same key (job id, payment
  * reference, refund reference, workspace id) with other arguments is
- * CM_LEDGER_E_CONFLICT.
+ * CM_LEDGER_E_CONFLICT. A job id is also bound to its input (cm_ledger_reserve_bound)
+ * and closed once its hold went back: reserving a released or lapsed job id again is
+ * CM_LEDGER_E_JOB_CLOSED.
+ *
+ * Text. Ids, references, tiers, reasons, notes and input bindings are UTF-8 without
+ * control characters (C0, DEL, C1, U+2028/U+2029, bidirectional controls); anything
+ * else is CM_LEDGER_E_INVALID, so no stored text can forge a line of output.
  *
  * Lazy time. Whenever a call touches a workspace, the ledger first brings it up to
  * "now": it releases holds whose lease lapsed, expires plan grants past their end
- * and grants the plan periods that began since. cm_ledger_sweep() does the same for
- * every workspace.
+ * and grants the plan periods that began since, in time order, each dated when it
+ * happened (a lapse at its lease end, an expiry at its grant's end, every period in
+ * between granted at its start and expired at its end). cm_ledger_sweep() does the same
+ * for every workspace. A clock more than 100 years (1200 months) past a workspace's
+ * last plan boundary is refused with E_INVALID by any call that touches it.
  *
  * Threading. A handle may be used from any number of threads at once: every call
  * takes the handle's mutex around its transaction. Results (structs returned through
@@ -76,7 +91,10 @@ enum cm_ledger_error {
     CM_LEDGER_E_STORAGE = -10,         /* "storage_failure": I/O, corruption, schema, driver */
     CM_LEDGER_E_NOMEM = -11,           /* "out_of_memory" */
     CM_LEDGER_E_CHECK = -12,           /* "check_failed": cm_ledger_check() found a violation */
-    CM_LEDGER_E_UNSUPPORTED = -16,     /* "unsupported": not in this build (a postgresql://
+    CM_LEDGER_E_NOT_MEMBER = -13,      /* "not_a_member": member remove of a user who is not one */
+    CM_LEDGER_E_JOB_CLOSED = -14,      /* "job_closed": reserve of a job id whose hold was
+                                          released or lapsed; a new attempt needs a new id */
+    CM_LEDGER_E_UNSUPPORTED = -15,     /* "unsupported": not in this build (a postgresql://
                                           location in a build without libpq) */
 };
 
@@ -178,6 +196,11 @@ typedef struct cm_ledger_job {
     char *note;             /* why it costs what it costs, as given at reserve (see
                                cm_ledger_reserve_noted); only cm_ledger_job_info fills it,
                                NULL elsewhere or when none was given */
+    char *binding;          /* the input binding given at reserve (cm_ledger_reserve_bound),
+                               NULL when none; filled by every call returning a job */
+    char *commit_note;      /* why the charge is what it is, as given at commit
+                               (cm_ledger_commit_noted); only cm_ledger_job_info fills it,
+                               NULL elsewhere or when none was given */
 } cm_ledger_job;
 
 /* One grant in a balance. */
@@ -241,6 +264,57 @@ typedef struct cm_ledger_sweep_stats {
     int64_t periods_granted; /* plan periods granted */
 } cm_ledger_sweep_stats;
 
+/* ---- Plan changes (issue 12) ---- */
+
+/* Longest tier name, in bytes (without the NUL). */
+#define CM_LEDGER_TIER_MAX 1000
+
+/* What cm_ledger_plan_set_ref() / cm_ledger_plan_cancel_ref() did. */
+enum cm_ledger_plan_outcome {
+    CM_LEDGER_PLAN_STARTED = 1,             /* no plan, or its period had ended: a new period
+                                               starts now with its full allowance */
+    CM_LEDGER_PLAN_RELABELLED = 2,          /* same credits and interval, other tier: no grant */
+    CM_LEDGER_PLAN_UPGRADED = 3,            /* more credits a month: effective now, topped up */
+    CM_LEDGER_PLAN_DOWNGRADE_SCHEDULED = 4, /* fewer credits a month: from the next period */
+    CM_LEDGER_PLAN_SWITCHED_TO_ANNUAL = 5,  /* monthly -> annual: an annual period starts now */
+    CM_LEDGER_PLAN_MONTHLY_SCHEDULED = 6,   /* annual -> monthly: from the annual period's end */
+    CM_LEDGER_PLAN_CANCELLED = 7,           /* no further grants */
+    CM_LEDGER_PLAN_RESUMED = 8,             /* a cancelled plan set again before its period
+                                               ended: the schedule resumes, no grant now */
+    CM_LEDGER_PLAN_UNCHANGED = 9,           /* the active plan again (or a cancelled one
+                                               cancelled again): nothing changed */
+};
+
+/* Result of a plan set or cancel, filled in a caller-provided struct. */
+typedef struct cm_ledger_plan_result {
+    int outcome;          /* enum cm_ledger_plan_outcome */
+    int resumed;          /* 1 when this set resumed a cancelled plan (then outcome says what
+                             else it did: RESUMED alone, or e.g. UPGRADED) */
+    int replayed;         /* 1 when the reference was seen before: the first result, nothing
+                             done */
+    int64_t granted;      /* credits granted by this call (a new period or a top-up), else 0 */
+    int64_t effective_ms; /* when the change takes effect: now, or the period boundary a
+                             scheduled change waits for */
+} cm_ledger_plan_result;
+
+/* A workspace's plan, filled by cm_ledger_plan_show() in a caller-provided struct. */
+typedef struct cm_ledger_plan_info {
+    int has_plan;         /* 0: no plan was ever set (nothing else is filled) */
+    int active;           /* 1: a period runs now (0: cancelled and its period ended) */
+    int cancelled;        /* 1: cancelled (no further grants) */
+    int64_t cancelled_ms; /* when, or -1 */
+    int64_t credits;      /* credits a month */
+    int interval;         /* enum cm_ledger_interval */
+    char tier[CM_LEDGER_TIER_MAX + 1];
+    int64_t period_start_ms; /* the current (or, when not active, the last) period */
+    int64_t period_end_ms;   /* its end: the next boundary */
+    int scheduled;           /* 1: a change waits for period_end_ms */
+    int64_t sched_credits;   /* the scheduled plan (valid when scheduled) */
+    int sched_interval;
+    char sched_tier[CM_LEDGER_TIER_MAX + 1];
+    int64_t sched_ms; /* when it takes effect (= period_end_ms) */
+} cm_ledger_plan_info;
+
 /* ---- Errors ---------------------------------------------------------------- */
 
 /* Stable machine name of a code ("insufficient_credits"); "unknown" for others.
@@ -275,9 +349,11 @@ CM_LEDGER_EXTERN void cm_ledger_close(cm_ledger *l);
 
 /* ---- Workspaces, members, plans, prices ------------------------------------ */
 
-/* Create workspace ws owned by owner, billed in region (NULL or "": "default").
+/* Create workspace ws owned by owner, billed in region (NULL or "": "default"; else an
+ * ISO 3166-1 alpha-2 code, any case, stored upper-case, or "EU").
  * Retrying with the same owner and region is OK; other ones: E_CONFLICT.
- * Returns OK, E_INVALID (empty ids), E_CONFLICT, E_BUSY, E_STORAGE. */
+ * Returns OK, E_INVALID (empty ids, control characters, an unknown region),
+ * E_CONFLICT, E_BUSY, E_STORAGE. */
 CM_LEDGER_EXTERN int cm_ledger_workspace_create(cm_ledger *l, const char *ws, const char *owner,
                                                 const char *region);
 
@@ -287,28 +363,29 @@ CM_LEDGER_EXTERN int cm_ledger_member_add(cm_ledger *l, const char *ws, const ch
                                           const char *as_user);
 
 /* Remove member user from ws; only the owner may; the owner cannot be removed
- * (E_INVALID). Removing a non-member is OK. Existing holds stay valid.
- * Returns OK, E_INVALID, E_NO_WORKSPACE, E_FORBIDDEN, E_BUSY, E_STORAGE. */
+ * (E_INVALID). Removing a user who is not a member (never was, or was removed
+ * already) is E_NOT_MEMBER and changes nothing. Existing holds stay valid.
+ * Returns OK, E_INVALID, E_NO_WORKSPACE, E_FORBIDDEN, E_NOT_MEMBER, E_BUSY, E_STORAGE. */
 CM_LEDGER_EXTERN int cm_ledger_member_remove(cm_ledger *l, const char *ws, const char *user,
                                              const char *as_user);
 
 /* Set the plan of ws: credits_per_month (> 0) on interval (enum cm_ledger_interval),
- * tier a free label (may be NULL). Only the owner may. A new plan starts a period now
- * with its grant (monthly: N expiring in one month; annual: 12 x N expiring in 12
- * months); the old plan's grants keep their own expiry. Setting the plan that is
- * already active (same credits, interval, tier) is a no-op.
+ * tier a free label (may be NULL). Only the owner may. cm_ledger_plan_set_ref() with
+ * ref NULL and no result; see it for the rules.
  * Returns OK, E_INVALID, E_NO_WORKSPACE, E_FORBIDDEN, E_BUSY, E_STORAGE. */
 CM_LEDGER_EXTERN int cm_ledger_plan_set(cm_ledger *l, const char *ws, int64_t credits_per_month,
                                         int interval, const char *tier, const char *as_user);
 
-/* Cancel the plan of ws: no further periods are granted; the current grant keeps its
- * expiry. Only the owner may. Cancelling a cancelled plan is OK; no plan: E_INVALID.
- * Returns OK, E_INVALID, E_NO_WORKSPACE, E_FORBIDDEN, E_BUSY, E_STORAGE. */
+/* Cancel the plan of ws: cm_ledger_plan_cancel_ref() with ref NULL and no result.
+ * Returns OK, E_INVALID (no plan), E_NO_WORKSPACE, E_FORBIDDEN, E_BUSY, E_STORAGE. */
 CM_LEDGER_EXTERN int cm_ledger_plan_cancel(cm_ledger *l, const char *ws, const char *as_user);
 
-/* Set the unit price of one add-on credit in region: currency is 3 upper-case
- * letters, unit_minor >= 0. An operator action. The region "default" starts as
- * USD 15. Returns OK, E_INVALID, E_BUSY, E_STORAGE. */
+/* Set the unit price of one add-on credit in region ("default" or an ISO 3166-1
+ * alpha-2 code, any case, stored upper-case): currency is an ISO 4217 code the ledger
+ * knows (cm_ledger_currency_exponent() >= 0), unit_minor >= 1 (nothing is free).
+ * An operator action, recorded as "operator" in the price log (cm_ledger_price_set_by
+ * names the operator). The region "default" starts as USD 15.
+ * Returns OK, E_INVALID, E_BUSY, E_STORAGE. */
 CM_LEDGER_EXTERN int cm_ledger_price_set(cm_ledger *l, const char *region, const char *currency,
                                          int64_t unit_minor);
 
@@ -321,6 +398,93 @@ CM_LEDGER_EXTERN int cm_ledger_price_set(cm_ledger *l, const char *region, const
 CM_LEDGER_EXTERN int cm_ledger_buy(cm_ledger *l, const char *ws, int64_t credits,
                                    const char *as_user, const char *payment_ref,
                                    cm_ledger_purchase *out);
+
+/* Set the plan of ws, with the rules of plan changes (a period's allowance is N =
+ * credits_per_month for monthly, 12 x N for annual; the current period runs from the
+ * last boundary before now to the next one, boundaries counted from the plan's anchor):
+ *  - no plan, or the last plan's period has ended (it was cancelled): a new period starts
+ *    now with its full allowance (STARTED);
+ *  - the same credits and interval as the active plan: no grant; another tier only
+ *    relabels it (RELABELLED, a journal row), the same tier is UNCHANGED;
+ *  - more credits a month, same interval (UPGRADED): effective now, anchor unchanged; the
+ *    current period is topped up by (new N - old N) x the whole months left in it counting
+ *    the current one (monthly: new N - old N), as a plan grant expiring with the period;
+ *  - fewer credits a month, same interval (DOWNGRADE_SCHEDULED): from the next boundary;
+ *    nothing is taken back;
+ *  - monthly -> annual (SWITCHED_TO_ANNUAL): an annual period starts now with 12 x N; the
+ *    current monthly grant keeps its expiry;
+ *  - annual -> monthly (MONTHLY_SCHEDULED): from the end of the annual period, no grant now;
+ *  - a cancelled plan set again before its period ended resumes (resumed = 1): no grant
+ *    until the next boundary, then the rules above against the resumed plan.
+ * Any set replaces a change scheduled earlier. A scheduled change takes effect at its
+ * boundary (a "plan_set" journal row by "ledger"), and that period is granted by the new
+ * plan. tier: NULL or "" is no tier; at most CM_LEDGER_TIER_MAX bytes of UTF-8.
+ * ref (may be NULL): the payment provider's id of the change, at most 255 bytes; the same
+ * ref again (same workspace, credits, interval, tier) returns the first result with
+ * replayed = 1 and changes nothing; with other arguments (or naming a cancel) it is
+ * E_CONFLICT. Plan refs are their own namespace (not those of buy or refund). out may be
+ * NULL. Returns OK, E_INVALID, E_NO_WORKSPACE, E_FORBIDDEN, E_CONFLICT, E_BUSY,
+ * E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_plan_set_ref(cm_ledger *l, const char *ws, int64_t credits_per_month,
+                                            int interval, const char *tier, const char *as_user,
+                                            const char *ref, cm_ledger_plan_result *out);
+
+/* Cancel the plan of ws: no further periods are granted; the current grant keeps its
+ * expiry; a scheduled change is dropped (CANCELLED). Only the owner may. Cancelling a
+ * cancelled plan is UNCHANGED; no plan: E_INVALID. ref and out as for
+ * cm_ledger_plan_set_ref() (a ref first used by a set is E_CONFLICT here).
+ * Returns OK, E_INVALID, E_NO_WORKSPACE, E_FORBIDDEN, E_CONFLICT, E_BUSY, E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_plan_cancel_ref(cm_ledger *l, const char *ws, const char *as_user,
+                                               const char *ref, cm_ledger_plan_result *out);
+
+/* The plan of ws brought up to now: tier, credits a month, interval, the current period,
+ * a scheduled change, cancelled or not (see cm_ledger_plan_info). as_user may be NULL
+ * (operator); members may read it. out must not be NULL. Returns OK (has_plan 0 when
+ * there is none), E_INVALID, E_NO_WORKSPACE, E_BUSY, E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_plan_show(cm_ledger *l, const char *ws, const char *as_user,
+                                         cm_ledger_plan_info *out);
+/* cm_ledger_price_set naming the operator who changed the price: each change that
+ * moves the currency or the unit price writes a row of the price log (when, who,
+ * region, old and new currency and unit price; see cm_ledger_price_history); setting
+ * the price a region already has writes nothing. operator_id NULL: "operator".
+ * Returns what cm_ledger_price_set returns. */
+CM_LEDGER_EXTERN int cm_ledger_price_set_by(cm_ledger *l, const char *region, const char *currency,
+                                            int64_t unit_minor, const char *operator_id);
+
+/* What buying credits (> 0) add-on credits in ws would cost now, before cm_ledger_buy:
+ * the unit price of ws's region (or of "default"), the total and the currency, filled
+ * into *out as cm_ledger_buy would (grant_id -1, replayed 0). Changes nothing (but
+ * brings ws up to now). as_user may be NULL (operator); a user who is neither owner
+ * nor member gets E_NO_WORKSPACE. Returns OK, E_INVALID, E_NO_WORKSPACE, E_BUSY,
+ * E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_price(cm_ledger *l, const char *ws, int64_t credits,
+                                     const char *as_user, cm_ledger_purchase *out);
+
+/* One change of the price table. */
+typedef struct cm_ledger_price_change {
+    int64_t id;             /* increasing: the log's order */
+    int64_t at_ms;          /* when */
+    char *actor;            /* who: the operator */
+    char *region;           /* "default" or the upper-case country code */
+    char old_currency[4];   /* "" when the region had no price before */
+    int64_t old_unit_minor; /* -1 when the region had no price before */
+    char new_currency[4];
+    int64_t new_unit_minor;
+} cm_ledger_price_change;
+
+/* Result of cm_ledger_price_history(); free with cm_ledger_price_history_free(). */
+typedef struct cm_ledger_price_history_result {
+    size_t n_changes; /* oldest first */
+    cm_ledger_price_change *changes;
+} cm_ledger_price_history_result;
+
+/* The price log: every change of the price table, oldest first, of region (NULL:
+ * every region; any case). The price table is shared by all workspaces, so its log
+ * is not in any workspace's journal. Returns OK, E_INVALID (an unknown region),
+ * E_BUSY, E_STORAGE, E_NOMEM. */
+CM_LEDGER_EXTERN int cm_ledger_price_history(cm_ledger *l, const char *region,
+                                             cm_ledger_price_history_result **out);
+CM_LEDGER_EXTERN void cm_ledger_price_history_free(cm_ledger_price_history_result *h);
 
 /* ---- Quotes and holds ------------------------------------------------------- */
 
@@ -335,11 +499,14 @@ CM_LEDGER_EXTERN void cm_ledger_quote_free(cm_ledger_quote_result *q);
 /* Hold credits (> 0) in ws for job, reserved by user (owner or member), with a lease
  * of lease_s seconds (0: CM_LEDGER_DEFAULT_LEASE_S). All or nothing, in spending
  * order: plan grants soonest-expiring first, then add-on and refund grants oldest
- * first. A job id names one hold forever: a retry with the same ws, user, credits and
- * lease returns that hold in whatever state it is now; other arguments: E_CONFLICT.
+ * first. A job id names one hold forever: a retry with the same ws, user, credits,
+ * lease and binding (none here; see cm_ledger_reserve_bound) returns that hold while
+ * it is held or committed; other arguments: E_CONFLICT. A retry of a hold that was
+ * released or lapsed is E_JOB_CLOSED (until schema 3 it returned the given-back
+ * hold): that id is closed, a new attempt needs a new id.
  * out may be NULL; else *out is freed with cm_ledger_job_free().
- * Returns OK, E_INVALID, E_NO_WORKSPACE, E_INSUFFICIENT, E_CONFLICT, E_BUSY,
- * E_STORAGE, E_NOMEM. */
+ * Returns OK, E_INVALID, E_NO_WORKSPACE, E_INSUFFICIENT, E_CONFLICT, E_JOB_CLOSED,
+ * E_BUSY, E_STORAGE, E_NOMEM. */
 CM_LEDGER_EXTERN int cm_ledger_reserve(cm_ledger *l, const char *ws, const char *job,
                                        int64_t credits, const char *user, int64_t lease_s,
                                        cm_ledger_job **out);
@@ -347,7 +514,8 @@ CM_LEDGER_EXTERN int cm_ledger_reserve(cm_ledger *l, const char *ws, const char 
 /* cm_ledger_reserve with a note: why the job costs what it costs (for example the
  * measured duration, how it was measured and why it differs from the header), kept in
  * the hold's journal row for support staff and returned by cm_ledger_job_info in
- * ->note. note may be NULL; else UTF-8, at most 1000 bytes. A retry is not compared on
+ * ->note. note may be NULL; else UTF-8 without control characters, at most 1000
+ * bytes; any text is kept as given (including "reserved"). A retry is not compared on
  * its note. Returns what cm_ledger_reserve returns. */
 CM_LEDGER_EXTERN int cm_ledger_reserve_noted(cm_ledger *l, const char *ws, const char *job,
                                              int64_t credits, const char *user,
@@ -360,12 +528,13 @@ CM_LEDGER_EXTERN int cm_ledger_reserve_noted(cm_ledger *l, const char *ws, const
 CM_LEDGER_EXTERN int cm_ledger_renew(cm_ledger *l, const char *job, int64_t lease_s,
                                      cm_ledger_job **out);
 
-/* Turn the hold into a charge of credits (0 <= credits <= held; CM_LEDGER_ALL for the
- * whole hold); the rest goes back. The charge takes from the hold's grants in spending
+/* Turn the hold into a charge of credits (1 <= credits <= held; CM_LEDGER_ALL for the
+ * whole hold); the rest goes back. A charge of 0 is E_INVALID: give the hold back with
+ * cm_ledger_release() instead. The charge takes from the hold's grants in spending
  * order, so what goes back is what the hold took last; credits going back to an
  * expired plan grant expire. A retry with the same credits (ALL and the held amount
  * are the same) returns the first result; other credits: E_CONFLICT.
- * Returns OK, E_INVALID (more than held), E_NO_JOB, E_CONFLICT, E_ALREADY_RESOLVED
+ * Returns OK, E_INVALID (0, or more than held), E_NO_JOB, E_CONFLICT, E_ALREADY_RESOLVED
  * (it was released), E_LEASE_EXPIRED (it lapsed), E_BUSY, E_STORAGE, E_NOMEM. */
 CM_LEDGER_EXTERN int cm_ledger_commit(cm_ledger *l, const char *job, int64_t credits,
                                       cm_ledger_job **out);
@@ -379,6 +548,27 @@ CM_LEDGER_EXTERN int cm_ledger_release(cm_ledger *l, const char *job, cm_ledger_
  * is released). Returns OK, E_INVALID, E_NO_JOB, E_BUSY, E_STORAGE, E_NOMEM. */
 CM_LEDGER_EXTERN int cm_ledger_job_info(cm_ledger *l, const char *job, cm_ledger_job **out);
 CM_LEDGER_EXTERN void cm_ledger_job_free(cm_ledger_job *j);
+
+/* cm_ledger_reserve_noted with an input binding: a text naming what the job
+ * processes (the plugin passes the input's size, measured duration and content
+ * fingerprint, or "by-output" and the requested length), stored with the hold and
+ * part of the job id's idempotency key: a retry with another binding, or with one
+ * where the hold has none (or the reverse), is E_CONFLICT. binding may be NULL (no
+ * binding, as cm_ledger_reserve); else UTF-8 without control characters, 1 to 255
+ * bytes. Returns what cm_ledger_reserve returns. */
+CM_LEDGER_EXTERN int cm_ledger_reserve_bound(cm_ledger *l, const char *ws, const char *job,
+                                             int64_t credits, const char *user, int64_t lease_s,
+                                             const char *note, const char *binding,
+                                             cm_ledger_job **out);
+
+/* cm_ledger_commit with a note: why the charge is what it is (for example the
+ * requested and the measured output length of a by-output job), kept with the hold
+ * and written as the reason of its commit rows in the journal (else "charged");
+ * cm_ledger_job_info returns it in ->commit_note. note may be NULL; else UTF-8
+ * without control characters, 1 to 1000 bytes. A retry is not compared on its note.
+ * Returns what cm_ledger_commit returns. */
+CM_LEDGER_EXTERN int cm_ledger_commit_noted(cm_ledger *l, const char *job, int64_t credits,
+                                            const char *note, cm_ledger_job **out);
 
 /* ---- Refunds ------------------------------------------------------------------ */
 
@@ -420,7 +610,11 @@ CM_LEDGER_EXTERN int cm_ledger_sweep(cm_ledger *l, cm_ledger_sweep_stats *out);
 /* Re-derive every grant and hold from the journal and verify: stored balances equal
  * the derived ones; for every grant granted = remaining + held + charged + expired -
  * refunded_into; no negative value anywhere; every hold resolved at most once and
- * consistent with its state; refunds never beyond charges. Read-only.
+ * consistent with its state; refunds never beyond charges; within a workspace journal
+ * times never decrease (since schema v3), grants are dated when made, expiries not
+ * before their grant's end, lapses at their lease end; no plan period granted more than
+ * the plan history allows, and no two plan periods overlapping (but an annual one
+ * starting inside a monthly one). Read-only.
  * Returns OK, E_CHECK (cm_ledger_errmsg() names the first violation), E_BUSY,
  * E_STORAGE. */
 CM_LEDGER_EXTERN int cm_ledger_check(cm_ledger *l);
@@ -440,6 +634,23 @@ CM_LEDGER_EXTERN char *cm_ledger_time_format(int64_t ms, char *buf, size_t size)
 CM_LEDGER_EXTERN const char *cm_ledger_grant_kind_name(int kind);
 CM_LEDGER_EXTERN const char *cm_ledger_hold_state_name(int state);
 CM_LEDGER_EXTERN const char *cm_ledger_interval_name(int interval);
+/* "started", "relabelled", "upgraded", "downgrade_scheduled", "switched_to_annual",
+ * "monthly_scheduled", "cancelled", "resumed", "unchanged" (enum cm_ledger_plan_outcome);
+ * "unknown" otherwise. Static storage. */
+CM_LEDGER_EXTERN const char *cm_ledger_plan_outcome_name(int outcome);
+
+/* ---- Money ------------------------------------------------------------------------ */
+
+/* The ISO 4217 minor-unit exponent of a currency the ledger knows (USD 2, JPY 0,
+ * KWD 3), or -1 for a code it does not know. Thread-safe. */
+CM_LEDGER_EXTERN int cm_ledger_currency_exponent(const char *currency);
+
+/* Format an amount of minor units for people, with the currency's decimals:
+ * (75, "USD") -> "0.75 USD", (12000, "INR") -> "120.00 INR", (500, "JPY") ->
+ * "500 JPY"; a currency the ledger does not know is shown in minor units as given.
+ * Writes into buf (at least 32 bytes for any amount) and returns it. Thread-safe. */
+CM_LEDGER_EXTERN char *cm_ledger_money_format(int64_t minor, const char *currency, char *buf,
+                                              size_t size);
 
 /* ---- Version -------------------------------------------------------------------- */
 

@@ -34,6 +34,9 @@ static const struct {
     {CM_LEDGER_E_STORAGE, "storage_failure", "the ledger's storage failed"},
     {CM_LEDGER_E_NOMEM, "out_of_memory", "out of memory"},
     {CM_LEDGER_E_CHECK, "check_failed", "the ledger check found a violation"},
+    {CM_LEDGER_E_NOT_MEMBER, "not_a_member", "the user is not a member of the workspace"},
+    {CM_LEDGER_E_JOB_CLOSED, "job_closed",
+     "the job's hold was released or lapsed; a new attempt needs a new job id"},
     {CM_LEDGER_E_UNSUPPORTED, "unsupported", "this build of the ledger does not support that"},
 };
 
@@ -96,6 +99,18 @@ int cm_utf8_valid(const char *s)
         for (int i = 1; i < n; i++)
             if ((p[i] & 0xc0) != 0x80)
                 return 0;
+        /* Text people read (support output, history, JSON) must not be able to forge
+         * lines or reorder what follows it: C0 controls (newline, tab, ESC ...), DEL,
+         * C1 controls (U+0080..U+009F), the line and paragraph separators U+2028/U+2029
+         * and the bidirectional embeddings, overrides and isolates (U+202A..U+202E,
+         * U+2066..U+2069). */
+        unsigned cp = n == 1   ? p[0]
+                      : n == 2 ? ((p[0] & 0x1fu) << 6) | (p[1] & 0x3fu)
+                      : n == 3 ? ((p[0] & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu)
+                               : 0x10000u;
+        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x2028 && cp <= 0x202e) ||
+            (cp >= 0x2066 && cp <= 0x2069))
+            return 0;
         p += n;
     }
     return 1;
@@ -110,7 +125,10 @@ int cm_valid_id(cm_ledger *l, const char *what, const char *id)
     /* Both backends store text as UTF-8 (PostgreSQL refuses anything else), and ids
        are echoed in JSON: the same answer everywhere. */
     if (!cm_utf8_valid(id))
-        return cm_fail(l, CM_LEDGER_E_INVALID, "%s is not valid UTF-8 text", what);
+        return cm_fail(l, CM_LEDGER_E_INVALID,
+                       "%s is not valid UTF-8 text or holds a control character (newline, "
+                       "tab, escape ...)",
+                       what);
     return CM_LEDGER_OK;
 }
 
@@ -180,6 +198,8 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
     l->busy_timeout_ms = cfg.busy_timeout_ms;
     l->now_ms = cfg.now_ms ? cfg.now_ms : real_clock;
     l->clock_user = cfg.clock_user;
+    /* One clock for a fleet: on PostgreSQL the server's, unless a clock was injected. */
+    l->server_clock = !cfg.now_ms && l->ops == &cm_storage_pg;
     if (pthread_mutex_init(&l->mu, NULL) != 0) {
         free(l);
         return cm_fail(NULL, CM_LEDGER_E_NOMEM, "cannot create the handle's mutex");
@@ -223,7 +243,19 @@ static int tx_attempt(cm_ledger *l, int write, cm_tx_body body, void *arg)
         return cm_storage_fail(l, rc);
     /* The clock is read once the write lock is held, so that a call that waited for
      * the lock acts at the moment it runs and the journal's times follow its order. */
-    tx.now = l->now_ms(l->clock_user);
+    if (l->server_clock) {
+        int64_t server = -1;
+        rc = l->ops->run(l->st, CM_Q_CLOCK_NOW, NULL, 0, cm_cb_int, &server);
+        if (rc && rc != CM_ST_ABORT) {
+            rc = cm_storage_fail(l, rc);
+            l->ops->rollback(l->st);
+            return rc;
+        }
+        tx.clock = server;
+    } else {
+        tx.clock = l->now_ms(l->clock_user);
+    }
+    tx.now = tx.clock;
     if (tx.now < 0) { /* the ledger keeps negative times for "none" */
         l->ops->rollback(l->st);
         return cm_fail(l, CM_LEDGER_E_INVALID, "the clock reads a time before 1970");
@@ -664,7 +696,7 @@ int cm_give_back_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t c
                          int64_t at_ms, const char *job, const char *actor, const char *reason)
 {
     int rc = cm_move_unsaved(tx, g, kind, credits, at_ms, job, actor, reason, NULL);
-    if (!rc && cm_grant_expired(g, tx->now) && credits > 0) {
+    if (!rc && cm_grant_expired(g, at_ms) && credits > 0) {
         rc = cm_move_unsaved(tx, g, "expiry", credits, at_ms, job, "ledger",
                              "credits given back to a grant that had expired", NULL);
         if (!rc)

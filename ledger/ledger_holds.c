@@ -50,6 +50,12 @@ static int cb_take_grant(void *ctx, const cm_sv *c, int n)
 int cm_hold_resolve(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_t at_ms,
                     const char *actor)
 {
+    return cm__hold_resolve_noted(tx, h, charge, state, at_ms, actor, NULL);
+}
+
+int cm__hold_resolve_noted(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_t at_ms,
+                           const char *actor, const char *commit_note)
+{
     /* The takes and their grants in one read; each grant is then saved once, however
      * many movements (commit, give back, expiry) it took. */
     take_grant_vec t = {0};
@@ -72,7 +78,8 @@ int cm_hold_resolve(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_
             }
         int64_t c = left < t.v[i].credits ? left : t.v[i].credits;
         left -= c;
-        rc = cm_move_unsaved(tx, g, "commit", c, at_ms, h->job, actor, "charged", NULL);
+        rc = cm_move_unsaved(tx, g, "commit", c, at_ms, h->job, actor,
+                             commit_note ? commit_note : "charged", NULL);
         if (!rc)
             rc = cm_give_back_unsaved(tx, g, back, t.v[i].credits - c, at_ms, h->job, actor,
                                       why);
@@ -86,6 +93,8 @@ int cm_hold_resolve(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_
         return rc;
     rc = CM_RUN(tx, CM_Q_HOLD_RESOLVE, NULL, NULL, CM_T(h->job), CM_I(state), CM_I(at_ms),
                 CM_I(charge), state == CM_LEDGER_COMMITTED ? CM_I(charge) : CM_N);
+    if (!rc && commit_note)
+        rc = CM_RUN(tx, CM_Q_HOLD_SET_COMMIT_NOTE, NULL, NULL, CM_T(h->job), CM_T(commit_note));
     if (!rc) {
         h->state = state;
         h->resolved_ms = at_ms;
@@ -110,12 +119,56 @@ static char *dup_str(const char *s)
     return p;
 }
 
+/* v3: holds binding / prices. What a hold keeps besides its counters. */
+typedef struct hold_extra {
+    char *binding, *note, *commit_note;
+    int found, oom;
+} hold_extra;
+
+static char *dup_str(const char *s);
+
+static int cb_extra(void *ctx, const cm_sv *c, int n)
+{
+    hold_extra *x = ctx;
+    char **dst[3] = {&x->binding, &x->note, &x->commit_note};
+    for (int i = 0; i < 3 && i < n; i++)
+        if (c[i].type == CM_SV_TEXT && c[i].s && !(*dst[i] = dup_str(c[i].s)))
+            x->oom = 1;
+    x->found = 1;
+    return 1;
+}
+
+static void extra_free(hold_extra *x)
+{
+    free(x->binding);
+    free(x->note);
+    free(x->commit_note);
+    memset(x, 0, sizeof *x);
+}
+
+static int extra_get(cm_tx *tx, const char *job, hold_extra *x)
+{
+    memset(x, 0, sizeof *x);
+    int rc = CM_RUN(tx, CM_Q_HOLD_EXTRA, cb_extra, x, CM_T(job));
+    if (!rc && x->oom)
+        rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading a hold");
+    if (rc)
+        extra_free(x);
+    return rc;
+}
+
 int cm_job_build(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out)
 {
     cm_take_vec t;
     int rc = cm_takes_of(tx, h, &t);
     if (rc)
         return rc;
+    hold_extra x;
+    rc = extra_get(tx, h->job, &x);
+    if (rc) {
+        free(t.v);
+        return rc;
+    }
     cm_ledger_job *j = calloc(1, sizeof *j);
     if (j) {
         j->job = dup_str(h->job);
@@ -123,8 +176,15 @@ int cm_job_build(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out)
         j->user = dup_str(h->user);
         j->takes = t.n ? calloc(t.n, sizeof *j->takes) : NULL;
     }
+    if (j) { /* ownership moves to the job */
+        j->binding = x.binding;
+        j->note = x.note;
+        j->commit_note = x.commit_note;
+        memset(&x, 0, sizeof x);
+    }
     if (!j || !j->job || !j->workspace || !j->user || (t.n && !j->takes)) {
         free(t.v);
+        extra_free(&x);
         cm_ledger_job_free(j);
         return cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory describing a hold");
     }
@@ -155,20 +215,34 @@ void cm_ledger_job_free(cm_ledger_job *j)
     free(j->user);
     free(j->takes);
     free(j->note);
+    free(j->binding);
+    free(j->commit_note);
     free(j);
 }
 
 /* ---- reserve ---- */
 
 typedef struct hold_args {
-    const char *ws, *job, *user, *note;
+    const char *ws, *job, *user, *note, *binding;
     int64_t credits, lease_s;
     cm_ledger_job **out;
 } hold_args;
 
+/* The job for the caller; the notes are cm_ledger_job_info's alone (keep_notes). */
+static int finish_notes(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out, int keep_notes)
+{
+    int rc = out ? cm_job_build(tx, h, out) : CM_LEDGER_OK;
+    if (!rc && out && !keep_notes) {
+        free((*out)->note);
+        free((*out)->commit_note);
+        (*out)->note = (*out)->commit_note = NULL;
+    }
+    return rc;
+}
+
 static int finish(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out)
 {
-    return out ? cm_job_build(tx, h, out) : CM_LEDGER_OK;
+    return finish_notes(tx, h, out, 0);
 }
 
 static int reserve_body(cm_tx *tx, void *arg)
@@ -192,7 +266,29 @@ static int reserve_body(cm_tx *tx, void *arg)
                            "'%s', user '%s', lease %lld s)",
                            a->job, (long long)h.credits, strcmp(h.ws, a->ws) ? "(another)" : h.ws,
                            strcmp(h.ws, a->ws) ? "(another)" : h.user, (long long)h.lease_s);
-        return finish(tx, &h, a->out); /* a retry: the same hold, whatever its state now */
+        /* The input binding is part of the key: the same id on another input (another
+         * file, or a by-output job under a by-input job's id) is not a retry. */
+        hold_extra x;
+        rc = extra_get(tx, a->job, &x);
+        if (rc)
+            return rc;
+        int same = (!x.binding && !a->binding) ||
+                   (x.binding && a->binding && strcmp(x.binding, a->binding) == 0);
+        extra_free(&x);
+        if (!same)
+            return cm_fail(tx->l, CM_LEDGER_E_CONFLICT,
+                           "job '%s' was reserved for another input; a job id names one input "
+                           "for good (use a new job id for this one)",
+                           a->job);
+        if (h.state == CM_LEDGER_RELEASED || h.state == CM_LEDGER_LAPSED) {
+            char when[40];
+            return cm_fail(tx->l, CM_LEDGER_E_JOB_CLOSED,
+                           "job '%s' was %s at %s and its credits went back; the job id is "
+                           "closed, a new attempt needs a new job id",
+                           a->job, cm_ledger_hold_state_name(h.state),
+                           cm_ledger_time_format(h.resolved_ms, when, sizeof when));
+        }
+        return finish(tx, &h, a->out); /* a retry: the same hold, held or committed */
     }
     cm_grant_vec v;
     rc = cm_grant_list(tx, CM_Q_GRANT_SPENDABLE, (const cm_sv[]){CM_T(a->ws), CM_I(tx->now)}, 2,
@@ -210,7 +306,8 @@ static int reserve_body(cm_tx *tx, void *arg)
     }
     int64_t until = tx->now + a->lease_s * 1000;
     rc = CM_RUN(tx, CM_Q_HOLD_INSERT, NULL, NULL, CM_T(a->job), CM_T(a->ws), CM_T(a->user),
-                CM_I(a->credits), CM_I(a->lease_s), CM_I(tx->now), CM_I(until));
+                CM_I(a->credits), CM_I(a->lease_s), CM_I(tx->now), CM_I(until),
+                a->binding ? CM_T(a->binding) : CM_N, a->note ? CM_T(a->note) : CM_N);
     int64_t left = a->credits;
     for (size_t i = 0; !rc && left > 0 && i < v.n; i++) {
         int64_t c = left < v.v[i].remaining ? left : v.v[i].remaining;
@@ -253,12 +350,23 @@ int cm_ledger_reserve_noted(cm_ledger *l, const char *ws, const char *job, int64
                             const char *user, int64_t lease_s, const char *note,
                             cm_ledger_job **out)
 {
+    return cm_ledger_reserve_bound(l, ws, job, credits, user, lease_s, note, NULL, out);
+}
+
+int cm_ledger_reserve_bound(cm_ledger *l, const char *ws, const char *job, int64_t credits,
+                            const char *user, int64_t lease_s, const char *note,
+                            const char *binding, cm_ledger_job **out)
+{
     if (out)
         *out = NULL;
     if (note && (!*note || strlen(note) > CM_TEXT_MAX || !cm_utf8_valid(note)))
-        return cm_fail(l, CM_LEDGER_E_INVALID, "the note must be UTF-8 text of 1 to %d bytes",
+        return cm_fail(l, CM_LEDGER_E_INVALID,
+                       "the note must be UTF-8 text of 1 to %d bytes without control "
+                       "characters (newline, tab, escape ...)",
                        CM_TEXT_MAX);
-    int rc = cm_valid_id(l, "the job id", job);
+    int rc = binding ? cm_valid_id(l, "the input binding", binding) : CM_LEDGER_OK;
+    if (!rc)
+        rc = cm_valid_id(l, "the job id", job);
     if (!rc)
         rc = cm_valid_id(l, "the user id", user);
     if (!rc)
@@ -267,7 +375,7 @@ int cm_ledger_reserve_noted(cm_ledger *l, const char *ws, const char *job, int64
         return rc;
     if (credits <= 0 || credits > INT64_C(1000000000000))
         return cm_fail(l, CM_LEDGER_E_INVALID, "credits to reserve must be between 1 and 10^12");
-    hold_args a = {ws, job, user, note, credits, lease_s, out};
+    hold_args a = {ws, job, user, note, binding, credits, lease_s, out};
     return cm_tx_run(l, 1, reserve_body, &a);
 }
 
@@ -277,6 +385,7 @@ enum { OP_RENEW, OP_COMMIT, OP_RELEASE, OP_INFO };
 
 typedef struct job_args {
     const char *job;
+    const char *note; /* commit: why the charge is what it is (NULL: none) */
     int op;
     int64_t n; /* lease_s for renew, credits for commit */
     cm_ledger_job **out;
@@ -354,7 +463,7 @@ static int job_body(cm_tx *tx, void *arg)
             return cm_fail(tx->l, CM_LEDGER_E_INVALID,
                            "job '%s' holds %lld credits; it cannot be charged %lld", a->job,
                            (long long)h.credits, (long long)want);
-        rc = cm_hold_resolve(tx, &h, want, CM_LEDGER_COMMITTED, tx->now, h.user);
+        rc = cm__hold_resolve_noted(tx, &h, want, CM_LEDGER_COMMITTED, tx->now, h.user, a->note);
         break;
     }
     case OP_RELEASE:
@@ -369,20 +478,23 @@ static int job_body(cm_tx *tx, void *arg)
     }
     if (rc)
         return rc;
-    rc = finish(tx, &h, a->out);
-    if (!rc && a->op == OP_INFO && a->out && *a->out)
+    rc = finish_notes(tx, &h, a->out, a->op == OP_INFO);
+    if (!rc && a->op == OP_INFO && a->out && *a->out && !(*a->out)->note) {
+        /* a hold from before schema 3 kept its note only in the journal */
         rc = CM_RUN(tx, CM_Q_HOLD_NOTE, take_note, *a->out, CM_T(h.ws), CM_T(h.job));
+    }
     return rc;
 }
 
-static int job_call(cm_ledger *l, const char *job, int op, int64_t n, cm_ledger_job **out)
+static int job_call(cm_ledger *l, const char *job, int op, int64_t n, const char *note,
+                    cm_ledger_job **out)
 {
     if (out)
         *out = NULL;
     int rc = cm_valid_id(l, "the job id", job);
     if (rc)
         return rc;
-    job_args a = {job, op, n, out};
+    job_args a = {job, note, op, n, out};
     return cm_tx_run(l, 1, job_body, &a);
 }
 
@@ -394,27 +506,41 @@ int cm_ledger_renew(cm_ledger *l, const char *job, int64_t lease_s, cm_ledger_jo
             *out = NULL;
         return rc;
     }
-    return job_call(l, job, OP_RENEW, lease_s, out);
+    return job_call(l, job, OP_RENEW, lease_s, NULL, out);
 }
 
 int cm_ledger_commit(cm_ledger *l, const char *job, int64_t credits, cm_ledger_job **out)
 {
-    if (credits < 0 && credits != CM_LEDGER_ALL) {
-        if (out)
-            *out = NULL;
+    return cm_ledger_commit_noted(l, job, credits, NULL, out);
+}
+
+int cm_ledger_commit_noted(cm_ledger *l, const char *job, int64_t credits, const char *note,
+                           cm_ledger_job **out)
+{
+    if (out)
+        *out = NULL;
+    if (credits == 0)
+        return cm_fail(l, CM_LEDGER_E_INVALID,
+                       "a charge of 0 credits is not a charge: release job '%s' instead",
+                       job && cm_utf8_valid(job) ? job : "(invalid id)");
+    if (credits < 0 && credits != CM_LEDGER_ALL)
         return cm_fail(l, CM_LEDGER_E_INVALID, "credits to commit must not be negative");
-    }
-    return job_call(l, job, OP_COMMIT, credits, out);
+    if (note && (!*note || strlen(note) > CM_TEXT_MAX || !cm_utf8_valid(note)))
+        return cm_fail(l, CM_LEDGER_E_INVALID,
+                       "the commit note must be UTF-8 text of 1 to %d bytes without control "
+                       "characters",
+                       CM_TEXT_MAX);
+    return job_call(l, job, OP_COMMIT, credits, note, out);
 }
 
 int cm_ledger_release(cm_ledger *l, const char *job, cm_ledger_job **out)
 {
-    return job_call(l, job, OP_RELEASE, 0, out);
+    return job_call(l, job, OP_RELEASE, 0, NULL, out);
 }
 
 int cm_ledger_job_info(cm_ledger *l, const char *job, cm_ledger_job **out)
 {
     if (!out)
         return cm_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_job_info: out is NULL");
-    return job_call(l, job, OP_INFO, 0, out);
+    return job_call(l, job, OP_INFO, 0, NULL, out);
 }

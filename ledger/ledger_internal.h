@@ -29,6 +29,7 @@ struct cm_ledger {
     cm_storage *st;
     int64_t (*now_ms)(void *user);
     void *clock_user;
+    int server_clock;    /* no injected clock and the backend has one (PostgreSQL): use it */
     int busy_timeout_ms; /* also bounds the retries of a transaction that lost a race */
     int retry;           /* set when the storage said CM_ST_RETRY during this attempt */
 };
@@ -36,7 +37,9 @@ struct cm_ledger {
 /* One call's transaction. */
 typedef struct cm_tx {
     cm_ledger *l;
-    int64_t now;  /* the clock, read once per call */
+    int64_t clock; /* the clock, read once per call (PostgreSQL: the server's) */
+    int64_t now;   /* ledger time: the clock, raised by cm_touch() to the time of the
+                      touched workspace's last journal row if that is later */
     int64_t op;   /* operation number of the journal rows of this call in workspace op_ws;
                      0 until the first row there is inserted (which takes a new one) */
     char op_ws[CM_ID_MAX + 1];
@@ -102,7 +105,8 @@ typedef int (*cm_tx_body)(cm_tx *tx, void *arg);
 int cm_tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg);
 /* Record that slot now holds a result for the caller, to discard if the call fails. */
 void cm_tx_on_fail(cm_tx *tx, void (*discard)(void *slot), void *slot);
-/* Nonzero when s is valid UTF-8. */
+/* Nonzero when s is valid UTF-8 without control characters (C0, DEL, C1, U+2028/9,
+ * bidi embeddings/overrides/isolates): text that cannot forge support output. */
 int cm_utf8_valid(const char *s);
 int cm_valid_id(cm_ledger *l, const char *what, const char *id);
 
@@ -140,6 +144,11 @@ int cm_ws_get(cm_tx *tx, const char *ws, cm_ws_row *out, int *found);
 int cm_ws_access(cm_tx *tx, const char *ws, const char *user, int need_owner, const char *action,
                  cm_ws_row *out);
 
+/* ---- ledger_money.c ---- */
+/* Check a region ("default", or an ISO 3166-1 alpha-2 code in any case) and write its
+ * stored form ("default" or upper case) into out. Returns OK or E_INVALID. */
+int cm__region_normalize(cm_ledger *l, const char *in, char *out, size_t size);
+
 /* ---- journal and movements ---- */
 int cm_journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int64_t grant_id,
                const char *job, int64_t credits, const char *actor, const char *reason,
@@ -164,6 +173,11 @@ int cm_give_back_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t c
 int cm_grant_expired(const cm_grant_row *g, int64_t now);
 
 /* ---- ledger_time.c/ledger_plan.c: bringing a workspace up to now ---- */
+/* The most calendar months one call brings a plan forward (each period in between is
+ * granted and expired in order): 100 years. A clock further ahead is E_INVALID. */
+#define CM_CATCHUP_MAX_MONTHS 1200
+/* Raise tx->now to ws's last journal time if the clock reads earlier, then bring ws up to
+ * now: lapses, expiries and plan periods, each dated at its own instant, in time order. */
 int cm_touch(cm_tx *tx, const char *ws);
 int cm_grant_plan_period(cm_tx *tx, const char *ws, int64_t credits_per_month, int interval,
                          int64_t start_ms, int64_t period, const char *actor);
@@ -173,6 +187,10 @@ int cm_grant_plan_period(cm_tx *tx, const char *ws, int64_t credits_per_month, i
  * the rest back ("lapse" if state is LAPSED, else "release"), then mark it state. */
 int cm_hold_resolve(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_t at_ms,
                     const char *actor);
+/* The same, the commit rows carrying commit_note as their reason (NULL: "charged") and
+ * the hold keeping it (holds.commit_note). */
+int cm__hold_resolve_noted(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_t at_ms,
+                           const char *actor, const char *commit_note);
 
 /* ---- results ---- */
 int cm_job_build(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out);

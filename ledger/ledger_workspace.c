@@ -10,6 +10,7 @@
 #include "ledger_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct ws_args {
@@ -53,16 +54,15 @@ static int create_body(cm_tx *tx, void *arg)
 int cm_ledger_workspace_create(cm_ledger *l, const char *ws, const char *owner,
                                const char *region)
 {
-    if (!region || !*region)
-        region = "default";
+    char reg[16];
     int rc = cm_valid_id(l, "the workspace id", ws);
     if (!rc)
         rc = cm_valid_id(l, "the owner", owner);
     if (!rc)
-        rc = cm_valid_id(l, "the region", region);
+        rc = cm__region_normalize(l, region, reg, sizeof reg);
     if (rc)
         return rc;
-    ws_args a = {ws, owner, owner, region, 0};
+    ws_args a = {ws, owner, owner, reg, 0};
     return cm_tx_run(l, 1, create_body, &a);
 }
 
@@ -72,6 +72,8 @@ static int member_body(cm_tx *tx, void *arg)
     cm_ws_row w;
     int rc = cm_ws_access(tx, a->ws, a->as_user, 1,
                           a->op == 1 ? "add members" : "remove members", &w);
+    if (!rc) /* its rows are dated in ledger time, after what happened before them */
+        rc = cm_touch(tx, a->ws);
     if (rc)
         return rc;
     if (strcmp(a->user, w.owner) == 0) {
@@ -82,8 +84,12 @@ static int member_body(cm_tx *tx, void *arg)
     }
     int member = 0;
     rc = CM_RUN(tx, CM_Q_MEMBER_GET, cb_found, &member, CM_T(a->ws), CM_T(a->user));
-    if (rc || member == (a->op == 1))
-        return rc; /* already so: a retry */
+    if (!rc && !member && a->op == 2)
+        return cm_fail(tx->l, CM_LEDGER_E_NOT_MEMBER,
+                       "user '%s' is not a member of workspace '%s'; nothing was removed", a->user,
+                       a->ws);
+    if (rc || (member && a->op == 1))
+        return rc; /* adding a member again: a retry */
     rc = CM_RUN(tx, a->op == 1 ? CM_Q_MEMBER_INSERT : CM_Q_MEMBER_DELETE, NULL, NULL, CM_T(a->ws),
                 CM_T(a->user));
     if (!rc)
@@ -117,45 +123,9 @@ int cm_ledger_member_remove(cm_ledger *l, const char *ws, const char *user, cons
 /* ---- prices ---- */
 
 typedef struct price_args {
-    const char *region, *currency;
+    const char *region, *currency, *actor;
     int64_t unit_minor;
 } price_args;
-
-static int price_body(cm_tx *tx, void *arg)
-{
-    price_args *a = arg;
-    return CM_RUN(tx, CM_Q_PRICE_UPSERT, NULL, NULL, CM_T(a->region), CM_T(a->currency),
-                  CM_I(a->unit_minor));
-}
-
-static int valid_currency(const char *c)
-{
-    return c && strlen(c) == 3 && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z' &&
-           c[2] >= 'A' && c[2] <= 'Z';
-}
-
-int cm_ledger_price_set(cm_ledger *l, const char *region, const char *currency,
-                        int64_t unit_minor)
-{
-    int rc = cm_valid_id(l, "the region", region);
-    if (rc)
-        return rc;
-    if (!valid_currency(currency))
-        return cm_fail(l, CM_LEDGER_E_INVALID,
-                       "the currency must be an ISO 4217 code of three capital letters");
-    if (unit_minor < 0 || unit_minor > INT64_C(1000000000))
-        return cm_fail(l, CM_LEDGER_E_INVALID, "the unit price must be 0 to 10^9 minor units");
-    price_args a = {region, currency, unit_minor};
-    return cm_tx_run(l, 1, price_body, &a);
-}
-
-/* ---- buy ---- */
-
-typedef struct buy_args {
-    const char *ws, *as_user, *ref;
-    int64_t credits;
-    cm_ledger_purchase *out;
-} buy_args;
 
 typedef struct price_row {
     int found;
@@ -173,6 +143,59 @@ static int cb_price(void *ctx, const cm_sv *c, int n)
     return 1;
 }
 
+static int price_body(cm_tx *tx, void *arg)
+{
+    price_args *a = arg;
+    price_row old = {0};
+    int rc = CM_RUN(tx, CM_Q_PRICE_GET, cb_price, &old, CM_T(a->region));
+    if (rc ||
+        (old.found && strcmp(old.currency, a->currency) == 0 && old.unit_minor == a->unit_minor))
+        return rc; /* the price it already has: nothing changes, nothing is logged */
+    rc = CM_RUN(tx, CM_Q_PRICE_UPSERT, NULL, NULL, CM_T(a->region), CM_T(a->currency),
+                CM_I(a->unit_minor));
+    if (!rc) /* v3: holds binding / prices */
+        rc =
+            CM_RUN(tx, CM_Q_PRICE_LOG_INSERT, NULL, NULL, CM_I(tx->now), CM_T(a->actor),
+                   CM_T(a->region), old.found ? CM_T(old.currency) : CM_N,
+                   old.found ? CM_I(old.unit_minor) : CM_N, CM_T(a->currency), CM_I(a->unit_minor));
+    return rc;
+}
+
+int cm_ledger_price_set(cm_ledger *l, const char *region, const char *currency,
+                        int64_t unit_minor)
+{
+    return cm_ledger_price_set_by(l, region, currency, unit_minor, NULL);
+}
+
+int cm_ledger_price_set_by(cm_ledger *l, const char *region, const char *currency,
+                           int64_t unit_minor, const char *operator_id)
+{
+    char reg[16];
+    int rc = cm__region_normalize(l, region, reg, sizeof reg);
+    if (!rc && operator_id)
+        rc = cm_valid_id(l, "the operator", operator_id);
+    if (rc)
+        return rc;
+    if (cm_ledger_currency_exponent(currency) < 0)
+        return cm_fail(l, CM_LEDGER_E_INVALID,
+                       "currency '%.16s' is not an ISO 4217 code this ledger knows (such as "
+                       "USD, EUR, GBP, JPY, INR; upper case)",
+                       currency && cm_utf8_valid(currency) ? currency : "?");
+    if (unit_minor < 1 || unit_minor > INT64_C(1000000000))
+        return cm_fail(l, CM_LEDGER_E_INVALID,
+                       "the unit price must be 1 to 10^9 minor units (nothing is free)");
+    price_args a = {reg, currency, operator_id ? operator_id : "operator", unit_minor};
+    return cm_tx_run(l, 1, price_body, &a);
+}
+
+/* ---- buy ---- */
+
+typedef struct buy_args {
+    const char *ws, *as_user, *ref;
+    int64_t credits;
+    cm_ledger_purchase *out;
+} buy_args;
+
 static void fill_purchase(cm_ledger_purchase *out, const cm_grant_row *g, int64_t credits,
                           int replayed)
 {
@@ -182,6 +205,24 @@ static void fill_purchase(cm_ledger_purchase *out, const cm_grant_row *g, int64_
     out->total_minor = g->total_minor;
     snprintf(out->currency, sizeof out->currency, "%s", g->currency);
     out->replayed = replayed;
+}
+
+/* The unit price of w's region (or of "default") and the total for credits. */
+static int price_of(cm_tx *tx, const cm_ws_row *w, int64_t credits, price_row *p, int64_t *total)
+{
+    memset(p, 0, sizeof *p);
+    int rc = CM_RUN(tx, CM_Q_PRICE_GET, cb_price, p, CM_T(w->region));
+    if (!rc && !p->found)
+        rc = CM_RUN(tx, CM_Q_PRICE_GET, cb_price, p, CM_T("default"));
+    if (rc)
+        return rc;
+    if (!p->found)
+        return cm_fail(tx->l, CM_LEDGER_E_STORAGE, "the price table has no default row");
+    if (p->unit_minor > 0 && credits > INT64_MAX / p->unit_minor)
+        return cm_fail(tx->l, CM_LEDGER_E_INVALID, "the price of %lld credits overflows",
+                       (long long)credits);
+    *total = credits * p->unit_minor;
+    return CM_LEDGER_OK;
 }
 
 static int buy_body(cm_tx *tx, void *arg)
@@ -210,24 +251,20 @@ static int buy_body(cm_tx *tx, void *arg)
         }
         cm_grant_vec_free(&v);
     }
-    price_row p = {0};
-    rc = CM_RUN(tx, CM_Q_PRICE_GET, cb_price, &p, CM_T(w.region));
-    if (!rc && !p.found)
-        rc = CM_RUN(tx, CM_Q_PRICE_GET, cb_price, &p, CM_T("default"));
+    price_row p;
+    int64_t total;
+    rc = price_of(tx, &w, a->credits, &p, &total);
     if (rc)
         return rc;
-    if (!p.found)
-        return cm_fail(tx->l, CM_LEDGER_E_STORAGE, "the price table has no default row");
-    if (p.unit_minor > 0 && a->credits > INT64_MAX / p.unit_minor)
-        return cm_fail(tx->l, CM_LEDGER_E_INVALID, "the price of %lld credits overflows",
-                       (long long)a->credits);
-    int64_t total = a->credits * p.unit_minor;
     cm_grant_row g;
     rc = cm_grant_new(tx, a->ws, CM_LEDGER_GRANT_ADDON, tx->now, -1, -1, a->ref, p.unit_minor,
                       total, p.currency, &g);
-    char why[96];
-    snprintf(why, sizeof why, "add-on: %lld x %lld = %lld %s", (long long)a->credits,
-             (long long)p.unit_minor, (long long)total, p.currency);
+    /* Money for people: in the currency's decimals ("5 x 0.15 = 0.75 USD"). */
+    char why[128], unit[40], sum[40];
+    cm_ledger_money_format(p.unit_minor, p.currency, unit, sizeof unit);
+    cm_ledger_money_format(total, p.currency, sum, sizeof sum);
+    unit[strcspn(unit, " ")] = 0; /* the currency is said once, after the total */
+    snprintf(why, sizeof why, "add-on: %lld x %s = %s", (long long)a->credits, unit, sum);
     if (!rc)
         rc = cm_move(tx, &g, "purchase", a->credits, tx->now, NULL, a->as_user, why, a->ref);
     if (!rc)
@@ -248,4 +285,140 @@ int cm_ledger_buy(cm_ledger *l, const char *ws, int64_t credits, const char *as_
     cm_ledger_purchase tmp;
     buy_args a = {ws, as_user, payment_ref, credits, out ? out : &tmp};
     return cm_tx_run(l, 1, buy_body, &a);
+}
+
+/* ---- the price before buying ---- */
+
+static int price_quote_body(cm_tx *tx, void *arg)
+{
+    buy_args *a = arg;
+    cm_ws_row w;
+    int rc = cm_ws_access(tx, a->ws, a->as_user, 0, "see prices", &w);
+    if (!rc)
+        rc = cm_touch(tx, a->ws);
+    if (rc)
+        return rc;
+    price_row p;
+    int64_t total;
+    rc = price_of(tx, &w, a->credits, &p, &total);
+    if (rc)
+        return rc;
+    memset(a->out, 0, sizeof *a->out);
+    a->out->grant_id = -1;
+    a->out->credits = a->credits;
+    a->out->unit_minor = p.unit_minor;
+    a->out->total_minor = total;
+    snprintf(a->out->currency, sizeof a->out->currency, "%s", p.currency);
+    return CM_LEDGER_OK;
+}
+
+int cm_ledger_price(cm_ledger *l, const char *ws, int64_t credits, const char *as_user,
+                    cm_ledger_purchase *out)
+{
+    if (credits <= 0 || credits > INT64_C(1000000000000))
+        return cm_fail(l, CM_LEDGER_E_INVALID, "credits to price must be between 1 and 10^12");
+    if (!out)
+        return cm_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_price: out is NULL");
+    cm_ledger_purchase tmp;
+    buy_args a = {ws, as_user, NULL, credits, &tmp};
+    int rc = cm_tx_run(l, 1, price_quote_body, &a);
+    if (!rc)
+        *out = tmp;
+    return rc;
+}
+
+/* ---- the price log ---- */
+
+typedef struct plog_args {
+    const char *region;
+    cm_ledger_price_history_result **out;
+} plog_args;
+
+typedef struct plog_ctx {
+    cm_ledger_price_history_result *h;
+    size_t cap;
+    int oom;
+} plog_ctx;
+
+static int cb_plog(void *ctx, const cm_sv *c, int n)
+{
+    plog_ctx *x = ctx;
+    (void)n;
+    if (x->h->n_changes == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 8;
+        void *p = realloc(x->h->changes, cap * sizeof *x->h->changes);
+        if (!p) {
+            x->oom = 1;
+            return 1;
+        }
+        x->h->changes = p;
+        x->cap = cap;
+    }
+    cm_ledger_price_change *e = &x->h->changes[x->h->n_changes];
+    memset(e, 0, sizeof *e);
+    e->id = c[0].i;
+    e->at_ms = c[1].i;
+    e->actor = strdup(c[2].type == CM_SV_TEXT ? c[2].s : "");
+    e->region = strdup(c[3].type == CM_SV_TEXT ? c[3].s : "");
+    x->h->n_changes++; /* counted now so that a failure below frees what was copied */
+    if (!e->actor || !e->region) {
+        x->oom = 1;
+        return 1;
+    }
+    cm_copy_text(e->old_currency, sizeof e->old_currency, &c[4]);
+    e->old_unit_minor = cm_int_or(&c[5], -1);
+    cm_copy_text(e->new_currency, sizeof e->new_currency, &c[6]);
+    e->new_unit_minor = c[7].i;
+    return 0;
+}
+
+static void discard_plog(void *slot)
+{
+    cm_ledger_price_history_free(*(cm_ledger_price_history_result **)slot);
+    *(cm_ledger_price_history_result **)slot = NULL;
+}
+
+static int plog_body(cm_tx *tx, void *arg)
+{
+    plog_args *a = arg;
+    plog_ctx x = {calloc(1, sizeof *x.h), 0, 0};
+    if (!x.h)
+        return cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading the price log");
+    int rc = CM_RUN(tx, CM_Q_PRICE_LOG_LIST, cb_plog, &x, a->region ? CM_T(a->region) : CM_N);
+    if (!rc && x.oom)
+        rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading the price log");
+    if (rc) {
+        cm_ledger_price_history_free(x.h);
+        return rc;
+    }
+    *a->out = x.h;
+    cm_tx_on_fail(tx, discard_plog, a->out);
+    return CM_LEDGER_OK;
+}
+
+int cm_ledger_price_history(cm_ledger *l, const char *region, cm_ledger_price_history_result **out)
+{
+    if (!out)
+        return cm_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_price_history: out is NULL");
+    *out = NULL;
+    char reg[16];
+    if (region) {
+        int rc = cm__region_normalize(l, region, reg, sizeof reg);
+        if (rc)
+            return rc;
+    }
+    plog_args a = {region ? reg : NULL, out};
+    return cm_tx_run(l, 0, plog_body, &a);
+}
+
+void cm_ledger_price_history_free(cm_ledger_price_history_result *h)
+{
+    if (!h)
+        return;
+    for (size_t i = 0; i < h->n_changes; i++) {
+        free(h->changes[i].actor);
+        free(h->changes[i].region);
+    }
+    free(h->changes);
+    free(h);
 }

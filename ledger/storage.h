@@ -64,16 +64,22 @@ typedef enum cm_stmt {
     CM_Q_MEMBER_GET,     /* (ws, user) -> 1 */
     CM_Q_MEMBER_INSERT,  /* (ws, user) */
     CM_Q_MEMBER_DELETE,  /* (ws, user) */
-    /* plans(ws, credits, interval, tier, start_ms, next_period, cancelled_ms) */
-    CM_Q_PLAN_GET,       /* (ws) -> credits, interval, tier, start_ms, next_period, cancelled_ms */
-    CM_Q_PLAN_PUT,       /* (ws, credits, interval, tier, start_ms) : replace, next_period 0 */
+    /* plans(ws, credits, interval, tier, start_ms, next_period, cancelled_ms,
+     *       sched_credits, sched_interval, sched_tier, sched_ms) */
+    CM_Q_PLAN_GET,       /* (ws) -> credits, interval, tier, start_ms, next_period, cancelled_ms,
+                             sched_credits, sched_interval, sched_tier, sched_ms */
+    CM_Q_PLAN_PUT,       /* (ws, credits, interval, tier, start_ms) : replace, next_period 0,
+                             not cancelled, nothing scheduled */
     CM_Q_PLAN_SET_NEXT,  /* (ws, next_period) */
     CM_Q_PLAN_CANCEL,    /* (ws, cancelled_ms) */
     /* what bringing ws up to now has to do, in one read */
-    CM_Q_TOUCH_STATE,    /* (ws, now_ms) -> lapse_due (1 if a held hold's lease ended by now,
-                             else 0), expiry_due (1 if a grant with remaining > 0 expired by
-                             now, else 0), then the plan's credits, interval, start_ms,
-                             next_period, cancelled_ms (all NULL without a plan); one row */
+    CM_Q_TOUCH_STATE,    /* (ws, clock_ms) -> lapse_due (1 if a held hold's lease ended by
+                             now, else 0), expiry_due (1 if a grant with remaining > 0 expired
+                             by now, else 0), then the plan's credits, interval, start_ms,
+                             next_period, cancelled_ms (all NULL without a plan), then now:
+                             the later of clock_ms and the at_ms of the workspace's last
+                             journal row (ledger time never runs backwards), which the due
+                             tests use; one row */
     /* grants(id, ws, kind, granted, remaining, held, charged, expired, refunded_into,
      *        created_ms, expires_ms, period, ref, unit_minor, total_minor, currency) */
     CM_Q_GRANT_INSERT,   /* (ws, kind, granted, created_ms, expires_ms|NULL, period|NULL,
@@ -82,14 +88,16 @@ typedef enum cm_stmt {
     CM_Q_GRANT_SPENDABLE,/* (ws, now_ms) -> GRANT_COLS of grants with remaining > 0 that
                              have not expired, in spending order */
     CM_Q_GRANT_LIVE,     /* (ws) -> GRANT_COLS with remaining > 0 or held > 0, spending order */
-    CM_Q_GRANT_EXPIRING, /* (ws, now_ms) -> GRANT_COLS expired by now with remaining > 0 */
+    CM_Q_GRANT_EXPIRING, /* (ws, now_ms) -> GRANT_COLS expired by now with remaining > 0,
+                             soonest expiry first */
     CM_Q_GRANT_ALL,      /* () -> GRANT_COLS of every grant, by id */
     CM_Q_GRANT_BY_REF,   /* (ref) -> GRANT_COLS of the add-on bought with that ref */
     CM_Q_GRANT_SET,      /* (id, remaining, held, charged, expired, refunded_into, granted) */
     /* holds(job, ws, user_id, credits, lease_s, state, created_ms, lease_until_ms,
      *       resolved_ms, charged, refunded, commit_arg) */
     CM_Q_HOLD_GET,       /* (job) -> HOLD_COLS */
-    CM_Q_HOLD_INSERT,    /* (job, ws, user, credits, lease_s, created_ms, lease_until_ms) */
+    CM_Q_HOLD_INSERT,    /* (job, ws, user, credits, lease_s, created_ms, lease_until_ms,
+                             binding|NULL, note|NULL) */
     CM_Q_HOLD_LAPSABLE,  /* (ws, now_ms) -> job of held holds with lease_until_ms <= now */
     CM_Q_HOLD_RENEW,     /* (job, lease_until_ms) */
     CM_Q_HOLD_RESOLVE,   /* (job, state, resolved_ms, charged, commit_arg) */
@@ -117,9 +125,37 @@ typedef enum cm_stmt {
                              reason|NULL, ref|NULL) : the row gets the next id of ws */
     CM_Q_JOURNAL_OF_WS,  /* (ws) -> id, at_ms, kind, grant_id, job, credits, actor, reason,
                              ref; by id */
-    CM_Q_JOURNAL_ALL,    /* () -> id, op, kind, grant_id, job, credits, ws; by ws, id */
+    CM_Q_JOURNAL_ALL,    /* () -> id, op, kind, grant_id, job, credits, ws, at_ms; by ws, id */
     CM_Q_HOLD_NOTE,      /* (ws, job) -> reason of the job's first "hold" journal row: the
                              note of its reserve */
+    /* ---- v3: plans (plan changes, scheduled changes, replay references, one clock) ---- */
+    CM_Q_PLAN_UPDATE,    /* (ws, credits, interval, tier, start_ms, next_period, cancelled_ms|NULL,
+                             sched_credits|NULL, sched_interval|NULL, sched_tier|NULL,
+                             sched_ms|NULL) */
+    /* plan_changes(id, ws, at_ms, action, credits, interval, tier, ref, outcome, resumed,
+     *              granted, effective_ms): every plan set/cancel that was not a replay */
+    CM_Q_PLAN_CHANGE_INSERT, /* (ws, at_ms, action, credits, interval, tier, ref|NULL, outcome,
+                                 resumed, granted, effective_ms|NULL) */
+    CM_Q_PLAN_CHANGE_BY_REF, /* (ref) -> ws, action, credits, interval, tier, outcome, resumed,
+                                 granted, effective_ms */
+    CM_Q_PLAN_CHANGES_ALL,   /* () -> ws, at_ms, action, credits, interval; by ws, id */
+    CM_Q_JOURNAL_V3_FROM,    /* () -> ws, id: the last journal id of each workspace when the
+                                 schema became v3 (rows after it obey the v3 clock rules) */
+    CM_Q_CLOCK_NOW,          /* () -> the database server's clock, Unix ms, or NULL when the
+                                 backend has none to offer (SQLite: the local clock is used) */
+    /* ---- end v3: plans ---- */
+    /* v3: holds binding / prices */
+    CM_Q_HOLD_EXTRA,     /* (job) -> binding, note, commit_note (each NULL when none; all
+                             NULL for a hold made before schema 3) */
+    CM_Q_HOLD_SET_COMMIT_NOTE, /* (job, commit_note) */
+    /* prices_log(id, at_ms, actor, region, old_currency, old_unit_minor, new_currency,
+     *            new_unit_minor): append-only */
+    CM_Q_PRICE_LOG_INSERT, /* (at_ms, actor, region, old_currency|NULL, old_unit_minor|NULL,
+                             new_currency, new_unit_minor) */
+    CM_Q_PRICE_LOG_LIST, /* (region|NULL) -> id, at_ms, actor, region, old_currency,
+                             old_unit_minor, new_currency, new_unit_minor; by id */
+    CM_Q_HOLD_BINDINGS_ALL, /* () -> job, binding, state: every hold that has a binding;
+                                by job (check) */
     CM_Q__COUNT
 } cm_stmt;
 
@@ -173,6 +209,6 @@ extern const cm_storage_ops cm_storage_sqlite;
 extern const cm_storage_ops cm_storage_pg; /* location postgresql://... or postgres://... */
 
 /* Schema version this build creates and understands. */
-#define CM_LEDGER_SCHEMA_VERSION 2
+#define CM_LEDGER_SCHEMA_VERSION 3
 
 #endif /* CM_LEDGER_STORAGE_H */

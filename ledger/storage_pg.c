@@ -68,23 +68,30 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_MEMBER_INSERT] = "INSERT INTO members(ws, user_id) VALUES($1, $2) "
                            "ON CONFLICT DO NOTHING",
     [CM_Q_MEMBER_DELETE] = "DELETE FROM members WHERE ws = $1 AND user_id = $2",
-    [CM_Q_PLAN_GET] = "SELECT credits, interval, tier, start_ms, next_period, cancelled_ms "
-                      "FROM plans WHERE ws = $1",
+    [CM_Q_PLAN_GET] =
+        "SELECT credits, interval, tier, start_ms, next_period, cancelled_ms, "
+        "sched_credits, sched_interval, sched_tier, sched_ms FROM plans WHERE ws = $1",
     [CM_Q_PLAN_PUT] = "INSERT INTO plans(ws, credits, interval, tier, start_ms, next_period, "
                       "cancelled_ms) VALUES($1, $2, $3, $4, $5, 0, NULL) "
                       "ON CONFLICT(ws) DO UPDATE SET credits = excluded.credits, "
                       "interval = excluded.interval, tier = excluded.tier, "
-                      "start_ms = excluded.start_ms, next_period = 0, cancelled_ms = NULL",
+                      "start_ms = excluded.start_ms, next_period = 0, cancelled_ms = NULL, "
+                      "sched_credits = NULL, sched_interval = NULL, sched_tier = NULL, "
+                      "sched_ms = NULL",
     [CM_Q_PLAN_SET_NEXT] = "UPDATE plans SET next_period = $2 WHERE ws = $1",
     [CM_Q_PLAN_CANCEL] = "UPDATE plans SET cancelled_ms = $2 WHERE ws = $1",
     /* The lapse test is index-only (the partial index holds_lapse). */
+    /* now: the clock, or the time of the workspace's last journal row if that is later
+     * (journal_ws (ws, id): one index probe). */
     [CM_Q_TOUCH_STATE] =
+        "WITH c(now) AS (SELECT GREATEST($2::bigint, COALESCE((SELECT at_ms FROM journal "
+        "WHERE ws = $1 ORDER BY id DESC LIMIT 1), $2::bigint))) "
         "SELECT CASE WHEN EXISTS(SELECT 1 FROM holds WHERE ws = $1 AND state = 1 "
-        "AND lease_until_ms <= $2) THEN 1::bigint ELSE 0::bigint END, "
+        "AND lease_until_ms <= c.now) THEN 1::bigint ELSE 0::bigint END, "
         "CASE WHEN EXISTS(SELECT 1 FROM grants WHERE ws = $1 AND remaining > 0 "
-        "AND expires_ms IS NOT NULL AND expires_ms <= $2) THEN 1::bigint ELSE 0::bigint END, "
-        "p.credits, p.interval, p.start_ms, p.next_period, p.cancelled_ms "
-        "FROM (SELECT 1) AS one LEFT JOIN plans p ON p.ws = $1",
+        "AND expires_ms IS NOT NULL AND expires_ms <= c.now) THEN 1::bigint ELSE 0::bigint END, "
+        "p.credits, p.interval, p.start_ms, p.next_period, p.cancelled_ms, c.now "
+        "FROM c LEFT JOIN plans p ON p.ws = $1",
     [CM_Q_GRANT_INSERT] =
         "INSERT INTO grants(ws, kind, granted, remaining, held, charged, expired, "
         "refunded_into, created_ms, expires_ms, period, ref, unit_minor, total_minor, currency) "
@@ -95,15 +102,17 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_GRANT_LIVE] = "SELECT " GRANT_COLS " FROM grants WHERE ws = $1 "
                         "AND (remaining > 0 OR held > 0)" SPENDING_ORDER,
     [CM_Q_GRANT_EXPIRING] = "SELECT " GRANT_COLS " FROM grants WHERE ws = $1 AND remaining > 0 "
-                            "AND expires_ms IS NOT NULL AND expires_ms <= $2 ORDER BY id",
+                            "AND expires_ms IS NOT NULL AND expires_ms <= $2 "
+                            "ORDER BY expires_ms, id",
     [CM_Q_GRANT_ALL] = "SELECT " GRANT_COLS " FROM grants ORDER BY id",
     [CM_Q_GRANT_BY_REF] = "SELECT " GRANT_COLS " FROM grants WHERE ref = $1",
     [CM_Q_GRANT_SET] = "UPDATE grants SET granted = $7, remaining = $2, held = $3, charged = $4, "
                        "expired = $5, refunded_into = $6 WHERE id = $1",
     [CM_Q_HOLD_GET] = "SELECT " HOLD_COLS " FROM holds WHERE job = $1",
     [CM_Q_HOLD_INSERT] = "INSERT INTO holds(job, ws, user_id, credits, lease_s, state, "
-                         "created_ms, lease_until_ms, resolved_ms, charged, refunded, commit_arg) "
-                         "VALUES($1, $2, $3, $4, $5, 1, $6, $7, NULL, 0, 0, NULL)",
+                         "created_ms, lease_until_ms, resolved_ms, charged, refunded, commit_arg"
+                         ", binding, note) "
+                         "VALUES($1, $2, $3, $4, $5, 1, $6, $7, NULL, 0, 0, NULL, $8, $9)",
     [CM_Q_HOLD_LAPSABLE] = "SELECT job FROM holds WHERE ws = $1 AND state = 1 "
                            "AND lease_until_ms <= $2 ORDER BY lease_until_ms, job",
     [CM_Q_HOLD_RENEW] = "UPDATE holds SET lease_until_ms = $2 WHERE job = $1",
@@ -132,10 +141,37 @@ static const char *const sql_text[CM_Q__COUNT] = {
                             "actor, reason, ref) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     [CM_Q_JOURNAL_OF_WS] = "SELECT id, at_ms, kind, grant_id, job, credits, actor, reason, ref "
                            "FROM journal WHERE ws = $1 ORDER BY id",
-    [CM_Q_JOURNAL_ALL] = "SELECT id, op, kind, grant_id, job, credits, ws FROM journal "
+    [CM_Q_JOURNAL_ALL] = "SELECT id, op, kind, grant_id, job, credits, ws, at_ms FROM journal "
                          "ORDER BY ws, id",
     [CM_Q_HOLD_NOTE] = "SELECT reason FROM journal WHERE ws = $1 AND job = $2 AND kind = 'hold' "
                        "ORDER BY id LIMIT 1",
+    /* ---- v3: plans ---- */
+    [CM_Q_PLAN_UPDATE] = "UPDATE plans SET credits = $2, interval = $3, tier = $4, start_ms = $5, "
+                         "next_period = $6, cancelled_ms = $7, sched_credits = $8, "
+                         "sched_interval = $9, sched_tier = $10, sched_ms = $11 WHERE ws = $1",
+    [CM_Q_PLAN_CHANGE_INSERT] =
+        "INSERT INTO plan_changes(ws, at_ms, action, credits, interval, tier, ref, outcome, "
+        "resumed, granted, effective_ms) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    [CM_Q_PLAN_CHANGE_BY_REF] = "SELECT ws, action, credits, interval, tier, outcome, resumed, "
+                                "granted, effective_ms FROM plan_changes WHERE ref = $1",
+    [CM_Q_PLAN_CHANGES_ALL] = "SELECT ws, at_ms, action, credits, interval FROM plan_changes "
+                              "ORDER BY ws, id",
+    [CM_Q_JOURNAL_V3_FROM] = "SELECT ws, id FROM journal_v3_from ORDER BY ws",
+    /* The server's clock is the ledger's clock for every machine (read once per
+     * transaction, right after BEGIN). */
+    [CM_Q_CLOCK_NOW] = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+    /* ---- end v3: plans ---- */
+    /* v3: holds binding / prices */
+    [CM_Q_HOLD_EXTRA] = "SELECT binding, note, commit_note FROM holds WHERE job = $1",
+    [CM_Q_HOLD_SET_COMMIT_NOTE] = "UPDATE holds SET commit_note = $2 WHERE job = $1",
+    [CM_Q_PRICE_LOG_INSERT] = "INSERT INTO prices_log(at_ms, actor, region, old_currency, "
+                              "old_unit_minor, new_currency, new_unit_minor) "
+                              "VALUES($1, $2, $3, $4, $5, $6, $7)",
+    [CM_Q_PRICE_LOG_LIST] = "SELECT id, at_ms, actor, region, old_currency, old_unit_minor, "
+                            "new_currency, new_unit_minor FROM prices_log "
+                            "WHERE $1::text IS NULL OR region = $1::text ORDER BY id",
+    [CM_Q_HOLD_BINDINGS_ALL] = "SELECT job, binding, state FROM holds "
+                               "WHERE binding IS NOT NULL ORDER BY job",
 };
 
 /* Migrations: migration[v - 1] takes the schema from version v - 1 to v. Append only.
@@ -197,6 +233,33 @@ static const char *const migrations[CM_LEDGER_SCHEMA_VERSION] = {
     /* v2: a take is written once; what a commit charged and a refund gave back of it
      * follow from its hold's charged and refunded (as v1 wrote them). */
     "ALTER TABLE hold_takes DROP COLUMN charged, DROP COLUMN refunded;",
+
+    /* ---- v3: plans ---- (see storage_sqlite.c) */
+    "ALTER TABLE plans ADD COLUMN sched_credits BIGINT, ADD COLUMN sched_interval BIGINT, "
+    "  ADD COLUMN sched_tier TEXT COLLATE \"C\", ADD COLUMN sched_ms BIGINT;"
+    "CREATE TABLE plan_changes(id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, "
+    "  ws TEXT COLLATE \"C\" NOT NULL REFERENCES workspaces(id), at_ms BIGINT NOT NULL, "
+    "  action TEXT COLLATE \"C\" NOT NULL CHECK (action IN ('set', 'cancel')), "
+    "  credits BIGINT NOT NULL CHECK (credits >= 0), interval BIGINT NOT NULL, "
+    "  tier TEXT COLLATE \"C\" NOT NULL, ref TEXT COLLATE \"C\" UNIQUE, "
+    "  outcome BIGINT NOT NULL, resumed BIGINT NOT NULL, "
+    "  granted BIGINT NOT NULL CHECK (granted >= 0), effective_ms BIGINT);"
+    "CREATE INDEX plan_changes_ws ON plan_changes(ws, id);"
+    "CREATE TABLE journal_v3_from(ws TEXT COLLATE \"C\" PRIMARY KEY, id BIGINT NOT NULL);"
+    "INSERT INTO journal_v3_from(ws, id) SELECT ws, MAX(id) FROM journal GROUP BY ws;"
+    /* ---- end v3: plans ---- */
+    /* v3: holds binding / prices (as storage_sqlite.c). */
+    "ALTER TABLE holds ADD COLUMN binding TEXT COLLATE \"C\", ADD COLUMN note TEXT COLLATE \"C\", "
+    "  ADD COLUMN commit_note TEXT COLLATE \"C\";"
+    "CREATE TABLE prices_log(id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, "
+    "  at_ms BIGINT NOT NULL, actor TEXT COLLATE \"C\" NOT NULL, "
+    "  region TEXT COLLATE \"C\" NOT NULL, old_currency TEXT COLLATE \"C\", "
+    "  old_unit_minor BIGINT, new_currency TEXT COLLATE \"C\" NOT NULL, "
+    "  new_unit_minor BIGINT NOT NULL CHECK (new_unit_minor >= 1));"
+    "CREATE TRIGGER prices_log_no_update BEFORE UPDATE OR DELETE ON prices_log "
+    "  FOR EACH ROW EXECUTE FUNCTION journal_append_only();"
+    "CREATE TRIGGER prices_log_no_truncate BEFORE TRUNCATE ON prices_log "
+    "  FOR EACH STATEMENT EXECUTE FUNCTION journal_append_only();",
 };
 
 /* Keep libpq's message as one line (its messages may span several: DETAIL, HINT). */

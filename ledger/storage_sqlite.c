@@ -45,23 +45,30 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_MEMBER_INSERT] = "INSERT INTO members(ws, user_id) VALUES(?1, ?2) "
                            "ON CONFLICT DO NOTHING",
     [CM_Q_MEMBER_DELETE] = "DELETE FROM members WHERE ws = ?1 AND user_id = ?2",
-    [CM_Q_PLAN_GET] = "SELECT credits, interval, tier, start_ms, next_period, cancelled_ms "
-                      "FROM plans WHERE ws = ?1",
+    [CM_Q_PLAN_GET] =
+        "SELECT credits, interval, tier, start_ms, next_period, cancelled_ms, "
+        "sched_credits, sched_interval, sched_tier, sched_ms FROM plans WHERE ws = ?1",
     [CM_Q_PLAN_PUT] = "INSERT INTO plans(ws, credits, interval, tier, start_ms, next_period, "
                       "cancelled_ms) VALUES(?1, ?2, ?3, ?4, ?5, 0, NULL) "
                       "ON CONFLICT(ws) DO UPDATE SET credits = excluded.credits, "
                       "interval = excluded.interval, tier = excluded.tier, "
-                      "start_ms = excluded.start_ms, next_period = 0, cancelled_ms = NULL",
+                      "start_ms = excluded.start_ms, next_period = 0, cancelled_ms = NULL, "
+                      "sched_credits = NULL, sched_interval = NULL, sched_tier = NULL, "
+                      "sched_ms = NULL",
     [CM_Q_PLAN_SET_NEXT] = "UPDATE plans SET next_period = ?2 WHERE ws = ?1",
     [CM_Q_PLAN_CANCEL] = "UPDATE plans SET cancelled_ms = ?2 WHERE ws = ?1",
     /* The lapse test is index-only (the partial index holds_lapse). */
+    /* now: the clock, or the time of the workspace's last journal row if that is later
+     * (the journal is clustered by (ws, id): its last row is one probe). */
     [CM_Q_TOUCH_STATE] =
+        "WITH c(now) AS (SELECT MAX(?2, COALESCE((SELECT at_ms FROM journal WHERE ws = ?1 "
+        "ORDER BY id DESC LIMIT 1), ?2))) "
         "SELECT EXISTS(SELECT 1 FROM holds WHERE ws = ?1 AND state = 1 "
-        "AND lease_until_ms <= ?2), "
+        "AND lease_until_ms <= c.now), "
         "EXISTS(SELECT 1 FROM grants WHERE ws = ?1 AND remaining > 0 "
-        "AND expires_ms IS NOT NULL AND expires_ms <= ?2), "
-        "p.credits, p.interval, p.start_ms, p.next_period, p.cancelled_ms "
-        "FROM (SELECT 1) AS one LEFT JOIN plans p ON p.ws = ?1",
+        "AND expires_ms IS NOT NULL AND expires_ms <= c.now), "
+        "p.credits, p.interval, p.start_ms, p.next_period, p.cancelled_ms, c.now "
+        "FROM c LEFT JOIN plans p ON p.ws = ?1",
     [CM_Q_GRANT_INSERT] =
         "INSERT INTO grants(ws, kind, granted, remaining, held, charged, expired, "
         "refunded_into, created_ms, expires_ms, period, ref, unit_minor, total_minor, currency) "
@@ -72,15 +79,18 @@ static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_GRANT_LIVE] = "SELECT " GRANT_COLS " FROM grants WHERE ws = ?1 "
                         "AND (remaining > 0 OR held > 0)" SPENDING_ORDER,
     [CM_Q_GRANT_EXPIRING] = "SELECT " GRANT_COLS " FROM grants WHERE ws = ?1 AND remaining > 0 "
-                            "AND expires_ms IS NOT NULL AND expires_ms <= ?2 ORDER BY id",
+                            "AND expires_ms IS NOT NULL AND expires_ms <= ?2 "
+                            "ORDER BY expires_ms, id",
     [CM_Q_GRANT_ALL] = "SELECT " GRANT_COLS " FROM grants ORDER BY id",
     [CM_Q_GRANT_BY_REF] = "SELECT " GRANT_COLS " FROM grants WHERE ref = ?1",
-    [CM_Q_GRANT_SET] = "UPDATE grants SET granted = ?7, remaining = ?2, held = ?3, charged = ?4, expired = ?5, "
-                       "refunded_into = ?6 WHERE id = ?1",
+    [CM_Q_GRANT_SET] =
+        "UPDATE grants SET granted = ?7, remaining = ?2, held = ?3, charged = ?4, expired = ?5, "
+        "refunded_into = ?6 WHERE id = ?1",
     [CM_Q_HOLD_GET] = "SELECT " HOLD_COLS " FROM holds WHERE job = ?1",
     [CM_Q_HOLD_INSERT] = "INSERT INTO holds(job, ws, user_id, credits, lease_s, state, "
-                         "created_ms, lease_until_ms, resolved_ms, charged, refunded, commit_arg) "
-                         "VALUES(?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, NULL, 0, 0, NULL)",
+                         "created_ms, lease_until_ms, resolved_ms, charged, refunded, commit_arg"
+                         ", binding, note) "
+                         "VALUES(?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, NULL, 0, 0, NULL, ?8, ?9)",
     [CM_Q_HOLD_LAPSABLE] = "SELECT job FROM holds WHERE ws = ?1 AND state = 1 "
                            "AND lease_until_ms <= ?2 ORDER BY lease_until_ms, job",
     [CM_Q_HOLD_RENEW] = "UPDATE holds SET lease_until_ms = ?2 WHERE job = ?1",
@@ -113,10 +123,35 @@ static const char *const sql_text[CM_Q__COUNT] = {
                             "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [CM_Q_JOURNAL_OF_WS] = "SELECT id, at_ms, kind, grant_id, job, credits, actor, reason, ref "
                            "FROM journal WHERE ws = ?1 ORDER BY id",
-    [CM_Q_JOURNAL_ALL] = "SELECT id, op, kind, grant_id, job, credits, ws FROM journal "
+    [CM_Q_JOURNAL_ALL] = "SELECT id, op, kind, grant_id, job, credits, ws, at_ms FROM journal "
                          "ORDER BY ws, id",
     [CM_Q_HOLD_NOTE] = "SELECT reason FROM journal WHERE ws = ?1 AND job = ?2 AND kind = 'hold' "
                        "ORDER BY id LIMIT 1",
+    /* ---- v3: plans ---- */
+    [CM_Q_PLAN_UPDATE] = "UPDATE plans SET credits = ?2, interval = ?3, tier = ?4, start_ms = ?5, "
+                         "next_period = ?6, cancelled_ms = ?7, sched_credits = ?8, "
+                         "sched_interval = ?9, sched_tier = ?10, sched_ms = ?11 WHERE ws = ?1",
+    [CM_Q_PLAN_CHANGE_INSERT] =
+        "INSERT INTO plan_changes(ws, at_ms, action, credits, interval, tier, ref, outcome, "
+        "resumed, granted, effective_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [CM_Q_PLAN_CHANGE_BY_REF] = "SELECT ws, action, credits, interval, tier, outcome, resumed, "
+                                "granted, effective_ms FROM plan_changes WHERE ref = ?1",
+    [CM_Q_PLAN_CHANGES_ALL] = "SELECT ws, at_ms, action, credits, interval FROM plan_changes "
+                              "ORDER BY ws, id",
+    [CM_Q_JOURNAL_V3_FROM] = "SELECT ws, id FROM journal_v3_from ORDER BY ws",
+    [CM_Q_CLOCK_NOW] = "SELECT NULL",
+    /* ---- end v3: plans ---- */
+    /* v3: holds binding / prices */
+    [CM_Q_HOLD_EXTRA] = "SELECT binding, note, commit_note FROM holds WHERE job = ?1",
+    [CM_Q_HOLD_SET_COMMIT_NOTE] = "UPDATE holds SET commit_note = ?2 WHERE job = ?1",
+    [CM_Q_PRICE_LOG_INSERT] = "INSERT INTO prices_log(at_ms, actor, region, old_currency, "
+                              "old_unit_minor, new_currency, new_unit_minor) "
+                              "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [CM_Q_PRICE_LOG_LIST] = "SELECT id, at_ms, actor, region, old_currency, old_unit_minor, "
+                            "new_currency, new_unit_minor FROM prices_log "
+                            "WHERE ?1 IS NULL OR region = ?1 ORDER BY id",
+    [CM_Q_HOLD_BINDINGS_ALL] = "SELECT job, binding, state FROM holds "
+                               "WHERE binding IS NOT NULL ORDER BY job",
 };
 
 /* Migrations: migration[v - 1] takes the schema from version v - 1 to v. Append only. */
@@ -134,7 +169,8 @@ static const char *const migrations[CM_LEDGER_SCHEMA_VERSION] = {
     "CREATE TABLE grants(id INTEGER PRIMARY KEY, ws TEXT NOT NULL REFERENCES workspaces(id), "
     "  kind INTEGER NOT NULL, granted INTEGER NOT NULL CHECK (granted >= 0), "
     "  remaining INTEGER NOT NULL CHECK (remaining >= 0), held INTEGER NOT NULL CHECK (held >= 0),"
-    "  charged INTEGER NOT NULL CHECK (charged >= 0), expired INTEGER NOT NULL CHECK (expired >= 0),"
+    "  charged INTEGER NOT NULL CHECK (charged >= 0), expired INTEGER NOT NULL CHECK (expired >= "
+    "0),"
     "  refunded_into INTEGER NOT NULL CHECK (refunded_into >= 0), created_ms INTEGER NOT NULL, "
     "  expires_ms INTEGER, period INTEGER, ref TEXT UNIQUE, unit_minor INTEGER, "
     "  total_minor INTEGER, currency TEXT);"
@@ -148,7 +184,8 @@ static const char *const migrations[CM_LEDGER_SCHEMA_VERSION] = {
     "  commit_arg INTEGER) WITHOUT ROWID;"
     "CREATE INDEX holds_lapse ON holds(ws, lease_until_ms) WHERE state = 1;"
     "CREATE TABLE hold_takes(job TEXT NOT NULL REFERENCES holds(job), seq INTEGER NOT NULL, "
-    "  grant_id INTEGER NOT NULL REFERENCES grants(id), credits INTEGER NOT NULL CHECK (credits > 0),"
+    "  grant_id INTEGER NOT NULL REFERENCES grants(id), credits INTEGER NOT NULL CHECK (credits > "
+    "0),"
     "  charged INTEGER NOT NULL, refunded INTEGER NOT NULL, PRIMARY KEY (job, seq)) WITHOUT ROWID;"
     "CREATE TABLE refunds(ref TEXT PRIMARY KEY, job TEXT NOT NULL REFERENCES holds(job), "
     "  credits INTEGER NOT NULL, to_source INTEGER NOT NULL, refund_grant_id INTEGER, "
@@ -182,6 +219,44 @@ static const char *const migrations[CM_LEDGER_SCHEMA_VERSION] = {
     "  BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;"
     "CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal "
     "  BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;",
+
+    /* ---- v3: plans ----
+     * A plan may have one scheduled change (a downgrade, or annual -> monthly) taking
+     * effect at sched_ms, the end of its current period. plan_changes records every
+     * plan set/cancel that was not a replay: its payment reference (replays return the
+     * stored outcome) and the plan history check proves the plan grants against.
+     * journal_v3_from: each workspace's last journal id before v3; the clock rules
+     * (times never decrease) are checked on the rows after it. */
+    "ALTER TABLE plans ADD COLUMN sched_credits INTEGER;"
+    "ALTER TABLE plans ADD COLUMN sched_interval INTEGER;"
+    "ALTER TABLE plans ADD COLUMN sched_tier TEXT;"
+    "ALTER TABLE plans ADD COLUMN sched_ms INTEGER;"
+    "CREATE TABLE plan_changes(id INTEGER PRIMARY KEY, "
+    "  ws TEXT NOT NULL REFERENCES workspaces(id), at_ms INTEGER NOT NULL, "
+    "  action TEXT NOT NULL CHECK (action IN ('set', 'cancel')), "
+    "  credits INTEGER NOT NULL CHECK (credits >= 0), interval INTEGER NOT NULL, "
+    "  tier TEXT NOT NULL, ref TEXT UNIQUE, outcome INTEGER NOT NULL, "
+    "  resumed INTEGER NOT NULL, granted INTEGER NOT NULL CHECK (granted >= 0), "
+    "  effective_ms INTEGER);"
+    "CREATE INDEX plan_changes_ws ON plan_changes(ws, id);"
+    "CREATE TABLE journal_v3_from(ws TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO journal_v3_from(ws, id) SELECT ws, MAX(id) FROM journal GROUP BY ws;"
+    /* ---- end v3: plans ---- */
+    /* v3: holds binding / prices. A hold keeps the input binding that is part of its
+     * job id's idempotency key, its reserve note and its commit note (the journal's
+     * default reasons "reserved" and "charged" can no longer be mistaken for a note);
+     * price changes go to an append-only log, since the price table belongs to no
+     * workspace's journal. */
+    "ALTER TABLE holds ADD COLUMN binding TEXT;"
+    "ALTER TABLE holds ADD COLUMN note TEXT;"
+    "ALTER TABLE holds ADD COLUMN commit_note TEXT;"
+    "CREATE TABLE prices_log(id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, "
+    "  actor TEXT NOT NULL, region TEXT NOT NULL, old_currency TEXT, old_unit_minor INTEGER, "
+    "  new_currency TEXT NOT NULL, new_unit_minor INTEGER NOT NULL CHECK (new_unit_minor >= 1));"
+    "CREATE TRIGGER prices_log_no_update BEFORE UPDATE ON prices_log "
+    "  BEGIN SELECT RAISE(ABORT, 'the price log is append-only'); END;"
+    "CREATE TRIGGER prices_log_no_delete BEFORE DELETE ON prices_log "
+    "  BEGIN SELECT RAISE(ABORT, 'the price log is append-only'); END;",
 };
 
 static int map_rc(cm_storage *st, int rc)

@@ -26,6 +26,8 @@
  *
  * The hooks of one job, in order:
  *
+ *   (quote      ABI 1.1, optional: the same measurement and price, and whether the
+ *               workspace can afford it, holding nothing: show it before starting.)
  *   job_begin   probe the input (by input) or take the requested length (by output),
  *               quote, and reserve the credits. Fails with a refusal before any work:
  *               insufficient credits, forbidden, a bad file (with the probe's code).
@@ -35,12 +37,22 @@
  *   job_end     success commits (by input: the quote; by output: the output's
  *               measured length, never more than the quote); failure releases.
  *
- * Idempotency. The job id is the ledger's idempotency key for the hold. A job_begin
- * retried with the same id and the same input returns the same quote and holds
- * nothing more; when that job was already charged, the quote says so (replayed = 1,
- * hold_state committed) and job_end returns the first charge: a retried job is
- * never charged twice. A job id whose hold was released or lapsed is closed for good
- * (CM_PLUGIN_E_JOB_CLOSED): a new attempt needs a new id.
+ * Idempotency. The job id is the ledger's idempotency key for the hold, bound to the
+ * job's input: by input, the file's size, its measured duration and a fingerprint
+ * of its content (64-bit FNV-1a over the file's first 64 KiB, its last 64 KiB and its
+ * size as 8 little-endian bytes); by output, the tag "by-output" and the requested
+ * length. A job_begin retried with the same id and the same input returns the same
+ * quote and holds nothing more; when that job was already charged, the quote says so
+ * (replayed = 1, hold_state committed) and job_end returns the first charge: a
+ * retried job is never charged twice. The same id with another input (another file,
+ * even of the same price, or a by-output job under a by-input job's id) is
+ * CM_PLUGIN_E_CONFLICT and nothing runs. A job id whose hold was released or lapsed,
+ * or whose charge was refunded, is closed for good (CM_PLUGIN_E_JOB_CLOSED): a new
+ * attempt needs a new id.
+ *
+ * Quotes (ABI 1.1). quote() measures and prices a job exactly as job_begin would and
+ * says whether the workspace can afford it and from which grants, holding nothing:
+ * the price shown before any processing or deduction of credits.
  *
  * Errors. Every function returns CM_PLUGIN_OK (0) or a negative code of enum
  * cm_plugin_error. api->err_name() gives its stable machine name and
@@ -80,7 +92,7 @@ extern "C" {
 #endif
 
 #define CM_PLUGIN_ABI_MAJOR 1u
-#define CM_PLUGIN_ABI_MINOR 0u
+#define CM_PLUGIN_ABI_MINOR 1u
 #define CM_PLUGIN_ENTRY_SYMBOL "cm_plugin_entry"
 
 /* Result codes. 0 is success; errors are negative, append-only, never renumbered. */
@@ -179,7 +191,19 @@ typedef struct cm_plugin_job_spec {
     int64_t lease_s;        /* lease of the hold; 0: the config's default */
 } cm_plugin_job_spec;
 
-/* The quote of job_begin, filled whether the job was accepted or refused. */
+/* ABI 1.1: one grant a quote or a hold takes credits from (the ledger's grant kinds:
+ * 1 plan, 2 add-on, 3 refund). */
+typedef struct cm_plugin_quote_grant {
+    int64_t grant_id;
+    int kind;
+    int64_t credits;    /* taken from this grant */
+    int64_t expires_ms; /* the grant's expiry, -1 never */
+} cm_plugin_quote_grant;
+
+#define CM_PLUGIN_QUOTE_GRANTS 8
+
+/* The quote of job_begin (and quote()), filled whether the job was accepted or
+ * refused. */
 typedef struct cm_plugin_quote {
     uint32_t struct_size;
     int64_t credits;        /* the price; 0 when refused before pricing */
@@ -196,7 +220,17 @@ typedef struct cm_plugin_quote {
     int cause;              /* enum cm_plugin_cause of a refusal */
     int cause_code;         /* the probe's or the ledger's code, 0 when none */
     char message[256];      /* a sentence for a person when refused, "" otherwise */
+    /* ABI 1.1 (a 1.0 host's struct ends before these; they are not written for it) */
+    int affordable; /* 1: the workspace has the credits (job_begin: they are held) */
+    int n_grants;   /* grants the credits are (would be) taken from, spending order */
+    cm_plugin_quote_grant grants[CM_PLUGIN_QUOTE_GRANTS]; /* the first n_grants, at most 8 */
+    char receipt[400]; /* why it costs that, as the ledger keeps it for support
+                          ("1 credit for 60.400 s measured by mp4_index, ... 500 ms
+                          grace for encoder padding") */
 } cm_plugin_quote;
+
+/* Size of cm_plugin_quote in ABI 1.0: the smallest struct_size job_begin accepts. */
+#define CM_PLUGIN_QUOTE_SIZE_1_0 offsetof(cm_plugin_quote, affordable)
 
 /* The result of job_end. */
 typedef struct cm_plugin_outcome {
@@ -332,6 +366,21 @@ typedef struct cm_plugin_api {
 
     /* Name of a hold state ("held", "committed", "released", "lapsed"). */
     const char *(*hold_state_name)(int state);
+
+    /* ---- ABI 1.1 ---- */
+
+    /*
+     * Quotes a job without holding anything: measures the input (by input) or takes
+     * the requested length (by output), prices it, and fills *quote with the price,
+     * how it was measured, the receipt, whether spec->workspace can afford it now
+     * (affordable, available) and from which grants (n_grants, grants). spec->job may
+     * be NULL or empty (a quote names no job); the rest of the spec is as for
+     * job_begin. hold_state is NONE, replayed 0, lease_until_ms -1. Changes no credits
+     * (the ledger brings the workspace up to now). quote->struct_size must cover ABI
+     * 1.1. Thread-safe. Returns OK (affordable or not), E_INVALID, E_ABI, E_BAD_FILE
+     * (probe code in quote->cause_code), E_FORBIDDEN, E_LEDGER, E_NOMEM.
+     */
+    int (*quote)(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *quote);
 } cm_plugin_api;
 
 /* The one exported symbol. Returns NULL when the plugin cannot serve the host. */
@@ -345,7 +394,7 @@ static inline int cm_plugin_api_compatible(const cm_plugin_api *api)
 {
     uint32_t need_minor = CM_PLUGIN_ABI_MINOR; /* a variable: no "always true" warning at x.0 */
     return api && api->abi_major == CM_PLUGIN_ABI_MAJOR && api->abi_minor >= need_minor &&
-           api->struct_size >= offsetof(cm_plugin_api, hold_state_name) + sizeof(void *);
+           api->struct_size >= offsetof(cm_plugin_api, quote) + sizeof(void *);
 }
 
 /* For hosts: the defaults (struct_size set, grace -1 = the probe's default). */

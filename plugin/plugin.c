@@ -92,6 +92,7 @@ int cmp_from_ledger(int code)
     case CM_LEDGER_E_LEASE_EXPIRED: return CM_PLUGIN_E_LEASE_LAPSED;
     case CM_LEDGER_E_INVALID: return CM_PLUGIN_E_INVALID;
     case CM_LEDGER_E_NOMEM: return CM_PLUGIN_E_NOMEM;
+    case CM_LEDGER_E_JOB_CLOSED: return CM_PLUGIN_E_JOB_CLOSED;
     default: return CM_PLUGIN_E_LEDGER;
     }
 }
@@ -341,6 +342,7 @@ static const cm_plugin_api plugin_api = {
     .strerror = plugin_strerror,
     .cause_name = cmp_cause_name,
     .hold_state_name = plugin_hold_state_name,
+    .quote = cmp_quote,
 };
 
 CM_PLUGIN_EXPORT const cm_plugin_api *cm_plugin_entry(uint32_t host_abi_major,

@@ -27,6 +27,7 @@ typedef struct cmp_job {
     int64_t lease_s;   /* renewed to this at every hook */
     int committed;     /* the hold was already charged when the job began (a retry) */
     int64_t lease_until_ms; /* the hold's lease end as the ledger last reported it */
+    int64_t requested_ms;   /* by output: the length asked for; -1 by input */
 } cmp_job;
 
 struct cm_plugin {
@@ -68,5 +69,7 @@ CMP_HIDDEN int cmp_stage_end(cm_plugin *p, const char *job, const char *stage, i
 CMP_HIDDEN int cmp_job_end(cm_plugin *p, const char *job, int ok, const char *output_path,
                            cm_plugin_outcome *outcome);
 CMP_HIDDEN void cmp_jobs_free(cm_plugin *p);
+/* ABI 1.1: measure and price without holding (plugin_job.c). */
+CMP_HIDDEN int cmp_quote(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *q);
 
 #endif /* CM_PLUGIN_INTERNAL_H */

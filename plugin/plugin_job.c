@@ -11,16 +11,20 @@
  */
 #include "plugin_internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdarg.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- the job table ---------------------------------------------------------- */
 
 /* Adds or replaces the entry of id. Returns 0 or -1 (out of memory). */
 static int jobs_put(cm_plugin *p, const char *id, int billing, int64_t credits, int64_t lease_s,
-                    int committed, int64_t lease_until_ms)
+                    int committed, int64_t lease_until_ms, int64_t requested_ms)
 {
     cmp_job *j = calloc(1, sizeof *j);
     char *copy = strdup(id);
@@ -35,6 +39,7 @@ static int jobs_put(cm_plugin *p, const char *id, int billing, int64_t credits, 
     j->lease_s = lease_s;
     j->committed = committed;
     j->lease_until_ms = lease_until_ms;
+    j->requested_ms = requested_ms;
     pthread_mutex_lock(&p->mu);
     for (cmp_job **pp = &p->jobs; *pp; pp = &(*pp)->next) {
         if (strcmp((*pp)->id, id) == 0) {
@@ -117,6 +122,72 @@ static int method_from_probe(enum cm_probe_method m)
     }
 }
 
+/* 64-bit FNV-1a. */
+#define FNV_OFFSET UINT64_C(14695981039346656037)
+#define FNV_PRIME UINT64_C(1099511628211)
+static uint64_t fnv1a(uint64_t h, const unsigned char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * FNV_PRIME;
+    return h;
+}
+
+#define FP_SPAN (64 * 1024)
+
+/* Hashes len bytes of fd from off into *h. Returns 0 or -1 (read error). */
+static int hash_span(int fd, int64_t off, int64_t len, unsigned char *buf, uint64_t *h)
+{
+    while (len > 0) {
+        ssize_t n = pread(fd, buf, (size_t)(len < FP_SPAN ? len : FP_SPAN), (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        *h = fnv1a(*h, buf, (size_t)n);
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* The input binding of a by-input job: "by-input size=S ms=M fnv1a64=H", H the 64-bit
+ * FNV-1a of the file's first 64 KiB, its last 64 KiB (the bytes after the first 64 KiB
+ * when the file is shorter than 128 KiB) and its size as 8 little-endian bytes: cheap
+ * (128 KiB read at most; 1 MiB each side cost 23x more: bench/bench_fingerprint), and it
+ * changes with the container's header and the start of an index
+ * at either end, the first and last packets, the length in bytes and, through M, the
+ * playing time. Returns 0 or -1 (errno set). */
+static int input_binding(const char *path, int64_t measured_ms, char *out, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    unsigned char *buf = malloc(FP_SPAN);
+    int rc = buf && fstat(fd, &st) == 0 ? 0 : -1;
+    uint64_t h = FNV_OFFSET;
+    int64_t size = rc ? 0 : (int64_t)st.st_size;
+    int64_t head = size < FP_SPAN ? size : FP_SPAN;
+    int64_t tail = size - head < FP_SPAN ? size - head : FP_SPAN;
+    if (!rc)
+        rc = hash_span(fd, 0, head, buf, &h);
+    if (!rc)
+        rc = hash_span(fd, size - tail, tail, buf, &h);
+    if (!rc) {
+        unsigned char le[8];
+        for (int i = 0; i < 8; i++)
+            le[i] = (unsigned char)((uint64_t)size >> (8 * i));
+        h = fnv1a(h, le, sizeof le);
+        snprintf(out, cap, "by-input size=%lld ms=%lld fnv1a64=%016llx", (long long)size,
+                 (long long)measured_ms, (unsigned long long)h);
+    }
+    int saved = errno;
+    free(buf);
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
 /* Measures the input into q. Returns OK or E_BAD_FILE / E_NOMEM (q has the cause). */
 static int quote_by_input(cm_plugin *p, const char *path, cm_plugin_quote *q)
 {
@@ -146,6 +217,15 @@ static int quote_by_input(cm_plugin *p, const char *path, cm_plugin_quote *q)
     return CM_PLUGIN_OK;
 }
 
+/* The grace, when it changed the credits of ms: "500 ms grace for encoder padding"
+ * (60.400 s is 1 credit with it, 2 without); "" when it changed nothing. */
+static void grace_text(const cm_plugin *p, int64_t ms, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (p->grace_ms > 0 && cm_probe_credits_for(ms, p->grace_ms) != cm_probe_credits_for(ms, 0))
+        snprintf(buf, cap, "%lld ms grace for encoder padding", (long long)p->grace_ms);
+}
+
 static void quote_by_output(cm_plugin *p, int64_t requested_ms, cm_plugin_quote *q)
 {
     q->credits = cm_probe_credits_for(requested_ms, p->grace_ms);
@@ -169,18 +249,32 @@ __attribute__((format(printf, 3, 4))) static void append(char *buf, size_t cap,
 }
 
 /* The quote in one line for the ledger's note of the hold: "3 credits for 180.224 s
-   measured by tail_packets, the header declares no duration (...)". */
-static void describe_quote(const cm_plugin_quote *q, int billing, char *buf, size_t cap)
+   measured by tail_packets, the header declares no duration (...)"; with the grace
+   when it changed the credits ("1 credit for 60.400 s measured by mp4_index, 500 ms
+   grace for encoder padding, ..."). */
+static void describe_quote(const cm_plugin *p, const cm_plugin_quote *q, int billing, char *buf,
+                           size_t cap)
 {
     buf[0] = '\0';
     long long ms = (long long)q->measured_ms;
+    char grace[64];
+    grace_text(p, q->billable_ms, grace, sizeof grace);
+    const char *unit = q->credits == 1 ? "credit" : "credits";
     if (billing == CM_PLUGIN_BY_OUTPUT) {
-        append(buf, cap, "%lld credits quoted for %lld.%03lld s of requested output",
-               (long long)q->credits, ms / 1000, ms % 1000);
+        append(buf, cap, "%lld %s quoted for %lld.%03lld s of requested output",
+               (long long)q->credits, unit, ms / 1000, ms % 1000);
+        if (grace[0])
+            append(buf, cap, ", %s", grace);
+        append(buf, cap, "; charged on the output's measured length, at most the quote");
         return;
     }
-    append(buf, cap, "%lld credits for %lld.%03lld s measured by %s", (long long)q->credits,
+    append(buf, cap, "%lld %s for %lld.%03lld s measured by %s", (long long)q->credits, unit,
            ms / 1000, ms % 1000, q->method_name);
+    if (q->billable_ms != q->measured_ms)
+        append(buf, cap, ", billed on %lld.%03lld s", (long long)q->billable_ms / 1000,
+               (long long)q->billable_ms % 1000);
+    if (grace[0])
+        append(buf, cap, ", %s", grace);
     if (q->declared_ms < 0) {
         append(buf, cap, ", the header declares no duration");
         return;
@@ -217,28 +311,68 @@ static int refuse_reserve(cm_plugin *p, const cm_plugin_job_spec *s, int rc, cm_
     return code;
 }
 
-static int spec_ok(const cm_plugin_job_spec *s)
+static int spec_ok(const cm_plugin_job_spec *s, int need_job)
 {
-    return s->job && s->job[0] && s->workspace && s->workspace[0] && s->user && s->user[0] &&
-           s->lease_s >= 0 &&
+    return (!need_job || (s->job && s->job[0])) && s->workspace && s->workspace[0] && s->user &&
+           s->user[0] && s->lease_s >= 0 &&
            ((s->billing == CM_PLUGIN_BY_INPUT && s->input_path && s->input_path[0]) ||
             (s->billing == CM_PLUGIN_BY_OUTPUT && s->requested_output_ms > 0));
+}
+
+static void quote_init(cm_plugin_quote *q)
+{
+    memset(q, 0, sizeof *q);
+    q->struct_size = sizeof *q;
+    q->declared_ms = -1;
+    q->available = -1;
+    q->lease_until_ms = -1;
+}
+
+/* Measures and prices the job of spec into q (with its receipt), and its input binding
+ * into binding. Returns OK, E_BAD_FILE or E_NOMEM (q has the cause). */
+static int measure(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *q, char *binding,
+                   size_t bcap)
+{
+    int code = CM_PLUGIN_OK;
+    if (spec->billing == CM_PLUGIN_BY_INPUT) {
+        code = quote_by_input(p, spec->input_path, q);
+        if (code == CM_PLUGIN_OK &&
+            input_binding(spec->input_path, q->measured_ms, binding, bcap)) {
+            code = CM_PLUGIN_E_BAD_FILE;
+            snprintf(q->message, sizeof q->message, "input refused: cannot read %s: %s",
+                     spec->input_path, strerror(errno));
+        }
+    } else {
+        quote_by_output(p, spec->requested_output_ms, q);
+        /* the tag keeps a by-output job from passing for a by-input one under one id */
+        snprintf(binding, bcap, "by-output requested_ms=%lld",
+                 (long long)spec->requested_output_ms);
+    }
+    if (code == CM_PLUGIN_OK)
+        describe_quote(p, q, spec->billing, q->receipt, sizeof q->receipt);
+    return code;
+}
+
+static void grants_from_takes(cm_plugin_quote *q, const cm_ledger_take *t, size_t n)
+{
+    q->n_grants = (int)n;
+    for (size_t i = 0; i < n && i < CM_PLUGIN_QUOTE_GRANTS; i++)
+        q->grants[i] =
+            (cm_plugin_quote_grant){t[i].grant_id, t[i].kind, t[i].credits, t[i].expires_ms};
 }
 
 int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *quote)
 {
     if (!p || !spec || !quote)
         return cmp_fail(p, CM_PLUGIN_E_INVALID, 0, 0, "job_begin: NULL argument");
-    if (spec->struct_size < sizeof(cm_plugin_job_spec) || quote->struct_size < sizeof *quote)
+    if (spec->struct_size < sizeof(cm_plugin_job_spec) ||
+        quote->struct_size < CM_PLUGIN_QUOTE_SIZE_1_0)
         return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "job_begin: struct_size below ABI 1.0");
     cm_plugin_quote q;
-    memset(&q, 0, sizeof q);
-    q.struct_size = sizeof q;
-    q.declared_ms = -1;
-    q.available = -1;
-    q.lease_until_ms = -1;
+    quote_init(&q);
     int code = CM_PLUGIN_OK;
-    if (!spec_ok(spec)) {
+    char binding[256] = "";
+    if (!spec_ok(spec, 1)) {
         code = CM_PLUGIN_E_INVALID;
         cmp_strlcpy(q.message,
                     "job_begin needs a job id, workspace, user, a billing kind and its input "
@@ -246,20 +380,16 @@ int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote 
                     sizeof q.message);
         goto done;
     }
-    if (spec->billing == CM_PLUGIN_BY_INPUT)
-        code = quote_by_input(p, spec->input_path, &q);
-    else
-        quote_by_output(p, spec->requested_output_ms, &q);
+    code = measure(p, spec, &q, binding, sizeof binding);
     if (code != CM_PLUGIN_OK)
         goto done;
 
     int64_t lease_s = spec->lease_s > 0 ? spec->lease_s : p->default_lease_s;
-    /* Why it costs what it costs, kept with the hold for support staff. */
-    char why[400];
-    describe_quote(&q, spec->billing, why, sizeof why);
+    /* Why it costs what it costs, kept with the hold for support staff; the input
+     * binding makes the job id name this input only. */
     cm_ledger_job *j = NULL;
-    int rc = cm_ledger_reserve_noted(p->ledger, spec->workspace, spec->job, q.credits,
-                                     spec->user, lease_s, why, &j);
+    int rc = cm_ledger_reserve_bound(p->ledger, spec->workspace, spec->job, q.credits, spec->user,
+                                     lease_s, q.receipt, binding, &j);
     if (rc != CM_LEDGER_OK) {
         code = refuse_reserve(p, spec, rc, &q);
         goto done;
@@ -269,17 +399,23 @@ int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote 
     int committed = j->state == CM_LEDGER_COMMITTED;
     cmp_job seen;
     q.replayed = j->state != CM_LEDGER_HELD || jobs_get(p, spec->job, &seen);
-    if (j->state == CM_LEDGER_RELEASED || j->state == CM_LEDGER_LAPSED) {
+    if (committed && j->refunded > 0) {
+        /* support gave the charge back: the job is over, running it again is not free */
         code = CM_PLUGIN_E_JOB_CLOSED;
+        q.cause = CM_PLUGIN_CAUSE_LEDGER;
+        q.cause_code = CM_LEDGER_E_JOB_CLOSED;
         snprintf(q.message, sizeof q.message,
-                 "job %s was already %s: its credits went back; a new attempt needs a new id",
-                 spec->job, cm_ledger_hold_state_name(j->state));
+                 "job %s was charged %lld credits and %lld were refunded since: the job is "
+                 "closed; a new attempt needs a new id",
+                 spec->job, (long long)j->charged, (long long)j->refunded);
         cm_ledger_job_free(j);
         goto done;
     }
+    q.affordable = 1;
+    grants_from_takes(&q, j->takes, j->n_takes);
     cm_ledger_job_free(j);
-    if (jobs_put(p, spec->job, spec->billing, q.credits, lease_s, committed, q.lease_until_ms) !=
-        0) {
+    if (jobs_put(p, spec->job, spec->billing, q.credits, lease_s, committed, q.lease_until_ms,
+                 spec->billing == CM_PLUGIN_BY_OUTPUT ? spec->requested_output_ms : -1) != 0) {
         /* the hold stands and lapses with its lease; a retry of job_begin finds it */
         code = CM_PLUGIN_E_NOMEM;
         cmp_strlcpy(q.message, "out of memory", sizeof q.message);
@@ -293,6 +429,52 @@ int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote 
     cmp_log(p, CM_PLUGIN_LOG_INFO, "job %s: %s %lld credits (%lld ms, %s)%s", spec->job,
             committed ? "already charged" : "holding", (long long)q.credits,
             (long long)q.billable_ms, q.method_name, q.replayed ? " [retry]" : "");
+done:
+    if (code != CM_PLUGIN_OK)
+        cmp_fail(p, code, q.cause, q.cause_code, "%s", q.message);
+    cmp_copy_out(quote, &q, sizeof q);
+    return code;
+}
+
+int cmp_quote(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *quote)
+{
+    if (!p || !spec || !quote)
+        return cmp_fail(p, CM_PLUGIN_E_INVALID, 0, 0, "quote: NULL argument");
+    if (spec->struct_size < sizeof(cm_plugin_job_spec) || quote->struct_size < sizeof *quote)
+        return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "quote: struct_size below ABI 1.1");
+    cm_plugin_quote q;
+    quote_init(&q);
+    int code = CM_PLUGIN_OK;
+    char binding[256];
+    if (!spec_ok(spec, 0)) {
+        code = CM_PLUGIN_E_INVALID;
+        cmp_strlcpy(q.message,
+                    "quote needs a workspace, user, a billing kind and its input path or "
+                    "requested length",
+                    sizeof q.message);
+        goto done;
+    }
+    code = measure(p, spec, &q, binding, sizeof binding);
+    if (code != CM_PLUGIN_OK)
+        goto done;
+    cm_ledger_quote_result *lq = NULL;
+    int rc = cm_ledger_quote(p->ledger, spec->workspace, q.credits, spec->user, &lq);
+    if (rc != CM_LEDGER_OK) {
+        code = cmp_from_ledger(rc);
+        q.cause = CM_PLUGIN_CAUSE_LEDGER;
+        q.cause_code = rc;
+        if (code == CM_PLUGIN_E_FORBIDDEN)
+            snprintf(q.message, sizeof q.message,
+                     "forbidden: %s is not a member of workspace %s (or it does not exist)",
+                     spec->user, spec->workspace);
+        else
+            snprintf(q.message, sizeof q.message, "quote: %s", cm_ledger_errmsg(p->ledger));
+        goto done;
+    }
+    q.available = lq->available;
+    q.affordable = lq->affordable;
+    grants_from_takes(&q, lq->takes, lq->n_takes);
+    cm_ledger_quote_free(lq);
 done:
     if (code != CM_PLUGIN_OK)
         cmp_fail(p, code, q.cause, q.cause_code, "%s", q.message);
@@ -351,9 +533,11 @@ static void outcome_from(cm_plugin_outcome *o, const cm_ledger_job *j)
     o->charged = j->charged;
 }
 
-/* By output: the credits of the output's measured length, at most the quote. */
+/* By output: the credits of the output's measured length, at most the quote, and why
+ * (into note): "1 credit for 59.800 s of measured output (requested 75.000 s, quoted
+ * 2 credits)". */
 static int measure_output(cm_plugin *p, const char *job, const cmp_job *j, const char *path,
-                          int64_t *credits, cm_plugin_outcome *o)
+                          int64_t *credits, cm_plugin_outcome *o, char *note, size_t cap)
 {
     cm_probe_report *r = NULL;
     int rc = path ? cm_probe_file(p->probe, path, &r) : CM_PROBE_E_INVALID;
@@ -368,9 +552,24 @@ static int measure_output(cm_plugin *p, const char *job, const cmp_job *j, const
         return CM_PLUGIN_E_BAD_OUTPUT;
     }
     o->output_ms = cm_probe_report_measured_ms(r);
+    int64_t billable = cm_probe_report_billable_ms(r);
     int64_t c = cm_probe_report_credits(r);
     cm_probe_report_free(r);
     *credits = c < j->credits ? c : j->credits;
+    if (*credits < 1)
+        *credits = 1; /* nothing costs 0: the probe prices any output at 1 credit or more */
+    char grace[64];
+    grace_text(p, billable, grace, sizeof grace);
+    long long out = (long long)o->output_ms, req = (long long)j->requested_ms;
+    snprintf(note, cap,
+             "%lld credit%s for %lld.%03lld s of measured output%s%s (requested %lld.%03lld s, "
+             "quoted %lld credit%s)%s",
+             (long long)*credits, *credits == 1 ? "" : "s", out / 1000, out % 1000,
+             grace[0] ? ", " : "", grace, req / 1000, req % 1000, (long long)j->credits,
+             j->credits == 1 ? "" : "s",
+             c > j->credits   ? "; the output ran longer than requested: charged the quote"
+             : c < j->credits ? "; the output was shorter than requested: charged what it measured"
+                              : "");
     return CM_PLUGIN_OK;
 }
 
@@ -403,8 +602,10 @@ int cmp_job_end(cm_plugin *p, const char *job, int ok, const char *output_path,
         rc = cm_ledger_job_info(p->ledger, job, &lj);
     } else if (ok) {
         int64_t credits = CM_LEDGER_ALL;
+        char note[400];
+        note[0] = '\0';
         if (j.billing == CM_PLUGIN_BY_OUTPUT) {
-            code = measure_output(p, job, &j, output_path, &credits, &o);
+            code = measure_output(p, job, &j, output_path, &credits, &o, note, sizeof note);
             if (code != CM_PLUGIN_OK) {
                 /* nothing is charged for an output we cannot measure */
                 rc = cm_ledger_release(p->ledger, job, &lj);
@@ -415,7 +616,7 @@ int cmp_job_end(cm_plugin *p, const char *job, int ok, const char *output_path,
                 goto done;
             }
         }
-        rc = cm_ledger_commit(p->ledger, job, credits, &lj);
+        rc = cm_ledger_commit_noted(p->ledger, job, credits, note[0] ? note : NULL, &lj);
     } else {
         rc = cm_ledger_release(p->ledger, job, &lj);
     }

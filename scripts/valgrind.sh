@@ -108,7 +108,17 @@ T0=(--now 2026-01-15T10:00:00Z)
 vg_ledger 0 workspace-create "${T0[@]}" workspace create acme --owner alice --region eu
 vg_ledger 0 member-add "${T0[@]}" member add acme bob --as alice
 vg_ledger 0 plan-set "${T0[@]}" plan set acme --credits 100 --interval monthly --tier pro --as alice
+vg_ledger 0 plan-upgrade-ref "${T0[@]}" --json plan set acme --credits 150 \
+    --interval monthly --tier pro --as alice --ref plan-1
+vg_ledger 0 plan-same-ref "${T0[@]}" plan set acme --credits 150 \
+    --interval monthly --tier pro --as alice --ref plan-1
+vg_ledger 0 plan-downgrade "${T0[@]}" plan set acme --credits 100 \
+    --interval monthly --tier pro --as alice
+vg_ledger 0 plan-show "${T0[@]}" --json plan show acme --as bob
 vg_ledger 0 price-set "${T0[@]}" price set eu EUR 12
+vg_ledger 0 price-set-again "${T0[@]}" price set EU EUR 14 --by ops
+vg_ledger 0 price "${T0[@]}" --json price acme 50 --as bob
+vg_ledger 0 price-history "${T0[@]}" price-history EU
 vg_ledger 0 buy "${T0[@]}" buy acme 50 --as alice --ref pay-1
 vg_ledger 0 buy-same-ref "${T0[@]}" --json buy acme 50 --as alice --ref pay-1
 vg_ledger 0 quote "${T0[@]}" --json quote acme 120 --as bob
@@ -127,6 +137,8 @@ vg_ledger 0 sweep --now 2026-03-01T00:00:00Z --json sweep
 vg_ledger 0 check check
 vg_ledger 1 refused-insufficient --now 2026-03-01T00:00:00Z reserve acme job-big 100000 --as alice
 vg_ledger 1 refused-json --now 2026-03-01T00:00:00Z --json commit no-such-job
+vg_ledger 1 refused-not-member --now 2026-03-01T00:00:00Z member remove acme nobody --as alice
+vg_ledger 1 refused-region --now 2026-03-01T00:00:00Z price set zz ABC 15
 vg_ledger 2 usage-error reserve acme job-3 --as bob
 vg_ledger 2 usage-bad-time --now 2026-02-30T00:00:00Z check
 

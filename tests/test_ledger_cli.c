@@ -118,7 +118,7 @@ static void test_balance_json_has_the_documented_shape(void **state)
                          "--tier", "pro", "--as", "alice", NULL),
                      0);
     assert_int_equal(cli(T0, "buy", "acme", "10", "--as", "alice", "--ref", "p-1", NULL), 0);
-    assert_non_null(strstr(out, "150 USD"));
+    assert_non_null(strstr(out, "paid 1.50 USD (10 credits x 0.15 USD)"));
     assert_int_equal(cli(T0, "reserve", "acme", "j1", "30", "--as", "alice", NULL), 0);
     assert_int_equal(cli(T0, "--json", "balance", "acme", NULL), 0);
     assert_string_equal(out, "{\"workspace\": \"acme\", \"available\": 80, \"held\": 30, "
@@ -126,7 +126,67 @@ static void test_balance_json_has_the_documented_shape(void **state)
                              "\"remaining\": 70, \"held\": 30, \"expires_at\": "
                              "\"2026-02-28T12:00:00Z\"}, {\"id\": 2, \"kind\": \"addon\", "
                              "\"granted\": 10, \"remaining\": 10, \"held\": 0, \"expires_at\": "
-                             "null}]}\n");
+                             "null}], \"plan\": {\"tier\": \"pro\", \"credits\": 100, "
+                             "\"interval\": \"monthly\", \"period_start\": "
+                             "\"2026-01-31T12:00:00Z\", \"period_end\": \"2026-02-28T12:00:00Z\", "
+                             "\"active\": true, \"cancelled\": false, \"cancelled_at\": null, "
+                             "\"scheduled\": null}}\n");
+}
+
+/* plan set/cancel say what they did; --ref makes them replay-safe; plan show (and
+ * balance) show the plan with its scheduled change. */
+static void test_plan_commands_report_outcome_schedule_and_replay(void **state)
+{
+    (void)state;
+    const char *t1 = "--now", *jan1 = "2026-01-01T00:00:00Z";
+    assert_int_equal(cli(t1, jan1, "workspace", "create", "tog", "--owner", "o", NULL), 0);
+    assert_int_equal(cli(t1, jan1, "plan", "show", "tog", NULL), 0);
+    assert_string_equal(out, "workspace tog: no plan\n");
+    assert_int_equal(cli(t1, jan1, "plan", "set", "tog", "--credits", "100", "--interval",
+                         "monthly", "--tier", "basic", "--as", "o", "--ref", "pay-1", NULL),
+                     0);
+    assert_string_equal(out, "plan set: started, 100 credits granted, effective "
+                             "2026-01-01T00:00:00Z\n");
+    assert_int_equal(cli(t1, "2026-01-01T01:00:00Z", "--json", "plan", "set", "tog", "--credits",
+                         "100", "--interval", "monthly", "--tier", "basic", "--as", "o", "--ref",
+                         "pay-1", NULL),
+                     0);
+    assert_string_equal(out, "{\"ok\": true, \"outcome\": \"started\", \"resumed\": false, "
+                             "\"replayed\": true, \"granted\": 100, \"effective_at\": "
+                             "\"2026-01-01T00:00:00Z\"}\n");
+    assert_int_equal(cli(t1, "2026-01-01T01:00:00Z", "plan", "set", "tog", "--credits", "50",
+                         "--interval", "monthly", "--as", "o", "--ref", "pay-1", NULL),
+                     1);
+    assert_non_null(strstr(err, "conflict"));
+    assert_int_equal(cli(t1, "2026-01-01T02:00:00Z", "plan", "set", "tog", "--credits", "60",
+                         "--interval", "monthly", "--tier", "lite", "--as", "o", NULL),
+                     0);
+    assert_string_equal(out, "plan set: downgrade_scheduled, effective 2026-02-01T00:00:00Z\n");
+    assert_int_equal(cli(t1, "2026-01-01T03:00:00Z", "--json", "plan", "show", "tog", NULL), 0);
+    assert_string_equal(out, "{\"workspace\": \"tog\", \"plan\": {\"tier\": \"basic\", "
+                             "\"credits\": 100, \"interval\": \"monthly\", \"period_start\": "
+                             "\"2026-01-01T00:00:00Z\", \"period_end\": \"2026-02-01T00:00:00Z\", "
+                             "\"active\": true, \"cancelled\": false, \"cancelled_at\": null, "
+                             "\"scheduled\": {\"credits\": 60, \"interval\": \"monthly\", "
+                             "\"tier\": \"lite\", \"effective_at\": \"2026-02-01T00:00:00Z\"}}}\n");
+    assert_int_equal(
+        cli(t1, "2026-01-01T04:00:00Z", "plan", "cancel", "tog", "--as", "o", "--ref", "c-1", NULL),
+        0);
+    assert_string_equal(out, "plan cancel: cancelled, effective 2026-01-01T04:00:00Z\n");
+    assert_int_equal(cli(t1, "2026-01-01T04:00:00Z", "plan", "show", "tog", NULL), 0);
+    assert_non_null(strstr(out, "(cancelled: no further grants)"));
+    assert_null(strstr(out, "scheduled"));
+    assert_int_equal(cli(t1, "2026-01-01T04:00:00Z", "plan", "cancel", "tog", "--as", "o",
+                         "--credits", "3", NULL),
+                     2);
+    assert_int_equal(cli(t1, "2026-01-01T05:00:00Z", "plan", "set", "tog", "--credits", "100",
+                         "--interval", "monthly", "--tier", "basic", "--as", "o", NULL),
+                     0);
+    assert_string_equal(out, "plan set: resumed, effective 2026-01-01T05:00:00Z\n");
+    assert_int_equal(cli(t1, "2026-01-01T05:00:00Z", "balance", "tog", NULL), 0);
+    assert_non_null(strstr(out, "workspace tog: 100 available, 0 held\n"));
+    assert_non_null(strstr(out, "workspace tog: 100 credits a month, monthly, tier basic\n"));
+    assert_int_equal(cli("check", NULL), 0);
 }
 
 static void test_full_job_cycle_through_the_cli(void **state)
@@ -136,7 +196,7 @@ static void test_full_job_cycle_through_the_cli(void **state)
     assert_int_equal(cli(T0, "member", "add", "acme", "bob", "--as", "alice", NULL), 0);
     assert_int_equal(cli(T0, "price", "set", "default", "USD", "20", NULL), 0);
     assert_int_equal(cli(T0, "buy", "acme", "10", "--as", "alice", NULL), 0);
-    assert_non_null(strstr(out, "paid 200 USD"));
+    assert_non_null(strstr(out, "paid 2.00 USD"));
     assert_int_equal(cli(T0, "quote", "acme", "4", "--as", "bob", NULL), 0);
     assert_non_null(strstr(out, "affordable"));
     assert_int_equal(cli(T0, "reserve", "acme", "j1", "4", "--as", "bob", "--lease", "60",
@@ -176,7 +236,7 @@ static void test_json_escapes_ids_in_buy_and_refund(void **state)
     assert_int_equal(cli(T0, "--json", "buy", "q\"ws", "3", "--as", "o", NULL), 0);
     assert_string_equal(out, "{\"workspace\": \"q\\\"ws\", \"credits\": 3, \"unit_minor\": 15, "
                              "\"total_minor\": 45, \"currency\": \"USD\", \"grant\": 1, "
-                             "\"replayed\": false}\n");
+                             "\"replayed\": false, \"amount\": \"0.45 USD\"}\n");
     assert_int_equal(cli(T0, "reserve", "q\"ws", "j\\1", "2", "--as", "o", NULL), 0);
     assert_int_equal(cli(T0, "commit", "j\\1", NULL), 0);
     assert_int_equal(cli(T0, "--json", "refund", "j\\1", "1", "--reason", "r", "--by", "s", NULL),
@@ -219,6 +279,10 @@ static void test_now_before_1970_is_a_usage_error(void **state)
  * history and balance reads exactly as v1 printed them (ledger-schema-v1.expected,
  * including what each take was charged and refunded, which v2 derives), check passes,
  * and new movements continue each workspace's journal ids. */
+#define V1_PLAN                                                                                    \
+    "], \"plan\": {\"tier\": \"pro\", \"credits\": 5, \"interval\": \"monthly\", "                 \
+    "\"period_start\": \"2026-02-28T10:00:00Z\", \"period_end\": \"2026-03-31T10:00:00Z\", "       \
+    "\"active\": true, \"cancelled\": false, \"cancelled_at\": null, \"scheduled\": null}}\n"
 static void test_a_v1_ledger_migrates_and_reads_the_same(void **state)
 {
     (void)state;
@@ -239,6 +303,11 @@ static void test_a_v1_ledger_migrates_and_reads_the_same(void **state)
         assert_int_equal(cli(T1, "--json", cmds[i][0], cmds[i][1], NULL), 0);
         strncat(got, out, sizeof got - strlen(got) - 1);
     }
+    /* v3's balance adds the plan after the grants: what v1 printed is the rest. */
+    char *plan = strstr(got, "], \"plan\": ");
+    assert_non_null(plan);
+    assert_string_equal(plan, V1_PLAN);
+    strcpy(plan, "]}\n");
     assert_string_equal(got, want);
     assert_int_equal(cli(T1, "check", NULL), 0);
     assert_int_equal(lt_exec_sql(db, "SELECT charged FROM hold_takes", e, sizeof e), -1);
@@ -255,6 +324,98 @@ static void test_a_v1_ledger_migrates_and_reads_the_same(void **state)
 #undef T1
 }
 
+/* Issue 12: each reproduction through the CLI, as a support agent would type it. */
+static void test_strict_inputs_through_the_cli(void **state)
+{
+    (void)state;
+    assert_int_equal(cli(T0, "workspace", "create", "tog", "--owner", "olga", NULL), 0);
+    assert_int_equal(cli(T0, "buy", "tog", "5", "--as", "olga", NULL), 0);
+    /* money in the currency's decimals */
+    assert_int_equal(cli(T0, "history", "tog", NULL), 0);
+    assert_non_null(strstr(out, "(add-on: 5 x 0.15 = 0.75 USD)"));
+    /* commit JOB 0: refused, use release */
+    assert_int_equal(cli(T0, "reserve", "tog", "z", "1", "--as", "olga", NULL), 0);
+    assert_int_equal(cli(T0, "commit", "z", "0", NULL), 1);
+    assert_non_null(strstr(err, "invalid_argument"));
+    assert_int_equal(cli(T0, "release", "z", NULL), 0);
+    /* reserve of a released job id: job_closed, exit 1 */
+    assert_int_equal(cli(T0, "reserve", "tog", "z", "1", "--as", "olga", NULL), 1);
+    assert_non_null(strstr(err, "cm-ledger: job_closed: "));
+    /* member remove of a non-member */
+    assert_int_equal(cli(T0, "member", "remove", "tog", "nobody", "--as", "olga", NULL), 1);
+    assert_non_null(strstr(err, "cm-ledger: not_a_member: "));
+    assert_null(strstr(out, "member removed"));
+    /* regions and currencies */
+    assert_int_equal(cli(T0, "price", "set", "zz", "ABC", "15", NULL), 1);
+    assert_non_null(strstr(err, "invalid_argument"));
+    assert_int_equal(cli(T0, "price", "set", "in", "INR", "1200", "--by", "sam", NULL), 0);
+    assert_int_equal(
+        cli(T0, "workspace", "create", "mum", "--owner", "ravi", "--region", "in", NULL), 0);
+    /* the price before buying, with buy --json's fields and the amount */
+    assert_int_equal(cli(T0, "--json", "price", "mum", "10", NULL), 0);
+    assert_string_equal(out, "{\"workspace\": \"mum\", \"credits\": 10, \"unit_minor\": 1200, "
+                             "\"total_minor\": 12000, \"currency\": \"INR\", \"amount\": "
+                             "\"120.00 INR\"}\n");
+    assert_int_equal(cli(T0, "price", "mum", "10", "--as", "ravi", NULL), 0);
+    assert_non_null(strstr(out, "10 credits would cost 120.00 INR (12.00 INR each)"));
+    assert_int_equal(cli(T0, "balance", "mum", NULL), 0);
+    assert_non_null(strstr(out, "0 available"));
+    assert_int_equal(cli(T0, "--json", "buy", "mum", "10", "--as", "ravi", NULL), 0);
+    assert_non_null(strstr(out, "\"unit_minor\": 1200, \"total_minor\": 12000, "
+                                "\"currency\": \"INR\""));
+    assert_non_null(strstr(out, "\"amount\": \"120.00 INR\""));
+    /* price changes: who, when, old, new */
+    assert_int_equal(cli("--now", "2026-02-01T00:00:00Z", "price", "set", "IN", "INR", "1500",
+                         "--by", "kim", NULL),
+                     0);
+    assert_int_equal(cli(T0, "price-history", "in", NULL), 0);
+    assert_non_null(strstr(out, "2026-01-31T12:00:00Z IN      none -> 12.00 INR by=sam\n"));
+    assert_non_null(strstr(out, "2026-02-01T00:00:00Z IN      12.00 INR -> 15.00 INR by=kim\n"));
+    /* no control characters in what support staff read */
+    assert_int_equal(cli(T0, "reserve", "tog", "e1", "1", "--as", "olga", "--note",
+                         "ok\x1b[2K\rcharged 0", NULL),
+                     1);
+    assert_non_null(strstr(err, "invalid_argument"));
+    assert_int_equal(
+        cli(T0, "reserve", "tog", "e2", "1", "--as", "olga", "--note", "reserved", NULL), 0);
+    assert_int_equal(cli(T0, "job", "e2", NULL), 0);
+    assert_non_null(strstr(out, "  why: reserved\n"));
+    assert_int_equal(cli(T0, "check", NULL), 0);
+}
+
+/* What people read says "1 credit", never "1 credits" (and "1 hold", "1 plan period"). */
+static void test_one_credit_is_singular_in_what_people_read(void **state)
+{
+    (void)state;
+    assert_int_equal(cli(T0, "workspace", "create", "one", "--owner", "olga", NULL), 0);
+    assert_int_equal(cli(T0, "plan", "set", "one", "--credits", "1", "--interval", "monthly",
+                         "--as", "olga", NULL),
+                     0);
+    assert_non_null(strstr(out, "plan set: started, 1 credit granted, effective "));
+    assert_int_equal(cli(T0, "plan", "show", "one", NULL), 0);
+    assert_non_null(strstr(out, "workspace one: 1 credit a month, monthly\n"));
+    assert_int_equal(cli(T0, "price", "one", "1", NULL), 0);
+    assert_non_null(strstr(out, "1 credit would cost 0.15 USD (0.15 USD each)"));
+    assert_int_equal(cli(T0, "buy", "one", "1", "--as", "olga", NULL), 0);
+    assert_non_null(strstr(out, "paid 0.15 USD (1 credit x 0.15 USD) into grant "));
+    assert_int_equal(cli(T0, "quote", "one", "1", NULL), 0);
+    assert_non_null(strstr(out, "1 credit: affordable (2 available)\n"));
+    assert_int_equal(cli(T0, "reserve", "one", "j1", "1", "--as", "olga", NULL), 0);
+    assert_int_equal(cli(T0, "commit", "j1", NULL), 0);
+    assert_int_equal(cli(T0, "job", "j1", NULL), 0);
+    assert_non_null(strstr(out, "job j1 in one by olga: committed, 1 credit held, 1 charged"));
+    assert_int_equal(cli(T0, "refund", "j1", "1", "--reason", "r", "--by", "sup", NULL), 0);
+    assert_non_null(strstr(out, "refunded 1 credit ("));
+    /* a hold that lapses, swept with the plan's next period */
+    assert_int_equal(cli(T0, "reserve", "one", "j2", "1", "--as", "olga", "--lease", "60", NULL),
+                     0);
+    assert_int_equal(cli("--now", "2026-02-28T12:00:00Z", "sweep", NULL), 0);
+    assert_string_equal(out, "lapsed 1 hold, expired 1 credit, granted 1 plan period\n");
+    /* and the plural stays plural */
+    assert_int_equal(cli("--now", "2026-02-28T12:00:00Z", "quote", "one", "2", NULL), 0);
+    assert_non_null(strstr(out, "2 credits: "));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,7 +424,12 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_balance_json_has_the_documented_shape, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_plan_commands_report_outcome_schedule_and_replay,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_job_cycle_through_the_cli, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_strict_inputs_through_the_cli, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_credit_is_singular_in_what_people_read, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_json_escapes_ids_in_buy_and_refund, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ids_must_be_utf8_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_now_before_1970_is_a_usage_error, setup, teardown),

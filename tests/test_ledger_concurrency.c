@@ -40,7 +40,7 @@ static int worker(const char *path, int id)
             if (cm_ledger_release(e.l, job, NULL))
                 return 253;
         } else {
-            int64_t c = i % 2 ? n : n - 1;
+            int64_t c = i % 2 || n == 1 ? n : n - 1; /* a charge is never 0 */
             if (cm_ledger_commit(e.l, job, c, NULL))
                 return 252;
             if (cm_ledger_commit(e.l, job, c, NULL)) /* a retry changes nothing */

@@ -20,7 +20,8 @@ static void writer(const char *path)
         _exit(3);
     for (long i = 0;; i++) {
         char job[64];
-        snprintf(job, sizeof job, "crash-%ld", i);
+        /* each writer its own ids: a released id is closed for good */
+        snprintf(job, sizeof job, "crash-%ld-%ld", (long)getpid(), i);
         if (cm_ledger_reserve(e.l, "acme", job, 2, "bob", 60, NULL))
             _exit(4);
         if (i % 2)

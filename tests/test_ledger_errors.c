@@ -16,7 +16,8 @@ static void test_every_error_code_has_a_distinct_name_and_sentence(void **state)
                          CM_LEDGER_E_ALREADY_RESOLVED, CM_LEDGER_E_LEASE_EXPIRED,
                          CM_LEDGER_E_INVALID,   CM_LEDGER_E_BUSY,
                          CM_LEDGER_E_STORAGE,   CM_LEDGER_E_NOMEM,
-                         CM_LEDGER_E_CHECK};
+                         CM_LEDGER_E_CHECK,     CM_LEDGER_E_NOT_MEMBER,
+                         CM_LEDGER_E_JOB_CLOSED};
     const size_t n = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < n; i++) {
         assert_string_not_equal(cm_ledger_err_name(codes[i]), "unknown");
@@ -28,6 +29,10 @@ static void test_every_error_code_has_a_distinct_name_and_sentence(void **state)
     }
     assert_string_equal(cm_ledger_err_name(CM_LEDGER_E_INSUFFICIENT), "insufficient_credits");
     assert_string_equal(cm_ledger_err_name(CM_LEDGER_E_NO_WORKSPACE), "no_such_workspace");
+    assert_string_equal(cm_ledger_err_name(CM_LEDGER_E_NOT_MEMBER), "not_a_member");
+    assert_string_equal(cm_ledger_err_name(CM_LEDGER_E_JOB_CLOSED), "job_closed");
+    assert_int_equal(CM_LEDGER_E_NOT_MEMBER, -13); /* append-only: never renumbered */
+    assert_int_equal(CM_LEDGER_E_JOB_CLOSED, -14);
     assert_string_equal(cm_ledger_err_name(-999), "unknown");
 }
 
@@ -183,6 +188,77 @@ static void test_check_catches_a_hold_resolved_twice(void **state)
     cm_ledger_close(e.l);
     e.l = NULL;
     lt_close(&e);
+}
+
+/* Issue 12, check proves the strict rules: the price table is what the price log's latest
+ * change of each region set, and the log's rows chain old -> new. */
+static void test_check_proves_the_price_table_is_the_price_logs_last_change(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "pricelog");
+    LT_OK(&e, cm_ledger_price_set_by(e.l, "in", "INR", 1200, "sam"));
+    LT_OK(&e, cm_ledger_price_set_by(e.l, "IN", "INR", 1500, "kim"));
+    LT_OK(&e, cm_ledger_price_set(e.l, "default", "EUR", 14));
+    LT_OK(&e, cm_ledger_check(e.l));
+    /* the table changed behind the log's back */
+    exec_sql(e.path, "UPDATE prices SET unit_minor = 1400 WHERE region = 'IN'");
+    LT_EXPECT(&e, CM_LEDGER_E_CHECK, cm_ledger_check(e.l));
+    assert_non_null(strstr(cm_ledger_errmsg(e.l), "region 'IN': the price table differs"));
+    exec_sql(e.path, "UPDATE prices SET unit_minor = 1500 WHERE region = 'IN'");
+    LT_OK(&e, cm_ledger_check(e.l));
+    /* a change that does not start from the price the previous one set */
+    exec_sql(e.path, "INSERT INTO prices_log(at_ms, actor, region, old_currency, "
+                     "old_unit_minor, new_currency, new_unit_minor) "
+                     "VALUES(0, 'eve', 'IN', 'INR', 1300, 'INR', 1500)");
+    LT_EXPECT(&e, CM_LEDGER_E_CHECK, cm_ledger_check(e.l));
+    assert_non_null(strstr(cm_ledger_errmsg(e.l), "does not chain"));
+    cm_ledger_close(e.l); /* the log is append-only: the forged row stays */
+    e.l = NULL;
+    lt_close(&e);
+}
+
+/* Issue 12: nothing costs 0 (a job that charges nothing is released), so check refuses
+ * a hold committed for 0 credits since schema v3. */
+static void test_check_proves_no_hold_is_committed_for_zero(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "zero");
+    lt_workspace(&e);
+    LT_OK(&e, cm_ledger_buy(e.l, "acme", 10, "alice", NULL, NULL));
+    LT_OK(&e, cm_ledger_reserve(e.l, "acme", "j", 4, "bob", 0, NULL));
+    LT_OK(&e, cm_ledger_release(e.l, "j", NULL));
+    LT_OK(&e, cm_ledger_check(e.l));
+    /* the journal gave all 4 back: as a commit that is a charge of 0 */
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE holds SET state = %d WHERE job = 'j'", CM_LEDGER_COMMITTED);
+    exec_sql(e.path, sql);
+    LT_EXPECT(&e, CM_LEDGER_E_CHECK, cm_ledger_check(e.l));
+    assert_non_null(strstr(cm_ledger_errmsg(e.l), "job 'j' is committed for 0 credits"));
+    snprintf(sql, sizeof sql, "UPDATE holds SET state = %d WHERE job = 'j'", CM_LEDGER_RELEASED);
+    exec_sql(e.path, sql);
+    lt_close(&e); /* checks again: passes */
+}
+
+/* Issue 12: a hold keeps the input binding its job id was reserved with, as text that
+ * cannot forge output. */
+static void test_check_proves_a_hold_keeps_a_well_formed_binding(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "binding");
+    lt_workspace(&e);
+    LT_OK(&e, cm_ledger_buy(e.l, "acme", 10, "alice", NULL, NULL));
+    LT_OK(&e, cm_ledger_reserve_bound(e.l, "acme", "j", 2, "bob", 0, NULL,
+                                      "in:1000:40000:0123456789abcdef", NULL));
+    LT_OK(&e, cm_ledger_commit(e.l, "j", 1, NULL));
+    LT_OK(&e, cm_ledger_check(e.l));
+    exec_sql(e.path, "UPDATE holds SET binding = '' WHERE job = 'j'");
+    LT_EXPECT(&e, CM_LEDGER_E_CHECK, cm_ledger_check(e.l));
+    assert_non_null(strstr(cm_ledger_errmsg(e.l), "job 'j' keeps an input binding"));
+    exec_sql(e.path, "UPDATE holds SET binding = 'in:1000:40000:0123456789abcdef'");
+    lt_close(&e); /* checks again: passes */
 }
 
 static void test_journal_is_append_only(void **state)
@@ -350,11 +426,27 @@ static void test_postgres_v1_ledger_migrates(void **state)
     cm_ledger_close(e.l);
     exec_sql(e.path, "ALTER TABLE hold_takes ADD COLUMN charged BIGINT NOT NULL DEFAULT 0, "
                      "ADD COLUMN refunded BIGINT NOT NULL DEFAULT 0;"
-                     "DELETE FROM schema_version WHERE version = 2");
+                     /* and what v3 added: plans (undone so that it is migrated again after
+                      * v2), holds binding / prices */
+                     "ALTER TABLE plans DROP COLUMN sched_credits, DROP COLUMN sched_interval, "
+                     "DROP COLUMN sched_tier, DROP COLUMN sched_ms;"
+                     "DROP TABLE plan_changes; DROP TABLE journal_v3_from;"
+                     "ALTER TABLE holds DROP COLUMN binding, DROP COLUMN note, "
+                     "DROP COLUMN commit_note; DROP TABLE prices_log;"
+                     "DELETE FROM schema_version WHERE version >= 2");
     e.l = lt_open_path(&e, e.path);
     char err[512];
     assert_int_not_equal(lt_exec_sql(e.path, "SELECT charged FROM hold_takes", err, sizeof err),
                          0);
+    /* both v3 blocks were migrated again */
+    assert_int_equal(lt_exec_sql(e.path,
+                                 "SELECT sched_credits, sched_interval, sched_tier, sched_ms "
+                                 "FROM plans; SELECT count(*) FROM plan_changes;"
+                                 "SELECT count(*) FROM journal_v3_from;"
+                                 "SELECT binding, note, commit_note FROM holds;"
+                                 "SELECT count(*) FROM prices_log",
+                                 err, sizeof err),
+                     0);
     cm_ledger_job *j = NULL;
     LT_OK(&e, cm_ledger_job_info(e.l, "j", &j));
     assert_int_equal(j->n_takes, 2);
@@ -420,6 +512,9 @@ int main(void)
         cmocka_unit_test(test_locked_database_is_busy_after_the_timeout),
         cmocka_unit_test(test_check_catches_a_tampered_balance),
         cmocka_unit_test(test_check_catches_a_hold_resolved_twice),
+        cmocka_unit_test(test_check_proves_the_price_table_is_the_price_logs_last_change),
+        cmocka_unit_test(test_check_proves_no_hold_is_committed_for_zero),
+        cmocka_unit_test(test_check_proves_a_hold_keeps_a_well_formed_binding),
         cmocka_unit_test(test_journal_is_append_only),
         cmocka_unit_test(test_database_refuses_a_negative_balance),
         cmocka_unit_test(test_newer_schema_version_is_refused),

@@ -3,16 +3,17 @@
  * in sweep, and credits going back to an expired grant expiring with it. */
 #include "ledger_test.h"
 
-/* acme: addon A (5, oldest), plan grant P1 (10, expires Feb 28), then after a plan
- * change on Feb 10 plan grant P2 (20, expires Mar 10), addon B (3). */
+/* acme: addon A (5, oldest), plan grant P1 (monthly 6, expires Feb 28), then after a
+ * switch to annual on Feb 10 plan grant P2 (12 x 2 = 24, expires 2027-02-10; P1 keeps
+ * its expiry), addon B (3). */
 static void setup_grants(lt_env *e, const char *name)
 {
     lt_open(e, name);
     lt_workspace(e);
     LT_OK(e, cm_ledger_buy(e->l, "acme", 5, "alice", NULL, NULL));
-    LT_OK(e, cm_ledger_plan_set(e->l, "acme", 10, CM_LEDGER_MONTHLY, NULL, "alice"));
+    LT_OK(e, cm_ledger_plan_set(e->l, "acme", 6, CM_LEDGER_MONTHLY, NULL, "alice"));
     lt_at(e, "2026-02-10T00:00:00Z");
-    LT_OK(e, cm_ledger_plan_set(e->l, "acme", 20, CM_LEDGER_MONTHLY, NULL, "alice"));
+    LT_OK(e, cm_ledger_plan_set(e->l, "acme", 2, CM_LEDGER_ANNUAL, NULL, "alice"));
     LT_OK(e, cm_ledger_buy(e->l, "acme", 3, "alice", NULL, NULL));
 }
 
@@ -30,7 +31,7 @@ static void test_spending_order_plan_soonest_expiring_then_addons_oldest(void **
     setup_grants(&e, "order");
     cm_ledger_job *j = reserve(&e, "j1", 37);
     assert_int_equal(j->n_takes, 4);
-    int64_t want_credits[4] = {10, 20, 5, 2};
+    int64_t want_credits[4] = {6, 24, 5, 2};
     int want_kind[4] = {CM_LEDGER_GRANT_PLAN, CM_LEDGER_GRANT_PLAN, CM_LEDGER_GRANT_ADDON,
                         CM_LEDGER_GRANT_ADDON};
     for (int i = 0; i < 4; i++) {
@@ -55,8 +56,8 @@ static void test_quote_shows_the_grants_a_reserve_would_take(void **state)
     assert_int_equal(q->affordable, 1);
     assert_int_equal(q->available, 38);
     assert_int_equal(q->n_takes, 2);
-    assert_int_equal(q->takes[0].credits, 10);
-    assert_int_equal(q->takes[1].credits, 2);
+    assert_int_equal(q->takes[0].credits, 6);
+    assert_int_equal(q->takes[1].credits, 6);
     cm_ledger_quote_free(q);
     LT_OK(&e, cm_ledger_quote(e.l, "acme", 39, NULL, &q));
     assert_int_equal(q->affordable, 0);
@@ -140,13 +141,13 @@ static void test_commit_less_gives_back_what_the_hold_took_last(void **state)
     (void)state;
     lt_env e;
     setup_grants(&e, "partial");
-    cm_ledger_job *j = reserve(&e, "j", 33); /* P1 10, P2 20, A 3 */
+    cm_ledger_job *j = reserve(&e, "j", 33); /* P1 6, P2 24, A 3 */
     cm_ledger_job_free(j);
     LT_OK(&e, cm_ledger_commit(e.l, "j", 15, &j));
     assert_int_equal(j->state, CM_LEDGER_COMMITTED);
     assert_int_equal(j->charged, 15);
-    assert_int_equal(j->takes[0].charged, 10);
-    assert_int_equal(j->takes[1].charged, 5);
+    assert_int_equal(j->takes[0].charged, 6);
+    assert_int_equal(j->takes[1].charged, 9);
     assert_int_equal(j->takes[2].charged, 0);
     cm_ledger_job_free(j);
     assert_int_equal(lt_available(&e, "acme"), 38 - 15);

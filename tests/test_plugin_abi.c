@@ -240,6 +240,78 @@ static void test_one_handle_serves_several_threads(void **state)
     unlink(db);
 }
 
+/* ABI 1.1 appended quote() and fields at the end of cm_plugin_quote: a host built
+ * against 1.0 still loads the plugin and begins jobs with its smaller quote struct, and
+ * nothing is written past that struct's end. */
+static void test_a_1_0_host_still_works_with_the_1_1_plugin(void **state)
+{
+    (void)state;
+    char db[512];
+    cmt_path(db, sizeof db, "abi10.db");
+    assert_int_equal(cmt_ledger_setup(db, "old", 5), 0);
+    void *dl;
+    const cm_plugin_api *api = load(&dl, 1, 0);
+    assert_non_null(api);
+    assert_int_equal(api->abi_minor, 1);
+    assert_true(api->struct_size >= offsetof(cm_plugin_api, quote) + sizeof(void *));
+    cm_plugin_config cfg;
+    cm_plugin_config_init(&cfg);
+    cfg.ledger = db;
+    cm_plugin *p = NULL;
+    assert_int_equal(api->open(&cfg, &p, NULL), CM_PLUGIN_OK);
+    cm_plugin_job_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.struct_size = sizeof spec;
+    spec.job = "old-1";
+    spec.workspace = "old";
+    spec.user = "owner";
+    spec.billing = CM_PLUGIN_BY_INPUT;
+    spec.input_path = CMT_SAMPLE("clip-40s.mp4");
+    /* a 1.0 host's quote struct, followed by bytes that must stay untouched */
+    union {
+        cm_plugin_quote q;
+        unsigned char bytes[sizeof(cm_plugin_quote)];
+    } u;
+    memset(&u, 0xa5, sizeof u);
+    u.q.struct_size = (uint32_t)CM_PLUGIN_QUOTE_SIZE_1_0;
+    assert_int_equal(api->job_begin(p, &spec, &u.q), CM_PLUGIN_OK);
+    assert_int_equal(u.q.credits, 1);
+    for (size_t i = CM_PLUGIN_QUOTE_SIZE_1_0; i < sizeof u; i++)
+        assert_int_equal(u.bytes[i], 0xa5);
+    /* quote() needs the 1.1 struct: refused, not overrun */
+    assert_int_equal(api->quote(p, &spec, &u.q), CM_PLUGIN_E_ABI);
+    for (size_t i = CM_PLUGIN_QUOTE_SIZE_1_0; i < sizeof u; i++)
+        assert_int_equal(u.bytes[i], 0xa5);
+    cm_plugin_outcome o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    assert_int_equal(api->job_end(p, "old-1", 1, NULL, &o), CM_PLUGIN_OK);
+    assert_int_equal(o.charged, 1);
+    /* and a 1.1 host gets the quote with its grants, holding nothing */
+    cm_plugin_quote q;
+    memset(&q, 0, sizeof q);
+    q.struct_size = sizeof q;
+    spec.job = NULL;
+    assert_int_equal(api->quote(p, &spec, &q), CM_PLUGIN_OK);
+    assert_int_equal(q.credits, 1);
+    assert_int_equal(q.affordable, 1);
+    assert_int_equal(q.available, 4);
+    assert_int_equal(q.n_grants, 1);
+    assert_int_equal(q.grants[0].credits, 1);
+    assert_int_equal(q.hold_state, CM_PLUGIN_HOLD_NONE);
+    assert_non_null(strstr(q.receipt, "1 credit for 40"));
+    cm_plugin_balance b;
+    memset(&b, 0, sizeof b);
+    b.struct_size = sizeof b;
+    assert_int_equal(api->balance(p, "old", NULL, &b), CM_PLUGIN_OK);
+    assert_int_equal(b.available, 4);
+    assert_int_equal(b.held, 0);
+    api->close(p);
+    unload(dl);
+    assert_int_equal(cmt_ledger_check(db), 0);
+    unlink(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_host_refuses_incompatible_plugin),
         cmocka_unit_test(test_every_code_has_a_name_and_a_sentence),
         cmocka_unit_test(test_open_checks_struct_sizes),
+        cmocka_unit_test(test_a_1_0_host_still_works_with_the_1_1_plugin),
         cmocka_unit_test(test_one_handle_serves_several_threads),
     };
     if (getenv("CMT_FILTER"))

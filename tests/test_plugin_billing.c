@@ -175,20 +175,134 @@ static void test_usage_errors_exit_2(void **state)
     assert_int_equal(cmt_available(f->db, WS, NULL), 10);
 }
 
+/* Issue 12 §2, reproduced: job up-1 on a 40 s clip charged 1; up-1 again on another 40 s
+ * file ran free as "a retry", and so did --generate 55 under that id. */
+static void test_job_id_reused_on_another_input_is_a_conflict(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(run_job(f, "owner", "up-1", CMT_SAMPLE("clip-40s.mp4"), NULL, NULL), 0);
+    assert_int_equal(cmt_available(f->db, WS, NULL), 9);
+    /* another 40 s file under the same id: nothing runs, nothing is charged */
+    assert_int_equal(run_job(f, "owner", "up-1", CMT_SAMPLE("audio-40s.m4a"), NULL, NULL), 1);
+    assert_non_null(strstr(f->log, "refused: conflict (ledger: conflict)"));
+    assert_null(strstr(f->log, "stage "));
+    assert_null(strstr(f->log, "not charged again"));
+    /* a by-output job under a by-input job's id */
+    assert_int_equal(cmt_pipeline(f->log, sizeof f->log, f->db, "--workspace", WS, "--user",
+                                  "owner", "--job", "up-1", "--generate", "55", f->out,
+                                  (const char *)NULL),
+                     1);
+    assert_non_null(strstr(f->log, "refused: conflict"));
+    assert_null(strstr(f->log, "stage "));
+    /* the same file again is a true retry: the first result, charged once */
+    assert_int_equal(run_job(f, "owner", "up-1", CMT_SAMPLE("clip-40s.mp4"), NULL, NULL), 0);
+    assert_non_null(strstr(f->log, "already charged"));
+    assert_int_equal(cmt_available(f->db, WS, NULL), 9);
+    char job[4096];
+    assert_int_equal(cmt_ledger(job, sizeof job, f->db, "job", "up-1", (const char *)NULL), 0);
+    assert_non_null(strstr(job, "  input: by-input size="));
+    assert_non_null(strstr(job, " ms=40"));
+    assert_non_null(strstr(job, " fnv1a64="));
+}
+
+/* Issue 12 §2, reproduced: after `refund up-1`, running up-1 again was free. */
+static void test_refunded_job_is_closed(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(run_job(f, "owner", "up-2", CMT_SAMPLE("clip-40s.mp4"), NULL, NULL), 0);
+    char out[4096];
+    assert_int_equal(cmt_ledger(out, sizeof out, f->db, "refund", "up-2", "--reason", "broken",
+                                "--by", "sam", (const char *)NULL),
+                     0);
+    assert_int_equal(cmt_available(f->db, WS, NULL), 10);
+    assert_int_equal(run_job(f, "owner", "up-2", CMT_SAMPLE("clip-40s.mp4"), NULL, NULL), 1);
+    assert_non_null(strstr(f->log, "refused: job_closed"));
+    assert_null(strstr(f->log, "stage "));
+    assert_null(strstr(f->log, "already charged"));
+    assert_int_equal(cmt_available(f->db, WS, NULL), 10);
+    /* a released id is closed the same way (the ledger says job_closed) */
+    assert_int_equal(
+        run_job(f, "owner", "up-3", CMT_SAMPLE("clip-40s.mp4"), "--fail-at", "transcode"), 1);
+    assert_int_equal(run_job(f, "owner", "up-3", CMT_SAMPLE("clip-40s.mp4"), NULL, NULL), 1);
+    assert_non_null(strstr(f->log, "refused: job_closed (ledger: job_closed)"));
+    assert_int_equal(cmt_available(f->db, WS, NULL), 10);
+}
+
+/* Issue 12 §3: the price before any hold. */
+static void test_quote_only_shows_the_price_and_holds_nothing(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(cmt_pipeline(f->log, sizeof f->log, f->db, "--workspace", WS, "--user",
+                                  "member", "--quote-only", CMT_SAMPLE("edge-60.6s.mkv"),
+                                  (const char *)NULL),
+                     0);
+    assert_non_null(strstr(f->log, "quote: job (quote only): 2 credits for 60.600 s"));
+    assert_non_null(strstr(f->log, "quote: workspace acme has 10 credits available: affordable"));
+    assert_non_null(strstr(f->log, "quote: 2 from grant 1 (addon, expires never)"));
+    assert_non_null(strstr(f->log, "quote: nothing was held or charged"));
+    assert_null(strstr(f->log, "stage "));
+    int64_t held = -1;
+    assert_int_equal(cmt_available(f->db, WS, &held), 10);
+    assert_int_equal(held, 0);
+    /* by output: the requested length */
+    assert_int_equal(cmt_pipeline(f->log, sizeof f->log, f->db, "--workspace", WS, "--user",
+                                  "owner", "--quote-only", "--generate", "75", (const char *)NULL),
+                     0);
+    assert_non_null(strstr(f->log, "2 credits for 75.000 s (requested)"));
+    /* not affordable is still a quote (exit 0), nothing held */
+    assert_int_equal(cmt_pipeline(f->log, sizeof f->log, f->db, "--workspace", WS, "--user",
+                                  "owner", "--job", "j-big", "--quote-only",
+                                  CMT_SAMPLE("long-25m40.mkv"), (const char *)NULL),
+                     0);
+    assert_non_null(strstr(f->log, "quote: job j-big: 26 credits"));
+    assert_non_null(strstr(f->log, "not affordable"));
+    assert_int_equal(cmt_job_state(f->db, "j-big", NULL), -1);
+    /* a stranger is refused */
+    assert_int_equal(cmt_pipeline(f->log, sizeof f->log, f->db, "--workspace", WS, "--user",
+                                  "mallory", "--quote-only", CMT_SAMPLE("clip-40s.mp4"),
+                                  (const char *)NULL),
+                     1);
+    assert_non_null(strstr(f->log, "refused: forbidden"));
+    assert_int_equal(cmt_available(f->db, WS, &held), 10);
+    assert_int_equal(held, 0);
+}
+
+/* Issue 12 §5: the receipt says when the grace changed the credits. */
+static void test_receipt_states_the_grace_that_changed_the_credits(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(run_job(f, "owner", "j-604", CMT_SAMPLE("edge-60.4s.mkv"), NULL, NULL), 0);
+    assert_non_null(strstr(f->log, "charged: 1 credit (quote 1)"));
+    char why[4096];
+    assert_int_equal(cmt_ledger(why, sizeof why, f->db, "job", "j-604", (const char *)NULL), 0);
+    assert_non_null(strstr(why, "why: 1 credit for 60.400 s measured by "));
+    assert_non_null(strstr(why, ", 500 ms grace for encoder padding"));
+    /* 60.6 s is 2 credits with or without the grace: no mention */
+    assert_int_equal(run_job(f, "owner", "j-606", CMT_SAMPLE("edge-60.6s.mkv"), NULL, NULL), 0);
+    assert_int_equal(cmt_ledger(why, sizeof why, f->db, "job", "j-606", (const char *)NULL), 0);
+    assert_null(strstr(why, "grace"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_success_charges_exactly_the_quote, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_at_each_stage_leaves_the_balance, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_retried_job_id_does_not_charge_twice, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_retried_job_id_does_not_charge_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insufficient_balance_refuses_before_any_stage, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_non_member_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_file_is_refused_with_the_probe_code, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_usage_errors_exit_2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_id_reused_on_another_input_is_a_conflict, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_refunded_job_is_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quote_only_shows_the_price_and_holds_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_receipt_states_the_grace_that_changed_the_credits,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

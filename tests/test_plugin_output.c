@@ -70,6 +70,14 @@ static void test_by_output_job_is_charged_its_real_length(void **state)
     assert_int_equal(probe_credits(f->out, &ms), 1);
     assert_in_range(ms, 34900, 35200);
     assert_non_null(strstr(f->log, "charged: 1 credit (quote 2)"));
+    /* support staff see the requested and the measured length, and why the charge */
+    char job[4096];
+    assert_int_equal(cmt_ledger(job, sizeof job, f->db, "job", "g-short", (const char *)NULL), 0);
+    assert_non_null(strstr(job, "  why: 2 credits quoted for 95.000 s of requested output"));
+    assert_non_null(strstr(job, "  charge: 1 credit for 3"));
+    assert_non_null(strstr(job, "s of measured output (requested 95.000 s, quoted 2 credits); "
+                                "the output was shorter than requested: charged what it "
+                                "measured\n"));
     int64_t charged = 0;
     assert_int_equal(cmt_job_state(f->db, "g-short", &charged), CM_LEDGER_COMMITTED);
     assert_int_equal(charged, 1);
@@ -95,6 +103,10 @@ static void test_by_output_never_charges_more_than_the_quote(void **state)
     assert_int_equal(probe_credits(f->out, &ms), 2);
     assert_non_null(strstr(f->log, "quote: job g-cap: 1 credit "));
     assert_non_null(strstr(f->log, "charged: 1 credit (quote 1)"));
+    char job[4096];
+    assert_int_equal(cmt_ledger(job, sizeof job, f->db, "job", "g-cap", (const char *)NULL), 0);
+    assert_non_null(strstr(job, "(requested 20.000 s, quoted 1 credit); the output ran longer "
+                                "than requested: charged the quote\n"));
     int64_t charged = 0;
     assert_int_equal(cmt_job_state(f->db, "g-cap", &charged), CM_LEDGER_COMMITTED);
     assert_int_equal(charged, 1);

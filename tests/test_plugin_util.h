@@ -159,17 +159,18 @@ static inline int64_t cmt_available(const char *db, const char *ws, int64_t *hel
 }
 
 /* The hold state of job (enum cm_ledger_hold_state) and its charge, read with
- * cm-ledger job ("job J in WS by U: STATE, N credits held, C charged, ..."); -1 when
- * there is no such job. */
+ * cm-ledger job ("job J in WS by U: STATE, N credits held, C charged, ..."; "1 credit
+ * held"); -1 when there is no such job. */
 static inline int cmt_job_state(const char *db, const char *job, int64_t *charged)
 {
-    char out[4096], state[32];
+    char out[4096], state[32], word[16];
     if (cmt_ledger(out, sizeof out, db, "job", job, (const char *)NULL) != 0)
         return -1;
     const char *colon = strstr(out, ": ");
     long long held = 0, ch = 0;
-    if (!colon || sscanf(colon, ": %31[a-z], %lld credits held, %lld charged", state, &held,
-                         &ch) != 3)
+    if (!colon ||
+        sscanf(colon, ": %31[a-z], %lld %15s held, %lld charged", state, &held, word, &ch) != 4 ||
+        strcmp(word, held == 1 ? "credit" : "credits") != 0)
         return -1;
     if (charged)
         *charged = ch;

@@ -36,6 +36,7 @@ typedef struct opts {
     int64_t clock_offset_s;
     int64_t output_extra_ms; /* by output: make the output this much longer (or shorter) */
     int query_balance, query_job, verbose;
+    int quote_only; /* --quote-only: price the job, hold nothing, run nothing */
 } opts;
 
 typedef struct run {
@@ -78,10 +79,13 @@ static void usage(FILE *f)
             "                   [--lease SECONDS] [--fail-at STAGE] [--crash-at STAGE]\n"
             "                   [--thumbnail PNG] [--grace-ms MS] [--clock-offset-s S]\n"
             "                   (INPUT | --generate SECONDS [--output-extra-ms MS]) OUTPUT\n"
+            "       cm-pipeline --plugin PATH --db PATH --workspace WS --user U --quote-only\n"
+            "                   [--job ID] [--grace-ms MS] (INPUT | --generate SECONDS)\n"
             "       cm-pipeline --plugin PATH --db PATH --workspace WS [--user U] --balance\n"
             "       cm-pipeline --plugin PATH --db PATH --job ID --job-state\n"
             "stages: probe, transcode, thumbnail (by input); generate, thumbnail (--generate)\n"
-            "exit: 0 done, 1 refused or failed, 2 usage error or unusable plugin\n");
+            "exit: 0 done (--quote-only: quoted, affordable or not), 1 refused or failed,\n"
+            "      2 usage error or unusable plugin\n");
 }
 
 /* ---- progress -------------------------------------------------------------------- */
@@ -196,6 +200,67 @@ static void print_quote(const opts *o, const cm_plugin_quote *q)
     printf(")%s\n", q->replayed ? " [retry of an earlier run]" : "");
     if (q->note[0])
         printf("quote: note: %s\n", q->note);
+    if (q->receipt[0])
+        printf("quote: why: %s\n", q->receipt);
+}
+
+static const char *grant_kind(int kind)
+{
+    return kind == 1 ? "plan" : kind == 2 ? "addon" : kind == 3 ? "refund" : "unknown";
+}
+
+/* --quote-only: the price and whether the workspace can afford it, nothing held. */
+static int run_quote(run *r)
+{
+    const opts *o = r->o;
+    cm_plugin_job_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.struct_size = sizeof spec;
+    spec.job = o->job;
+    spec.workspace = o->workspace;
+    spec.user = o->user;
+    if (o->generate_s > 0) {
+        spec.billing = CM_PLUGIN_BY_OUTPUT;
+        spec.requested_output_ms = (int64_t)(o->generate_s * 1000.0 + 0.5);
+    } else {
+        spec.billing = CM_PLUGIN_BY_INPUT;
+        spec.input_path = o->input;
+    }
+    cm_plugin_quote q;
+    memset(&q, 0, sizeof q);
+    q.struct_size = sizeof q;
+    int rc = r->api->quote(r->p, &spec, &q);
+    if (rc != CM_PLUGIN_OK) {
+        if (q.cause != CM_PLUGIN_CAUSE_NONE)
+            printf("refused: %s (%s: %s): %s\n", r->api->err_name(rc),
+                   q.cause == CM_PLUGIN_CAUSE_PROBE ? "probe" : "ledger",
+                   r->api->cause_name(q.cause, q.cause_code), q.message);
+        else
+            printf("refused: %s: %s\n", r->api->err_name(rc), q.message);
+        return EXIT_REFUSED;
+    }
+    opts shown = *o;
+    if (!shown.job)
+        shown.job = "(quote only)";
+    print_quote(&shown, &q);
+    printf("quote: workspace %s has %lld credit%s available: %s\n", o->workspace,
+           (long long)q.available, q.available == 1 ? "" : "s",
+           q.affordable ? "affordable" : "not affordable");
+    char t[32];
+    for (int i = 0; i < q.n_grants && i < CM_PLUGIN_QUOTE_GRANTS; i++) {
+        if (q.grants[i].expires_ms < 0)
+            snprintf(t, sizeof t, "never");
+        else {
+            time_t secs = (time_t)(q.grants[i].expires_ms / 1000);
+            struct tm tm;
+            gmtime_r(&secs, &tm);
+            strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        }
+        printf("quote: %lld from grant %lld (%s, expires %s)\n", (long long)q.grants[i].credits,
+               (long long)q.grants[i].grant_id, grant_kind(q.grants[i].kind), t);
+    }
+    printf("quote: nothing was held or charged\n");
+    return 0;
 }
 
 static void thumb_path(const opts *o, char *buf, size_t n)
@@ -382,7 +447,7 @@ static int valid_stage(const opts *o, const char *s)
 static int parse(int argc, char **argv, opts *o)
 {
     enum { O_PLUGIN = 256, O_DB, O_WS, O_USER, O_JOB, O_GEN, O_FAIL, O_CRASH, O_LEASE, O_THUMB,
-           O_GRACE, O_CLOCK, O_EXTRA, O_BAL, O_STATE, O_VERBOSE, O_HELP };
+           O_GRACE, O_CLOCK, O_EXTRA, O_BAL, O_STATE, O_VERBOSE, O_HELP, O_QUOTE };
     static const struct option lo[] = {
         {"plugin", required_argument, 0, O_PLUGIN}, {"db", required_argument, 0, O_DB},
         {"workspace", required_argument, 0, O_WS},  {"user", required_argument, 0, O_USER},
@@ -394,6 +459,7 @@ static int parse(int argc, char **argv, opts *o)
         {"output-extra-ms", required_argument, 0, O_EXTRA},
         {"balance", no_argument, 0, O_BAL},         {"job-state", no_argument, 0, O_STATE},
         {"verbose", no_argument, 0, O_VERBOSE},     {"help", no_argument, 0, O_HELP},
+        {"quote-only", no_argument, 0, O_QUOTE},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->grace_ms = -1;
@@ -413,6 +479,7 @@ static int parse(int argc, char **argv, opts *o)
         case O_BAL: o->query_balance = 1; break;
         case O_STATE: o->query_job = 1; break;
         case O_VERBOSE: o->verbose = 1; break;
+        case O_QUOTE: o->quote_only = 1; break;
         case O_HELP: usage(stdout); exit(0);
         case O_GEN:
             o->generate_s = strtod(optarg, &end);
@@ -460,6 +527,18 @@ static int parse(int argc, char **argv, opts *o)
             fprintf(stderr, "cm-pipeline: --balance needs --workspace, --job-state --job\n");
             return -1;
         }
+        return 0;
+    }
+    if (o->quote_only) {
+        if (!o->workspace || !o->user || nargs != (o->generate_s > 0 ? 0 : 1) || o->fail_at ||
+            o->crash_at) {
+            fprintf(stderr, "cm-pipeline: --quote-only needs --workspace, --user and %s, and "
+                            "runs no stage\n",
+                    o->generate_s > 0 ? "no OUTPUT (with --generate)" : "INPUT (no OUTPUT)");
+            return -1;
+        }
+        if (o->generate_s <= 0)
+            o->input = argv[optind];
         return 0;
     }
     if (!o->workspace || !o->user || !o->job) {
@@ -532,7 +611,9 @@ int main(int argc, char **argv)
         dlclose(dl);
         return EXIT_REFUSED;
     }
-    int status = (o.query_balance || o.query_job) ? run_queries(&r) : run_job(&r);
+    int status = (o.query_balance || o.query_job) ? run_queries(&r)
+                 : o.quote_only                      ? run_quote(&r)
+                                                     : run_job(&r);
     api->close(r.p);
     dlclose(dl);
     return status;

@@ -370,22 +370,21 @@ int main(int argc, char **argv)
     for (int i = 0; i < o.procs; i++)
         jobs += atomic_load(&sh->slot[i].next_job);
     printf("torture: %s: %d processes, %ld jobs (%ld reserves, %ld commits, %ld releases, %ld "
-           "insufficient, %ld redone after a kill), %ld kills (reserve %ld, commit %ld, release "
-           "%ld, buy %ld, refund %ld, renew %ld, sweep/plan %ld, between calls %ld), %ld restarts, %ld lapses, "
-           "%ld expiries, %ld periods granted, %ld plan changes, %ld purchases, %ld refunds (%ld "
+           "insufficient, %ld job_closed, %ld redone after a kill), %ld kills (reserve %ld, commit "
+           "%ld, release %ld, buy %ld, refund %ld, renew %ld, sweep/plan %ld, between calls %ld), "
+           "%ld restarts, %ld lapses, %ld expiries, %ld periods granted, %ld plan changes, %ld purchases, %ld refunds (%ld "
            "credits), %ld sweeps, %ld busy; credits: granted %lld + bought %lld + refunded %lld "
            "= available %lld + held %lld + charged %lld + expired %lld; %.1f s run + %.1f s "
            "verify\n",
            failed ? "FAILED" : "OK", o.procs, jobs, st.reserves, st.commits, st.releases,
-           st.insufficient, st.redone, st.kills, st.kills_by_phase[TT_RESERVE],
+           st.insufficient, st.closed, st.redone, st.kills, st.kills_by_phase[TT_RESERVE],
            st.kills_by_phase[TT_COMMIT], st.kills_by_phase[TT_RELEASE], st.kills_by_phase[TT_BUY],
            st.kills_by_phase[TT_REFUND], st.kills_by_phase[TT_RENEW],
            st.kills_by_phase[TT_SWEEP] + st.kills_by_phase[TT_PLAN], st.kills_by_phase[TT_IDLE],
            st.respawns, st.lapses, st.expiries, st.periods, st.plan_changes, st.purchases,
            st.refunds, st.refund_credits, st.sweeps, st.busy, (long long)st.granted,
            (long long)st.bought, (long long)st.refunded_in, (long long)st.available,
-           (long long)st.held, (long long)st.charged, (long long)st.expired, t_run,
-           t_all - t_run);
+           (long long)st.held, (long long)st.charged, (long long)st.expired, t_run, t_all - t_run);
     if (failed || o.keep)
         printf("torture: database %s and logs kept in %s\n", o.db, dir);
     if (!failed && !o.keep) {

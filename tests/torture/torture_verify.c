@@ -14,7 +14,8 @@
  * and from the stored grants alike, and per grant granted + refunded_into = remaining +
  * held + charged + expired. Then: no counter negative at any point of the replay; every
  * hold taken once and resolved at most once, charged at most its hold, and committed
- * only with an amount some caller asked for; every acknowledged commit in the ledger
+ * only with an amount some caller asked for (never 0); a reserve told job_closed only for
+ * a hold released or lapsed; every acknowledged commit in the ledger
  * with that amount, every acknowledged release released (or lapsed); every
  * acknowledged purchase and refund recorded exactly once with its amount and nothing
  * recorded that nobody asked for; plan grants of the plans' sizes, never a period
@@ -128,6 +129,7 @@ typedef struct job_rec {
     int ws;
     int64_t credits;
     int reserve_intent, reserve_ack, release_intent, release_ack;
+    int closed_told;         /* a reserve (a redo) was told job_closed */
     uint32_t commit_intents; /* bit c: some caller asked to commit c credits */
     int64_t commit_ack;      /* charged, as told to a caller; -1 if never told */
     /* the ledger */
@@ -259,6 +261,9 @@ static void parse_line(logs *g, char *line, tt_stats *st)
         st->reserves++;
     } else if (!strcmp(t, "R-") && n == 3 && !strcmp(tok[2], "insufficient_credits")) {
         st->insufficient++;
+    } else if (!strcmp(t, "R-") && n == 3 && !strcmp(tok[2], "job_closed")) {
+        job_of(g, tok[1], 1)->closed_told = 1;
+        st->closed++;
     } else if (!strcmp(t, "C?") && n == 3) {
         int64_t c = atoll(tok[2]);
         if (c >= 0 && c < 32)
@@ -426,7 +431,10 @@ typedef struct grants {
     size_t n, cap;
     int bad;
     int64_t *starts[TT_NWS]; /* plan_set instants of each workspace, from the journal */
+    int64_t *allow[TT_NWS];  /* the allowance (N or 12 N) each plan_set row names */
     size_t n_starts[TT_NWS];
+    char **plan_refs; /* references of the plan_set/plan_cancel rows */
+    size_t n_plan_refs;
 } grants;
 
 static void cb_grant(void *ctx, const char *const *v)
@@ -571,12 +579,39 @@ static int replay_entry(grants *gs, logs *g, int w, const cm_ledger_entry *e, su
             return fail("refund %s went to job %s, its caller asked for %s", e->ref,
                         e->job ? e->job : "(none)", r->job);
         r->j_credits += c;
-    } else if (!strcmp(k, "plan_set")) {
-        int64_t *p = realloc(gs->starts[w], (gs->n_starts[w] + 1) * sizeof *p);
-        if (!p)
-            exit(1);
-        p[gs->n_starts[w]++] = e->at_ms;
-        gs->starts[w] = p;
+    } else if (!strcmp(k, "plan_set") || !strcmp(k, "plan_cancel")) {
+        if (e->ref) { /* a plan change's reference is applied once, however often repeated */
+            for (size_t i = 0; i < gs->n_plan_refs; i++)
+                if (!strcmp(gs->plan_refs[i], e->ref))
+                    return fail("journal row %lld: plan reference %s was applied twice",
+                                (long long)e->id, e->ref);
+            char **r = realloc(gs->plan_refs, (gs->n_plan_refs + 1) * sizeof *r);
+            if (!r || !(r[gs->n_plan_refs] = strdup(e->ref)))
+                exit(1);
+            gs->plan_refs = r;
+            gs->n_plan_refs++;
+        }
+        if (!strcmp(k, "plan_set")) {
+            /* "N credits a month, monthly|annual..." (the driver reads the plan from the
+             * sentence, independently of the ledger's plan tables) */
+            const char *m = e->reason ? strstr(e->reason, " credits a month, ") : NULL;
+            if (!m)
+                return fail("journal row %lld: a plan_set row that names no plan",
+                            (long long)e->id);
+            const char *d = m;
+            while (d > e->reason && d[-1] >= '0' && d[-1] <= '9')
+                d--;
+            int64_t n = atoll(d);
+            int annual = !strncmp(m + strlen(" credits a month, "), "annual", 6);
+            int64_t *p = realloc(gs->starts[w], (gs->n_starts[w] + 1) * sizeof *p);
+            int64_t *a = realloc(gs->allow[w], (gs->n_starts[w] + 1) * sizeof *a);
+            if (!p || !a)
+                exit(1);
+            gs->starts[w] = p;
+            gs->allow[w] = a;
+            a[gs->n_starts[w]] = annual ? 12 * n : n;
+            p[gs->n_starts[w]++] = e->at_ms;
+        }
     } else if (c != 0) {
         return fail("journal row %lld: unknown movement %s", (long long)e->id, k);
     }
@@ -704,24 +739,42 @@ static int periods_of(const grants *gs, int w, int64_t from, int64_t to, int L)
     return n;
 }
 
+/* The plan rules of issue 12, judged from the journal's plan_set rows (their instants
+ * and the plans their sentences name) and the stored plan grants, by the driver's own
+ * month arithmetic:
+ *  - every plan grant is either a whole period of a plan set at one of the plan_set
+ *    instants (bounds counted from that instant with clamped days), or a top-up made at
+ *    a plan_set instant that expires with a period granted before it;
+ *  - no period is granted twice by one plan;
+ *  - the grants of one period (those expiring together) add up to no more than the
+ *    largest allowance among the plans in effect during it (the last set before its
+ *    start, and every set from its start to before its end): no plan change mints
+ *    credits;
+ *  - periods do not overlap, except an annual period starting inside a monthly one. */
 static int check_plan_grants(grants *gs)
 {
-    /* The sizes the plans of torture.c and tt_plan_step() grant per month. */
-    static const int64_t sizes[TT_NWS][2] = {{300, 300}, {50, 20}, {80, 60}};
     for (size_t i = 0; i < gs->n; i++) {
         const grant *x = &gs->v[i];
         if (x->kind != CM_LEDGER_GRANT_PLAN)
             continue;
         int L = x->expires_ms == tt_add_months(x->created_ms, 12) ? 12 : 1;
-        int sized = 0;
-        for (int k = 0; k < 2; k++)
-            sized |= x->granted == (L == 12 ? 12 : 1) * sizes[x->ws][k];
         int plans = periods_of(gs, x->ws, x->created_ms, x->expires_ms, L);
-        if (!sized || !plans)
-            return fail("plan grant %lld of %s: %lld credits from %lld to %lld is no period of "
-                        "its plans",
-                        (long long)x->id, tt_ws(x->ws), (long long)x->granted,
-                        (long long)x->created_ms, (long long)x->expires_ms);
+        if (!plans) {
+            int topup = 0;
+            for (size_t k = 0; k < gs->n_starts[x->ws]; k++)
+                topup |= gs->starts[x->ws][k] == x->created_ms;
+            int period = 0;
+            for (size_t k = 0; k < i; k++)
+                period |= gs->v[k].kind == CM_LEDGER_GRANT_PLAN && gs->v[k].ws == x->ws &&
+                          gs->v[k].expires_ms == x->expires_ms &&
+                          gs->v[k].created_ms < x->created_ms;
+            if (!topup || !period)
+                return fail("plan grant %lld of %s: %lld credits from %lld to %lld is neither a "
+                            "period of its plans nor a top-up of one",
+                            (long long)x->id, tt_ws(x->ws), (long long)x->granted,
+                            (long long)x->created_ms, (long long)x->expires_ms);
+            continue;
+        }
         int same = 1;
         for (size_t k = 0; k < i; k++) {
             const grant *y = &gs->v[k];
@@ -733,6 +786,53 @@ static int check_plan_grants(grants *gs)
                         "times by %d plan(s)",
                         (long long)x->id, tt_ws(x->ws), (long long)x->created_ms,
                         (long long)x->expires_ms, same, plans);
+    }
+    /* Per period: the allowance, and no overlap. Grants are by id, so a period's first
+     * grant is its start. */
+    for (int w = 0; w < TT_NWS; w++) {
+        int64_t prev_begin = -1, prev_end = -1;
+        for (size_t i = 0; i < gs->n; i++) {
+            const grant *x = &gs->v[i];
+            if (x->kind != CM_LEDGER_GRANT_PLAN || x->ws != w)
+                continue;
+            int first = 1;
+            int64_t sum = 0;
+            for (size_t k = 0; k < gs->n; k++) {
+                const grant *y = &gs->v[k];
+                if (y->kind == CM_LEDGER_GRANT_PLAN && y->ws == w &&
+                    y->expires_ms == x->expires_ms) {
+                    first &= k >= i;
+                    sum += y->granted;
+                }
+            }
+            if (!first)
+                continue;
+            int64_t before = -1, most = -1;
+            for (size_t k = 0; k < gs->n_starts[w]; k++) {
+                if (gs->starts[w][k] < x->created_ms)
+                    before = gs->allow[w][k];
+                else if (gs->starts[w][k] < x->expires_ms && gs->allow[w][k] > most)
+                    most = gs->allow[w][k];
+            }
+            if (before > most)
+                most = before;
+            if (sum > most)
+                return fail("plan period of %s from %lld to %lld was granted %lld credits, more "
+                            "than the %lld its plans allow",
+                            tt_ws(w), (long long)x->created_ms, (long long)x->expires_ms,
+                            (long long)sum, (long long)most);
+            const int64_t month = 31LL * 86400000;
+            if (prev_end > x->created_ms &&
+                !(prev_end - prev_begin <= month && x->expires_ms - x->created_ms > month))
+                return fail("plan periods of %s overlap: one from %lld to %lld, the next from "
+                            "%lld",
+                            tt_ws(w), (long long)prev_begin, (long long)prev_end,
+                            (long long)x->created_ms);
+            if (x->expires_ms > prev_end) {
+                prev_begin = x->created_ms;
+                prev_end = x->expires_ms;
+            }
+        }
     }
     return 0;
 }
@@ -749,6 +849,9 @@ static int check_jobs(logs *g)
                 return fail("job %s: reserve acknowledged, but the ledger has no hold", id);
             if (j->commit_ack >= 0 || j->release_ack)
                 return fail("job %s: resolution acknowledged, but the ledger has no hold", id);
+            if (j->closed_told)
+                return fail("job %s: a reserve was told job_closed, but the ledger has no hold",
+                            id);
             continue;
         }
         if (!j->reserve_intent || j->ws != j->l_ws || j->credits != j->l_credits)
@@ -769,6 +872,8 @@ static int check_jobs(logs *g)
                             "back %lld of %lld (charged twice?)",
                             id, (long long)j->l_charged, (long long)j->j_commit,
                             (long long)j->j_back, (long long)j->l_credits);
+            if (j->l_charged == 0) /* issue 12: nothing costs 0 (use release) */
+                return fail("job %s: committed for 0 credits", id);
             if (j->l_charged >= 32 || !(j->commit_intents & (1u << j->l_charged)))
                 return fail("job %s: committed for %lld, which no caller asked for", id,
                             (long long)j->l_charged);
@@ -788,6 +893,9 @@ static int check_jobs(logs *g)
         default:
             return fail("job %s: state %d after every lease ended and a sweep", id, j->state);
         }
+        if (j->closed_told && j->state != CM_LEDGER_RELEASED && j->state != CM_LEDGER_LAPSED)
+            return fail("job %s: a reserve was told job_closed, but its hold is %s", id,
+                        cm_ledger_hold_state_name(j->state));
         if (j->commit_ack >= 0 &&
             (j->state != CM_LEDGER_COMMITTED || j->l_charged != j->commit_ack))
             return fail("job %s: a caller was told it was charged %lld; the ledger says %s, "
@@ -907,8 +1015,13 @@ int tt_verify(const tt_opts *o, tt_shared *sh, tt_stats *st)
 out:
     cm_ledger_close(l);
     free(gs.v);
-    for (int w = 0; w < TT_NWS; w++)
+    for (int w = 0; w < TT_NWS; w++) {
         free(gs.starts[w]);
+        free(gs.allow[w]);
+    }
+    for (size_t i = 0; i < gs.n_plan_refs; i++)
+        free(gs.plan_refs[i]);
+    free(gs.plan_refs);
     logs_free(&g);
     if (violation[0]) {
         fprintf(stderr, "torture: VIOLATION: %s\n", violation);

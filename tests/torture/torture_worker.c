@@ -51,22 +51,31 @@ int tt_open(const tt_opts *o, tt_shared *sh, cm_ledger **out)
 
 void tt_plan_step(int step, int *ws, int64_t *credits, int *interval)
 {
-    /* A cycle of four: ws1 goes annual, ws2 cancels, ws2 subscribes again, ws1 goes
-     * back to monthly. Each step is idempotent (the same plan again is a no-op,
-     * cancelling a cancelled plan is OK), so a killed ops process may redo it. */
+    /* A cycle of eight plan changes (issue 12): upgrade, cancel, resubscribe (a new period
+     * after the cancelled one ended), downgrade (scheduled), monthly -> annual, an annual
+     * upgrade (topped up by the months left), annual -> monthly (scheduled), and a
+     * cancel resumed at once. credits 0 is a cancel; credits < 0 a cancel followed at
+     * once by a set of -credits (resumed before the period ends). Each step carries a
+     * payment reference (tt_plan_ref), so a killed ops process that redoes it, and the
+     * replay the ops process makes of every step, must be replayed, not applied twice. */
     static const struct {
         int ws;
         int64_t credits;
         int interval;
-    } cycle[4] = {
-        {1, 20, CM_LEDGER_ANNUAL},
-        {2, 0, 0},
-        {2, 60, CM_LEDGER_MONTHLY},
-        {1, 50, CM_LEDGER_MONTHLY},
+    } cycle[8] = {
+        {1, 80, CM_LEDGER_MONTHLY}, {2, 0, 0},
+        {2, 60, CM_LEDGER_MONTHLY}, {1, 50, CM_LEDGER_MONTHLY},
+        {1, 20, CM_LEDGER_ANNUAL},  {1, 30, CM_LEDGER_ANNUAL},
+        {1, 50, CM_LEDGER_MONTHLY}, {2, -60, CM_LEDGER_MONTHLY},
     };
-    *ws = cycle[step % 4].ws;
-    *credits = cycle[step % 4].credits;
-    *interval = cycle[step % 4].interval;
+    *ws = cycle[step % 8].ws;
+    *credits = cycle[step % 8].credits;
+    *interval = cycle[step % 8].interval;
+}
+
+static void plan_ref(char *buf, size_t n, int step, const char *what)
+{
+    snprintf(buf, n, "plan-%d-%s", step, what);
 }
 
 /* ---- a process's log ---- */
@@ -314,7 +323,7 @@ static void run_job(proc *p, int k)
     int64_t lease_s = tt_below(&r, 10) ? TT_LONG_LEASE_S : TT_SHORT_LEASE_S;
     const char *user = tt_below(&r, 4) ? TT_MEMBER : tt_owner(w);
     int outcome = (int)tt_below(&r, 100);
-    int64_t partial = tt_below(&r, credits); /* 0 .. credits-1 */
+    int64_t partial = 1 + tt_below(&r, credits); /* 1 .. credits: a charge is never 0 */
     int renew = tt_below(&r, 10) == 0, retry = tt_below(&r, 8) == 0, use_all = tt_below(&r, 2);
 
     logf_(p, "R? %s %s %lld %lld %s", job, tt_ws(w), (long long)credits, (long long)lease_s, user);
@@ -324,7 +333,8 @@ static void run_job(proc *p, int k)
     phase(p, TT_IDLE);
     if (rc) {
         logf_(p, "R- %s %s", job, cm_ledger_err_name(rc));
-        allow(p, "reserve", job, rc, CM_LEDGER_E_INSUFFICIENT, 0);
+        /* a redo of a job whose hold went back: its id is closed */
+        allow(p, "reserve", job, rc, CM_LEDGER_E_INSUFFICIENT, CM_LEDGER_E_JOB_CLOSED);
         return;
     }
     logf_(p, "R+ %s %s", job, cm_ledger_hold_state_name(j->state));
@@ -411,10 +421,28 @@ void tt_ops_main(const tt_opts *o, tt_shared *sh, int gen)
             tt_plan_step(step, &w, &credits, &interval);
             logf_(&p, "P? %d", step);
             phase(&p, TT_PLAN);
-            int rc = credits ? cm_ledger_plan_set(p.l, tt_ws(w), credits, interval, NULL,
-                                                  tt_owner(w))
-                             : cm_ledger_plan_cancel(p.l, tt_ws(w), tt_owner(w));
+            char rc_ref[40], rs_ref[40];
+            plan_ref(rc_ref, sizeof rc_ref, step, "cancel");
+            plan_ref(rs_ref, sizeof rs_ref, step, "set");
+            cm_ledger_plan_result r = {0}, again = {0};
+            int rc = 0;
+            /* Twice: the second time with the same references must be a replay. */
+            for (int rep = 0; rep < 2 && !rc; rep++) {
+                cm_ledger_plan_result *out = rep ? &again : &r;
+                if (credits <= 0)
+                    rc = cm_ledger_plan_cancel_ref(p.l, tt_ws(w), tt_owner(w), rc_ref, out);
+                if (!rc && credits != 0)
+                    rc = cm_ledger_plan_set_ref(p.l, tt_ws(w), credits < 0 ? -credits : credits,
+                                                interval, NULL, tt_owner(w), rs_ref, out);
+            }
             phase(&p, TT_IDLE);
+            if (!rc &&
+                (!again.replayed || again.granted != r.granted || again.outcome != r.outcome))
+                logf_(&p,
+                      "X plan step %d: a repeated reference was not a replay of the first "
+                      "result (outcome %d/%d, granted %lld/%lld)",
+                      step, r.outcome, again.outcome, (long long)r.granted,
+                      (long long)again.granted);
             logf_(&p, "P%c %d %s", rc ? '-' : '+', step, cm_ledger_err_name(rc));
             allow(&p, "plan", tt_ws(w), rc, 0, 0);
             if (!rc)
