@@ -190,8 +190,10 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
     cm_ledger *l = calloc(1, sizeof *l);
     if (!l)
         return cm_fail(NULL, CM_LEDGER_E_NOMEM, "out of memory opening the ledger");
+    int postgres = 0;
 #ifdef CM_WITH_POSTGRES
-    l->ops = is_postgres(db) ? &cm_storage_pg : &cm_storage_sqlite;
+    postgres = is_postgres(db);
+    l->ops = postgres ? &cm_storage_pg : &cm_storage_sqlite;
 #else
     l->ops = &cm_storage_sqlite;
 #endif
@@ -199,7 +201,7 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
     l->now_ms = cfg.now_ms ? cfg.now_ms : real_clock;
     l->clock_user = cfg.clock_user;
     /* One clock for a fleet: on PostgreSQL the server's, unless a clock was injected. */
-    l->server_clock = !cfg.now_ms && l->ops == &cm_storage_pg;
+    l->server_clock = !cfg.now_ms && postgres;
     if (pthread_mutex_init(&l->mu, NULL) != 0) {
         free(l);
         return cm_fail(NULL, CM_LEDGER_E_NOMEM, "cannot create the handle's mutex");

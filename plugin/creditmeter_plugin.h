@@ -225,7 +225,7 @@ typedef struct cm_plugin_quote {
     int n_grants;   /* grants the credits are (would be) taken from, spending order */
     cm_plugin_quote_grant grants[CM_PLUGIN_QUOTE_GRANTS]; /* the first n_grants, at most 8 */
     char receipt[400]; /* why it costs that, as the ledger keeps it for support
-                          ("1 credit for 60.400 s measured by mp4_index, ... 500 ms
+                          ("1 credit for 60.400 s measured by structure_walk, ... 500 ms
                           grace for encoder padding") */
 } cm_plugin_quote;
 

@@ -249,7 +249,7 @@ __attribute__((format(printf, 3, 4))) static void append(char *buf, size_t cap,
 }
 
 /* The quote in one line for the ledger's note of the hold: "3 credits for 180.224 s
-   measured by tail_packets, the header declares no duration (...)"; with the grace
+   measured by packet_scan, the header declares no duration (...)"; with the grace
    when it changed the credits ("1 credit for 60.400 s measured by mp4_index, 500 ms
    grace for encoder padding, ..."). */
 static void describe_quote(const cm_plugin *p, const cm_plugin_quote *q, int billing, char *buf,

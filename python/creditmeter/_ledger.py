@@ -42,7 +42,8 @@ class CJob(Structure):
                 ("state", c_int), ("credits", c_int64), ("charged", c_int64),
                 ("refunded", c_int64), ("lease_s", c_int64), ("created_ms", c_int64),
                 ("lease_until_ms", c_int64), ("resolved_ms", c_int64), ("n_takes", c_size_t),
-                ("takes", POINTER(CTake)), ("note", c_char_p)]
+                ("takes", POINTER(CTake)), ("note", c_char_p),
+                ("binding", c_char_p), ("commit_note", c_char_p)]
 
 
 class CGrant(Structure):

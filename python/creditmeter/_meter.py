@@ -21,7 +21,7 @@ from typing import Optional
 from . import _native
 
 ABI_MAJOR = 1
-ABI_MINOR = 0
+ABI_MINOR = 1
 ENTRY_SYMBOL = "cm_plugin_entry"
 
 BY_INPUT = 1
@@ -51,12 +51,23 @@ class JobSpec(Structure):
                 ("requested_output_ms", c_int64), ("lease_s", c_int64)]
 
 
+class CQuoteGrant(Structure):
+    _fields_ = [("grant_id", c_int64), ("kind", c_int), ("credits", c_int64),
+                ("expires_ms", c_int64)]
+
+
+QUOTE_GRANTS = 8  # CM_PLUGIN_QUOTE_GRANTS
+
+
 class CQuote(Structure):
     _fields_ = [("struct_size", c_uint32), ("credits", c_int64), ("measured_ms", c_int64),
                 ("declared_ms", c_int64), ("billable_ms", c_int64), ("method", c_int),
                 ("method_name", c_char * 24), ("note", c_char * 160), ("hold_state", c_int),
                 ("replayed", c_int), ("lease_until_ms", c_int64), ("available", c_int64),
-                ("cause", c_int), ("cause_code", c_int), ("message", c_char * 256)]
+                ("cause", c_int), ("cause_code", c_int), ("message", c_char * 256),
+                # ABI 1.1
+                ("affordable", c_int), ("n_grants", c_int),
+                ("grants", CQuoteGrant * QUOTE_GRANTS), ("receipt", c_char * 400)]
 
 
 class COutcome(Structure):
@@ -96,6 +107,8 @@ _API_FUNCTIONS = [
     ("strerror", ctypes.CFUNCTYPE(c_char_p, c_int)),
     ("cause_name", ctypes.CFUNCTYPE(c_char_p, c_int, c_int)),
     ("hold_state_name", ctypes.CFUNCTYPE(c_char_p, c_int)),
+    # ABI 1.1
+    ("quote", ctypes.CFUNCTYPE(c_int, c_void_p, POINTER(JobSpec), POINTER(CQuote))),
 ]
 
 
@@ -141,6 +154,9 @@ class Quote:
     replayed: bool
     lease_until_ms: int
     available: Optional[int]
+    affordable: bool = True
+    grants: tuple = ()      # (grant_id, kind, credits, expires_ms or None), spending order
+    receipt: str = ""       # why it costs that, as the ledger keeps it for support
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,13 +290,38 @@ class Meter:
         spec.lease_s = lease_s
         q = _sized(CQuote)
         rc = self._fn("job_begin")(self._h, ctypes.byref(spec), ctypes.byref(q))
-        quote = Quote(q.credits, q.measured_ms, None if q.declared_ms < 0 else q.declared_ms,
-                      q.billable_ms, _native.dec(q.method_name), _native.dec(q.note),
-                      self._state(q.hold_state), bool(q.replayed), q.lease_until_ms,
-                      None if q.available < 0 else q.available)
+        quote = self._quote(q)
         if rc:
             raise self._error(rc, q.message, q.cause, q.cause_code, quote)
         return quote
+
+    def quote(self, job_id, workspace, user, input_path=None, *, requested_output_ms=0):
+        """quote (ABI 1.1): the price before anything happens. Probes the input (or takes
+        requested_output_ms), prices it and says whether the workspace can afford it and
+        from which grants; nothing is held. Returns the Quote (affordable or not); raises
+        MeterError when the input or the workspace is refused."""
+        spec = _sized(JobSpec)
+        e = _native.enc
+        keep = [e(job_id), e(workspace), e(user), e(input_path)]
+        spec.job, spec.workspace, spec.user, spec.input_path = keep
+        spec.billing = BY_OUTPUT if requested_output_ms else BY_INPUT
+        spec.requested_output_ms = requested_output_ms
+        q = _sized(CQuote)
+        rc = self._fn("quote")(self._h, ctypes.byref(spec), ctypes.byref(q))
+        quote = self._quote(q)
+        if rc:
+            raise self._error(rc, q.message, q.cause, q.cause_code, quote)
+        return quote
+
+    def _quote(self, q):
+        n = max(0, min(q.n_grants, QUOTE_GRANTS))
+        grants = tuple((g.grant_id, g.kind, g.credits, None if g.expires_ms < 0 else g.expires_ms)
+                       for g in q.grants[:n])
+        return Quote(q.credits, q.measured_ms, None if q.declared_ms < 0 else q.declared_ms,
+                     q.billable_ms, _native.dec(q.method_name), _native.dec(q.note),
+                     self._state(q.hold_state), bool(q.replayed), q.lease_until_ms,
+                     None if q.available < 0 else q.available, bool(q.affordable), grants,
+                     _native.dec(q.receipt))
 
     def stage_begin(self, job_id, stage):
         """Marks a stage's start and renews the lease; MeterError("lease_lapsed") means stop."""

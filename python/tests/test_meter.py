@@ -29,6 +29,21 @@ class MeterTest(TempDirTest):
         return self.meter.balance("acme")[0]
 
 
+class Quotes(MeterTest):
+    def test_a_quote_holds_nothing_and_names_its_grants(self):
+        q = self.meter.quote("job-q", "acme", "alice", CLIP)
+        self.assertEqual((q.credits, q.affordable, q.hold_state), (1, True, "none"))
+        self.assertEqual(len(q.grants), 1)
+        self.assertEqual(q.grants[0][2], 1)
+        self.assertIn("1 credit", q.receipt)
+        self.assertEqual(self.meter.balance("acme"), (3, 0))
+
+    def test_a_quote_beyond_the_balance_is_not_affordable(self):
+        q = self.meter.quote("job-q", "acme", "alice", requested_output_ms=300000)
+        self.assertEqual((q.credits, q.affordable), (5, False))
+        self.assertEqual(self.meter.balance("acme"), (3, 0))
+
+
 class JobContext(MeterTest):
     def test_a_block_that_returns_commits_the_quote(self):
         with self.meter.job("job-1", "acme", "alice", CLIP) as job:
