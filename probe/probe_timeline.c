@@ -120,10 +120,23 @@ static int64_t unwrap(const AVStream *st, struct cm__track *t, int64_t ts)
     return ts;
 }
 
+/* Whether ts (in st's time base) is a time a file can play at: within +-2^50 us (35
+   years) of 0. Anything else comes from a damaged or doctored header and would only
+   overflow the arithmetic below (sums of such values stay far below 2^63 in any time
+   base down to a fraction of a nanosecond); the packet then counts as untimed. */
+static int sane_ts(const AVStream *st, int64_t ts)
+{
+    const int64_t limit = (int64_t)1 << 50;
+    if (ts == AV_NOPTS_VALUE || ts <= -(INT64_MAX / 4) || ts >= INT64_MAX / 4)
+        return 0;
+    int64_t us = av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q);
+    return us > -limit && us < limit;
+}
+
 /* Closes the current piece of t. */
 static void close_piece(struct cm__track *t)
 {
-    if (t->seg_start != AV_NOPTS_VALUE)
+    if (t->seg_start != AV_NOPTS_VALUE && t->extra < INT64_MAX / 4)
         t->extra += t->seg_end - t->seg_start;
     t->seg_start = t->seg_end = t->run_end = AV_NOPTS_VALUE;
     t->pieces++;
@@ -160,6 +173,10 @@ void cm__note_ts(struct cm__measure *m, int idx, int64_t ts, int64_t dts, int64_
     const AVStream *st = m->fc->streams[idx];
     if (!t->countable)
         return;
+    if (!sane_ts(st, ts))
+        ts = AV_NOPTS_VALUE;
+    if (!sane_ts(st, dts))
+        dts = AV_NOPTS_VALUE;
     ts = unwrap(st, t, ts);
     /* Decode times only ever grow within a piece (reordering moves presentation times,
        never decode times): any step back is a clock that restarted, however short the
@@ -176,7 +193,13 @@ void cm__note_ts(struct cm__measure *m, int idx, int64_t ts, int64_t dts, int64_
            audio): it plays after the last stamped one. */
         if (t->last_pts != AV_NOPTS_VALUE) {
             t->untimed += frames;
-            int64_t end = t->last_pts + (t->untimed + t->last_frames) * frame_length(st, t);
+            int64_t after = frame_length(st, t);
+            int64_t n = t->untimed + t->last_frames;
+            if (after <= 0 || !sane_ts(st, after) || n > (INT64_MAX / 4) / after)
+                return; /* no sane frame length: the frame adds nothing */
+            int64_t end = t->last_pts + n * after;
+            if (!sane_ts(st, end))
+                return;
             if (end > t->end)
                 t->end = end;
             if (end > t->seg_end)
@@ -192,6 +215,8 @@ void cm__note_ts(struct cm__measure *m, int idx, int64_t ts, int64_t dts, int64_
             t->delta = gap;
     }
     int64_t dur = packet_duration(st, t, duration, size, frames);
+    if (dur < 0 || !sane_ts(st, dur))
+        dur = 0;
     /* Frame reordering moves a pts back by at most 16 frames (H.264's deepest); a jump
        back of more than that and 2 s, or ahead by more than 10 s, starts a new piece
        (files glued together, each with its own clock): players play on through both. */

@@ -385,6 +385,22 @@ static void test_fragments_with_tfdt_moved_back_bill_every_fragment(void **s)
     unlink(out);
 }
 
+/* Found by fuzz_probe_diff (tests/fuzz/crashers/probe_diff-timestamps-near-int64-min.bin):
+   timestamps at the edge of int64 overflowed the span's arithmetic (UBSan). A time no
+   file can play at counts as no timestamp; the probe answers either way, both ways. */
+static void test_absurd_timestamps_do_not_overflow(void **s)
+{
+    (void)s;
+    const char *f = sample("../tests/fuzz/crashers/probe_diff-timestamps-near-int64-min.bin");
+    for (int full = 0; full <= 1; full++) {
+        cm_probe_report *r = probe_full(f, full);
+        assert_non_null(r);
+        if (cm_probe_report_error(r) == CM_PROBE_OK)
+            assert_true(cm_probe_report_measured_ms(r) >= 0);
+        cm_probe_report_free(r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -401,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_bframes_with_edit_list_bill_presented_span),
         cmocka_unit_test(test_last_mpeg_audio_pes_bills_what_it_holds),
         cmocka_unit_test(test_fragments_with_tfdt_moved_back_bill_every_fragment),
+        cmocka_unit_test(test_absurd_timestamps_do_not_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
