@@ -149,6 +149,44 @@ class Entry:
     ref: Optional[str]
 
 
+class CPlanResult(Structure):
+    _fields_ = [("outcome", c_int), ("resumed", c_int), ("replayed", c_int),
+                ("granted", c_int64), ("effective_ms", c_int64)]
+
+
+TIER_MAX = 1000  # CM_LEDGER_TIER_MAX
+
+
+class CPlanInfo(Structure):
+    _fields_ = [("has_plan", c_int), ("active", c_int), ("cancelled", c_int),
+                ("cancelled_ms", c_int64), ("credits", c_int64), ("interval", c_int),
+                ("tier", ctypes.c_char * (TIER_MAX + 1)), ("period_start_ms", c_int64),
+                ("period_end_ms", c_int64), ("scheduled", c_int), ("sched_credits", c_int64),
+                ("sched_interval", c_int), ("sched_tier", ctypes.c_char * (TIER_MAX + 1)),
+                ("sched_ms", c_int64)]
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanChange:
+    outcome: str          # "started", "relabelled", "upgraded", "downgrade_scheduled", ...
+    resumed: bool
+    replayed: bool
+    granted: int
+    effective_ms: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    credits: int
+    interval: str
+    tier: Optional[str]
+    active: bool
+    cancelled: bool
+    period_start_ms: int
+    period_end_ms: int
+    scheduled: Optional[tuple]  # (credits, interval, tier, effective_ms) or None
+
+
 @dataclasses.dataclass(frozen=True)
 class Purchase:
     grant_id: int
@@ -233,6 +271,12 @@ def _l():
         f(lib, "cm_ledger_grant_kind_name", s, i)
         f(lib, "cm_ledger_hold_state_name", s, i)
         f(lib, "cm_ledger_version", s)
+        f(lib, "cm_ledger_plan_set_ref", i, v, s, i64, i, s, s, s, p(CPlanResult))
+        f(lib, "cm_ledger_plan_cancel_ref", i, v, s, s, s, p(CPlanResult))
+        f(lib, "cm_ledger_plan_show", i, v, s, s, p(CPlanInfo))
+        f(lib, "cm_ledger_plan_outcome_name", s, i)
+        f(lib, "cm_ledger_price", i, v, s, i64, s, p(CPurchase))
+        f(lib, "cm_ledger_money_format", s, i64, s, ctypes.c_char_p, c_size_t)
         _lib = lib
         return lib
 
@@ -354,16 +398,62 @@ class Ledger:
         self._check(self._lib.cm_ledger_member_remove(self._handle(), e(ws), e(user),
                                                       e(as_user)))
 
-    def plan_set(self, ws, credits_per_month, interval="monthly", tier=None, *, as_user):
+    def plan_set(self, ws, credits_per_month, interval="monthly", tier=None, *, as_user,
+                 ref=None):
+        """Sets the plan; a change never mints credits (see ledger/README.md). ref: the
+        payment provider's reference: the same one again returns the first PlanChange."""
         if interval not in INTERVALS:
             raise ValueError("interval must be 'monthly' or 'annual'")
         e = _native.enc
-        self._check(self._lib.cm_ledger_plan_set(self._handle(), e(ws), credits_per_month,
-                                                 INTERVALS[interval], e(tier), e(as_user)))
+        out = CPlanResult()
+        self._check(self._lib.cm_ledger_plan_set_ref(self._handle(), e(ws), credits_per_month,
+                                                     INTERVALS[interval], e(tier), e(as_user),
+                                                     e(ref), ctypes.byref(out)))
+        return self._plan_change(out)
 
-    def plan_cancel(self, ws, *, as_user):
+    def plan_cancel(self, ws, *, as_user, ref=None):
         e = _native.enc
-        self._check(self._lib.cm_ledger_plan_cancel(self._handle(), e(ws), e(as_user)))
+        out = CPlanResult()
+        self._check(self._lib.cm_ledger_plan_cancel_ref(self._handle(), e(ws), e(as_user),
+                                                        e(ref), ctypes.byref(out)))
+        return self._plan_change(out)
+
+    def _plan_change(self, out):
+        return PlanChange(_native.dec(self._lib.cm_ledger_plan_outcome_name(out.outcome)),
+                          bool(out.resumed), bool(out.replayed), out.granted, out.effective_ms)
+
+    def plan_show(self, ws, as_user=None):
+        """The workspace's Plan, or None when no plan was ever set."""
+        e = _native.enc
+        out = CPlanInfo()
+        self._check(self._lib.cm_ledger_plan_show(self._handle(), e(ws), e(as_user),
+                                                  ctypes.byref(out)))
+        if not out.has_plan:
+            return None
+        names = {v: k for k, v in INTERVALS.items()}
+        sched = None
+        if out.scheduled:
+            sched = (out.sched_credits, names.get(out.sched_interval, "unknown"),
+                     out.sched_tier.decode() or None, out.sched_ms)
+        return Plan(out.credits, names.get(out.interval, "unknown"), out.tier.decode() or None,
+                    bool(out.active), bool(out.cancelled), out.period_start_ms,
+                    out.period_end_ms, sched)
+
+    def price(self, ws, credits, as_user=None):
+        """What buying credits add-on credits would cost now (a Purchase with grant_id -1):
+        nothing is bought."""
+        e = _native.enc
+        out = CPurchase()
+        self._check(self._lib.cm_ledger_price(self._handle(), e(ws), credits, e(as_user),
+                                              ctypes.byref(out)))
+        return Purchase(out.grant_id, out.credits, out.unit_minor, out.total_minor,
+                        out.currency.decode(), bool(out.replayed))
+
+    def money(self, minor, currency):
+        """An amount for people, with the currency's decimals: money(75, "USD") -> "0.75 USD"."""
+        buf = ctypes.create_string_buffer(64)
+        return _native.dec(self._lib.cm_ledger_money_format(minor, _native.enc(currency), buf,
+                                                            len(buf)))
 
     def price_set(self, region, currency, unit_minor):
         e = _native.enc

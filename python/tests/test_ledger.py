@@ -156,6 +156,42 @@ class Operations(LedgerTest):
         self.l.check()
 
 
+class PlansAndPrices(LedgerTest):
+    def test_an_upgrade_tops_up_the_difference_and_a_replayed_ref_grants_nothing(self):
+        c = self.l.plan_set("acme", 100, "monthly", "basic", as_user="alice", ref="sub-1")
+        self.assertEqual((c.outcome, c.granted, c.replayed), ("started", 100, False))
+        self.clock.advance(7 * 86400000)
+        c = self.l.plan_set("acme", 300, "monthly", "pro", as_user="alice", ref="sub-2")
+        self.assertEqual((c.outcome, c.granted), ("upgraded", 200))
+        again = self.l.plan_set("acme", 300, "monthly", "pro", as_user="alice", ref="sub-2")
+        self.assertEqual((again.outcome, again.granted, again.replayed), ("upgraded", 200, True))
+        self.assertEqual(self.l.balance("acme").available, 300)
+        self.assertLedgerError("conflict", -5, self.l.plan_set, "acme", 500, "monthly",
+                               as_user="alice", ref="sub-2")
+
+    def test_plan_show_reports_the_period_and_a_scheduled_downgrade(self):
+        self.assertIsNone(self.l.plan_show("acme"))
+        self.l.plan_set("acme", 300, "monthly", "pro", as_user="alice")
+        c = self.l.plan_set("acme", 100, "monthly", "basic", as_user="alice")
+        self.assertEqual((c.outcome, c.granted), ("downgrade_scheduled", 0))
+        plan = self.l.plan_show("acme", "alice")
+        self.assertEqual((plan.credits, plan.interval, plan.tier, plan.active, plan.cancelled),
+                         (300, "monthly", "pro", True, False))
+        self.assertEqual(plan.period_start_ms, T0)
+        self.assertEqual(plan.scheduled, (100, "monthly", "basic", plan.period_end_ms))
+        self.assertEqual(self.l.plan_cancel("acme", as_user="alice").outcome, "cancelled")
+        self.assertIsNone(self.l.plan_show("acme").scheduled)
+
+    def test_price_tells_the_cost_before_buying_and_money_uses_the_decimals(self):
+        p = self.l.price("acme", 5)
+        self.assertEqual((p.grant_id, p.unit_minor, p.total_minor, p.currency),
+                         (-1, 15, 75, "USD"))
+        self.assertEqual(self.l.balance("acme").available, 0)
+        self.assertEqual(self.l.money(75, "USD"), "0.75 USD")
+        self.assertEqual(self.l.money(12000, "INR"), "120.00 INR")
+        self.assertEqual(self.l.money(500, "JPY"), "500 JPY")
+
+
 class Errors(LedgerTest):
     def test_more_than_available_is_insufficient_credits(self):
         self.assertLedgerError("insufficient_credits", -1, self.l.reserve, "acme", "j", 1,
