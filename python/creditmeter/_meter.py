@@ -281,13 +281,7 @@ class Meter:
               lease_s=0):
         """job_begin: probe (by input) or take requested_output_ms (by output), quote and
         reserve. Returns the Quote; raises MeterError (with .quote) when refused."""
-        spec = _sized(JobSpec)
-        e = _native.enc
-        keep = [e(job_id), e(workspace), e(user), e(input_path)]
-        spec.job, spec.workspace, spec.user, spec.input_path = keep
-        spec.billing = BY_OUTPUT if requested_output_ms else BY_INPUT
-        spec.requested_output_ms = requested_output_ms
-        spec.lease_s = lease_s
+        spec = self._spec(job_id, workspace, user, input_path, requested_output_ms, lease_s)
         q = _sized(CQuote)
         rc = self._fn("job_begin")(self._h, ctypes.byref(spec), ctypes.byref(q))
         quote = self._quote(q)
@@ -300,18 +294,25 @@ class Meter:
         requested_output_ms), prices it and says whether the workspace can afford it and
         from which grants; nothing is held. Returns the Quote (affordable or not); raises
         MeterError when the input or the workspace is refused."""
-        spec = _sized(JobSpec)
-        e = _native.enc
-        keep = [e(job_id), e(workspace), e(user), e(input_path)]
-        spec.job, spec.workspace, spec.user, spec.input_path = keep
-        spec.billing = BY_OUTPUT if requested_output_ms else BY_INPUT
-        spec.requested_output_ms = requested_output_ms
+        spec = self._spec(job_id, workspace, user, input_path, requested_output_ms, 0)
         q = _sized(CQuote)
         rc = self._fn("quote")(self._h, ctypes.byref(spec), ctypes.byref(q))
         quote = self._quote(q)
         if rc:
             raise self._error(rc, q.message, q.cause, q.cause_code, quote)
         return quote
+
+    @staticmethod
+    def _spec(job_id, workspace, user, input_path, requested_output_ms, lease_s):
+        """A cm_plugin_job_spec; its strings are bytes objects the struct keeps alive."""
+        e = _native.enc
+        spec = _sized(JobSpec)
+        spec.job, spec.workspace, spec.user, spec.input_path = (e(job_id), e(workspace), e(user),
+                                                                e(input_path))
+        spec.billing = BY_OUTPUT if requested_output_ms else BY_INPUT
+        spec.requested_output_ms = requested_output_ms
+        spec.lease_s = lease_s
+        return spec
 
     def _quote(self, q):
         n = max(0, min(q.n_grants, QUOTE_GRANTS))
