@@ -27,15 +27,21 @@ static inline int cmt_proc_status(int st)
     return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
 }
 
+/* waitpid(pid) through EINTR; 0 when reaped, its raw status in *st. */
+static inline int cmt_proc_waitpid_(pid_t pid, int *st)
+{
+    pid_t r;
+    do
+        r = waitpid(pid, st, 0);
+    while (r < 0 && errno == EINTR);
+    return r == pid ? 0 : -1;
+}
+
 /* Waits for pid; its status as cmt_proc_status(), -1 when it cannot be reaped. */
 static inline int cmt_proc_wait(pid_t pid)
 {
     int st = 0;
-    pid_t r;
-    do
-        r = waitpid(pid, &st, 0);
-    while (r < 0 && errno == EINTR);
-    return r == pid ? cmt_proc_status(st) : -1;
+    return cmt_proc_waitpid_(pid, &st) == 0 ? cmt_proc_status(st) : -1;
 }
 
 /* Reads what a child wrote into f (rewound) as a NUL-terminated string in buf. */
@@ -52,14 +58,15 @@ static inline void cmt_proc_slurp_(FILE *f, char *buf, size_t n)
 }
 
 /*
- * Runs argv (NULL-terminated; argv[0] is the program's path, not searched in PATH) and
- * waits for it. Its stdout goes into out (NUL-terminated, truncated to out_size - 1;
- * out may be NULL); its stderr into err, or into out with stdout when err is NULL.
- * No core file is written when the child crashes. Returns the exit code, 128 + signal,
- * or -1 when the child could not be started (fork failed; exec failing gives 127).
+ * Runs argv (NULL-terminated; argv[0] is the program's path, not searched in PATH) in
+ * directory dir (NULL: this one) and waits for it. Its stdout goes into out
+ * (NUL-terminated, truncated to out_size - 1; out may be NULL); its stderr into err, or
+ * into out with stdout when err is NULL. No core file is written when the child
+ * crashes. Returns the exit code, 128 + signal, or -1 when the child could not be
+ * started (fork failed; exec or chdir failing gives 127).
  */
-static inline int cmt_proc_run(char *const argv[], char *out, size_t out_size, char *err,
-                               size_t err_size)
+static inline int cmt_proc_run_in(const char *dir, char *const argv[], char *out,
+                                  size_t out_size, char *err, size_t err_size)
 {
     FILE *fo = tmpfile();
     FILE *fe = err ? tmpfile() : NULL;
@@ -77,6 +84,8 @@ static inline int cmt_proc_run(char *const argv[], char *out, size_t out_size, c
         setrlimit(RLIMIT_CORE, &no_core);
         dup2(fileno(fo), 1);
         dup2(fileno(fe ? fe : fo), 2);
+        if (dir && chdir(dir) != 0)
+            _exit(127);
         execv(argv[0], argv);
         _exit(127);
     }
@@ -87,6 +96,13 @@ static inline int cmt_proc_run(char *const argv[], char *out, size_t out_size, c
     if (fe)
         fclose(fe);
     return rc;
+}
+
+/* cmt_proc_run_in() in this directory. */
+static inline int cmt_proc_run(char *const argv[], char *out, size_t out_size, char *err,
+                               size_t err_size)
+{
+    return cmt_proc_run_in(NULL, argv, out, out_size, err, err_size);
 }
 
 /* A worker: runs in child i of n; its return value (0..255) is the child's exit code. */
@@ -104,23 +120,25 @@ static inline pid_t cmt_proc_fork(cmt_worker_fn fn, int i, void *arg)
 
 /*
  * Forks n children at once, child i running fn(i, arg), then waits for every one of
- * them. status[i] (n entries, may be NULL) receives child i's cmt_proc_status(), -1 for
- * a child that could not be forked. Returns the number of children that could not be
- * forked or reaped (0: all ran and were reaped).
+ * them. code[i] (n entries, may be NULL) receives child i's exit code (0..255), or -1
+ * when it did not exit (killed by a signal, or could not be forked or reaped). Returns
+ * how many children did not exit: 0 when every one ran and exited.
  */
-static inline int cmt_proc_workers(int n, cmt_worker_fn fn, void *arg, int *status)
+static inline int cmt_proc_workers(int n, cmt_worker_fn fn, void *arg, int *code)
 {
     pid_t pids[256];
     int bad = 0;
-    if (n > 256)
+    if (n < 0 || n > 256)
         return n;
     for (int i = 0; i < n; i++)
         pids[i] = cmt_proc_fork(fn, i, arg);
     for (int i = 0; i < n; i++) {
-        int s = pids[i] < 0 ? -1 : cmt_proc_wait(pids[i]);
-        bad += s < 0;
-        if (status)
-            status[i] = s;
+        int st = 0, c = -1;
+        if (pids[i] >= 0 && cmt_proc_waitpid_(pids[i], &st) == 0 && WIFEXITED(st))
+            c = WEXITSTATUS(st);
+        bad += c < 0;
+        if (code)
+            code[i] = c;
     }
     return bad;
 }
