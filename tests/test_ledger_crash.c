@@ -2,13 +2,16 @@
  * check: every transaction either happened entirely or not at all, and the ledger
  * keeps working (the dead writer's hold lapses with its lease). */
 #include "ledger_test.h"
+#include "test_proc.h"
 
 #include <signal.h>
-#include <sys/wait.h>
 #include <time.h>
 
-static void writer(const char *path)
+/* A worker that writes until it is killed (or exits 3/4 when the ledger refuses). */
+static int writer(int id, void *arg)
 {
+    const char *path = arg;
+    (void)id;
     lt_env e = {0};
     e.now_ms = lt_time("2026-01-31T12:00:00Z");
     cm_ledger_config cfg;
@@ -17,13 +20,13 @@ static void writer(const char *path)
     cfg.now_ms = lt_clock;
     cfg.clock_user = &e;
     if (cm_ledger_open(&e.l, &cfg))
-        _exit(3);
+        return 3;
     for (long i = 0;; i++) {
         char job[64];
         /* each writer its own ids: a released id is closed for good */
         snprintf(job, sizeof job, "crash-%ld-%ld", (long)getpid(), i);
         if (cm_ledger_reserve(e.l, "acme", job, 2, "bob", 60, NULL))
-            _exit(4);
+            return 4;
         if (i % 2)
             cm_ledger_commit(e.l, job, 1, NULL);
         else
@@ -35,17 +38,12 @@ static void writer(const char *path)
 
 static void kill_writer_after(lt_env *e, long delay_ms)
 {
-    pid_t pid = fork();
+    pid_t pid = cmt_proc_fork(writer, 0, e->path);
     assert_true(pid >= 0);
-    if (pid == 0)
-        writer(e->path);
     struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
     assert_int_equal(kill(pid, SIGKILL), 0);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFSIGNALED(status));
-    assert_int_equal(WTERMSIG(status), SIGKILL);
+    assert_int_equal(cmt_proc_wait(pid), 128 + SIGKILL); /* killed, not exited */
 }
 
 static void test_check_passes_after_a_writer_is_killed_mid_work(void **state)
