@@ -4,13 +4,21 @@
 #include "ledger_test.h"
 #include "test_proc.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <time.h>
 
-/* A worker that writes until it is killed (or exits 3/4 when the ledger refuses). */
+typedef struct writer_arg {
+    const char *path;
+    int started; /* write end of a pipe: one byte once the writer has written */
+} writer_arg;
+
+/* A worker that writes until it is killed (or exits 3/4 when the ledger refuses); it
+ * tells the parent through started once two jobs are in the journal. */
 static int writer(int id, void *arg)
 {
-    const char *path = arg;
+    const writer_arg *a = arg;
+    const char *path = a->path;
     (void)id;
     lt_env e = {0};
     e.now_ms = lt_time("2026-01-31T12:00:00Z");
@@ -33,13 +41,26 @@ static int writer(int id, void *arg)
             cm_ledger_release(e.l, job, NULL);
         if (i % 10 == 0)
             cm_ledger_buy(e.l, "acme", 1, "alice", NULL, NULL);
+        if (i == 1 && write(a->started, "w", 1) != 1)
+            return 5;
     }
 }
 
+/* Starts a writer and kills it delay_ms after it has written its first jobs (so the kill
+ * lands in the middle of its work however slow the machine is to start it). */
 static void kill_writer_after(lt_env *e, long delay_ms)
 {
-    pid_t pid = cmt_proc_fork(writer, 0, e->path);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    writer_arg a = {e->path, fds[1]};
+    pid_t pid = cmt_proc_fork(writer, 0, &a);
     assert_true(pid >= 0);
+    close(fds[1]);
+    char c;
+    struct pollfd pfd = {fds[0], POLLIN, 0};
+    assert_int_equal(poll(&pfd, 1, 60000), 1);
+    assert_int_equal(read(fds[0], &c, 1), 1); /* 0: it died before writing */
+    close(fds[0]);
     struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
     assert_int_equal(kill(pid, SIGKILL), 0);
