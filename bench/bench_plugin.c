@@ -65,7 +65,7 @@ static int work(const char *in, const char *out, const char *png, const char *st
 
 int main(int argc, char **argv)
 {
-    const char *plugin = argc > 1 ? argv[1] : CM_BUILD_DIR "/plugin/libcreditmeter_plugin.so";
+    const char *plugin = argc > 1 ? argv[1] : CM_BIN_PLUGIN;
     int rounds = argc > 2 ? atoi(argv[2]) : 3;
     if (rounds < 1)
         rounds = 1;

@@ -2,10 +2,13 @@
 # over the samples, against the same jobs without the plugin, in the same run.
 if(TARGET creditmeter_plugin AND TARGET cm_media)
   add_executable(bench_plugin ${CMAKE_CURRENT_LIST_DIR}/bench_plugin.c)
-  target_include_directories(bench_plugin PRIVATE ${PROJECT_SOURCE_DIR}/plugin)
+  # The plugin's public header as a host sees it (pipeline/ copies it to the build tree's
+  # include/creditmeter/); the plugin itself found by target.
+  target_include_directories(bench_plugin PRIVATE ${PROJECT_BINARY_DIR}/include/creditmeter)
   target_link_libraries(bench_plugin PRIVATE cm_media cm_ledger ${CMAKE_DL_LIBS})
   target_compile_definitions(bench_plugin PRIVATE
-    CM_SAMPLES_DIR="${PROJECT_SOURCE_DIR}/samples" CM_BUILD_DIR="${PROJECT_BINARY_DIR}")
+    CM_SAMPLES_DIR="${PROJECT_SOURCE_DIR}/samples"
+    CM_BIN_PLUGIN="$<TARGET_FILE:creditmeter_plugin>")
   add_dependencies(bench_plugin creditmeter_plugin)
 endif()
 

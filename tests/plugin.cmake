@@ -1,7 +1,4 @@
-# plugin: the media engine of the reference host, the plugin ABI and the end-to-end jobs.
-if(TARGET cm_media)
-  cm_add_test(test_plugin_media SOURCES test_plugin_media.c LIBS cm_media)
-endif()
+# plugin: the plugin ABI and the end-to-end jobs (the host's engine: pipeline.cmake).
 
 # The end-to-end tests run the reference host (CM_BUILD_PIPELINE).
 if(TARGET creditmeter_plugin AND TARGET cm-pipeline)

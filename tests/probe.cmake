@@ -3,8 +3,7 @@ foreach(t test_probe_samples test_probe_errors test_probe_lying test_probe_cli t
           test_probe_walk test_probe_oracle)
   cm_add_test(${t} SOURCES ${t}.c LIBS cm_probe Threads::Threads)
 endforeach()
-# APPEND: cm_add_test already set CMOCKA_MESSAGE_OUTPUT in ENVIRONMENT.
-set_property(TEST test_probe_cli APPEND PROPERTY ENVIRONMENT "CM_PROBE_BIN=$<TARGET_FILE:cm-probe>")
+# test_probe_cli runs CM_BIN_PROBE ($<TARGET_FILE:cm-probe>, from cm_add_test).
 
 # The packaging matrix (tests/packaging/make-matrix.sh: every packaging ffmpeg and mkvmerge
 # write, cut, joined and byte-edited files, and a manifest), made once into the build tree

@@ -1,11 +1,9 @@
 /* cm-ledger, the real binary: exit 0 / 1 (refused, machine name on stderr or JSON with
  * --json) / 2 (usage), --now replacing the clock, and the JSON shape of balance. */
 #include "ledger_test.h"
+#include "test_proc.h"
 
-#include <fcntl.h>
-#include <sys/wait.h>
-
-#define CLI CM_BUILD_DIR "/ledger/cm-ledger"
+#define CLI CM_BIN_LEDGER /* $<TARGET_FILE:cm-ledger> */
 
 static char db[512];
 static char out[65536], err[65536];
@@ -22,13 +20,6 @@ static int read_text(const char *path, char *buf, size_t n)
     return opened;
 }
 
-/* A child's output file: read, then removed. */
-static void slurp(const char *path, char *buf, size_t n)
-{
-    read_text(path, buf, n);
-    unlink(path);
-}
-
 /* Run cm-ledger --db <db> args... ; returns the exit status, fills out/err. */
 static int cli(const char *first, ...)
 {
@@ -40,25 +31,9 @@ static int cli(const char *first, ...)
         argv[argc++] = a;
     va_end(ap);
     argv[argc] = NULL;
-    char po[600], pe[600]; /* beside the database, which may be a PostgreSQL URI */
-    snprintf(po, sizeof po, "%s/cli-%ld.out", CM_TEST_TMP, (long)getpid());
-    snprintf(pe, sizeof pe, "%s/cli-%ld.err", CM_TEST_TMP, (long)getpid());
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fo = open(po, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int fe = open(pe, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        execv(CLI, (char *const *)argv);
-        _exit(127);
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    slurp(po, out, sizeof out);
-    slurp(pe, err, sizeof err);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
+    int rc = cmt_proc_run((char *const *)argv, out, sizeof out, err, sizeof err);
+    assert_true(rc >= 0 && rc < 128); /* it exited: not a crash, not a failed fork */
+    return rc;
 }
 
 #define T0 "--now", "2026-01-31T12:00:00Z"

@@ -5,8 +5,7 @@
  * racing to reserve and commit one job id make one hold and one charge; writers on
  * several workspaces and a sweeper at once lose no update. */
 #include "ledger_test.h"
-
-#include <sys/wait.h>
+#include "test_proc.h"
 
 #define WORKERS 4
 #define ROUNDS 40
@@ -14,8 +13,9 @@
 
 /* Child: its own handle (real processes share nothing but the file). Reports, through
  * its exit status, how many credits it charged (< 256 by construction). */
-static int worker(const char *path, int id)
+static int worker(int id, void *arg)
 {
+    const char *path = arg;
     lt_env e = {0};
     e.now_ms = lt_time("2026-01-31T12:00:00Z");
     cm_ledger_config cfg;
@@ -62,19 +62,11 @@ static void test_processes_never_spend_more_than_granted(void **state)
     cm_ledger_close(e.l);
     e.l = NULL;
 
-    pid_t pids[WORKERS];
-    for (int i = 0; i < WORKERS; i++) {
-        pids[i] = fork();
-        assert_true(pids[i] >= 0);
-        if (pids[i] == 0)
-            _exit(worker(e.path, i));
-    }
+    int code[WORKERS];
+    assert_int_equal(cmt_proc_workers(WORKERS, worker, e.path, code), 0); /* all exited */
     int charged = 0;
     for (int i = 0; i < WORKERS; i++) {
-        int status;
-        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
-        assert_true(WIFEXITED(status));
-        int c = WEXITSTATUS(status);
+        int c = code[i];
         if (c >= 250)
             fail_msg("worker %d failed with %d", i, c);
         charged += c;
@@ -106,8 +98,10 @@ static int open_child(lt_env *e, const char *path)
 
 /* Child: reserve and commit the one job everybody races for; exit 0 if both calls
  * returned the same hold as everybody else's (the first result). */
-static int same_job_racer(const char *path)
+static int same_job_racer(int id, void *arg)
 {
+    const char *path = arg;
+    (void)id;
     lt_env e;
     if (open_child(&e, path))
         return 10;
@@ -133,20 +127,11 @@ static void test_processes_racing_on_one_job_hold_and_charge_once(void **state)
     LT_OK(&e, cm_ledger_buy(e.l, "acme", 20, "alice", NULL, NULL));
     cm_ledger_close(e.l);
     e.l = NULL;
-    pid_t pids[WORKERS];
-    for (int i = 0; i < WORKERS; i++) {
-        pids[i] = fork();
-        assert_true(pids[i] >= 0);
-        if (pids[i] == 0)
-            _exit(same_job_racer(e.path));
-    }
-    for (int i = 0; i < WORKERS; i++) {
-        int status;
-        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
-        assert_true(WIFEXITED(status));
-        if (WEXITSTATUS(status))
-            fail_msg("racer %d failed with %d", i, WEXITSTATUS(status));
-    }
+    int code[WORKERS];
+    assert_int_equal(cmt_proc_workers(WORKERS, same_job_racer, e.path, code), 0);
+    for (int i = 0; i < WORKERS; i++)
+        if (code[i])
+            fail_msg("racer %d failed with %d", i, code[i]);
     e.l = lt_open_path(&e, e.path);
     assert_int_equal(lt_available(&e, "acme"), 15);
     cm_ledger_history_result *h = NULL;
@@ -167,8 +152,9 @@ static void test_processes_racing_on_one_job_hold_and_charge_once(void **state)
 
 /* Child: spend on every workspace in turn, one credit a job; the last child sweeps
  * instead, now and then. Exit status: credits charged (< 250). */
-static int spaces_worker(const char *path, int id)
+static int spaces_worker(int id, void *arg)
 {
+    const char *path = arg;
     lt_env e;
     if (open_child(&e, path))
         return 255;
@@ -209,21 +195,13 @@ static void test_writers_on_several_workspaces_and_a_sweeper_lose_nothing(void *
     }
     cm_ledger_close(e.l);
     e.l = NULL;
-    pid_t pids[WORKERS];
-    for (int i = 0; i < WORKERS; i++) {
-        pids[i] = fork();
-        assert_true(pids[i] >= 0);
-        if (pids[i] == 0)
-            _exit(spaces_worker(e.path, i));
-    }
+    int code[WORKERS];
+    assert_int_equal(cmt_proc_workers(WORKERS, spaces_worker, e.path, code), 0);
     int charged = 0;
     for (int i = 0; i < WORKERS; i++) {
-        int status;
-        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
-        assert_true(WIFEXITED(status));
-        if (WEXITSTATUS(status) >= 250)
-            fail_msg("worker %d failed with %d", i, WEXITSTATUS(status));
-        charged += WEXITSTATUS(status);
+        if (code[i] >= 250)
+            fail_msg("worker %d failed with %d", i, code[i]);
+        charged += code[i];
     }
     e.l = lt_open_path(&e, e.path);
     int64_t left = 0;
@@ -238,6 +216,19 @@ static void test_writers_on_several_workspaces_and_a_sweeper_lose_nothing(void *
     lt_close(&e);
 }
 
+/* Child: open the (maybe not yet existing) ledger and create workspace ws<id>. */
+static int fresh_opener(int id, void *arg)
+{
+    lt_env c;
+    if (open_child(&c, arg))
+        return 20;
+    char ws[16];
+    snprintf(ws, sizeof ws, "ws%d", id);
+    int rc = cm_ledger_workspace_create(c.l, ws, "alice", NULL);
+    cm_ledger_close(c.l);
+    return rc ? 21 : 0;
+}
+
 /* Processes opening a ledger that does not exist yet, all at once: it is created once
  * (PostgreSQL: under pg_advisory_xact_lock) and every one of them can use it. */
 static void test_processes_opening_a_fresh_ledger_at_once_create_it_once(void **state)
@@ -246,28 +237,11 @@ static void test_processes_opening_a_fresh_ledger_at_once_create_it_once(void **
     char path[512];
     lt_db_path(path, sizeof path, "fresh");
     lt_unlink_db(path);
-    pid_t pids[WORKERS];
-    for (int i = 0; i < WORKERS; i++) {
-        pids[i] = fork();
-        assert_true(pids[i] >= 0);
-        if (pids[i] == 0) {
-            lt_env c;
-            if (open_child(&c, path))
-                _exit(20);
-            char ws[16];
-            snprintf(ws, sizeof ws, "ws%d", i);
-            int rc = cm_ledger_workspace_create(c.l, ws, "alice", NULL);
-            cm_ledger_close(c.l);
-            _exit(rc ? 21 : 0);
-        }
-    }
-    for (int i = 0; i < WORKERS; i++) {
-        int status;
-        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
-        assert_true(WIFEXITED(status));
-        if (WEXITSTATUS(status))
-            fail_msg("opener %d failed with %d", i, WEXITSTATUS(status));
-    }
+    int code[WORKERS];
+    assert_int_equal(cmt_proc_workers(WORKERS, fresh_opener, path, code), 0);
+    for (int i = 0; i < WORKERS; i++)
+        if (code[i])
+            fail_msg("opener %d failed with %d", i, code[i]);
     lt_env e;
     memset(&e, 0, sizeof e);
     snprintf(e.path, sizeof e.path, "%s", path);

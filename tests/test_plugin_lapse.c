@@ -1,6 +1,10 @@
 /*
  * test_plugin_lapse.c - a pipeline that crashes mid-job (--crash-at: abort(), no
  * cleanup) leaves a hold that lapses after its lease; then the balance is as it was.
+ *
+ * No waiting: the lease ends where the ledger says (lease_until of cm-ledger --json job),
+ * and time is moved past it with the clocks the programs take: cm-ledger --now for the
+ * ledger's reads, cm-pipeline --clock-offset-s for the host's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,15 +16,22 @@
 #include "test_plugin_util.h"
 
 #include <signal.h>
-#include <time.h>
 
 #define WS "crashy"
+/* Long enough that "right after the crash" is well inside it on any machine. */
+#define LEASE_S 600
+#define LEASE_ARG "600"
 
-static void sleep_ms(long ms)
+/* The instant the hold of job lapses: its lease_until, read with cm-ledger --json job. */
+static int64_t lease_until_ms(const char *db, const char *job)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
+    char out[8192], when[64];
+    int64_t ms = -1;
+    assert_int_equal(cmt_ledger(out, sizeof out, db, "--json", "job", job, (const char *)NULL),
+                     0);
+    assert_int_equal(cmt_json_member(out, "lease_until", when, sizeof when), 0);
+    assert_int_equal(cm_ledger_time_parse(when, &ms), 0);
+    return ms;
 }
 
 static void crash_at(const char *stage, const char *input)
@@ -33,11 +44,11 @@ static void crash_at(const char *stage, const char *input)
     int rc;
     if (input)
         rc = cmt_pipeline(log, sizeof log, db, "--workspace", WS, "--user", "member", "--job",
-                          job, "--lease", "2", "--crash-at", stage, input, out,
+                          job, "--lease", LEASE_ARG, "--crash-at", stage, input, out,
                           (const char *)NULL);
     else
         rc = cmt_pipeline(log, sizeof log, db, "--workspace", WS, "--user", "member", "--job",
-                          job, "--lease", "2", "--crash-at", stage, "--generate", "1.5", out,
+                          job, "--lease", LEASE_ARG, "--crash-at", stage, "--generate", "1.5", out,
                           (const char *)NULL);
     assert_int_equal(rc, 128 + SIGABRT);
     assert_non_null(strstr(log, "crashing now"));
@@ -46,15 +57,26 @@ static void crash_at(const char *stage, const char *input)
     assert_int_equal(cmt_job_state(db, job, NULL), CM_LEDGER_HELD);
     assert_int_equal(cmt_available(db, WS, &held), 4);
     assert_int_equal(held, 1);
+    /* ... still held one millisecond before its lease ends ... */
+    int64_t until = lease_until_ms(db, job);
+    char before[40], after[40];
+    assert_non_null(cm_ledger_time_format(until - 1, before, sizeof before));
+    assert_non_null(cm_ledger_time_format(until + 1000, after, sizeof after));
+    cmt_ledger_now = before;
+    assert_int_equal(cmt_job_state(db, job, NULL), CM_LEDGER_HELD);
+    assert_int_equal(cmt_available(db, WS, &held), 4);
     /* ... and one lease after the last hook it has lapsed and come back */
-    sleep_ms(2300);
+    cmt_ledger_now = after;
     assert_int_equal(cmt_job_state(db, job, NULL), CM_LEDGER_LAPSED);
     assert_int_equal(cmt_available(db, WS, &held), 5);
     assert_int_equal(held, 0);
     assert_int_equal(cmt_ledger_check(db), 0);
-    /* the host reads the same through the plugin */
-    assert_int_equal(cmt_pipeline(log, sizeof log, db, "--job", job, "--job-state",
-                                  (const char *)NULL),
+    cmt_ledger_now = NULL;
+    /* the host reads the same through the plugin, its clock a lease (and a minute) on */
+    char offset[32];
+    snprintf(offset, sizeof offset, "%d", LEASE_S + 60);
+    assert_int_equal(cmt_pipeline(log, sizeof log, db, "--clock-offset-s", offset, "--job", job,
+                                  "--job-state", (const char *)NULL),
                      0);
     assert_non_null(strstr(log, "state lapsed"));
     unlink(db);

@@ -1,5 +1,5 @@
 /*
- * test_plugin_media.c - the reference host's media engine (plugin/host/): transcode,
+ * test_plugin_media.c - the reference host's media engine (pipeline/): transcode,
  * thumbnail, generator, progress and cancel, on the samples and on generated files.
  */
 #include <setjmp.h>

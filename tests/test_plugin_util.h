@@ -1,6 +1,7 @@
 /*
  * test_plugin_util.h - helpers of the plugin's end-to-end tests: run the real
- * cm-pipeline (and cm-ledger) binaries from CM_BUILD_DIR and set up ledgers.
+ * cm-pipeline (and cm-ledger) binaries, found by their targets (CM_BIN_*), through
+ * test_proc.h, set up ledgers, and read them back as cm-ledger --json documents.
  *
  * Ledgers are set up and read with the cm-ledger CLI; the jobs only ever go through the
  * cm-pipeline binary and the plugin it loads. Hold states are the ledger's numbers
@@ -9,21 +10,25 @@
 #ifndef TEST_PLUGIN_UTIL_H
 #define TEST_PLUGIN_UTIL_H
 
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#define CMT_PIPELINE CM_BUILD_DIR "/plugin/cm-pipeline"
-#define CMT_PLUGIN CM_BUILD_DIR "/plugin/libcreditmeter_plugin.so"
-#define CMT_LEDGER CM_BUILD_DIR "/ledger/cm-ledger"
+#include "test_proc.h"
+
+/* The programs, found by target (tests/CMakeLists.txt: $<TARGET_FILE:...>). */
+#define CMT_PIPELINE CM_BIN_PIPELINE
+#define CMT_PLUGIN CM_BIN_PLUGIN
+#define CMT_LEDGER CM_BIN_LEDGER
 #define CMT_SAMPLE(name) CM_SAMPLES_DIR "/" name
+
+/* When set, cmt_ledger runs cm-ledger with --now cmt_ledger_now (the ledger's clock
+ * replaced, as the CLI allows): the tests move time instead of waiting for it. */
+static const char *cmt_ledger_now;
 
 /* A per-test scratch path: CM_TEST_TMP/plugin-<pid>-<name>. */
 static inline void cmt_path(char *buf, size_t n, const char *name)
@@ -36,34 +41,84 @@ static inline void cmt_path(char *buf, size_t n, const char *name)
  * Returns the exit status, or 128 + signal. */
 static inline int cmt_runv(char *out, size_t out_size, char *const argv[])
 {
-    char log[512];
-    static int seq;
-    snprintf(log, sizeof log, "%s/plugin-%ld-run-%d.log", CM_TEST_TMP, (long)getpid(), seq++);
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    if (out && out_size) {
-        out[0] = '\0';
-        FILE *f = fopen(log, "r");
-        if (f) {
-            size_t n = fread(out, 1, out_size - 1, f);
-            out[n] = '\0';
-            fclose(f);
+    return cmt_proc_run(argv, out, out_size, NULL, 0);
+}
+
+/* ---- reading cm-ledger --json (the documents are cm-ledger's: no escapes in the
+ * fields read here, which are names, numbers, times and null) ---- */
+
+/* Past the JSON value at p (string, number, literal, object or array). */
+static inline const char *cmt_json_skip(const char *p)
+{
+    int depth = 0;
+    do {
+        while (*p == ' ' || *p == '\n')
+            p++;
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++)
+                if (*p == '\\' && p[1])
+                    p++;
+            if (*p)
+                p++;
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+            p++;
+        } else if (*p == '}' || *p == ']') {
+            depth--;
+            p++;
+        } else if (*p == ',' || *p == ':') {
+            p++;
+        } else if (*p) {
+            while (*p && !strchr(" \n,:{}[]\"", *p))
+                p++;
+        }
+    } while (*p && depth > 0);
+    return p;
+}
+
+/* The value of member key of the JSON object at obj ('{'; members of that object only,
+ * not of nested ones) into val: a string without its quotes, anything else as written.
+ * Returns 0, or -1 when the object has no such member. */
+static inline int cmt_json_member(const char *obj, const char *key, char *val, size_t n)
+{
+    const char *p = strchr(obj, '{');
+    if (!p)
+        return -1;
+    p++;
+    size_t klen = strlen(key);
+    for (;;) {
+        while (*p == ' ' || *p == '\n' || *p == ',')
+            p++;
+        if (*p != '"')
+            return -1;
+        const char *k = p + 1;
+        p = cmt_json_skip(p);
+        int match = (size_t)(p - k - 1) == klen && strncmp(k, key, klen) == 0;
+        while (*p == ' ' || *p == ':')
+            p++;
+        const char *v = p;
+        p = cmt_json_skip(p);
+        if (match) {
+            if (*v == '"') {
+                v++;
+                size_t len = (size_t)(p - v - 1);
+                snprintf(val, n, "%.*s", (int)len, v);
+            } else {
+                snprintf(val, n, "%.*s", (int)(p - v), v);
+            }
+            return 0;
         }
     }
-    unlink(log);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The integer member key of the object at obj; -1 when absent or not an integer. */
+static inline long long cmt_json_int(const char *obj, const char *key)
+{
+    char v[64], *end;
+    if (cmt_json_member(obj, key, v, sizeof v) != 0)
+        return -1;
+    long long x = strtoll(v, &end, 10);
+    return end != v && *end == '\0' ? x : -1;
 }
 
 /* Runs cm-pipeline --plugin CMT_PLUGIN --db db followed by args (NULL-terminated). */
@@ -109,6 +164,10 @@ static inline int cmt_ledger(char *out, size_t out_size, const char *db, ...)
     argv[n++] = (char *)CMT_LEDGER;
     argv[n++] = (char *)"--db";
     argv[n++] = (char *)db;
+    if (cmt_ledger_now) {
+        argv[n++] = (char *)"--now";
+        argv[n++] = (char *)cmt_ledger_now;
+    }
     va_list ap;
     va_start(ap, db);
     const char *a;
@@ -142,16 +201,15 @@ static inline int cmt_ledger_setup(const char *db, const char *ws, int64_t credi
     return rc;
 }
 
-/* Available (and held, when held != NULL) credits of ws, read with cm-ledger balance
- * ("workspace WS: N available, M held"). -1 on failure. */
+/* Available (and held, when held != NULL) credits of ws, read with cm-ledger --json
+ * balance. -1 on failure. */
 static inline int64_t cmt_available(const char *db, const char *ws, int64_t *held)
 {
-    char out[4096];
-    if (cmt_ledger(out, sizeof out, db, "balance", ws, (const char *)NULL) != 0)
+    char out[8192];
+    if (cmt_ledger(out, sizeof out, db, "--json", "balance", ws, (const char *)NULL) != 0)
         return -1;
-    const char *colon = strstr(out, ": ");
-    long long avail = -1, h = -1;
-    if (!colon || sscanf(colon, ": %lld available, %lld held", &avail, &h) != 2)
+    long long avail = cmt_json_int(out, "available"), h = cmt_json_int(out, "held");
+    if (avail < 0 || h < 0)
         return -1;
     if (held)
         *held = h;
@@ -159,18 +217,15 @@ static inline int64_t cmt_available(const char *db, const char *ws, int64_t *hel
 }
 
 /* The hold state of job (enum cm_ledger_hold_state) and its charge, read with
- * cm-ledger job ("job J in WS by U: STATE, N credits held, C charged, ..."; "1 credit
- * held"); -1 when there is no such job. */
+ * cm-ledger --json job; -1 when there is no such job. */
 static inline int cmt_job_state(const char *db, const char *job, int64_t *charged)
 {
-    char out[4096], state[32], word[16];
-    if (cmt_ledger(out, sizeof out, db, "job", job, (const char *)NULL) != 0)
+    char out[8192], state[32];
+    if (cmt_ledger(out, sizeof out, db, "--json", "job", job, (const char *)NULL) != 0)
         return -1;
-    const char *colon = strstr(out, ": ");
-    long long held = 0, ch = 0;
-    if (!colon ||
-        sscanf(colon, ": %31[a-z], %lld %15s held, %lld charged", state, &held, word, &ch) != 4 ||
-        strcmp(word, held == 1 ? "credit" : "credits") != 0)
+    long long ch = cmt_json_int(out, "charged");
+    if (cmt_json_member(out, "state", state, sizeof state) != 0 || ch < 0 ||
+        cmt_json_int(out, "credits") < 0)
         return -1;
     if (charged)
         *charged = ch;

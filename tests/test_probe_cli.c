@@ -3,28 +3,31 @@
  * codes 0 (all billed), 1 (any refused), 2 (usage error).
  */
 #include "probe_test_util.h"
+#include "test_proc.h"
 
-static const char *bin(void)
+#define CLI_OUT_MAX (1 << 20)
+
+/* Runs cm-probe ($<TARGET_FILE:cm-probe>) with argv[1..] in the samples directory;
+ * returns its exit status and stdout in *out (caller frees). argv[0] is filled in. */
+static int run_probe_argv(char **out, char **argv)
 {
-    const char *b = getenv("CM_PROBE_BIN");
-    return b ? b : CM_BUILD_DIR "/probe/cm-probe";
+    static char err[65536];
+    argv[0] = (char *)CM_BIN_PROBE;
+    *out = malloc(CLI_OUT_MAX);
+    assert_non_null(*out);
+    return cmt_proc_run_in(CM_SAMPLES_DIR, argv, *out, CLI_OUT_MAX, err, sizeof err);
 }
 
-/* Runs cm-probe with args; returns its exit status and stdout in *out (caller frees). */
+/* The same with the arguments in one string, separated by spaces. */
 static int run_probe(char **out, const char *args)
 {
-    char cmd[4096];
-    const char *o = tmp_path("cli.out");
-    snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s > '%s' 2>/dev/null", CM_SAMPLES_DIR, bin(), args,
-             o);
-    int st = system(cmd);
-    size_t n;
-    uint8_t *buf = read_all(o, &n);
-    char *s = realloc(buf, n + 1);
-    s[n] = '\0';
-    *out = s;
-    unlink(o);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    char copy[4096], *argv[64], *save = NULL;
+    int n = 1;
+    snprintf(copy, sizeof copy, "%s", args);
+    for (char *t = strtok_r(copy, " ", &save); t && n < 63; t = strtok_r(NULL, " ", &save))
+        argv[n++] = t;
+    argv[n] = NULL;
+    return run_probe_argv(out, argv);
 }
 
 static int count_lines(const char *s)
@@ -114,10 +117,10 @@ static void test_json_escapes_hostile_file_names(void **s)
     const char *dir = tmp_path("names");
     assert_int_equal(run_cmd("mkdir -p '%s' && cp '%s' \"%s/a\\\"b\\\\c\n\xff.mp4\"", dir,
                              sample("clip-40s.mp4"), dir), 0);
-    char args[2048];
-    snprintf(args, sizeof(args), "--json \"%s\"/*.mp4", dir);
-    char *out;
-    assert_int_equal(run_probe(&out, args), 0);
+    char name[2048];
+    snprintf(name, sizeof(name), "%s/a\"b\\c\n\xff.mp4", dir);
+    char *out, *argv[] = {NULL, (char *)"--json", name, NULL};
+    assert_int_equal(run_probe_argv(&out, argv), 0);
     assert_int_equal(count_lines(out), 1);
     assert_non_null(strstr(out, "a\\\"b\\\\c\\u000a\\ufffd.mp4\""));
     free(out);

@@ -4,6 +4,7 @@
  */
 #include "probe_test_util.h"
 #include "probe_internal.h"
+#include "test_proc.h"
 
 #include <errno.h>
 #include <sys/stat.h>
@@ -44,6 +45,24 @@ static void test_directory_device_and_fifo_are_not_regular_files(void **s)
     unlink(fifo);
 }
 
+/* Child: as an unprivileged user (root reads everything), probing path must fail with
+ * CM_PROBE_E_ACCESS and say so. Exit 0 when it does. */
+static int unreadable_child(int i, void *arg)
+{
+    const char *path = arg;
+    (void)i;
+    if (getuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+        return 3;
+    cm_probe *p = NULL;
+    cm_probe_report *r = NULL;
+    cm_probe_new(&p, NULL);
+    int err = cm_probe_file(p, path, &r);
+    int ok = err == CM_PROBE_E_ACCESS && strstr(cm_probe_report_errmsg(r), "cannot be read");
+    cm_probe_report_free(r);
+    cm_probe_free(p);
+    return ok ? 0 : 4;
+}
+
 /* Run as an unprivileged user (root reads everything), in a child process. */
 static void test_unreadable_file_is_unreadable(void **s)
 {
@@ -54,24 +73,9 @@ static void test_unreadable_file_is_unreadable(void **s)
     write_all(path, buf, n);
     free(buf);
     assert_int_equal(chmod(path, 0000), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (getuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
-            _exit(3);
-        cm_probe *p = NULL;
-        cm_probe_report *r = NULL;
-        cm_probe_new(&p, NULL);
-        int err = cm_probe_file(p, path, &r);
-        int ok = err == CM_PROBE_E_ACCESS && strstr(cm_probe_report_errmsg(r), "cannot be read");
-        cm_probe_report_free(r);
-        cm_probe_free(p);
-        _exit(ok ? 0 : 4);
-    }
-    int st = 0;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    int code = -1;
+    assert_int_equal(cmt_proc_workers(1, unreadable_child, (void *)path, &code), 0);
+    assert_int_equal(code, 0);
     unlink(path);
 }
 

@@ -14,6 +14,7 @@
  * Usage details in tests/torture/README.md.
  */
 #include "torture.h"
+#include "test_proc.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
@@ -165,18 +166,29 @@ typedef struct child {
     int gen;
 } child;
 
+typedef struct spawn_arg {
+    const tt_opts *o;
+    tt_shared *sh;
+    int gen;
+} spawn_arg;
+
+/* In the child: slot o->procs is the operations process, the others are workers. */
+static int child_main(int slot, void *arg)
+{
+    const spawn_arg *a = arg;
+    if (slot == a->o->procs)
+        tt_ops_main(a->o, a->sh, a->gen);
+    tt_worker_main(a->o, a->sh, slot, a->gen);
+    return 0;
+}
+
 static void spawn(const tt_opts *o, tt_shared *sh, child *c, int slot)
 {
-    fflush(NULL);
-    pid_t pid = fork();
+    spawn_arg a = {o, sh, c->gen};
+    pid_t pid = cmt_proc_fork(child_main, slot, &a);
     if (pid < 0) {
         perror("torture: fork");
         exit(1);
-    }
-    if (pid == 0) {
-        if (slot == o->procs)
-            tt_ops_main(o, sh, c->gen);
-        tt_worker_main(o, sh, slot, c->gen);
     }
     c->pid = pid;
 }

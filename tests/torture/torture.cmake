@@ -8,6 +8,7 @@ add_executable(torture
   ${CMAKE_CURRENT_LIST_DIR}/torture_worker.c
   ${CMAKE_CURRENT_LIST_DIR}/torture_verify.c)
 target_link_libraries(torture PRIVATE cm_ledger SQLite::SQLite3) # libpq comes with cm_ledger
+target_include_directories(torture PRIVATE ${CMAKE_CURRENT_LIST_DIR}/..) # test_proc.h
 target_compile_definitions(torture PRIVATE CM_LEDGER_CLI="$<TARGET_FILE:cm-ledger>")
 add_dependencies(torture cm-ledger)
 

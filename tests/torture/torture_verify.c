@@ -22,6 +22,7 @@
  * twice; cm_ledger_check() and `cm-ledger check` pass.
  */
 #include "torture.h"
+#include "test_proc.h"
 
 #include <dirent.h>
 #include <libpq-fe.h>
@@ -948,17 +949,12 @@ static int run_cli_check(const tt_opts *o, int64_t now_ms)
 {
     char when[40];
     cm_ledger_time_format(now_ms, when, sizeof when);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl(o->cli, o->cli, "--db", o->db, "--now", when, "check", (char *)NULL);
-        _exit(127);
-    }
-    int status = 0;
-    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-        WEXITSTATUS(status) != 0)
-        return fail("`%s --db ... --now %s check` failed (status %d)", o->cli, when,
-                    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    char *argv[] = {(char *)o->cli, (char *)"--db", (char *)o->db, (char *)"--now", when,
+                    (char *)"check", NULL};
+    static char out[16384];
+    int rc = cmt_proc_run(argv, out, sizeof out, NULL, 0);
+    if (rc != 0)
+        return fail("`%s --db ... --now %s check` failed (status %d): %s", o->cli, when, rc, out);
     return 0;
 }
 
