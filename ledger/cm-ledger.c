@@ -7,6 +7,7 @@
  * document on stdout instead), 2 usage error. No SQL here.
  */
 #include "cm_ledger.h"
+#include "cm_text.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -130,47 +131,17 @@ static int parse_int(const char *s, int64_t *out)
 
 /* ---- output ---- */
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 when it is not one. */
-static int utf8_len(const unsigned char *p)
-{
-    int n = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : p[0] >= 0xe0 && p[0] < 0xf0 ? 3
-            : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
-    for (int i = 1; i < n; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    return n;
-}
-
-/* A JSON string; bytes that are not valid UTF-8 become U+FFFD so the document stays
-   valid whatever an id holds. */
 /* "credit" for 1, "credits" otherwise: what people read says "1 credit". */
 static const char *credits_word(int64_t n)
 {
     return n == 1 ? "credit" : "credits";
 }
 
+/* A JSON string (null for NULL); bytes that are not valid UTF-8 become U+FFFD so the
+   document stays valid whatever an id holds. */
 static void json_str(const char *s)
 {
-    if (!s) {
-        fputs("null", stdout);
-        return;
-    }
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        int n = utf8_len(p);
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p == '\n')
-            fputs("\\n", stdout);
-        else if (*p < 0x20 || *p == 0x7f)
-            printf("\\u%04x", *p);
-        else if (n == 0)
-            fputs("\\ufffd", stdout);
-        else
-            fwrite(p, 1, (size_t)n, stdout);
-        p += n ? n : 1;
-    }
-    putchar('"');
+    cm__json_escape(stdout, s);
 }
 
 static void json_time(int64_t ms)

@@ -86,36 +86,6 @@ int cm_storage_fail(cm_ledger *l, int st_rc)
     return cm_fail(l, CM_LEDGER_E_STORAGE, "the ledger's storage failed: %s", detail);
 }
 
-int cm_utf8_valid(const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        int n = p[0] < 0x80                   ? 1
-                : p[0] >= 0xc2 && p[0] < 0xe0 ? 2
-                : p[0] >= 0xe0 && p[0] < 0xf0 ? 3
-                : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
-                                               : 0;
-        if (!n)
-            return 0;
-        for (int i = 1; i < n; i++)
-            if ((p[i] & 0xc0) != 0x80)
-                return 0;
-        /* Text people read (support output, history, JSON) must not be able to forge
-         * lines or reorder what follows it: C0 controls (newline, tab, ESC ...), DEL,
-         * C1 controls (U+0080..U+009F), the line and paragraph separators U+2028/U+2029
-         * and the bidirectional embeddings, overrides and isolates (U+202A..U+202E,
-         * U+2066..U+2069). */
-        unsigned cp = n == 1   ? p[0]
-                      : n == 2 ? ((p[0] & 0x1fu) << 6) | (p[1] & 0x3fu)
-                      : n == 3 ? ((p[0] & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu)
-                               : 0x10000u;
-        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x2028 && cp <= 0x202e) ||
-            (cp >= 0x2066 && cp <= 0x2069))
-            return 0;
-        p += n;
-    }
-    return 1;
-}
-
 int cm_valid_id(cm_ledger *l, const char *what, const char *id)
 {
     if (!id || !*id)
@@ -124,7 +94,7 @@ int cm_valid_id(cm_ledger *l, const char *what, const char *id)
         return cm_fail(l, CM_LEDGER_E_INVALID, "%s is longer than %d bytes", what, CM_ID_MAX);
     /* Both backends store text as UTF-8 (PostgreSQL refuses anything else), and ids
        are echoed in JSON: the same answer everywhere. */
-    if (!cm_utf8_valid(id))
+    if (!cm__text_plain(id))
         return cm_fail(l, CM_LEDGER_E_INVALID,
                        "%s is not valid UTF-8 text or holds a control character (newline, "
                        "tab, escape ...)",
