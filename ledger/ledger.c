@@ -16,43 +16,33 @@
 
 static _Thread_local char tls_msg[512];
 
-static const struct {
-    int code;
-    const char *name;
-    const char *text;
-} errors[] = {
-    {CM_LEDGER_OK, "ok", "success"},
-    {CM_LEDGER_E_INSUFFICIENT, "insufficient_credits", "not enough credits available"},
-    {CM_LEDGER_E_FORBIDDEN, "forbidden", "only the workspace owner may do this"},
-    {CM_LEDGER_E_NO_WORKSPACE, "no_such_workspace", "no such workspace"},
-    {CM_LEDGER_E_NO_JOB, "no_such_job", "no hold was ever made for this job"},
-    {CM_LEDGER_E_CONFLICT, "conflict", "the same idempotency key was used with other arguments"},
-    {CM_LEDGER_E_ALREADY_RESOLVED, "already_resolved", "the hold was already resolved otherwise"},
-    {CM_LEDGER_E_LEASE_EXPIRED, "lease_expired", "the hold's lease lapsed; it was released"},
-    {CM_LEDGER_E_INVALID, "invalid_argument", "invalid argument"},
-    {CM_LEDGER_E_BUSY, "busy", "the ledger database stayed locked past the busy timeout"},
-    {CM_LEDGER_E_STORAGE, "storage_failure", "the ledger's storage failed"},
-    {CM_LEDGER_E_NOMEM, "out_of_memory", "out of memory"},
-    {CM_LEDGER_E_CHECK, "check_failed", "the ledger check found a violation"},
-    {CM_LEDGER_E_NOT_MEMBER, "not_a_member", "the user is not a member of the workspace"},
-    {CM_LEDGER_E_JOB_CLOSED, "job_closed",
-     "the job's hold was released or lapsed; a new attempt needs a new job id"},
-    {CM_LEDGER_E_UNSUPPORTED, "unsupported", "this build of the ledger does not support that"},
-};
+/* Names and sentences, generated from ledger_errors.def. Each line's value must be its
+ * enumerator's, and the switches are on the enum without a default: a duplicate is a
+ * duplicate case, and an enumerator without a line is a -Wswitch warning (an error
+ * under -Werror). */
+#define X(code, value, name, text) _Static_assert(code == value, #code " is " #value);
+#include "ledger_errors.def"
+#undef X
 
 const char *cm_ledger_err_name(int code)
 {
-    for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++)
-        if (errors[i].code == code)
-            return errors[i].name;
+    switch ((enum cm_ledger_error)code) {
+#define X(code, value, name, text)                                                          \
+    case code: return name;
+#include "ledger_errors.def"
+#undef X
+    }
     return "unknown";
 }
 
 const char *cm_ledger_strerror(int code)
 {
-    for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++)
-        if (errors[i].code == code)
-            return errors[i].text;
+    switch ((enum cm_ledger_error)code) {
+#define X(code, value, name, text)                                                          \
+    case code: return text;
+#include "ledger_errors.def"
+#undef X
+    }
     return "unknown error";
 }
 
