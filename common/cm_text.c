@@ -119,15 +119,15 @@ size_t cm__json_escape_buf(char *buf, size_t len, const char *s)
 {
     size_t total = 0, at = 0;
     int full = 0;
-#define CM__PUT(str, k)                                                                  \
-    do {                                                                                 \
-        if (!full && at + (k) < len) {                                                   \
-            memcpy(buf + at, (str), (k));                                                \
-            at += (k);                                                                   \
-        } else {                                                                         \
-            full = 1;                                                                    \
-        }                                                                                \
-        total += (k);                                                                    \
+#define CM__PUT(str, k)                                                                            \
+    do {                                                                                           \
+        if (!full && at + (k) < len) {                                                             \
+            memcpy(buf + at, (str), (k));                                                          \
+            at += (k);                                                                             \
+        } else {                                                                                   \
+            full = 1;                                                                              \
+        }                                                                                          \
+        total += (k);                                                                              \
     } while (0)
     if (!s) {
         CM__PUT("null", 4);

@@ -71,17 +71,18 @@ static void test_bytes_f5_to_ff_and_c0_c1_never_start_a_character(void **s)
     }
     assert_false(cm__utf8_valid("\xc0"));
     assert_false(cm__utf8_valid("\xc1\x81"));
-    assert_false(cm__utf8_valid("\x80"));         /* a lone continuation byte */
-    assert_false(cm__utf8_valid("a\xbf" "b"));    /* one in the middle */
+    assert_false(cm__utf8_valid("\x80")); /* a lone continuation byte */
+    assert_false(cm__utf8_valid("a\xbf"
+                                "b")); /* one in the middle */
 }
 
 static void test_truncated_sequences_are_refused(void **s)
 {
     (void)s;
-    assert_false(cm__utf8_valid("\xc3"));             /* at the end */
-    assert_false(cm__utf8_valid("ok\xe2\x82"));       /* 2 of 3 at the end */
-    assert_false(cm__utf8_valid("ok\xf0\x9f\x8e"));   /* 3 of 4 at the end */
-    assert_false(cm__utf8_valid("\xe2\x82z"));        /* cut by an ASCII byte */
+    assert_false(cm__utf8_valid("\xc3"));           /* at the end */
+    assert_false(cm__utf8_valid("ok\xe2\x82"));     /* 2 of 3 at the end */
+    assert_false(cm__utf8_valid("ok\xf0\x9f\x8e")); /* 3 of 4 at the end */
+    assert_false(cm__utf8_valid("\xe2\x82z"));      /* cut by an ASCII byte */
     /* cm__utf8_seq never reads past n: the same bytes, n too short */
     assert_int_equal(cm__utf8_seq((const unsigned char *)"\xe2\x82\xac", 2, NULL), 0);
     assert_int_equal(cm__utf8_seq((const unsigned char *)"\xe2\x82\xac", 3, NULL), 3);
@@ -156,12 +157,12 @@ static void test_json_replaces_each_invalid_byte_with_u_fffd(void **s)
     (void)s;
     assert_escapes_to("\xff", "\"\\ufffd\"");
     assert_escapes_to("\xf5\x80", "\"\\ufffd\\ufffd\"");
-    assert_escapes_to("\xc0\x80", "\"\\ufffd\\ufffd\"");             /* overlong */
-    assert_escapes_to("\xe0\x80\x80", "\"\\ufffd\\ufffd\\ufffd\"");  /* overlong */
-    assert_escapes_to("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");  /* surrogate */
+    assert_escapes_to("\xc0\x80", "\"\\ufffd\\ufffd\"");            /* overlong */
+    assert_escapes_to("\xe0\x80\x80", "\"\\ufffd\\ufffd\\ufffd\""); /* overlong */
+    assert_escapes_to("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""); /* surrogate */
     assert_escapes_to("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
-    assert_escapes_to("x\xe2\x82", "\"x\\ufffd\\ufffd\"");           /* truncated at the end */
-    assert_escapes_to("\xe2\x82\"", "\"\\ufffd\\ufffd\\\"\"");       /* cut by a quote */
+    assert_escapes_to("x\xe2\x82", "\"x\\ufffd\\ufffd\"");     /* truncated at the end */
+    assert_escapes_to("\xe2\x82\"", "\"\\ufffd\\ufffd\\\"\""); /* cut by a quote */
 }
 
 static void test_json_buffer_truncates_on_an_escape_boundary(void **s)
@@ -169,7 +170,10 @@ static void test_json_buffer_truncates_on_an_escape_boundary(void **s)
     (void)s;
     char buf[6];
     /* "\"a\\u0001b\"" is 10 bytes: only "\"a" fits whole before the escape */
-    assert_int_equal(cm__json_escape_buf(buf, sizeof buf, "a\x01" "b"), 10);
+    assert_int_equal(cm__json_escape_buf(buf, sizeof buf,
+                                         "a\x01"
+                                         "b"),
+                     10);
     assert_string_equal(buf, "\"a");
     char euro[5];
     /* "\"\xe2\x82\xac\"" is 5 bytes: the quote fits, the 3-byte character does not */

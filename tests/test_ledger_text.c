@@ -6,15 +6,15 @@
 #include "ledger_test.h"
 
 static const char *const malformed[] = {
-    "\xed\xa0\x80",         /* U+D800, a surrogate */
-    "job-\xed\xbf\xbf",     /* U+DFFF */
-    "\xc0\xaf",             /* overlong '/' */
-    "\xe0\x80\xaf",         /* overlong '/' in 3 bytes */
-    "\xf0\x80\x80\xaf",     /* overlong '/' in 4 bytes */
-    "\xf4\x90\x80\x80",     /* U+110000, beyond Unicode */
-    "\xf5\x80\x80\x80",     /* 0xF5 is never a lead byte */
-    "id\xff",               /* nor is 0xFF */
-    "cut\xe2\x82",          /* truncated at the end */
+    "\xed\xa0\x80",     /* U+D800, a surrogate */
+    "job-\xed\xbf\xbf", /* U+DFFF */
+    "\xc0\xaf",         /* overlong '/' */
+    "\xe0\x80\xaf",     /* overlong '/' in 3 bytes */
+    "\xf0\x80\x80\xaf", /* overlong '/' in 4 bytes */
+    "\xf4\x90\x80\x80", /* U+110000, beyond Unicode */
+    "\xf5\x80\x80\x80", /* 0xF5 is never a lead byte */
+    "id\xff",           /* nor is 0xFF */
+    "cut\xe2\x82",      /* truncated at the end */
 };
 
 static void test_malformed_utf8_ids_are_invalid_argument_not_storage(void **state)
