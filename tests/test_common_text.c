@@ -110,6 +110,53 @@ static void test_plain_text_refuses_controls_separators_and_bidi(void **s)
     assert_false(cm__text_plain("\xf5\x80\x80\x80"));
 }
 
+/* The RFC 3629 encoder, written out: the reference the decoder is checked against. */
+static int encode(unsigned cp, unsigned char *b)
+{
+    if (cp < 0x80)
+        return b[0] = (unsigned char)cp, 1;
+    if (cp < 0x800)
+        return b[0] = (unsigned char)(0xc0 | cp >> 6), b[1] = (unsigned char)(0x80 | (cp & 63)), 2;
+    if (cp < 0x10000)
+        return b[0] = (unsigned char)(0xe0 | cp >> 12),
+               b[1] = (unsigned char)(0x80 | (cp >> 6 & 63)),
+               b[2] = (unsigned char)(0x80 | (cp & 63)), 3;
+    b[0] = (unsigned char)(0xf0 | cp >> 18), b[1] = (unsigned char)(0x80 | (cp >> 12 & 63));
+    b[2] = (unsigned char)(0x80 | (cp >> 6 & 63)), b[3] = (unsigned char)(0x80 | (cp & 63));
+    return 4;
+}
+
+/* Every scalar value decodes back to itself from its one encoding, and of all 2- and
+ * 3-byte strings exactly the encodings of U+0080..U+07FF and of U+0800..U+FFFF without
+ * the surrogates are sequences: nothing else slips through. */
+static void test_every_code_point_round_trips_and_only_its_encoding_is_valid(void **s)
+{
+    (void)s;
+    for (unsigned cp = 0; cp <= 0x10ffff; cp++) {
+        unsigned char b[4];
+        int n = encode(cp, b);
+        unsigned got = 0;
+        int k = cm__utf8_seq(b, (size_t)n, &got);
+        if (cp >= 0xd800 && cp <= 0xdfff) {
+            assert_int_equal(k, 0);
+        } else {
+            assert_int_equal(k, n);
+            assert_int_equal(got, cp);
+        }
+    }
+    unsigned two = 0, three = 0;
+    for (unsigned x = 0; x < 0x10000; x++) {
+        unsigned char b[3] = {(unsigned char)(x >> 8), (unsigned char)x, 0};
+        two += cm__utf8_seq(b, 2, NULL) == 2;
+    }
+    for (unsigned x = 0; x < 0x1000000; x++) {
+        unsigned char b[3] = {(unsigned char)(x >> 16), (unsigned char)(x >> 8), (unsigned char)x};
+        three += cm__utf8_seq(b, 3, NULL) == 3;
+    }
+    assert_int_equal(two, 0x800 - 0x80);
+    assert_int_equal(three, 0x10000 - 0x800 - 0x800);
+}
+
 /* cm__json_escape to a FILE*, read back. */
 static char *escape_to_file(const char *in)
 {
@@ -193,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_bytes_f5_to_ff_and_c0_c1_never_start_a_character),
         cmocka_unit_test(test_truncated_sequences_are_refused),
         cmocka_unit_test(test_plain_text_refuses_controls_separators_and_bidi),
+        cmocka_unit_test(test_every_code_point_round_trips_and_only_its_encoding_is_valid),
         cmocka_unit_test(test_json_escapes_quotes_backslashes_and_controls),
         cmocka_unit_test(test_json_keeps_valid_utf8_as_is),
         cmocka_unit_test(test_json_replaces_each_invalid_byte_with_u_fffd),
