@@ -46,15 +46,26 @@ function(cm_shared_library static name short header map)
     LINK_DEPENDS ${map})
   target_link_options(${shared} PRIVATE -Wl,--version-script=${map} -Wl,-z,defs)
 
+  # The objects of OBJECT libraries the static one links (cm_common) go in the archive.
+  set(objs $<TARGET_OBJECTS:${static}>)
+  foreach(dep IN LISTS deps)
+    if(TARGET ${dep})
+      get_target_property(dep_type ${dep} TYPE)
+      if(dep_type STREQUAL "OBJECT_LIBRARY")
+        list(APPEND objs $<TARGET_OBJECTS:${dep}>)
+      endif()
+    endif()
+  endforeach()
+
   set(archive ${CM_LIB_OUTPUT_DIR}/static/lib${name}.a)
   set(merged ${CMAKE_CURRENT_BINARY_DIR}/CMakeFiles/${static}_merged.o)
   add_custom_command(OUTPUT ${archive}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${CM_LIB_OUTPUT_DIR}/static
     COMMAND ${CMAKE_COMMAND} -E rm -f ${archive}
-    COMMAND ${CMAKE_LINKER} -r -o ${merged} $<TARGET_OBJECTS:${static}>
+    COMMAND ${CMAKE_LINKER} -r -o ${merged} ${objs}
     COMMAND ${CMAKE_OBJCOPY} --localize-hidden ${merged}
     COMMAND ${CMAKE_AR} rcs ${archive} ${merged}
-    DEPENDS ${static} $<TARGET_OBJECTS:${static}>
+    DEPENDS ${static} ${objs}
     COMMAND_EXPAND_LISTS VERBATIM
     COMMENT "Archive lib${name}.a with its internal symbols local")
   add_custom_target(${static}_archive ALL DEPENDS ${archive})

@@ -7,6 +7,7 @@
  * document on stdout instead), 2 usage error. No SQL here.
  */
 #include "cm_ledger.h"
+#include "cm_text.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -16,34 +17,6 @@
 
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 2
-
-static const char usage_text[] =
-    "usage: cm-ledger [--db PATH] [--now TIME] [--json] COMMAND ...\n"
-    "  workspace create WS --owner USER [--region CODE]\n"
-    "  member add WS USER --as USER\n"
-    "  member remove WS USER --as USER\n"
-    "  plan set WS --credits N --interval monthly|annual [--tier NAME] --as USER\n"
-    "           [--ref PAYMENT_REF]\n"
-    "  plan cancel WS --as USER [--ref REF]\n"
-    "  plan show WS [--as USER]\n"
-    "  price set REGION CURRENCY MINOR_UNITS [--by OPERATOR]\n"
-    "  price WS CREDITS [--as USER]\n"
-    "  price-history [REGION]\n"
-    "  buy WS CREDITS --as USER [--ref PAYMENT_REF]\n"
-    "  quote WS CREDITS [--as USER]\n"
-    "  reserve WS JOB CREDITS --as USER [--lease SECONDS] [--note TEXT]\n"
-    "  renew JOB [--lease SECONDS]\n"
-    "  commit JOB [CREDITS]            (CREDITS >= 1; to charge nothing, release)\n"
-    "  release JOB\n"
-    "  refund JOB [CREDITS] --reason TEXT --by OPERATOR [--ref REF]\n"
-    "  balance WS [--as USER]\n"
-    "  history WS [--as USER]\n"
-    "  job JOB\n"
-    "  sweep\n"
-    "  check\n"
-    "PATH defaults to ./creditmeter.db; a postgresql:// or postgres:// URI (any libpq\n"
-    "connection URI) selects a PostgreSQL database instead. TIME is ISO 8601 UTC\n"
-    "(2026-01-31T12:00:00Z).\n";
 
 /* Options that take a value, and flags. */
 static const char *const value_opts[] = {"--db",    "--now",  "--owner", "--region", "--as",
@@ -56,13 +29,17 @@ typedef struct args {
     int json;
     const char *pos[8];
     int npos;
+    int64_t lease; /* --lease in seconds, 0 when not given */
 } args;
 
 static int json_mode;
 
+static void print_usage(FILE *f);
+
 static int usage(const char *why)
 {
-    fprintf(stderr, "cm-ledger: %s\n%s", why, usage_text);
+    fprintf(stderr, "cm-ledger: %s\n", why);
+    print_usage(stderr);
     return EXIT_USAGE;
 }
 
@@ -130,47 +107,17 @@ static int parse_int(const char *s, int64_t *out)
 
 /* ---- output ---- */
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 when it is not one. */
-static int utf8_len(const unsigned char *p)
-{
-    int n = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : p[0] >= 0xe0 && p[0] < 0xf0 ? 3
-            : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
-    for (int i = 1; i < n; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    return n;
-}
-
-/* A JSON string; bytes that are not valid UTF-8 become U+FFFD so the document stays
-   valid whatever an id holds. */
 /* "credit" for 1, "credits" otherwise: what people read says "1 credit". */
 static const char *credits_word(int64_t n)
 {
     return n == 1 ? "credit" : "credits";
 }
 
+/* A JSON string (null for NULL); bytes that are not valid UTF-8 become U+FFFD so the
+   document stays valid whatever an id holds. */
 static void json_str(const char *s)
 {
-    if (!s) {
-        fputs("null", stdout);
-        return;
-    }
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        int n = utf8_len(p);
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p == '\n')
-            fputs("\\n", stdout);
-        else if (*p < 0x20 || *p == 0x7f)
-            printf("\\u%04x", *p);
-        else if (n == 0)
-            fputs("\\ufffd", stdout);
-        else
-            fwrite(p, 1, (size_t)n, stdout);
-        p += n ? n : 1;
-    }
-    putchar('"');
+    cm__json_escape(stdout, s);
 }
 
 static void json_time(int64_t ms)
@@ -472,368 +419,558 @@ static int need_opt(const args *a, const char *name, const char *what)
     return 0;
 }
 
-static int run(cm_ledger *l, const args *a)
+static int cmd_workspace_create(cm_ledger *l, const args *a)
 {
-    const char *cmd = a->pos[0], *sub = a->npos > 1 ? a->pos[1] : "";
-    const char *as = opt(a, "--as");
-    int64_t n = 0, lease = 0;
+    const char *cmd = a->pos[0];
     int rc;
-    if (opt(a, "--lease") && (parse_int(opt(a, "--lease"), &lease) || lease <= 0))
-        return usage("--lease must be a positive number of seconds");
-
-    if (!strcmp(cmd, "workspace") && !strcmp(sub, "create")) {
-        if ((rc = need(a, 3, 3, "workspace create")) || (rc = need_opt(a, "--owner", cmd)))
-            return rc;
-        rc = cm_ledger_workspace_create(l, a->pos[2], opt(a, "--owner"), opt(a, "--region"));
-        return rc ? refused(rc, l) : ok("workspace created");
-    }
-    if (!strcmp(cmd, "member") && (!strcmp(sub, "add") || !strcmp(sub, "remove"))) {
-        if ((rc = need(a, 4, 4, "member")) || (rc = need_opt(a, "--as", cmd)))
-            return rc;
-        rc = sub[0] == 'a' ? cm_ledger_member_add(l, a->pos[2], a->pos[3], as)
-                           : cm_ledger_member_remove(l, a->pos[2], a->pos[3], as);
-        return rc ? refused(rc, l) : ok(sub[0] == 'a' ? "member added" : "member removed");
-    }
-    if (!strcmp(cmd, "plan") && !strcmp(sub, "set")) {
-        if ((rc = need(a, 3, 3, "plan set")) || (rc = need_opt(a, "--credits", "plan set")) ||
-            (rc = need_opt(a, "--interval", "plan set")) || (rc = need_opt(a, "--as", cmd)))
-            return rc;
-        const char *iv = opt(a, "--interval");
-        int interval = !strcmp(iv, "monthly") ? CM_LEDGER_MONTHLY
-                       : !strcmp(iv, "annual") ? CM_LEDGER_ANNUAL
-                                               : 0;
-        if (!interval)
-            return usage("--interval must be monthly or annual");
-        if (parse_int(opt(a, "--credits"), &n))
-            return usage("--credits must be a number");
-        cm_ledger_plan_result r;
-        rc = cm_ledger_plan_set_ref(l, a->pos[2], n, interval, opt(a, "--tier"), as,
-                                    opt(a, "--ref"), &r);
-        if (rc)
-            return refused(rc, l);
-        print_plan_result("plan set", &r);
-        return 0;
-    }
-    if (!strcmp(cmd, "plan") && !strcmp(sub, "cancel")) {
-        if ((rc = need(a, 3, 3, "plan cancel")) || (rc = need_opt(a, "--as", cmd)))
-            return rc;
-        if (opt(a, "--credits") || opt(a, "--interval") || opt(a, "--tier"))
-            return usage("plan cancel takes no --credits, --interval or --tier");
-        cm_ledger_plan_result r;
-        rc = cm_ledger_plan_cancel_ref(l, a->pos[2], as, opt(a, "--ref"), &r);
-        if (rc)
-            return refused(rc, l);
-        print_plan_result("plan cancel", &r);
-        return 0;
-    }
-    if (!strcmp(cmd, "plan") && !strcmp(sub, "show")) {
-        if ((rc = need(a, 3, 3, "plan show")))
-            return rc;
-        if (opt(a, "--credits") || opt(a, "--interval") || opt(a, "--tier") || opt(a, "--ref"))
-            return usage("plan show takes only --as");
-        cm_ledger_plan_info p;
-        rc = cm_ledger_plan_show(l, a->pos[2], as, &p);
-        if (rc)
-            return refused(rc, l);
-        if (json_mode) {
-            fputs("{\"workspace\": ", stdout);
-            json_str(a->pos[2]);
-            fputs(", \"plan\": ", stdout);
-            print_plan_json(&p);
-            puts("}");
-        } else {
-            print_plan_text(a->pos[2], &p);
-        }
-        return 0;
-    }
-    if (!strcmp(cmd, "price") && !strcmp(sub, "set") && a->npos != 3) {
-        if ((rc = need(a, 5, 5, "price set")))
-            return rc;
-        if (opt(a, "--as"))
-            return usage("price set takes --by OPERATOR, not --as");
-        if (parse_int(a->pos[4], &n))
-            return usage("MINOR_UNITS must be a number");
-        rc = cm_ledger_price_set_by(l, a->pos[2], a->pos[3], n, opt(a, "--by"));
-        return rc ? refused(rc, l) : ok("price set");
-    }
-    if (!strcmp(cmd, "price")) { /* price WS CREDITS: what buy would charge */
-        if ((rc = need(a, 3, 3, "price")))
-            return rc;
-        if (opt(a, "--by"))
-            return usage("price WS CREDITS takes no --by");
-        if (parse_int(a->pos[2], &n))
-            return usage("CREDITS must be a number");
-        cm_ledger_purchase p;
-        rc = cm_ledger_price(l, a->pos[1], n, as, &p);
-        if (rc)
-            return refused(rc, l);
-        char amount[48], unit[48];
-        cm_ledger_money_format(p.total_minor, p.currency, amount, sizeof amount);
-        cm_ledger_money_format(p.unit_minor, p.currency, unit, sizeof unit);
-        if (json_mode) {
-            fputs("{\"workspace\": ", stdout);
-            json_str(a->pos[1]);
-            printf(", \"credits\": %" PRId64 ", \"unit_minor\": %" PRId64
-                   ", \"total_minor\": %" PRId64 ", \"currency\": \"%s\", \"amount\": ",
-                   p.credits, p.unit_minor, p.total_minor, p.currency);
-            json_str(amount);
-            puts("}");
-        } else
-            printf("%" PRId64 " %s would cost %s (%s each); nothing was bought\n", p.credits,
-                   credits_word(p.credits), amount, unit);
-        return 0;
-    }
-    if (!strcmp(cmd, "price-history")) {
-        if ((rc = need(a, 1, 2, "price-history")))
-            return rc;
-        cm_ledger_price_history_result *h;
-        rc = cm_ledger_price_history(l, a->npos == 2 ? a->pos[1] : NULL, &h);
-        if (rc)
-            return refused(rc, l);
-        if (json_mode)
-            fputs("{\"changes\": [", stdout);
-        for (size_t i = 0; i < h->n_changes; i++) {
-            const cm_ledger_price_change *c = &h->changes[i];
-            char t[40], was[48], now_[48];
-            cm_ledger_money_format(c->new_unit_minor, c->new_currency, now_, sizeof now_);
-            if (c->old_unit_minor >= 0)
-                cm_ledger_money_format(c->old_unit_minor, c->old_currency, was, sizeof was);
-            else
-                snprintf(was, sizeof was, "none");
-            if (json_mode) {
-                printf("%s{\"id\": %" PRId64 ", \"at\": ", i ? ", " : "", c->id);
-                json_time(c->at_ms);
-                fputs(", \"by\": ", stdout);
-                json_str(c->actor);
-                fputs(", \"region\": ", stdout);
-                json_str(c->region);
-                fputs(", \"old_currency\": ", stdout);
-                json_str(c->old_unit_minor >= 0 ? c->old_currency : NULL);
-                if (c->old_unit_minor >= 0)
-                    printf(", \"old_unit_minor\": %" PRId64, c->old_unit_minor);
-                else
-                    fputs(", \"old_unit_minor\": null", stdout);
-                printf(", \"currency\": \"%s\", \"unit_minor\": %" PRId64 "}", c->new_currency,
-                       c->new_unit_minor);
-            } else {
-                printf("%6" PRId64 " %s %-7s %s -> %s by=%s\n", c->id,
-                       cm_ledger_time_format(c->at_ms, t, sizeof t), c->region, was, now_,
-                       c->actor);
-            }
-        }
-        if (json_mode)
-            puts("]}");
-        cm_ledger_price_history_free(h);
-        return 0;
-    }
-    if (!strcmp(cmd, "buy")) {
-        if ((rc = need(a, 3, 3, "buy")) || (rc = need_opt(a, "--as", cmd)))
-            return rc;
-        if (parse_int(a->pos[2], &n))
-            return usage("CREDITS must be a number");
-        cm_ledger_purchase p;
-        rc = cm_ledger_buy(l, a->pos[1], n, as, opt(a, "--ref"), &p);
-        if (rc)
-            return refused(rc, l);
-        char amount[48], unit[48];
-        cm_ledger_money_format(p.total_minor, p.currency, amount, sizeof amount);
-        cm_ledger_money_format(p.unit_minor, p.currency, unit, sizeof unit);
-        if (json_mode) {
-            fputs("{\"workspace\": ", stdout);
-            json_str(a->pos[1]); /* the caller's text: escaped like every string */
-            printf(", \"credits\": %" PRId64 ", \"unit_minor\": %" PRId64
-                   ", \"total_minor\": %" PRId64 ", \"currency\": \"%s\", \"grant\": %" PRId64
-                   ", \"replayed\": %s, \"amount\": ",
-                   p.credits, p.unit_minor, p.total_minor, p.currency, p.grant_id,
-                   p.replayed ? "true" : "false");
-            json_str(amount);
-            puts("}");
-        } else
-            printf("paid %s (%" PRId64 " %s x %s) into grant %" PRId64 "%s\n", amount, p.credits,
-                   credits_word(p.credits), unit, p.grant_id,
-                   p.replayed ? " (a repeated payment reference: nothing new was charged)" : "");
-        return 0;
-    }
-    if (!strcmp(cmd, "quote")) {
-        if ((rc = need(a, 3, 3, "quote")))
-            return rc;
-        if (parse_int(a->pos[2], &n))
-            return usage("CREDITS must be a number");
-        cm_ledger_quote_result *q;
-        rc = cm_ledger_quote(l, a->pos[1], n, as, &q);
-        if (rc)
-            return refused(rc, l);
-        char t[40];
-        if (json_mode) {
-            printf("{\"workspace\": ");
-            json_str(a->pos[1]);
-            printf(", \"credits\": %" PRId64 ", \"available\": %" PRId64
-                   ", \"affordable\": %s, \"grants\": [",
-                   q->credits, q->available, q->affordable ? "true" : "false");
-            for (size_t i = 0; i < q->n_takes; i++) {
-                printf("%s{\"id\": %" PRId64 ", \"kind\": \"%s\", \"credits\": %" PRId64
-                       ", \"expires_at\": ",
-                       i ? ", " : "", q->takes[i].grant_id,
-                       cm_ledger_grant_kind_name(q->takes[i].kind), q->takes[i].credits);
-                json_time(q->takes[i].expires_ms);
-                putchar('}');
-            }
-            puts("]}");
-        } else {
-            printf("%" PRId64 " %s: %s (%" PRId64 " available)\n", q->credits,
-                   credits_word(q->credits), q->affordable ? "affordable" : "not affordable",
-                   q->available);
-            for (size_t i = 0; i < q->n_takes; i++)
-                printf("  %" PRId64 " from grant %" PRId64 " (%s, expires %s)\n",
-                       q->takes[i].credits, q->takes[i].grant_id,
-                       cm_ledger_grant_kind_name(q->takes[i].kind),
-                       text_time(q->takes[i].expires_ms, t, sizeof t));
-        }
-        cm_ledger_quote_free(q);
-        return 0;
-    }
-    if (!strcmp(cmd, "reserve")) {
-        if ((rc = need(a, 4, 4, "reserve")) || (rc = need_opt(a, "--as", cmd)))
-            return rc;
-        if (parse_int(a->pos[3], &n))
-            return usage("CREDITS must be a number");
-        cm_ledger_job *j = NULL;
-        rc = cm_ledger_reserve_noted(l, a->pos[1], a->pos[2], n, as, lease, opt(a, "--note"), &j);
-        return job_result(rc, l, j);
-    }
-    if (!strcmp(cmd, "renew")) {
-        if ((rc = need(a, 2, 2, "renew")))
-            return rc;
-        cm_ledger_job *j = NULL;
-        rc = cm_ledger_renew(l, a->pos[1], lease, &j);
-        return job_result(rc, l, j);
-    }
-    if (!strcmp(cmd, "commit")) {
-        if ((rc = need(a, 2, 3, "commit")))
-            return rc;
-        n = CM_LEDGER_ALL;
-        if (a->npos == 3 && parse_int(a->pos[2], &n))
-            return usage("CREDITS must be a number");
-        cm_ledger_job *j = NULL;
-        rc = cm_ledger_commit(l, a->pos[1], n, &j);
-        return job_result(rc, l, j);
-    }
-    if (!strcmp(cmd, "release") || !strcmp(cmd, "job")) {
-        if ((rc = need(a, 2, 2, cmd)))
-            return rc;
-        cm_ledger_job *j = NULL;
-        rc = cmd[0] == 'r' ? cm_ledger_release(l, a->pos[1], &j)
-                           : cm_ledger_job_info(l, a->pos[1], &j);
-        return job_result(rc, l, j);
-    }
-    if (!strcmp(cmd, "refund")) {
-        if ((rc = need(a, 2, 3, "refund")) || (rc = need_opt(a, "--reason", cmd)) ||
-            (rc = need_opt(a, "--by", cmd)))
-            return rc;
-        n = CM_LEDGER_ALL;
-        if (a->npos == 3 && parse_int(a->pos[2], &n))
-            return usage("CREDITS must be a number");
-        cm_ledger_refund_result r;
-        rc = cm_ledger_refund(l, a->pos[1], n, opt(a, "--reason"), opt(a, "--by"),
-                              opt(a, "--ref"), &r);
-        if (rc)
-            return refused(rc, l);
-        if (json_mode) {
-            fputs("{\"job\": ", stdout);
-            json_str(a->pos[1]);
-            printf(", \"credits\": %" PRId64 ", \"to_source\": %" PRId64
-                   ", \"refund_grant\": %s%" PRId64 "%s, \"total_refunded\": %" PRId64
-                   ", \"replayed\": %s}\n",
-                   r.credits, r.to_source, "", r.refund_grant_id, "", r.total_refunded,
-                   r.replayed ? "true" : "false");
-        } else
-            printf("refunded %" PRId64 " %s (%" PRId64 " to their grants, %" PRId64
-                   " to a refund grant); %" PRId64 " refunded on this job in all%s\n",
-                   r.credits, credits_word(r.credits), r.to_source, r.credits - r.to_source,
-                   r.total_refunded,
-                   r.replayed ? " (a repeated reference: nothing new was done)" : "");
-        return 0;
-    }
-    if (!strcmp(cmd, "balance") || !strcmp(cmd, "history")) {
-        if ((rc = need(a, 2, 2, cmd)))
-            return rc;
-        if (cmd[0] == 'b') {
-            cm_ledger_balance_result *b;
-            rc = cm_ledger_balance(l, a->pos[1], as, &b);
-            if (rc)
-                return refused(rc, l);
-            cm_ledger_plan_info p;
-            rc = cm_ledger_plan_show(l, a->pos[1], as, &p);
-            if (rc) {
-                cm_ledger_balance_free(b);
-                return refused(rc, l);
-            }
-            print_balance(b, &p);
-            cm_ledger_balance_free(b);
-        } else {
-            cm_ledger_history_result *h;
-            rc = cm_ledger_history(l, a->pos[1], as, &h);
-            if (rc)
-                return refused(rc, l);
-            print_history(a->pos[1], h);
-            cm_ledger_history_free(h);
-        }
-        return 0;
-    }
-    if (!strcmp(cmd, "sweep")) {
-        if ((rc = need(a, 1, 1, "sweep")))
-            return rc;
-        cm_ledger_sweep_stats s;
-        rc = cm_ledger_sweep(l, &s);
-        if (rc)
-            return refused(rc, l);
-        if (json_mode)
-            printf("{\"holds_lapsed\": %" PRId64 ", \"credits_expired\": %" PRId64
-                   ", \"periods_granted\": %" PRId64 "}\n",
-                   s.holds_lapsed, s.credits_expired, s.periods_granted);
-        else
-            printf("lapsed %" PRId64 " hold%s, expired %" PRId64 " %s, granted %" PRId64
-                   " plan period%s\n",
-                   s.holds_lapsed, s.holds_lapsed == 1 ? "" : "s", s.credits_expired,
-                   credits_word(s.credits_expired), s.periods_granted,
-                   s.periods_granted == 1 ? "" : "s");
-        return 0;
-    }
-    if (!strcmp(cmd, "check")) {
-        if ((rc = need(a, 1, 1, "check")))
-            return rc;
-        rc = cm_ledger_check(l);
-        return rc ? refused(rc, l) : ok("check passed");
-    }
-    return usage("unknown command");
+    if ((rc = need(a, 3, 3, "workspace create")) || (rc = need_opt(a, "--owner", cmd)))
+        return rc;
+    rc = cm_ledger_workspace_create(l, a->pos[2], opt(a, "--owner"), opt(a, "--region"));
+    return rc ? refused(rc, l) : ok("workspace created");
 }
 
-/* Commands and the options each accepts (beyond --db, --now, --json). */
-static int options_fit(const args *a)
+static int cmd_member(cm_ledger *l, const args *a)
 {
-    static const struct {
-        const char *cmd;
-        const char *allowed;
-    } table[] = {
-        {"workspace", "--owner --region"}, {"member", "--as"},
-        {"plan", "--credits --interval --tier --as --ref"}, {"price", "--by --as"},
-        {"price-history", ""},
-        {"buy", "--as --ref"},           {"quote", "--as"},
-        {"reserve", "--as --lease --note"}, {"renew", "--lease"},
-        {"commit", ""},                  {"release", ""},
-        {"refund", "--reason --by --ref"}, {"balance", "--as"},
-        {"history", "--as"},             {"job", ""},
-        {"sweep", ""},                   {"check", ""},
-    };
-    for (size_t t = 0; t < sizeof table / sizeof table[0]; t++) {
-        if (strcmp(table[t].cmd, a->pos[0]))
-            continue;
-        for (size_t i = 2; i < N_OPTS; i++) /* skip --db, --now */
-            if (a->opt[i] && !strstr(table[t].allowed, value_opts[i]))
-                return 0;
-        return 1;
+    const char *cmd = a->pos[0];
+    const char *sub = a->npos > 1 ? a->pos[1] : "";
+    const char *as = opt(a, "--as");
+    int rc;
+    if ((rc = need(a, 4, 4, "member")) || (rc = need_opt(a, "--as", cmd)))
+        return rc;
+    rc = sub[0] == 'a' ? cm_ledger_member_add(l, a->pos[2], a->pos[3], as)
+                       : cm_ledger_member_remove(l, a->pos[2], a->pos[3], as);
+    return rc ? refused(rc, l) : ok(sub[0] == 'a' ? "member added" : "member removed");
+}
+
+static int cmd_plan_set(cm_ledger *l, const args *a)
+{
+    const char *cmd = a->pos[0];
+    const char *as = opt(a, "--as");
+    int64_t n = 0;
+    int rc;
+    if ((rc = need(a, 3, 3, "plan set")) || (rc = need_opt(a, "--credits", "plan set")) ||
+        (rc = need_opt(a, "--interval", "plan set")) || (rc = need_opt(a, "--as", cmd)))
+        return rc;
+    const char *iv = opt(a, "--interval");
+    int interval = !strcmp(iv, "monthly") ? CM_LEDGER_MONTHLY
+                   : !strcmp(iv, "annual") ? CM_LEDGER_ANNUAL
+                                           : 0;
+    if (!interval)
+        return usage("--interval must be monthly or annual");
+    if (parse_int(opt(a, "--credits"), &n))
+        return usage("--credits must be a number");
+    cm_ledger_plan_result r;
+    rc = cm_ledger_plan_set_ref(l, a->pos[2], n, interval, opt(a, "--tier"), as,
+                                opt(a, "--ref"), &r);
+    if (rc)
+        return refused(rc, l);
+    print_plan_result("plan set", &r);
+    return 0;
+}
+
+static int cmd_plan_cancel(cm_ledger *l, const args *a)
+{
+    const char *cmd = a->pos[0];
+    const char *as = opt(a, "--as");
+    int rc;
+    if ((rc = need(a, 3, 3, "plan cancel")) || (rc = need_opt(a, "--as", cmd)))
+        return rc;
+    if (opt(a, "--credits") || opt(a, "--interval") || opt(a, "--tier"))
+        return usage("plan cancel takes no --credits, --interval or --tier");
+    cm_ledger_plan_result r;
+    rc = cm_ledger_plan_cancel_ref(l, a->pos[2], as, opt(a, "--ref"), &r);
+    if (rc)
+        return refused(rc, l);
+    print_plan_result("plan cancel", &r);
+    return 0;
+}
+
+static int cmd_plan_show(cm_ledger *l, const args *a)
+{
+    const char *as = opt(a, "--as");
+    int rc;
+    if ((rc = need(a, 3, 3, "plan show")))
+        return rc;
+    if (opt(a, "--credits") || opt(a, "--interval") || opt(a, "--tier") || opt(a, "--ref"))
+        return usage("plan show takes only --as");
+    cm_ledger_plan_info p;
+    rc = cm_ledger_plan_show(l, a->pos[2], as, &p);
+    if (rc)
+        return refused(rc, l);
+    if (json_mode) {
+        fputs("{\"workspace\": ", stdout);
+        json_str(a->pos[2]);
+        fputs(", \"plan\": ", stdout);
+        print_plan_json(&p);
+        puts("}");
+    } else {
+        print_plan_text(a->pos[2], &p);
     }
-    return 1; /* unknown commands are reported by run() */
+    return 0;
+}
+
+static int cmd_price(cm_ledger *l, const args *a)
+{
+    const char *as = opt(a, "--as");
+    int64_t n = 0;
+    int rc;
+    if ((rc = need(a, 3, 3, "price")))
+        return rc;
+    if (opt(a, "--by"))
+        return usage("price WS CREDITS takes no --by");
+    if (parse_int(a->pos[2], &n))
+        return usage("CREDITS must be a number");
+    cm_ledger_purchase p;
+    rc = cm_ledger_price(l, a->pos[1], n, as, &p);
+    if (rc)
+        return refused(rc, l);
+    char amount[48], unit[48];
+    cm_ledger_money_format(p.total_minor, p.currency, amount, sizeof amount);
+    cm_ledger_money_format(p.unit_minor, p.currency, unit, sizeof unit);
+    if (json_mode) {
+        fputs("{\"workspace\": ", stdout);
+        json_str(a->pos[1]);
+        printf(", \"credits\": %" PRId64 ", \"unit_minor\": %" PRId64
+               ", \"total_minor\": %" PRId64 ", \"currency\": \"%s\", \"amount\": ",
+               p.credits, p.unit_minor, p.total_minor, p.currency);
+        json_str(amount);
+        puts("}");
+    } else
+        printf("%" PRId64 " %s would cost %s (%s each); nothing was bought\n", p.credits,
+               credits_word(p.credits), amount, unit);
+    return 0;
+}
+
+static int cmd_price_set(cm_ledger *l, const args *a)
+{
+    int64_t n = 0;
+    int rc;
+    if (a->npos == 3) /* price WS CREDITS of a workspace named "set" */
+        return cmd_price(l, a);
+    if ((rc = need(a, 5, 5, "price set")))
+        return rc;
+    if (opt(a, "--as"))
+        return usage("price set takes --by OPERATOR, not --as");
+    if (parse_int(a->pos[4], &n))
+        return usage("MINOR_UNITS must be a number");
+    rc = cm_ledger_price_set_by(l, a->pos[2], a->pos[3], n, opt(a, "--by"));
+    return rc ? refused(rc, l) : ok("price set");
+}
+
+static int cmd_price_history(cm_ledger *l, const args *a)
+{
+    int rc;
+    if ((rc = need(a, 1, 2, "price-history")))
+        return rc;
+    cm_ledger_price_history_result *h;
+    rc = cm_ledger_price_history(l, a->npos == 2 ? a->pos[1] : NULL, &h);
+    if (rc)
+        return refused(rc, l);
+    if (json_mode)
+        fputs("{\"changes\": [", stdout);
+    for (size_t i = 0; i < h->n_changes; i++) {
+        const cm_ledger_price_change *c = &h->changes[i];
+        char t[40], was[48], now_[48];
+        cm_ledger_money_format(c->new_unit_minor, c->new_currency, now_, sizeof now_);
+        if (c->old_unit_minor >= 0)
+            cm_ledger_money_format(c->old_unit_minor, c->old_currency, was, sizeof was);
+        else
+            snprintf(was, sizeof was, "none");
+        if (json_mode) {
+            printf("%s{\"id\": %" PRId64 ", \"at\": ", i ? ", " : "", c->id);
+            json_time(c->at_ms);
+            fputs(", \"by\": ", stdout);
+            json_str(c->actor);
+            fputs(", \"region\": ", stdout);
+            json_str(c->region);
+            fputs(", \"old_currency\": ", stdout);
+            json_str(c->old_unit_minor >= 0 ? c->old_currency : NULL);
+            if (c->old_unit_minor >= 0)
+                printf(", \"old_unit_minor\": %" PRId64, c->old_unit_minor);
+            else
+                fputs(", \"old_unit_minor\": null", stdout);
+            printf(", \"currency\": \"%s\", \"unit_minor\": %" PRId64 "}", c->new_currency,
+                   c->new_unit_minor);
+        } else {
+            printf("%6" PRId64 " %s %-7s %s -> %s by=%s\n", c->id,
+                   cm_ledger_time_format(c->at_ms, t, sizeof t), c->region, was, now_,
+                   c->actor);
+        }
+    }
+    if (json_mode)
+        puts("]}");
+    cm_ledger_price_history_free(h);
+    return 0;
+}
+
+static int cmd_buy(cm_ledger *l, const args *a)
+{
+    const char *cmd = a->pos[0];
+    const char *as = opt(a, "--as");
+    int64_t n = 0;
+    int rc;
+    if ((rc = need(a, 3, 3, "buy")) || (rc = need_opt(a, "--as", cmd)))
+        return rc;
+    if (parse_int(a->pos[2], &n))
+        return usage("CREDITS must be a number");
+    cm_ledger_purchase p;
+    rc = cm_ledger_buy(l, a->pos[1], n, as, opt(a, "--ref"), &p);
+    if (rc)
+        return refused(rc, l);
+    char amount[48], unit[48];
+    cm_ledger_money_format(p.total_minor, p.currency, amount, sizeof amount);
+    cm_ledger_money_format(p.unit_minor, p.currency, unit, sizeof unit);
+    if (json_mode) {
+        fputs("{\"workspace\": ", stdout);
+        json_str(a->pos[1]); /* the caller's text: escaped like every string */
+        printf(", \"credits\": %" PRId64 ", \"unit_minor\": %" PRId64
+               ", \"total_minor\": %" PRId64 ", \"currency\": \"%s\", \"grant\": %" PRId64
+               ", \"replayed\": %s, \"amount\": ",
+               p.credits, p.unit_minor, p.total_minor, p.currency, p.grant_id,
+               p.replayed ? "true" : "false");
+        json_str(amount);
+        puts("}");
+    } else
+        printf("paid %s (%" PRId64 " %s x %s) into grant %" PRId64 "%s\n", amount, p.credits,
+               credits_word(p.credits), unit, p.grant_id,
+               p.replayed ? " (a repeated payment reference: nothing new was charged)" : "");
+    return 0;
+}
+
+static int cmd_quote(cm_ledger *l, const args *a)
+{
+    const char *as = opt(a, "--as");
+    int64_t n = 0;
+    int rc;
+    if ((rc = need(a, 3, 3, "quote")))
+        return rc;
+    if (parse_int(a->pos[2], &n))
+        return usage("CREDITS must be a number");
+    cm_ledger_quote_result *q;
+    rc = cm_ledger_quote(l, a->pos[1], n, as, &q);
+    if (rc)
+        return refused(rc, l);
+    char t[40];
+    if (json_mode) {
+        printf("{\"workspace\": ");
+        json_str(a->pos[1]);
+        printf(", \"credits\": %" PRId64 ", \"available\": %" PRId64
+               ", \"affordable\": %s, \"grants\": [",
+               q->credits, q->available, q->affordable ? "true" : "false");
+        for (size_t i = 0; i < q->n_takes; i++) {
+            printf("%s{\"id\": %" PRId64 ", \"kind\": \"%s\", \"credits\": %" PRId64
+                   ", \"expires_at\": ",
+                   i ? ", " : "", q->takes[i].grant_id,
+                   cm_ledger_grant_kind_name(q->takes[i].kind), q->takes[i].credits);
+            json_time(q->takes[i].expires_ms);
+            putchar('}');
+        }
+        puts("]}");
+    } else {
+        printf("%" PRId64 " %s: %s (%" PRId64 " available)\n", q->credits,
+               credits_word(q->credits), q->affordable ? "affordable" : "not affordable",
+               q->available);
+        for (size_t i = 0; i < q->n_takes; i++)
+            printf("  %" PRId64 " from grant %" PRId64 " (%s, expires %s)\n",
+                   q->takes[i].credits, q->takes[i].grant_id,
+                   cm_ledger_grant_kind_name(q->takes[i].kind),
+                   text_time(q->takes[i].expires_ms, t, sizeof t));
+    }
+    cm_ledger_quote_free(q);
+    return 0;
+}
+
+static int cmd_reserve(cm_ledger *l, const args *a)
+{
+    const char *cmd = a->pos[0];
+    const char *as = opt(a, "--as");
+    int64_t n = 0;
+    int64_t lease = a->lease;
+    int rc;
+    if ((rc = need(a, 4, 4, "reserve")) || (rc = need_opt(a, "--as", cmd)))
+        return rc;
+    if (parse_int(a->pos[3], &n))
+        return usage("CREDITS must be a number");
+    cm_ledger_job *j = NULL;
+    rc = cm_ledger_reserve_noted(l, a->pos[1], a->pos[2], n, as, lease, opt(a, "--note"), &j);
+    return job_result(rc, l, j);
+}
+
+static int cmd_renew(cm_ledger *l, const args *a)
+{
+    int64_t lease = a->lease;
+    int rc;
+    if ((rc = need(a, 2, 2, "renew")))
+        return rc;
+    cm_ledger_job *j = NULL;
+    rc = cm_ledger_renew(l, a->pos[1], lease, &j);
+    return job_result(rc, l, j);
+}
+
+static int cmd_commit(cm_ledger *l, const args *a)
+{
+    int64_t n = 0;
+    int rc;
+    if ((rc = need(a, 2, 3, "commit")))
+        return rc;
+    n = CM_LEDGER_ALL;
+    if (a->npos == 3 && parse_int(a->pos[2], &n))
+        return usage("CREDITS must be a number");
+    cm_ledger_job *j = NULL;
+    rc = cm_ledger_commit(l, a->pos[1], n, &j);
+    return job_result(rc, l, j);
+}
+
+static int cmd_release_or_job(cm_ledger *l, const args *a)
+{
+    const char *cmd = a->pos[0];
+    int rc;
+    if ((rc = need(a, 2, 2, cmd)))
+        return rc;
+    cm_ledger_job *j = NULL;
+    rc = cmd[0] == 'r' ? cm_ledger_release(l, a->pos[1], &j)
+                       : cm_ledger_job_info(l, a->pos[1], &j);
+    return job_result(rc, l, j);
+}
+
+static int cmd_refund(cm_ledger *l, const args *a)
+{
+    const char *cmd = a->pos[0];
+    int64_t n = 0;
+    int rc;
+    if ((rc = need(a, 2, 3, "refund")) || (rc = need_opt(a, "--reason", cmd)) ||
+        (rc = need_opt(a, "--by", cmd)))
+        return rc;
+    n = CM_LEDGER_ALL;
+    if (a->npos == 3 && parse_int(a->pos[2], &n))
+        return usage("CREDITS must be a number");
+    cm_ledger_refund_result r;
+    rc = cm_ledger_refund(l, a->pos[1], n, opt(a, "--reason"), opt(a, "--by"),
+                          opt(a, "--ref"), &r);
+    if (rc)
+        return refused(rc, l);
+    if (json_mode) {
+        fputs("{\"job\": ", stdout);
+        json_str(a->pos[1]);
+        printf(", \"credits\": %" PRId64 ", \"to_source\": %" PRId64
+               ", \"refund_grant\": %s%" PRId64 "%s, \"total_refunded\": %" PRId64
+               ", \"replayed\": %s}\n",
+               r.credits, r.to_source, "", r.refund_grant_id, "", r.total_refunded,
+               r.replayed ? "true" : "false");
+    } else
+        printf("refunded %" PRId64 " %s (%" PRId64 " to their grants, %" PRId64
+               " to a refund grant); %" PRId64 " refunded on this job in all%s\n",
+               r.credits, credits_word(r.credits), r.to_source, r.credits - r.to_source,
+               r.total_refunded,
+               r.replayed ? " (a repeated reference: nothing new was done)" : "");
+    return 0;
+}
+
+static int cmd_balance_or_history(cm_ledger *l, const args *a)
+{
+    const char *cmd = a->pos[0];
+    const char *as = opt(a, "--as");
+    int rc;
+    if ((rc = need(a, 2, 2, cmd)))
+        return rc;
+    if (cmd[0] == 'b') {
+        cm_ledger_balance_result *b;
+        rc = cm_ledger_balance(l, a->pos[1], as, &b);
+        if (rc)
+            return refused(rc, l);
+        cm_ledger_plan_info p;
+        rc = cm_ledger_plan_show(l, a->pos[1], as, &p);
+        if (rc) {
+            cm_ledger_balance_free(b);
+            return refused(rc, l);
+        }
+        print_balance(b, &p);
+        cm_ledger_balance_free(b);
+    } else {
+        cm_ledger_history_result *h;
+        rc = cm_ledger_history(l, a->pos[1], as, &h);
+        if (rc)
+            return refused(rc, l);
+        print_history(a->pos[1], h);
+        cm_ledger_history_free(h);
+    }
+    return 0;
+}
+
+static int cmd_sweep(cm_ledger *l, const args *a)
+{
+    int rc;
+    if ((rc = need(a, 1, 1, "sweep")))
+        return rc;
+    cm_ledger_sweep_stats s;
+    rc = cm_ledger_sweep(l, &s);
+    if (rc)
+        return refused(rc, l);
+    if (json_mode)
+        printf("{\"holds_lapsed\": %" PRId64 ", \"credits_expired\": %" PRId64
+               ", \"periods_granted\": %" PRId64 "}\n",
+               s.holds_lapsed, s.credits_expired, s.periods_granted);
+    else
+        printf("lapsed %" PRId64 " hold%s, expired %" PRId64 " %s, granted %" PRId64
+               " plan period%s\n",
+               s.holds_lapsed, s.holds_lapsed == 1 ? "" : "s", s.credits_expired,
+               credits_word(s.credits_expired), s.periods_granted,
+               s.periods_granted == 1 ? "" : "s");
+    return 0;
+}
+
+static int cmd_check(cm_ledger *l, const args *a)
+{
+    int rc;
+    if ((rc = need(a, 1, 1, "check")))
+        return rc;
+    rc = cm_ledger_check(l);
+    return rc ? refused(rc, l) : ok("check passed");
+}
+
+/* ---- the commands: one table (name, arguments, who, options, handler, help) ---- */
+
+enum who { WHO_OPERATOR, WHO_OWNER, WHO_MEMBER };
+static const char *const who_text[] = {
+    [WHO_OPERATOR] = "the operator (support staff, the billing backend)",
+    [WHO_OWNER] = "the workspace's owner (--as)",
+    [WHO_MEMBER] = "the workspace's owner or a member (--as); without --as, the operator",
+};
+
+typedef struct command {
+    const char *name;     /* one or two words: "reserve", "plan set" */
+    const char *synopsis; /* its arguments and options, as --help prints them */
+    enum who who;
+    const char *options;  /* the options it accepts (beyond --db, --now, --json) */
+    int (*handler)(cm_ledger *l, const args *a);
+    const char *help;     /* one line: what it does */
+} command;
+
+/* `cm-ledger --help`, `cm-ledger help COMMAND`, the option check and the dispatch all
+ * read this table; tests/check_ledger_commands.py checks the READMEs against --help. */
+static const command commands[] = {
+    {"workspace create", "WS --owner USER [--region CODE]", WHO_OPERATOR, "--owner --region",
+     cmd_workspace_create, "create a workspace owned by USER, priced in REGION's currency"},
+    {"member add", "WS USER --as USER", WHO_OWNER, "--as", cmd_member,
+     "let USER reserve, quote and read in WS"},
+    {"member remove", "WS USER --as USER", WHO_OWNER, "--as", cmd_member,
+     "take USER out of WS (not the owner)"},
+    {"plan set",
+     "WS --credits N --interval monthly|annual [--tier NAME] --as USER [--ref PAYMENT_REF]",
+     WHO_OWNER, "--credits --interval --tier --as --ref", cmd_plan_set,
+     "subscribe, upgrade (tops up now) or downgrade (from the next period); prints what happened"},
+    {"plan cancel", "WS --as USER [--ref REF]", WHO_OWNER, "--credits --interval --tier --as --ref",
+     cmd_plan_cancel, "end the plan at the end of the current period"},
+    {"plan show", "WS [--as USER]", WHO_MEMBER, "--credits --interval --tier --as --ref",
+     cmd_plan_show, "the plan, its current period and any scheduled change"},
+    {"price set", "REGION CURRENCY MINOR_UNITS [--by OPERATOR]", WHO_OPERATOR, "--by --as",
+     cmd_price_set, "set a region's price of one credit; logged with who, when, old and new"},
+    {"price", "WS CREDITS [--as USER]", WHO_MEMBER, "--by --as", cmd_price,
+     "what buying CREDITS would cost now; buys nothing"},
+    {"price-history", "[REGION]", WHO_OPERATOR, "", cmd_price_history,
+     "the price log, oldest first"},
+    {"buy", "WS CREDITS --as USER [--ref PAYMENT_REF]", WHO_OWNER, "--as --ref", cmd_buy,
+     "buy CREDITS into a new grant; a repeated PAYMENT_REF charges nothing new"},
+    {"quote", "WS CREDITS [--as USER]", WHO_MEMBER, "--as", cmd_quote,
+     "whether CREDITS are affordable now, and from which grants they would come"},
+    {"reserve", "WS JOB CREDITS --as USER [--lease SECONDS] [--note TEXT]", WHO_MEMBER,
+     "--as --lease --note", cmd_reserve,
+     "hold CREDITS for JOB (default lease 900 s); the note says why it costs that"},
+    {"renew", "JOB [--lease SECONDS]", WHO_OPERATOR, "--lease", cmd_renew,
+     "extend JOB's hold by a new lease"},
+    {"commit", "JOB [CREDITS]", WHO_OPERATOR, "", cmd_commit,
+     "charge JOB's hold (default: all of it; CREDITS >= 1; to charge nothing, release)"},
+    {"release", "JOB", WHO_OPERATOR, "", cmd_release_or_job,
+     "give JOB's held credits back, charging nothing"},
+    {"refund", "JOB [CREDITS] --reason TEXT --by OPERATOR [--ref REF]", WHO_OPERATOR,
+     "--reason --by --ref", cmd_refund,
+     "give back charged credits (default: all refundable); a repeated REF does nothing new"},
+    {"balance", "WS [--as USER]", WHO_MEMBER, "--as", cmd_balance_or_history,
+     "available, held and expiring credits, and the plan"},
+    {"history", "WS [--as USER]", WHO_MEMBER, "--as", cmd_balance_or_history,
+     "the journal of WS: every movement with who, when and why"},
+    {"job", "JOB", WHO_OPERATOR, "", cmd_release_or_job,
+     "JOB's hold, its grants, why it cost that, its charge and its input binding"},
+    {"sweep", "", WHO_OPERATOR, "", cmd_sweep,
+     "lapse expired holds, expire credits, grant plan periods"},
+    {"check", "", WHO_OPERATOR, "", cmd_check,
+     "re-derive every balance from the journal; exit 1 with the first violation"},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static const char usage_head[] = "usage: cm-ledger [--db PATH] [--now TIME] [--json] ";
+static const char usage_foot[] =
+    "PATH defaults to ./creditmeter.db; a postgresql:// or postgres:// URI (any libpq\n"
+    "connection URI) selects a PostgreSQL database instead. TIME is ISO 8601 UTC\n"
+    "(2026-01-31T12:00:00Z). `cm-ledger help COMMAND` says what a command does and who\n"
+    "may run it.\n";
+
+/* The full help: the synopsis of every command. */
+static void print_usage(FILE *f)
+{
+    fprintf(f, "%sCOMMAND ...\n", usage_head);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %s%s%s\n", commands[i].name, *commands[i].synopsis ? " " : "",
+                commands[i].synopsis);
+    fputs(usage_foot, f);
+}
+
+/* Number of words of name that words (n of them) start with: the name's word count
+ * when they match it, else 0. */
+static int name_matches(const char *name, const char *const *words, int n)
+{
+    const char *sp = strchr(name, ' ');
+    if (!sp)
+        return n >= 1 && !strcmp(name, words[0]) ? 1 : 0;
+    size_t k = (size_t)(sp - name);
+    return n >= 2 && strlen(words[0]) == k && !strncmp(name, words[0], k) &&
+                   !strcmp(sp + 1, words[1])
+               ? 2
+               : 0;
+}
+
+/* The command that words (the positional arguments) name, or NULL. */
+static const command *find_command(const char *const *words, int n)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (name_matches(commands[i].name, words, n))
+            return &commands[i];
+    return NULL;
+}
+
+/* `cm-ledger help WORDS...`: every command whose name starts with the words ("help plan"
+ * shows plan set, cancel and show). Returns 0, or a usage error for no such command. */
+static int print_command_help(const char *const *words, int n)
+{
+    int found = 0;
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        const command *c = &commands[i];
+        int m = name_matches(c->name, words, n);
+        if (!m && n == 1 && strchr(c->name, ' ') &&
+            !strncmp(c->name, words[0], strlen(words[0])) && c->name[strlen(words[0])] == ' ')
+            m = 1; /* the first word of a two-word command */
+        if (!m || n > m)
+            continue;
+        printf("%s%s%s%s%s\n  %s\n  who may run it: %s\n", found ? "\n" : "", usage_head, c->name,
+               *c->synopsis ? " " : "", c->synopsis, c->help, who_text[c->who]);
+        found = 1;
+    }
+    if (!found) {
+        fprintf(stderr, "cm-ledger: no command %s%s%s\n", words[0], n > 1 ? " " : "",
+                n > 1 ? words[1] : "");
+        print_usage(stderr);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Whether every option given applies to c (beyond --db, --now, --json). */
+static int options_fit(const command *c, const args *a)
+{
+    for (size_t i = 2; i < N_OPTS; i++) /* skip --db, --now */
+        if (a->opt[i] && !strstr(c->options, value_opts[i]))
+            return 0;
+    return 1;
 }
 
 int main(int argc, char **argv)
@@ -845,8 +982,10 @@ int main(int argc, char **argv)
     args a;
     char err[128];
     if (parse_args(argc, argv, &a, err, sizeof err)) {
-        if (!strcmp(err, "help")) {
-            fputs(usage_text, stdout);
+        if (!strcmp(err, "help")) { /* cm-ledger [COMMAND] --help */
+            if (a.npos)
+                return print_command_help(a.pos, a.npos);
+            print_usage(stdout);
             return 0;
         }
         return usage(err);
@@ -854,8 +993,20 @@ int main(int argc, char **argv)
     json_mode = a.json;
     if (a.npos == 0)
         return usage("no command");
-    if (!options_fit(&a))
+    if (!strcmp(a.pos[0], "help")) {
+        if (a.npos == 1) {
+            print_usage(stdout);
+            return 0;
+        }
+        return print_command_help(a.pos + 1, a.npos - 1);
+    }
+    const command *c = find_command(a.pos, a.npos);
+    if (!c)
+        return usage("unknown command");
+    if (!options_fit(c, &a))
         return usage("an option does not apply to this command");
+    if (opt(&a, "--lease") && (parse_int(opt(&a, "--lease"), &a.lease) || a.lease <= 0))
+        return usage("--lease must be a positive number of seconds");
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
     cfg.db = opt(&a, "--db") ? opt(&a, "--db") : "./creditmeter.db";
@@ -872,7 +1023,7 @@ int main(int argc, char **argv)
     int rc = cm_ledger_open(&l, &cfg);
     if (rc)
         return refused(rc, NULL);
-    rc = run(l, &a);
+    rc = c->handler(l, &a);
     cm_ledger_close(l);
     return rc;
 }

@@ -16,43 +16,33 @@
 
 static _Thread_local char tls_msg[512];
 
-static const struct {
-    int code;
-    const char *name;
-    const char *text;
-} errors[] = {
-    {CM_LEDGER_OK, "ok", "success"},
-    {CM_LEDGER_E_INSUFFICIENT, "insufficient_credits", "not enough credits available"},
-    {CM_LEDGER_E_FORBIDDEN, "forbidden", "only the workspace owner may do this"},
-    {CM_LEDGER_E_NO_WORKSPACE, "no_such_workspace", "no such workspace"},
-    {CM_LEDGER_E_NO_JOB, "no_such_job", "no hold was ever made for this job"},
-    {CM_LEDGER_E_CONFLICT, "conflict", "the same idempotency key was used with other arguments"},
-    {CM_LEDGER_E_ALREADY_RESOLVED, "already_resolved", "the hold was already resolved otherwise"},
-    {CM_LEDGER_E_LEASE_EXPIRED, "lease_expired", "the hold's lease lapsed; it was released"},
-    {CM_LEDGER_E_INVALID, "invalid_argument", "invalid argument"},
-    {CM_LEDGER_E_BUSY, "busy", "the ledger database stayed locked past the busy timeout"},
-    {CM_LEDGER_E_STORAGE, "storage_failure", "the ledger's storage failed"},
-    {CM_LEDGER_E_NOMEM, "out_of_memory", "out of memory"},
-    {CM_LEDGER_E_CHECK, "check_failed", "the ledger check found a violation"},
-    {CM_LEDGER_E_NOT_MEMBER, "not_a_member", "the user is not a member of the workspace"},
-    {CM_LEDGER_E_JOB_CLOSED, "job_closed",
-     "the job's hold was released or lapsed; a new attempt needs a new job id"},
-    {CM_LEDGER_E_UNSUPPORTED, "unsupported", "this build of the ledger does not support that"},
-};
+/* Names and sentences, generated from ledger_errors.def. Each line's value must be its
+ * enumerator's, and the switches are on the enum without a default: a duplicate is a
+ * duplicate case, and an enumerator without a line is a -Wswitch warning (an error
+ * under -Werror). */
+#define X(code, value, name, text) _Static_assert(code == value, #code " is " #value);
+#include "ledger_errors.def"
+#undef X
 
 const char *cm_ledger_err_name(int code)
 {
-    for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++)
-        if (errors[i].code == code)
-            return errors[i].name;
+    switch ((enum cm_ledger_error)code) {
+#define X(code, value, name, text)                                                          \
+    case code: return name;
+#include "ledger_errors.def"
+#undef X
+    }
     return "unknown";
 }
 
 const char *cm_ledger_strerror(int code)
 {
-    for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++)
-        if (errors[i].code == code)
-            return errors[i].text;
+    switch ((enum cm_ledger_error)code) {
+#define X(code, value, name, text)                                                          \
+    case code: return text;
+#include "ledger_errors.def"
+#undef X
+    }
     return "unknown error";
 }
 
@@ -86,36 +76,6 @@ int cm_storage_fail(cm_ledger *l, int st_rc)
     return cm_fail(l, CM_LEDGER_E_STORAGE, "the ledger's storage failed: %s", detail);
 }
 
-int cm_utf8_valid(const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        int n = p[0] < 0x80                   ? 1
-                : p[0] >= 0xc2 && p[0] < 0xe0 ? 2
-                : p[0] >= 0xe0 && p[0] < 0xf0 ? 3
-                : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
-                                               : 0;
-        if (!n)
-            return 0;
-        for (int i = 1; i < n; i++)
-            if ((p[i] & 0xc0) != 0x80)
-                return 0;
-        /* Text people read (support output, history, JSON) must not be able to forge
-         * lines or reorder what follows it: C0 controls (newline, tab, ESC ...), DEL,
-         * C1 controls (U+0080..U+009F), the line and paragraph separators U+2028/U+2029
-         * and the bidirectional embeddings, overrides and isolates (U+202A..U+202E,
-         * U+2066..U+2069). */
-        unsigned cp = n == 1   ? p[0]
-                      : n == 2 ? ((p[0] & 0x1fu) << 6) | (p[1] & 0x3fu)
-                      : n == 3 ? ((p[0] & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu)
-                               : 0x10000u;
-        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x2028 && cp <= 0x202e) ||
-            (cp >= 0x2066 && cp <= 0x2069))
-            return 0;
-        p += n;
-    }
-    return 1;
-}
-
 int cm_valid_id(cm_ledger *l, const char *what, const char *id)
 {
     if (!id || !*id)
@@ -124,7 +84,7 @@ int cm_valid_id(cm_ledger *l, const char *what, const char *id)
         return cm_fail(l, CM_LEDGER_E_INVALID, "%s is longer than %d bytes", what, CM_ID_MAX);
     /* Both backends store text as UTF-8 (PostgreSQL refuses anything else), and ids
        are echoed in JSON: the same answer everywhere. */
-    if (!cm_utf8_valid(id))
+    if (!cm__text_plain(id))
         return cm_fail(l, CM_LEDGER_E_INVALID,
                        "%s is not valid UTF-8 text or holds a control character (newline, "
                        "tab, escape ...)",

@@ -320,7 +320,7 @@ static int cb_binding(void *ctx, const cm_sv *c, int n)
         VIOLATION(x, "job '%s' has an input binding but no hold", job);
         return 1;
     }
-    if (!b || !*b || strlen(b) > CM_ID_MAX || !cm_utf8_valid(b)) {
+    if (!b || !*b || strlen(b) > CM_ID_MAX || !cm__text_plain(b)) {
         VIOLATION(x, "job '%s' keeps an input binding that is empty, too long or not text", job);
         return 1;
     }

@@ -359,7 +359,7 @@ int cm_ledger_reserve_bound(cm_ledger *l, const char *ws, const char *job, int64
 {
     if (out)
         *out = NULL;
-    if (note && (!*note || strlen(note) > CM_TEXT_MAX || !cm_utf8_valid(note)))
+    if (note && (!*note || strlen(note) > CM_TEXT_MAX || !cm__text_plain(note)))
         return cm_fail(l, CM_LEDGER_E_INVALID,
                        "the note must be UTF-8 text of 1 to %d bytes without control "
                        "characters (newline, tab, escape ...)",
@@ -522,10 +522,10 @@ int cm_ledger_commit_noted(cm_ledger *l, const char *job, int64_t credits, const
     if (credits == 0)
         return cm_fail(l, CM_LEDGER_E_INVALID,
                        "a charge of 0 credits is not a charge: release job '%s' instead",
-                       job && cm_utf8_valid(job) ? job : "(invalid id)");
+                       job && cm__text_plain(job) ? job : "(invalid id)");
     if (credits < 0 && credits != CM_LEDGER_ALL)
         return cm_fail(l, CM_LEDGER_E_INVALID, "credits to commit must not be negative");
-    if (note && (!*note || strlen(note) > CM_TEXT_MAX || !cm_utf8_valid(note)))
+    if (note && (!*note || strlen(note) > CM_TEXT_MAX || !cm__text_plain(note)))
         return cm_fail(l, CM_LEDGER_E_INVALID,
                        "the commit note must be UTF-8 text of 1 to %d bytes without control "
                        "characters",

@@ -15,6 +15,7 @@
 #define CM_LEDGER_INTERNAL_H
 
 #include "cm_ledger.h"
+#include "cm_text.h" /* cm__text_plain: the rule for ids, tiers, reasons, notes */
 #include "storage.h"
 
 #include <pthread.h>
@@ -105,9 +106,6 @@ typedef int (*cm_tx_body)(cm_tx *tx, void *arg);
 int cm_tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg);
 /* Record that slot now holds a result for the caller, to discard if the call fails. */
 void cm_tx_on_fail(cm_tx *tx, void (*discard)(void *slot), void *slot);
-/* Nonzero when s is valid UTF-8 without control characters (C0, DEL, C1, U+2028/9,
- * bidi embeddings/overrides/isolates): text that cannot forge support output. */
-int cm_utf8_valid(const char *s);
 int cm_valid_id(cm_ledger *l, const char *what, const char *id);
 
 /* ---- statements ---- */

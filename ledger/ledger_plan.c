@@ -530,7 +530,7 @@ int cm_ledger_plan_set_ref(cm_ledger *l, const char *ws, int64_t credits_per_mon
         return cm_fail(l, CM_LEDGER_E_INVALID, "credits per month must be between 1 and 10^12");
     if (interval != CM_LEDGER_MONTHLY && interval != CM_LEDGER_ANNUAL)
         return cm_fail(l, CM_LEDGER_E_INVALID, "the interval must be monthly or annual");
-    if (tier && (strlen(tier) > CM_TEXT_MAX || !cm_utf8_valid(tier)))
+    if (tier && (strlen(tier) > CM_TEXT_MAX || !cm__text_plain(tier)))
         return cm_fail(l, CM_LEDGER_E_INVALID,
                        "the tier name is too long, not UTF-8 text, or holds a control character");
     if (!as_user)

@@ -144,7 +144,7 @@ int cm_ledger_refund(cm_ledger *l, const char *job, int64_t credits, const char 
         rc = cm_valid_id(l, "the refund reference", ref);
     if (rc)
         return rc;
-    if (!reason || !*reason || strlen(reason) > CM_TEXT_MAX || !cm_utf8_valid(reason))
+    if (!reason || !*reason || strlen(reason) > CM_TEXT_MAX || !cm__text_plain(reason))
         return cm_fail(l, CM_LEDGER_E_INVALID, "a refund needs a reason (UTF-8, up to %d bytes)",
                        CM_TEXT_MAX);
     if (credits <= 0 && credits != CM_LEDGER_ALL)

@@ -180,7 +180,7 @@ int cm_ledger_price_set_by(cm_ledger *l, const char *region, const char *currenc
         return cm_fail(l, CM_LEDGER_E_INVALID,
                        "currency '%.16s' is not an ISO 4217 code this ledger knows (such as "
                        "USD, EUR, GBP, JPY, INR; upper case)",
-                       currency && cm_utf8_valid(currency) ? currency : "?");
+                       currency && cm__text_plain(currency) ? currency : "?");
     if (unit_minor < 1 || unit_minor > INT64_C(1000000000))
         return cm_fail(l, CM_LEDGER_E_INVALID,
                        "the unit price must be 1 to 10^9 minor units (nothing is free)");

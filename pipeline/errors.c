@@ -5,8 +5,8 @@ const char *cmh_err_name(int code)
 {
     switch (code) {
     case CMH_OK: return "ok";
-    case CMH_E_INVALID: return "invalid";
-    case CMH_E_NOMEM: return "no_memory";
+    case CMH_E_INVALID: return "invalid_argument";
+    case CMH_E_NOMEM: return "out_of_memory";
     case CMH_E_INPUT: return "bad_input";
     case CMH_E_NOVIDEO: return "no_video";
     case CMH_E_ENCODER: return "encoder";

@@ -8,6 +8,7 @@
  * refused, 2 usage error.
  */
 #include "cm_probe.h"
+#include "cm_text.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -50,34 +51,7 @@ static int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
 /* Writes s as a JSON string; invalid UTF-8 becomes U+FFFD so the line stays valid. */
 static void json_str(FILE *f, const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    fputc('"', f);
-    while (*p) {
-        unsigned c = *p;
-        if (c == '"' || c == '\\') {
-            fprintf(f, "\\%c", c);
-            p++;
-        } else if (c < 0x20 || c == 0x7f) {
-            fprintf(f, "\\u%04x", c);
-            p++;
-        } else if (c < 0x80) {
-            fputc((int)c, f);
-            p++;
-        } else {
-            int n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-            int ok = n > 0;
-            for (int i = 1; ok && i < n; i++)
-                ok = (p[i] & 0xc0) == 0x80;
-            if (ok) {
-                fwrite(p, 1, (size_t)n, f);
-                p += n;
-            } else {
-                fputs("\\ufffd", f);
-                p++;
-            }
-        }
-    }
-    fputc('"', f);
+    cm__json_escape(f, s);
 }
 
 static void hms(int64_t ms, char *buf, size_t len)

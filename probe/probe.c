@@ -260,46 +260,31 @@ int64_t cm_probe_report_file_bytes(const cm_probe_report *r) { return r ? r->fil
 int64_t cm_probe_report_bytes_read(const cm_probe_report *r) { return r ? r->bytes_read : 0; }
 
 /* --- names and sentences: machine names are stable, never change one --- */
+/* Generated from probe_errors.def. Each line's value must be its enumerator's, and the
+ * switches are on the enum without a default: a duplicate is a duplicate case, and an
+ * enumerator without a line is a -Wswitch warning (an error under -Werror). */
+#define X(code, value, name, text) _Static_assert(code == value, #code " is " #value);
+#include "probe_errors.def"
+#undef X
+
 const char *cm_probe_err_name(int code)
 {
-    switch (code) {
-    case CM_PROBE_OK: return "ok";
-    case CM_PROBE_E_INVALID: return "invalid_argument";
-    case CM_PROBE_E_NOMEM: return "out_of_memory";
-    case CM_PROBE_E_NOENT: return "no_such_file";
-    case CM_PROBE_E_NOTREG: return "not_a_regular_file";
-    case CM_PROBE_E_ACCESS: return "unreadable";
-    case CM_PROBE_E_EMPTY: return "empty_file";
-    case CM_PROBE_E_NOTMEDIA: return "not_media";
-    case CM_PROBE_E_NOSTREAMS: return "no_audio_or_video";
-    case CM_PROBE_E_REFUSED: return "refused_format";
-    case CM_PROBE_E_TOOLONG: return "too_long";
-    case CM_PROBE_E_DAMAGED: return "damaged";
-    case CM_PROBE_E_TIMEOUT: return "timed_out";
-    case CM_PROBE_E_LIBAV: return "libav_error";
-    case CM_PROBE_E_TOOBIG: return "too_big";
+    switch ((enum cm_probe_error)code) {
+#define X(code, value, name, text)                                                          \
+    case code: return name;
+#include "probe_errors.def"
+#undef X
     }
     return "unknown_error";
 }
 
 const char *cm_probe_strerror(int code)
 {
-    switch (code) {
-    case CM_PROBE_OK: return "The file was measured and priced.";
-    case CM_PROBE_E_INVALID: return "The request was malformed (a missing file name or a bad option).";
-    case CM_PROBE_E_NOMEM: return "The probe ran out of memory.";
-    case CM_PROBE_E_NOENT: return "There is no such file.";
-    case CM_PROBE_E_NOTREG: return "This is not a regular file (a directory, device, pipe or socket).";
-    case CM_PROBE_E_ACCESS: return "The file exists but cannot be read.";
-    case CM_PROBE_E_EMPTY: return "The file is empty.";
-    case CM_PROBE_E_NOTMEDIA: return "The file is not a video or audio file.";
-    case CM_PROBE_E_NOSTREAMS: return "The file has no audio or video (a still picture, subtitles or data only).";
-    case CM_PROBE_E_REFUSED: return "This kind of file is refused (playlists, scripts and image sequences can point at other files).";
-    case CM_PROBE_E_TOOLONG: return "The file is longer than the maximum duration accepted.";
-    case CM_PROBE_E_DAMAGED: return "The file is damaged or cut off and cannot be measured.";
-    case CM_PROBE_E_TIMEOUT: return "Measuring the file took longer than its time budget.";
-    case CM_PROBE_E_LIBAV: return "The media library failed to read the file.";
-    case CM_PROBE_E_TOOBIG: return "The file is larger than the maximum size accepted.";
+    switch ((enum cm_probe_error)code) {
+#define X(code, value, name, text)                                                          \
+    case code: return text;
+#include "probe_errors.def"
+#undef X
     }
     return "Unknown error.";
 }

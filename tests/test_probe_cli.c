@@ -127,6 +127,31 @@ static void test_json_escapes_hostile_file_names(void **s)
     run_cmd("rm -rf '%s'", dir);
 }
 
+/* Bytes the old check let through as characters (0xF5-0xFF as lead bytes, a surrogate,
+ * an overlong form) are U+FFFD too: the output is strict UTF-8 JSON that Python's json
+ * module parses (it refuses invalid UTF-8 while decoding). */
+static void test_json_is_valid_for_names_with_any_invalid_utf8(void **s)
+{
+    (void)s;
+    const char *dir = tmp_path("badutf8");
+    assert_int_equal(run_cmd("rm -rf '%s' && mkdir -p '%s' && cp '%s' '%s/\xf5\x80\x80\x80"
+                             "-\xed\xa0\x80-\xc0\x80-\xf8\x88\x80\x80\x80.mp4'",
+                             dir, dir, sample("clip-40s.mp4"), dir),
+                     0);
+    const char *o = tmp_path("badutf8.json");
+    assert_int_equal(run_cmd("cd '%s' && '%s' --json *.mp4 > '%s'", dir, bin(), o), 0);
+    assert_int_equal(run_cmd("python3 -c 'import json, sys\n"
+                             "lines = sys.stdin.buffer.read().decode(\"utf-8\").splitlines()\n"
+                             "assert len(lines) == 1\n"
+                             "f = json.loads(lines[0])[\"file\"]\n"
+                             "assert f == \"\\ufffd\" * 4 + \"-\" + \"\\ufffd\" * 3 + \"-\" + "
+                             "\"\\ufffd\" * 2 + \"-\" + \"\\ufffd\" * 5 + \".mp4\", f' < '%s'",
+                             o),
+                     0);
+    unlink(o);
+    run_cmd("rm -rf '%s'", dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -136,6 +161,7 @@ int main(void)
         cmocka_unit_test(test_usage_errors_exit_two),
         cmocka_unit_test(test_grace_option_changes_the_bill),
         cmocka_unit_test(test_json_escapes_hostile_file_names),
+        cmocka_unit_test(test_json_is_valid_for_names_with_any_invalid_utf8),
     };
     return cmocka_run_group_tests_name("probe_cli", tests, NULL, NULL);
 }
