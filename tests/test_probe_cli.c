@@ -139,7 +139,7 @@ static void test_json_is_valid_for_names_with_any_invalid_utf8(void **s)
                              dir, dir, sample("clip-40s.mp4"), dir),
                      0);
     const char *o = tmp_path("badutf8.json");
-    assert_int_equal(run_cmd("cd '%s' && '%s' --json *.mp4 > '%s'", dir, bin(), o), 0);
+    assert_int_equal(run_cmd("cd '%s' && '%s' --json *.mp4 > '%s'", dir, CM_BIN_PROBE, o), 0);
     assert_int_equal(run_cmd("python3 -c 'import json, sys\n"
                              "lines = sys.stdin.buffer.read().decode(\"utf-8\").splitlines()\n"
                              "assert len(lines) == 1\n"
