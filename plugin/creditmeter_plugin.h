@@ -135,22 +135,36 @@ enum cm_plugin_billing {
                                 charged the output's measured length, at most the quote */
 };
 
-/* How the quoted duration was established (the probe's methods, then ours). */
+/* How the quoted duration was established (the probe's methods, then ours). The
+ * plugin maps each of the probe's methods to one of these explicitly; a host must
+ * accept a value it does not know (a newer minor may append one) and can always show
+ * the quote's method_name. */
 enum cm_plugin_method {
     CM_PLUGIN_METHOD_NONE = 0,
-    CM_PLUGIN_METHOD_MP4_INDEX = 1,    /* MP4/MOV/3GP sample tables */
-    CM_PLUGIN_METHOD_TAIL_PACKETS = 2, /* last packets near the end */
+    CM_PLUGIN_METHOD_MP4_INDEX = 1,    /* 0.1's sampling of libavformat's index; no longer
+                                          reported */
+    CM_PLUGIN_METHOD_TAIL_PACKETS = 2, /* 0.1's last packets near the end; no longer reported */
     CM_PLUGIN_METHOD_PACKET_SCAN = 3,  /* a demux-only scan of every packet */
+    CM_PLUGIN_METHOD_STRUCTURE_WALK = 4, /* ABI 1.1: a walk of the container's structure
+                                            (MP4 boxes and fragments, AVI, Matroska) with
+                                            every byte accounted for */
     CM_PLUGIN_METHOD_REQUESTED = 100,  /* by output: the requested output length */
 };
 
-/* State of a job's hold (the ledger's states). */
+/* State of a job's hold (the ledger's states, mapped one by one). */
 enum cm_plugin_hold_state {
     CM_PLUGIN_HOLD_NONE = 0,
     CM_PLUGIN_HOLD_HELD = 1,      /* reserved, lease running */
     CM_PLUGIN_HOLD_COMMITTED = 2, /* charged */
     CM_PLUGIN_HOLD_RELEASED = 3,  /* given back by a failure */
     CM_PLUGIN_HOLD_LAPSED = 4,    /* given back because the lease lapsed */
+};
+
+/* ABI 1.1: kinds of the grants a quote or a hold takes credits from. */
+enum cm_plugin_grant_kind {
+    CM_PLUGIN_GRANT_PLAN = 1,   /* from a plan period; expires */
+    CM_PLUGIN_GRANT_ADDON = 2,  /* bought add-on credits; never expire */
+    CM_PLUGIN_GRANT_REFUND = 3, /* refunded credits whose source expired; never expire */
 };
 
 /* Levels of the log callback. */
@@ -179,6 +193,16 @@ typedef struct cm_plugin_config {
     int ledger_busy_timeout_ms;     /* 0: the ledger's default (5000) */
 } cm_plugin_config;
 
+/*
+ * The frozen sizes. CM_PLUGIN_<STRUCT>_SIZE_1_0 is sizeof the struct as ABI 1.0 had it:
+ * the smallest struct_size the plugin accepts (plugin/ABI.md). While a struct has not
+ * grown since 1.0 it is its sizeof; when a minor version appends a field, the constant
+ * becomes offsetof(the first appended field), which must equal the old sizeof (the
+ * plugin checks every 1.0 field's offset and size against a frozen copy of the 1.0
+ * layout at compile time).
+ */
+#define CM_PLUGIN_CONFIG_SIZE_1_0 sizeof(cm_plugin_config)
+
 /* What a job is. Strings are read during job_begin only. */
 typedef struct cm_plugin_job_spec {
     uint32_t struct_size;
@@ -191,11 +215,12 @@ typedef struct cm_plugin_job_spec {
     int64_t lease_s;        /* lease of the hold; 0: the config's default */
 } cm_plugin_job_spec;
 
-/* ABI 1.1: one grant a quote or a hold takes credits from (the ledger's grant kinds:
- * 1 plan, 2 add-on, 3 refund). */
+#define CM_PLUGIN_JOB_SPEC_SIZE_1_0 sizeof(cm_plugin_job_spec)
+
+/* ABI 1.1: one grant a quote or a hold takes credits from. */
 typedef struct cm_plugin_quote_grant {
     int64_t grant_id;
-    int kind;
+    int kind;           /* enum cm_plugin_grant_kind */
     int64_t credits;    /* taken from this grant */
     int64_t expires_ms; /* the grant's expiry, -1 never */
 } cm_plugin_quote_grant;
@@ -229,8 +254,10 @@ typedef struct cm_plugin_quote {
                           grace for encoder padding") */
 } cm_plugin_quote;
 
-/* Size of cm_plugin_quote in ABI 1.0: the smallest struct_size job_begin accepts. */
+/* Size of cm_plugin_quote in ABI 1.0: the smallest struct_size job_begin accepts;
+ * in ABI 1.1: the smallest quote() accepts. */
 #define CM_PLUGIN_QUOTE_SIZE_1_0 offsetof(cm_plugin_quote, affordable)
+#define CM_PLUGIN_QUOTE_SIZE_1_1 sizeof(cm_plugin_quote)
 
 /* The result of job_end. */
 typedef struct cm_plugin_outcome {
@@ -245,11 +272,15 @@ typedef struct cm_plugin_outcome {
     char message[256];
 } cm_plugin_outcome;
 
+#define CM_PLUGIN_OUTCOME_SIZE_1_0 sizeof(cm_plugin_outcome)
+
 typedef struct cm_plugin_balance {
     uint32_t struct_size;
     int64_t available;      /* spendable now */
     int64_t held;           /* held by running jobs */
 } cm_plugin_balance;
+
+#define CM_PLUGIN_BALANCE_SIZE_1_0 sizeof(cm_plugin_balance)
 
 typedef struct cm_plugin_job_state {
     uint32_t struct_size;
@@ -263,6 +294,8 @@ typedef struct cm_plugin_job_state {
     char user[128];
 } cm_plugin_job_state;
 
+#define CM_PLUGIN_JOB_STATE_SIZE_1_0 sizeof(cm_plugin_job_state)
+
 /* The last failing call on a handle. */
 typedef struct cm_plugin_error_info {
     uint32_t struct_size;
@@ -271,6 +304,8 @@ typedef struct cm_plugin_error_info {
     int cause_code;
     char message[256];
 } cm_plugin_error_info;
+
+#define CM_PLUGIN_ERROR_INFO_SIZE_1_0 sizeof(cm_plugin_error_info)
 
 /*
  * The function table. The functions below are listed as fields, in ABI order.
@@ -382,6 +417,10 @@ typedef struct cm_plugin_api {
      */
     int (*quote)(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *quote);
 } cm_plugin_api;
+
+/* The table's size in ABI 1.0 (it ended before quote) and in 1.1. */
+#define CM_PLUGIN_API_SIZE_1_0 offsetof(cm_plugin_api, quote)
+#define CM_PLUGIN_API_SIZE_1_1 sizeof(cm_plugin_api)
 
 /* The one exported symbol. Returns NULL when the plugin cannot serve the host. */
 typedef const cm_plugin_api *(*cm_plugin_entry_fn)(uint32_t host_abi_major,
