@@ -55,7 +55,7 @@
  * Errors. Functions return CM_LEDGER_OK (0) or a negative code from enum
  * cm_ledger_error. cm_ledger_err_name() gives its stable machine name,
  * cm_ledger_strerror() a generic sentence, and cm_ledger_errmsg() the detailed
- * sentence of the calling thread's last failing call on a handle. When a call fails,
+ * sentence of the last call on a handle. When a call fails,
  * nothing of its own was changed (the lazy work of bringing the workspace up to now
  * may still have been committed), and out pointers are set to NULL (caller-provided
  * structs are left untouched).
@@ -324,10 +324,15 @@ CM_LEDGER_EXTERN const char *cm_ledger_err_name(int code);
 /* A generic sentence for a code. Static storage. Thread-safe. */
 CM_LEDGER_EXTERN const char *cm_ledger_strerror(int code);
 
-/* The detailed sentence (for a support person) of the calling thread's last failing
- * call on this handle, or "" if that call succeeded. Valid until the calling thread's
- * next call on any ledger handle. l may be NULL: then the last cm_ledger_open()
- * failure of the calling thread. */
+/* The detailed sentence (for a support person) of the last call on this handle that
+ * finished, from whichever thread: its failure, or "" if it succeeded (as SQLite's
+ * sqlite3_errmsg() is per connection). The handle keeps it under its own mutex; the
+ * string returned is a copy in the calling thread's storage, valid until that thread's
+ * next cm_ledger_errmsg(). When several threads share a handle, another thread's call
+ * may replace the message between a failure and this call: read it right after the
+ * failing call, and trust the returned code, which is always the call's own. l may be
+ * NULL: then the last cm_ledger_open() failure (or failure of a call given a NULL
+ * handle) of the calling thread. Thread-safe. */
 CM_LEDGER_EXTERN const char *cm_ledger_errmsg(const cm_ledger *l);
 
 /* ---- Open and close ------------------------------------------------------- */

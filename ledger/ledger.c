@@ -2,8 +2,9 @@
  * ledger.c - the handle, error reporting, transactions and the movement primitives.
  *
  * Every public call runs as one storage transaction under the handle's mutex
- * (cm_tx_run). Errors carry a code and a sentence; the sentence is kept per thread so
- * that two threads sharing a handle each read their own (cm_ledger_errmsg).
+ * (cm_tx_run). Errors carry a code and a sentence; the sentence is kept in the handle
+ * (its last call's, guarded by the handle's err_mu), as SQLite keeps sqlite3_errmsg()
+ * per connection; a failure with no handle (cm_ledger_open) is kept per thread.
  */
 #include "ledger_internal.h"
 
@@ -14,7 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
-static _Thread_local char tls_msg[512];
+/* The last failure of cm_ledger_open() (or of a call given a NULL handle) in this
+ * thread: there is no handle to keep it. */
+static _Thread_local char tls_open_msg[CM_ERRMSG_MAX];
+/* What cm_ledger_errmsg(l) returns: the handle's message, copied under its err_mu so
+ * that another thread's failing call cannot change it while the caller reads it. */
+static _Thread_local char tls_errmsg_copy[CM_ERRMSG_MAX];
 
 /* Names and sentences, generated from ledger_errors.def. Each line's value must be its
  * enumerator's, and the switches are on the enum without a default: a duplicate is a
@@ -48,17 +54,35 @@ const char *cm_ledger_strerror(int code)
 
 const char *cm_ledger_errmsg(const cm_ledger *l)
 {
-    (void)l;
-    return tls_msg;
+    if (!l)
+        return tls_open_msg;
+    cm_ledger *ml = (cm_ledger *)l; /* only the message's mutex is touched */
+    pthread_mutex_lock(&ml->err_mu);
+    memcpy(tls_errmsg_copy, l->errmsg, sizeof tls_errmsg_copy);
+    pthread_mutex_unlock(&ml->err_mu);
+    return tls_errmsg_copy;
+}
+
+/* Sets the handle's message (NULL handle: the thread's open() message). */
+static void set_errmsg(cm_ledger *l, const char *msg)
+{
+    if (!l) {
+        snprintf(tls_open_msg, sizeof tls_open_msg, "%s", msg);
+        return;
+    }
+    pthread_mutex_lock(&l->err_mu);
+    snprintf(l->errmsg, sizeof l->errmsg, "%s", msg);
+    pthread_mutex_unlock(&l->err_mu);
 }
 
 int cm_fail(cm_ledger *l, int code, const char *fmt, ...)
 {
-    (void)l;
+    char msg[CM_ERRMSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(tls_msg, sizeof tls_msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    set_errmsg(l, msg);
     return code;
 }
 
@@ -118,7 +142,7 @@ void cm_ledger_config_init(cm_ledger_config *cfg)
 
 int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
 {
-    tls_msg[0] = 0;
+    tls_open_msg[0] = 0;
     if (!out)
         return cm_fail(NULL, CM_LEDGER_E_INVALID, "cm_ledger_open: out is NULL");
     *out = NULL;
@@ -166,10 +190,16 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
         free(l);
         return cm_fail(NULL, CM_LEDGER_E_NOMEM, "cannot create the handle's mutex");
     }
+    if (pthread_mutex_init(&l->err_mu, NULL) != 0) {
+        pthread_mutex_destroy(&l->mu);
+        free(l);
+        return cm_fail(NULL, CM_LEDGER_E_NOMEM, "cannot create the handle's mutex");
+    }
     cm_storage_options opt = {cfg.busy_timeout_ms, cfg.synchronous};
     char err[400];
     int rc = l->ops->open(&l->st, db, &opt, err, sizeof err);
     if (rc) {
+        pthread_mutex_destroy(&l->err_mu);
         pthread_mutex_destroy(&l->mu);
         free(l);
         return cm_fail(NULL, rc == CM_ST_BUSY ? CM_LEDGER_E_BUSY : CM_LEDGER_E_STORAGE, "%s",
@@ -184,6 +214,7 @@ void cm_ledger_close(cm_ledger *l)
     if (!l)
         return;
     l->ops->close(l->st);
+    pthread_mutex_destroy(&l->err_mu);
     pthread_mutex_destroy(&l->mu);
     free(l);
 }
@@ -261,7 +292,6 @@ static void backoff(int n)
 
 int cm_tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg)
 {
-    tls_msg[0] = 0;
     if (!l)
         return cm_fail(NULL, CM_LEDGER_E_INVALID, "the ledger handle is NULL");
     pthread_mutex_lock(&l->mu);
@@ -283,7 +313,7 @@ int cm_tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg)
     }
     pthread_mutex_unlock(&l->mu);
     if (rc == CM_LEDGER_OK)
-        tls_msg[0] = 0;
+        set_errmsg(l, ""); /* the handle's last call succeeded */
     return rc;
 }
 

@@ -4,9 +4,10 @@
  * A hold takes credits from grants in spending order and records each take
  * (hold_takes, in order, written once). Commit charges the takes in that same order, so
  * what goes back is what the hold took last; credits given back to a plan grant that
- * expired meanwhile expire with it (cm_give_back). A job id names one hold forever, and a hold
- * resolves exactly once: holds.state moves from HELD to COMMITTED, RELEASED or LAPSED
- * and never again (the UPDATE is guarded by "state = held").
+ * expired meanwhile expire with it (cm_give_back_unsaved, ledger.c). A job id names one
+ * hold forever, and a hold resolves exactly once: holds.state moves from HELD to
+ * COMMITTED, RELEASED or LAPSED and never again (the UPDATE is guarded by
+ * "state = held").
  */
 #include "ledger_internal.h"
 

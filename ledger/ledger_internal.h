@@ -24,6 +24,9 @@
 #define CM_ID_MAX 255 /* longest workspace, user, job, region, reference id (bytes) */
 #define CM_TEXT_MAX 1000 /* longest reason / tier */
 
+/* Longest detailed error sentence, with its NUL. */
+#define CM_ERRMSG_MAX 512
+
 struct cm_ledger {
     pthread_mutex_t mu; /* held for the whole of every call: one transaction at a time */
     const cm_storage_ops *ops;
@@ -33,6 +36,8 @@ struct cm_ledger {
     int server_clock;    /* no injected clock and the backend has one (PostgreSQL): use it */
     int busy_timeout_ms; /* also bounds the retries of a transaction that lost a race */
     int retry;           /* set when the storage said CM_ST_RETRY during this attempt */
+    pthread_mutex_t err_mu; /* guards errmsg only; a leaf: nothing is locked under it */
+    char errmsg[CM_ERRMSG_MAX]; /* the last call's failure, "" after a success */
 };
 
 /* One call's transaction. */

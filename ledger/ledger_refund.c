@@ -149,7 +149,11 @@ int cm_ledger_refund(cm_ledger *l, const char *job, int64_t credits, const char 
                        CM_TEXT_MAX);
     if (credits <= 0 && credits != CM_LEDGER_ALL)
         return cm_fail(l, CM_LEDGER_E_INVALID, "credits to refund must be positive");
+    /* copied out only after the COMMIT: a failing call leaves *out untouched */
     cm_ledger_refund_result tmp;
-    refund_args a = {job, reason, operator_id, ref, credits, out ? out : &tmp};
-    return cm_tx_run(l, 1, refund_body, &a);
+    refund_args a = {job, reason, operator_id, ref, credits, &tmp};
+    rc = cm_tx_run(l, 1, refund_body, &a);
+    if (!rc && out)
+        *out = tmp;
+    return rc;
 }

@@ -282,9 +282,14 @@ int cm_ledger_buy(cm_ledger *l, const char *ws, int64_t credits, const char *as_
         rc = cm_valid_id(l, "the payment reference", payment_ref);
     if (rc)
         return rc;
+    /* The body fills tmp; *out gets it only once the transaction committed, so a
+     * failing COMMIT leaves the caller's struct untouched. */
     cm_ledger_purchase tmp;
-    buy_args a = {ws, as_user, payment_ref, credits, out ? out : &tmp};
-    return cm_tx_run(l, 1, buy_body, &a);
+    buy_args a = {ws, as_user, payment_ref, credits, &tmp};
+    rc = cm_tx_run(l, 1, buy_body, &a);
+    if (!rc && out)
+        *out = tmp;
+    return rc;
 }
 
 /* ---- the price before buying ---- */

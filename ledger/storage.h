@@ -3,7 +3,8 @@
  *
  * The rules (ledger_*.c) are backend-neutral C; they talk to a database only through
  * a cm_storage_ops table: open/close, a write transaction (BEGIN IMMEDIATE in SQLite,
- * SERIALIZABLE or a row lock in PostgreSQL), a read transaction, and "run named
+ * BEGIN ISOLATION LEVEL SERIALIZABLE in PostgreSQL; there is no row-lock mode), a read
+ * transaction, and "run named
  * statement N with these bound parameters, calling back for each row". Each backend
  * keeps its own SQL text for every statement id below, in one place (storage_sqlite.c,
  * storage_pg.c), together with its schema and migrations. SQL is never built

@@ -16,13 +16,19 @@
  * below does both checks) and must not read a table field at or beyond
  * api->struct_size.
  *
- * Versioning. Same major = compatible. A minor bump only appends: fields at the end
- * of a struct, functions at the end of the table, codes at the end of an enum.
- * Nothing is ever removed, reordered or renumbered. Every struct that crosses the
- * boundary starts with uint32_t struct_size, set by whoever allocates it (the host,
- * for every struct in this header) to sizeof as it was compiled; the plugin reads and
- * writes no byte at or beyond that size, and gives defaults to fields a smaller
- * (older) host did not have.
+ * Versioning (plugin/ABI.md has the whole rule). Same major = compatible. A minor bump
+ * only appends: fields at the end of a struct, functions at the end of the table,
+ * values at the end of an enum, new error codes. Nothing is ever removed, reordered,
+ * retyped or renumbered. Every struct that crosses the boundary starts with uint32_t
+ * struct_size, set by whoever allocates it (the host, for every struct in this header)
+ * to sizeof as it was compiled. The plugin accepts any struct_size from the struct's
+ * ABI 1.0 size (CM_PLUGIN_<STRUCT>_SIZE_1_0, below) up: it reads and writes no byte at
+ * or beyond struct_size, gives defaults to the fields a smaller (older) host's struct
+ * does not have, and ignores what a larger (newer) host's struct has beyond the fields
+ * it knows. A struct_size below the 1.0 size is CM_PLUGIN_E_ABI, and nothing of that
+ * struct is written. Enum values the plugin reports (methods, hold states, grant
+ * kinds) are mapped one by one from the probe's and the ledger's; a host must accept a
+ * value it does not know.
  *
  * The hooks of one job, in order:
  *
@@ -71,8 +77,14 @@
  * except open/close (see each function). Different jobs may run in different threads
  * at once; the hooks of one job must not overlap (call them in order, from any
  * thread). The plugin changes no process-wide state: no log callbacks or levels of
- * libav*, no sqlite3_config, no signal handlers, no environment, no global
- * variables. Logging and the clock come in through cm_plugin_config.
+ * libav*, no sqlite3_config, no signal handlers, no environment. Its own code keeps no
+ * global variables (every state is in a handle); the probe and ledger linked into it
+ * keep a few, none of which a host can observe: the ledger's thread-local variables
+ * (the last cm_ledger_open() failure of each thread, the copy of a handle's error
+ * message a thread last read, a retry back-off seed) and the probe's list of allowed
+ * demuxers, built once (pthread_once) and never changed. libsqlite3 and libavformat
+ * keep their own process-wide state as they always do. Logging and the clock come in
+ * through cm_plugin_config.
  */
 #ifndef CREDITMETER_PLUGIN_H
 #define CREDITMETER_PLUGIN_H
@@ -135,22 +147,36 @@ enum cm_plugin_billing {
                                 charged the output's measured length, at most the quote */
 };
 
-/* How the quoted duration was established (the probe's methods, then ours). */
+/* How the quoted duration was established (the probe's methods, then ours). The
+ * plugin maps each of the probe's methods to one of these explicitly; a host must
+ * accept a value it does not know (a newer minor may append one) and can always show
+ * the quote's method_name. */
 enum cm_plugin_method {
     CM_PLUGIN_METHOD_NONE = 0,
-    CM_PLUGIN_METHOD_MP4_INDEX = 1,    /* MP4/MOV/3GP sample tables */
-    CM_PLUGIN_METHOD_TAIL_PACKETS = 2, /* last packets near the end */
+    CM_PLUGIN_METHOD_MP4_INDEX = 1,    /* 0.1's sampling of libavformat's index; no longer
+                                          reported */
+    CM_PLUGIN_METHOD_TAIL_PACKETS = 2, /* 0.1's last packets near the end; no longer reported */
     CM_PLUGIN_METHOD_PACKET_SCAN = 3,  /* a demux-only scan of every packet */
+    CM_PLUGIN_METHOD_STRUCTURE_WALK = 4, /* ABI 1.1: a walk of the container's structure
+                                            (MP4 boxes and fragments, AVI, Matroska) with
+                                            every byte accounted for */
     CM_PLUGIN_METHOD_REQUESTED = 100,  /* by output: the requested output length */
 };
 
-/* State of a job's hold (the ledger's states). */
+/* State of a job's hold (the ledger's states, mapped one by one). */
 enum cm_plugin_hold_state {
     CM_PLUGIN_HOLD_NONE = 0,
     CM_PLUGIN_HOLD_HELD = 1,      /* reserved, lease running */
     CM_PLUGIN_HOLD_COMMITTED = 2, /* charged */
     CM_PLUGIN_HOLD_RELEASED = 3,  /* given back by a failure */
     CM_PLUGIN_HOLD_LAPSED = 4,    /* given back because the lease lapsed */
+};
+
+/* ABI 1.1: kinds of the grants a quote or a hold takes credits from. */
+enum cm_plugin_grant_kind {
+    CM_PLUGIN_GRANT_PLAN = 1,   /* from a plan period; expires */
+    CM_PLUGIN_GRANT_ADDON = 2,  /* bought add-on credits; never expire */
+    CM_PLUGIN_GRANT_REFUND = 3, /* refunded credits whose source expired; never expire */
 };
 
 /* Levels of the log callback. */
@@ -179,6 +205,16 @@ typedef struct cm_plugin_config {
     int ledger_busy_timeout_ms;     /* 0: the ledger's default (5000) */
 } cm_plugin_config;
 
+/*
+ * The frozen sizes. CM_PLUGIN_<STRUCT>_SIZE_1_0 is sizeof the struct as ABI 1.0 had it:
+ * the smallest struct_size the plugin accepts (plugin/ABI.md). While a struct has not
+ * grown since 1.0 it is its sizeof; when a minor version appends a field, the constant
+ * becomes offsetof(the first appended field), which must equal the old sizeof (the
+ * plugin checks every 1.0 field's offset and size against a frozen copy of the 1.0
+ * layout at compile time).
+ */
+#define CM_PLUGIN_CONFIG_SIZE_1_0 sizeof(cm_plugin_config)
+
 /* What a job is. Strings are read during job_begin only. */
 typedef struct cm_plugin_job_spec {
     uint32_t struct_size;
@@ -191,11 +227,12 @@ typedef struct cm_plugin_job_spec {
     int64_t lease_s;        /* lease of the hold; 0: the config's default */
 } cm_plugin_job_spec;
 
-/* ABI 1.1: one grant a quote or a hold takes credits from (the ledger's grant kinds:
- * 1 plan, 2 add-on, 3 refund). */
+#define CM_PLUGIN_JOB_SPEC_SIZE_1_0 sizeof(cm_plugin_job_spec)
+
+/* ABI 1.1: one grant a quote or a hold takes credits from. */
 typedef struct cm_plugin_quote_grant {
     int64_t grant_id;
-    int kind;
+    int kind;           /* enum cm_plugin_grant_kind */
     int64_t credits;    /* taken from this grant */
     int64_t expires_ms; /* the grant's expiry, -1 never */
 } cm_plugin_quote_grant;
@@ -229,8 +266,10 @@ typedef struct cm_plugin_quote {
                           grace for encoder padding") */
 } cm_plugin_quote;
 
-/* Size of cm_plugin_quote in ABI 1.0: the smallest struct_size job_begin accepts. */
+/* Size of cm_plugin_quote in ABI 1.0: the smallest struct_size job_begin accepts;
+ * in ABI 1.1: the smallest quote() accepts. */
 #define CM_PLUGIN_QUOTE_SIZE_1_0 offsetof(cm_plugin_quote, affordable)
+#define CM_PLUGIN_QUOTE_SIZE_1_1 sizeof(cm_plugin_quote)
 
 /* The result of job_end. */
 typedef struct cm_plugin_outcome {
@@ -245,11 +284,15 @@ typedef struct cm_plugin_outcome {
     char message[256];
 } cm_plugin_outcome;
 
+#define CM_PLUGIN_OUTCOME_SIZE_1_0 sizeof(cm_plugin_outcome)
+
 typedef struct cm_plugin_balance {
     uint32_t struct_size;
     int64_t available;      /* spendable now */
     int64_t held;           /* held by running jobs */
 } cm_plugin_balance;
+
+#define CM_PLUGIN_BALANCE_SIZE_1_0 sizeof(cm_plugin_balance)
 
 typedef struct cm_plugin_job_state {
     uint32_t struct_size;
@@ -263,6 +306,8 @@ typedef struct cm_plugin_job_state {
     char user[128];
 } cm_plugin_job_state;
 
+#define CM_PLUGIN_JOB_STATE_SIZE_1_0 sizeof(cm_plugin_job_state)
+
 /* The last failing call on a handle. */
 typedef struct cm_plugin_error_info {
     uint32_t struct_size;
@@ -271,6 +316,8 @@ typedef struct cm_plugin_error_info {
     int cause_code;
     char message[256];
 } cm_plugin_error_info;
+
+#define CM_PLUGIN_ERROR_INFO_SIZE_1_0 sizeof(cm_plugin_error_info)
 
 /*
  * The function table. The functions below are listed as fields, in ABI order.
@@ -285,9 +332,11 @@ typedef struct cm_plugin_api {
      * Opens a handle: opens (creating if needed) the ledger and makes a probe with the
      * configured limits. *out is closed with close(). Not thread-safe with respect
      * to the new handle (nothing else can see it yet). Returns OK, E_INVALID (no
-     * ledger location, an option out of range), E_ABI (struct_size too small), E_NOMEM,
-     * E_LEDGER (the ledger cannot be opened; see err for the ledger's message).
-     * err, when not NULL, receives the details: there is no handle to keep them.
+     * ledger location, an option out of range), E_ABI (cfg->struct_size below
+     * CM_PLUGIN_CONFIG_SIZE_1_0), E_NOMEM, E_LEDGER (the ledger cannot be opened; see
+     * err for the ledger's message). err, when not NULL and its struct_size at least
+     * CM_PLUGIN_ERROR_INFO_SIZE_1_0, receives the details (code OK on success): there
+     * is no handle to keep them.
      */
     int (*open)(const cm_plugin_config *cfg, cm_plugin **out, cm_plugin_error_info *err);
 
@@ -299,8 +348,10 @@ typedef struct cm_plugin_api {
 
     /*
      * Begins a job: measures and quotes, then reserves. Fills *quote in every case
-     * (accepted or refused). Nothing has been held when it fails. Thread-safe.
-     * Returns OK, E_INVALID, E_ABI, E_BAD_FILE (probe code in quote->cause_code),
+     * (accepted or refused), up to quote->struct_size: a 1.0 host's quote
+     * (CM_PLUGIN_QUOTE_SIZE_1_0) gets no 1.1 field. Nothing has been held when it fails.
+     * Thread-safe. Returns OK, E_INVALID, E_ABI (spec or quote struct_size below its 1.0
+     * size; *quote is then not written), E_BAD_FILE (probe code in quote->cause_code),
      * E_FORBIDDEN, E_INSUFFICIENT, E_CONFLICT, E_JOB_CLOSED, E_LEDGER, E_NOMEM.
      */
     int (*job_begin)(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *quote);
@@ -329,7 +380,8 @@ typedef struct cm_plugin_api {
      * hold (output_path may be NULL). Fills *outcome (may be NULL). On OK, on
      * E_BAD_OUTPUT and on E_LEASE_LAPSED the job is over and forgotten by the handle;
      * on E_LEDGER it is kept, and the same call may be retried. Thread-safe.
-     * Returns OK, E_INVALID, E_NO_JOB, E_BAD_OUTPUT, E_LEASE_LAPSED, E_LEDGER.
+     * Returns OK, E_INVALID, E_ABI (outcome->struct_size below its 1.0 size: nothing
+     * done), E_NO_JOB, E_BAD_OUTPUT, E_LEASE_LAPSED, E_LEDGER.
      */
     int (*job_end)(cm_plugin *p, const char *job, int ok, const char *output_path,
                    cm_plugin_outcome *outcome);
@@ -337,7 +389,8 @@ typedef struct cm_plugin_api {
     /*
      * Credits of a workspace as seen by user (a member or the owner; NULL: the
      * operator, who may read any workspace). Thread-safe.
-     * Returns OK, E_INVALID, E_FORBIDDEN, E_LEDGER, E_NOMEM.
+     * Returns OK, E_INVALID, E_ABI (out->struct_size below its 1.0 size), E_FORBIDDEN,
+     * E_LEDGER, E_NOMEM.
      */
     int (*balance)(cm_plugin *p, const char *workspace, const char *user,
                    cm_plugin_balance *out);
@@ -345,14 +398,16 @@ typedef struct cm_plugin_api {
     /*
      * The ledger's state of a job's hold (whichever process made it), brought up
      * to now: a lapsed lease reads as lapsed. Thread-safe.
-     * Returns OK, E_INVALID, E_NO_JOB, E_LEDGER, E_NOMEM.
+     * Returns OK, E_INVALID, E_ABI (out->struct_size below its 1.0 size), E_NO_JOB,
+     * E_LEDGER, E_NOMEM.
      */
     int (*job_state)(cm_plugin *p, const char *job, cm_plugin_job_state *out);
 
     /*
      * Copies the details of the last failing call on p (from any thread) into *out.
-     * code is CM_PLUGIN_OK when no call failed yet. Thread-safe. Returns OK or
-     * E_INVALID. With several threads, prefer the quote/outcome of each call.
+     * code is CM_PLUGIN_OK when no call failed yet. Thread-safe. Returns OK, E_INVALID
+     * (p or out NULL) or E_ABI (out->struct_size below its 1.0 size; not written). With
+     * several threads, prefer the quote/outcome of each call.
      */
     int (*last_error)(const cm_plugin *p, cm_plugin_error_info *out);
 
@@ -364,7 +419,8 @@ typedef struct cm_plugin_api {
     /* Machine name of a probe or ledger code ("damaged", "busy"). Thread-safe. */
     const char *(*cause_name)(int cause, int code);
 
-    /* Name of a hold state ("held", "committed", "released", "lapsed"). */
+    /* Name of a hold state ("none", "held", "committed", "released", "lapsed");
+     * "unknown" for other values. Static strings. Thread-safe. */
     const char *(*hold_state_name)(int state);
 
     /* ---- ABI 1.1 ---- */
@@ -376,12 +432,16 @@ typedef struct cm_plugin_api {
      * (affordable, available) and from which grants (n_grants, grants). spec->job may
      * be NULL or empty (a quote names no job); the rest of the spec is as for
      * job_begin. hold_state is NONE, replayed 0, lease_until_ms -1. Changes no credits
-     * (the ledger brings the workspace up to now). quote->struct_size must cover ABI
-     * 1.1. Thread-safe. Returns OK (affordable or not), E_INVALID, E_ABI, E_BAD_FILE
+     * (the ledger brings the workspace up to now). quote->struct_size must be at least
+     * CM_PLUGIN_QUOTE_SIZE_1_1 (else E_ABI, not written). Thread-safe. Returns OK (affordable or not), E_INVALID, E_ABI, E_BAD_FILE
      * (probe code in quote->cause_code), E_FORBIDDEN, E_LEDGER, E_NOMEM.
      */
     int (*quote)(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *quote);
 } cm_plugin_api;
+
+/* The table's size in ABI 1.0 (it ended before quote) and in 1.1. */
+#define CM_PLUGIN_API_SIZE_1_0 offsetof(cm_plugin_api, quote)
+#define CM_PLUGIN_API_SIZE_1_1 sizeof(cm_plugin_api)
 
 /* The one exported symbol. Returns NULL when the plugin cannot serve the host. */
 typedef const cm_plugin_api *(*cm_plugin_entry_fn)(uint32_t host_abi_major,

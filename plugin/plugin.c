@@ -3,8 +3,14 @@
  *
  * cm_plugin_entry is the only symbol the shared library exports (everything else is
  * compiled with -fvisibility=hidden and the link applies plugin/exports.map). The
- * table is a constant: the plugin keeps no global mutable state; all state lives in
- * a handle.
+ * table is a constant: the plugin's own code keeps no global mutable state; all state
+ * lives in a handle. What the probe and ledger linked into it keep is said in
+ * creditmeter_plugin.h (Threading).
+ *
+ * ABI compatibility (plugin/ABI.md): every struct a host passes is read through
+ * cmp_copy_in and written through cmp_copy_out, so a struct_size from the 1.0 size up
+ * to any larger (newer) one is served, and nothing at or beyond it is touched; the
+ * 1.0 layouts are frozen below and checked field by field at compile time.
  */
 #include "plugin_internal.h"
 #include "cm_version.h"
@@ -36,6 +42,77 @@ void cmp_copy_out(void *host, const void *full, size_t full_size)
     if (n > sizeof(uint32_t))
         memcpy((char *)host + sizeof(uint32_t), (const char *)full + sizeof(uint32_t),
                n - sizeof(uint32_t));
+}
+
+uint32_t cmp_size_of(const void *host)
+{
+    uint32_t n;
+    memcpy(&n, host, sizeof n);
+    return n;
+}
+
+int cmp_copy_in(void *full, size_t full_size, const void *host, size_t min_size)
+{
+    uint32_t host_size = cmp_size_of(host);
+    if (host_size < min_size)
+        return -1;
+    size_t n = host_size < full_size ? host_size : full_size;
+    memcpy((char *)full + sizeof(uint32_t), (const char *)host + sizeof(uint32_t),
+           n - sizeof(uint32_t));
+    return 0;
+}
+
+/* ---- the plugin's enums from the probe's and the ledger's ------------------------ */
+
+/* Where the values coincide the maps are the identity, and these say so; the switches
+ * still name each value, so that a value added on either side is not passed through. */
+_Static_assert((int)CM_PLUGIN_HOLD_HELD == (int)CM_LEDGER_HELD &&
+                   (int)CM_PLUGIN_HOLD_COMMITTED == (int)CM_LEDGER_COMMITTED &&
+                   (int)CM_PLUGIN_HOLD_RELEASED == (int)CM_LEDGER_RELEASED &&
+                   (int)CM_PLUGIN_HOLD_LAPSED == (int)CM_LEDGER_LAPSED,
+               "hold states: the plugin's and the ledger's values coincide");
+_Static_assert((int)CM_PLUGIN_METHOD_NONE == (int)CM_PROBE_METHOD_NONE &&
+                   (int)CM_PLUGIN_METHOD_MP4_INDEX == (int)CM_PROBE_METHOD_MP4_INDEX &&
+                   (int)CM_PLUGIN_METHOD_TAIL_PACKETS == (int)CM_PROBE_METHOD_TAIL_PACKETS &&
+                   (int)CM_PLUGIN_METHOD_PACKET_SCAN == (int)CM_PROBE_METHOD_PACKET_SCAN &&
+                   (int)CM_PLUGIN_METHOD_STRUCTURE_WALK == (int)CM_PROBE_METHOD_STRUCTURE_WALK,
+               "methods: the plugin's and the probe's values coincide");
+_Static_assert((int)CM_PLUGIN_GRANT_PLAN == (int)CM_LEDGER_GRANT_PLAN &&
+                   (int)CM_PLUGIN_GRANT_ADDON == (int)CM_LEDGER_GRANT_ADDON &&
+                   (int)CM_PLUGIN_GRANT_REFUND == (int)CM_LEDGER_GRANT_REFUND,
+               "grant kinds: the plugin's and the ledger's values coincide");
+
+int cmp_hold_state(int ledger_state)
+{
+    switch (ledger_state) {
+    case CM_LEDGER_HELD: return CM_PLUGIN_HOLD_HELD;
+    case CM_LEDGER_COMMITTED: return CM_PLUGIN_HOLD_COMMITTED;
+    case CM_LEDGER_RELEASED: return CM_PLUGIN_HOLD_RELEASED;
+    case CM_LEDGER_LAPSED: return CM_PLUGIN_HOLD_LAPSED;
+    default: return CM_PLUGIN_HOLD_NONE;
+    }
+}
+
+int cmp_method(enum cm_probe_method m)
+{
+    switch (m) {
+    case CM_PROBE_METHOD_MP4_INDEX: return CM_PLUGIN_METHOD_MP4_INDEX;
+    case CM_PROBE_METHOD_TAIL_PACKETS: return CM_PLUGIN_METHOD_TAIL_PACKETS;
+    case CM_PROBE_METHOD_PACKET_SCAN: return CM_PLUGIN_METHOD_PACKET_SCAN;
+    case CM_PROBE_METHOD_STRUCTURE_WALK: return CM_PLUGIN_METHOD_STRUCTURE_WALK;
+    case CM_PROBE_METHOD_NONE: break;
+    }
+    return CM_PLUGIN_METHOD_NONE;
+}
+
+int cmp_grant_kind(int ledger_kind)
+{
+    switch (ledger_kind) {
+    case CM_LEDGER_GRANT_PLAN: return CM_PLUGIN_GRANT_PLAN;
+    case CM_LEDGER_GRANT_ADDON: return CM_PLUGIN_GRANT_ADDON;
+    case CM_LEDGER_GRANT_REFUND: return CM_PLUGIN_GRANT_REFUND;
+    default: return 0;
+    }
 }
 
 int64_t cmp_now_ms(const cm_plugin *p)
@@ -99,22 +176,27 @@ int cmp_from_ledger(int code)
 
 /* ---- open / close ---------------------------------------------------------- */
 
-static int plugin_open(const cm_plugin_config *cfg, cm_plugin **out, cm_plugin_error_info *err)
+static int plugin_open(const cm_plugin_config *host_cfg, cm_plugin **out,
+                       cm_plugin_error_info *err)
 {
     cm_plugin_error_info e = {sizeof e, CM_PLUGIN_OK, 0, 0, ""};
     int code = CM_PLUGIN_OK;
     cm_plugin *p = NULL;
+    cm_plugin_config c; /* the host's config over the defaults of the fields it lacks */
+    const cm_plugin_config *cfg = &c;
+    cm_plugin_config_init(&c);
     if (out)
         *out = NULL;
-    if (!cfg || !out) {
+    if (!host_cfg || !out) {
         code = CM_PLUGIN_E_INVALID;
         cmp_strlcpy(e.message, "open needs a config and an out pointer", sizeof e.message);
         goto done;
     }
-    if (cfg->struct_size < sizeof(cm_plugin_config)) {
+    if (cmp_copy_in(&c, sizeof c, host_cfg, CM_PLUGIN_CONFIG_SIZE_1_0) != 0) {
         code = CM_PLUGIN_E_ABI;
-        snprintf(e.message, sizeof e.message, "config struct_size %u is smaller than %zu",
-                 (unsigned)cfg->struct_size, sizeof(cm_plugin_config));
+        snprintf(e.message, sizeof e.message,
+                 "config struct_size %u is smaller than ABI 1.0's %zu",
+                 (unsigned)host_cfg->struct_size, (size_t)CM_PLUGIN_CONFIG_SIZE_1_0);
         goto done;
     }
     if (!cfg->ledger || !cfg->ledger[0] || cfg->default_lease_s < 0 ||
@@ -186,7 +268,7 @@ done:
         free(p);
         p = NULL;
     }
-    if (err && err->struct_size >= sizeof(uint32_t))
+    if (err && err->struct_size >= CM_PLUGIN_ERROR_INFO_SIZE_1_0)
         cmp_copy_out(err, &e, sizeof e);
     if (out)
         *out = p;
@@ -210,8 +292,8 @@ static int plugin_balance(cm_plugin *p, const char *ws, const char *user, cm_plu
 {
     if (!p || !ws || !ws[0] || !out)
         return cmp_fail(p, CM_PLUGIN_E_INVALID, 0, 0, "balance: no workspace or out struct");
-    if (out->struct_size < sizeof(uint32_t))
-        return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "balance: out struct_size not set");
+    if (out->struct_size < CM_PLUGIN_BALANCE_SIZE_1_0)
+        return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "balance: out struct_size below ABI 1.0");
     cm_ledger_balance_result *b = NULL;
     int rc = cm_ledger_balance(p->ledger, ws, user, &b);
     if (rc != CM_LEDGER_OK)
@@ -227,8 +309,8 @@ static int plugin_job_state(cm_plugin *p, const char *job, cm_plugin_job_state *
 {
     if (!p || !job || !job[0] || !out)
         return cmp_fail(p, CM_PLUGIN_E_INVALID, 0, 0, "job_state: no job id or out struct");
-    if (out->struct_size < sizeof(uint32_t))
-        return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "job_state: out struct_size not set");
+    if (out->struct_size < CM_PLUGIN_JOB_STATE_SIZE_1_0)
+        return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "job_state: out struct_size below ABI 1.0");
     cm_ledger_job *j = NULL;
     int rc = cm_ledger_job_info(p->ledger, job, &j);
     if (rc != CM_LEDGER_OK)
@@ -237,7 +319,7 @@ static int plugin_job_state(cm_plugin *p, const char *job, cm_plugin_job_state *
     cm_plugin_job_state s;
     memset(&s, 0, sizeof s);
     s.struct_size = sizeof s;
-    s.hold_state = j->state;
+    s.hold_state = cmp_hold_state(j->state);
     s.credits = j->credits;
     s.charged = j->charged;
     s.refunded = j->refunded;
@@ -252,8 +334,10 @@ static int plugin_job_state(cm_plugin *p, const char *job, cm_plugin_job_state *
 
 static int plugin_last_error(const cm_plugin *p, cm_plugin_error_info *out)
 {
-    if (!p || !out || out->struct_size < sizeof(uint32_t))
+    if (!p || !out)
         return CM_PLUGIN_E_INVALID;
+    if (out->struct_size < CM_PLUGIN_ERROR_INFO_SIZE_1_0)
+        return CM_PLUGIN_E_ABI;
     cm_plugin *mp = (cm_plugin *)p; /* the mutex is the only thing touched */
     pthread_mutex_lock(&mp->mu);
     cm_plugin_error_info copy = p->last;
@@ -319,7 +403,14 @@ const char *cmp_cause_name(int cause, int code)
 
 static const char *plugin_hold_state_name(int state)
 {
-    return state == CM_PLUGIN_HOLD_NONE ? "none" : cm_ledger_hold_state_name(state);
+    switch (state) {
+    case CM_PLUGIN_HOLD_NONE: return "none";
+    case CM_PLUGIN_HOLD_HELD: return "held";
+    case CM_PLUGIN_HOLD_COMMITTED: return "committed";
+    case CM_PLUGIN_HOLD_RELEASED: return "released";
+    case CM_PLUGIN_HOLD_LAPSED: return "lapsed";
+    default: return "unknown";
+    }
 }
 
 /* ---- the table ------------------------------------------------------------------ */
@@ -352,3 +443,200 @@ CM_PLUGIN_EXPORT const cm_plugin_api *cm_plugin_entry(uint32_t host_abi_major,
         return NULL;
     return &plugin_api;
 }
+
+/* ---- the 1.0 layout, frozen ----------------------------------------------------------
+ * Copies of the structs as ABI 1.0 defined them. Every 1.0 field of today's struct must
+ * sit at the same offset with the same size, and every CM_PLUGIN_..._SIZE_1_0 must be
+ * the 1.0 sizeof: a field inserted, removed, reordered or retyped fails to compile. */
+
+typedef struct cmp_config_1_0 {
+    uint32_t struct_size;
+    const char *ledger;
+    int64_t grace_ms, default_lease_s, probe_max_duration_ms, probe_time_budget_ms,
+        probe_max_file_bytes;
+    int64_t (*now_ms)(void *user);
+    void *clock_user;
+    void (*log)(void *user, int level, const char *message);
+    void *log_user;
+    int ledger_busy_timeout_ms;
+} cmp_config_1_0;
+
+typedef struct cmp_job_spec_1_0 {
+    uint32_t struct_size;
+    const char *job, *workspace, *user;
+    int billing;
+    const char *input_path;
+    int64_t requested_output_ms, lease_s;
+} cmp_job_spec_1_0;
+
+typedef struct cmp_quote_1_0 {
+    uint32_t struct_size;
+    int64_t credits, measured_ms, declared_ms, billable_ms;
+    int method;
+    char method_name[24];
+    char note[160];
+    int hold_state, replayed;
+    int64_t lease_until_ms, available;
+    int cause, cause_code;
+    char message[256];
+} cmp_quote_1_0;
+
+typedef struct cmp_outcome_1_0 {
+    uint32_t struct_size;
+    int hold_state;
+    int64_t quoted, charged, output_ms;
+    int replayed, cause, cause_code;
+    char message[256];
+} cmp_outcome_1_0;
+
+typedef struct cmp_balance_1_0 {
+    uint32_t struct_size;
+    int64_t available, held;
+} cmp_balance_1_0;
+
+typedef struct cmp_job_state_1_0 {
+    uint32_t struct_size;
+    int hold_state;
+    int64_t credits, charged, refunded, lease_until_ms, resolved_ms;
+    char workspace[128], user[128];
+} cmp_job_state_1_0;
+
+typedef struct cmp_error_info_1_0 {
+    uint32_t struct_size;
+    int code, cause, cause_code;
+    char message[256];
+} cmp_error_info_1_0;
+
+typedef struct cmp_api_1_0 {
+    uint32_t abi_major, abi_minor, struct_size;
+    const char *version;
+    int (*open)(const cm_plugin_config *, cm_plugin **, cm_plugin_error_info *);
+    void (*close)(cm_plugin *);
+    int (*job_begin)(cm_plugin *, const cm_plugin_job_spec *, cm_plugin_quote *);
+    int (*stage_begin)(cm_plugin *, const char *, const char *);
+    int (*stage_end)(cm_plugin *, const char *, const char *, int, const char *);
+    int (*job_end)(cm_plugin *, const char *, int, const char *, cm_plugin_outcome *);
+    int (*balance)(cm_plugin *, const char *, const char *, cm_plugin_balance *);
+    int (*job_state)(cm_plugin *, const char *, cm_plugin_job_state *);
+    int (*last_error)(const cm_plugin *, cm_plugin_error_info *);
+    const char *(*err_name)(int);
+    const char *(*strerror)(int);
+    const char *(*cause_name)(int, int);
+    const char *(*hold_state_name)(int);
+} cmp_api_1_0;
+
+#define CMP_SAME(T, F)                                                                         \
+    _Static_assert(offsetof(T, F) == offsetof(T##_1_0_, F) &&                                  \
+                       sizeof(((T *)0)->F) == sizeof(((T##_1_0_ *)0)->F),                      \
+                   #T "." #F " moved or changed since ABI 1.0")
+#define CMP_SIZE(T, SIZE)                                                                      \
+    _Static_assert(SIZE == sizeof(T##_1_0_), #SIZE " is not the ABI 1.0 size")
+
+typedef cmp_config_1_0 cm_plugin_config_1_0_;
+typedef cmp_job_spec_1_0 cm_plugin_job_spec_1_0_;
+typedef cmp_quote_1_0 cm_plugin_quote_1_0_;
+typedef cmp_outcome_1_0 cm_plugin_outcome_1_0_;
+typedef cmp_balance_1_0 cm_plugin_balance_1_0_;
+typedef cmp_job_state_1_0 cm_plugin_job_state_1_0_;
+typedef cmp_error_info_1_0 cm_plugin_error_info_1_0_;
+typedef cmp_api_1_0 cm_plugin_api_1_0_;
+
+CMP_SIZE(cm_plugin_config, CM_PLUGIN_CONFIG_SIZE_1_0);
+CMP_SAME(cm_plugin_config, struct_size);
+CMP_SAME(cm_plugin_config, ledger);
+CMP_SAME(cm_plugin_config, grace_ms);
+CMP_SAME(cm_plugin_config, default_lease_s);
+CMP_SAME(cm_plugin_config, probe_max_duration_ms);
+CMP_SAME(cm_plugin_config, probe_time_budget_ms);
+CMP_SAME(cm_plugin_config, probe_max_file_bytes);
+CMP_SAME(cm_plugin_config, now_ms);
+CMP_SAME(cm_plugin_config, clock_user);
+CMP_SAME(cm_plugin_config, log);
+CMP_SAME(cm_plugin_config, log_user);
+CMP_SAME(cm_plugin_config, ledger_busy_timeout_ms);
+
+CMP_SIZE(cm_plugin_job_spec, CM_PLUGIN_JOB_SPEC_SIZE_1_0);
+CMP_SAME(cm_plugin_job_spec, struct_size);
+CMP_SAME(cm_plugin_job_spec, job);
+CMP_SAME(cm_plugin_job_spec, workspace);
+CMP_SAME(cm_plugin_job_spec, user);
+CMP_SAME(cm_plugin_job_spec, billing);
+CMP_SAME(cm_plugin_job_spec, input_path);
+CMP_SAME(cm_plugin_job_spec, requested_output_ms);
+CMP_SAME(cm_plugin_job_spec, lease_s);
+
+CMP_SIZE(cm_plugin_quote, CM_PLUGIN_QUOTE_SIZE_1_0);
+CMP_SAME(cm_plugin_quote, struct_size);
+CMP_SAME(cm_plugin_quote, credits);
+CMP_SAME(cm_plugin_quote, measured_ms);
+CMP_SAME(cm_plugin_quote, declared_ms);
+CMP_SAME(cm_plugin_quote, billable_ms);
+CMP_SAME(cm_plugin_quote, method);
+CMP_SAME(cm_plugin_quote, method_name);
+CMP_SAME(cm_plugin_quote, note);
+CMP_SAME(cm_plugin_quote, hold_state);
+CMP_SAME(cm_plugin_quote, replayed);
+CMP_SAME(cm_plugin_quote, lease_until_ms);
+CMP_SAME(cm_plugin_quote, available);
+CMP_SAME(cm_plugin_quote, cause);
+CMP_SAME(cm_plugin_quote, cause_code);
+CMP_SAME(cm_plugin_quote, message);
+_Static_assert(CM_PLUGIN_QUOTE_SIZE_1_1 == sizeof(cm_plugin_quote),
+               "cm_plugin_quote grew after 1.1: freeze CM_PLUGIN_QUOTE_SIZE_1_1 at the first new "
+               "field");
+
+CMP_SIZE(cm_plugin_outcome, CM_PLUGIN_OUTCOME_SIZE_1_0);
+CMP_SAME(cm_plugin_outcome, struct_size);
+CMP_SAME(cm_plugin_outcome, hold_state);
+CMP_SAME(cm_plugin_outcome, quoted);
+CMP_SAME(cm_plugin_outcome, charged);
+CMP_SAME(cm_plugin_outcome, output_ms);
+CMP_SAME(cm_plugin_outcome, replayed);
+CMP_SAME(cm_plugin_outcome, cause);
+CMP_SAME(cm_plugin_outcome, cause_code);
+CMP_SAME(cm_plugin_outcome, message);
+
+CMP_SIZE(cm_plugin_balance, CM_PLUGIN_BALANCE_SIZE_1_0);
+CMP_SAME(cm_plugin_balance, struct_size);
+CMP_SAME(cm_plugin_balance, available);
+CMP_SAME(cm_plugin_balance, held);
+
+CMP_SIZE(cm_plugin_job_state, CM_PLUGIN_JOB_STATE_SIZE_1_0);
+CMP_SAME(cm_plugin_job_state, struct_size);
+CMP_SAME(cm_plugin_job_state, hold_state);
+CMP_SAME(cm_plugin_job_state, credits);
+CMP_SAME(cm_plugin_job_state, charged);
+CMP_SAME(cm_plugin_job_state, refunded);
+CMP_SAME(cm_plugin_job_state, lease_until_ms);
+CMP_SAME(cm_plugin_job_state, resolved_ms);
+CMP_SAME(cm_plugin_job_state, workspace);
+CMP_SAME(cm_plugin_job_state, user);
+
+CMP_SIZE(cm_plugin_error_info, CM_PLUGIN_ERROR_INFO_SIZE_1_0);
+CMP_SAME(cm_plugin_error_info, struct_size);
+CMP_SAME(cm_plugin_error_info, code);
+CMP_SAME(cm_plugin_error_info, cause);
+CMP_SAME(cm_plugin_error_info, cause_code);
+CMP_SAME(cm_plugin_error_info, message);
+
+CMP_SIZE(cm_plugin_api, CM_PLUGIN_API_SIZE_1_0);
+CMP_SAME(cm_plugin_api, abi_major);
+CMP_SAME(cm_plugin_api, abi_minor);
+CMP_SAME(cm_plugin_api, struct_size);
+CMP_SAME(cm_plugin_api, version);
+CMP_SAME(cm_plugin_api, open);
+CMP_SAME(cm_plugin_api, close);
+CMP_SAME(cm_plugin_api, job_begin);
+CMP_SAME(cm_plugin_api, stage_begin);
+CMP_SAME(cm_plugin_api, stage_end);
+CMP_SAME(cm_plugin_api, job_end);
+CMP_SAME(cm_plugin_api, balance);
+CMP_SAME(cm_plugin_api, job_state);
+CMP_SAME(cm_plugin_api, last_error);
+CMP_SAME(cm_plugin_api, err_name);
+CMP_SAME(cm_plugin_api, strerror);
+CMP_SAME(cm_plugin_api, cause_name);
+CMP_SAME(cm_plugin_api, hold_state_name);
+_Static_assert(CM_PLUGIN_API_SIZE_1_1 == sizeof(cm_plugin_api),
+               "cm_plugin_api grew after 1.1: freeze CM_PLUGIN_API_SIZE_1_1 at the first new "
+               "function");

@@ -51,9 +51,22 @@ CMP_HIDDEN void cmp_log(cm_plugin *p, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Maps a ledger code to the plugin's family. */
 CMP_HIDDEN int cmp_from_ledger(int ledger_code);
-/* Copies a result struct into a host's, up to the smaller of the two sizes; the
- * host's struct_size is kept. */
+/* Copies a result struct into a host's, up to the smaller of the two sizes (never a
+ * byte at or beyond the host's struct_size); the host's struct_size is kept. */
 CMP_HIDDEN void cmp_copy_out(void *host, const void *full, size_t full_size);
+/* Reads a host's input struct into full, which already holds the defaults: the bytes
+ * the host has, up to what this plugin knows (a newer host's larger struct: its unknown
+ * tail is not read; an older host's smaller one: the fields it lacks keep their
+ * defaults). Returns 0, or -1 when the host's struct_size is below min_size (the 1.0
+ * size). */
+CMP_HIDDEN int cmp_copy_in(void *full, size_t full_size, const void *host, size_t min_size);
+/* The host's struct_size of a struct that starts with one. */
+CMP_HIDDEN uint32_t cmp_size_of(const void *host);
+/* The ledger's hold states, the probe's methods and the ledger's grant kinds, mapped
+ * one by one to the plugin's enums (NONE, or 0, for a value the plugin does not know). */
+CMP_HIDDEN int cmp_hold_state(int ledger_state);
+CMP_HIDDEN int cmp_method(enum cm_probe_method m);
+CMP_HIDDEN int cmp_grant_kind(int ledger_kind);
 CMP_HIDDEN void cmp_strlcpy(char *dst, const char *src, size_t size);
 /* Now on the ledger's clock, Unix ms. */
 CMP_HIDDEN int64_t cmp_now_ms(const cm_plugin *p);

@@ -112,16 +112,6 @@ void cmp_jobs_free(cm_plugin *p)
 
 /* ---- job_begin ------------------------------------------------------------------ */
 
-static int method_from_probe(enum cm_probe_method m)
-{
-    switch (m) {
-    case CM_PROBE_METHOD_MP4_INDEX: return CM_PLUGIN_METHOD_MP4_INDEX;
-    case CM_PROBE_METHOD_TAIL_PACKETS: return CM_PLUGIN_METHOD_TAIL_PACKETS;
-    case CM_PROBE_METHOD_PACKET_SCAN: return CM_PLUGIN_METHOD_PACKET_SCAN;
-    default: return CM_PLUGIN_METHOD_NONE;
-    }
-}
-
 /* 64-bit FNV-1a. */
 #define FNV_OFFSET UINT64_C(14695981039346656037)
 #define FNV_PRIME UINT64_C(1099511628211)
@@ -206,7 +196,7 @@ static int quote_by_input(cm_plugin *p, const char *path, cm_plugin_quote *q)
     q->measured_ms = cm_probe_report_measured_ms(r);
     q->declared_ms = cm_probe_report_declared_ms(r);
     q->billable_ms = cm_probe_report_billable_ms(r);
-    q->method = method_from_probe(cm_probe_report_method(r));
+    q->method = cmp_method(cm_probe_report_method(r));
     cmp_strlcpy(q->method_name, cm_probe_method_name(cm_probe_report_method(r)),
                 sizeof q->method_name);
     enum cm_probe_note note = cm_probe_report_note(r);
@@ -357,16 +347,26 @@ static void grants_from_takes(cm_plugin_quote *q, const cm_ledger_take *t, size_
 {
     q->n_grants = (int)n;
     for (size_t i = 0; i < n && i < CM_PLUGIN_QUOTE_GRANTS; i++)
-        q->grants[i] =
-            (cm_plugin_quote_grant){t[i].grant_id, t[i].kind, t[i].credits, t[i].expires_ms};
+        q->grants[i] = (cm_plugin_quote_grant){t[i].grant_id, cmp_grant_kind(t[i].kind),
+                                               t[i].credits, t[i].expires_ms};
 }
 
-int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *quote)
+/* The host's spec over the defaults (zeros) of the fields it lacks. Returns 0, or -1
+ * when its struct_size is below ABI 1.0's. */
+static int spec_in(cm_plugin_job_spec *s, const cm_plugin_job_spec *host)
 {
-    if (!p || !spec || !quote)
+    memset(s, 0, sizeof *s);
+    s->struct_size = sizeof *s;
+    return cmp_copy_in(s, sizeof *s, host, CM_PLUGIN_JOB_SPEC_SIZE_1_0);
+}
+
+int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *host_spec, cm_plugin_quote *quote)
+{
+    if (!p || !host_spec || !quote)
         return cmp_fail(p, CM_PLUGIN_E_INVALID, 0, 0, "job_begin: NULL argument");
-    if (spec->struct_size < sizeof(cm_plugin_job_spec) ||
-        quote->struct_size < CM_PLUGIN_QUOTE_SIZE_1_0)
+    cm_plugin_job_spec spec_copy;
+    const cm_plugin_job_spec *spec = &spec_copy;
+    if (spec_in(&spec_copy, host_spec) != 0 || quote->struct_size < CM_PLUGIN_QUOTE_SIZE_1_0)
         return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "job_begin: struct_size below ABI 1.0");
     cm_plugin_quote q;
     quote_init(&q);
@@ -394,7 +394,7 @@ int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote 
         code = refuse_reserve(p, spec, rc, &q);
         goto done;
     }
-    q.hold_state = j->state;
+    q.hold_state = cmp_hold_state(j->state);
     q.lease_until_ms = j->lease_until_ms;
     int committed = j->state == CM_LEDGER_COMMITTED;
     cmp_job seen;
@@ -436,11 +436,13 @@ done:
     return code;
 }
 
-int cmp_quote(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *quote)
+int cmp_quote(cm_plugin *p, const cm_plugin_job_spec *host_spec, cm_plugin_quote *quote)
 {
-    if (!p || !spec || !quote)
+    if (!p || !host_spec || !quote)
         return cmp_fail(p, CM_PLUGIN_E_INVALID, 0, 0, "quote: NULL argument");
-    if (spec->struct_size < sizeof(cm_plugin_job_spec) || quote->struct_size < sizeof *quote)
+    cm_plugin_job_spec spec_copy;
+    const cm_plugin_job_spec *spec = &spec_copy;
+    if (spec_in(&spec_copy, host_spec) != 0 || quote->struct_size < CM_PLUGIN_QUOTE_SIZE_1_1)
         return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "quote: struct_size below ABI 1.1");
     cm_plugin_quote q;
     quote_init(&q);
@@ -528,7 +530,7 @@ int cmp_stage_end(cm_plugin *p, const char *job, const char *stage, int ok, cons
 
 static void outcome_from(cm_plugin_outcome *o, const cm_ledger_job *j)
 {
-    o->hold_state = j->state;
+    o->hold_state = cmp_hold_state(j->state);
     o->quoted = j->credits;
     o->charged = j->charged;
 }
@@ -578,7 +580,7 @@ int cmp_job_end(cm_plugin *p, const char *job, int ok, const char *output_path,
 {
     if (!p || !job || !job[0])
         return cmp_fail(p, CM_PLUGIN_E_INVALID, 0, 0, "job_end: NULL argument");
-    if (outcome && outcome->struct_size < sizeof *outcome)
+    if (outcome && outcome->struct_size < CM_PLUGIN_OUTCOME_SIZE_1_0)
         return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "job_end: struct_size below ABI 1.0");
     cm_plugin_outcome o;
     memset(&o, 0, sizeof o);

@@ -6,6 +6,9 @@
 #include "ledger_test.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 static void test_every_error_code_has_a_distinct_name_and_sentence(void **state)
 {
@@ -501,6 +504,163 @@ static void test_one_handle_is_safe_from_several_threads(void **state)
     lt_close(&e);
 }
 
+/* ---- cm_ledger_errmsg is the handle's, not the thread's ---- */
+
+typedef struct errmsg_arg {
+    cm_ledger *l;
+    const char *ws;
+    int rc;
+} errmsg_arg;
+
+static void *fail_on_handle(void *arg)
+{
+    errmsg_arg *a = arg;
+    cm_ledger_balance_result *b = NULL;
+    a->rc = cm_ledger_balance(a->l, a->ws, NULL, &b);
+    cm_ledger_balance_free(b);
+    return NULL;
+}
+
+static void test_errmsg_is_kept_per_handle_across_threads(void **state)
+{
+    (void)state;
+    lt_env a, b;
+    lt_open(&a, "errmsg-a");
+    lt_open(&b, "errmsg-b");
+    /* a failed open in this thread: what cm_ledger_errmsg(NULL) keeps */
+    cm_ledger *none = NULL;
+    cm_ledger_config cfg;
+    cm_ledger_config_init(&cfg);
+    cfg.busy_timeout_ms = -1;
+    assert_int_equal(cm_ledger_open(&none, &cfg), CM_LEDGER_E_INVALID);
+    /* two threads fail, each on its own handle */
+    errmsg_arg x = {a.l, "nowhere-a", 0}, y = {b.l, "nowhere-b", 0};
+    pthread_t t[2];
+    assert_int_equal(pthread_create(&t[0], NULL, fail_on_handle, &x), 0);
+    assert_int_equal(pthread_create(&t[1], NULL, fail_on_handle, &y), 0);
+    pthread_join(t[0], NULL);
+    pthread_join(t[1], NULL);
+    assert_int_equal(x.rc, CM_LEDGER_E_NO_WORKSPACE);
+    assert_int_equal(y.rc, CM_LEDGER_E_NO_WORKSPACE);
+    /* a third thread (this one) reads each handle's own failure */
+    assert_non_null(strstr(cm_ledger_errmsg(a.l), "nowhere-a"));
+    assert_null(strstr(cm_ledger_errmsg(a.l), "nowhere-b"));
+    assert_non_null(strstr(cm_ledger_errmsg(b.l), "nowhere-b"));
+    /* the handles' failures did not touch this thread's failed open */
+    assert_non_null(strstr(cm_ledger_errmsg(NULL), "busy_timeout_ms"));
+    /* a failure on b does not change a's message; a success on a clears only a's */
+    errmsg_arg z = {b.l, "elsewhere-b", 0};
+    fail_on_handle(&z);
+    assert_non_null(strstr(cm_ledger_errmsg(a.l), "nowhere-a"));
+    assert_non_null(strstr(cm_ledger_errmsg(b.l), "elsewhere-b"));
+    LT_OK(&a, cm_ledger_workspace_create(a.l, "acme", "alice", NULL));
+    assert_string_equal(cm_ledger_errmsg(a.l), "");
+    assert_non_null(strstr(cm_ledger_errmsg(b.l), "elsewhere-b"));
+    lt_close(&a);
+    lt_close(&b);
+}
+
+/* ---- out-structs stay untouched when the COMMIT fails ---- */
+
+/* Makes every COMMIT of the ledger in e fail from now on: on PostgreSQL a deferred
+ * constraint trigger on the journal raises at COMMIT; on SQLite (in a forked child) no
+ * file may grow, so the WAL frames of the COMMIT cannot be written. */
+static void fail_every_commit(lt_env *e)
+{
+    char err[256];
+    if (lt_is_uri(e->path)) {
+        if (lt_exec_sql(e->path,
+                        "CREATE OR REPLACE FUNCTION cmt_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                        "$$BEGIN RAISE EXCEPTION 'refused at commit by the test'; END$$; "
+                        "CREATE CONSTRAINT TRIGGER cmt_refuse_at_commit AFTER INSERT ON journal "
+                        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cmt_refuse()",
+                        err, sizeof err))
+            fail_msg("cannot install the trigger: %s", err);
+        return;
+    }
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit r = {0, 0};
+    if (setrlimit(RLIMIT_FSIZE, &r) != 0)
+        _exit(90);
+}
+
+static void commit_ok_again(lt_env *e)
+{
+    char err[256];
+    if (lt_is_uri(e->path) &&
+        lt_exec_sql(e->path, "DROP TRIGGER cmt_refuse_at_commit ON journal", err, sizeof err))
+        fail_msg("cannot drop the trigger: %s", err);
+}
+
+static int all_bytes(const void *p, size_t n, unsigned char v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (((const unsigned char *)p)[i] != v)
+            return 0;
+    return 1;
+}
+
+/* Runs the failing call: in a child on SQLite (its file-size limit must not outlive the
+ * call), in this process on PostgreSQL. Returns 1 when the call failed with a storage
+ * failure and left the poisoned struct as it was. */
+static int fails_and_leaves_out_untouched(lt_env *e, int (*call)(lt_env *e, void *out),
+                                          void *out, size_t n)
+{
+    int pg = lt_is_uri(e->path) != 0;
+    pid_t pid = pg ? 0 : fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fail_every_commit(e);
+        memset(out, 0xa5, n);
+        int rc = call(e, out);
+        int ok = rc == CM_LEDGER_E_STORAGE && all_bytes(out, n, 0xa5);
+        if (!ok)
+            print_error("call returned %s (%s); out %s\n", cm_ledger_err_name(rc),
+                        cm_ledger_errmsg(e->l), all_bytes(out, n, 0xa5) ? "untouched" : "written");
+        if (!pg)
+            _exit(ok ? 0 : 1);
+        commit_ok_again(e);
+        return ok;
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static int buy_5(lt_env *e, void *out)
+{
+    return cm_ledger_buy(e->l, "acme", 5, "alice", "pay-5", out);
+}
+
+static int refund_2(lt_env *e, void *out)
+{
+    return cm_ledger_refund(e->l, "j", 2, "support", "sam", "ref-2", out);
+}
+
+static void test_buy_and_refund_leave_out_untouched_when_commit_fails(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "commitfail");
+    lt_workspace(&e);
+    LT_OK(&e, cm_ledger_buy(e.l, "acme", 10, "alice", NULL, NULL));
+    LT_OK(&e, cm_ledger_reserve(e.l, "acme", "j", 4, "bob", 0, NULL));
+    LT_OK(&e, cm_ledger_commit(e.l, "j", CM_LEDGER_ALL, NULL));
+    cm_ledger_purchase p;
+    assert_true(fails_and_leaves_out_untouched(&e, buy_5, &p, sizeof p));
+    cm_ledger_refund_result r;
+    assert_true(fails_and_leaves_out_untouched(&e, refund_2, &r, sizeof r));
+    /* nothing of either call happened; both work once the COMMIT does */
+    assert_int_equal(lt_available(&e, "acme"), 6);
+    LT_OK(&e, buy_5(&e, &p));
+    assert_int_equal(p.credits, 5);
+    assert_int_equal(p.replayed, 0);
+    LT_OK(&e, refund_2(&e, &r));
+    assert_int_equal(r.credits, 2);
+    assert_int_equal(lt_available(&e, "acme"), 13);
+    lt_close(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +683,8 @@ int main(void)
         cmocka_unit_test(test_journal_ids_are_per_workspace),
         cmocka_unit_test(test_postgres_v1_ledger_migrates),
         cmocka_unit_test(test_one_handle_is_safe_from_several_threads),
+        cmocka_unit_test(test_errmsg_is_kept_per_handle_across_threads),
+        cmocka_unit_test(test_buy_and_refund_leave_out_untouched_when_commit_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

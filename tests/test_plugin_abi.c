@@ -312,6 +312,200 @@ static void test_a_1_0_host_still_works_with_the_1_1_plugin(void **state)
     unlink(db);
 }
 
+/* ---- every struct at its 1.0 size, and at a newer host's larger size ---- */
+
+#define POISON 0xa5
+#define TAIL 64 /* bytes after the struct a host says it has */
+
+/* A host struct of struct_size size in a buffer TAIL bytes longer, every byte poison. */
+typedef struct host_buf {
+    _Alignas(max_align_t) unsigned char b[sizeof(cm_plugin_quote) + 2 * TAIL];
+} host_buf;
+
+static void *host_struct(host_buf *h, size_t size)
+{
+    memset(h->b, POISON, sizeof h->b);
+    uint32_t n = (uint32_t)size;
+    memcpy(h->b, &n, sizeof n);
+    return h->b;
+}
+
+/* Nothing at or beyond size was written. */
+static void assert_poison_from(const host_buf *h, size_t size)
+{
+    for (size_t i = size; i < size + TAIL; i++)
+        if (h->b[i] != POISON)
+            fail_msg("byte %zu (struct_size %zu) was written", i, size);
+}
+
+/* Runs one job, balance, job_state and last_error with every struct a host passes at
+ * the size given by newer (0: each struct's 1.0 size; TAIL: today's size plus TAIL, a
+ * host of a later minor) and checks each answer and that nothing past each struct's
+ * size was written. */
+static void drive_with_sizes(const cm_plugin_api *api, const char *db, const char *job,
+                             size_t newer)
+{
+    host_buf hc, hs, hq, ho, hb, hj, he;
+    size_t cs = newer ? sizeof(cm_plugin_config) + newer : CM_PLUGIN_CONFIG_SIZE_1_0;
+    size_t ss = newer ? sizeof(cm_plugin_job_spec) + newer : CM_PLUGIN_JOB_SPEC_SIZE_1_0;
+    size_t qs = newer ? sizeof(cm_plugin_quote) + newer : CM_PLUGIN_QUOTE_SIZE_1_0;
+    size_t os = newer ? sizeof(cm_plugin_outcome) + newer : CM_PLUGIN_OUTCOME_SIZE_1_0;
+    size_t bs = newer ? sizeof(cm_plugin_balance) + newer : CM_PLUGIN_BALANCE_SIZE_1_0;
+    size_t js = newer ? sizeof(cm_plugin_job_state) + newer : CM_PLUGIN_JOB_STATE_SIZE_1_0;
+    size_t es = newer ? sizeof(cm_plugin_error_info) + newer : CM_PLUGIN_ERROR_INFO_SIZE_1_0;
+
+    /* the config: every 1.0 field set by hand, as a 1.0 host's init did; the bytes after
+     * (fields of a later minor, for a newer host) stay poison and must not be read */
+    cm_plugin_config *cfg = host_struct(&hc, cs);
+    cm_plugin_config base;
+    cm_plugin_config_init(&base);
+    memcpy((char *)cfg + sizeof(uint32_t), (char *)&base + sizeof(uint32_t),
+           CM_PLUGIN_CONFIG_SIZE_1_0 - sizeof(uint32_t));
+    cm_plugin_error_info *e = host_struct(&he, es);
+    cm_plugin *p = NULL;
+    assert_int_equal(api->open(cfg, &p, e), CM_PLUGIN_E_INVALID); /* no ledger yet */
+    assert_int_equal(e->code, CM_PLUGIN_E_INVALID);
+    assert_poison_from(&he, es);
+    cfg->ledger = db;
+    assert_int_equal(api->open(cfg, &p, e), CM_PLUGIN_OK);
+    assert_int_equal(e->code, CM_PLUGIN_OK);
+    assert_poison_from(&he, es);
+
+    cm_plugin_job_spec *spec = host_struct(&hs, ss);
+    memset((char *)spec + sizeof(uint32_t), 0, CM_PLUGIN_JOB_SPEC_SIZE_1_0 - sizeof(uint32_t));
+    spec->job = job;
+    spec->workspace = "sizes";
+    spec->user = "member";
+    spec->billing = CM_PLUGIN_BY_INPUT;
+    spec->input_path = CMT_SAMPLE("clip-40s.mp4");
+    cm_plugin_quote *q = host_struct(&hq, qs);
+    assert_int_equal(api->job_begin(p, spec, q), CM_PLUGIN_OK);
+    assert_int_equal(q->struct_size, qs); /* the host's size is kept */
+    assert_int_equal(q->credits, 1);
+    assert_int_equal(q->hold_state, CM_PLUGIN_HOLD_HELD);
+    assert_int_equal(q->method, CM_PLUGIN_METHOD_STRUCTURE_WALK); /* mapped, not dropped */
+    assert_string_equal(q->method_name, "structure_walk");
+    assert_int_equal(q->available, 9);
+    assert_poison_from(&hq, qs);
+    if (newer) { /* a newer host has the 1.1 fields too */
+        assert_int_equal(q->affordable, 1);
+        assert_int_equal(q->n_grants, 1);
+        assert_int_equal(q->grants[0].kind, CM_PLUGIN_GRANT_ADDON);
+    }
+    assert_int_equal(api->stage_begin(p, job, "transcode"), CM_PLUGIN_OK);
+
+    cm_plugin_outcome *o = host_struct(&ho, os);
+    assert_int_equal(api->job_end(p, job, 1, NULL, o), CM_PLUGIN_OK);
+    assert_int_equal(o->hold_state, CM_PLUGIN_HOLD_COMMITTED);
+    assert_int_equal(o->charged, 1);
+    assert_int_equal(o->output_ms, -1);
+    assert_poison_from(&ho, os);
+
+    cm_plugin_balance *b = host_struct(&hb, bs);
+    assert_int_equal(api->balance(p, "sizes", "member", b), CM_PLUGIN_OK);
+    assert_int_equal(b->available, 9);
+    assert_int_equal(b->held, 0);
+    assert_poison_from(&hb, bs);
+
+    cm_plugin_job_state *st = host_struct(&hj, js);
+    assert_int_equal(api->job_state(p, job, st), CM_PLUGIN_OK);
+    assert_int_equal(st->hold_state, CM_PLUGIN_HOLD_COMMITTED);
+    assert_int_equal(st->charged, 1);
+    assert_string_equal(st->workspace, "sizes");
+    assert_poison_from(&hj, js);
+
+    assert_int_equal(api->stage_begin(p, "never-begun", "x"), CM_PLUGIN_E_NO_JOB);
+    e = host_struct(&he, es);
+    assert_int_equal(api->last_error(p, e), CM_PLUGIN_OK);
+    assert_int_equal(e->code, CM_PLUGIN_E_NO_JOB);
+    assert_true(e->message[0] != '\0');
+    assert_poison_from(&he, es);
+
+    /* one byte short of ABI 1.0: refused, nothing written */
+    if (!newer) {
+        b = host_struct(&hb, bs - 1);
+        assert_int_equal(api->balance(p, "sizes", "member", b), CM_PLUGIN_E_ABI);
+        assert_poison_from(&hb, sizeof(uint32_t));
+        st = host_struct(&hj, js - 1);
+        assert_int_equal(api->job_state(p, job, st), CM_PLUGIN_E_ABI);
+        assert_poison_from(&hj, sizeof(uint32_t));
+        e = host_struct(&he, es - 1);
+        assert_int_equal(api->last_error(p, e), CM_PLUGIN_E_ABI);
+        assert_poison_from(&he, sizeof(uint32_t));
+        o = host_struct(&ho, os - 1);
+        assert_int_equal(api->job_end(p, job, 1, NULL, o), CM_PLUGIN_E_ABI);
+        assert_poison_from(&ho, sizeof(uint32_t));
+        q = host_struct(&hq, qs - 1);
+        assert_int_equal(api->job_begin(p, spec, q), CM_PLUGIN_E_ABI);
+        assert_poison_from(&hq, sizeof(uint32_t));
+        spec->struct_size = (uint32_t)(ss - 1);
+        q = host_struct(&hq, qs);
+        assert_int_equal(api->job_begin(p, spec, q), CM_PLUGIN_E_ABI);
+        cfg->struct_size = (uint32_t)(cs - 1);
+        cm_plugin *p2 = NULL;
+        e = host_struct(&he, es);
+        assert_int_equal(api->open(cfg, &p2, e), CM_PLUGIN_E_ABI);
+        assert_null(p2);
+        assert_int_equal(e->code, CM_PLUGIN_E_ABI);
+        assert_poison_from(&he, es);
+    }
+    api->close(p);
+}
+
+static void test_structs_of_the_1_0_size_are_served_and_nothing_past_them_is_written(
+    void **state)
+{
+    (void)state;
+    char db[512];
+    cmt_path(db, sizeof db, "sizes10.db");
+    assert_int_equal(cmt_ledger_setup(db, "sizes", 10), 0);
+    void *dl;
+    const cm_plugin_api *api = load(&dl, 1, 0);
+    assert_non_null(api);
+    drive_with_sizes(api, db, "sizes-1", 0);
+    unload(dl);
+    assert_int_equal(cmt_ledger_check(db), 0);
+    unlink(db);
+}
+
+static void test_a_newer_hosts_larger_structs_are_read_and_written_only_as_far_as_known(
+    void **state)
+{
+    (void)state;
+    char db[512];
+    cmt_path(db, sizeof db, "sizesnew.db");
+    assert_int_equal(cmt_ledger_setup(db, "sizes", 10), 0);
+    void *dl;
+    const cm_plugin_api *api = load(&dl, CM_PLUGIN_ABI_MAJOR, CM_PLUGIN_ABI_MINOR);
+    drive_with_sizes(api, db, "sizes-2", TAIL);
+    unload(dl);
+    assert_int_equal(cmt_ledger_check(db), 0);
+    unlink(db);
+}
+
+static void test_the_frozen_sizes_are_the_1_0_and_1_1_layouts(void **state)
+{
+    (void)state;
+    /* 1.1 appended to the quote and the table only */
+    assert_true(CM_PLUGIN_QUOTE_SIZE_1_0 < CM_PLUGIN_QUOTE_SIZE_1_1);
+    assert_int_equal(CM_PLUGIN_QUOTE_SIZE_1_0, offsetof(cm_plugin_quote, affordable));
+    assert_int_equal(CM_PLUGIN_API_SIZE_1_0, offsetof(cm_plugin_api, quote));
+    assert_int_equal(CM_PLUGIN_API_SIZE_1_1, sizeof(cm_plugin_api));
+#if defined(__x86_64__) || defined(__aarch64__)
+    /* the figures plugin/ABI.md lists for LP64 */
+    assert_int_equal(CM_PLUGIN_CONFIG_SIZE_1_0, 96);
+    assert_int_equal(CM_PLUGIN_JOB_SPEC_SIZE_1_0, 64);
+    assert_int_equal(CM_PLUGIN_QUOTE_SIZE_1_0, 520);
+    assert_int_equal(CM_PLUGIN_QUOTE_SIZE_1_1, 1184);
+    assert_int_equal(CM_PLUGIN_OUTCOME_SIZE_1_0, 304);
+    assert_int_equal(CM_PLUGIN_BALANCE_SIZE_1_0, 24);
+    assert_int_equal(CM_PLUGIN_JOB_STATE_SIZE_1_0, 304);
+    assert_int_equal(CM_PLUGIN_ERROR_INFO_SIZE_1_0, 272);
+    assert_int_equal(CM_PLUGIN_API_SIZE_1_0, 128);
+    assert_int_equal(CM_PLUGIN_API_SIZE_1_1, 136);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +516,10 @@ int main(void)
         cmocka_unit_test(test_open_checks_struct_sizes),
         cmocka_unit_test(test_a_1_0_host_still_works_with_the_1_1_plugin),
         cmocka_unit_test(test_one_handle_serves_several_threads),
+        cmocka_unit_test(test_structs_of_the_1_0_size_are_served_and_nothing_past_them_is_written),
+        cmocka_unit_test(
+            test_a_newer_hosts_larger_structs_are_read_and_written_only_as_far_as_known),
+        cmocka_unit_test(test_the_frozen_sizes_are_the_1_0_and_1_1_layouts),
     };
     if (getenv("CMT_FILTER"))
         cmocka_set_test_filter(getenv("CMT_FILTER"));
