@@ -2,7 +2,7 @@
  * ledger.c - the handle, error reporting, transactions and the movement primitives.
  *
  * Every public call runs as one storage transaction under the handle's mutex
- * (cm_tx_run). Errors carry a code and a sentence; the sentence is kept in the handle
+ * (cm__tx_run). Errors carry a code and a sentence; the sentence is kept in the handle
  * (its last call's, guarded by the handle's err_mu), as SQLite keeps sqlite3_errmsg()
  * per connection; a failure with no handle (cm_ledger_open) is kept per thread.
  */
@@ -75,7 +75,7 @@ static void set_errmsg(cm_ledger *l, const char *msg)
     pthread_mutex_unlock(&l->err_mu);
 }
 
-int cm_fail(cm_ledger *l, int code, const char *fmt, ...)
+int cm__ledger_fail(cm_ledger *l, int code, const char *fmt, ...)
 {
     char msg[CM_ERRMSG_MAX];
     va_list ap;
@@ -86,30 +86,30 @@ int cm_fail(cm_ledger *l, int code, const char *fmt, ...)
     return code;
 }
 
-int cm_storage_fail(cm_ledger *l, int st_rc)
+int cm__storage_fail(cm_ledger *l, int st_rc)
 {
     const char *detail = l && l->st ? l->ops->errmsg(l->st) : "";
     if (st_rc == CM_ST_RETRY) {
-        l->retry = 1; /* cm_tx_run runs the call again */
-        return cm_fail(l, CM_LEDGER_E_BUSY,
+        l->retry = 1; /* cm__tx_run runs the call again */
+        return cm__ledger_fail(l, CM_LEDGER_E_BUSY,
                        "the ledger's transaction conflicted with a concurrent one (%s)", detail);
     }
     if (st_rc == CM_ST_BUSY)
-        return cm_fail(l, CM_LEDGER_E_BUSY, "the ledger database is locked by another writer (%s)",
+        return cm__ledger_fail(l, CM_LEDGER_E_BUSY, "the ledger database is locked by another writer (%s)",
                        detail);
-    return cm_fail(l, CM_LEDGER_E_STORAGE, "the ledger's storage failed: %s", detail);
+    return cm__ledger_fail(l, CM_LEDGER_E_STORAGE, "the ledger's storage failed: %s", detail);
 }
 
-int cm_valid_id(cm_ledger *l, const char *what, const char *id)
+int cm__valid_id(cm_ledger *l, const char *what, const char *id)
 {
     if (!id || !*id)
-        return cm_fail(l, CM_LEDGER_E_INVALID, "%s is missing", what);
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "%s is missing", what);
     if (strlen(id) > CM_ID_MAX)
-        return cm_fail(l, CM_LEDGER_E_INVALID, "%s is longer than %d bytes", what, CM_ID_MAX);
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "%s is longer than %d bytes", what, CM_ID_MAX);
     /* Both backends store text as UTF-8 (PostgreSQL refuses anything else), and ids
        are echoed in JSON: the same answer everywhere. */
     if (!cm__text_plain(id))
-        return cm_fail(l, CM_LEDGER_E_INVALID,
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
                        "%s is not valid UTF-8 text or holds a control character (newline, "
                        "tab, escape ...)",
                        what);
@@ -144,42 +144,42 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
 {
     tls_open_msg[0] = 0;
     if (!out)
-        return cm_fail(NULL, CM_LEDGER_E_INVALID, "cm_ledger_open: out is NULL");
+        return cm__ledger_fail(NULL, CM_LEDGER_E_INVALID, "cm_ledger_open: out is NULL");
     *out = NULL;
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
     if (cfg_in) {
         if (cfg_in->struct_size < offsetof(cm_ledger_config, db) + sizeof(const char *) ||
             cfg_in->struct_size > sizeof cfg)
-            return cm_fail(NULL, CM_LEDGER_E_INVALID,
+            return cm__ledger_fail(NULL, CM_LEDGER_E_INVALID,
                            "cm_ledger_config.struct_size %u is not a size this library knows",
                            (unsigned)cfg_in->struct_size);
         memcpy(&cfg, cfg_in, cfg_in->struct_size);
     }
     if (cfg.synchronous != CM_LEDGER_SYNC_FULL && cfg.synchronous != CM_LEDGER_SYNC_NORMAL)
-        return cm_fail(NULL, CM_LEDGER_E_INVALID, "synchronous must be FULL or NORMAL");
+        return cm__ledger_fail(NULL, CM_LEDGER_E_INVALID, "synchronous must be FULL or NORMAL");
     if (cfg.busy_timeout_ms < 0)
-        return cm_fail(NULL, CM_LEDGER_E_INVALID, "busy_timeout_ms must not be negative");
+        return cm__ledger_fail(NULL, CM_LEDGER_E_INVALID, "busy_timeout_ms must not be negative");
     if (cfg.busy_timeout_ms == 0)
         cfg.busy_timeout_ms = 5000;
     const char *db = cfg.db && *cfg.db ? cfg.db : "./creditmeter.db";
 
 #ifndef CM_WITH_POSTGRES
     if (is_postgres(db))
-        return cm_fail(NULL, CM_LEDGER_E_UNSUPPORTED,
+        return cm__ledger_fail(NULL, CM_LEDGER_E_UNSUPPORTED,
                        "this creditmeter ledger was built without PostgreSQL support "
                        "(CM_WITH_POSTGRES=OFF): a postgresql:// location cannot be opened; "
                        "use a SQLite file or a build with libpq");
 #endif
     cm_ledger *l = calloc(1, sizeof *l);
     if (!l)
-        return cm_fail(NULL, CM_LEDGER_E_NOMEM, "out of memory opening the ledger");
+        return cm__ledger_fail(NULL, CM_LEDGER_E_NOMEM, "out of memory opening the ledger");
     int postgres = 0;
 #ifdef CM_WITH_POSTGRES
     postgres = is_postgres(db);
-    l->ops = postgres ? &cm_storage_pg : &cm_storage_sqlite;
+    l->ops = postgres ? &cm__storage_pg : &cm__storage_sqlite;
 #else
-    l->ops = &cm_storage_sqlite;
+    l->ops = &cm__storage_sqlite;
 #endif
     l->busy_timeout_ms = cfg.busy_timeout_ms;
     l->now_ms = cfg.now_ms ? cfg.now_ms : real_clock;
@@ -188,12 +188,12 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
     l->server_clock = !cfg.now_ms && postgres;
     if (pthread_mutex_init(&l->mu, NULL) != 0) {
         free(l);
-        return cm_fail(NULL, CM_LEDGER_E_NOMEM, "cannot create the handle's mutex");
+        return cm__ledger_fail(NULL, CM_LEDGER_E_NOMEM, "cannot create the handle's mutex");
     }
     if (pthread_mutex_init(&l->err_mu, NULL) != 0) {
         pthread_mutex_destroy(&l->mu);
         free(l);
-        return cm_fail(NULL, CM_LEDGER_E_NOMEM, "cannot create the handle's mutex");
+        return cm__ledger_fail(NULL, CM_LEDGER_E_NOMEM, "cannot create the handle's mutex");
     }
     cm_storage_options opt = {cfg.busy_timeout_ms, cfg.synchronous};
     char err[400];
@@ -202,7 +202,7 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
         pthread_mutex_destroy(&l->err_mu);
         pthread_mutex_destroy(&l->mu);
         free(l);
-        return cm_fail(NULL, rc == CM_ST_BUSY ? CM_LEDGER_E_BUSY : CM_LEDGER_E_STORAGE, "%s",
+        return cm__ledger_fail(NULL, rc == CM_ST_BUSY ? CM_LEDGER_E_BUSY : CM_LEDGER_E_STORAGE, "%s",
                        err);
     }
     *out = l;
@@ -221,7 +221,7 @@ void cm_ledger_close(cm_ledger *l)
 
 /* ---- transactions ---- */
 
-void cm_tx_on_fail(cm_tx *tx, void (*discard)(void *slot), void *slot)
+void cm__tx_on_fail(cm_tx *tx, void (*discard)(void *slot), void *slot)
 {
     tx->discard = discard;
     tx->discard_slot = slot;
@@ -233,14 +233,14 @@ static int tx_attempt(cm_ledger *l, int write, cm_tx_body body, void *arg)
     cm_tx tx = {.l = l};
     int rc = l->ops->begin(l->st, write);
     if (rc)
-        return cm_storage_fail(l, rc);
+        return cm__storage_fail(l, rc);
     /* The clock is read once the write lock is held, so that a call that waited for
      * the lock acts at the moment it runs and the journal's times follow its order. */
     if (l->server_clock) {
         int64_t server = -1;
-        rc = l->ops->run(l->st, CM_Q_CLOCK_NOW, NULL, 0, cm_cb_int, &server);
+        rc = l->ops->run(l->st, CM_Q_CLOCK_NOW, NULL, 0, cm__cb_int, &server);
         if (rc && rc != CM_ST_ABORT) {
-            rc = cm_storage_fail(l, rc);
+            rc = cm__storage_fail(l, rc);
             l->ops->rollback(l->st);
             return rc;
         }
@@ -251,7 +251,7 @@ static int tx_attempt(cm_ledger *l, int write, cm_tx_body body, void *arg)
     tx.now = tx.clock;
     if (tx.now < 0) { /* the ledger keeps negative times for "none" */
         l->ops->rollback(l->st);
-        return cm_fail(l, CM_LEDGER_E_INVALID, "the clock reads a time before 1970");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "the clock reads a time before 1970");
     }
     rc = body(&tx, arg);
     if (rc == CM_LEDGER_E_BUSY || rc == CM_LEDGER_E_STORAGE || rc == CM_LEDGER_E_NOMEM) {
@@ -259,7 +259,7 @@ static int tx_attempt(cm_ledger *l, int write, cm_tx_body body, void *arg)
     } else {
         int src = l->ops->commit(l->st);
         if (src) {
-            rc = cm_storage_fail(l, src);
+            rc = cm__storage_fail(l, src);
             l->ops->rollback(l->st);
         }
     }
@@ -290,10 +290,10 @@ static void backoff(int n)
 
 #define CM_TX_MAX_ATTEMPTS 10000
 
-int cm_tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg)
+int cm__tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg)
 {
     if (!l)
-        return cm_fail(NULL, CM_LEDGER_E_INVALID, "the ledger handle is NULL");
+        return cm__ledger_fail(NULL, CM_LEDGER_E_INVALID, "the ledger handle is NULL");
     pthread_mutex_lock(&l->mu);
     int64_t start = mono_ms();
     int rc;
@@ -303,7 +303,7 @@ int cm_tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg)
         if (!l->retry)
             break;
         if (attempt >= CM_TX_MAX_ATTEMPTS || mono_ms() - start >= l->busy_timeout_ms) {
-            rc = cm_fail(l, CM_LEDGER_E_BUSY,
+            rc = cm__ledger_fail(l, CM_LEDGER_E_BUSY,
                          "the ledger's transaction lost to concurrent ones %d times in %lld ms "
                          "(%s)",
                          attempt, (long long)(mono_ms() - start), l->ops->errmsg(l->st));
@@ -319,15 +319,15 @@ int cm_tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg)
 
 /* ---- statements and rows ---- */
 
-int cm_run(cm_tx *tx, cm_stmt id, const cm_sv *p, int n, cm_row_fn fn, void *ctx)
+int cm__run(cm_tx *tx, cm_stmt id, const cm_sv *p, int n, cm_row_fn fn, void *ctx)
 {
     int rc = tx->l->ops->run(tx->l->st, id, p, n, fn, ctx);
     if (rc == CM_ST_OK || rc == CM_ST_ABORT)
         return CM_LEDGER_OK;
-    return cm_storage_fail(tx->l, rc);
+    return cm__storage_fail(tx->l, rc);
 }
 
-void cm_copy_text(char *dst, size_t size, const cm_sv *v)
+void cm__copy_text(char *dst, size_t size, const cm_sv *v)
 {
     if (v->type == CM_SV_TEXT && v->s)
         snprintf(dst, size, "%s", v->s);
@@ -335,15 +335,15 @@ void cm_copy_text(char *dst, size_t size, const cm_sv *v)
         dst[0] = 0;
 }
 
-int64_t cm_int_or(const cm_sv *v, int64_t dflt)
+int64_t cm__int_or(const cm_sv *v, int64_t dflt)
 {
     return v->type == CM_SV_INT ? v->i : dflt;
 }
 
-void cm_grant_from_cols(cm_grant_row *g, const cm_sv *c)
+void cm__grant_from_cols(cm_grant_row *g, const cm_sv *c)
 {
     g->id = c[CM_GC_ID].i;
-    cm_copy_text(g->ws, sizeof g->ws, &c[CM_GC_WS]);
+    cm__copy_text(g->ws, sizeof g->ws, &c[CM_GC_WS]);
     g->kind = (int)c[CM_GC_KIND].i;
     g->granted = c[CM_GC_GRANTED].i;
     g->remaining = c[CM_GC_REMAINING].i;
@@ -352,10 +352,10 @@ void cm_grant_from_cols(cm_grant_row *g, const cm_sv *c)
     g->expired = c[CM_GC_EXPIRED].i;
     g->refunded_into = c[CM_GC_REFUNDED_INTO].i;
     g->created_ms = c[CM_GC_CREATED_MS].i;
-    g->expires_ms = cm_int_or(&c[CM_GC_EXPIRES_MS], -1);
-    g->unit_minor = cm_int_or(&c[CM_GC_UNIT_MINOR], 0);
-    g->total_minor = cm_int_or(&c[CM_GC_TOTAL_MINOR], 0);
-    cm_copy_text(g->currency, sizeof g->currency, &c[CM_GC_CURRENCY]);
+    g->expires_ms = cm__int_or(&c[CM_GC_EXPIRES_MS], -1);
+    g->unit_minor = cm__int_or(&c[CM_GC_UNIT_MINOR], 0);
+    g->total_minor = cm__int_or(&c[CM_GC_TOTAL_MINOR], 0);
+    cm__copy_text(g->currency, sizeof g->currency, &c[CM_GC_CURRENCY]);
     g->dirty = 0;
 }
 
@@ -385,57 +385,57 @@ static int cb_grant_list(void *ctx, const cm_sv *c, int n)
         g->oom = 1;
         return 1;
     }
-    cm_grant_from_cols(&g->vec->v[g->vec->n++], c);
+    cm__grant_from_cols(&g->vec->v[g->vec->n++], c);
     return 0;
 }
 
-int cm_grant_list(cm_tx *tx, cm_stmt id, const cm_sv *p, int n, cm_grant_vec *out)
+int cm__grant_list(cm_tx *tx, cm_stmt id, const cm_sv *p, int n, cm_grant_vec *out)
 {
     memset(out, 0, sizeof *out);
     grant_list_ctx ctx = {out, 0};
-    int rc = cm_run(tx, id, p, n, cb_grant_list, &ctx);
+    int rc = cm__run(tx, id, p, n, cb_grant_list, &ctx);
     if (!rc && ctx.oom)
-        rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory listing grants");
+        rc = cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory listing grants");
     if (rc)
-        cm_grant_vec_free(out);
+        cm__grant_vec_free(out);
     return rc;
 }
 
-void cm_grant_vec_free(cm_grant_vec *v)
+void cm__grant_vec_free(cm_grant_vec *v)
 {
     free(v->v);
     memset(v, 0, sizeof *v);
 }
 
-int cm_grant_get(cm_tx *tx, int64_t id, cm_grant_row *out)
+int cm__grant_get(cm_tx *tx, int64_t id, cm_grant_row *out)
 {
     cm_grant_vec v;
-    int rc = cm_grant_list(tx, CM_Q_GRANT_GET, (const cm_sv[]){CM_I(id)}, 1, &v);
+    int rc = cm__grant_list(tx, CM_Q_GRANT_GET, (const cm_sv[]){CM_I(id)}, 1, &v);
     if (rc)
         return rc;
     if (v.n != 1) {
-        cm_grant_vec_free(&v);
-        return cm_fail(tx->l, CM_LEDGER_E_STORAGE, "grant %lld is missing", (long long)id);
+        cm__grant_vec_free(&v);
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_STORAGE, "grant %lld is missing", (long long)id);
     }
     *out = v.v[0];
-    cm_grant_vec_free(&v);
+    cm__grant_vec_free(&v);
     return CM_LEDGER_OK;
 }
 
-void cm_hold_from_cols(cm_hold_row *h, const cm_sv *c)
+void cm__hold_from_cols(cm_hold_row *h, const cm_sv *c)
 {
-    cm_copy_text(h->job, sizeof h->job, &c[CM_HC_JOB]);
-    cm_copy_text(h->ws, sizeof h->ws, &c[CM_HC_WS]);
-    cm_copy_text(h->user, sizeof h->user, &c[CM_HC_USER]);
+    cm__copy_text(h->job, sizeof h->job, &c[CM_HC_JOB]);
+    cm__copy_text(h->ws, sizeof h->ws, &c[CM_HC_WS]);
+    cm__copy_text(h->user, sizeof h->user, &c[CM_HC_USER]);
     h->credits = c[CM_HC_CREDITS].i;
     h->lease_s = c[CM_HC_LEASE_S].i;
     h->state = (int)c[CM_HC_STATE].i;
     h->created_ms = c[CM_HC_CREATED_MS].i;
     h->lease_until_ms = c[CM_HC_LEASE_UNTIL_MS].i;
-    h->resolved_ms = cm_int_or(&c[CM_HC_RESOLVED_MS], -1);
+    h->resolved_ms = cm__int_or(&c[CM_HC_RESOLVED_MS], -1);
     h->charged = c[CM_HC_CHARGED].i;
     h->refunded = c[CM_HC_REFUNDED].i;
-    h->commit_arg = cm_int_or(&c[CM_HC_COMMIT_ARG], -1);
+    h->commit_arg = cm__int_or(&c[CM_HC_COMMIT_ARG], -1);
 }
 
 typedef struct {
@@ -447,12 +447,12 @@ static int cb_hold(void *ctx, const cm_sv *c, int n)
 {
     hold_ctx *x = ctx;
     (void)n;
-    cm_hold_from_cols(x->h, c);
+    cm__hold_from_cols(x->h, c);
     x->found = 1;
     return 1;
 }
 
-int cm_hold_get(cm_tx *tx, const char *job, cm_hold_row *out, int *found)
+int cm__hold_get(cm_tx *tx, const char *job, cm_hold_row *out, int *found)
 {
     hold_ctx x = {out, 0};
     int rc = CM_RUN(tx, CM_Q_HOLD_GET, cb_hold, &x, CM_T(job));
@@ -478,17 +478,17 @@ static int cb_take(void *ctx, const cm_sv *c, int n)
     t->grant_id = c[1].i;
     t->credits = c[2].i;
     t->kind = (int)c[3].i;
-    t->expires_ms = cm_int_or(&c[4], -1);
+    t->expires_ms = cm__int_or(&c[4], -1);
     return 0;
 }
 
-int cm_takes_of(cm_tx *tx, const cm_hold_row *h, cm_take_vec *out)
+int cm__takes_of(cm_tx *tx, const cm_hold_row *h, cm_take_vec *out)
 {
     memset(out, 0, sizeof *out);
     take_ctx x = {out, 0};
     int rc = CM_RUN(tx, CM_Q_TAKES_OF, cb_take, &x, CM_T(h->job));
     if (!rc && x.oom)
-        rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading a hold");
+        rc = cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading a hold");
     /* Charged in take order, refunded from the last charged take back. */
     int64_t charge = h->charged, refund = h->refunded;
     for (size_t k = 0; !rc && k < out->n; k++) {
@@ -502,7 +502,7 @@ int cm_takes_of(cm_tx *tx, const cm_hold_row *h, cm_take_vec *out)
         refund -= t->refunded;
     }
     if (!rc && (charge != 0 || refund != 0))
-        rc = cm_fail(tx->l, CM_LEDGER_E_STORAGE,
+        rc = cm__ledger_fail(tx->l, CM_LEDGER_E_STORAGE,
                      "hold %s: its takes do not add up to its charge", h->job);
     if (rc) {
         free(out->v);
@@ -520,13 +520,13 @@ static int cb_ws(void *ctx, const cm_sv *c, int n)
 {
     ws_ctx *x = ctx;
     (void)n;
-    cm_copy_text(x->w->owner, sizeof x->w->owner, &c[0]);
-    cm_copy_text(x->w->region, sizeof x->w->region, &c[1]);
+    cm__copy_text(x->w->owner, sizeof x->w->owner, &c[0]);
+    cm__copy_text(x->w->region, sizeof x->w->region, &c[1]);
     x->found = 1;
     return 1;
 }
 
-int cm_ws_get(cm_tx *tx, const char *ws, cm_ws_row *out, int *found)
+int cm__ws_get(cm_tx *tx, const char *ws, cm_ws_row *out, int *found)
 {
     ws_ctx x = {out, 0};
     int rc = CM_RUN(tx, CM_Q_WS_GET, cb_ws, &x, CM_T(ws));
@@ -543,19 +543,19 @@ static int cb_access(void *ctx, const cm_sv *c, int n)
 {
     access_ctx *x = ctx;
     (void)n;
-    cm_copy_text(x->w->owner, sizeof x->w->owner, &c[0]);
-    cm_copy_text(x->w->region, sizeof x->w->region, &c[1]);
-    x->member = cm_int_or(&c[2], 0) != 0;
+    cm__copy_text(x->w->owner, sizeof x->w->owner, &c[0]);
+    cm__copy_text(x->w->region, sizeof x->w->region, &c[1]);
+    x->member = cm__int_or(&c[2], 0) != 0;
     x->found = 1;
     return 1;
 }
 
-int cm_ws_access(cm_tx *tx, const char *ws, const char *user, int need_owner, const char *action,
+int cm__ws_access(cm_tx *tx, const char *ws, const char *user, int need_owner, const char *action,
                  cm_ws_row *out)
 {
-    int rc = cm_valid_id(tx->l, "the workspace id", ws);
+    int rc = cm__valid_id(tx->l, "the workspace id", ws);
     if (!rc && user)
-        rc = cm_valid_id(tx->l, "the user id", user);
+        rc = cm__valid_id(tx->l, "the user id", user);
     if (rc)
         return rc;
     cm_ws_row w;
@@ -569,15 +569,15 @@ int cm_ws_access(cm_tx *tx, const char *ws, const char *user, int need_owner, co
         if (!x.member)
             found = 0; /* a stranger learns nothing: the same answer as a missing workspace */
         else if (need_owner)
-            return cm_fail(tx->l, CM_LEDGER_E_FORBIDDEN,
+            return cm__ledger_fail(tx->l, CM_LEDGER_E_FORBIDDEN,
                            "user '%s' is a member of workspace '%s' but only its owner may %s",
                            user, ws, action);
     }
     if (!found) {
         if (user)
-            return cm_fail(tx->l, CM_LEDGER_E_NO_WORKSPACE,
+            return cm__ledger_fail(tx->l, CM_LEDGER_E_NO_WORKSPACE,
                            "there is no workspace '%s' that user '%s' belongs to", ws, user);
-        return cm_fail(tx->l, CM_LEDGER_E_NO_WORKSPACE, "there is no workspace '%s'", ws);
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_NO_WORKSPACE, "there is no workspace '%s'", ws);
     }
     if (out)
         *out = w;
@@ -586,14 +586,14 @@ int cm_ws_access(cm_tx *tx, const char *ws, const char *user, int need_owner, co
 
 /* ---- journal and movements ---- */
 
-int cm_cb_int(void *ctx, const cm_sv *c, int n)
+int cm__cb_int(void *ctx, const cm_sv *c, int n)
 {
     (void)n;
     *(int64_t *)ctx = c[0].i;
     return 1;
 }
 
-int cm_journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int64_t grant_id,
+int cm__journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int64_t grant_id,
                const char *job, int64_t credits, const char *actor, const char *reason,
                const char *ref)
 {
@@ -602,11 +602,11 @@ int cm_journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int64
      * touches several, such as sweep, has one in each.) */
     if (!tx->op || strcmp(tx->op_ws, ws) != 0) {
         int64_t op = 0;
-        int rc = CM_RUN(tx, CM_Q_JOURNAL_NEXT_OP, cm_cb_int, &op, CM_T(ws));
+        int rc = CM_RUN(tx, CM_Q_JOURNAL_NEXT_OP, cm__cb_int, &op, CM_T(ws));
         if (rc)
             return rc;
         if (op <= 0)
-            return cm_fail(tx->l, CM_LEDGER_E_STORAGE, "the journal gave no operation number");
+            return cm__ledger_fail(tx->l, CM_LEDGER_E_STORAGE, "the journal gave no operation number");
         tx->op = op;
         snprintf(tx->op_ws, sizeof tx->op_ws, "%s", ws);
     }
@@ -616,7 +616,7 @@ int cm_journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int64
                   ref ? CM_T(ref) : CM_N);
 }
 
-int cm_apply_movement(cm_grant_row *g, const char *kind, int64_t n)
+int cm__apply_movement(cm_grant_row *g, const char *kind, int64_t n)
 {
     if (!strcmp(kind, "grant") || !strcmp(kind, "purchase")) {
         g->granted += n;
@@ -645,22 +645,22 @@ int cm_apply_movement(cm_grant_row *g, const char *kind, int64_t n)
     return 0;
 }
 
-int cm_move_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits,
+int cm__move_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits,
                     int64_t at_ms, const char *job, const char *actor, const char *reason,
                     const char *ref)
 {
     if (credits <= 0)
         return CM_LEDGER_OK;
-    cm_apply_movement(g, kind, credits);
+    cm__apply_movement(g, kind, credits);
     if (g->remaining < 0 || g->held < 0)
-        return cm_fail(tx->l, CM_LEDGER_E_STORAGE,
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_STORAGE,
                        "internal error: %s of %lld would make grant %lld negative", kind,
                        (long long)credits, (long long)g->id);
     g->dirty = 1;
-    return cm_journal(tx, g->ws, at_ms, kind, g->id, job, credits, actor, reason, ref);
+    return cm__journal(tx, g->ws, at_ms, kind, g->id, job, credits, actor, reason, ref);
 }
 
-int cm_grant_save(cm_tx *tx, cm_grant_row *g)
+int cm__grant_save(cm_tx *tx, cm_grant_row *g)
 {
     if (!g->dirty)
         return CM_LEDGER_OK;
@@ -672,24 +672,24 @@ int cm_grant_save(cm_tx *tx, cm_grant_row *g)
     return rc;
 }
 
-int cm_move(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits, int64_t at_ms,
+int cm__move(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits, int64_t at_ms,
             const char *job, const char *actor, const char *reason, const char *ref)
 {
-    int rc = cm_move_unsaved(tx, g, kind, credits, at_ms, job, actor, reason, ref);
-    return rc ? rc : cm_grant_save(tx, g);
+    int rc = cm__move_unsaved(tx, g, kind, credits, at_ms, job, actor, reason, ref);
+    return rc ? rc : cm__grant_save(tx, g);
 }
 
-int cm_grant_expired(const cm_grant_row *g, int64_t now)
+int cm__grant_expired(const cm_grant_row *g, int64_t now)
 {
     return g->expires_ms >= 0 && g->expires_ms <= now;
 }
 
-int cm_give_back_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits,
+int cm__give_back_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits,
                          int64_t at_ms, const char *job, const char *actor, const char *reason)
 {
-    int rc = cm_move_unsaved(tx, g, kind, credits, at_ms, job, actor, reason, NULL);
-    if (!rc && cm_grant_expired(g, at_ms) && credits > 0) {
-        rc = cm_move_unsaved(tx, g, "expiry", credits, at_ms, job, "ledger",
+    int rc = cm__move_unsaved(tx, g, kind, credits, at_ms, job, actor, reason, NULL);
+    if (!rc && cm__grant_expired(g, at_ms) && credits > 0) {
+        rc = cm__move_unsaved(tx, g, "expiry", credits, at_ms, job, "ledger",
                              "credits given back to a grant that had expired", NULL);
         if (!rc)
             tx->stats.credits_expired += credits;
@@ -738,12 +738,12 @@ const char *cm_ledger_interval_name(int interval)
     return "unknown";
 }
 
-int cm_grant_new(cm_tx *tx, const char *ws, int kind, int64_t created_ms, int64_t expires_ms,
+int cm__grant_new(cm_tx *tx, const char *ws, int kind, int64_t created_ms, int64_t expires_ms,
                  int64_t period, const char *ref, int64_t unit_minor, int64_t total_minor,
                  const char *currency, cm_grant_row *out)
 {
     int64_t id = -1;
-    int rc = CM_RUN(tx, CM_Q_GRANT_INSERT, cm_cb_int, &id, CM_T(ws), CM_I(kind), CM_I(0),
+    int rc = CM_RUN(tx, CM_Q_GRANT_INSERT, cm__cb_int, &id, CM_T(ws), CM_I(kind), CM_I(0),
                     CM_I(created_ms), expires_ms >= 0 ? CM_I(expires_ms) : CM_N,
                     period >= 0 ? CM_I(period) : CM_N, ref ? CM_T(ref) : CM_N,
                     currency ? CM_I(unit_minor) : CM_N, currency ? CM_I(total_minor) : CM_N,
@@ -751,7 +751,7 @@ int cm_grant_new(cm_tx *tx, const char *ws, int kind, int64_t created_ms, int64_
     if (rc)
         return rc;
     if (id < 0)
-        return cm_fail(tx->l, CM_LEDGER_E_STORAGE, "the new grant got no id");
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_STORAGE, "the new grant got no id");
     memset(out, 0, sizeof *out);
     out->id = id;
     snprintf(out->ws, sizeof out->ws, "%s", ws);

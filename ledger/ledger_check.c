@@ -2,7 +2,7 @@
  * ledger_check.c - re-derive every balance from the journal and verify the invariants.
  *
  * The journal is the source of truth; grants.* and holds.* counters are a cache of it.
- * check replays every journal row through cm_apply_movement() (the same effect table
+ * check replays every journal row through cm__apply_movement() (the same effect table
  * the rules use) onto zeroed grants and compares, then verifies for every grant
  * granted = remaining + held + charged + expired - refunded_into, that no counter is
  * negative at any point of the replay, and for every hold that it was taken once,
@@ -64,7 +64,7 @@ typedef struct check_ctx {
 } check_ctx;
 
 #define VIOLATION(x, ...)                                                                          \
-    ((x)->rc ? (x)->rc : ((x)->rc = cm_fail((x)->tx->l, CM_LEDGER_E_CHECK, __VA_ARGS__)))
+    ((x)->rc ? (x)->rc : ((x)->rc = cm__ledger_fail((x)->tx->l, CM_LEDGER_E_CHECK, __VA_ARGS__)))
 
 static int cb_hold_all(void *ctx, const cm_sv *c, int n)
 {
@@ -82,7 +82,7 @@ static int cb_hold_all(void *ctx, const cm_sv *c, int n)
     }
     hold_tally *t = &x->holds[x->n_holds++];
     memset(t, 0, sizeof *t);
-    cm_hold_from_cols(&t->h, c);
+    cm__hold_from_cols(&t->h, c);
     return 0;
 }
 
@@ -151,7 +151,7 @@ static int cb_journal(void *ctx, const cm_sv *c, int n)
                       (long long)c[3].i);
             return 1;
         }
-        if (cm_apply_movement(g, kind, credits)) {
+        if (cm__apply_movement(g, kind, credits)) {
             VIOLATION(x, "journal row %lld has an unknown movement kind '%s'", (long long)id, kind);
             return 1;
         }
@@ -398,7 +398,7 @@ static int cb_price_now(void *ctx, const cm_sv *c, int n)
     price_ctx *p = ctx;
     (void)n;
     p->found = 1;
-    cm_copy_text(p->currency, sizeof p->currency, &c[0]);
+    cm__copy_text(p->currency, sizeof p->currency, &c[0]);
     p->unit_minor = c[1].i;
     return 0;
 }
@@ -407,10 +407,10 @@ static int cb_price_now(void *ctx, const cm_sv *c, int n)
 static int check_prices(check_ctx *x)
 {
     price_ctx p = {.x = x};
-    int rc = cm_run(x->tx, CM_Q_PRICE_LOG_LIST, (cm_sv[]){CM_N}, 1, cb_price_log, &p);
+    int rc = cm__run(x->tx, CM_Q_PRICE_LOG_LIST, (cm_sv[]){CM_N}, 1, cb_price_log, &p);
     for (size_t i = 0; !rc && !x->rc && !x->oom && i < p.n; i++) {
         p.found = 0;
-        rc = cm_run(x->tx, CM_Q_PRICE_GET, (cm_sv[]){CM_T(p.v[i].region)}, 1, cb_price_now, &p);
+        rc = cm__run(x->tx, CM_Q_PRICE_GET, (cm_sv[]){CM_T(p.v[i].region)}, 1, cb_price_now, &p);
         if (!rc && (!p.found || strcmp(p.currency, p.v[i].currency) != 0 ||
                     p.unit_minor != p.v[i].unit_minor))
             VIOLATION(x,
@@ -437,7 +437,7 @@ static int cb_change(void *ctx, const cm_sv *c, int n)
     }
     change *r = &v->v[v->n++];
     memset(r, 0, sizeof *r);
-    cm_copy_text(r->ws, sizeof r->ws, &c[0]);
+    cm__copy_text(r->ws, sizeof r->ws, &c[0]);
     r->at = c[1].i;
     if (n >= 5) { /* plan_changes: ws, at_ms, action, credits, interval */
         r->set = c[2].s && !strcmp(c[2].s, "set");
@@ -559,33 +559,33 @@ static int check_body(cm_tx *tx, void *arg)
 {
     (void)arg;
     check_ctx x = {.tx = tx};
-    int rc = cm_grant_list(tx, CM_Q_GRANT_ALL, NULL, 0, &x.stored);
+    int rc = cm__grant_list(tx, CM_Q_GRANT_ALL, NULL, 0, &x.stored);
     if (rc)
         return rc;
     x.derived = x.stored;
     x.derived.v = malloc((x.stored.n ? x.stored.n : 1) * sizeof *x.derived.v);
     if (!x.derived.v) {
-        cm_grant_vec_free(&x.stored);
-        return cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory checking the ledger");
+        cm__grant_vec_free(&x.stored);
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory checking the ledger");
     }
     for (size_t i = 0; i < x.stored.n; i++) {
         cm_grant_row *d = &x.derived.v[i];
         *d = x.stored.v[i];
         d->granted = d->remaining = d->held = d->charged = d->expired = d->refunded_into = 0;
     }
-    rc = cm_run(tx, CM_Q_HOLD_ALL, NULL, 0, cb_hold_all, &x);
+    rc = cm__run(tx, CM_Q_HOLD_ALL, NULL, 0, cb_hold_all, &x);
     if (!rc && x.oom)
-        rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory checking the ledger");
+        rc = cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory checking the ledger");
     if (!rc)
-        rc = cm_run(tx, CM_Q_TAKES_ALL, NULL, 0, cb_take, &x);
+        rc = cm__run(tx, CM_Q_TAKES_ALL, NULL, 0, cb_take, &x);
     if (!rc)
-        rc = cm_run(tx, CM_Q_JOURNAL_V3_FROM, NULL, 0, cb_change, &x.v3_from);
+        rc = cm__run(tx, CM_Q_JOURNAL_V3_FROM, NULL, 0, cb_change, &x.v3_from);
     if (!rc)
-        rc = cm_run(tx, CM_Q_PLAN_CHANGES_ALL, NULL, 0, cb_change, &x.changes);
+        rc = cm__run(tx, CM_Q_PLAN_CHANGES_ALL, NULL, 0, cb_change, &x.changes);
     if (!rc && (x.v3_from.oom || x.changes.oom))
-        rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory checking the ledger");
+        rc = cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory checking the ledger");
     if (!rc)
-        rc = cm_run(tx, CM_Q_JOURNAL_ALL, NULL, 0, cb_journal, &x);
+        rc = cm__run(tx, CM_Q_JOURNAL_ALL, NULL, 0, cb_journal, &x);
     if (!rc)
         check_grants(&x);
     if (!rc)
@@ -593,16 +593,16 @@ static int check_body(cm_tx *tx, void *arg)
     if (!rc)
         check_plans(&x);
     if (!rc && !x.rc && !x.oom)
-        rc = cm_run(tx, CM_Q_HOLD_BINDINGS_ALL, NULL, 0, cb_binding, &x);
+        rc = cm__run(tx, CM_Q_HOLD_BINDINGS_ALL, NULL, 0, cb_binding, &x);
     if (!rc && !x.rc && !x.oom)
         rc = check_prices(&x);
     if (!rc && x.oom)
-        rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory checking the ledger");
+        rc = cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory checking the ledger");
     if (!rc)
         rc = x.rc;
     free(x.changes.v);
     free(x.v3_from.v);
-    cm_grant_vec_free(&x.stored);
+    cm__grant_vec_free(&x.stored);
     free(x.derived.v);
     free(x.holds);
     return rc;
@@ -610,5 +610,5 @@ static int check_body(cm_tx *tx, void *arg)
 
 int cm_ledger_check(cm_ledger *l)
 {
-    return cm_tx_run(l, 0, check_body, NULL);
+    return cm__tx_run(l, 0, check_body, NULL);
 }

@@ -4,7 +4,7 @@
  * A hold takes credits from grants in spending order and records each take
  * (hold_takes, in order, written once). Commit charges the takes in that same order, so
  * what goes back is what the hold took last; credits given back to a plan grant that
- * expired meanwhile expire with it (cm_give_back_unsaved, ledger.c). A job id names one
+ * expired meanwhile expire with it (cm__give_back_unsaved, ledger.c). A job id names one
  * hold forever, and a hold resolves exactly once: holds.state moves from HELD to
  * COMMITTED, RELEASED or LAPSED and never again (the UPDATE is guarded by
  * "state = held").
@@ -42,13 +42,13 @@ static int cb_take_grant(void *ctx, const cm_sv *c, int n)
         x->cap = cap;
     }
     take_grant *t = &x->v[x->n++];
-    cm_grant_from_cols(&t->g, c);
+    cm__grant_from_cols(&t->g, c);
     t->seq = c[CM_TC_SEQ].i;
     t->credits = c[CM_TC_CREDITS].i;
     return 0;
 }
 
-int cm_hold_resolve(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_t at_ms,
+int cm__hold_resolve(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_t at_ms,
                     const char *actor)
 {
     return cm__hold_resolve_noted(tx, h, charge, state, at_ms, actor, NULL);
@@ -62,7 +62,7 @@ int cm__hold_resolve_noted(cm_tx *tx, cm_hold_row *h, int64_t charge, int state,
     take_grant_vec t = {0};
     int rc = CM_RUN(tx, CM_Q_TAKES_GRANTS, cb_take_grant, &t, CM_T(h->job));
     if (!rc && t.oom)
-        rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory resolving a hold");
+        rc = cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory resolving a hold");
     const char *back = state == CM_LEDGER_LAPSED ? "lapse" : "release";
     const char *why = state == CM_LEDGER_LAPSED    ? "the lease lapsed"
                       : state == CM_LEDGER_RELEASED ? "released"
@@ -79,17 +79,17 @@ int cm__hold_resolve_noted(cm_tx *tx, cm_hold_row *h, int64_t charge, int state,
             }
         int64_t c = left < t.v[i].credits ? left : t.v[i].credits;
         left -= c;
-        rc = cm_move_unsaved(tx, g, "commit", c, at_ms, h->job, actor,
+        rc = cm__move_unsaved(tx, g, "commit", c, at_ms, h->job, actor,
                              commit_note ? commit_note : "charged", NULL);
         if (!rc)
-            rc = cm_give_back_unsaved(tx, g, back, t.v[i].credits - c, at_ms, h->job, actor,
+            rc = cm__give_back_unsaved(tx, g, back, t.v[i].credits - c, at_ms, h->job, actor,
                                       why);
     }
     for (size_t i = 0; !rc && i < t.n; i++)
-        rc = cm_grant_save(tx, &t.v[i].g);
+        rc = cm__grant_save(tx, &t.v[i].g);
     free(t.v);
     if (!rc && left != 0)
-        rc = cm_fail(tx->l, CM_LEDGER_E_STORAGE, "hold %s: its takes do not add up", h->job);
+        rc = cm__ledger_fail(tx->l, CM_LEDGER_E_STORAGE, "hold %s: its takes do not add up", h->job);
     if (rc)
         return rc;
     rc = CM_RUN(tx, CM_Q_HOLD_RESOLVE, NULL, NULL, CM_T(h->job), CM_I(state), CM_I(at_ms),
@@ -152,16 +152,16 @@ static int extra_get(cm_tx *tx, const char *job, hold_extra *x)
     memset(x, 0, sizeof *x);
     int rc = CM_RUN(tx, CM_Q_HOLD_EXTRA, cb_extra, x, CM_T(job));
     if (!rc && x->oom)
-        rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading a hold");
+        rc = cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading a hold");
     if (rc)
         extra_free(x);
     return rc;
 }
 
-int cm_job_build(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out)
+int cm__job_build(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out)
 {
     cm_take_vec t;
-    int rc = cm_takes_of(tx, h, &t);
+    int rc = cm__takes_of(tx, h, &t);
     if (rc)
         return rc;
     hold_extra x;
@@ -187,7 +187,7 @@ int cm_job_build(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out)
         free(t.v);
         extra_free(&x);
         cm_ledger_job_free(j);
-        return cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory describing a hold");
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory describing a hold");
     }
     j->state = h->state;
     j->credits = h->credits;
@@ -203,7 +203,7 @@ int cm_job_build(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out)
                                        t.v[i].charged,  t.v[i].refunded, t.v[i].expires_ms};
     free(t.v);
     *out = j;
-    cm_tx_on_fail(tx, discard_job, out);
+    cm__tx_on_fail(tx, discard_job, out);
     return CM_LEDGER_OK;
 }
 
@@ -232,7 +232,7 @@ typedef struct hold_args {
 /* The job for the caller; the notes are cm_ledger_job_info's alone (keep_notes). */
 static int finish_notes(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out, int keep_notes)
 {
-    int rc = out ? cm_job_build(tx, h, out) : CM_LEDGER_OK;
+    int rc = out ? cm__job_build(tx, h, out) : CM_LEDGER_OK;
     if (!rc && out && !keep_notes) {
         free((*out)->note);
         free((*out)->commit_note);
@@ -249,20 +249,20 @@ static int finish(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out)
 static int reserve_body(cm_tx *tx, void *arg)
 {
     hold_args *a = arg;
-    int rc = cm_ws_access(tx, a->ws, a->user, 0, "reserve", NULL);
+    int rc = cm__ws_access(tx, a->ws, a->user, 0, "reserve", NULL);
     if (!rc)
-        rc = cm_touch(tx, a->ws);
+        rc = cm__touch(tx, a->ws);
     if (rc)
         return rc;
     cm_hold_row h;
     int found;
-    rc = cm_hold_get(tx, a->job, &h, &found);
+    rc = cm__hold_get(tx, a->job, &h, &found);
     if (rc)
         return rc;
     if (found) {
         if (strcmp(h.ws, a->ws) || strcmp(h.user, a->user) || h.credits != a->credits ||
             h.lease_s != a->lease_s)
-            return cm_fail(tx->l, CM_LEDGER_E_CONFLICT,
+            return cm__ledger_fail(tx->l, CM_LEDGER_E_CONFLICT,
                            "job '%s' already holds %lld credits with other arguments (workspace "
                            "'%s', user '%s', lease %lld s)",
                            a->job, (long long)h.credits, strcmp(h.ws, a->ws) ? "(another)" : h.ws,
@@ -277,13 +277,13 @@ static int reserve_body(cm_tx *tx, void *arg)
                    (x.binding && a->binding && strcmp(x.binding, a->binding) == 0);
         extra_free(&x);
         if (!same)
-            return cm_fail(tx->l, CM_LEDGER_E_CONFLICT,
+            return cm__ledger_fail(tx->l, CM_LEDGER_E_CONFLICT,
                            "job '%s' was reserved for another input; a job id names one input "
                            "for good (use a new job id for this one)",
                            a->job);
         if (h.state == CM_LEDGER_RELEASED || h.state == CM_LEDGER_LAPSED) {
             char when[40];
-            return cm_fail(tx->l, CM_LEDGER_E_JOB_CLOSED,
+            return cm__ledger_fail(tx->l, CM_LEDGER_E_JOB_CLOSED,
                            "job '%s' was %s at %s and its credits went back; the job id is "
                            "closed, a new attempt needs a new job id",
                            a->job, cm_ledger_hold_state_name(h.state),
@@ -292,7 +292,7 @@ static int reserve_body(cm_tx *tx, void *arg)
         return finish(tx, &h, a->out); /* a retry: the same hold, held or committed */
     }
     cm_grant_vec v;
-    rc = cm_grant_list(tx, CM_Q_GRANT_SPENDABLE, (const cm_sv[]){CM_T(a->ws), CM_I(tx->now)}, 2,
+    rc = cm__grant_list(tx, CM_Q_GRANT_SPENDABLE, (const cm_sv[]){CM_T(a->ws), CM_I(tx->now)}, 2,
                        &v);
     if (rc)
         return rc;
@@ -300,8 +300,8 @@ static int reserve_body(cm_tx *tx, void *arg)
     for (size_t i = 0; i < v.n; i++)
         available += v.v[i].remaining;
     if (available < a->credits) {
-        cm_grant_vec_free(&v);
-        return cm_fail(tx->l, CM_LEDGER_E_INSUFFICIENT,
+        cm__grant_vec_free(&v);
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_INSUFFICIENT,
                        "job '%s' needs %lld credits but workspace '%s' has %lld available",
                        a->job, (long long)a->credits, a->ws, (long long)available);
     }
@@ -316,10 +316,10 @@ static int reserve_body(cm_tx *tx, void *arg)
         rc = CM_RUN(tx, CM_Q_TAKE_INSERT, NULL, NULL, CM_T(a->job), CM_I((int64_t)i),
                     CM_I(v.v[i].id), CM_I(c));
         if (!rc)
-            rc = cm_move(tx, &v.v[i], "hold", c, tx->now, a->job, a->user,
+            rc = cm__move(tx, &v.v[i], "hold", c, tx->now, a->job, a->user,
                          a->note ? a->note : "reserved", NULL);
     }
-    cm_grant_vec_free(&v);
+    cm__grant_vec_free(&v);
     if (rc)
         return rc;
     /* The new hold is what was just inserted: no need to read it back. */
@@ -337,7 +337,7 @@ static int check_lease(cm_ledger *l, int64_t *lease_s)
     if (*lease_s == 0)
         *lease_s = CM_LEDGER_DEFAULT_LEASE_S;
     if (*lease_s < 0 || *lease_s > INT64_C(31536000))
-        return cm_fail(l, CM_LEDGER_E_INVALID, "the lease must be 1 s to one year");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "the lease must be 1 s to one year");
     return CM_LEDGER_OK;
 }
 
@@ -361,23 +361,23 @@ int cm_ledger_reserve_bound(cm_ledger *l, const char *ws, const char *job, int64
     if (out)
         *out = NULL;
     if (note && (!*note || strlen(note) > CM_TEXT_MAX || !cm__text_plain(note)))
-        return cm_fail(l, CM_LEDGER_E_INVALID,
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
                        "the note must be UTF-8 text of 1 to %d bytes without control "
                        "characters (newline, tab, escape ...)",
                        CM_TEXT_MAX);
-    int rc = binding ? cm_valid_id(l, "the input binding", binding) : CM_LEDGER_OK;
+    int rc = binding ? cm__valid_id(l, "the input binding", binding) : CM_LEDGER_OK;
     if (!rc)
-        rc = cm_valid_id(l, "the job id", job);
+        rc = cm__valid_id(l, "the job id", job);
     if (!rc)
-        rc = cm_valid_id(l, "the user id", user);
+        rc = cm__valid_id(l, "the user id", user);
     if (!rc)
         rc = check_lease(l, &lease_s);
     if (rc)
         return rc;
     if (credits <= 0 || credits > INT64_C(1000000000000))
-        return cm_fail(l, CM_LEDGER_E_INVALID, "credits to reserve must be between 1 and 10^12");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "credits to reserve must be between 1 and 10^12");
     hold_args a = {ws, job, user, note, binding, credits, lease_s, out};
-    return cm_tx_run(l, 1, reserve_body, &a);
+    return cm__tx_run(l, 1, reserve_body, &a);
 }
 
 /* ---- renew, commit, release, job ---- */
@@ -407,15 +407,15 @@ static int take_note(void *ctx, const cm_sv *cols, int ncols)
 static int load_hold(cm_tx *tx, const char *job, cm_hold_row *h)
 {
     int found;
-    int rc = cm_hold_get(tx, job, h, &found);
+    int rc = cm__hold_get(tx, job, h, &found);
     if (!rc && !found)
-        return cm_fail(tx->l, CM_LEDGER_E_NO_JOB, "no hold was ever made for job '%s'", job);
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_NO_JOB, "no hold was ever made for job '%s'", job);
     if (rc)
         return rc;
     int64_t lapsed = tx->stats.holds_lapsed;
-    rc = cm_touch(tx, h->ws);
+    rc = cm__touch(tx, h->ws);
     if (!rc && tx->stats.holds_lapsed != lapsed) /* it may have been this one */
-        rc = cm_hold_get(tx, job, h, &found);
+        rc = cm__hold_get(tx, job, h, &found);
     return rc;
 }
 
@@ -432,12 +432,12 @@ static int job_body(cm_tx *tx, void *arg)
         break;
     case OP_RENEW:
         if (h.state == CM_LEDGER_LAPSED)
-            return cm_fail(tx->l, CM_LEDGER_E_LEASE_EXPIRED,
+            return cm__ledger_fail(tx->l, CM_LEDGER_E_LEASE_EXPIRED,
                            "job '%s': its lease lapsed at %s and its %lld credits were released",
                            a->job, cm_ledger_time_format(h.lease_until_ms, when, sizeof when),
                            (long long)h.credits);
         if (h.state != CM_LEDGER_HELD)
-            return cm_fail(tx->l, CM_LEDGER_E_ALREADY_RESOLVED,
+            return cm__ledger_fail(tx->l, CM_LEDGER_E_ALREADY_RESOLVED,
                            "job '%s' was already %s; there is no lease to renew", a->job,
                            cm_ledger_hold_state_name(h.state));
         h.lease_until_ms = tx->now + a->n * 1000;
@@ -447,21 +447,21 @@ static int job_body(cm_tx *tx, void *arg)
         int64_t want = a->n == CM_LEDGER_ALL ? h.credits : a->n;
         if (h.state == CM_LEDGER_COMMITTED) {
             if (want != h.commit_arg)
-                return cm_fail(tx->l, CM_LEDGER_E_CONFLICT,
+                return cm__ledger_fail(tx->l, CM_LEDGER_E_CONFLICT,
                                "job '%s' was already committed for %lld credits, not %lld",
                                a->job, (long long)h.commit_arg, (long long)want);
             break; /* a retry: the first result */
         }
         if (h.state == CM_LEDGER_RELEASED)
-            return cm_fail(tx->l, CM_LEDGER_E_ALREADY_RESOLVED,
+            return cm__ledger_fail(tx->l, CM_LEDGER_E_ALREADY_RESOLVED,
                            "job '%s' was released; it cannot be committed", a->job);
         if (h.state == CM_LEDGER_LAPSED)
-            return cm_fail(tx->l, CM_LEDGER_E_LEASE_EXPIRED,
+            return cm__ledger_fail(tx->l, CM_LEDGER_E_LEASE_EXPIRED,
                            "job '%s': its lease lapsed at %s and its credits were released; it "
                            "cannot be committed",
                            a->job, cm_ledger_time_format(h.lease_until_ms, when, sizeof when));
         if (want > h.credits)
-            return cm_fail(tx->l, CM_LEDGER_E_INVALID,
+            return cm__ledger_fail(tx->l, CM_LEDGER_E_INVALID,
                            "job '%s' holds %lld credits; it cannot be charged %lld", a->job,
                            (long long)h.credits, (long long)want);
         rc = cm__hold_resolve_noted(tx, &h, want, CM_LEDGER_COMMITTED, tx->now, h.user, a->note);
@@ -469,12 +469,12 @@ static int job_body(cm_tx *tx, void *arg)
     }
     case OP_RELEASE:
         if (h.state == CM_LEDGER_COMMITTED)
-            return cm_fail(tx->l, CM_LEDGER_E_ALREADY_RESOLVED,
+            return cm__ledger_fail(tx->l, CM_LEDGER_E_ALREADY_RESOLVED,
                            "job '%s' was committed for %lld credits; it cannot be released "
                            "(refund it instead)",
                            a->job, (long long)h.charged);
         if (h.state == CM_LEDGER_HELD)
-            rc = cm_hold_resolve(tx, &h, 0, CM_LEDGER_RELEASED, tx->now, h.user);
+            rc = cm__hold_resolve(tx, &h, 0, CM_LEDGER_RELEASED, tx->now, h.user);
         break;
     }
     if (rc)
@@ -492,11 +492,11 @@ static int job_call(cm_ledger *l, const char *job, int op, int64_t n, const char
 {
     if (out)
         *out = NULL;
-    int rc = cm_valid_id(l, "the job id", job);
+    int rc = cm__valid_id(l, "the job id", job);
     if (rc)
         return rc;
     job_args a = {job, note, op, n, out};
-    return cm_tx_run(l, 1, job_body, &a);
+    return cm__tx_run(l, 1, job_body, &a);
 }
 
 int cm_ledger_renew(cm_ledger *l, const char *job, int64_t lease_s, cm_ledger_job **out)
@@ -521,13 +521,13 @@ int cm_ledger_commit_noted(cm_ledger *l, const char *job, int64_t credits, const
     if (out)
         *out = NULL;
     if (credits == 0)
-        return cm_fail(l, CM_LEDGER_E_INVALID,
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
                        "a charge of 0 credits is not a charge: release job '%s' instead",
                        job && cm__text_plain(job) ? job : "(invalid id)");
     if (credits < 0 && credits != CM_LEDGER_ALL)
-        return cm_fail(l, CM_LEDGER_E_INVALID, "credits to commit must not be negative");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "credits to commit must not be negative");
     if (note && (!*note || strlen(note) > CM_TEXT_MAX || !cm__text_plain(note)))
-        return cm_fail(l, CM_LEDGER_E_INVALID,
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
                        "the commit note must be UTF-8 text of 1 to %d bytes without control "
                        "characters",
                        CM_TEXT_MAX);
@@ -542,6 +542,6 @@ int cm_ledger_release(cm_ledger *l, const char *job, cm_ledger_job **out)
 int cm_ledger_job_info(cm_ledger *l, const char *job, cm_ledger_job **out)
 {
     if (!out)
-        return cm_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_job_info: out is NULL");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_job_info: out is NULL");
     return job_call(l, job, OP_INFO, 0, NULL, out);
 }

@@ -5,11 +5,11 @@
  * interface, and the helpers every rule uses: failing with a code and a sentence,
  * running named statements, writing the journal, and applying a movement to a grant.
  *
- * Invariant: every change to a grant's counters goes through cm_move() or
- * cm_move_unsaved(), which apply the same effect table as cm_apply_movement() (used by
+ * Invariant: every change to a grant's counters goes through cm__move() or
+ * cm__move_unsaved(), which apply the same effect table as cm__apply_movement() (used by
  * check to re-derive balances) and append the journal row in the same transaction;
- * cm_move_unsaved() leaves the row marked dirty, and the caller saves it with
- * cm_grant_save() before its transaction ends (one UPDATE for several movements).
+ * cm__move_unsaved() leaves the row marked dirty, and the caller saves it with
+ * cm__grant_save() before its transaction ends (one UPDATE for several movements).
  */
 #ifndef CM_LEDGER_INTERNAL_H
 #define CM_LEDGER_INTERNAL_H
@@ -44,7 +44,7 @@ struct cm_ledger {
 typedef struct cm_tx {
     cm_ledger *l;
     int64_t clock; /* the clock, read once per call (PostgreSQL: the server's) */
-    int64_t now;   /* ledger time: the clock, raised by cm_touch() to the time of the
+    int64_t now;   /* ledger time: the clock, raised by cm__touch() to the time of the
                       touched workspace's last journal row if that is later */
     int64_t op;   /* operation number of the journal rows of this call in workspace op_ws;
                      0 until the first row there is inserted (which takes a new one) */
@@ -64,7 +64,7 @@ typedef struct cm_grant_row {
     int64_t created_ms, expires_ms; /* expires_ms -1: never */
     int64_t unit_minor, total_minor;
     char currency[4];
-    int dirty; /* changed in memory by cm_move_unsaved, not yet saved */
+    int dirty; /* changed in memory by cm__move_unsaved, not yet saved */
 } cm_grant_row;
 
 typedef struct cm_grant_vec {
@@ -96,8 +96,8 @@ typedef struct cm_ws_row {
 } cm_ws_row;
 
 /* ---- ledger.c: errors and transactions ---- */
-int cm_fail(cm_ledger *l, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int cm_storage_fail(cm_ledger *l, int st_rc); /* maps CM_ST_* to BUSY/STORAGE */
+int cm__ledger_fail(cm_ledger *l, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int cm__storage_fail(cm_ledger *l, int st_rc); /* maps CM_ST_* to BUSY/STORAGE */
 typedef int (*cm_tx_body)(cm_tx *tx, void *arg);
 /* Run body in one transaction under the handle's mutex. A body that refuses (any code
  * but BUSY/STORAGE/NOMEM) has changed nothing of its own, so the lazy work it did
@@ -107,44 +107,44 @@ typedef int (*cm_tx_body)(cm_tx *tx, void *arg);
  * start with a fresh cm_tx, after a short random back-off, until the busy timeout has
  * passed (then E_BUSY). So a body must have no effect outside its transaction except
  * through its args, which it overwrites on every run, and must register any result it
- * allocates for the caller with cm_tx_on_fail. SQLite never asks for a retry. */
-int cm_tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg);
+ * allocates for the caller with cm__tx_on_fail. SQLite never asks for a retry. */
+int cm__tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg);
 /* Record that slot now holds a result for the caller, to discard if the call fails. */
-void cm_tx_on_fail(cm_tx *tx, void (*discard)(void *slot), void *slot);
-int cm_valid_id(cm_ledger *l, const char *what, const char *id);
+void cm__tx_on_fail(cm_tx *tx, void (*discard)(void *slot), void *slot);
+int cm__valid_id(cm_ledger *l, const char *what, const char *id);
 
 /* ---- statements ---- */
-int cm_run(cm_tx *tx, cm_stmt id, const cm_sv *p, int n, cm_row_fn fn, void *ctx);
+int cm__run(cm_tx *tx, cm_stmt id, const cm_sv *p, int n, cm_row_fn fn, void *ctx);
 #define CM_I(x) ((cm_sv){CM_SV_INT, (int64_t)(x), NULL})
 #define CM_T(x) ((cm_sv){CM_SV_TEXT, 0, (x)})
 #define CM_N ((cm_sv){CM_SV_NULL, 0, NULL})
 #define CM_RUN(tx, id, fn, ctx, ...)                                                               \
-    cm_run((tx), (id), (const cm_sv[]){__VA_ARGS__},                                               \
+    cm__run((tx), (id), (const cm_sv[]){__VA_ARGS__},                                               \
            (int)(sizeof((const cm_sv[]){__VA_ARGS__}) / sizeof(cm_sv)), (fn), (ctx))
 
-int cm_cb_int(void *ctx, const cm_sv *c, int n); /* first column of the first row */
+int cm__cb_int(void *ctx, const cm_sv *c, int n); /* first column of the first row */
 /* Insert a grant with zero counters (credits arrive by a movement). expires_ms,
  * period -1: none; currency NULL: no price. */
-int cm_grant_new(cm_tx *tx, const char *ws, int kind, int64_t created_ms, int64_t expires_ms,
+int cm__grant_new(cm_tx *tx, const char *ws, int kind, int64_t created_ms, int64_t expires_ms,
                  int64_t period, const char *ref, int64_t unit_minor, int64_t total_minor,
                  const char *currency, cm_grant_row *out);
-void cm_copy_text(char *dst, size_t size, const cm_sv *v);
-int64_t cm_int_or(const cm_sv *v, int64_t dflt);
+void cm__copy_text(char *dst, size_t size, const cm_sv *v);
+int64_t cm__int_or(const cm_sv *v, int64_t dflt);
 
-int cm_grant_get(cm_tx *tx, int64_t id, cm_grant_row *out); /* CM_LEDGER_E_STORAGE if gone */
-int cm_grant_list(cm_tx *tx, cm_stmt id, const cm_sv *p, int n, cm_grant_vec *out);
-void cm_grant_vec_free(cm_grant_vec *v);
-void cm_grant_from_cols(cm_grant_row *g, const cm_sv *c);
-int cm_hold_get(cm_tx *tx, const char *job, cm_hold_row *out, int *found);
-void cm_hold_from_cols(cm_hold_row *h, const cm_sv *c);
+int cm__grant_get(cm_tx *tx, int64_t id, cm_grant_row *out); /* CM_LEDGER_E_STORAGE if gone */
+int cm__grant_list(cm_tx *tx, cm_stmt id, const cm_sv *p, int n, cm_grant_vec *out);
+void cm__grant_vec_free(cm_grant_vec *v);
+void cm__grant_from_cols(cm_grant_row *g, const cm_sv *c);
+int cm__hold_get(cm_tx *tx, const char *job, cm_hold_row *out, int *found);
+void cm__hold_from_cols(cm_hold_row *h, const cm_sv *c);
 /* The takes of hold h in order, with what its commit charged and its refunds gave back
  * of each (the commit charges takes in order; refunds start from the last take). */
-int cm_takes_of(cm_tx *tx, const cm_hold_row *h, cm_take_vec *out);
-int cm_ws_get(cm_tx *tx, const char *ws, cm_ws_row *out, int *found);
+int cm__takes_of(cm_tx *tx, const cm_hold_row *h, cm_take_vec *out);
+int cm__ws_get(cm_tx *tx, const char *ws, cm_ws_row *out, int *found);
 
 /* Check that user may use ws (owner or member; NULL = operator). need_owner: only the
  * owner. A non-member gets the same E_NO_WORKSPACE as a missing workspace. */
-int cm_ws_access(cm_tx *tx, const char *ws, const char *user, int need_owner, const char *action,
+int cm__ws_access(cm_tx *tx, const char *ws, const char *user, int need_owner, const char *action,
                  cm_ws_row *out);
 
 /* ---- ledger_money.c ---- */
@@ -153,27 +153,27 @@ int cm_ws_access(cm_tx *tx, const char *ws, const char *user, int need_owner, co
 int cm__region_normalize(cm_ledger *l, const char *in, char *out, size_t size);
 
 /* ---- journal and movements ---- */
-int cm_journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int64_t grant_id,
+int cm__journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int64_t grant_id,
                const char *job, int64_t credits, const char *actor, const char *reason,
                const char *ref);
 /* Apply a movement's effect on a grant's counters (shared by the rules and check).
  * Returns 0, or -1 for an unknown kind. */
-int cm_apply_movement(cm_grant_row *g, const char *kind, int64_t credits);
+int cm__apply_movement(cm_grant_row *g, const char *kind, int64_t credits);
 /* Apply, save the grant, and journal the movement. */
-int cm_move(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits, int64_t at_ms,
+int cm__move(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits, int64_t at_ms,
             const char *job, const char *actor, const char *reason, const char *ref);
 /* Apply and journal the movement; the grant is marked dirty and saved later by
- * cm_grant_save() (so that several movements of one grant cost one UPDATE). */
-int cm_move_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits,
+ * cm__grant_save() (so that several movements of one grant cost one UPDATE). */
+int cm__move_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits,
                     int64_t at_ms, const char *job, const char *actor, const char *reason,
                     const char *ref);
-/* Save a grant's counters if cm_move_unsaved() changed them. */
-int cm_grant_save(cm_tx *tx, cm_grant_row *g);
+/* Save a grant's counters if cm__move_unsaved() changed them. */
+int cm__grant_save(cm_tx *tx, cm_grant_row *g);
 /* Give credits of a hold back to grant g ("release" or "lapse"); if g has expired by
- * now they expire with it. Unsaved: the caller calls cm_grant_save(). */
-int cm_give_back_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits,
+ * now they expire with it. Unsaved: the caller calls cm__grant_save(). */
+int cm__give_back_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits,
                          int64_t at_ms, const char *job, const char *actor, const char *reason);
-int cm_grant_expired(const cm_grant_row *g, int64_t now);
+int cm__grant_expired(const cm_grant_row *g, int64_t now);
 
 /* ---- ledger_time.c/ledger_plan.c: bringing a workspace up to now ---- */
 /* The most calendar months one call brings a plan forward (each period in between is
@@ -181,14 +181,14 @@ int cm_grant_expired(const cm_grant_row *g, int64_t now);
 #define CM_CATCHUP_MAX_MONTHS 1200
 /* Raise tx->now to ws's last journal time if the clock reads earlier, then bring ws up to
  * now: lapses, expiries and plan periods, each dated at its own instant, in time order. */
-int cm_touch(cm_tx *tx, const char *ws);
-int cm_grant_plan_period(cm_tx *tx, const char *ws, int64_t credits_per_month, int interval,
+int cm__touch(cm_tx *tx, const char *ws);
+int cm__grant_plan_period(cm_tx *tx, const char *ws, int64_t credits_per_month, int interval,
                          int64_t start_ms, int64_t period, const char *actor);
 
 /* ---- ledger_holds.c ---- */
 /* Resolve a held hold: charge `charge` credits from its takes in spending order and give
  * the rest back ("lapse" if state is LAPSED, else "release"), then mark it state. */
-int cm_hold_resolve(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_t at_ms,
+int cm__hold_resolve(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_t at_ms,
                     const char *actor);
 /* The same, the commit rows carrying commit_note as their reason (NULL: "charged") and
  * the hold keeping it (holds.commit_note). */
@@ -196,6 +196,6 @@ int cm__hold_resolve_noted(cm_tx *tx, cm_hold_row *h, int64_t charge, int state,
                            const char *actor, const char *commit_note);
 
 /* ---- results ---- */
-int cm_job_build(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out);
+int cm__job_build(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out);
 
 #endif

@@ -90,7 +90,7 @@ int cm__region_normalize(cm_ledger *l, const char *in, char *out, size_t size)
     for (size_t i = 0; ok && !known && i + 1 < sizeof iso3166; i += 2)
         known = iso3166[i] == up[0] && iso3166[i + 1] == up[1];
     if (!known)
-        return cm_fail(l, CM_LEDGER_E_INVALID,
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
                        "region '%.40s' is not \"default\" or an ISO 3166-1 alpha-2 country "
                        "code (such as US, DE, IN, JP)",
                        in);

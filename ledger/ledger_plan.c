@@ -3,13 +3,13 @@
  *
  * A plan has an anchor (start_ms); period k runs from anchor + k*L months to anchor +
  * (k+1)*L months (L = 1 monthly, 12 annual), each boundary computed from the anchor with
- * the day clamped (cm_time_add_months), so a plan started on Jan 31 renews on Feb 28/29
+ * the day clamped (cm__time_add_months), so a plan started on Jan 31 renews on Feb 28/29
  * and then on Mar 31. plans.next_period is the first period not yet granted, which makes
  * granting idempotent: a period is granted at most once. A plan may carry one scheduled
  * change (a downgrade, or annual -> monthly), which takes effect at the boundary
  * sched_ms: the plan is then re-anchored there with the new credits and interval.
  *
- * cm_touch() is the lazy clock: it raises the call's time to the workspace's last journal
+ * cm__touch() is the lazy clock: it raises the call's time to the workspace's last journal
  * time if the clock reads earlier (ledger time never runs backwards within a workspace),
  * then replays what happened since the workspace was last touched, in time order, each
  * movement dated at its own instant: a lapse at its lease end, an expiry at its grant's
@@ -47,14 +47,14 @@ static int cb_plan(void *ctx, const cm_sv *c, int n)
     p->found = 1;
     p->credits = c[0].i;
     p->interval = (int)c[1].i;
-    cm_copy_text(p->tier, sizeof p->tier, &c[2]);
+    cm__copy_text(p->tier, sizeof p->tier, &c[2]);
     p->start_ms = c[3].i;
     p->next_period = c[4].i;
-    p->cancelled_ms = cm_int_or(&c[5], -1);
-    p->sched_credits = cm_int_or(&c[6], 0);
-    p->sched_interval = (int)cm_int_or(&c[7], 0);
-    cm_copy_text(p->sched_tier, sizeof p->sched_tier, &c[8]);
-    p->sched_ms = cm_int_or(&c[9], -1);
+    p->cancelled_ms = cm__int_or(&c[5], -1);
+    p->sched_credits = cm__int_or(&c[6], 0);
+    p->sched_interval = (int)cm__int_or(&c[7], 0);
+    cm__copy_text(p->sched_tier, sizeof p->sched_tier, &c[8]);
+    p->sched_ms = cm__int_or(&c[9], -1);
     return 1;
 }
 
@@ -83,32 +83,32 @@ static int64_t period_months(int interval)
 /* Start of period k of p. */
 static int64_t boundary(const plan_row *p, int64_t k)
 {
-    return cm_time_add_months(p->start_ms, k * period_months(p->interval));
+    return cm__time_add_months(p->start_ms, k * period_months(p->interval));
 }
 
 /* Calendar months from a to b (by month number; 0 when b is in a's month or before). */
 static int64_t months_between(int64_t a, int64_t b)
 {
     cm_civil x, y;
-    cm_time_split(a, &x);
-    cm_time_split(b, &y);
+    cm__time_split(a, &x);
+    cm__time_split(b, &y);
     int64_t m = (y.year * 12 + y.month) - (x.year * 12 + x.month);
     return m > 0 ? m : 0;
 }
 
-int cm_grant_plan_period(cm_tx *tx, const char *ws, int64_t credits_per_month, int interval,
+int cm__grant_plan_period(cm_tx *tx, const char *ws, int64_t credits_per_month, int interval,
                          int64_t start_ms, int64_t period, const char *actor)
 {
     int64_t L = period_months(interval);
-    int64_t begin = cm_time_add_months(start_ms, period * L);
-    int64_t end = cm_time_add_months(start_ms, (period + 1) * L);
+    int64_t begin = cm__time_add_months(start_ms, period * L);
+    int64_t end = cm__time_add_months(start_ms, (period + 1) * L);
     cm_grant_row g;
-    int rc = cm_grant_new(tx, ws, CM_LEDGER_GRANT_PLAN, begin, end, period, NULL, 0, 0, NULL, &g);
+    int rc = cm__grant_new(tx, ws, CM_LEDGER_GRANT_PLAN, begin, end, period, NULL, 0, 0, NULL, &g);
     if (rc)
         return rc;
     char why[64];
     snprintf(why, sizeof why, "plan period %lld", (long long)period);
-    rc = cm_move(tx, &g, "grant", credits_per_month * L, begin, NULL, actor, why, NULL);
+    rc = cm__move(tx, &g, "grant", credits_per_month * L, begin, NULL, actor, why, NULL);
     if (!rc)
         rc = CM_RUN(tx, CM_Q_PLAN_SET_NEXT, NULL, NULL, CM_T(ws), CM_I(period + 1));
     if (!rc)
@@ -136,7 +136,7 @@ static int cb_job(void *ctx, const cm_sv *c, int n)
         j->jobs = p;
         j->cap = cap;
     }
-    cm_copy_text(j->jobs[j->n++], CM_ID_MAX + 1, &c[0]);
+    cm__copy_text(j->jobs[j->n++], CM_ID_MAX + 1, &c[0]);
     return 0;
 }
 
@@ -150,17 +150,17 @@ static int cb_touch_state(void *ctx, const cm_sv *c, int n)
 {
     touch_state *t = ctx;
     (void)n;
-    t->lapse_due = cm_int_or(&c[0], 0) != 0;
-    t->expiry_due = cm_int_or(&c[1], 0) != 0;
+    t->lapse_due = cm__int_or(&c[0], 0) != 0;
+    t->expiry_due = cm__int_or(&c[1], 0) != 0;
     if (c[2].type == CM_SV_INT) {
         t->plan.found = 1;
         t->plan.credits = c[2].i;
         t->plan.interval = (int)c[3].i;
         t->plan.start_ms = c[4].i;
         t->plan.next_period = c[5].i;
-        t->plan.cancelled_ms = cm_int_or(&c[6], -1);
+        t->plan.cancelled_ms = cm__int_or(&c[6], -1);
     }
-    t->now = cm_int_or(&c[7], -1);
+    t->now = cm__int_or(&c[7], -1);
     return 1;
 }
 
@@ -192,10 +192,10 @@ static int plan_boundary(cm_tx *tx, const char *ws, plan_row *p, int64_t b)
         p->sched_ms = -1;
         rc = plan_save(tx, ws, p);
         if (!rc)
-            rc = cm_journal(tx, ws, b, "plan_set", -1, NULL, 0, "ledger", why, NULL);
+            rc = cm__journal(tx, ws, b, "plan_set", -1, NULL, 0, "ledger", why, NULL);
     }
     if (!rc)
-        rc = cm_grant_plan_period(tx, ws, p->credits, p->interval, p->start_ms, p->next_period,
+        rc = cm__grant_plan_period(tx, ws, p->credits, p->interval, p->start_ms, p->next_period,
                                   "ledger");
     if (!rc)
         p->next_period++;
@@ -207,13 +207,13 @@ static int next_expiry(cm_tx *tx, const char *ws, cm_grant_row *g, int *found)
 {
     cm_grant_vec v;
     int rc =
-        cm_grant_list(tx, CM_Q_GRANT_EXPIRING, (const cm_sv[]){CM_T(ws), CM_I(tx->now)}, 2, &v);
+        cm__grant_list(tx, CM_Q_GRANT_EXPIRING, (const cm_sv[]){CM_T(ws), CM_I(tx->now)}, 2, &v);
     if (rc)
         return rc;
     *found = v.n > 0;
     if (v.n)
         *g = v.v[0];
-    cm_grant_vec_free(&v);
+    cm__grant_vec_free(&v);
     return CM_LEDGER_OK;
 }
 
@@ -223,7 +223,7 @@ static int next_expiry(cm_tx *tx, const char *ws, cm_grant_row *g, int *found)
  * plan boundary), each dated at its instant, so that credits a lapse gives back to a
  * grant that expires later still expire at that grant's end, and every plan period in
  * between is granted and expired in order. */
-int cm_touch(cm_tx *tx, const char *ws)
+int cm__touch(cm_tx *tx, const char *ws)
 {
     touch_state t;
     memset(&t, 0, sizeof t);
@@ -239,7 +239,7 @@ int cm_touch(cm_tx *tx, const char *ws)
     if (due >= 0) {
         if (months_between(due, tx->now) > CM_CATCHUP_MAX_MONTHS) {
             char a[40], b[40];
-            return cm_fail(tx->l, CM_LEDGER_E_INVALID,
+            return cm__ledger_fail(tx->l, CM_LEDGER_E_INVALID,
                            "the clock reads %s, more than %d years after workspace '%s' was "
                            "last brought up to date (%s): refusing to grant a century of "
                            "plan periods; check the clock",
@@ -255,7 +255,7 @@ int cm_touch(cm_tx *tx, const char *ws)
         /* Collect first: the lapses update the rows the query walks. Ordered by lease end. */
         rc = CM_RUN(tx, CM_Q_HOLD_LAPSABLE, cb_job, &j, CM_T(ws), CM_I(tx->now));
         if (!rc && j.oom)
-            rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory lapsing holds");
+            rc = cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory lapsing holds");
     }
     size_t next_job = 0;
     cm_hold_row h;
@@ -264,7 +264,7 @@ int cm_touch(cm_tx *tx, const char *ws)
         /* The next lapse. */
         while (!rc && !have_hold && next_job < j.n) {
             int found;
-            rc = cm_hold_get(tx, j.jobs[next_job++], &h, &found);
+            rc = cm__hold_get(tx, j.jobs[next_job++], &h, &found);
             have_hold = !rc && found && h.state == CM_LEDGER_HELD;
         }
         if (rc)
@@ -281,13 +281,13 @@ int cm_touch(cm_tx *tx, const char *ws)
         if (at_lapse == INT64_MAX && at_exp == INT64_MAX && at_plan == INT64_MAX)
             break;
         if (at_lapse <= at_exp && at_lapse <= at_plan) {
-            rc = cm_hold_resolve(tx, &h, 0, CM_LEDGER_LAPSED, h.lease_until_ms, "ledger");
+            rc = cm__hold_resolve(tx, &h, 0, CM_LEDGER_LAPSED, h.lease_until_ms, "ledger");
             if (!rc)
                 tx->stats.holds_lapsed++;
             have_hold = 0;
         } else if (at_exp <= at_plan) {
             int64_t n = g.remaining;
-            rc = cm_move(tx, &g, "expiry", n, g.expires_ms, NULL, "ledger",
+            rc = cm__move(tx, &g, "expiry", n, g.expires_ms, NULL, "ledger",
                          "the grant reached its expiry", NULL);
             if (!rc)
                 tx->stats.credits_expired += n;
@@ -325,15 +325,15 @@ static int cb_change(void *ctx, const cm_sv *c, int n)
     change_row *r = ctx;
     (void)n;
     r->found = 1;
-    cm_copy_text(r->ws, sizeof r->ws, &c[0]);
-    cm_copy_text(r->action, sizeof r->action, &c[1]);
+    cm__copy_text(r->ws, sizeof r->ws, &c[0]);
+    cm__copy_text(r->action, sizeof r->action, &c[1]);
     r->credits = c[2].i;
     r->interval = (int)c[3].i;
-    cm_copy_text(r->tier, sizeof r->tier, &c[4]);
+    cm__copy_text(r->tier, sizeof r->tier, &c[4]);
     r->outcome = (int)c[5].i;
     r->resumed = (int)c[6].i;
     r->granted = c[7].i;
-    r->effective_ms = cm_int_or(&c[8], -1);
+    r->effective_ms = cm__int_or(&c[8], -1);
     return 1;
 }
 
@@ -342,9 +342,9 @@ static int top_up(cm_tx *tx, const char *ws, int64_t credits, int64_t end, int64
                   const char *actor, const char *why, const char *ref)
 {
     cm_grant_row g;
-    int rc = cm_grant_new(tx, ws, CM_LEDGER_GRANT_PLAN, tx->now, end, k, NULL, 0, 0, NULL, &g);
+    int rc = cm__grant_new(tx, ws, CM_LEDGER_GRANT_PLAN, tx->now, end, k, NULL, 0, 0, NULL, &g);
     if (!rc)
-        rc = cm_move(tx, &g, "grant", credits, tx->now, NULL, actor, why, ref);
+        rc = cm__move(tx, &g, "grant", credits, tx->now, NULL, actor, why, ref);
     return rc;
 }
 
@@ -370,9 +370,9 @@ static int plan_set_rules(cm_tx *tx, plan_args *a, plan_row *p)
                     CM_T(tier), CM_I(tx->now));
         snprintf(why, sizeof why, "%s: a new period starts now", what);
         if (!rc)
-            rc = cm_journal(tx, a->ws, tx->now, "plan_set", -1, NULL, 0, a->as_user, why, a->ref);
+            rc = cm__journal(tx, a->ws, tx->now, "plan_set", -1, NULL, 0, a->as_user, why, a->ref);
         if (!rc)
-            rc = cm_grant_plan_period(tx, a->ws, a->credits, a->interval, tx->now, 0, a->as_user);
+            rc = cm__grant_plan_period(tx, a->ws, a->credits, a->interval, tx->now, 0, a->as_user);
         return rc;
     }
     int dropped = p->sched_ms >= 0; /* any set replaces a scheduled change */
@@ -400,7 +400,7 @@ static int plan_set_rules(cm_tx *tx, plan_args *a, plan_row *p)
         int64_t k = p->next_period - 1, begin = boundary(p, k), left = 1;
         if (p->interval == CM_LEDGER_ANNUAL) {
             int64_t m = 0;
-            while (m < 11 && cm_time_add_months(begin, m + 1) <= tx->now)
+            while (m < 11 && cm__time_add_months(begin, m + 1) <= tx->now)
                 m++;
             left = 12 - m;
         }
@@ -416,7 +416,7 @@ static int plan_set_rules(cm_tx *tx, plan_args *a, plan_row *p)
         snprintf(p->tier, sizeof p->tier, "%s", tier);
         rc = plan_save(tx, a->ws, p);
         if (!rc)
-            rc = cm_journal(tx, a->ws, tx->now, "plan_set", -1, NULL, 0, a->as_user, why, a->ref);
+            rc = cm__journal(tx, a->ws, tx->now, "plan_set", -1, NULL, 0, a->as_user, why, a->ref);
         if (!rc)
             rc = top_up(tx, a->ws, r->granted, end, k, a->as_user, topup, a->ref);
         return rc;
@@ -430,9 +430,9 @@ static int plan_set_rules(cm_tx *tx, plan_args *a, plan_row *p)
                  "its expiry)",
                  what, note);
         if (!rc)
-            rc = cm_journal(tx, a->ws, tx->now, "plan_set", -1, NULL, 0, a->as_user, why, a->ref);
+            rc = cm__journal(tx, a->ws, tx->now, "plan_set", -1, NULL, 0, a->as_user, why, a->ref);
         if (!rc)
-            rc = cm_grant_plan_period(tx, a->ws, a->credits, a->interval, tx->now, 0, a->as_user);
+            rc = cm__grant_plan_period(tx, a->ws, a->credits, a->interval, tx->now, 0, a->as_user);
         return rc;
     } else { /* a downgrade, or annual -> monthly: from the next boundary */
         r->outcome = a->interval == p->interval ? CM_LEDGER_PLAN_DOWNGRADE_SCHEDULED
@@ -447,14 +447,14 @@ static int plan_set_rules(cm_tx *tx, plan_args *a, plan_row *p)
         rc = plan_save(tx, a->ws, p);
     }
     if (!rc)
-        rc = cm_journal(tx, a->ws, tx->now, "plan_set", -1, NULL, 0, a->as_user, why, a->ref);
+        rc = cm__journal(tx, a->ws, tx->now, "plan_set", -1, NULL, 0, a->as_user, why, a->ref);
     return rc;
 }
 
 static int plan_cancel_rules(cm_tx *tx, plan_args *a, plan_row *p)
 {
     if (!p->found)
-        return cm_fail(tx->l, CM_LEDGER_E_INVALID, "workspace '%s' has no plan to cancel", a->ws);
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_INVALID, "workspace '%s' has no plan to cancel", a->ws);
     a->res.effective_ms = tx->now;
     if (p->cancelled_ms >= 0) {
         a->res.outcome = CM_LEDGER_PLAN_UNCHANGED;
@@ -467,7 +467,7 @@ static int plan_cancel_rules(cm_tx *tx, plan_args *a, plan_row *p)
     p->sched_ms = -1;
     int rc = plan_save(tx, a->ws, p);
     if (!rc)
-        rc = cm_journal(tx, a->ws, tx->now, "plan_cancel", -1, NULL, 0, a->as_user,
+        rc = cm__journal(tx, a->ws, tx->now, "plan_cancel", -1, NULL, 0, a->as_user,
                         dropped ? "no further periods will be granted; the scheduled change "
                                   "is dropped"
                                 : "no further periods will be granted",
@@ -480,10 +480,10 @@ static int plan_body(cm_tx *tx, void *arg)
     plan_args *a = arg;
     memset(&a->res, 0, sizeof a->res);
     a->noop = 0;
-    int rc = cm_ws_access(tx, a->ws, a->as_user, 1, a->cancel ? "cancel the plan" : "set the plan",
+    int rc = cm__ws_access(tx, a->ws, a->as_user, 1, a->cancel ? "cancel the plan" : "set the plan",
                           NULL);
     if (!rc)
-        rc = cm_touch(tx, a->ws);
+        rc = cm__touch(tx, a->ws);
     const char *tier = a->tier ? a->tier : "";
     const char *action = a->cancel ? "cancel" : "set";
     if (!rc && a->ref) {
@@ -493,7 +493,7 @@ static int plan_body(cm_tx *tx, void *arg)
             if (strcmp(c.ws, a->ws) != 0 || strcmp(c.action, action) != 0 ||
                 (!a->cancel && (c.credits != a->credits || c.interval != a->interval ||
                                 strcmp(c.tier, tier) != 0)))
-                return cm_fail(tx->l, CM_LEDGER_E_CONFLICT,
+                return cm__ledger_fail(tx->l, CM_LEDGER_E_CONFLICT,
                                "plan reference '%s' was already used for another plan change",
                                a->ref);
             a->res = (cm_ledger_plan_result){c.outcome, c.resumed, 1, c.granted, c.effective_ms};
@@ -519,7 +519,7 @@ static int plan_body(cm_tx *tx, void *arg)
 
 static int valid_ref(cm_ledger *l, const char *ref)
 {
-    return ref ? cm_valid_id(l, "the plan reference", ref) : CM_LEDGER_OK;
+    return ref ? cm__valid_id(l, "the plan reference", ref) : CM_LEDGER_OK;
 }
 
 int cm_ledger_plan_set_ref(cm_ledger *l, const char *ws, int64_t credits_per_month, int interval,
@@ -527,14 +527,14 @@ int cm_ledger_plan_set_ref(cm_ledger *l, const char *ws, int64_t credits_per_mon
                            cm_ledger_plan_result *out)
 {
     if (credits_per_month <= 0 || credits_per_month > INT64_C(1000000000000))
-        return cm_fail(l, CM_LEDGER_E_INVALID, "credits per month must be between 1 and 10^12");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "credits per month must be between 1 and 10^12");
     if (interval != CM_LEDGER_MONTHLY && interval != CM_LEDGER_ANNUAL)
-        return cm_fail(l, CM_LEDGER_E_INVALID, "the interval must be monthly or annual");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "the interval must be monthly or annual");
     if (tier && (strlen(tier) > CM_TEXT_MAX || !cm__text_plain(tier)))
-        return cm_fail(l, CM_LEDGER_E_INVALID,
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
                        "the tier name is too long, not UTF-8 text, or holds a control character");
     if (!as_user)
-        return cm_fail(l, CM_LEDGER_E_INVALID, "the acting user is missing");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "the acting user is missing");
     int rc = valid_ref(l, ref);
     if (rc)
         return rc;
@@ -544,7 +544,7 @@ int cm_ledger_plan_set_ref(cm_ledger *l, const char *ws, int64_t credits_per_mon
                    .ref = ref,
                    .credits = credits_per_month,
                    .interval = interval};
-    rc = cm_tx_run(l, 1, plan_body, &a);
+    rc = cm__tx_run(l, 1, plan_body, &a);
     if (!rc && out)
         *out = a.res;
     return rc;
@@ -560,12 +560,12 @@ int cm_ledger_plan_cancel_ref(cm_ledger *l, const char *ws, const char *as_user,
                               cm_ledger_plan_result *out)
 {
     if (!as_user)
-        return cm_fail(l, CM_LEDGER_E_INVALID, "the acting user is missing");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "the acting user is missing");
     int rc = valid_ref(l, ref);
     if (rc)
         return rc;
     plan_args a = {.ws = ws, .as_user = as_user, .ref = ref, .cancel = 1};
-    rc = cm_tx_run(l, 1, plan_body, &a);
+    rc = cm__tx_run(l, 1, plan_body, &a);
     if (!rc && out)
         *out = a.res;
     return rc;
@@ -582,9 +582,9 @@ static int show_body(cm_tx *tx, void *arg)
     cm_ledger_plan_info *o = a->info;
     memset(o, 0, sizeof *o);
     o->cancelled_ms = o->sched_ms = -1;
-    int rc = cm_ws_access(tx, a->ws, a->as_user, 0, "read the plan", NULL);
+    int rc = cm__ws_access(tx, a->ws, a->as_user, 0, "read the plan", NULL);
     if (!rc)
-        rc = cm_touch(tx, a->ws);
+        rc = cm__touch(tx, a->ws);
     plan_row p;
     if (!rc)
         rc = plan_get(tx, a->ws, &p);
@@ -613,10 +613,10 @@ static int show_body(cm_tx *tx, void *arg)
 int cm_ledger_plan_show(cm_ledger *l, const char *ws, const char *as_user, cm_ledger_plan_info *out)
 {
     if (!out)
-        return cm_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_plan_info: out is NULL");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_plan_info: out is NULL");
     cm_ledger_plan_info info;
     plan_args a = {.ws = ws, .as_user = as_user, .info = &info};
-    int rc = cm_tx_run(l, 1, show_body, &a);
+    int rc = cm__tx_run(l, 1, show_body, &a);
     if (!rc)
         *out = info;
     return rc;
@@ -644,11 +644,11 @@ const char *cm_ledger_plan_outcome_name(int outcome)
 static int sweep_body(cm_tx *tx, void *arg)
 {
     job_list w = {0}; /* workspace ids */
-    int rc = cm_run(tx, CM_Q_WS_ALL, NULL, 0, cb_job, &w);
+    int rc = cm__run(tx, CM_Q_WS_ALL, NULL, 0, cb_job, &w);
     if (!rc && w.oom)
-        rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory listing workspaces");
+        rc = cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory listing workspaces");
     for (size_t i = 0; !rc && i < w.n; i++)
-        rc = cm_touch(tx, w.jobs[i]);
+        rc = cm__touch(tx, w.jobs[i]);
     free(w.jobs);
     if (!rc && arg)
         *(cm_ledger_sweep_stats *)arg = tx->stats;
@@ -658,7 +658,7 @@ static int sweep_body(cm_tx *tx, void *arg)
 int cm_ledger_sweep(cm_ledger *l, cm_ledger_sweep_stats *out)
 {
     cm_ledger_sweep_stats s = {0};
-    int rc = cm_tx_run(l, 1, sweep_body, &s);
+    int rc = cm__tx_run(l, 1, sweep_body, &s);
     if (!rc && out)
         *out = s;
     return rc;

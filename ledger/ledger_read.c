@@ -36,20 +36,20 @@ static void discard_history(void *slot)
 static int quote_body(cm_tx *tx, void *arg)
 {
     read_args *a = arg;
-    int rc = cm_ws_access(tx, a->ws, a->as_user, 0, "quote", NULL);
+    int rc = cm__ws_access(tx, a->ws, a->as_user, 0, "quote", NULL);
     if (!rc)
-        rc = cm_touch(tx, a->ws);
+        rc = cm__touch(tx, a->ws);
     cm_grant_vec v;
     if (!rc)
-        rc = cm_grant_list(tx, CM_Q_GRANT_SPENDABLE, (const cm_sv[]){CM_T(a->ws), CM_I(tx->now)},
+        rc = cm__grant_list(tx, CM_Q_GRANT_SPENDABLE, (const cm_sv[]){CM_T(a->ws), CM_I(tx->now)},
                            2, &v);
     if (rc)
         return rc;
     cm_ledger_quote_result *q = calloc(1, sizeof *q);
     if (!q || (v.n && !(q->takes = calloc(v.n, sizeof *q->takes)))) {
         free(q);
-        cm_grant_vec_free(&v);
-        return cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory making a quote");
+        cm__grant_vec_free(&v);
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory making a quote");
     }
     q->credits = a->credits;
     for (size_t i = 0; i < v.n; i++)
@@ -62,9 +62,9 @@ static int quote_body(cm_tx *tx, void *arg)
         q->takes[q->n_takes++] =
             (cm_ledger_take){v.v[i].id, v.v[i].kind, c, 0, 0, v.v[i].expires_ms};
     }
-    cm_grant_vec_free(&v);
+    cm__grant_vec_free(&v);
     *(cm_ledger_quote_result **)a->out = q;
-    cm_tx_on_fail(tx, discard_quote, a->out);
+    cm__tx_on_fail(tx, discard_quote, a->out);
     return CM_LEDGER_OK;
 }
 
@@ -72,12 +72,12 @@ int cm_ledger_quote(cm_ledger *l, const char *ws, int64_t credits, const char *a
                     cm_ledger_quote_result **out)
 {
     if (!out)
-        return cm_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_quote_result: out is NULL");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_quote_result: out is NULL");
     *out = NULL;
     if (credits <= 0 || credits > INT64_C(1000000000000))
-        return cm_fail(l, CM_LEDGER_E_INVALID, "credits to quote must be between 1 and 10^12");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "credits to quote must be between 1 and 10^12");
     read_args a = {ws, as_user, credits, out};
-    return cm_tx_run(l, 1, quote_body, &a);
+    return cm__tx_run(l, 1, quote_body, &a);
 }
 
 void cm_ledger_quote_free(cm_ledger_quote_result *q)
@@ -91,12 +91,12 @@ void cm_ledger_quote_free(cm_ledger_quote_result *q)
 static int balance_body(cm_tx *tx, void *arg)
 {
     read_args *a = arg;
-    int rc = cm_ws_access(tx, a->ws, a->as_user, 0, "read the balance", NULL);
+    int rc = cm__ws_access(tx, a->ws, a->as_user, 0, "read the balance", NULL);
     if (!rc)
-        rc = cm_touch(tx, a->ws);
+        rc = cm__touch(tx, a->ws);
     cm_grant_vec v;
     if (!rc)
-        rc = cm_grant_list(tx, CM_Q_GRANT_LIVE, (const cm_sv[]){CM_T(a->ws)}, 1, &v);
+        rc = cm__grant_list(tx, CM_Q_GRANT_LIVE, (const cm_sv[]){CM_T(a->ws)}, 1, &v);
     if (rc)
         return rc;
     cm_ledger_balance_result *b = calloc(1, sizeof *b);
@@ -104,8 +104,8 @@ static int balance_body(cm_tx *tx, void *arg)
         b->workspace = malloc(strlen(a->ws) + 1);
     if (!b || !b->workspace || (v.n && !(b->grants = calloc(v.n, sizeof *b->grants)))) {
         cm_ledger_balance_free(b);
-        cm_grant_vec_free(&v);
-        return cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading a balance");
+        cm__grant_vec_free(&v);
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading a balance");
     }
     strcpy(b->workspace, a->ws);
     b->n_grants = v.n;
@@ -118,19 +118,19 @@ static int balance_body(cm_tx *tx, void *arg)
                                          g->expired, g->refunded_into, g->created_ms,
                                          g->expires_ms};
     }
-    cm_grant_vec_free(&v);
+    cm__grant_vec_free(&v);
     *(cm_ledger_balance_result **)a->out = b;
-    cm_tx_on_fail(tx, discard_balance, a->out);
+    cm__tx_on_fail(tx, discard_balance, a->out);
     return CM_LEDGER_OK;
 }
 
 int cm_ledger_balance(cm_ledger *l, const char *ws, const char *as_user, cm_ledger_balance_result **out)
 {
     if (!out)
-        return cm_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_balance_result: out is NULL");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_balance_result: out is NULL");
     *out = NULL;
     read_args a = {ws, as_user, 0, out};
-    return cm_tx_run(l, 1, balance_body, &a);
+    return cm__tx_run(l, 1, balance_body, &a);
 }
 
 void cm_ledger_balance_free(cm_ledger_balance_result *b)
@@ -180,7 +180,7 @@ static int cb_entry(void *ctx, const cm_sv *c, int n)
     e->id = c[0].i;
     e->at_ms = c[1].i;
     e->kind = dup_col(&c[2], &x->oom);
-    e->grant_id = cm_int_or(&c[3], -1);
+    e->grant_id = cm__int_or(&c[3], -1);
     e->job = dup_col(&c[4], &x->oom);
     e->credits = c[5].i;
     e->actor = dup_col(&c[6], &x->oom);
@@ -192,33 +192,33 @@ static int cb_entry(void *ctx, const cm_sv *c, int n)
 static int history_body(cm_tx *tx, void *arg)
 {
     read_args *a = arg;
-    int rc = cm_ws_access(tx, a->ws, a->as_user, 0, "read the history", NULL);
+    int rc = cm__ws_access(tx, a->ws, a->as_user, 0, "read the history", NULL);
     if (!rc)
-        rc = cm_touch(tx, a->ws);
+        rc = cm__touch(tx, a->ws);
     if (rc)
         return rc;
     hist_ctx x = {calloc(1, sizeof(cm_ledger_history_result)), 0, 0};
     if (!x.h)
-        return cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading the history");
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading the history");
     rc = CM_RUN(tx, CM_Q_JOURNAL_OF_WS, cb_entry, &x, CM_T(a->ws));
     if (!rc && x.oom)
-        rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading the history");
+        rc = cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading the history");
     if (rc) {
         cm_ledger_history_free(x.h);
         return rc;
     }
     *(cm_ledger_history_result **)a->out = x.h;
-    cm_tx_on_fail(tx, discard_history, a->out);
+    cm__tx_on_fail(tx, discard_history, a->out);
     return CM_LEDGER_OK;
 }
 
 int cm_ledger_history(cm_ledger *l, const char *ws, const char *as_user, cm_ledger_history_result **out)
 {
     if (!out)
-        return cm_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_history_result: out is NULL");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_history_result: out is NULL");
     *out = NULL;
     read_args a = {ws, as_user, 0, out};
-    return cm_tx_run(l, 1, history_body, &a);
+    return cm__tx_run(l, 1, history_body, &a);
 }
 
 void cm_ledger_history_free(cm_ledger_history_result *h)

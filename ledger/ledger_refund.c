@@ -3,7 +3,7 @@
  *
  * A refund never exceeds what the hold was charged minus what was refunded already
  * (holds.refunded; per take, what was refunded of it never exceeds what was charged of
- * it, cm_takes_of). The credits go back to the grants they were charged from,
+ * it, cm__takes_of). The credits go back to the grants they were charged from,
  * last-charged first; a grant that has expired does not take credits back (they would
  * be lost again): that part goes into one new non-expiring refund grant. With a
  * reference, a refund is recorded in `refunds` and a repeat of the reference replays the
@@ -31,10 +31,10 @@ static int cb_refund(void *ctx, const cm_sv *c, int n)
     refund_row *r = ctx;
     (void)n;
     r->found = 1;
-    cm_copy_text(r->job, sizeof r->job, &c[0]);
+    cm__copy_text(r->job, sizeof r->job, &c[0]);
     r->credits = c[1].i;
     r->to_source = c[2].i;
-    r->grant_id = cm_int_or(&c[3], -1);
+    r->grant_id = cm__int_or(&c[3], -1);
     r->total = c[4].i;
     return 1;
 }
@@ -50,7 +50,7 @@ static int refund_body(cm_tx *tx, void *arg)
             return rc;
         if (r.found) {
             if (strcmp(r.job, a->job) != 0 || (a->credits != CM_LEDGER_ALL && a->credits != r.credits))
-                return cm_fail(tx->l, CM_LEDGER_E_CONFLICT,
+                return cm__ledger_fail(tx->l, CM_LEDGER_E_CONFLICT,
                                "refund reference '%s' was already used for another refund",
                                a->ref);
             *a->out = (cm_ledger_refund_result){r.credits, r.to_source, r.grant_id, r.total, 1};
@@ -59,36 +59,36 @@ static int refund_body(cm_tx *tx, void *arg)
     }
     cm_hold_row h;
     int found;
-    rc = cm_hold_get(tx, a->job, &h, &found);
+    rc = cm__hold_get(tx, a->job, &h, &found);
     if (!rc && !found)
-        return cm_fail(tx->l, CM_LEDGER_E_NO_JOB, "no hold was ever made for job '%s'", a->job);
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_NO_JOB, "no hold was ever made for job '%s'", a->job);
     if (rc)
         return rc;
     int64_t lapsed = tx->stats.holds_lapsed;
-    rc = cm_touch(tx, h.ws);
+    rc = cm__touch(tx, h.ws);
     if (!rc && tx->stats.holds_lapsed != lapsed) /* it may have been this one */
-        rc = cm_hold_get(tx, a->job, &h, &found);
+        rc = cm__hold_get(tx, a->job, &h, &found);
     if (rc)
         return rc;
     if (h.state != CM_LEDGER_COMMITTED)
-        return cm_fail(tx->l, CM_LEDGER_E_INVALID,
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_INVALID,
                        "job '%s' was not charged (it is %s): there is nothing to refund", a->job,
                        cm_ledger_hold_state_name(h.state));
     int64_t refundable = h.charged - h.refunded;
     int64_t want = a->credits == CM_LEDGER_ALL ? refundable : a->credits;
     if (refundable == 0)
-        return cm_fail(tx->l, CM_LEDGER_E_INVALID,
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_INVALID,
                        "job '%s' was charged %lld credits and all of them were refunded already",
                        a->job, (long long)h.charged);
     if (want > refundable)
-        return cm_fail(tx->l, CM_LEDGER_E_INVALID,
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_INVALID,
                        "job '%s' was charged %lld credits and %lld were refunded already: at "
                        "most %lld more can be refunded, not %lld",
                        a->job, (long long)h.charged, (long long)h.refunded, (long long)refundable,
                        (long long)want);
 
     cm_take_vec t;
-    rc = cm_takes_of(tx, &h, &t);
+    rc = cm__takes_of(tx, &h, &t);
     if (rc)
         return rc;
     int64_t left = want, to_source = 0, to_new = 0;
@@ -100,25 +100,25 @@ static int refund_body(cm_tx *tx, void *arg)
             continue;
         left -= r;
         cm_grant_row g;
-        rc = cm_grant_get(tx, t.v[k].grant_id, &g);
+        rc = cm__grant_get(tx, t.v[k].grant_id, &g);
         if (rc)
             break;
-        if (cm_grant_expired(&g, tx->now)) {
+        if (cm__grant_expired(&g, tx->now)) {
             to_new += r;
         } else {
-            rc = cm_move(tx, &g, "refund", r, tx->now, a->job, a->operator_id, a->reason, a->ref);
+            rc = cm__move(tx, &g, "refund", r, tx->now, a->job, a->operator_id, a->reason, a->ref);
             to_source += r;
         }
     }
     free(t.v);
     if (!rc && left != 0)
-        rc = cm_fail(tx->l, CM_LEDGER_E_STORAGE, "job '%s': its charges do not add up", a->job);
+        rc = cm__ledger_fail(tx->l, CM_LEDGER_E_STORAGE, "job '%s': its charges do not add up", a->job);
     int64_t grant_id = -1;
     if (!rc && to_new > 0) {
         cm_grant_row g;
-        rc = cm_grant_new(tx, h.ws, CM_LEDGER_GRANT_REFUND, tx->now, -1, -1, NULL, 0, 0, NULL, &g);
+        rc = cm__grant_new(tx, h.ws, CM_LEDGER_GRANT_REFUND, tx->now, -1, -1, NULL, 0, 0, NULL, &g);
         if (!rc)
-            rc = cm_move(tx, &g, "refund", to_new, tx->now, a->job, a->operator_id, a->reason,
+            rc = cm__move(tx, &g, "refund", to_new, tx->now, a->job, a->operator_id, a->reason,
                          a->ref);
         grant_id = g.id;
     }
@@ -137,22 +137,22 @@ static int refund_body(cm_tx *tx, void *arg)
 int cm_ledger_refund(cm_ledger *l, const char *job, int64_t credits, const char *reason,
                      const char *operator_id, const char *ref, cm_ledger_refund_result *out)
 {
-    int rc = cm_valid_id(l, "the job id", job);
+    int rc = cm__valid_id(l, "the job id", job);
     if (!rc)
-        rc = cm_valid_id(l, "the operator", operator_id);
+        rc = cm__valid_id(l, "the operator", operator_id);
     if (!rc && ref)
-        rc = cm_valid_id(l, "the refund reference", ref);
+        rc = cm__valid_id(l, "the refund reference", ref);
     if (rc)
         return rc;
     if (!reason || !*reason || strlen(reason) > CM_TEXT_MAX || !cm__text_plain(reason))
-        return cm_fail(l, CM_LEDGER_E_INVALID, "a refund needs a reason (UTF-8, up to %d bytes)",
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "a refund needs a reason (UTF-8, up to %d bytes)",
                        CM_TEXT_MAX);
     if (credits <= 0 && credits != CM_LEDGER_ALL)
-        return cm_fail(l, CM_LEDGER_E_INVALID, "credits to refund must be positive");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "credits to refund must be positive");
     /* copied out only after the COMMIT: a failing call leaves *out untouched */
     cm_ledger_refund_result tmp;
     refund_args a = {job, reason, operator_id, ref, credits, &tmp};
-    rc = cm_tx_run(l, 1, refund_body, &a);
+    rc = cm__tx_run(l, 1, refund_body, &a);
     if (!rc && out)
         *out = tmp;
     return rc;

@@ -21,7 +21,7 @@ static int64_t floor_div(int64_t a, int64_t b)
     return q;
 }
 
-int64_t cm_time_days_from_civil(int64_t y, int m, int d)
+int64_t cm__time_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = floor_div(y, 400);
@@ -31,7 +31,7 @@ int64_t cm_time_days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-void cm_time_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+void cm__time_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
     z += 719468;
     int64_t era = floor_div(z, 146097);
@@ -44,7 +44,7 @@ void cm_time_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
     *y = yoe + era * 400 + (*m <= 2);
 }
 
-int cm_time_days_in_month(int64_t y, int m)
+int cm__time_days_in_month(int64_t y, int m)
 {
     static const int len[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (m == 2) {
@@ -54,7 +54,7 @@ int cm_time_days_in_month(int64_t y, int m)
     return len[m - 1];
 }
 
-void cm_time_split(int64_t ms, cm_civil *out)
+void cm__time_split(int64_t ms, cm_civil *out)
 {
     /* From the remainder, not ms - days * MS_PER_DAY: that product overflows for the
        first hours of the int64 range (ms near INT64_MIN). */
@@ -64,25 +64,25 @@ void cm_time_split(int64_t ms, cm_civil *out)
         days--;
     }
     out->ms_of_day = rem;
-    cm_time_civil_from_days(days, &out->year, &out->month, &out->day);
+    cm__time_civil_from_days(days, &out->year, &out->month, &out->day);
 }
 
-int64_t cm_time_join(const cm_civil *c)
+int64_t cm__time_join(const cm_civil *c)
 {
-    return cm_time_days_from_civil(c->year, c->month, c->day) * MS_PER_DAY + c->ms_of_day;
+    return cm__time_days_from_civil(c->year, c->month, c->day) * MS_PER_DAY + c->ms_of_day;
 }
 
-int64_t cm_time_add_months(int64_t start_ms, int64_t months)
+int64_t cm__time_add_months(int64_t start_ms, int64_t months)
 {
     cm_civil c;
-    cm_time_split(start_ms, &c);
+    cm__time_split(start_ms, &c);
     int64_t m0 = c.year * 12 + (c.month - 1) + months;
     c.year = floor_div(m0, 12);
     c.month = (int)(m0 - c.year * 12) + 1;
-    int dim = cm_time_days_in_month(c.year, c.month);
+    int dim = cm__time_days_in_month(c.year, c.month);
     if (c.day > dim)
         c.day = dim;
-    return cm_time_join(&c);
+    return cm__time_join(&c);
 }
 
 static int digits(const char *s, int n, int *out)
@@ -124,18 +124,18 @@ int cm_ledger_time_parse(const char *text, int64_t *out_ms)
     }
     if (p[0] != 'Z' || p[1] != '\0')
         return CM_LEDGER_E_INVALID;
-    if (mo < 1 || mo > 12 || d < 1 || d > cm_time_days_in_month(y, mo) || h > 23 || mi > 59 ||
+    if (mo < 1 || mo > 12 || d < 1 || d > cm__time_days_in_month(y, mo) || h > 23 || mi > 59 ||
         s > 59)
         return CM_LEDGER_E_INVALID;
     cm_civil c = {y, mo, d, ((int64_t)h * 3600 + mi * 60 + s) * 1000 + frac};
-    *out_ms = cm_time_join(&c);
+    *out_ms = cm__time_join(&c);
     return CM_LEDGER_OK;
 }
 
 char *cm_ledger_time_format(int64_t ms, char *buf, size_t size)
 {
     cm_civil c;
-    cm_time_split(ms, &c);
+    cm__time_split(ms, &c);
     int64_t sec = c.ms_of_day / 1000;
     int frac = (int)(c.ms_of_day % 1000);
     if (frac)

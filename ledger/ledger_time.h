@@ -3,7 +3,7 @@
  *
  * Unix milliseconds <-> proleptic Gregorian UTC dates with Howard Hinnant's
  * days_from_civil / civil_from_days: no time zone database, no timegm(), exact for
- * every year from -9999 to 9999. Plan periods use cm_time_add_months(), which always
+ * every year from -9999 to 9999. Plan periods use cm__time_add_months(), which always
  * counts from the plan's start instant: period k ends at start + k months with the
  * day clamped to that month's length, so Jan 31 -> Feb 28/29 -> Mar 31 (never the
  * chained Mar 28).
@@ -20,12 +20,12 @@ typedef struct cm_civil {
     int64_t ms_of_day;
 } cm_civil;
 
-int64_t cm_time_days_from_civil(int64_t y, int m, int d);
-void cm_time_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
-int cm_time_days_in_month(int64_t y, int m);
-void cm_time_split(int64_t ms, cm_civil *out);
-int64_t cm_time_join(const cm_civil *c);
+int64_t cm__time_days_from_civil(int64_t y, int m, int d);
+void cm__time_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
+int cm__time_days_in_month(int64_t y, int m);
+void cm__time_split(int64_t ms, cm_civil *out);
+int64_t cm__time_join(const cm_civil *c);
 /* start_ms plus months calendar months, the day clamped to the target month. */
-int64_t cm_time_add_months(int64_t start_ms, int64_t months);
+int64_t cm__time_add_months(int64_t start_ms, int64_t months);
 
 #endif

@@ -31,14 +31,14 @@ static int create_body(cm_tx *tx, void *arg)
     ws_args *a = arg;
     cm_ws_row w;
     int found = 0;
-    int rc = cm_ws_get(tx, a->ws, &w, &found);
+    int rc = cm__ws_get(tx, a->ws, &w, &found);
     if (rc)
         return rc;
     if (found) {
         if (strcmp(w.owner, a->user) == 0 && strcmp(w.region, a->region) == 0)
             return CM_LEDGER_OK;
         /* Say no more than that the id is taken: the caller may be a stranger. */
-        return cm_fail(tx->l, CM_LEDGER_E_CONFLICT,
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_CONFLICT,
                        "workspace id '%s' is already taken by another workspace", a->ws);
     }
     rc = CM_RUN(tx, CM_Q_WS_INSERT, NULL, NULL, CM_T(a->ws), CM_T(a->user), CM_T(a->region),
@@ -46,7 +46,7 @@ static int create_body(cm_tx *tx, void *arg)
     if (!rc) {
         char why[CM_ID_MAX + 32];
         snprintf(why, sizeof why, "created in region %s", a->region);
-        rc = cm_journal(tx, a->ws, tx->now, "workspace", -1, NULL, 0, a->user, why, NULL);
+        rc = cm__journal(tx, a->ws, tx->now, "workspace", -1, NULL, 0, a->user, why, NULL);
     }
     return rc;
 }
@@ -55,37 +55,37 @@ int cm_ledger_workspace_create(cm_ledger *l, const char *ws, const char *owner,
                                const char *region)
 {
     char reg[16];
-    int rc = cm_valid_id(l, "the workspace id", ws);
+    int rc = cm__valid_id(l, "the workspace id", ws);
     if (!rc)
-        rc = cm_valid_id(l, "the owner", owner);
+        rc = cm__valid_id(l, "the owner", owner);
     if (!rc)
         rc = cm__region_normalize(l, region, reg, sizeof reg);
     if (rc)
         return rc;
     ws_args a = {ws, owner, owner, reg, 0};
-    return cm_tx_run(l, 1, create_body, &a);
+    return cm__tx_run(l, 1, create_body, &a);
 }
 
 static int member_body(cm_tx *tx, void *arg)
 {
     ws_args *a = arg;
     cm_ws_row w;
-    int rc = cm_ws_access(tx, a->ws, a->as_user, 1,
+    int rc = cm__ws_access(tx, a->ws, a->as_user, 1,
                           a->op == 1 ? "add members" : "remove members", &w);
     if (!rc) /* its rows are dated in ledger time, after what happened before them */
-        rc = cm_touch(tx, a->ws);
+        rc = cm__touch(tx, a->ws);
     if (rc)
         return rc;
     if (strcmp(a->user, w.owner) == 0) {
         if (a->op == 1)
             return CM_LEDGER_OK; /* the owner is always a member */
-        return cm_fail(tx->l, CM_LEDGER_E_INVALID, "the owner of workspace '%s' cannot be removed",
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_INVALID, "the owner of workspace '%s' cannot be removed",
                        a->ws);
     }
     int member = 0;
     rc = CM_RUN(tx, CM_Q_MEMBER_GET, cb_found, &member, CM_T(a->ws), CM_T(a->user));
     if (!rc && !member && a->op == 2)
-        return cm_fail(tx->l, CM_LEDGER_E_NOT_MEMBER,
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_NOT_MEMBER,
                        "user '%s' is not a member of workspace '%s'; nothing was removed", a->user,
                        a->ws);
     if (rc || (member && a->op == 1))
@@ -93,7 +93,7 @@ static int member_body(cm_tx *tx, void *arg)
     rc = CM_RUN(tx, a->op == 1 ? CM_Q_MEMBER_INSERT : CM_Q_MEMBER_DELETE, NULL, NULL, CM_T(a->ws),
                 CM_T(a->user));
     if (!rc)
-        rc = cm_journal(tx, a->ws, tx->now, a->op == 1 ? "member_add" : "member_remove", -1, NULL,
+        rc = cm__journal(tx, a->ws, tx->now, a->op == 1 ? "member_add" : "member_remove", -1, NULL,
                         0, a->as_user, a->user, NULL);
     return rc;
 }
@@ -101,13 +101,13 @@ static int member_body(cm_tx *tx, void *arg)
 static int member_change(cm_ledger *l, const char *ws, const char *user, const char *as_user,
                          int op)
 {
-    int rc = cm_valid_id(l, "the member's user id", user);
+    int rc = cm__valid_id(l, "the member's user id", user);
     if (!rc)
-        rc = cm_valid_id(l, "the acting user", as_user);
+        rc = cm__valid_id(l, "the acting user", as_user);
     if (rc)
         return rc;
     ws_args a = {ws, user, as_user, NULL, op};
-    return cm_tx_run(l, 1, member_body, &a);
+    return cm__tx_run(l, 1, member_body, &a);
 }
 
 int cm_ledger_member_add(cm_ledger *l, const char *ws, const char *user, const char *as_user)
@@ -138,7 +138,7 @@ static int cb_price(void *ctx, const cm_sv *c, int n)
     price_row *p = ctx;
     (void)n;
     p->found = 1;
-    cm_copy_text(p->currency, sizeof p->currency, &c[0]);
+    cm__copy_text(p->currency, sizeof p->currency, &c[0]);
     p->unit_minor = c[1].i;
     return 1;
 }
@@ -173,19 +173,19 @@ int cm_ledger_price_set_by(cm_ledger *l, const char *region, const char *currenc
     char reg[16];
     int rc = cm__region_normalize(l, region, reg, sizeof reg);
     if (!rc && operator_id)
-        rc = cm_valid_id(l, "the operator", operator_id);
+        rc = cm__valid_id(l, "the operator", operator_id);
     if (rc)
         return rc;
     if (cm_ledger_currency_exponent(currency) < 0)
-        return cm_fail(l, CM_LEDGER_E_INVALID,
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
                        "currency '%.16s' is not an ISO 4217 code this ledger knows (such as "
                        "USD, EUR, GBP, JPY, INR; upper case)",
                        currency && cm__text_plain(currency) ? currency : "?");
     if (unit_minor < 1 || unit_minor > INT64_C(1000000000))
-        return cm_fail(l, CM_LEDGER_E_INVALID,
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
                        "the unit price must be 1 to 10^9 minor units (nothing is free)");
     price_args a = {reg, currency, operator_id ? operator_id : "operator", unit_minor};
-    return cm_tx_run(l, 1, price_body, &a);
+    return cm__tx_run(l, 1, price_body, &a);
 }
 
 /* ---- buy ---- */
@@ -217,9 +217,9 @@ static int price_of(cm_tx *tx, const cm_ws_row *w, int64_t credits, price_row *p
     if (rc)
         return rc;
     if (!p->found)
-        return cm_fail(tx->l, CM_LEDGER_E_STORAGE, "the price table has no default row");
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_STORAGE, "the price table has no default row");
     if (p->unit_minor > 0 && credits > INT64_MAX / p->unit_minor)
-        return cm_fail(tx->l, CM_LEDGER_E_INVALID, "the price of %lld credits overflows",
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_INVALID, "the price of %lld credits overflows",
                        (long long)credits);
     *total = credits * p->unit_minor;
     return CM_LEDGER_OK;
@@ -229,27 +229,27 @@ static int buy_body(cm_tx *tx, void *arg)
 {
     buy_args *a = arg;
     cm_ws_row w;
-    int rc = cm_ws_access(tx, a->ws, a->as_user, 1, "buy credits", &w);
+    int rc = cm__ws_access(tx, a->ws, a->as_user, 1, "buy credits", &w);
     if (!rc)
-        rc = cm_touch(tx, a->ws);
+        rc = cm__touch(tx, a->ws);
     if (rc)
         return rc;
     if (a->ref) {
         cm_grant_vec v;
-        rc = cm_grant_list(tx, CM_Q_GRANT_BY_REF, (const cm_sv[]){CM_T(a->ref)}, 1, &v);
+        rc = cm__grant_list(tx, CM_Q_GRANT_BY_REF, (const cm_sv[]){CM_T(a->ref)}, 1, &v);
         if (rc)
             return rc;
         if (v.n) {
             cm_grant_row g = v.v[0];
-            cm_grant_vec_free(&v);
+            cm__grant_vec_free(&v);
             if (strcmp(g.ws, a->ws) != 0 || g.granted != a->credits || g.kind != CM_LEDGER_GRANT_ADDON)
-                return cm_fail(tx->l, CM_LEDGER_E_CONFLICT,
+                return cm__ledger_fail(tx->l, CM_LEDGER_E_CONFLICT,
                                "payment reference '%s' was already used for another purchase",
                                a->ref);
             fill_purchase(a->out, &g, a->credits, 1);
             return CM_LEDGER_OK;
         }
-        cm_grant_vec_free(&v);
+        cm__grant_vec_free(&v);
     }
     price_row p;
     int64_t total;
@@ -257,7 +257,7 @@ static int buy_body(cm_tx *tx, void *arg)
     if (rc)
         return rc;
     cm_grant_row g;
-    rc = cm_grant_new(tx, a->ws, CM_LEDGER_GRANT_ADDON, tx->now, -1, -1, a->ref, p.unit_minor,
+    rc = cm__grant_new(tx, a->ws, CM_LEDGER_GRANT_ADDON, tx->now, -1, -1, a->ref, p.unit_minor,
                       total, p.currency, &g);
     /* Money for people: in the currency's decimals ("5 x 0.15 = 0.75 USD"). */
     char why[128], unit[40], sum[40];
@@ -266,7 +266,7 @@ static int buy_body(cm_tx *tx, void *arg)
     unit[strcspn(unit, " ")] = 0; /* the currency is said once, after the total */
     snprintf(why, sizeof why, "add-on: %lld x %s = %s", (long long)a->credits, unit, sum);
     if (!rc)
-        rc = cm_move(tx, &g, "purchase", a->credits, tx->now, NULL, a->as_user, why, a->ref);
+        rc = cm__move(tx, &g, "purchase", a->credits, tx->now, NULL, a->as_user, why, a->ref);
     if (!rc)
         fill_purchase(a->out, &g, a->credits, 0);
     return rc;
@@ -276,17 +276,17 @@ int cm_ledger_buy(cm_ledger *l, const char *ws, int64_t credits, const char *as_
                   const char *payment_ref, cm_ledger_purchase *out)
 {
     if (credits <= 0 || credits > INT64_C(1000000000000))
-        return cm_fail(l, CM_LEDGER_E_INVALID, "credits to buy must be between 1 and 10^12");
-    int rc = cm_valid_id(l, "the acting user", as_user);
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "credits to buy must be between 1 and 10^12");
+    int rc = cm__valid_id(l, "the acting user", as_user);
     if (!rc && payment_ref)
-        rc = cm_valid_id(l, "the payment reference", payment_ref);
+        rc = cm__valid_id(l, "the payment reference", payment_ref);
     if (rc)
         return rc;
     /* The body fills tmp; *out gets it only once the transaction committed, so a
      * failing COMMIT leaves the caller's struct untouched. */
     cm_ledger_purchase tmp;
     buy_args a = {ws, as_user, payment_ref, credits, &tmp};
-    rc = cm_tx_run(l, 1, buy_body, &a);
+    rc = cm__tx_run(l, 1, buy_body, &a);
     if (!rc && out)
         *out = tmp;
     return rc;
@@ -298,9 +298,9 @@ static int price_quote_body(cm_tx *tx, void *arg)
 {
     buy_args *a = arg;
     cm_ws_row w;
-    int rc = cm_ws_access(tx, a->ws, a->as_user, 0, "see prices", &w);
+    int rc = cm__ws_access(tx, a->ws, a->as_user, 0, "see prices", &w);
     if (!rc)
-        rc = cm_touch(tx, a->ws);
+        rc = cm__touch(tx, a->ws);
     if (rc)
         return rc;
     price_row p;
@@ -321,12 +321,12 @@ int cm_ledger_price(cm_ledger *l, const char *ws, int64_t credits, const char *a
                     cm_ledger_purchase *out)
 {
     if (credits <= 0 || credits > INT64_C(1000000000000))
-        return cm_fail(l, CM_LEDGER_E_INVALID, "credits to price must be between 1 and 10^12");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "credits to price must be between 1 and 10^12");
     if (!out)
-        return cm_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_price: out is NULL");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_price: out is NULL");
     cm_ledger_purchase tmp;
     buy_args a = {ws, as_user, NULL, credits, &tmp};
-    int rc = cm_tx_run(l, 1, price_quote_body, &a);
+    int rc = cm__tx_run(l, 1, price_quote_body, &a);
     if (!rc)
         *out = tmp;
     return rc;
@@ -370,9 +370,9 @@ static int cb_plog(void *ctx, const cm_sv *c, int n)
         x->oom = 1;
         return 1;
     }
-    cm_copy_text(e->old_currency, sizeof e->old_currency, &c[4]);
-    e->old_unit_minor = cm_int_or(&c[5], -1);
-    cm_copy_text(e->new_currency, sizeof e->new_currency, &c[6]);
+    cm__copy_text(e->old_currency, sizeof e->old_currency, &c[4]);
+    e->old_unit_minor = cm__int_or(&c[5], -1);
+    cm__copy_text(e->new_currency, sizeof e->new_currency, &c[6]);
     e->new_unit_minor = c[7].i;
     return 0;
 }
@@ -388,23 +388,23 @@ static int plog_body(cm_tx *tx, void *arg)
     plog_args *a = arg;
     plog_ctx x = {calloc(1, sizeof *x.h), 0, 0};
     if (!x.h)
-        return cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading the price log");
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading the price log");
     int rc = CM_RUN(tx, CM_Q_PRICE_LOG_LIST, cb_plog, &x, a->region ? CM_T(a->region) : CM_N);
     if (!rc && x.oom)
-        rc = cm_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading the price log");
+        rc = cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading the price log");
     if (rc) {
         cm_ledger_price_history_free(x.h);
         return rc;
     }
     *a->out = x.h;
-    cm_tx_on_fail(tx, discard_plog, a->out);
+    cm__tx_on_fail(tx, discard_plog, a->out);
     return CM_LEDGER_OK;
 }
 
 int cm_ledger_price_history(cm_ledger *l, const char *region, cm_ledger_price_history_result **out)
 {
     if (!out)
-        return cm_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_price_history: out is NULL");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_price_history: out is NULL");
     *out = NULL;
     char reg[16];
     if (region) {
@@ -413,7 +413,7 @@ int cm_ledger_price_history(cm_ledger *l, const char *region, cm_ledger_price_hi
             return rc;
     }
     plog_args a = {region ? reg : NULL, out};
-    return cm_tx_run(l, 0, plog_body, &a);
+    return cm__tx_run(l, 0, plog_body, &a);
 }
 
 void cm_ledger_price_history_free(cm_ledger_price_history_result *h)

@@ -106,7 +106,7 @@ typedef enum cm_stmt {
     CM_Q_HOLD_ALL,       /* () -> HOLD_COLS of every hold */
     /* hold_takes(job, seq, grant_id, credits): which grants a hold took from, in order,
      * written once at reserve. What a commit charged and a refund gave back of each take
-     * follows from the hold's charged and refunded (cm_takes_of). */
+     * follows from the hold's charged and refunded (cm__takes_of). */
     CM_Q_TAKE_INSERT,    /* (job, seq, grant_id, credits) */
     CM_Q_TAKES_OF,       /* (job) -> seq, grant_id, credits, kind, expires_ms (of the
                              grant); by seq */
@@ -206,8 +206,8 @@ typedef struct cm_storage_ops {
     const char *(*errmsg)(cm_storage *st);
 } cm_storage_ops;
 
-extern const cm_storage_ops cm_storage_sqlite;
-extern const cm_storage_ops cm_storage_pg; /* location postgresql://... or postgres://... */
+extern const cm_storage_ops cm__storage_sqlite;
+extern const cm_storage_ops cm__storage_pg; /* location postgresql://... or postgres://... */
 
 /* Schema version this build creates and understands. */
 #define CM_LEDGER_SCHEMA_VERSION 3

@@ -13,7 +13,7 @@
  * in reserve, the hold's workspace in commit/release/renew/refund, every workspace in
  * sweep. A transaction that would break that is refused with SQLSTATE 40001 (or 40P01
  * for a deadlock); run() and commit() then return CM_ST_RETRY and the rules layer
- * (cm_tx_run) rolls back and runs the whole call again, within the busy timeout. Read
+ * (cm__tx_run) rolls back and runs the whole call again, within the busy timeout. Read
  * transactions (check) are REPEATABLE READ READ ONLY: one consistent snapshot, never
  * refused. lock_timeout is the busy timeout, so a lock held too long elsewhere gives
  * CM_ST_BUSY. The database refuses a negative counter by CHECK constraints, and the
@@ -534,7 +534,7 @@ static const char *st_errmsg(cm_storage *st)
     return st->err;
 }
 
-const cm_storage_ops cm_storage_pg = {
+const cm_storage_ops cm__storage_pg = {
     .name = "postgresql",
     .open = st_open,
     .close = st_close,

@@ -477,7 +477,7 @@ static const char *st_errmsg(cm_storage *st)
     return st->err;
 }
 
-const cm_storage_ops cm_storage_sqlite = {
+const cm_storage_ops cm__storage_sqlite = {
     .name = "sqlite",
     .open = st_open,
     .close = st_close,

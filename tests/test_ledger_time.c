@@ -6,7 +6,7 @@
 static void expect_add(const char *start, int64_t months, const char *want)
 {
     char buf[40];
-    int64_t got = cm_time_add_months(lt_time(start), months);
+    int64_t got = cm__time_add_months(lt_time(start), months);
     cm_ledger_time_format(got, buf, sizeof buf);
     if (strcmp(buf, want) != 0)
         fail_msg("%s + %lld months = %s, expected %s", start, (long long)months, buf, want);
@@ -51,13 +51,13 @@ static void test_dec_31_rolls_into_next_year(void **state)
 static void test_days_from_civil_round_trips(void **state)
 {
     (void)state;
-    assert_int_equal(cm_time_days_from_civil(1970, 1, 1), 0);
-    assert_int_equal(cm_time_days_from_civil(2000, 3, 1), 11017);
+    assert_int_equal(cm__time_days_from_civil(1970, 1, 1), 0);
+    assert_int_equal(cm__time_days_from_civil(2000, 3, 1), 11017);
     for (int64_t d = -800000; d <= 800000; d += 37) {
         int64_t y;
         int m, dd;
-        cm_time_civil_from_days(d, &y, &m, &dd);
-        assert_int_equal(cm_time_days_from_civil(y, m, dd), d);
+        cm__time_civil_from_days(d, &y, &m, &dd);
+        assert_int_equal(cm__time_days_from_civil(y, m, dd), d);
     }
 }
 
