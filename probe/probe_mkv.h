@@ -45,8 +45,7 @@ int cm__mkv_tracks(const uint8_t *buf, size_t len, struct cm__mkv_track *tracks,
 /* A Block or SimpleBlock body (size bytes at p, or its first bytes): track number, int16
    timestamp relative to the Cluster, and the frame count (lace count + 1 for laced
    blocks, else 1). Returns 0 when size does not hold them. */
-int cm__mkv_block_header(const uint8_t *p, size_t size, uint64_t *track, int16_t *rel,
-                         int *frames);
+int cm__mkv_block_header(const uint8_t *p, size_t size, uint64_t *track, int16_t *rel, int *frames);
 
 /* One element header at p: its ID (marker kept), its data size and whether the size is
    "unknown" (all ones). Returns the header's length, or 0 when it cannot be read from

@@ -41,10 +41,10 @@
 #define ID_BLOCK 0xA1u
 #define ID_BLOCKDURATION 0x9Bu
 #define MKV_MAX_TRACKS 64
-#define HEAD_BYTES 64     /* an element header and the start of its payload */
-#define BLOCK_HEAD 16     /* a block's track number (up to 8), timestamp, flags, lace count */
+#define HEAD_BYTES 64 /* an element header and the start of its payload */
+#define BLOCK_HEAD 16 /* a block's track number (up to 8), timestamp, flags, lace count */
 #define BUF_BYTES (64 << 10)
-#define LARGE_BLOCK 4096  /* average block size above which reads stay small */
+#define LARGE_BLOCK 4096 /* average block size above which reads stay small */
 #define SMALL_READ 512
 
 /* Top-level children of a Segment that the walk knows (and Void, CRC-32). */
@@ -80,8 +80,8 @@ struct reader {
 static int64_t peek(struct reader *r, int64_t off, int64_t n, const uint8_t **p)
 {
     if (off < r->off || off + n > r->off + r->len) {
-        int64_t want = r->blocks > 0 && r->block_bytes / r->blocks > LARGE_BLOCK ? SMALL_READ
-                                                                              : BUF_BYTES;
+        int64_t want =
+            r->blocks > 0 && r->block_bytes / r->blocks > LARGE_BLOCK ? SMALL_READ : BUF_BYTES;
         int64_t got = cm__input_pread(r->in, r->buf, FFMAX(n, want), off);
         if (got < 0)
             return -1;

@@ -122,8 +122,8 @@ static int64_t expect_walk_is_oracle(const char *f)
 static void test_mkv_block_moved_back_bills_what_oracle_bills(void **s)
 {
     (void)s;
-    int64_t ms =
-        expect_walk_is_oracle(sample("../tests/fuzz/crashers/probe_diff-mkv-block-timestamp-back.mkv"));
+    int64_t ms = expect_walk_is_oracle(
+        sample("../tests/fuzz/crashers/probe_diff-mkv-block-timestamp-back.mkv"));
     assert_true(ms > 182000);
 }
 
@@ -554,7 +554,8 @@ int main(void)
         cmocka_unit_test(test_mkv_cluster_moved_back_bills_whole_length),
         cmocka_unit_test(test_mkv_cluster_walk_agrees_with_oracle),
         cmocka_unit_test(test_mkv_block_moved_back_bills_what_oracle_bills),
-        cmocka_unit_test(test_mkv_clusters_overlapping_through_block_offsets_bill_what_oracle_bills),
+        cmocka_unit_test(
+            test_mkv_clusters_overlapping_through_block_offsets_bill_what_oracle_bills),
         cmocka_unit_test(test_light_piece_then_heavy_piece_bills_both),
         cmocka_unit_test(test_ts_recordings_far_apart_bill_their_playing_time),
         cmocka_unit_test(test_m2ts_audio_first_seen_as_data_is_billed),
