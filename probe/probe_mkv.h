@@ -3,8 +3,9 @@
  *
  * libavformat's Matroska demuxer cannot resume after a byte seek: it goes back to the
  * last position it parsed and reads on from there, which turns "read the end" into
- * "read everything". The probe therefore reads the last clusters itself: from a
- * Cluster boundary it walks Cluster, Timestamp, SimpleBlock and BlockGroup elements
+ * "read everything". The probe therefore reads clusters itself (probe_mkv_walk.c walks
+ * every one, header by header; these helpers parse what it reads): from a
+ * Cluster boundary cm__mkv_scan walks Cluster, Timestamp, SimpleBlock and BlockGroup elements
  * and reports every block's track, timestamp (cluster + relative, in the track's
  * TimestampScale ticks, which are libavformat's stream time base for Matroska), frame
  * count (lacing) and BlockDuration. Nothing is decoded; every length is checked
