@@ -3,6 +3,8 @@
  */
 #include "probe_mkv.h"
 
+#include <string.h>
+
 #define ID_CLUSTER 0x1F43B675u
 #define ID_TIMESTAMP 0xE7u
 #define ID_SIMPLEBLOCK 0xA3u
@@ -18,6 +20,7 @@
 #define ID_TRACKTYPE 0x83u
 #define ID_DEFAULTDURATION 0x23E383u
 #define ID_TRACKTIMESTAMPSCALE 0x23314Fu
+#define ID_CODECID 0x86u
 
 /* An EBML variable-length integer at p. Returns its length (1-8), or 0 when it is
    malformed or does not fit in avail. keep_marker: element IDs keep their marker bit. */
@@ -206,6 +209,9 @@ int cm__mkv_tracks(const uint8_t *buf, size_t len, struct cm__mkv_track *tracks,
                         t.default_ns = read_uint(buf + cdata, csize);
                     else if (cid == ID_TRACKTIMESTAMPSCALE)
                         t.scaled = !is_one(buf + cdata, csize);
+                    else if (cid == ID_CODECID)
+                        t.ms_compat = csize >= 15 && memcmp(buf + cdata, "V_MS/VFW/FOURCC", 15) == 0 &&
+                                      (csize == 15 || buf[cdata + 15] == 0);
                     c = cdata + (size_t)csize;
                 }
                 tracks[n++] = t;

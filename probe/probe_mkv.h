@@ -36,6 +36,7 @@ struct cm__mkv_track {
     int type;            /* TrackType: 1 video, 2 audio, ... */
     uint64_t default_ns; /* DefaultDuration in ns, 0 when absent */
     int scaled;          /* a TrackTimestampScale other than 1.0 */
+    int ms_compat;       /* CodecID V_MS/VFW/FOURCC: libavformat stamps decode times */
 };
 
 /* The Tracks of a Matroska file, read from buf (the file's first bytes): every

@@ -210,7 +210,8 @@ static int note_block(struct walk *w, int64_t off, int64_t size, int64_t cluster
                                    st->time_base);
         duration = one > 0 && one < INT64_MAX / 256 ? one * frames : 0;
     }
-    cm__note_ts(w->m, idx, ts, AV_NOPTS_VALUE, duration, frames, 0);
+    /* libavformat stamps a VfW-compatible track's blocks as decode times */
+    cm__note_ts(w->m, idx, ts, w->tracks[i].ms_compat ? ts : AV_NOPTS_VALUE, duration, frames, 0);
     w->billed_blocks++;
     return CM__STEP_DONE;
 }
@@ -228,6 +229,10 @@ static int walk_group(struct walk *w, int64_t off, int64_t end, int64_t cluster_
         if (hl == 0 || unknown || size > (uint64_t)(end - off - hl))
             UNPROVEN("a BlockGroup at offset %lld is malformed", (long long)off);
         int64_t data = off + hl;
+        if (id == ID_CLUSTER || id == ID_SEGMENT || id == ID_EBML ||
+            (known_top_level(id) && id != 0xEC && id != 0xBF) || id == ID_SIMPLEBLOCK ||
+            id == ID_BLOCKGROUP)
+            UNPROVEN("an element at offset %lld does not belong in a BlockGroup", (long long)off);
         if (id == ID_BLOCK) {
             block = data, block_size = (int64_t)size;
         } else if (id == ID_BLOCKDURATION && size <= 8) {
@@ -269,6 +274,11 @@ static int walk_cluster(struct walk *w, int64_t off, int64_t end, int64_t ts, in
         } else {
             child_end = data + (int64_t)size;
         }
+        /* libavformat ends the Cluster at an element of the Segment's level (a Cluster
+           whose size covers the next one): not walked here. */
+        if (id == ID_CLUSTER || id == ID_SEGMENT || id == ID_EBML ||
+            (known_top_level(id) && id != 0xEC && id != 0xBF))
+            UNPROVEN("a top-level element at offset %lld inside a Cluster", (long long)off);
         int res = CM__STEP_DONE;
         if (id == ID_TIMESTAMP && size <= 8) {
             const uint8_t *p;
