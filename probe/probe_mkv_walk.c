@@ -253,8 +253,12 @@ static int walk_group(struct walk *w, int64_t off, int64_t end, int64_t cluster_
 }
 
 /* Walks the children of the Cluster [off, end) whose Timestamp is ts. cut: the file
-   ends inside this Cluster (a block cut off is noted as far as its header goes). */
-static int walk_cluster(struct walk *w, int64_t off, int64_t end, int64_t ts, int cut)
+   ends inside this Cluster, at end, before its declared end (a block cut off is noted as
+   far as its header goes). A child running past the declared end is an error libavformat
+   recovers from by searching for the next Cluster in the bytes the child claimed: not
+   followed here. */
+static int walk_cluster(struct walk *w, int64_t off, int64_t end, int64_t declared_end, int64_t ts,
+                        int cut)
 {
     while (off < end) {
         uint64_t id, size;
@@ -267,6 +271,8 @@ static int walk_cluster(struct walk *w, int64_t off, int64_t end, int64_t ts, in
         if (hl == 0 || unknown)
             UNPROVEN("an element at offset %lld in a Cluster cannot be walked", (long long)off);
         int64_t data = off + hl, child_end;
+        if (size > (uint64_t)(declared_end - data))
+            UNPROVEN("an element at offset %lld runs past its Cluster", (long long)off);
         if (size > (uint64_t)(end - data)) {
             if (!cut)
                 UNPROVEN("an element at offset %lld runs past its Cluster", (long long)off);
@@ -315,7 +321,7 @@ static int walk(struct walk *w)
     int64_t gap_max = av_rescale_q(10, (AVRational){1, 1}, tb);
 
     /* The EBML header, then the Segment. */
-    int64_t pos = 0, seg_end = 0;
+    int64_t pos = 0, seg_end = 0, seg_declared = INT64_MAX;
     for (int k = 0; k < 2; k++) {
         int64_t got = peek(&w->rd, pos, HEAD_BYTES, &head);
         if (got < 0)
@@ -339,6 +345,8 @@ static int walk(struct walk *w)
         } else {
             seg_end = pos + (int64_t)size;
         }
+        if (!unknown && size <= (uint64_t)(INT64_MAX - pos))
+            seg_declared = pos + (int64_t)size;
     }
     if (seg_end < in->size)
         UNPROVEN("%lld bytes follow the Segment", (long long)(in->size - seg_end));
@@ -358,7 +366,10 @@ static int walk(struct walk *w)
             UNPROVEN("an element of unknown size at offset %lld", (long long)pos);
         int64_t end =
             size > (uint64_t)(INT64_MAX - pos - hl) ? INT64_MAX : pos + hl + (int64_t)size;
+        int64_t declared_end = end;
         int cut = 0;
+        if (end > seg_declared)
+            UNPROVEN("an element at offset %lld runs past the Segment", (long long)pos);
         if (end > seg_end) {
             if (id != ID_CLUSTER || seg_end != in->size)
                 UNPROVEN("an element at offset %lld runs past the Segment", (long long)pos);
@@ -376,7 +387,7 @@ static int walk(struct walk *w)
                 UNPROVEN("Cluster time jumps ahead at offset %lld", (long long)pos);
             prev_ts = (int64_t)ts;
             clusters++;
-            int res = walk_cluster(w, pos + hl, end, (int64_t)ts, cut);
+            int res = walk_cluster(w, pos + hl, end, declared_end, (int64_t)ts, cut);
             if (res != CM__STEP_DONE)
                 return res;
         }

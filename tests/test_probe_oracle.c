@@ -127,6 +127,26 @@ static void test_mkv_block_moved_back_bills_what_oracle_bills(void **s)
     assert_true(ms > 182000);
 }
 
+/* Found by fuzz_probe_diff (tests/fuzz/crashers/probe_diff-mkv-block-past-cut-cluster.mkv):
+   in a cut-off last Cluster, a block claims to run past the Cluster's declared end.
+   libavformat reports the error, finds a Cluster in the bytes the block claimed and plays
+   it (24.8 s); the walk took the block as cut off by the end of the file (23.8 s). Such a
+   block now leaves the answer to the oracle. */
+static void test_mkv_block_past_its_cluster_in_cut_file_bills_what_oracle_bills(void **s)
+{
+    (void)s;
+    const char *f = sample("../tests/fuzz/crashers/probe_diff-mkv-block-past-cut-cluster.mkv");
+    cm_probe_report *w = probe(f);
+    cm_probe_report *o = probe_full(f, 1);
+    assert_int_equal(cm_probe_report_error(w), CM_PROBE_OK);
+    assert_int_equal(cm_probe_report_error(o), CM_PROBE_OK);
+    int64_t a = cm_probe_report_measured_ms(w), b = cm_probe_report_measured_ms(o);
+    if (a < b - 250)
+        fail_msg("walk %lld ms, oracle %lld ms", (long long)a, (long long)b);
+    cm_probe_report_free(w);
+    cm_probe_report_free(o);
+}
+
 /* An EBML variable-length integer at b[i] (IDs keep their marker): its length, or 0. */
 static size_t ebml_vint(const uint8_t *b, size_t n, size_t i, int keep, uint64_t *v)
 {
@@ -554,6 +574,7 @@ int main(void)
         cmocka_unit_test(test_mkv_cluster_moved_back_bills_whole_length),
         cmocka_unit_test(test_mkv_cluster_walk_agrees_with_oracle),
         cmocka_unit_test(test_mkv_block_moved_back_bills_what_oracle_bills),
+        cmocka_unit_test(test_mkv_block_past_its_cluster_in_cut_file_bills_what_oracle_bills),
         cmocka_unit_test(
             test_mkv_clusters_overlapping_through_block_offsets_bill_what_oracle_bills),
         cmocka_unit_test(test_light_piece_then_heavy_piece_bills_both),
