@@ -152,6 +152,10 @@ static int map_tracks(struct cm__measure *m, struct walk *w)
                 break;
             }
         }
+        /* An audio or video entry libavformat made no stream for (it skips invalid
+           ones): the entries after it would map to the wrong streams. */
+        if (w->stream[i] < 0 || w->tracks[i].number == 0)
+            return 0;
     }
     w->n = n;
     return mapped == cm__billed_count(m);
