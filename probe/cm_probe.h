@@ -74,8 +74,9 @@ enum cm_probe_method {
     CM_PROBE_METHOD_PACKET_SCAN = 3,
     /* A walk of the container's structure with every byte accounted for: MP4/MOV/3GP
        top-level boxes and sample tables or every fragment's moof/traf/trun/tfdt; AVI
-       movi chunk headers against idx1; every Matroska/WebM Cluster header and the last
-       Cluster's blocks. Reads headers, not payload. */
+       movi chunk headers against idx1; every Matroska/WebM Cluster header and every
+       Block's header (track, timestamp, lace count, duration). Reads headers, not
+       payload. */
     CM_PROBE_METHOD_STRUCTURE_WALK = 4,
 };
 

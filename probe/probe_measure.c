@@ -7,7 +7,7 @@
  *   structure walk  MP4/MOV/3GP (every top-level box; the sample tables or every
  *                   fragment's moof/traf/trun read from the file, the mdat payload
  *                   accounted for), AVI (the movi chunk headers, against idx1) and
- *                   Matroska/WebM (every Cluster header, the last Cluster's blocks).
+ *                   Matroska/WebM (every Cluster header and Block header).
  *                   Reads headers, not payload. Trusted only when the walk proves its
  *                   answer: every byte attributed, time never running backwards or
  *                   jumping (probe_walk.h, probe_mkv_walk.c).

@@ -6,8 +6,8 @@
  * probe_timeline.c  the bookkeeping: per stream, the timestamps seen, pieces where a
  *                   clock restarts or jumps, and the span they add up to.
  * probe_oracle.c    the oracle: every packet demuxed (never decoded), in order.
- * probe_mkv_walk.c  Matroska: every Cluster header of the Segment walked, the last
- *                   cluster's blocks read.
+ * probe_mkv_walk.c  Matroska: every Cluster header of the Segment and every Block
+ *                   header walked, each block noted in the timeline.
  * probe_measure.c   orchestration: open, pick the path, fall back to the oracle,
  *                   fill the report.
  * probe_mp4.c, probe_avi.c (probe_walk.h): the MP4 and AVI structure walks.
@@ -136,9 +136,11 @@ int cm__read_start(struct cm__measure *m, AVPacket *pkt, enum cm__step *step);
 int cm__oracle_scan(struct cm__measure *m, AVPacket *pkt);
 
 /* --- Matroska (probe_mkv_walk.c) --- */
-/* Walks every Cluster header of the Segment and reads the last cluster's blocks into the
-   timeline (the first packets must already be in it). *step: CM__STEP_DONE when proven,
-   CM__STEP_UNPROVEN (why filled) when the oracle must answer. Returns 0 or a negative
+/* Walks every Cluster of the Segment and notes every block (its header read, its frames
+   skipped) into the timeline, which it refills from the start; when unproven, the
+   timeline is left as it was (the demuxer's first packets), for the oracle to read on.
+   *step: CM__STEP_DONE when proven, CM__STEP_UNPROVEN (why filled) when the oracle must
+   answer. Returns 0 or a negative
    code (CM_PROBE_E_TIMEOUT, CM_PROBE_E_NOMEM). */
 int cm__mkv_walk(struct cm__measure *m, enum cm__step *step, char *why, size_t whylen);
 

@@ -3,6 +3,8 @@
  */
 #include "probe_mkv.h"
 
+#include <string.h>
+
 #define ID_CLUSTER 0x1F43B675u
 #define ID_TIMESTAMP 0xE7u
 #define ID_SIMPLEBLOCK 0xA3u
@@ -16,6 +18,9 @@
 #define ID_TRACKENTRY 0xAEu
 #define ID_TRACKNUMBER 0xD7u
 #define ID_TRACKTYPE 0x83u
+#define ID_DEFAULTDURATION 0x23E383u
+#define ID_TRACKTIMESTAMPSCALE 0x23314Fu
+#define ID_CODECID 0x86u
 
 /* An EBML variable-length integer at p. Returns its length (1-8), or 0 when it is
    malformed or does not fit in avail. keep_marker: element IDs keep their marker bit. */
@@ -60,9 +65,7 @@ int cm__mkv_is_cluster(const uint8_t *p, int64_t avail)
     return first == ID_TIMESTAMP || first == ID_CRC32;
 }
 
-/* A Block or SimpleBlock body: track number, int16 relative timestamp, flags, and
-   for laced blocks the frame count - 1. Returns 0 when malformed. */
-static int block_header(const uint8_t *p, size_t size, uint64_t *track, int16_t *rel,
+int cm__mkv_block_header(const uint8_t *p, size_t size, uint64_t *track, int16_t *rel,
                         int *frames)
 {
     int n = vint(p, size, 0, track, NULL);
@@ -131,7 +134,7 @@ int cm__mkv_scan(const uint8_t *buf, size_t len, int max_blocks, cm_mkv_block_fn
             uint64_t track;
             int16_t rel;
             int frames;
-            if (block && block_header(block, block_size, &track, &rel, &frames)) {
+            if (block && cm__mkv_block_header(block, block_size, &track, &rel, &frames)) {
                 fn(ctx, track, cluster_ts + rel, frames, duration);
                 blocks++;
             }
@@ -156,7 +159,14 @@ static int element(const uint8_t *buf, size_t len, size_t off, uint64_t *id, siz
     return 1;
 }
 
-int cm__mkv_tracks(const uint8_t *buf, size_t len, uint64_t *numbers, int *types, int max)
+/* Whether a float element (4 or 8 bytes) holds exactly 1.0. */
+static int is_one(const uint8_t *p, uint64_t size)
+{
+    uint64_t bits = read_uint(p, size);
+    return (size == 4 && bits == 0x3F800000u) || (size == 8 && bits == 0x3FF0000000000000u);
+}
+
+int cm__mkv_tracks(const uint8_t *buf, size_t len, struct cm__mkv_track *tracks, int max)
 {
     size_t off = 0;
     while (off < len) {
@@ -183,7 +193,7 @@ int cm__mkv_tracks(const uint8_t *buf, size_t len, uint64_t *numbers, int *types
             if (!element(buf, end, e, &eid, &edata, &esize, &eu) || eu || esize > end - edata)
                 break;
             if (eid == ID_TRACKENTRY) {
-                uint64_t number = 0, type = 0;
+                struct cm__mkv_track t = {0};
                 for (size_t c = edata, cend = edata + (size_t)esize; c < cend;) {
                     uint64_t cid, csize;
                     size_t cdata;
@@ -192,14 +202,19 @@ int cm__mkv_tracks(const uint8_t *buf, size_t len, uint64_t *numbers, int *types
                         csize > cend - cdata)
                         break;
                     if (cid == ID_TRACKNUMBER && csize <= 8)
-                        number = read_uint(buf + cdata, csize);
+                        t.number = read_uint(buf + cdata, csize);
                     else if (cid == ID_TRACKTYPE && csize <= 8)
-                        type = read_uint(buf + cdata, csize);
+                        t.type = (int)read_uint(buf + cdata, csize);
+                    else if (cid == ID_DEFAULTDURATION && csize <= 8)
+                        t.default_ns = read_uint(buf + cdata, csize);
+                    else if (cid == ID_TRACKTIMESTAMPSCALE)
+                        t.scaled = !is_one(buf + cdata, csize);
+                    else if (cid == ID_CODECID)
+                        t.ms_compat = csize >= 15 && memcmp(buf + cdata, "V_MS/VFW/FOURCC", 15) == 0 &&
+                                      (csize == 15 || buf[cdata + 15] == 0);
                     c = cdata + (size_t)csize;
                 }
-                numbers[n] = number;
-                types[n] = (int)type;
-                n++;
+                tracks[n++] = t;
             }
             e = edata + (size_t)esize;
         }

@@ -3,8 +3,9 @@
  *
  * libavformat's Matroska demuxer cannot resume after a byte seek: it goes back to the
  * last position it parsed and reads on from there, which turns "read the end" into
- * "read everything". The probe therefore reads the last clusters itself: from a
- * Cluster boundary it walks Cluster, Timestamp, SimpleBlock and BlockGroup elements
+ * "read everything". The probe therefore reads clusters itself (probe_mkv_walk.c walks
+ * every one, header by header; these helpers parse what it reads): from a
+ * Cluster boundary cm__mkv_scan walks Cluster, Timestamp, SimpleBlock and BlockGroup elements
  * and reports every block's track, timestamp (cluster + relative, in the track's
  * TimestampScale ticks, which are libavformat's stream time base for Matroska), frame
  * count (lacing) and BlockDuration. Nothing is decoded; every length is checked
@@ -29,10 +30,24 @@ int cm__mkv_is_cluster(const uint8_t *p, int64_t avail);
    number of blocks reported. */
 int cm__mkv_scan(const uint8_t *buf, size_t len, int max_blocks, cm_mkv_block_fn fn, void *ctx);
 
-/* The Tracks of a Matroska file, read from buf (the file's first bytes): for each
-   TrackEntry in order, its TrackNumber and TrackType (1 video, 2 audio, ...). Returns
-   how many were stored (at most max), or -1 when no Tracks element is in buf. */
-int cm__mkv_tracks(const uint8_t *buf, size_t len, uint64_t *numbers, int *types, int max);
+/* One TrackEntry. */
+struct cm__mkv_track {
+    uint64_t number;     /* TrackNumber (what blocks name) */
+    int type;            /* TrackType: 1 video, 2 audio, ... */
+    uint64_t default_ns; /* DefaultDuration in ns, 0 when absent */
+    int scaled;          /* a TrackTimestampScale other than 1.0 */
+    int ms_compat;       /* CodecID V_MS/VFW/FOURCC: libavformat stamps decode times */
+};
+
+/* The Tracks of a Matroska file, read from buf (the file's first bytes): every
+   TrackEntry in order. Returns how many were stored (at most max), or -1 when no Tracks
+   element is in buf. */
+int cm__mkv_tracks(const uint8_t *buf, size_t len, struct cm__mkv_track *tracks, int max);
+
+/* A Block or SimpleBlock body (size bytes at p, or its first bytes): track number, int16
+   timestamp relative to the Cluster, and the frame count (lace count + 1 for laced
+   blocks, else 1). Returns 0 when size does not hold them. */
+int cm__mkv_block_header(const uint8_t *p, size_t size, uint64_t *track, int16_t *rel, int *frames);
 
 /* One element header at p: its ID (marker kept), its data size and whether the size is
    "unknown" (all ones). Returns the header's length, or 0 when it cannot be read from

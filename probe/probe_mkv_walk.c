@@ -1,5 +1,5 @@
 /*
- * probe_mkv_walk.c - Matroska/WebM measured by walking every Cluster header.
+ * probe_mkv_walk.c - Matroska/WebM measured by walking every Cluster and every Block.
  *
  * The Segment's top-level elements are walked one header at a time (payloads skipped
  * by their size): every byte from the Segment's start to the end of the file must
@@ -7,23 +7,45 @@
  * must never decrease, nor jump ahead by more than the oracle accepts as one piece
  * (10 s): a Cluster moved back in time, files joined byte-wise, a Cluster of unknown
  * size, an unknown element or bytes after the Segment send the file to the oracle.
- * When the walk holds, the file plays from its first packets (read by the demuxer) to
- * the end of the last Cluster's blocks, read by our own cluster reader (probe_mkv.c).
- * Only element headers and the last Cluster are read: a few KB per minute of content.
+ *
+ * Inside every Cluster, every child is walked the same way: each SimpleBlock's and
+ * BlockGroup's Block's first bytes (track number, the int16 timestamp relative to the
+ * Cluster, flags, lace count) and BlockDuration are read, the frames skipped. Every
+ * block goes into the same timeline the oracle fills (cm__note_ts), with the same
+ * stream, timestamp, frame count and duration (BlockDuration, else the track's
+ * DefaultDuration x frames, as libavformat gives it), so a block moved in time starts
+ * a piece exactly where the oracle starts one, and Clusters that overlap in time
+ * through their blocks' offsets are summed piece by piece, not billed as their span.
+ * A block of a track the Tracks do not declare, an element of unknown size or one that
+ * runs past its parent, or a malformed block send the file to the oracle.
+ *
+ * Reads are buffered: 64 KiB at a time while blocks are small (audio), a few hundred
+ * bytes around each header once they are large (video), so a 1 GB file costs about
+ * one read per video frame and well under 2 % of its bytes.
  */
 #include "probe_measure.h"
 #include "probe_mkv.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <libavutil/mathematics.h>
 
 #define ID_EBML 0x1A45DFA3u
 #define ID_SEGMENT 0x18538067u
 #define ID_CLUSTER 0x1F43B675u
+#define ID_TIMESTAMP 0xE7u
+#define ID_SIMPLEBLOCK 0xA3u
+#define ID_BLOCKGROUP 0xA0u
+#define ID_BLOCK 0xA1u
+#define ID_BLOCKDURATION 0x9Bu
 #define MKV_MAX_TRACKS 64
 #define HEAD_BYTES 64 /* an element header and the start of its payload */
+#define BLOCK_HEAD 16 /* a block's track number (up to 8), timestamp, flags, lace count */
+#define BUF_BYTES (64 << 10)
+#define LARGE_BLOCK 4096 /* average block size above which reads stay small */
+#define SMALL_READ 512
 
 /* Top-level children of a Segment that the walk knows (and Void, CRC-32). */
 static int known_top_level(uint64_t id)
@@ -45,53 +67,49 @@ static int known_top_level(uint64_t id)
     }
 }
 
-struct block {
-    int stream;
-    int frames;
-    int64_t ts, duration;
+/* Buffered reads of the file: see the top of the file. */
+struct reader {
+    cm_input *in;
+    uint8_t *buf;
+    int64_t off, len;
+    int64_t blocks, block_bytes; /* for the read size */
 };
 
-struct block_ctx {
-    struct cm__measure *m;
-    int n;
-    struct block *blocks; /* the last Cluster's billed blocks, noted once proven */
-    size_t nblocks, cap;
-    int nomem;
-    uint64_t numbers[MKV_MAX_TRACKS];
-    int stream[MKV_MAX_TRACKS];
-    int billed_blocks;
-    int64_t min_ts;
-};
-
-static void on_block(void *opaque, uint64_t track, int64_t ts, int frames, int64_t duration)
+/* Makes [off, off + n) available (fewer bytes at the end of the file): returns how many
+   bytes *p holds, or -1 when the deadline passed. */
+static int64_t peek(struct reader *r, int64_t off, int64_t n, const uint8_t **p)
 {
-    struct block_ctx *c = opaque;
-    for (int i = 0; i < c->n; i++)
-        if (c->numbers[i] == track && c->stream[i] >= 0) {
-            if (c->nblocks == c->cap) {
-                size_t cap = c->cap ? 2 * c->cap : 256;
-                struct block *b = realloc(c->blocks, cap * sizeof(*b));
-                if (!b) {
-                    c->nomem = 1;
-                    return;
-                }
-                c->blocks = b, c->cap = cap;
-            }
-            c->blocks[c->nblocks++] = (struct block){c->stream[i], frames, ts, duration};
-            c->billed_blocks++;
-            if (ts < c->min_ts)
-                c->min_ts = ts;
-            return;
-        }
+    if (off < r->off || off + n > r->off + r->len) {
+        int64_t want =
+            r->blocks > 0 && r->block_bytes / r->blocks > LARGE_BLOCK ? SMALL_READ : BUF_BYTES;
+        int64_t got = cm__input_pread(r->in, r->buf, FFMAX(n, want), off);
+        if (got < 0)
+            return -1;
+        r->off = off;
+        r->len = got;
+    }
+    int64_t have = r->off + r->len - off;
+    *p = r->buf + (off - r->off);
+    return have < n ? have : n;
 }
+
+struct walk {
+    struct cm__measure *m;
+    struct reader rd;
+    int n; /* tracks declared */
+    struct cm__mkv_track tracks[MKV_MAX_TRACKS];
+    int stream[MKV_MAX_TRACKS]; /* the billed stream of each track, or -1 */
+    int64_t billed_blocks;
+    char *why;
+    size_t whylen;
+};
 
 /* Maps Matroska track numbers to streams. libavformat keeps no track number, but makes
    its video and audio streams in TrackEntry order, so the k-th video (audio) entry is
    the k-th video (audio) stream that is not an attached picture. Returns 1 when every
    billed stream has its track, 0 when not, or a negative code. */
-static int map_tracks(struct cm__measure *m, struct block_ctx *c)
+static int map_tracks(struct cm__measure *m, struct walk *w)
 {
-    int types[MKV_MAX_TRACKS];
     int n = -1;
     /* The Tracks sit in the first few KB; look further only if they do not. */
     for (int64_t head = 64 << 10; n < 0 && head <= (1 << 20); head *= 16) {
@@ -101,7 +119,7 @@ static int map_tracks(struct cm__measure *m, struct block_ctx *c)
             return CM_PROBE_E_NOMEM;
         int64_t got = cm__input_pread(m->in, buf, len, 0);
         if (got > 0)
-            n = cm__mkv_tracks(buf, (size_t)got, c->numbers, types, MKV_MAX_TRACKS);
+            n = cm__mkv_tracks(buf, (size_t)got, w->tracks, MKV_MAX_TRACKS);
         free(buf);
         if (got < 0)
             return CM_PROBE_E_TIMEOUT;
@@ -112,57 +130,204 @@ static int map_tracks(struct cm__measure *m, struct block_ctx *c)
         return 0;
     int mapped = 0;
     for (int i = 0; i < n; i++) {
-        enum AVMediaType want = types[i] == 1   ? AVMEDIA_TYPE_VIDEO
-                                : types[i] == 2 ? AVMEDIA_TYPE_AUDIO
-                                                : AVMEDIA_TYPE_UNKNOWN;
-        c->stream[i] = -1;
+        int type = w->tracks[i].type;
+        enum AVMediaType want = type == 1   ? AVMEDIA_TYPE_VIDEO
+                                : type == 2 ? AVMEDIA_TYPE_AUDIO
+                                            : AVMEDIA_TYPE_UNKNOWN;
+        w->stream[i] = -1;
         if (want == AVMEDIA_TYPE_UNKNOWN)
             continue;
+        if (w->tracks[i].scaled)
+            return 0; /* libavformat rescales such a track's times: not followed here */
         int rank = 0; /* how many entries of this type came before */
         for (int j = 0; j < i; j++)
-            rank += types[j] == types[i];
+            rank += w->tracks[j].type == type;
         for (unsigned s = 0; s < m->fc->nb_streams; s++) {
             const AVStream *st = m->fc->streams[s];
             if (st->codecpar->codec_type != want || (st->disposition & AV_DISPOSITION_ATTACHED_PIC))
                 continue;
             if (rank-- == 0) {
-                c->stream[i] = (int)s;
+                w->stream[i] = (int)s;
                 mapped++;
                 break;
             }
         }
+        /* An audio or video entry libavformat made no stream for (it skips invalid
+           ones): the entries after it would map to the wrong streams. */
+        if (w->stream[i] < 0 || w->tracks[i].number == 0)
+            return 0;
     }
-    c->n = n;
+    w->n = n;
     return mapped == cm__billed_count(m);
 }
 
+/* Sets *step to unproven with a reason; returns 0 (no error). */
 #define UNPROVEN(...)                                                                              \
     do {                                                                                           \
-        snprintf(why, whylen, __VA_ARGS__);                                                        \
-        *step = CM__STEP_UNPROVEN;                                                                 \
-        return 0;                                                                                  \
+        snprintf(w->why, w->whylen, __VA_ARGS__);                                                  \
+        return CM__STEP_UNPROVEN;                                                                  \
     } while (0)
 
-int cm__mkv_walk(struct cm__measure *m, enum cm__step *step, char *why, size_t whylen)
+/* One element header at off, read through the buffer. Returns its header length, 0 when
+   none can be read there, or -1 when the deadline passed. */
+static int header_at(struct walk *w, int64_t off, uint64_t *id, uint64_t *size, int *unknown)
 {
+    const uint8_t *p;
+    int64_t got = peek(&w->rd, off, 12, &p);
+    if (got < 0)
+        return -1;
+    return cm__mkv_header(p, (size_t)got, id, size, unknown);
+}
+
+/* Notes one block (its body starts at off, size bytes) into the timeline. Returns
+   CM__STEP_DONE, CM__STEP_UNPROVEN (w->why filled) or a negative code. */
+static int note_block(struct walk *w, int64_t off, int64_t size, int64_t cluster_ts,
+                      int64_t duration)
+{
+    const uint8_t *p;
+    int64_t got = peek(&w->rd, off, FFMIN(size, (int64_t)BLOCK_HEAD), &p);
+    if (got < 0)
+        return CM_PROBE_E_TIMEOUT;
+    uint64_t track;
+    int16_t rel;
+    int frames;
+    if (!cm__mkv_block_header(p, (size_t)got, &track, &rel, &frames))
+        UNPROVEN("a malformed block at offset %lld", (long long)off);
+    w->rd.blocks++;
+    w->rd.block_bytes += size;
+    int i = 0;
+    while (i < w->n && w->tracks[i].number != track)
+        i++;
+    if (i == w->n)
+        UNPROVEN("a block at offset %lld belongs to track %llu, which the file does not declare",
+                 (long long)off, (unsigned long long)track);
+    int idx = w->stream[i];
+    if (idx < 0)
+        return CM__STEP_DONE; /* subtitles and the like: never billed */
+    const AVStream *st = w->m->fc->streams[idx];
+    /* libavformat: a block before time 0 has no timestamp; without a BlockDuration, a
+       block lasts DefaultDuration x its frames. */
+    int64_t ts = rel >= 0 || cluster_ts >= -(int64_t)rel ? cluster_ts + rel : AV_NOPTS_VALUE;
+    if (duration <= 0 && w->tracks[i].default_ns > 0 &&
+        w->tracks[i].default_ns < (uint64_t)INT64_MAX / 256) {
+        int64_t one = av_rescale_q((int64_t)w->tracks[i].default_ns, (AVRational){1, 1000000000},
+                                   st->time_base);
+        duration = one > 0 && one < INT64_MAX / 256 ? one * frames : 0;
+    }
+    /* libavformat stamps a VfW-compatible track's blocks as decode times */
+    cm__note_ts(w->m, idx, ts, w->tracks[i].ms_compat ? ts : AV_NOPTS_VALUE, duration, frames, 0);
+    w->billed_blocks++;
+    return CM__STEP_DONE;
+}
+
+/* Walks the children of the BlockGroup [off, end). */
+static int walk_group(struct walk *w, int64_t off, int64_t end, int64_t cluster_ts)
+{
+    int64_t block = -1, block_size = 0, duration = 0;
+    while (off < end) {
+        uint64_t id, size;
+        int unknown;
+        int hl = header_at(w, off, &id, &size, &unknown);
+        if (hl < 0)
+            return CM_PROBE_E_TIMEOUT;
+        if (hl == 0 || unknown || size > (uint64_t)(end - off - hl))
+            UNPROVEN("a BlockGroup at offset %lld is malformed", (long long)off);
+        int64_t data = off + hl;
+        if (id == ID_CLUSTER || id == ID_SEGMENT || id == ID_EBML ||
+            (known_top_level(id) && id != 0xEC && id != 0xBF) || id == ID_SIMPLEBLOCK ||
+            id == ID_BLOCKGROUP)
+            UNPROVEN("an element at offset %lld does not belong in a BlockGroup", (long long)off);
+        if (id == ID_BLOCK) {
+            block = data, block_size = (int64_t)size;
+        } else if (id == ID_BLOCKDURATION && size <= 8) {
+            const uint8_t *p;
+            int64_t got = peek(&w->rd, data, (int64_t)size, &p);
+            if (got < 0)
+                return CM_PROBE_E_TIMEOUT;
+            uint64_t v = 0;
+            for (int64_t k = 0; k < got; k++)
+                v = v << 8 | p[k];
+            duration = v < (uint64_t)INT64_MAX / 4 ? (int64_t)v : 0;
+        }
+        off = data + (int64_t)size;
+    }
+    if (block < 0)
+        return CM__STEP_DONE; /* no Block: libavformat plays nothing either */
+    return note_block(w, block, block_size, cluster_ts, duration);
+}
+
+/* Walks the children of the Cluster [off, end) whose Timestamp is ts. cut: the file
+   ends inside this Cluster, at end, before its declared end (a block cut off is noted as
+   far as its header goes). A child running past the declared end is an error libavformat
+   recovers from by searching for the next Cluster in the bytes the child claimed: not
+   followed here. */
+static int walk_cluster(struct walk *w, int64_t off, int64_t end, int64_t declared_end, int64_t ts,
+                        int cut)
+{
+    while (off < end) {
+        uint64_t id, size;
+        int unknown;
+        int hl = header_at(w, off, &id, &size, &unknown);
+        if (hl < 0)
+            return CM_PROBE_E_TIMEOUT;
+        if (hl == 0 && cut)
+            return CM__STEP_DONE; /* the file ends inside a header */
+        if (hl == 0 || unknown)
+            UNPROVEN("an element at offset %lld in a Cluster cannot be walked", (long long)off);
+        int64_t data = off + hl, child_end;
+        if (size > (uint64_t)(declared_end - data))
+            UNPROVEN("an element at offset %lld runs past its Cluster", (long long)off);
+        if (size > (uint64_t)(end - data)) {
+            if (!cut)
+                UNPROVEN("an element at offset %lld runs past its Cluster", (long long)off);
+            child_end = end;
+        } else {
+            child_end = data + (int64_t)size;
+        }
+        /* libavformat ends the Cluster at an element of the Segment's level (a Cluster
+           whose size covers the next one): not walked here. */
+        if (id == ID_CLUSTER || id == ID_SEGMENT || id == ID_EBML ||
+            (known_top_level(id) && id != 0xEC && id != 0xBF))
+            UNPROVEN("a top-level element at offset %lld inside a Cluster", (long long)off);
+        int res = CM__STEP_DONE;
+        if (id == ID_TIMESTAMP && size <= 8) {
+            const uint8_t *p;
+            int64_t got = peek(&w->rd, data, (int64_t)size, &p);
+            if (got < 0)
+                return CM_PROBE_E_TIMEOUT;
+            uint64_t v = 0;
+            for (int64_t k = 0; k < got; k++)
+                v = v << 8 | p[k];
+            if (v > (uint64_t)INT64_MAX / 2)
+                UNPROVEN("a Cluster Timestamp at offset %lld is out of range", (long long)off);
+            ts = (int64_t)v;
+        } else if (id == ID_SIMPLEBLOCK) {
+            res = note_block(w, data, child_end - data, ts, 0);
+        } else if (id == ID_BLOCKGROUP) {
+            res = walk_group(w, data, child_end, ts);
+        }
+        if (res != CM__STEP_DONE)
+            return res;
+        off = child_end;
+    }
+    return CM__STEP_DONE;
+}
+
+/* The walk itself, into the timeline. Returns CM__STEP_DONE, CM__STEP_UNPROVEN (w->why
+   filled) or a negative code. */
+static int walk(struct walk *w)
+{
+    struct cm__measure *m = w->m;
     cm_input *in = m->in;
-    uint8_t head[HEAD_BYTES];
-    struct block_ctx c = {.m = m, .min_ts = INT64_MAX};
-    int mapped = map_tracks(m, &c);
-    if (mapped < 0)
-        return mapped;
-    if (!mapped)
-        UNPROVEN("the tracks do not match the streams");
-    if (m->fc->nb_streams == 0)
-        UNPROVEN("no streams");
+    const uint8_t *head;
     /* Every Matroska stream has the Segment's TimestampScale as its time base. */
     AVRational tb = m->fc->streams[0]->time_base;
     int64_t gap_max = av_rescale_q(10, (AVRational){1, 1}, tb);
 
     /* The EBML header, then the Segment. */
-    int64_t pos = 0, seg_end = 0;
+    int64_t pos = 0, seg_end = 0, seg_declared = INT64_MAX;
     for (int k = 0; k < 2; k++) {
-        int64_t got = cm__input_pread(in, head, HEAD_BYTES, pos);
+        int64_t got = peek(&w->rd, pos, HEAD_BYTES, &head);
         if (got < 0)
             return CM_PROBE_E_TIMEOUT;
         uint64_t id, size;
@@ -171,6 +336,8 @@ int cm__mkv_walk(struct cm__measure *m, enum cm__step *step, char *why, size_t w
         if (!hl || id != (k == 0 ? ID_EBML : ID_SEGMENT) || (k == 0 && unknown))
             UNPROVEN("no EBML header and Segment at the start");
         if (k == 0) {
+            if (size > (uint64_t)(in->size - pos - hl))
+                UNPROVEN("the EBML header runs past the end of the file");
             pos += hl + (int64_t)size;
             continue;
         }
@@ -182,14 +349,16 @@ int cm__mkv_walk(struct cm__measure *m, enum cm__step *step, char *why, size_t w
         } else {
             seg_end = pos + (int64_t)size;
         }
+        if (!unknown && size <= (uint64_t)(INT64_MAX - pos))
+            seg_declared = pos + (int64_t)size;
     }
     if (seg_end < in->size)
         UNPROVEN("%lld bytes follow the Segment", (long long)(in->size - seg_end));
 
-    int64_t last_pos = -1, last_end = 0, prev_ts = -1;
+    int64_t prev_ts = -1;
     int clusters = 0;
     while (pos < seg_end) {
-        int64_t got = cm__input_pread(in, head, HEAD_BYTES, pos);
+        int64_t got = peek(&w->rd, pos, HEAD_BYTES, &head);
         if (got < 0)
             return CM_PROBE_E_TIMEOUT;
         uint64_t id, size;
@@ -201,10 +370,14 @@ int cm__mkv_walk(struct cm__measure *m, enum cm__step *step, char *why, size_t w
             UNPROVEN("an element of unknown size at offset %lld", (long long)pos);
         int64_t end =
             size > (uint64_t)(INT64_MAX - pos - hl) ? INT64_MAX : pos + hl + (int64_t)size;
+        int64_t declared_end = end;
+        int cut = 0;
+        if (end > seg_declared)
+            UNPROVEN("an element at offset %lld runs past the Segment", (long long)pos);
         if (end > seg_end) {
             if (id != ID_CLUSTER || seg_end != in->size)
                 UNPROVEN("an element at offset %lld runs past the Segment", (long long)pos);
-            m->truncated = 1; /* the last Cluster is cut off */
+            m->truncated = cut = 1; /* the last Cluster is cut off */
             end = seg_end;
         }
         if (id == ID_CLUSTER) {
@@ -217,43 +390,63 @@ int cm__mkv_walk(struct cm__measure *m, enum cm__step *step, char *why, size_t w
             if (prev_ts >= 0 && (int64_t)ts - prev_ts > gap_max)
                 UNPROVEN("Cluster time jumps ahead at offset %lld", (long long)pos);
             prev_ts = (int64_t)ts;
-            last_pos = pos;
-            last_end = end;
             clusters++;
+            int res = walk_cluster(w, pos + hl, end, declared_end, (int64_t)ts, cut);
+            if (res != CM__STEP_DONE)
+                return res;
         }
         pos = end;
     }
     if (clusters == 0)
         UNPROVEN("no Clusters");
+    if (w->billed_blocks == 0)
+        UNPROVEN("no block of audio or video");
+    return CM__STEP_DONE;
+}
 
-    /* The last Cluster's blocks: where the content ends. */
-    int64_t len = last_end - last_pos;
-    uint8_t *buf = malloc((size_t)len);
-    if (!buf)
+int cm__mkv_walk(struct cm__measure *m, enum cm__step *step, char *why, size_t whylen)
+{
+    *step = CM__STEP_UNPROVEN;
+    if (m->fc->nb_streams == 0) {
+        snprintf(why, whylen, "no streams");
+        return 0;
+    }
+    struct walk *w = calloc(1, sizeof(*w));
+    if (!w)
         return CM_PROBE_E_NOMEM;
-    int64_t got = cm__input_pread(in, buf, len, last_pos);
-    if (got < 0) {
-        free(buf);
-        return CM_PROBE_E_TIMEOUT;
+    w->m = m, w->why = why, w->whylen = whylen;
+    int res = map_tracks(m, w);
+    if (res == 0) {
+        snprintf(why, whylen, "the tracks do not match the streams");
+        res = CM__STEP_UNPROVEN;
+    } else if (res > 0) {
+        /* The walk fills the timeline from the start, block by block as the oracle
+           does; should it prove nothing, the oracle reads on from the timeline the
+           demuxer's first packets left, restored here. */
+        struct cm__track *saved = malloc((size_t)FFMAX(m->ntracks, 1) * sizeof(*saved));
+        struct cm__measure before = *m;
+        w->rd.in = m->in;
+        w->rd.buf = malloc(BUF_BYTES);
+        if (!saved || !w->rd.buf) {
+            res = CM_PROBE_E_NOMEM;
+        } else {
+            memcpy(saved, m->tracks, (size_t)m->ntracks * sizeof(*saved));
+            cm__timeline_reset(m);
+            res = walk(w);
+            if (res != CM__STEP_DONE) {
+                memcpy(m->tracks, saved, (size_t)m->ntracks * sizeof(*saved));
+                m->truncated = before.truncated;
+                m->read_error = before.read_error;
+                m->ep_lo = before.ep_lo, m->ep_hi = before.ep_hi, m->ep_extra = before.ep_extra;
+                m->ep_set = before.ep_set, m->ep_hold = before.ep_hold;
+            }
+        }
+        free(saved);
+        free(w->rd.buf);
     }
-    cm__mkv_scan(buf, (size_t)got, INT32_MAX, on_block, &c);
-    free(buf);
-    int err = 0;
-    if (c.nomem) {
-        err = CM_PROBE_E_NOMEM;
-    } else if (c.billed_blocks == 0) {
-        snprintf(why, whylen, "the last Cluster holds no audio or video");
-        *step = CM__STEP_UNPROVEN;
-    } else if (c.min_ts < prev_ts - gap_max) {
-        snprintf(why, whylen, "the last Cluster's blocks play before it");
-        *step = CM__STEP_UNPROVEN;
-    } else {
-        cm__timeline_skip(m);
-        for (size_t i = 0; i < c.nblocks; i++)
-            cm__note_ts(m, c.blocks[i].stream, c.blocks[i].ts, AV_NOPTS_VALUE, c.blocks[i].duration,
-                        c.blocks[i].frames, 0);
-        *step = CM__STEP_DONE;
-    }
-    free(c.blocks);
-    return err;
+    free(w);
+    if (res < 0)
+        return res;
+    *step = res == CM__STEP_DONE ? CM__STEP_DONE : CM__STEP_UNPROVEN;
+    return 0;
 }

@@ -97,6 +97,173 @@ static void test_mkv_cluster_walk_agrees_with_oracle(void **s)
     }
 }
 
+/* Walk and oracle agree on f within max(250 ms, 1 %), and the walk answered. Returns
+   the walk's measure. */
+static int64_t expect_walk_is_oracle(const char *f)
+{
+    cm_probe_report *w = probe(f);
+    cm_probe_report *o = probe_full(f, 1);
+    if (cm_probe_report_error(w) != CM_PROBE_OK || cm_probe_report_error(o) != CM_PROBE_OK)
+        fail_msg("%s refused: %s / %s", f, cm_probe_report_errmsg(w), cm_probe_report_errmsg(o));
+    assert_int_equal(cm_probe_report_method(w), CM_PROBE_METHOD_STRUCTURE_WALK);
+    int64_t a = cm_probe_report_measured_ms(w), b = cm_probe_report_measured_ms(o);
+    int64_t tol = b / 100 > 250 ? b / 100 : 250;
+    if (a < b - tol || a > b + tol)
+        fail_msg("%s: walk %lld ms, oracle %lld ms", f, (long long)a, (long long)b);
+    cm_probe_report_free(w);
+    cm_probe_report_free(o);
+    return a;
+}
+
+/* Found by fuzz_probe_diff (tests/fuzz/crashers/probe_diff-mkv-block-timestamp-back.mkv):
+   a Block's relative timestamp moved back inside its Cluster starts a piece in the
+   oracle; the walk, which read only Cluster timestamps, billed 180.0 s for 182.7 s. The
+   walk now reads every Block's timestamp and bills what the oracle bills. */
+static void test_mkv_block_moved_back_bills_what_oracle_bills(void **s)
+{
+    (void)s;
+    int64_t ms = expect_walk_is_oracle(
+        sample("../tests/fuzz/crashers/probe_diff-mkv-block-timestamp-back.mkv"));
+    assert_true(ms > 182000);
+}
+
+/* Found by fuzz_probe_diff (tests/fuzz/crashers/probe_diff-mkv-block-past-cut-cluster.mkv):
+   in a cut-off last Cluster, a block claims to run past the Cluster's declared end.
+   libavformat reports the error, finds a Cluster in the bytes the block claimed and plays
+   it (24.8 s); the walk took the block as cut off by the end of the file (23.8 s). Such a
+   block now leaves the answer to the oracle. */
+static void test_mkv_block_past_its_cluster_in_cut_file_bills_what_oracle_bills(void **s)
+{
+    (void)s;
+    const char *f = sample("../tests/fuzz/crashers/probe_diff-mkv-block-past-cut-cluster.mkv");
+    cm_probe_report *w = probe(f);
+    cm_probe_report *o = probe_full(f, 1);
+    assert_int_equal(cm_probe_report_error(w), CM_PROBE_OK);
+    assert_int_equal(cm_probe_report_error(o), CM_PROBE_OK);
+    int64_t a = cm_probe_report_measured_ms(w), b = cm_probe_report_measured_ms(o);
+    if (a < b - 250)
+        fail_msg("walk %lld ms, oracle %lld ms", (long long)a, (long long)b);
+    cm_probe_report_free(w);
+    cm_probe_report_free(o);
+}
+
+/* An EBML variable-length integer at b[i] (IDs keep their marker): its length, or 0. */
+static size_t ebml_vint(const uint8_t *b, size_t n, size_t i, int keep, uint64_t *v)
+{
+    if (i >= n || b[i] == 0)
+        return 0;
+    size_t len = 1;
+    while (!(b[i] & (0x80 >> (len - 1))))
+        len++;
+    if (i + len > n)
+        return 0;
+    *v = keep ? b[i] : (uint64_t)(b[i] & (0xFF >> len));
+    for (size_t k = 1; k < len; k++)
+        *v = *v << 8 | b[i + k];
+    return len;
+}
+
+/* One element at b[i]: its ID, where its data starts and its end. 0 when unreadable. */
+static int ebml_element(const uint8_t *b, size_t n, size_t i, uint64_t *id, size_t *data,
+                        size_t *end)
+{
+    uint64_t size;
+    size_t il = ebml_vint(b, n, i, 1, id), sl = il ? ebml_vint(b, n, i + il, 0, &size) : 0;
+    if (!il || !sl)
+        return 0;
+    *data = i + il + sl;
+    *end = size > n - *data ? n : *data + (size_t)size;
+    return 1;
+}
+
+/* The relative timestamp of the Block whose body starts at b[i] scaled by stretch (or,
+   stretch 0, the largest |relative timestamp| stored in *max). */
+static void retime_block(uint8_t *b, size_t n, size_t i, int stretch, int *max)
+{
+    uint64_t track;
+    size_t tl = ebml_vint(b, n, i, 0, &track);
+    assert_true(tl > 0 && i + tl + 2 <= n);
+    int rel = (int16_t)((uint16_t)b[i + tl] << 8 | b[i + tl + 1]);
+    if (stretch == 0) {
+        *max = abs(rel) > *max ? abs(rel) : *max;
+        return;
+    }
+    rel *= stretch;
+    assert_true(rel >= INT16_MIN && rel <= INT16_MAX);
+    b[i + tl] = (uint8_t)((uint16_t)rel >> 8);
+    b[i + tl + 1] = (uint8_t)((uint16_t)rel & 0xFF);
+}
+
+/* Rewrites a Matroska file's times in place: the k-th Cluster's Timestamp becomes
+   k x step and every block's relative timestamp is multiplied by stretch (stretch 0:
+   only measures the largest one into *max). Returns the number of Clusters. */
+static int retime_clusters(uint8_t *b, size_t n, uint64_t step, int stretch, int *max)
+{
+    uint64_t id;
+    size_t data, end, i = 0;
+    assert_true(ebml_element(b, n, 0, &id, &data, &end) && id == 0x1A45DFA3);
+    assert_true(ebml_element(b, n, end, &id, &data, &end) && id == 0x18538067);
+    int clusters = 0;
+    for (i = data; i < end;) {
+        size_t cdata, cend;
+        assert_true(ebml_element(b, n, i, &id, &cdata, &cend));
+        if (id == 0x1F43B675) {
+            for (size_t c = cdata; c < cend;) {
+                uint64_t kid;
+                size_t kdata, kend;
+                assert_true(ebml_element(b, n, c, &kid, &kdata, &kend));
+                if (kid == 0xE7 && stretch != 0) {
+                    uint64_t ts = (uint64_t)clusters * step;
+                    for (size_t k = kend; k-- > kdata; ts >>= 8)
+                        b[k] = (uint8_t)(ts & 0xFF);
+                    assert_true(ts == 0); /* the new time fits the element's width */
+                } else if (kid == 0xA3) {
+                    retime_block(b, n, kdata, stretch, max);
+                } else if (kid == 0xA0) {
+                    for (size_t g = kdata; g < kend;) {
+                        uint64_t gid;
+                        size_t gdata, gend;
+                        assert_true(ebml_element(b, n, g, &gid, &gdata, &gend));
+                        if (gid == 0xA1)
+                            retime_block(b, n, gdata, stretch, max);
+                        g = gend;
+                    }
+                }
+                c = kend;
+            }
+            clusters++;
+        }
+        i = cend;
+    }
+    return clusters;
+}
+
+/* Clusters 1 s apart whose blocks each span ~30 s (relative timestamps stretched): the
+   content overlaps itself in time. The Cluster timestamps run on evenly, but the
+   oracle sees every block and sums the pieces; the walk, which reads every block too,
+   bills the same, far more than the Clusters' span. */
+static void test_mkv_clusters_overlapping_through_block_offsets_bill_what_oracle_bills(void **s)
+{
+    (void)s;
+    size_t n;
+    uint8_t *b = read_all(sample("exact-3m00.mkv"), &n);
+    int max = 0;
+    int clusters = retime_clusters(b, n, 1000, 0, &max);
+    assert_true(clusters >= 10 && max > 0);
+    int stretch = 30000 / max;
+    assert_true(stretch >= 2);
+    assert_int_equal(retime_clusters(b, n, 1000, stretch, &max), clusters);
+    const char *out = tmp_path("overlapping-clusters.mkv");
+    write_all(out, b, n);
+    free(b);
+    int64_t ms = expect_walk_is_oracle(out);
+    int64_t span = (int64_t)clusters * 1000 + 30000; /* what the Cluster span would bill */
+    if (ms < 2 * span)
+        fail_msg("overlapping clusters billed %lld ms, their span is %lld ms", (long long)ms,
+                 (long long)span);
+    unlink(out);
+}
+
 /* A long light piece followed by a short heavy one (cat): every piece is billed, for
    TS, FLV and Matroska alike, however the bytes are distributed. */
 static void test_light_piece_then_heavy_piece_bills_both(void **s)
@@ -406,6 +573,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mkv_cluster_moved_back_bills_whole_length),
         cmocka_unit_test(test_mkv_cluster_walk_agrees_with_oracle),
+        cmocka_unit_test(test_mkv_block_moved_back_bills_what_oracle_bills),
+        cmocka_unit_test(test_mkv_block_past_its_cluster_in_cut_file_bills_what_oracle_bills),
+        cmocka_unit_test(
+            test_mkv_clusters_overlapping_through_block_offsets_bill_what_oracle_bills),
         cmocka_unit_test(test_light_piece_then_heavy_piece_bills_both),
         cmocka_unit_test(test_ts_recordings_far_apart_bill_their_playing_time),
         cmocka_unit_test(test_m2ts_audio_first_seen_as_data_is_billed),

@@ -14,7 +14,8 @@
  *             tfhd defaults, sidx times, sizes and durations, stts deltas, elst entries,
  *             stco offsets;
  *   Matroska  element sizes (keeping their length), Cluster Timestamps, the Duration,
- *             CueTimes, the TimestampScale, block-relative timestamps;
+ *             CueTimes, the TimestampScale, block-relative timestamps, BlockDurations,
+ *             DefaultDurations, block track numbers and lacing flags;
  *   AVI       chunk sizes, chunk names (idx1 becomes JUNK), idx1 entries (offset, size,
  *             the count), avih/strh frame counts, rates and lengths;
  * and, for every file, truncation (at a structure boundary or anywhere), a copy of its own
@@ -340,15 +341,21 @@ static void mkv_walk(fields *fs, const uint8_t *d, size_t size, size_t pos, size
         size_t stop = unknown || len > end - data ? end : data + (size_t)len;
         if (ebml_master(id) && depth < MAX_DEPTH) {
             mkv_walk(fs, d, size, data, stop, depth + 1);
-        } else if ((id == 0xE7 || id == 0xB3 || id == 0x2AD7B1) && len >= 1 && len <= 8) {
-            add(fs, data, (unsigned)len, K_BE, size); /* Timestamp, CueTime, TimestampScale */
+        } else if ((id == 0xE7 || id == 0xB3 || id == 0x2AD7B1 || id == 0x9B || id == 0x23E383) &&
+                   len >= 1 && len <= 8) {
+            /* Timestamp, CueTime, TimestampScale, BlockDuration, DefaultDuration */
+            add(fs, data, (unsigned)len, K_BE, size);
         } else if (id == 0x4489 && (len == 4 || len == 8)) {
             add(fs, data, (unsigned)len, K_FLOAT, size); /* Duration */
         } else if (id == 0xA3 || id == 0xA1) {
             uint64_t track;
             unsigned tl = ebml_vint(d, data, stop, 0, &track);
-            if (tl)
-                add(fs, data + tl, 2, K_BE, size); /* block-relative timestamp */
+            if (tl) {
+                add(fs, data, tl, K_BE, size);         /* track number (marker and all) */
+                add(fs, data + tl, 2, K_BE, size);     /* block-relative timestamp */
+                add(fs, data + tl + 2, 1, K_BE, size); /* flags: lacing */
+                add(fs, data + tl + 3, 1, K_BE, size); /* lace count, when laced */
+            }
         }
         if (unknown && !ebml_master(id))
             return;
