@@ -176,9 +176,8 @@ static void shaped_worker(const char *path, int sync, int id, int pairs)
                  "lease_until_ms, charged) VALUES(?1, ?2, ?3, ?4, 1, ?5, ?6, 0)");
     sqlite3_stmt *get_hold = prep(db, "SELECT acct, credits, state FROM holds WHERE job = ?1");
     sqlite3_stmt *res_hold = prep(db, "UPDATE holds SET state = 2, charged = ?2 WHERE job = ?1");
-    sqlite3_stmt *move_bal =
-        prep(db, "UPDATE acct SET held = held - ?2, charged = charged + ?3, "
-                 "spendable = spendable + ?2 - ?3 WHERE id = ?1");
+    sqlite3_stmt *move_bal = prep(db, "UPDATE acct SET held = held - ?2, charged = charged + ?3, "
+                                      "spendable = spendable + ?2 - ?3 WHERE id = ?1");
     sqlite3_stmt *ins_jr = prep(db, "INSERT INTO journal(at_ms, kind, job, credits, actor) "
                                     "VALUES(?1, ?2, ?3, ?4, ?5)");
     for (int i = 0; i < pairs; i++) {
@@ -353,9 +352,9 @@ static void print_header(void)
 
 static void print_row(int s, int procs, const double *v)
 {
-    printf("%-7s %-5d %10.0f %10.0f %10.0f %11.0f%% %12.0f%%\n", s == 0 ? "FULL" : "NORMAL",
-           procs, v[COL_LEDGER], v[COL_SHAPED], v[COL_MINIMAL],
-           100 * v[COL_LEDGER] / v[COL_SHAPED], 100 * v[COL_LEDGER] / v[COL_MINIMAL]);
+    printf("%-7s %-5d %10.0f %10.0f %10.0f %11.0f%% %12.0f%%\n", s == 0 ? "FULL" : "NORMAL", procs,
+           v[COL_LEDGER], v[COL_SHAPED], v[COL_MINIMAL], 100 * v[COL_LEDGER] / v[COL_SHAPED],
+           100 * v[COL_LEDGER] / v[COL_MINIMAL]);
     fflush(stdout);
 }
 
@@ -458,7 +457,6 @@ int main(int argc, char **argv)
         }
     printf("target (ledger >= 50%% of the similar-shape baseline, every row): %s\n",
            met_shaped ? "met" : "NOT met");
-    printf("(against the minimal baseline, every row >= 50%%: %s)\n",
-           met_minimal ? "yes" : "no");
+    printf("(against the minimal baseline, every row >= 50%%: %s)\n", met_minimal ? "yes" : "no");
     return 0;
 }

@@ -71,12 +71,10 @@ static void fresh_schema(const char *uri, const char *schema, char *loc, size_t 
 {
     PGconn *c = pg_connect(uri);
     char sql[256];
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", schema,
-             schema);
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", schema, schema);
     pg_exec(c, sql);
     PQfinish(c);
-    snprintf(loc, n, "%s%soptions=-csearch_path%%3D%s", uri, strchr(uri, '?') ? "&" : "?",
-             schema);
+    snprintf(loc, n, "%s%soptions=-csearch_path%%3D%s", uri, strchr(uri, '?') ? "&" : "?", schema);
 }
 
 static cm_ledger *open_ledger(const char *loc)
@@ -134,8 +132,8 @@ static void plain_worker(const char *loc, int mode, int id, int pairs)
 {
     (void)mode;
     PGconn *c = pg_connect(loc);
-    PGresult *r = PQprepare(c, "up", "UPDATE acct SET balance = balance - $1 WHERE id = $2", 0,
-                            NULL);
+    PGresult *r =
+        PQprepare(c, "up", "UPDATE acct SET balance = balance - $1 WHERE id = $2", 0, NULL);
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         die("prepare", PQresultErrorMessage(r));
     PQclear(r);

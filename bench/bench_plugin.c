@@ -24,9 +24,8 @@
 #include <unistd.h>
 
 static const char *samples[] = {
-    "clip-40s.mp4",   "edge-60.6s.mkv",   "faststart-2m.mp4", "exact-3m00.mp4",
-    "exact-3m00.mkv", "exact-3m00.webm",  "exact-3m00.ts",    "wrap-90s.ts",
-    "short-10s.mxf",  "streamed-90s.mkv",
+    "clip-40s.mp4",    "edge-60.6s.mkv", "faststart-2m.mp4", "exact-3m00.mp4", "exact-3m00.mkv",
+    "exact-3m00.webm", "exact-3m00.ts",  "wrap-90s.ts",      "short-10s.mxf",  "streamed-90s.mkv",
 };
 #define N_SAMPLES (sizeof samples / sizeof samples[0])
 

@@ -19,9 +19,9 @@
 #define EXIT_USAGE 2
 
 /* Options that take a value, and flags. */
-static const char *const value_opts[] = {"--db",    "--now",  "--owner", "--region", "--as",
-                                         "--credits", "--interval", "--tier", "--ref",
-                                         "--lease", "--reason", "--by", "--note"};
+static const char *const value_opts[] = {
+    "--db",   "--now", "--owner", "--region", "--as", "--credits", "--interval",
+    "--tier", "--ref", "--lease", "--reason", "--by", "--note"};
 #define N_OPTS (sizeof value_opts / sizeof value_opts[0])
 
 typedef struct args {
@@ -335,8 +335,8 @@ static void print_balance(const cm_ledger_balance_result *b, const cm_ledger_pla
            b->held);
     for (size_t i = 0; i < b->n_grants; i++) {
         const cm_ledger_grant *g = &b->grants[i];
-        printf("  grant %" PRId64 " %-6s granted %" PRId64 ", remaining %" PRId64
-               ", held %" PRId64 ", expires %s\n",
+        printf("  grant %" PRId64 " %-6s granted %" PRId64 ", remaining %" PRId64 ", held %" PRId64
+               ", expires %s\n",
                g->id, cm_ledger_grant_kind_name(g->kind), g->granted, g->remaining, g->held,
                text_time(g->expires_ms, t, sizeof t));
     }
@@ -452,7 +452,7 @@ static int cmd_plan_set(cm_ledger *l, const args *a)
         (rc = need_opt(a, "--interval", "plan set")) || (rc = need_opt(a, "--as", cmd)))
         return rc;
     const char *iv = opt(a, "--interval");
-    int interval = !strcmp(iv, "monthly") ? CM_LEDGER_MONTHLY
+    int interval = !strcmp(iv, "monthly")  ? CM_LEDGER_MONTHLY
                    : !strcmp(iv, "annual") ? CM_LEDGER_ANNUAL
                                            : 0;
     if (!interval)
@@ -460,8 +460,8 @@ static int cmd_plan_set(cm_ledger *l, const args *a)
     if (parse_int(opt(a, "--credits"), &n))
         return usage("--credits must be a number");
     cm_ledger_plan_result r;
-    rc = cm_ledger_plan_set_ref(l, a->pos[2], n, interval, opt(a, "--tier"), as,
-                                opt(a, "--ref"), &r);
+    rc = cm_ledger_plan_set_ref(l, a->pos[2], n, interval, opt(a, "--tier"), as, opt(a, "--ref"),
+                                &r);
     if (rc)
         return refused(rc, l);
     print_plan_result("plan set", &r);
@@ -530,8 +530,8 @@ static int cmd_price(cm_ledger *l, const args *a)
     if (json_mode) {
         fputs("{\"workspace\": ", stdout);
         json_str(a->pos[1]);
-        printf(", \"credits\": %" PRId64 ", \"unit_minor\": %" PRId64
-               ", \"total_minor\": %" PRId64 ", \"currency\": \"%s\", \"amount\": ",
+        printf(", \"credits\": %" PRId64 ", \"unit_minor\": %" PRId64 ", \"total_minor\": %" PRId64
+               ", \"currency\": \"%s\", \"amount\": ",
                p.credits, p.unit_minor, p.total_minor, p.currency);
         json_str(amount);
         puts("}");
@@ -593,8 +593,7 @@ static int cmd_price_history(cm_ledger *l, const args *a)
                    c->new_unit_minor);
         } else {
             printf("%6" PRId64 " %s %-7s %s -> %s by=%s\n", c->id,
-                   cm_ledger_time_format(c->at_ms, t, sizeof t), c->region, was, now_,
-                   c->actor);
+                   cm_ledger_time_format(c->at_ms, t, sizeof t), c->region, was, now_, c->actor);
         }
     }
     if (json_mode)
@@ -623,9 +622,8 @@ static int cmd_buy(cm_ledger *l, const args *a)
     if (json_mode) {
         fputs("{\"workspace\": ", stdout);
         json_str(a->pos[1]); /* the caller's text: escaped like every string */
-        printf(", \"credits\": %" PRId64 ", \"unit_minor\": %" PRId64
-               ", \"total_minor\": %" PRId64 ", \"currency\": \"%s\", \"grant\": %" PRId64
-               ", \"replayed\": %s, \"amount\": ",
+        printf(", \"credits\": %" PRId64 ", \"unit_minor\": %" PRId64 ", \"total_minor\": %" PRId64
+               ", \"currency\": \"%s\", \"grant\": %" PRId64 ", \"replayed\": %s, \"amount\": ",
                p.credits, p.unit_minor, p.total_minor, p.currency, p.grant_id,
                p.replayed ? "true" : "false");
         json_str(amount);
@@ -660,20 +658,18 @@ static int cmd_quote(cm_ledger *l, const args *a)
         for (size_t i = 0; i < q->n_takes; i++) {
             printf("%s{\"id\": %" PRId64 ", \"kind\": \"%s\", \"credits\": %" PRId64
                    ", \"expires_at\": ",
-                   i ? ", " : "", q->takes[i].grant_id,
-                   cm_ledger_grant_kind_name(q->takes[i].kind), q->takes[i].credits);
+                   i ? ", " : "", q->takes[i].grant_id, cm_ledger_grant_kind_name(q->takes[i].kind),
+                   q->takes[i].credits);
             json_time(q->takes[i].expires_ms);
             putchar('}');
         }
         puts("]}");
     } else {
-        printf("%" PRId64 " %s: %s (%" PRId64 " available)\n", q->credits,
-               credits_word(q->credits), q->affordable ? "affordable" : "not affordable",
-               q->available);
+        printf("%" PRId64 " %s: %s (%" PRId64 " available)\n", q->credits, credits_word(q->credits),
+               q->affordable ? "affordable" : "not affordable", q->available);
         for (size_t i = 0; i < q->n_takes; i++)
-            printf("  %" PRId64 " from grant %" PRId64 " (%s, expires %s)\n",
-                   q->takes[i].credits, q->takes[i].grant_id,
-                   cm_ledger_grant_kind_name(q->takes[i].kind),
+            printf("  %" PRId64 " from grant %" PRId64 " (%s, expires %s)\n", q->takes[i].credits,
+                   q->takes[i].grant_id, cm_ledger_grant_kind_name(q->takes[i].kind),
                    text_time(q->takes[i].expires_ms, t, sizeof t));
     }
     cm_ledger_quote_free(q);
@@ -728,8 +724,7 @@ static int cmd_release_or_job(cm_ledger *l, const args *a)
     if ((rc = need(a, 2, 2, cmd)))
         return rc;
     cm_ledger_job *j = NULL;
-    rc = cmd[0] == 'r' ? cm_ledger_release(l, a->pos[1], &j)
-                       : cm_ledger_job_info(l, a->pos[1], &j);
+    rc = cmd[0] == 'r' ? cm_ledger_release(l, a->pos[1], &j) : cm_ledger_job_info(l, a->pos[1], &j);
     return job_result(rc, l, j);
 }
 
@@ -745,8 +740,7 @@ static int cmd_refund(cm_ledger *l, const args *a)
     if (a->npos == 3 && parse_int(a->pos[2], &n))
         return usage("CREDITS must be a number");
     cm_ledger_refund_result r;
-    rc = cm_ledger_refund(l, a->pos[1], n, opt(a, "--reason"), opt(a, "--by"),
-                          opt(a, "--ref"), &r);
+    rc = cm_ledger_refund(l, a->pos[1], n, opt(a, "--reason"), opt(a, "--by"), opt(a, "--ref"), &r);
     if (rc)
         return refused(rc, l);
     if (json_mode) {
@@ -761,8 +755,7 @@ static int cmd_refund(cm_ledger *l, const args *a)
         printf("refunded %" PRId64 " %s (%" PRId64 " to their grants, %" PRId64
                " to a refund grant); %" PRId64 " refunded on this job in all%s\n",
                r.credits, credits_word(r.credits), r.to_source, r.credits - r.to_source,
-               r.total_refunded,
-               r.replayed ? " (a repeated reference: nothing new was done)" : "");
+               r.total_refunded, r.replayed ? " (a repeated reference: nothing new was done)" : "");
     return 0;
 }
 
@@ -841,9 +834,9 @@ typedef struct command {
     const char *name;     /* one or two words: "reserve", "plan set" */
     const char *synopsis; /* its arguments and options, as --help prints them */
     enum who who;
-    const char *options;  /* the options it accepts (beyond --db, --now, --json) */
+    const char *options; /* the options it accepts (beyond --db, --now, --json) */
     int (*handler)(cm_ledger *l, const args *a);
-    const char *help;     /* one line: what it does */
+    const char *help; /* one line: what it does */
 } command;
 
 /* `cm-ledger --help`, `cm-ledger help COMMAND`, the option check and the dispatch all
@@ -946,8 +939,8 @@ static int print_command_help(const char *const *words, int n)
     for (size_t i = 0; i < N_COMMANDS; i++) {
         const command *c = &commands[i];
         int m = name_matches(c->name, words, n);
-        if (!m && n == 1 && strchr(c->name, ' ') &&
-            !strncmp(c->name, words[0], strlen(words[0])) && c->name[strlen(words[0])] == ' ')
+        if (!m && n == 1 && strchr(c->name, ' ') && !strncmp(c->name, words[0], strlen(words[0])) &&
+            c->name[strlen(words[0])] == ' ')
             m = 1; /* the first word of a two-word command */
         if (!m || n > m)
             continue;

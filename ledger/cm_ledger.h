@@ -136,9 +136,9 @@ typedef struct cm_ledger cm_ledger; /* opaque handle: one open ledger */
 /* Options of cm_ledger_open(). Start from cm_ledger_config_init(); fields are only
  * ever appended, and the library reads none beyond struct_size. */
 typedef struct cm_ledger_config {
-    uint32_t struct_size; /* sizeof(cm_ledger_config) as compiled by the caller */
-    const char *db;       /* SQLite file path ("./creditmeter.db" if NULL), or a libpq
-                             URI postgresql://... / postgres://...; copied by open */
+    uint32_t struct_size;          /* sizeof(cm_ledger_config) as compiled by the caller */
+    const char *db;                /* SQLite file path ("./creditmeter.db" if NULL), or a libpq
+                                      URI postgresql://... / postgres://...; copied by open */
     int64_t (*now_ms)(void *user); /* clock, Unix ms UTC; NULL: the real clock */
     void *clock_user;              /* passed to now_ms */
     int busy_timeout_ms;           /* wait for a locked database (PostgreSQL: lock_timeout,
@@ -193,28 +193,28 @@ typedef struct cm_ledger_job {
     int64_t resolved_ms;    /* commit/release/lapse time, or -1 while held */
     size_t n_takes;         /* the grants it took from, in spending order */
     cm_ledger_take *takes;
-    char *note;             /* why it costs what it costs, as given at reserve (see
-                               cm_ledger_reserve_noted); only cm_ledger_job_info fills it,
-                               NULL elsewhere or when none was given */
-    char *binding;          /* the input binding given at reserve (cm_ledger_reserve_bound),
-                               NULL when none; filled by every call returning a job */
-    char *commit_note;      /* why the charge is what it is, as given at commit
-                               (cm_ledger_commit_noted); only cm_ledger_job_info fills it,
-                               NULL elsewhere or when none was given */
+    char *note;        /* why it costs what it costs, as given at reserve (see
+                          cm_ledger_reserve_noted); only cm_ledger_job_info fills it,
+                          NULL elsewhere or when none was given */
+    char *binding;     /* the input binding given at reserve (cm_ledger_reserve_bound),
+                          NULL when none; filled by every call returning a job */
+    char *commit_note; /* why the charge is what it is, as given at commit
+                          (cm_ledger_commit_noted); only cm_ledger_job_info fills it,
+                          NULL elsewhere or when none was given */
 } cm_ledger_job;
 
 /* One grant in a balance. */
 typedef struct cm_ledger_grant {
     int64_t id;
-    int kind;            /* enum cm_ledger_grant_kind */
-    int64_t granted;     /* credits the grant was created with */
-    int64_t remaining;   /* spendable now (0 once expired) */
-    int64_t held;        /* taken by unresolved holds */
-    int64_t charged;     /* charged by commits (cumulative) */
-    int64_t expired;     /* lost to expiry */
+    int kind;              /* enum cm_ledger_grant_kind */
+    int64_t granted;       /* credits the grant was created with */
+    int64_t remaining;     /* spendable now (0 once expired) */
+    int64_t held;          /* taken by unresolved holds */
+    int64_t charged;       /* charged by commits (cumulative) */
+    int64_t expired;       /* lost to expiry */
     int64_t refunded_into; /* credits refunds gave back to this grant */
     int64_t created_ms;
-    int64_t expires_ms;  /* -1: never */
+    int64_t expires_ms; /* -1: never */
 } cm_ledger_grant;
 
 /* Result of cm_ledger_balance(); free with cm_ledger_balance_free(). Lists the grants
@@ -231,8 +231,8 @@ typedef struct cm_ledger_balance_result {
  * "release", "lapse", "expiry", "refund"; and events that move no credits:
  * "workspace", "member_add", "member_remove", "plan_set", "plan_cancel". */
 typedef struct cm_ledger_entry {
-    int64_t id;       /* increasing within the workspace: its journal order */
-    int64_t at_ms;    /* when the movement took effect */
+    int64_t id;    /* increasing within the workspace: its journal order */
+    int64_t at_ms; /* when the movement took effect */
     char *kind;
     int64_t grant_id; /* -1 when none */
     char *job;        /* NULL when none */
@@ -250,11 +250,11 @@ typedef struct cm_ledger_history_result {
 
 /* Result of cm_ledger_refund(), filled in a caller-provided struct. */
 typedef struct cm_ledger_refund_result {
-    int64_t credits;          /* refunded by this call */
-    int64_t to_source;        /* of those, given back to the grants they came from */
-    int64_t refund_grant_id;  /* refund grant made for the rest, or -1 */
-    int64_t total_refunded;   /* refunded on this job so far, this call included */
-    int replayed;             /* 1 when the reference was seen before: nothing done */
+    int64_t credits;         /* refunded by this call */
+    int64_t to_source;       /* of those, given back to the grants they came from */
+    int64_t refund_grant_id; /* refund grant made for the rest, or -1 */
+    int64_t total_refunded;  /* refunded on this job so far, this call included */
+    int replayed;            /* 1 when the reference was seen before: nothing done */
 } cm_ledger_refund_result;
 
 /* Result of cm_ledger_sweep(), filled in a caller-provided struct. */
@@ -523,9 +523,8 @@ CM_LEDGER_EXTERN int cm_ledger_reserve(cm_ledger *l, const char *ws, const char 
  * bytes; any text is kept as given (including "reserved"). A retry is not compared on
  * its note. Returns what cm_ledger_reserve returns. */
 CM_LEDGER_EXTERN int cm_ledger_reserve_noted(cm_ledger *l, const char *ws, const char *job,
-                                             int64_t credits, const char *user,
-                                             int64_t lease_s, const char *note,
-                                             cm_ledger_job **out);
+                                             int64_t credits, const char *user, int64_t lease_s,
+                                             const char *note, cm_ledger_job **out);
 
 /* Extend the lease of a held hold to now + lease_s (0: the default).
  * Returns OK, E_INVALID, E_NO_JOB, E_LEASE_EXPIRED (it lapsed: it is now released),
@@ -587,8 +586,8 @@ CM_LEDGER_EXTERN int cm_ledger_commit_noted(cm_ledger *l, const char *job, int64
  * hold not committed, empty reason or operator), E_NO_JOB, E_CONFLICT, E_BUSY,
  * E_STORAGE. */
 CM_LEDGER_EXTERN int cm_ledger_refund(cm_ledger *l, const char *job, int64_t credits,
-                                      const char *reason, const char *operator_id,
-                                      const char *ref, cm_ledger_refund_result *out);
+                                      const char *reason, const char *operator_id, const char *ref,
+                                      cm_ledger_refund_result *out);
 
 /* ---- Reading ------------------------------------------------------------------ */
 

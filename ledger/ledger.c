@@ -33,8 +33,9 @@ static _Thread_local char tls_errmsg_copy[CM_ERRMSG_MAX];
 const char *cm_ledger_err_name(int code)
 {
     switch ((enum cm_ledger_error)code) {
-#define X(code, value, name, text)                                                          \
-    case code: return name;
+#define X(code, value, name, text)                                                                 \
+    case code:                                                                                     \
+        return name;
 #include "ledger_errors.def"
 #undef X
     }
@@ -44,8 +45,9 @@ const char *cm_ledger_err_name(int code)
 const char *cm_ledger_strerror(int code)
 {
     switch ((enum cm_ledger_error)code) {
-#define X(code, value, name, text)                                                          \
-    case code: return text;
+#define X(code, value, name, text)                                                                 \
+    case code:                                                                                     \
+        return text;
 #include "ledger_errors.def"
 #undef X
     }
@@ -92,11 +94,12 @@ int cm__storage_fail(cm_ledger *l, int st_rc)
     if (st_rc == CM_ST_RETRY) {
         l->retry = 1; /* cm__tx_run runs the call again */
         return cm__ledger_fail(l, CM_LEDGER_E_BUSY,
-                       "the ledger's transaction conflicted with a concurrent one (%s)", detail);
+                               "the ledger's transaction conflicted with a concurrent one (%s)",
+                               detail);
     }
     if (st_rc == CM_ST_BUSY)
-        return cm__ledger_fail(l, CM_LEDGER_E_BUSY, "the ledger database is locked by another writer (%s)",
-                       detail);
+        return cm__ledger_fail(l, CM_LEDGER_E_BUSY,
+                               "the ledger database is locked by another writer (%s)", detail);
     return cm__ledger_fail(l, CM_LEDGER_E_STORAGE, "the ledger's storage failed: %s", detail);
 }
 
@@ -105,14 +108,15 @@ int cm__valid_id(cm_ledger *l, const char *what, const char *id)
     if (!id || !*id)
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "%s is missing", what);
     if (strlen(id) > CM_ID_MAX)
-        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "%s is longer than %d bytes", what, CM_ID_MAX);
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "%s is longer than %d bytes", what,
+                               CM_ID_MAX);
     /* Both backends store text as UTF-8 (PostgreSQL refuses anything else), and ids
        are echoed in JSON: the same answer everywhere. */
     if (!cm__text_plain(id))
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
-                       "%s is not valid UTF-8 text or holds a control character (newline, "
-                       "tab, escape ...)",
-                       what);
+                               "%s is not valid UTF-8 text or holds a control character (newline, "
+                               "tab, escape ...)",
+                               what);
     return CM_LEDGER_OK;
 }
 
@@ -151,9 +155,10 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
     if (cfg_in) {
         if (cfg_in->struct_size < offsetof(cm_ledger_config, db) + sizeof(const char *) ||
             cfg_in->struct_size > sizeof cfg)
-            return cm__ledger_fail(NULL, CM_LEDGER_E_INVALID,
-                           "cm_ledger_config.struct_size %u is not a size this library knows",
-                           (unsigned)cfg_in->struct_size);
+            return cm__ledger_fail(
+                NULL, CM_LEDGER_E_INVALID,
+                "cm_ledger_config.struct_size %u is not a size this library knows",
+                (unsigned)cfg_in->struct_size);
         memcpy(&cfg, cfg_in, cfg_in->struct_size);
     }
     if (cfg.synchronous != CM_LEDGER_SYNC_FULL && cfg.synchronous != CM_LEDGER_SYNC_NORMAL)
@@ -167,9 +172,9 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
 #ifndef CM_WITH_POSTGRES
     if (is_postgres(db))
         return cm__ledger_fail(NULL, CM_LEDGER_E_UNSUPPORTED,
-                       "this creditmeter ledger was built without PostgreSQL support "
-                       "(CM_WITH_POSTGRES=OFF): a postgresql:// location cannot be opened; "
-                       "use a SQLite file or a build with libpq");
+                               "this creditmeter ledger was built without PostgreSQL support "
+                               "(CM_WITH_POSTGRES=OFF): a postgresql:// location cannot be opened; "
+                               "use a SQLite file or a build with libpq");
 #endif
     cm_ledger *l = calloc(1, sizeof *l);
     if (!l)
@@ -202,8 +207,8 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
         pthread_mutex_destroy(&l->err_mu);
         pthread_mutex_destroy(&l->mu);
         free(l);
-        return cm__ledger_fail(NULL, rc == CM_ST_BUSY ? CM_LEDGER_E_BUSY : CM_LEDGER_E_STORAGE, "%s",
-                       err);
+        return cm__ledger_fail(NULL, rc == CM_ST_BUSY ? CM_LEDGER_E_BUSY : CM_LEDGER_E_STORAGE,
+                               "%s", err);
     }
     *out = l;
     return CM_LEDGER_OK;
@@ -303,10 +308,11 @@ int cm__tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg)
         if (!l->retry)
             break;
         if (attempt >= CM_TX_MAX_ATTEMPTS || mono_ms() - start >= l->busy_timeout_ms) {
-            rc = cm__ledger_fail(l, CM_LEDGER_E_BUSY,
-                         "the ledger's transaction lost to concurrent ones %d times in %lld ms "
-                         "(%s)",
-                         attempt, (long long)(mono_ms() - start), l->ops->errmsg(l->st));
+            rc = cm__ledger_fail(
+                l, CM_LEDGER_E_BUSY,
+                "the ledger's transaction lost to concurrent ones %d times in %lld ms "
+                "(%s)",
+                attempt, (long long)(mono_ms() - start), l->ops->errmsg(l->st));
             break;
         }
         backoff(attempt);
@@ -503,7 +509,7 @@ int cm__takes_of(cm_tx *tx, const cm_hold_row *h, cm_take_vec *out)
     }
     if (!rc && (charge != 0 || refund != 0))
         rc = cm__ledger_fail(tx->l, CM_LEDGER_E_STORAGE,
-                     "hold %s: its takes do not add up to its charge", h->job);
+                             "hold %s: its takes do not add up to its charge", h->job);
     if (rc) {
         free(out->v);
         memset(out, 0, sizeof *out);
@@ -551,7 +557,7 @@ static int cb_access(void *ctx, const cm_sv *c, int n)
 }
 
 int cm__ws_access(cm_tx *tx, const char *ws, const char *user, int need_owner, const char *action,
-                 cm_ws_row *out)
+                  cm_ws_row *out)
 {
     int rc = cm__valid_id(tx->l, "the workspace id", ws);
     if (!rc && user)
@@ -569,14 +575,16 @@ int cm__ws_access(cm_tx *tx, const char *ws, const char *user, int need_owner, c
         if (!x.member)
             found = 0; /* a stranger learns nothing: the same answer as a missing workspace */
         else if (need_owner)
-            return cm__ledger_fail(tx->l, CM_LEDGER_E_FORBIDDEN,
-                           "user '%s' is a member of workspace '%s' but only its owner may %s",
-                           user, ws, action);
+            return cm__ledger_fail(
+                tx->l, CM_LEDGER_E_FORBIDDEN,
+                "user '%s' is a member of workspace '%s' but only its owner may %s", user, ws,
+                action);
     }
     if (!found) {
         if (user)
             return cm__ledger_fail(tx->l, CM_LEDGER_E_NO_WORKSPACE,
-                           "there is no workspace '%s' that user '%s' belongs to", ws, user);
+                                   "there is no workspace '%s' that user '%s' belongs to", ws,
+                                   user);
         return cm__ledger_fail(tx->l, CM_LEDGER_E_NO_WORKSPACE, "there is no workspace '%s'", ws);
     }
     if (out)
@@ -594,8 +602,8 @@ int cm__cb_int(void *ctx, const cm_sv *c, int n)
 }
 
 int cm__journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int64_t grant_id,
-               const char *job, int64_t credits, const char *actor, const char *reason,
-               const char *ref)
+                const char *job, int64_t credits, const char *actor, const char *reason,
+                const char *ref)
 {
     /* The call's first row in a workspace takes a new operation number; the call's later
      * rows there carry the same one. (Numbers are unique within a workspace; a call that
@@ -606,14 +614,14 @@ int cm__journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int6
         if (rc)
             return rc;
         if (op <= 0)
-            return cm__ledger_fail(tx->l, CM_LEDGER_E_STORAGE, "the journal gave no operation number");
+            return cm__ledger_fail(tx->l, CM_LEDGER_E_STORAGE,
+                                   "the journal gave no operation number");
         tx->op = op;
         snprintf(tx->op_ws, sizeof tx->op_ws, "%s", ws);
     }
     return CM_RUN(tx, CM_Q_JOURNAL_INSERT, NULL, NULL, CM_I(tx->op), CM_T(ws), CM_I(at_ms),
                   CM_T(kind), grant_id >= 0 ? CM_I(grant_id) : CM_N, job ? CM_T(job) : CM_N,
-                  CM_I(credits), CM_T(actor), reason ? CM_T(reason) : CM_N,
-                  ref ? CM_T(ref) : CM_N);
+                  CM_I(credits), CM_T(actor), reason ? CM_T(reason) : CM_N, ref ? CM_T(ref) : CM_N);
 }
 
 int cm__apply_movement(cm_grant_row *g, const char *kind, int64_t n)
@@ -645,17 +653,16 @@ int cm__apply_movement(cm_grant_row *g, const char *kind, int64_t n)
     return 0;
 }
 
-int cm__move_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits,
-                    int64_t at_ms, const char *job, const char *actor, const char *reason,
-                    const char *ref)
+int cm__move_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits, int64_t at_ms,
+                     const char *job, const char *actor, const char *reason, const char *ref)
 {
     if (credits <= 0)
         return CM_LEDGER_OK;
     cm__apply_movement(g, kind, credits);
     if (g->remaining < 0 || g->held < 0)
         return cm__ledger_fail(tx->l, CM_LEDGER_E_STORAGE,
-                       "internal error: %s of %lld would make grant %lld negative", kind,
-                       (long long)credits, (long long)g->id);
+                               "internal error: %s of %lld would make grant %lld negative", kind,
+                               (long long)credits, (long long)g->id);
     g->dirty = 1;
     return cm__journal(tx, g->ws, at_ms, kind, g->id, job, credits, actor, reason, ref);
 }
@@ -664,16 +671,15 @@ int cm__grant_save(cm_tx *tx, cm_grant_row *g)
 {
     if (!g->dirty)
         return CM_LEDGER_OK;
-    int rc = CM_RUN(tx, CM_Q_GRANT_SET, NULL, NULL, CM_I(g->id), CM_I(g->remaining),
-                    CM_I(g->held), CM_I(g->charged), CM_I(g->expired), CM_I(g->refunded_into),
-                    CM_I(g->granted));
+    int rc = CM_RUN(tx, CM_Q_GRANT_SET, NULL, NULL, CM_I(g->id), CM_I(g->remaining), CM_I(g->held),
+                    CM_I(g->charged), CM_I(g->expired), CM_I(g->refunded_into), CM_I(g->granted));
     if (!rc)
         g->dirty = 0;
     return rc;
 }
 
 int cm__move(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits, int64_t at_ms,
-            const char *job, const char *actor, const char *reason, const char *ref)
+             const char *job, const char *actor, const char *reason, const char *ref)
 {
     int rc = cm__move_unsaved(tx, g, kind, credits, at_ms, job, actor, reason, ref);
     return rc ? rc : cm__grant_save(tx, g);
@@ -685,12 +691,12 @@ int cm__grant_expired(const cm_grant_row *g, int64_t now)
 }
 
 int cm__give_back_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits,
-                         int64_t at_ms, const char *job, const char *actor, const char *reason)
+                          int64_t at_ms, const char *job, const char *actor, const char *reason)
 {
     int rc = cm__move_unsaved(tx, g, kind, credits, at_ms, job, actor, reason, NULL);
     if (!rc && cm__grant_expired(g, at_ms) && credits > 0) {
         rc = cm__move_unsaved(tx, g, "expiry", credits, at_ms, job, "ledger",
-                             "credits given back to a grant that had expired", NULL);
+                              "credits given back to a grant that had expired", NULL);
         if (!rc)
             tx->stats.credits_expired += credits;
     }
@@ -739,8 +745,8 @@ const char *cm_ledger_interval_name(int interval)
 }
 
 int cm__grant_new(cm_tx *tx, const char *ws, int kind, int64_t created_ms, int64_t expires_ms,
-                 int64_t period, const char *ref, int64_t unit_minor, int64_t total_minor,
-                 const char *currency, cm_grant_row *out)
+                  int64_t period, const char *ref, int64_t unit_minor, int64_t total_minor,
+                  const char *currency, cm_grant_row *out)
 {
     int64_t id = -1;
     int rc = CM_RUN(tx, CM_Q_GRANT_INSERT, cm__cb_int, &id, CM_T(ws), CM_I(kind), CM_I(0),

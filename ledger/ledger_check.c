@@ -99,8 +99,8 @@ static int cmp_hold(const void *k, const void *e)
 
 static int negative(const cm_grant_row *g)
 {
-    return g->granted < 0 || g->remaining < 0 || g->held < 0 || g->charged < 0 ||
-           g->expired < 0 || g->refunded_into < 0;
+    return g->granted < 0 || g->remaining < 0 || g->held < 0 || g->charged < 0 || g->expired < 0 ||
+           g->refunded_into < 0;
 }
 
 static int cmp_change_ws(const void *k, const void *e)
@@ -156,8 +156,8 @@ static int cb_journal(void *ctx, const cm_sv *c, int n)
             return 1;
         }
         if (negative(g)) {
-            VIOLATION(x, "journal row %lld (%s of %lld) drives grant %lld negative",
-                      (long long)id, kind, (long long)credits, (long long)g->id);
+            VIOLATION(x, "journal row %lld (%s of %lld) drives grant %lld negative", (long long)id,
+                      kind, (long long)credits, (long long)g->id);
             return 1;
         }
         /* Movements are dated when they happened: a grant when its grant was made (a plan
@@ -184,8 +184,7 @@ static int cb_journal(void *ctx, const cm_sv *c, int n)
             t->hold += credits;
         } else if (!strcmp(kind, "refund")) {
             t->refund += credits;
-        } else if (!strcmp(kind, "commit") || !strcmp(kind, "release") ||
-                   !strcmp(kind, "lapse")) {
+        } else if (!strcmp(kind, "commit") || !strcmp(kind, "release") || !strcmp(kind, "lapse")) {
             if (!strcmp(kind, "commit"))
                 t->commit += credits;
             else
@@ -220,8 +219,7 @@ static int cb_take(void *ctx, const cm_sv *c, int n)
         return 1;
     }
     if (c[2].type != CM_SV_INT || c[3].type != CM_SV_INT) {
-        VIOLATION(x, "job '%s': the record of the grants it took from is unreadable",
-                  t->h.job);
+        VIOLATION(x, "job '%s': the record of the grants it took from is unreadable", t->h.job);
         return 1;
     }
     if (c[4].type != CM_SV_TEXT || strcmp(c[4].s, t->h.ws) != 0) {
@@ -253,11 +251,10 @@ static void check_grants(check_ctx *x)
                       "%lld/%lld/%lld/%lld/%lld/%lld",
                       (long long)s->id, (long long)s->granted, (long long)s->remaining,
                       (long long)s->held, (long long)s->charged, (long long)s->expired,
-                      (long long)s->refunded_into, (long long)d->granted,
-                      (long long)d->remaining, (long long)d->held, (long long)d->charged,
-                      (long long)d->expired, (long long)d->refunded_into);
-        else if (s->granted !=
-                 s->remaining + s->held + s->charged + s->expired - s->refunded_into)
+                      (long long)s->refunded_into, (long long)d->granted, (long long)d->remaining,
+                      (long long)d->held, (long long)d->charged, (long long)d->expired,
+                      (long long)d->refunded_into);
+        else if (s->granted != s->remaining + s->held + s->charged + s->expired - s->refunded_into)
             VIOLATION(x,
                       "grant %lld: granted %lld != remaining %lld + held %lld + charged %lld + "
                       "expired %lld - refunded %lld",
@@ -288,8 +285,9 @@ static void check_holds(check_ctx *x)
             VIOLATION(x, "job '%s' is held but the journal resolved it", j);
         else if (h->state == CM_LEDGER_COMMITTED &&
                  (t->res_ops != 1 || t->commit != h->charged || t->commit + t->back != h->credits))
-            VIOLATION(x, "job '%s' is committed for %lld but the journal charged %lld and gave "
-                         "back %lld of %lld",
+            VIOLATION(x,
+                      "job '%s' is committed for %lld but the journal charged %lld and gave "
+                      "back %lld of %lld",
                       j, (long long)h->charged, (long long)t->commit, (long long)t->back,
                       (long long)h->credits);
         else if (h->state == CM_LEDGER_COMMITTED && h->charged == 0 && t->res_v3)

@@ -49,7 +49,7 @@ static int cb_take_grant(void *ctx, const cm_sv *c, int n)
 }
 
 int cm__hold_resolve(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_t at_ms,
-                    const char *actor)
+                     const char *actor)
 {
     return cm__hold_resolve_noted(tx, h, charge, state, at_ms, actor, NULL);
 }
@@ -64,7 +64,7 @@ int cm__hold_resolve_noted(cm_tx *tx, cm_hold_row *h, int64_t charge, int state,
     if (!rc && t.oom)
         rc = cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory resolving a hold");
     const char *back = state == CM_LEDGER_LAPSED ? "lapse" : "release";
-    const char *why = state == CM_LEDGER_LAPSED    ? "the lease lapsed"
+    const char *why = state == CM_LEDGER_LAPSED     ? "the lease lapsed"
                       : state == CM_LEDGER_RELEASED ? "released"
                                                     : "the unused part of a committed hold";
     int64_t left = charge;
@@ -80,16 +80,16 @@ int cm__hold_resolve_noted(cm_tx *tx, cm_hold_row *h, int64_t charge, int state,
         int64_t c = left < t.v[i].credits ? left : t.v[i].credits;
         left -= c;
         rc = cm__move_unsaved(tx, g, "commit", c, at_ms, h->job, actor,
-                             commit_note ? commit_note : "charged", NULL);
+                              commit_note ? commit_note : "charged", NULL);
         if (!rc)
-            rc = cm__give_back_unsaved(tx, g, back, t.v[i].credits - c, at_ms, h->job, actor,
-                                      why);
+            rc = cm__give_back_unsaved(tx, g, back, t.v[i].credits - c, at_ms, h->job, actor, why);
     }
     for (size_t i = 0; !rc && i < t.n; i++)
         rc = cm__grant_save(tx, &t.v[i].g);
     free(t.v);
     if (!rc && left != 0)
-        rc = cm__ledger_fail(tx->l, CM_LEDGER_E_STORAGE, "hold %s: its takes do not add up", h->job);
+        rc =
+            cm__ledger_fail(tx->l, CM_LEDGER_E_STORAGE, "hold %s: its takes do not add up", h->job);
     if (rc)
         return rc;
     rc = CM_RUN(tx, CM_Q_HOLD_RESOLVE, NULL, NULL, CM_T(h->job), CM_I(state), CM_I(at_ms),
@@ -199,7 +199,7 @@ int cm__job_build(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out)
     j->resolved_ms = h->resolved_ms;
     j->n_takes = t.n;
     for (size_t i = 0; i < t.n; i++)
-        j->takes[i] = (cm_ledger_take){t.v[i].grant_id, t.v[i].kind,    t.v[i].credits,
+        j->takes[i] = (cm_ledger_take){t.v[i].grant_id, t.v[i].kind,     t.v[i].credits,
                                        t.v[i].charged,  t.v[i].refunded, t.v[i].expires_ms};
     free(t.v);
     *out = j;
@@ -262,11 +262,12 @@ static int reserve_body(cm_tx *tx, void *arg)
     if (found) {
         if (strcmp(h.ws, a->ws) || strcmp(h.user, a->user) || h.credits != a->credits ||
             h.lease_s != a->lease_s)
-            return cm__ledger_fail(tx->l, CM_LEDGER_E_CONFLICT,
-                           "job '%s' already holds %lld credits with other arguments (workspace "
-                           "'%s', user '%s', lease %lld s)",
-                           a->job, (long long)h.credits, strcmp(h.ws, a->ws) ? "(another)" : h.ws,
-                           strcmp(h.ws, a->ws) ? "(another)" : h.user, (long long)h.lease_s);
+            return cm__ledger_fail(
+                tx->l, CM_LEDGER_E_CONFLICT,
+                "job '%s' already holds %lld credits with other arguments (workspace "
+                "'%s', user '%s', lease %lld s)",
+                a->job, (long long)h.credits, strcmp(h.ws, a->ws) ? "(another)" : h.ws,
+                strcmp(h.ws, a->ws) ? "(another)" : h.user, (long long)h.lease_s);
         /* The input binding is part of the key: the same id on another input (another
          * file, or a by-output job under a by-input job's id) is not a retry. */
         hold_extra x;
@@ -277,23 +278,24 @@ static int reserve_body(cm_tx *tx, void *arg)
                    (x.binding && a->binding && strcmp(x.binding, a->binding) == 0);
         extra_free(&x);
         if (!same)
-            return cm__ledger_fail(tx->l, CM_LEDGER_E_CONFLICT,
-                           "job '%s' was reserved for another input; a job id names one input "
-                           "for good (use a new job id for this one)",
-                           a->job);
+            return cm__ledger_fail(
+                tx->l, CM_LEDGER_E_CONFLICT,
+                "job '%s' was reserved for another input; a job id names one input "
+                "for good (use a new job id for this one)",
+                a->job);
         if (h.state == CM_LEDGER_RELEASED || h.state == CM_LEDGER_LAPSED) {
             char when[40];
             return cm__ledger_fail(tx->l, CM_LEDGER_E_JOB_CLOSED,
-                           "job '%s' was %s at %s and its credits went back; the job id is "
-                           "closed, a new attempt needs a new job id",
-                           a->job, cm_ledger_hold_state_name(h.state),
-                           cm_ledger_time_format(h.resolved_ms, when, sizeof when));
+                                   "job '%s' was %s at %s and its credits went back; the job id is "
+                                   "closed, a new attempt needs a new job id",
+                                   a->job, cm_ledger_hold_state_name(h.state),
+                                   cm_ledger_time_format(h.resolved_ms, when, sizeof when));
         }
         return finish(tx, &h, a->out); /* a retry: the same hold, held or committed */
     }
     cm_grant_vec v;
     rc = cm__grant_list(tx, CM_Q_GRANT_SPENDABLE, (const cm_sv[]){CM_T(a->ws), CM_I(tx->now)}, 2,
-                       &v);
+                        &v);
     if (rc)
         return rc;
     int64_t available = 0;
@@ -302,8 +304,8 @@ static int reserve_body(cm_tx *tx, void *arg)
     if (available < a->credits) {
         cm__grant_vec_free(&v);
         return cm__ledger_fail(tx->l, CM_LEDGER_E_INSUFFICIENT,
-                       "job '%s' needs %lld credits but workspace '%s' has %lld available",
-                       a->job, (long long)a->credits, a->ws, (long long)available);
+                               "job '%s' needs %lld credits but workspace '%s' has %lld available",
+                               a->job, (long long)a->credits, a->ws, (long long)available);
     }
     int64_t until = tx->now + a->lease_s * 1000;
     rc = CM_RUN(tx, CM_Q_HOLD_INSERT, NULL, NULL, CM_T(a->job), CM_T(a->ws), CM_T(a->user),
@@ -317,14 +319,18 @@ static int reserve_body(cm_tx *tx, void *arg)
                     CM_I(v.v[i].id), CM_I(c));
         if (!rc)
             rc = cm__move(tx, &v.v[i], "hold", c, tx->now, a->job, a->user,
-                         a->note ? a->note : "reserved", NULL);
+                          a->note ? a->note : "reserved", NULL);
     }
     cm__grant_vec_free(&v);
     if (rc)
         return rc;
     /* The new hold is what was just inserted: no need to read it back. */
-    h = (cm_hold_row){.credits = a->credits, .lease_s = a->lease_s, .state = CM_LEDGER_HELD,
-                      .created_ms = tx->now, .lease_until_ms = until, .resolved_ms = -1,
+    h = (cm_hold_row){.credits = a->credits,
+                      .lease_s = a->lease_s,
+                      .state = CM_LEDGER_HELD,
+                      .created_ms = tx->now,
+                      .lease_until_ms = until,
+                      .resolved_ms = -1,
                       .commit_arg = -1};
     snprintf(h.job, sizeof h.job, "%s", a->job);
     snprintf(h.ws, sizeof h.ws, "%s", a->ws);
@@ -362,9 +368,9 @@ int cm_ledger_reserve_bound(cm_ledger *l, const char *ws, const char *job, int64
         *out = NULL;
     if (note && (!*note || strlen(note) > CM_TEXT_MAX || !cm__text_plain(note)))
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
-                       "the note must be UTF-8 text of 1 to %d bytes without control "
-                       "characters (newline, tab, escape ...)",
-                       CM_TEXT_MAX);
+                               "the note must be UTF-8 text of 1 to %d bytes without control "
+                               "characters (newline, tab, escape ...)",
+                               CM_TEXT_MAX);
     int rc = binding ? cm__valid_id(l, "the input binding", binding) : CM_LEDGER_OK;
     if (!rc)
         rc = cm__valid_id(l, "the job id", job);
@@ -375,7 +381,8 @@ int cm_ledger_reserve_bound(cm_ledger *l, const char *ws, const char *job, int64
     if (rc)
         return rc;
     if (credits <= 0 || credits > INT64_C(1000000000000))
-        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "credits to reserve must be between 1 and 10^12");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
+                               "credits to reserve must be between 1 and 10^12");
     hold_args a = {ws, job, user, note, binding, credits, lease_s, out};
     return cm__tx_run(l, 1, reserve_body, &a);
 }
@@ -409,7 +416,8 @@ static int load_hold(cm_tx *tx, const char *job, cm_hold_row *h)
     int found;
     int rc = cm__hold_get(tx, job, h, &found);
     if (!rc && !found)
-        return cm__ledger_fail(tx->l, CM_LEDGER_E_NO_JOB, "no hold was ever made for job '%s'", job);
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_NO_JOB, "no hold was ever made for job '%s'",
+                               job);
     if (rc)
         return rc;
     int64_t lapsed = tx->stats.holds_lapsed;
@@ -432,14 +440,14 @@ static int job_body(cm_tx *tx, void *arg)
         break;
     case OP_RENEW:
         if (h.state == CM_LEDGER_LAPSED)
-            return cm__ledger_fail(tx->l, CM_LEDGER_E_LEASE_EXPIRED,
-                           "job '%s': its lease lapsed at %s and its %lld credits were released",
-                           a->job, cm_ledger_time_format(h.lease_until_ms, when, sizeof when),
-                           (long long)h.credits);
+            return cm__ledger_fail(
+                tx->l, CM_LEDGER_E_LEASE_EXPIRED,
+                "job '%s': its lease lapsed at %s and its %lld credits were released", a->job,
+                cm_ledger_time_format(h.lease_until_ms, when, sizeof when), (long long)h.credits);
         if (h.state != CM_LEDGER_HELD)
             return cm__ledger_fail(tx->l, CM_LEDGER_E_ALREADY_RESOLVED,
-                           "job '%s' was already %s; there is no lease to renew", a->job,
-                           cm_ledger_hold_state_name(h.state));
+                                   "job '%s' was already %s; there is no lease to renew", a->job,
+                                   cm_ledger_hold_state_name(h.state));
         h.lease_until_ms = tx->now + a->n * 1000;
         rc = CM_RUN(tx, CM_Q_HOLD_RENEW, NULL, NULL, CM_T(a->job), CM_I(h.lease_until_ms));
         break;
@@ -448,31 +456,32 @@ static int job_body(cm_tx *tx, void *arg)
         if (h.state == CM_LEDGER_COMMITTED) {
             if (want != h.commit_arg)
                 return cm__ledger_fail(tx->l, CM_LEDGER_E_CONFLICT,
-                               "job '%s' was already committed for %lld credits, not %lld",
-                               a->job, (long long)h.commit_arg, (long long)want);
+                                       "job '%s' was already committed for %lld credits, not %lld",
+                                       a->job, (long long)h.commit_arg, (long long)want);
             break; /* a retry: the first result */
         }
         if (h.state == CM_LEDGER_RELEASED)
             return cm__ledger_fail(tx->l, CM_LEDGER_E_ALREADY_RESOLVED,
-                           "job '%s' was released; it cannot be committed", a->job);
+                                   "job '%s' was released; it cannot be committed", a->job);
         if (h.state == CM_LEDGER_LAPSED)
-            return cm__ledger_fail(tx->l, CM_LEDGER_E_LEASE_EXPIRED,
-                           "job '%s': its lease lapsed at %s and its credits were released; it "
-                           "cannot be committed",
-                           a->job, cm_ledger_time_format(h.lease_until_ms, when, sizeof when));
+            return cm__ledger_fail(
+                tx->l, CM_LEDGER_E_LEASE_EXPIRED,
+                "job '%s': its lease lapsed at %s and its credits were released; it "
+                "cannot be committed",
+                a->job, cm_ledger_time_format(h.lease_until_ms, when, sizeof when));
         if (want > h.credits)
             return cm__ledger_fail(tx->l, CM_LEDGER_E_INVALID,
-                           "job '%s' holds %lld credits; it cannot be charged %lld", a->job,
-                           (long long)h.credits, (long long)want);
+                                   "job '%s' holds %lld credits; it cannot be charged %lld", a->job,
+                                   (long long)h.credits, (long long)want);
         rc = cm__hold_resolve_noted(tx, &h, want, CM_LEDGER_COMMITTED, tx->now, h.user, a->note);
         break;
     }
     case OP_RELEASE:
         if (h.state == CM_LEDGER_COMMITTED)
             return cm__ledger_fail(tx->l, CM_LEDGER_E_ALREADY_RESOLVED,
-                           "job '%s' was committed for %lld credits; it cannot be released "
-                           "(refund it instead)",
-                           a->job, (long long)h.charged);
+                                   "job '%s' was committed for %lld credits; it cannot be released "
+                                   "(refund it instead)",
+                                   a->job, (long long)h.charged);
         if (h.state == CM_LEDGER_HELD)
             rc = cm__hold_resolve(tx, &h, 0, CM_LEDGER_RELEASED, tx->now, h.user);
         break;
@@ -522,15 +531,16 @@ int cm_ledger_commit_noted(cm_ledger *l, const char *job, int64_t credits, const
         *out = NULL;
     if (credits == 0)
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
-                       "a charge of 0 credits is not a charge: release job '%s' instead",
-                       job && cm__text_plain(job) ? job : "(invalid id)");
+                               "a charge of 0 credits is not a charge: release job '%s' instead",
+                               job && cm__text_plain(job) ? job : "(invalid id)");
     if (credits < 0 && credits != CM_LEDGER_ALL)
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "credits to commit must not be negative");
     if (note && (!*note || strlen(note) > CM_TEXT_MAX || !cm__text_plain(note)))
-        return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
-                       "the commit note must be UTF-8 text of 1 to %d bytes without control "
-                       "characters",
-                       CM_TEXT_MAX);
+        return cm__ledger_fail(
+            l, CM_LEDGER_E_INVALID,
+            "the commit note must be UTF-8 text of 1 to %d bytes without control "
+            "characters",
+            CM_TEXT_MAX);
     return job_call(l, job, OP_COMMIT, credits, note, out);
 }
 

@@ -21,7 +21,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 
-#define CM_ID_MAX 255 /* longest workspace, user, job, region, reference id (bytes) */
+#define CM_ID_MAX 255    /* longest workspace, user, job, region, reference id (bytes) */
 #define CM_TEXT_MAX 1000 /* longest reason / tier */
 
 /* Longest detailed error sentence, with its NUL. */
@@ -33,10 +33,10 @@ struct cm_ledger {
     cm_storage *st;
     int64_t (*now_ms)(void *user);
     void *clock_user;
-    int server_clock;    /* no injected clock and the backend has one (PostgreSQL): use it */
-    int busy_timeout_ms; /* also bounds the retries of a transaction that lost a race */
-    int retry;           /* set when the storage said CM_ST_RETRY during this attempt */
-    pthread_mutex_t err_mu; /* guards errmsg only; a leaf: nothing is locked under it */
+    int server_clock;           /* no injected clock and the backend has one (PostgreSQL): use it */
+    int busy_timeout_ms;        /* also bounds the retries of a transaction that lost a race */
+    int retry;                  /* set when the storage said CM_ST_RETRY during this attempt */
+    pthread_mutex_t err_mu;     /* guards errmsg only; a leaf: nothing is locked under it */
     char errmsg[CM_ERRMSG_MAX]; /* the last call's failure, "" after a success */
 };
 
@@ -46,8 +46,8 @@ typedef struct cm_tx {
     int64_t clock; /* the clock, read once per call (PostgreSQL: the server's) */
     int64_t now;   /* ledger time: the clock, raised by cm__touch() to the time of the
                       touched workspace's last journal row if that is later */
-    int64_t op;   /* operation number of the journal rows of this call in workspace op_ws;
-                     0 until the first row there is inserted (which takes a new one) */
+    int64_t op;    /* operation number of the journal rows of this call in workspace op_ws;
+                      0 until the first row there is inserted (which takes a new one) */
     char op_ws[CM_ID_MAX + 1];
     cm_ledger_sweep_stats stats; /* lazy work done by this call */
     /* A result the body handed to the caller, to undo if the transaction then fails
@@ -96,7 +96,8 @@ typedef struct cm_ws_row {
 } cm_ws_row;
 
 /* ---- ledger.c: errors and transactions ---- */
-int cm__ledger_fail(cm_ledger *l, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int cm__ledger_fail(cm_ledger *l, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 int cm__storage_fail(cm_ledger *l, int st_rc); /* maps CM_ST_* to BUSY/STORAGE */
 typedef int (*cm_tx_body)(cm_tx *tx, void *arg);
 /* Run body in one transaction under the handle's mutex. A body that refuses (any code
@@ -119,15 +120,15 @@ int cm__run(cm_tx *tx, cm_stmt id, const cm_sv *p, int n, cm_row_fn fn, void *ct
 #define CM_T(x) ((cm_sv){CM_SV_TEXT, 0, (x)})
 #define CM_N ((cm_sv){CM_SV_NULL, 0, NULL})
 #define CM_RUN(tx, id, fn, ctx, ...)                                                               \
-    cm__run((tx), (id), (const cm_sv[]){__VA_ARGS__},                                               \
-           (int)(sizeof((const cm_sv[]){__VA_ARGS__}) / sizeof(cm_sv)), (fn), (ctx))
+    cm__run((tx), (id), (const cm_sv[]){__VA_ARGS__},                                              \
+            (int)(sizeof((const cm_sv[]){__VA_ARGS__}) / sizeof(cm_sv)), (fn), (ctx))
 
 int cm__cb_int(void *ctx, const cm_sv *c, int n); /* first column of the first row */
 /* Insert a grant with zero counters (credits arrive by a movement). expires_ms,
  * period -1: none; currency NULL: no price. */
 int cm__grant_new(cm_tx *tx, const char *ws, int kind, int64_t created_ms, int64_t expires_ms,
-                 int64_t period, const char *ref, int64_t unit_minor, int64_t total_minor,
-                 const char *currency, cm_grant_row *out);
+                  int64_t period, const char *ref, int64_t unit_minor, int64_t total_minor,
+                  const char *currency, cm_grant_row *out);
 void cm__copy_text(char *dst, size_t size, const cm_sv *v);
 int64_t cm__int_or(const cm_sv *v, int64_t dflt);
 
@@ -145,7 +146,7 @@ int cm__ws_get(cm_tx *tx, const char *ws, cm_ws_row *out, int *found);
 /* Check that user may use ws (owner or member; NULL = operator). need_owner: only the
  * owner. A non-member gets the same E_NO_WORKSPACE as a missing workspace. */
 int cm__ws_access(cm_tx *tx, const char *ws, const char *user, int need_owner, const char *action,
-                 cm_ws_row *out);
+                  cm_ws_row *out);
 
 /* ---- ledger_money.c ---- */
 /* Check a region ("default", or an ISO 3166-1 alpha-2 code in any case) and write its
@@ -154,25 +155,24 @@ int cm__region_normalize(cm_ledger *l, const char *in, char *out, size_t size);
 
 /* ---- journal and movements ---- */
 int cm__journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int64_t grant_id,
-               const char *job, int64_t credits, const char *actor, const char *reason,
-               const char *ref);
+                const char *job, int64_t credits, const char *actor, const char *reason,
+                const char *ref);
 /* Apply a movement's effect on a grant's counters (shared by the rules and check).
  * Returns 0, or -1 for an unknown kind. */
 int cm__apply_movement(cm_grant_row *g, const char *kind, int64_t credits);
 /* Apply, save the grant, and journal the movement. */
 int cm__move(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits, int64_t at_ms,
-            const char *job, const char *actor, const char *reason, const char *ref);
+             const char *job, const char *actor, const char *reason, const char *ref);
 /* Apply and journal the movement; the grant is marked dirty and saved later by
  * cm__grant_save() (so that several movements of one grant cost one UPDATE). */
-int cm__move_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits,
-                    int64_t at_ms, const char *job, const char *actor, const char *reason,
-                    const char *ref);
+int cm__move_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits, int64_t at_ms,
+                     const char *job, const char *actor, const char *reason, const char *ref);
 /* Save a grant's counters if cm__move_unsaved() changed them. */
 int cm__grant_save(cm_tx *tx, cm_grant_row *g);
 /* Give credits of a hold back to grant g ("release" or "lapse"); if g has expired by
  * now they expire with it. Unsaved: the caller calls cm__grant_save(). */
 int cm__give_back_unsaved(cm_tx *tx, cm_grant_row *g, const char *kind, int64_t credits,
-                         int64_t at_ms, const char *job, const char *actor, const char *reason);
+                          int64_t at_ms, const char *job, const char *actor, const char *reason);
 int cm__grant_expired(const cm_grant_row *g, int64_t now);
 
 /* ---- ledger_time.c/ledger_plan.c: bringing a workspace up to now ---- */
@@ -183,13 +183,13 @@ int cm__grant_expired(const cm_grant_row *g, int64_t now);
  * now: lapses, expiries and plan periods, each dated at its own instant, in time order. */
 int cm__touch(cm_tx *tx, const char *ws);
 int cm__grant_plan_period(cm_tx *tx, const char *ws, int64_t credits_per_month, int interval,
-                         int64_t start_ms, int64_t period, const char *actor);
+                          int64_t start_ms, int64_t period, const char *actor);
 
 /* ---- ledger_holds.c ---- */
 /* Resolve a held hold: charge `charge` credits from its takes in spending order and give
  * the rest back ("lapse" if state is LAPSED, else "release"), then mark it state. */
 int cm__hold_resolve(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_t at_ms,
-                    const char *actor);
+                     const char *actor);
 /* The same, the commit rows carrying commit_note as their reason (NULL: "charged") and
  * the hold keeping it (holds.commit_note). */
 int cm__hold_resolve_noted(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_t at_ms,

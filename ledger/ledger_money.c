@@ -91,9 +91,9 @@ int cm__region_normalize(cm_ledger *l, const char *in, char *out, size_t size)
         known = iso3166[i] == up[0] && iso3166[i + 1] == up[1];
     if (!known)
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
-                       "region '%.40s' is not \"default\" or an ISO 3166-1 alpha-2 country "
-                       "code (such as US, DE, IN, JP)",
-                       in);
+                               "region '%.40s' is not \"default\" or an ISO 3166-1 alpha-2 country "
+                               "code (such as US, DE, IN, JP)",
+                               in);
     snprintf(out, size, "%s", up);
     return CM_LEDGER_OK;
 }

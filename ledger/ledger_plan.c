@@ -97,7 +97,7 @@ static int64_t months_between(int64_t a, int64_t b)
 }
 
 int cm__grant_plan_period(cm_tx *tx, const char *ws, int64_t credits_per_month, int interval,
-                         int64_t start_ms, int64_t period, const char *actor)
+                          int64_t start_ms, int64_t period, const char *actor)
 {
     int64_t L = period_months(interval);
     int64_t begin = cm__time_add_months(start_ms, period * L);
@@ -196,7 +196,7 @@ static int plan_boundary(cm_tx *tx, const char *ws, plan_row *p, int64_t b)
     }
     if (!rc)
         rc = cm__grant_plan_period(tx, ws, p->credits, p->interval, p->start_ms, p->next_period,
-                                  "ledger");
+                                   "ledger");
     if (!rc)
         p->next_period++;
     return rc;
@@ -239,12 +239,13 @@ int cm__touch(cm_tx *tx, const char *ws)
     if (due >= 0) {
         if (months_between(due, tx->now) > CM_CATCHUP_MAX_MONTHS) {
             char a[40], b[40];
-            return cm__ledger_fail(tx->l, CM_LEDGER_E_INVALID,
-                           "the clock reads %s, more than %d years after workspace '%s' was "
-                           "last brought up to date (%s): refusing to grant a century of "
-                           "plan periods; check the clock",
-                           cm_ledger_time_format(tx->now, a, sizeof a), CM_CATCHUP_MAX_MONTHS / 12,
-                           ws, cm_ledger_time_format(due, b, sizeof b));
+            return cm__ledger_fail(
+                tx->l, CM_LEDGER_E_INVALID,
+                "the clock reads %s, more than %d years after workspace '%s' was "
+                "last brought up to date (%s): refusing to grant a century of "
+                "plan periods; check the clock",
+                cm_ledger_time_format(tx->now, a, sizeof a), CM_CATCHUP_MAX_MONTHS / 12, ws,
+                cm_ledger_time_format(due, b, sizeof b));
         }
         rc = plan_get(tx, ws, &p);
         if (rc)
@@ -288,7 +289,7 @@ int cm__touch(cm_tx *tx, const char *ws)
         } else if (at_exp <= at_plan) {
             int64_t n = g.remaining;
             rc = cm__move(tx, &g, "expiry", n, g.expires_ms, NULL, "ledger",
-                         "the grant reached its expiry", NULL);
+                          "the grant reached its expiry", NULL);
             if (!rc)
                 tx->stats.credits_expired += n;
         } else {
@@ -454,7 +455,8 @@ static int plan_set_rules(cm_tx *tx, plan_args *a, plan_row *p)
 static int plan_cancel_rules(cm_tx *tx, plan_args *a, plan_row *p)
 {
     if (!p->found)
-        return cm__ledger_fail(tx->l, CM_LEDGER_E_INVALID, "workspace '%s' has no plan to cancel", a->ws);
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_INVALID, "workspace '%s' has no plan to cancel",
+                               a->ws);
     a->res.effective_ms = tx->now;
     if (p->cancelled_ms >= 0) {
         a->res.outcome = CM_LEDGER_PLAN_UNCHANGED;
@@ -468,10 +470,10 @@ static int plan_cancel_rules(cm_tx *tx, plan_args *a, plan_row *p)
     int rc = plan_save(tx, a->ws, p);
     if (!rc)
         rc = cm__journal(tx, a->ws, tx->now, "plan_cancel", -1, NULL, 0, a->as_user,
-                        dropped ? "no further periods will be granted; the scheduled change "
-                                  "is dropped"
-                                : "no further periods will be granted",
-                        a->ref);
+                         dropped ? "no further periods will be granted; the scheduled change "
+                                   "is dropped"
+                                 : "no further periods will be granted",
+                         a->ref);
     return rc;
 }
 
@@ -481,7 +483,7 @@ static int plan_body(cm_tx *tx, void *arg)
     memset(&a->res, 0, sizeof a->res);
     a->noop = 0;
     int rc = cm__ws_access(tx, a->ws, a->as_user, 1, a->cancel ? "cancel the plan" : "set the plan",
-                          NULL);
+                           NULL);
     if (!rc)
         rc = cm__touch(tx, a->ws);
     const char *tier = a->tier ? a->tier : "";
@@ -493,9 +495,9 @@ static int plan_body(cm_tx *tx, void *arg)
             if (strcmp(c.ws, a->ws) != 0 || strcmp(c.action, action) != 0 ||
                 (!a->cancel && (c.credits != a->credits || c.interval != a->interval ||
                                 strcmp(c.tier, tier) != 0)))
-                return cm__ledger_fail(tx->l, CM_LEDGER_E_CONFLICT,
-                               "plan reference '%s' was already used for another plan change",
-                               a->ref);
+                return cm__ledger_fail(
+                    tx->l, CM_LEDGER_E_CONFLICT,
+                    "plan reference '%s' was already used for another plan change", a->ref);
             a->res = (cm_ledger_plan_result){c.outcome, c.resumed, 1, c.granted, c.effective_ms};
             return CM_LEDGER_OK;
         }
@@ -527,12 +529,14 @@ int cm_ledger_plan_set_ref(cm_ledger *l, const char *ws, int64_t credits_per_mon
                            cm_ledger_plan_result *out)
 {
     if (credits_per_month <= 0 || credits_per_month > INT64_C(1000000000000))
-        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "credits per month must be between 1 and 10^12");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
+                               "credits per month must be between 1 and 10^12");
     if (interval != CM_LEDGER_MONTHLY && interval != CM_LEDGER_ANNUAL)
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "the interval must be monthly or annual");
     if (tier && (strlen(tier) > CM_TEXT_MAX || !cm__text_plain(tier)))
-        return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
-                       "the tier name is too long, not UTF-8 text, or holds a control character");
+        return cm__ledger_fail(
+            l, CM_LEDGER_E_INVALID,
+            "the tier name is too long, not UTF-8 text, or holds a control character");
     if (!as_user)
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "the acting user is missing");
     int rc = valid_ref(l, ref);

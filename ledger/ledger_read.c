@@ -42,7 +42,7 @@ static int quote_body(cm_tx *tx, void *arg)
     cm_grant_vec v;
     if (!rc)
         rc = cm__grant_list(tx, CM_Q_GRANT_SPENDABLE, (const cm_sv[]){CM_T(a->ws), CM_I(tx->now)},
-                           2, &v);
+                            2, &v);
     if (rc)
         return rc;
     cm_ledger_quote_result *q = calloc(1, sizeof *q);
@@ -75,7 +75,8 @@ int cm_ledger_quote(cm_ledger *l, const char *ws, int64_t credits, const char *a
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_quote_result: out is NULL");
     *out = NULL;
     if (credits <= 0 || credits > INT64_C(1000000000000))
-        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "credits to quote must be between 1 and 10^12");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
+                               "credits to quote must be between 1 and 10^12");
     read_args a = {ws, as_user, credits, out};
     return cm__tx_run(l, 1, quote_body, &a);
 }
@@ -113,10 +114,9 @@ static int balance_body(cm_tx *tx, void *arg)
         const cm_grant_row *g = &v.v[i];
         b->available += g->remaining;
         b->held += g->held;
-        b->grants[i] = (cm_ledger_grant){g->id,      g->kind,       g->granted,
-                                         g->remaining, g->held,     g->charged,
-                                         g->expired, g->refunded_into, g->created_ms,
-                                         g->expires_ms};
+        b->grants[i] = (cm_ledger_grant){g->id,         g->kind,      g->granted, g->remaining,
+                                         g->held,       g->charged,   g->expired, g->refunded_into,
+                                         g->created_ms, g->expires_ms};
     }
     cm__grant_vec_free(&v);
     *(cm_ledger_balance_result **)a->out = b;
@@ -124,7 +124,8 @@ static int balance_body(cm_tx *tx, void *arg)
     return CM_LEDGER_OK;
 }
 
-int cm_ledger_balance(cm_ledger *l, const char *ws, const char *as_user, cm_ledger_balance_result **out)
+int cm_ledger_balance(cm_ledger *l, const char *ws, const char *as_user,
+                      cm_ledger_balance_result **out)
 {
     if (!out)
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_balance_result: out is NULL");
@@ -212,7 +213,8 @@ static int history_body(cm_tx *tx, void *arg)
     return CM_LEDGER_OK;
 }
 
-int cm_ledger_history(cm_ledger *l, const char *ws, const char *as_user, cm_ledger_history_result **out)
+int cm_ledger_history(cm_ledger *l, const char *ws, const char *as_user,
+                      cm_ledger_history_result **out)
 {
     if (!out)
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_history_result: out is NULL");

@@ -49,10 +49,11 @@ static int refund_body(cm_tx *tx, void *arg)
         if (rc)
             return rc;
         if (r.found) {
-            if (strcmp(r.job, a->job) != 0 || (a->credits != CM_LEDGER_ALL && a->credits != r.credits))
+            if (strcmp(r.job, a->job) != 0 ||
+                (a->credits != CM_LEDGER_ALL && a->credits != r.credits))
                 return cm__ledger_fail(tx->l, CM_LEDGER_E_CONFLICT,
-                               "refund reference '%s' was already used for another refund",
-                               a->ref);
+                                       "refund reference '%s' was already used for another refund",
+                                       a->ref);
             *a->out = (cm_ledger_refund_result){r.credits, r.to_source, r.grant_id, r.total, 1};
             return CM_LEDGER_OK;
         }
@@ -61,7 +62,8 @@ static int refund_body(cm_tx *tx, void *arg)
     int found;
     rc = cm__hold_get(tx, a->job, &h, &found);
     if (!rc && !found)
-        return cm__ledger_fail(tx->l, CM_LEDGER_E_NO_JOB, "no hold was ever made for job '%s'", a->job);
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_NO_JOB, "no hold was ever made for job '%s'",
+                               a->job);
     if (rc)
         return rc;
     int64_t lapsed = tx->stats.holds_lapsed;
@@ -72,20 +74,22 @@ static int refund_body(cm_tx *tx, void *arg)
         return rc;
     if (h.state != CM_LEDGER_COMMITTED)
         return cm__ledger_fail(tx->l, CM_LEDGER_E_INVALID,
-                       "job '%s' was not charged (it is %s): there is nothing to refund", a->job,
-                       cm_ledger_hold_state_name(h.state));
+                               "job '%s' was not charged (it is %s): there is nothing to refund",
+                               a->job, cm_ledger_hold_state_name(h.state));
     int64_t refundable = h.charged - h.refunded;
     int64_t want = a->credits == CM_LEDGER_ALL ? refundable : a->credits;
     if (refundable == 0)
-        return cm__ledger_fail(tx->l, CM_LEDGER_E_INVALID,
-                       "job '%s' was charged %lld credits and all of them were refunded already",
-                       a->job, (long long)h.charged);
+        return cm__ledger_fail(
+            tx->l, CM_LEDGER_E_INVALID,
+            "job '%s' was charged %lld credits and all of them were refunded already", a->job,
+            (long long)h.charged);
     if (want > refundable)
-        return cm__ledger_fail(tx->l, CM_LEDGER_E_INVALID,
-                       "job '%s' was charged %lld credits and %lld were refunded already: at "
-                       "most %lld more can be refunded, not %lld",
-                       a->job, (long long)h.charged, (long long)h.refunded, (long long)refundable,
-                       (long long)want);
+        return cm__ledger_fail(
+            tx->l, CM_LEDGER_E_INVALID,
+            "job '%s' was charged %lld credits and %lld were refunded already: at "
+            "most %lld more can be refunded, not %lld",
+            a->job, (long long)h.charged, (long long)h.refunded, (long long)refundable,
+            (long long)want);
 
     cm_take_vec t;
     rc = cm__takes_of(tx, &h, &t);
@@ -112,14 +116,15 @@ static int refund_body(cm_tx *tx, void *arg)
     }
     free(t.v);
     if (!rc && left != 0)
-        rc = cm__ledger_fail(tx->l, CM_LEDGER_E_STORAGE, "job '%s': its charges do not add up", a->job);
+        rc = cm__ledger_fail(tx->l, CM_LEDGER_E_STORAGE, "job '%s': its charges do not add up",
+                             a->job);
     int64_t grant_id = -1;
     if (!rc && to_new > 0) {
         cm_grant_row g;
         rc = cm__grant_new(tx, h.ws, CM_LEDGER_GRANT_REFUND, tx->now, -1, -1, NULL, 0, 0, NULL, &g);
         if (!rc)
             rc = cm__move(tx, &g, "refund", to_new, tx->now, a->job, a->operator_id, a->reason,
-                         a->ref);
+                          a->ref);
         grant_id = g.id;
     }
     int64_t total = h.refunded + want;
@@ -145,8 +150,8 @@ int cm_ledger_refund(cm_ledger *l, const char *job, int64_t credits, const char 
     if (rc)
         return rc;
     if (!reason || !*reason || strlen(reason) > CM_TEXT_MAX || !cm__text_plain(reason))
-        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "a refund needs a reason (UTF-8, up to %d bytes)",
-                       CM_TEXT_MAX);
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
+                               "a refund needs a reason (UTF-8, up to %d bytes)", CM_TEXT_MAX);
     if (credits <= 0 && credits != CM_LEDGER_ALL)
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "credits to refund must be positive");
     /* copied out only after the COMMIT: a failing call leaves *out untouched */

@@ -25,9 +25,9 @@ int64_t cm__time_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = floor_div(y, 400);
-    int64_t yoe = y - era * 400;                                /* [0, 399] */
+    int64_t yoe = y - era * 400;                                  /* [0, 399] */
     int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1; /* [0, 365] */
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;        /* [0, 146096] */
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;          /* [0, 146096] */
     return era * 146097 + doe - 719468;
 }
 
@@ -103,9 +103,8 @@ int cm_ledger_time_parse(const char *text, int64_t *out_ms)
     if (!text || !out_ms || strlen(text) < 20)
         return CM_LEDGER_E_INVALID;
     if (digits(text, 4, &y) || text[4] != '-' || digits(text + 5, 2, &mo) || text[7] != '-' ||
-        digits(text + 8, 2, &d) || text[10] != 'T' || digits(text + 11, 2, &h) ||
-        text[13] != ':' || digits(text + 14, 2, &mi) || text[16] != ':' ||
-        digits(text + 17, 2, &s))
+        digits(text + 8, 2, &d) || text[10] != 'T' || digits(text + 11, 2, &h) || text[13] != ':' ||
+        digits(text + 14, 2, &mi) || text[16] != ':' || digits(text + 17, 2, &s))
         return CM_LEDGER_E_INVALID;
     const char *p = text + 19;
     if (*p == '.') {

@@ -39,7 +39,7 @@ static int create_body(cm_tx *tx, void *arg)
             return CM_LEDGER_OK;
         /* Say no more than that the id is taken: the caller may be a stranger. */
         return cm__ledger_fail(tx->l, CM_LEDGER_E_CONFLICT,
-                       "workspace id '%s' is already taken by another workspace", a->ws);
+                               "workspace id '%s' is already taken by another workspace", a->ws);
     }
     rc = CM_RUN(tx, CM_Q_WS_INSERT, NULL, NULL, CM_T(a->ws), CM_T(a->user), CM_T(a->region),
                 CM_I(tx->now));
@@ -51,8 +51,7 @@ static int create_body(cm_tx *tx, void *arg)
     return rc;
 }
 
-int cm_ledger_workspace_create(cm_ledger *l, const char *ws, const char *owner,
-                               const char *region)
+int cm_ledger_workspace_create(cm_ledger *l, const char *ws, const char *owner, const char *region)
 {
     char reg[16];
     int rc = cm__valid_id(l, "the workspace id", ws);
@@ -70,8 +69,8 @@ static int member_body(cm_tx *tx, void *arg)
 {
     ws_args *a = arg;
     cm_ws_row w;
-    int rc = cm__ws_access(tx, a->ws, a->as_user, 1,
-                          a->op == 1 ? "add members" : "remove members", &w);
+    int rc =
+        cm__ws_access(tx, a->ws, a->as_user, 1, a->op == 1 ? "add members" : "remove members", &w);
     if (!rc) /* its rows are dated in ledger time, after what happened before them */
         rc = cm__touch(tx, a->ws);
     if (rc)
@@ -79,22 +78,22 @@ static int member_body(cm_tx *tx, void *arg)
     if (strcmp(a->user, w.owner) == 0) {
         if (a->op == 1)
             return CM_LEDGER_OK; /* the owner is always a member */
-        return cm__ledger_fail(tx->l, CM_LEDGER_E_INVALID, "the owner of workspace '%s' cannot be removed",
-                       a->ws);
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_INVALID,
+                               "the owner of workspace '%s' cannot be removed", a->ws);
     }
     int member = 0;
     rc = CM_RUN(tx, CM_Q_MEMBER_GET, cb_found, &member, CM_T(a->ws), CM_T(a->user));
     if (!rc && !member && a->op == 2)
         return cm__ledger_fail(tx->l, CM_LEDGER_E_NOT_MEMBER,
-                       "user '%s' is not a member of workspace '%s'; nothing was removed", a->user,
-                       a->ws);
+                               "user '%s' is not a member of workspace '%s'; nothing was removed",
+                               a->user, a->ws);
     if (rc || (member && a->op == 1))
         return rc; /* adding a member again: a retry */
     rc = CM_RUN(tx, a->op == 1 ? CM_Q_MEMBER_INSERT : CM_Q_MEMBER_DELETE, NULL, NULL, CM_T(a->ws),
                 CM_T(a->user));
     if (!rc)
         rc = cm__journal(tx, a->ws, tx->now, a->op == 1 ? "member_add" : "member_remove", -1, NULL,
-                        0, a->as_user, a->user, NULL);
+                         0, a->as_user, a->user, NULL);
     return rc;
 }
 
@@ -161,8 +160,7 @@ static int price_body(cm_tx *tx, void *arg)
     return rc;
 }
 
-int cm_ledger_price_set(cm_ledger *l, const char *region, const char *currency,
-                        int64_t unit_minor)
+int cm_ledger_price_set(cm_ledger *l, const char *region, const char *currency, int64_t unit_minor)
 {
     return cm_ledger_price_set_by(l, region, currency, unit_minor, NULL);
 }
@@ -177,13 +175,14 @@ int cm_ledger_price_set_by(cm_ledger *l, const char *region, const char *currenc
     if (rc)
         return rc;
     if (cm_ledger_currency_exponent(currency) < 0)
-        return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
-                       "currency '%.16s' is not an ISO 4217 code this ledger knows (such as "
-                       "USD, EUR, GBP, JPY, INR; upper case)",
-                       currency && cm__text_plain(currency) ? currency : "?");
+        return cm__ledger_fail(
+            l, CM_LEDGER_E_INVALID,
+            "currency '%.16s' is not an ISO 4217 code this ledger knows (such as "
+            "USD, EUR, GBP, JPY, INR; upper case)",
+            currency && cm__text_plain(currency) ? currency : "?");
     if (unit_minor < 1 || unit_minor > INT64_C(1000000000))
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
-                       "the unit price must be 1 to 10^9 minor units (nothing is free)");
+                               "the unit price must be 1 to 10^9 minor units (nothing is free)");
     price_args a = {reg, currency, operator_id ? operator_id : "operator", unit_minor};
     return cm__tx_run(l, 1, price_body, &a);
 }
@@ -220,7 +219,7 @@ static int price_of(cm_tx *tx, const cm_ws_row *w, int64_t credits, price_row *p
         return cm__ledger_fail(tx->l, CM_LEDGER_E_STORAGE, "the price table has no default row");
     if (p->unit_minor > 0 && credits > INT64_MAX / p->unit_minor)
         return cm__ledger_fail(tx->l, CM_LEDGER_E_INVALID, "the price of %lld credits overflows",
-                       (long long)credits);
+                               (long long)credits);
     *total = credits * p->unit_minor;
     return CM_LEDGER_OK;
 }
@@ -242,10 +241,11 @@ static int buy_body(cm_tx *tx, void *arg)
         if (v.n) {
             cm_grant_row g = v.v[0];
             cm__grant_vec_free(&v);
-            if (strcmp(g.ws, a->ws) != 0 || g.granted != a->credits || g.kind != CM_LEDGER_GRANT_ADDON)
-                return cm__ledger_fail(tx->l, CM_LEDGER_E_CONFLICT,
-                               "payment reference '%s' was already used for another purchase",
-                               a->ref);
+            if (strcmp(g.ws, a->ws) != 0 || g.granted != a->credits ||
+                g.kind != CM_LEDGER_GRANT_ADDON)
+                return cm__ledger_fail(
+                    tx->l, CM_LEDGER_E_CONFLICT,
+                    "payment reference '%s' was already used for another purchase", a->ref);
             fill_purchase(a->out, &g, a->credits, 1);
             return CM_LEDGER_OK;
         }
@@ -258,7 +258,7 @@ static int buy_body(cm_tx *tx, void *arg)
         return rc;
     cm_grant_row g;
     rc = cm__grant_new(tx, a->ws, CM_LEDGER_GRANT_ADDON, tx->now, -1, -1, a->ref, p.unit_minor,
-                      total, p.currency, &g);
+                       total, p.currency, &g);
     /* Money for people: in the currency's decimals ("5 x 0.15 = 0.75 USD"). */
     char why[128], unit[40], sum[40];
     cm_ledger_money_format(p.unit_minor, p.currency, unit, sizeof unit);
@@ -276,7 +276,8 @@ int cm_ledger_buy(cm_ledger *l, const char *ws, int64_t credits, const char *as_
                   const char *payment_ref, cm_ledger_purchase *out)
 {
     if (credits <= 0 || credits > INT64_C(1000000000000))
-        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "credits to buy must be between 1 and 10^12");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
+                               "credits to buy must be between 1 and 10^12");
     int rc = cm__valid_id(l, "the acting user", as_user);
     if (!rc && payment_ref)
         rc = cm__valid_id(l, "the payment reference", payment_ref);
@@ -321,7 +322,8 @@ int cm_ledger_price(cm_ledger *l, const char *ws, int64_t credits, const char *a
                     cm_ledger_purchase *out)
 {
     if (credits <= 0 || credits > INT64_C(1000000000000))
-        return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "credits to price must be between 1 and 10^12");
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
+                               "credits to price must be between 1 and 10^12");
     if (!out)
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_price: out is NULL");
     cm_ledger_purchase tmp;

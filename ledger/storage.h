@@ -53,86 +53,86 @@ typedef struct cm_sv {
 /* Named statements. Parameters ?1..?n in order; result columns as listed. */
 typedef enum cm_stmt {
     /* prices(region, currency, unit_minor) */
-    CM_Q_PRICE_GET,      /* (region) -> currency, unit_minor */
-    CM_Q_PRICE_UPSERT,   /* (region, currency, unit_minor) */
+    CM_Q_PRICE_GET,    /* (region) -> currency, unit_minor */
+    CM_Q_PRICE_UPSERT, /* (region, currency, unit_minor) */
     /* workspaces(id, owner, region, created_ms) */
-    CM_Q_WS_GET,         /* (ws) -> owner, region */
-    CM_Q_WS_INSERT,      /* (ws, owner, region, created_ms) */
-    CM_Q_WS_ALL,         /* () -> id */
-    CM_Q_WS_ACCESS,      /* (ws, user|NULL) -> owner, region, member (1 if user is a member
-                             of ws, else 0); no row if ws does not exist */
+    CM_Q_WS_GET,    /* (ws) -> owner, region */
+    CM_Q_WS_INSERT, /* (ws, owner, region, created_ms) */
+    CM_Q_WS_ALL,    /* () -> id */
+    CM_Q_WS_ACCESS, /* (ws, user|NULL) -> owner, region, member (1 if user is a member
+                        of ws, else 0); no row if ws does not exist */
     /* members(ws, user_id) */
-    CM_Q_MEMBER_GET,     /* (ws, user) -> 1 */
-    CM_Q_MEMBER_INSERT,  /* (ws, user) */
-    CM_Q_MEMBER_DELETE,  /* (ws, user) */
+    CM_Q_MEMBER_GET,    /* (ws, user) -> 1 */
+    CM_Q_MEMBER_INSERT, /* (ws, user) */
+    CM_Q_MEMBER_DELETE, /* (ws, user) */
     /* plans(ws, credits, interval, tier, start_ms, next_period, cancelled_ms,
      *       sched_credits, sched_interval, sched_tier, sched_ms) */
-    CM_Q_PLAN_GET,       /* (ws) -> credits, interval, tier, start_ms, next_period, cancelled_ms,
-                             sched_credits, sched_interval, sched_tier, sched_ms */
-    CM_Q_PLAN_PUT,       /* (ws, credits, interval, tier, start_ms) : replace, next_period 0,
-                             not cancelled, nothing scheduled */
-    CM_Q_PLAN_SET_NEXT,  /* (ws, next_period) */
-    CM_Q_PLAN_CANCEL,    /* (ws, cancelled_ms) */
+    CM_Q_PLAN_GET,      /* (ws) -> credits, interval, tier, start_ms, next_period, cancelled_ms,
+                            sched_credits, sched_interval, sched_tier, sched_ms */
+    CM_Q_PLAN_PUT,      /* (ws, credits, interval, tier, start_ms) : replace, next_period 0,
+                            not cancelled, nothing scheduled */
+    CM_Q_PLAN_SET_NEXT, /* (ws, next_period) */
+    CM_Q_PLAN_CANCEL,   /* (ws, cancelled_ms) */
     /* what bringing ws up to now has to do, in one read */
-    CM_Q_TOUCH_STATE,    /* (ws, clock_ms) -> lapse_due (1 if a held hold's lease ended by
-                             now, else 0), expiry_due (1 if a grant with remaining > 0 expired
-                             by now, else 0), then the plan's credits, interval, start_ms,
-                             next_period, cancelled_ms (all NULL without a plan), then now:
-                             the later of clock_ms and the at_ms of the workspace's last
-                             journal row (ledger time never runs backwards), which the due
-                             tests use; one row */
+    CM_Q_TOUCH_STATE, /* (ws, clock_ms) -> lapse_due (1 if a held hold's lease ended by
+                          now, else 0), expiry_due (1 if a grant with remaining > 0 expired
+                          by now, else 0), then the plan's credits, interval, start_ms,
+                          next_period, cancelled_ms (all NULL without a plan), then now:
+                          the later of clock_ms and the at_ms of the workspace's last
+                          journal row (ledger time never runs backwards), which the due
+                          tests use; one row */
     /* grants(id, ws, kind, granted, remaining, held, charged, expired, refunded_into,
      *        created_ms, expires_ms, period, ref, unit_minor, total_minor, currency) */
-    CM_Q_GRANT_INSERT,   /* (ws, kind, granted, created_ms, expires_ms|NULL, period|NULL,
-                             ref|NULL, unit_minor|NULL, total_minor|NULL, currency|NULL) -> id */
-    CM_Q_GRANT_GET,      /* (id) -> GRANT_COLS */
-    CM_Q_GRANT_SPENDABLE,/* (ws, now_ms) -> GRANT_COLS of grants with remaining > 0 that
-                             have not expired, in spending order */
-    CM_Q_GRANT_LIVE,     /* (ws) -> GRANT_COLS with remaining > 0 or held > 0, spending order */
-    CM_Q_GRANT_EXPIRING, /* (ws, now_ms) -> GRANT_COLS expired by now with remaining > 0,
-                             soonest expiry first */
-    CM_Q_GRANT_ALL,      /* () -> GRANT_COLS of every grant, by id */
-    CM_Q_GRANT_BY_REF,   /* (ref) -> GRANT_COLS of the add-on bought with that ref */
-    CM_Q_GRANT_SET,      /* (id, remaining, held, charged, expired, refunded_into, granted) */
+    CM_Q_GRANT_INSERT,    /* (ws, kind, granted, created_ms, expires_ms|NULL, period|NULL,
+                              ref|NULL, unit_minor|NULL, total_minor|NULL, currency|NULL) -> id */
+    CM_Q_GRANT_GET,       /* (id) -> GRANT_COLS */
+    CM_Q_GRANT_SPENDABLE, /* (ws, now_ms) -> GRANT_COLS of grants with remaining > 0 that
+                              have not expired, in spending order */
+    CM_Q_GRANT_LIVE,      /* (ws) -> GRANT_COLS with remaining > 0 or held > 0, spending order */
+    CM_Q_GRANT_EXPIRING,  /* (ws, now_ms) -> GRANT_COLS expired by now with remaining > 0,
+                              soonest expiry first */
+    CM_Q_GRANT_ALL,       /* () -> GRANT_COLS of every grant, by id */
+    CM_Q_GRANT_BY_REF,    /* (ref) -> GRANT_COLS of the add-on bought with that ref */
+    CM_Q_GRANT_SET,       /* (id, remaining, held, charged, expired, refunded_into, granted) */
     /* holds(job, ws, user_id, credits, lease_s, state, created_ms, lease_until_ms,
      *       resolved_ms, charged, refunded, commit_arg) */
-    CM_Q_HOLD_GET,       /* (job) -> HOLD_COLS */
-    CM_Q_HOLD_INSERT,    /* (job, ws, user, credits, lease_s, created_ms, lease_until_ms,
-                             binding|NULL, note|NULL) */
-    CM_Q_HOLD_LAPSABLE,  /* (ws, now_ms) -> job of held holds with lease_until_ms <= now */
-    CM_Q_HOLD_RENEW,     /* (job, lease_until_ms) */
-    CM_Q_HOLD_RESOLVE,   /* (job, state, resolved_ms, charged, commit_arg) */
+    CM_Q_HOLD_GET,          /* (job) -> HOLD_COLS */
+    CM_Q_HOLD_INSERT,       /* (job, ws, user, credits, lease_s, created_ms, lease_until_ms,
+                                binding|NULL, note|NULL) */
+    CM_Q_HOLD_LAPSABLE,     /* (ws, now_ms) -> job of held holds with lease_until_ms <= now */
+    CM_Q_HOLD_RENEW,        /* (job, lease_until_ms) */
+    CM_Q_HOLD_RESOLVE,      /* (job, state, resolved_ms, charged, commit_arg) */
     CM_Q_HOLD_SET_REFUNDED, /* (job, refunded) */
-    CM_Q_HOLD_ALL,       /* () -> HOLD_COLS of every hold */
+    CM_Q_HOLD_ALL,          /* () -> HOLD_COLS of every hold */
     /* hold_takes(job, seq, grant_id, credits): which grants a hold took from, in order,
      * written once at reserve. What a commit charged and a refund gave back of each take
      * follows from the hold's charged and refunded (cm__takes_of). */
-    CM_Q_TAKE_INSERT,    /* (job, seq, grant_id, credits) */
-    CM_Q_TAKES_OF,       /* (job) -> seq, grant_id, credits, kind, expires_ms (of the
-                             grant); by seq */
-    CM_Q_TAKES_GRANTS,   /* (job) -> GRANT_COLS of the take's grant, then seq, credits of
-                             the take (from CM_TC_SEQ on); by seq */
-    CM_Q_TAKES_ALL,      /* () -> job, seq, grant_id, credits, ws of the grant (NULL when
-                             there is no such grant), for check; by job, seq */
+    CM_Q_TAKE_INSERT,  /* (job, seq, grant_id, credits) */
+    CM_Q_TAKES_OF,     /* (job) -> seq, grant_id, credits, kind, expires_ms (of the
+                           grant); by seq */
+    CM_Q_TAKES_GRANTS, /* (job) -> GRANT_COLS of the take's grant, then seq, credits of
+                           the take (from CM_TC_SEQ on); by seq */
+    CM_Q_TAKES_ALL,    /* () -> job, seq, grant_id, credits, ws of the grant (NULL when
+                           there is no such grant), for check; by job, seq */
     /* refunds(ref, job, credits, to_source, refund_grant_id, total_refunded, at_ms) */
-    CM_Q_REFUND_GET,     /* (ref) -> job, credits, to_source, refund_grant_id, total */
-    CM_Q_REFUND_INSERT,  /* (ref, job, credits, to_source, refund_grant_id|NULL, total, at_ms) */
+    CM_Q_REFUND_GET,    /* (ref) -> job, credits, to_source, refund_grant_id, total */
+    CM_Q_REFUND_INSERT, /* (ref, job, credits, to_source, refund_grant_id|NULL, total, at_ms) */
     /* journal(id, op, ws, at_ms, kind, grant_id, job, credits, actor, reason, ref) */
     /* Ids and operation numbers are unique and increasing within a workspace (a backend
      * may make them unique across workspaces too); a workspace's rows are in id order. */
     CM_Q_JOURNAL_NEXT_OP, /* (ws) -> a new operation number for ws (unique within ws,
                              increasing; taken inside the write transaction) */
-    CM_Q_JOURNAL_INSERT, /* (op, ws, at_ms, kind, grant_id|NULL, job|NULL, credits, actor,
-                             reason|NULL, ref|NULL) : the row gets the next id of ws */
-    CM_Q_JOURNAL_OF_WS,  /* (ws) -> id, at_ms, kind, grant_id, job, credits, actor, reason,
-                             ref; by id */
-    CM_Q_JOURNAL_ALL,    /* () -> id, op, kind, grant_id, job, credits, ws, at_ms; by ws, id */
-    CM_Q_HOLD_NOTE,      /* (ws, job) -> reason of the job's first "hold" journal row: the
-                             note of its reserve */
+    CM_Q_JOURNAL_INSERT,  /* (op, ws, at_ms, kind, grant_id|NULL, job|NULL, credits, actor,
+                              reason|NULL, ref|NULL) : the row gets the next id of ws */
+    CM_Q_JOURNAL_OF_WS,   /* (ws) -> id, at_ms, kind, grant_id, job, credits, actor, reason,
+                              ref; by id */
+    CM_Q_JOURNAL_ALL,     /* () -> id, op, kind, grant_id, job, credits, ws, at_ms; by ws, id */
+    CM_Q_HOLD_NOTE,       /* (ws, job) -> reason of the job's first "hold" journal row: the
+                              note of its reserve */
     /* ---- v3: plans (plan changes, scheduled changes, replay references, one clock) ---- */
-    CM_Q_PLAN_UPDATE,    /* (ws, credits, interval, tier, start_ms, next_period, cancelled_ms|NULL,
-                             sched_credits|NULL, sched_interval|NULL, sched_tier|NULL,
-                             sched_ms|NULL) */
+    CM_Q_PLAN_UPDATE, /* (ws, credits, interval, tier, start_ms, next_period, cancelled_ms|NULL,
+                          sched_credits|NULL, sched_interval|NULL, sched_tier|NULL,
+                          sched_ms|NULL) */
     /* plan_changes(id, ws, at_ms, action, credits, interval, tier, ref, outcome, resumed,
      *              granted, effective_ms): every plan set/cancel that was not a replay */
     CM_Q_PLAN_CHANGE_INSERT, /* (ws, at_ms, action, credits, interval, tier, ref|NULL, outcome,
@@ -146,15 +146,15 @@ typedef enum cm_stmt {
                                  backend has none to offer (SQLite: the local clock is used) */
     /* ---- end v3: plans ---- */
     /* v3: holds binding / prices */
-    CM_Q_HOLD_EXTRA,     /* (job) -> binding, note, commit_note (each NULL when none; all
-                             NULL for a hold made before schema 3) */
+    CM_Q_HOLD_EXTRA,           /* (job) -> binding, note, commit_note (each NULL when none; all
+                                   NULL for a hold made before schema 3) */
     CM_Q_HOLD_SET_COMMIT_NOTE, /* (job, commit_note) */
     /* prices_log(id, at_ms, actor, region, old_currency, old_unit_minor, new_currency,
      *            new_unit_minor): append-only */
-    CM_Q_PRICE_LOG_INSERT, /* (at_ms, actor, region, old_currency|NULL, old_unit_minor|NULL,
-                             new_currency, new_unit_minor) */
-    CM_Q_PRICE_LOG_LIST, /* (region|NULL) -> id, at_ms, actor, region, old_currency,
-                             old_unit_minor, new_currency, new_unit_minor; by id */
+    CM_Q_PRICE_LOG_INSERT,  /* (at_ms, actor, region, old_currency|NULL, old_unit_minor|NULL,
+                              new_currency, new_unit_minor) */
+    CM_Q_PRICE_LOG_LIST,    /* (region|NULL) -> id, at_ms, actor, region, old_currency,
+                                old_unit_minor, new_currency, new_unit_minor; by id */
     CM_Q_HOLD_BINDINGS_ALL, /* () -> job, binding, state: every hold that has a binding;
                                 by job (check) */
     CM_Q__COUNT
@@ -162,14 +162,37 @@ typedef enum cm_stmt {
 
 /* Column order of GRANT_COLS and HOLD_COLS results. */
 enum {
-    CM_GC_ID, CM_GC_WS, CM_GC_KIND, CM_GC_GRANTED, CM_GC_REMAINING, CM_GC_HELD,
-    CM_GC_CHARGED, CM_GC_EXPIRED, CM_GC_REFUNDED_INTO, CM_GC_CREATED_MS, CM_GC_EXPIRES_MS,
-    CM_GC_REF, CM_GC_UNIT_MINOR, CM_GC_TOTAL_MINOR, CM_GC_CURRENCY, CM_GC__COUNT
+    CM_GC_ID,
+    CM_GC_WS,
+    CM_GC_KIND,
+    CM_GC_GRANTED,
+    CM_GC_REMAINING,
+    CM_GC_HELD,
+    CM_GC_CHARGED,
+    CM_GC_EXPIRED,
+    CM_GC_REFUNDED_INTO,
+    CM_GC_CREATED_MS,
+    CM_GC_EXPIRES_MS,
+    CM_GC_REF,
+    CM_GC_UNIT_MINOR,
+    CM_GC_TOTAL_MINOR,
+    CM_GC_CURRENCY,
+    CM_GC__COUNT
 };
 enum {
-    CM_HC_JOB, CM_HC_WS, CM_HC_USER, CM_HC_CREDITS, CM_HC_LEASE_S, CM_HC_STATE,
-    CM_HC_CREATED_MS, CM_HC_LEASE_UNTIL_MS, CM_HC_RESOLVED_MS, CM_HC_CHARGED,
-    CM_HC_REFUNDED, CM_HC_COMMIT_ARG, CM_HC__COUNT
+    CM_HC_JOB,
+    CM_HC_WS,
+    CM_HC_USER,
+    CM_HC_CREDITS,
+    CM_HC_LEASE_S,
+    CM_HC_STATE,
+    CM_HC_CREATED_MS,
+    CM_HC_LEASE_UNTIL_MS,
+    CM_HC_RESOLVED_MS,
+    CM_HC_CHARGED,
+    CM_HC_REFUNDED,
+    CM_HC_COMMIT_ARG,
+    CM_HC__COUNT
 };
 
 /* Columns of CM_Q_TAKES_GRANTS after the GRANT_COLS. */
@@ -193,8 +216,8 @@ typedef struct cm_storage_ops {
     const char *name;
     /* Open location, create/migrate the schema. On failure returns a CM_ST_ code and
      * writes a sentence into err. */
-    int (*open)(cm_storage **out, const char *location, const cm_storage_options *opt,
-                char *err, size_t errlen);
+    int (*open)(cm_storage **out, const char *location, const cm_storage_options *opt, char *err,
+                size_t errlen);
     void (*close)(cm_storage *st);
     int (*begin)(cm_storage *st, int write); /* write=1: exclusive writer until commit */
     int (*commit)(cm_storage *st);

@@ -388,8 +388,8 @@ static void st_close(cm_storage *st)
     free(st);
 }
 
-static int st_open(cm_storage **out, const char *location, const cm_storage_options *opt,
-                   char *err, size_t errlen)
+static int st_open(cm_storage **out, const char *location, const cm_storage_options *opt, char *err,
+                   size_t errlen)
 {
     *out = NULL;
     cm_storage *st = calloc(1, sizeof *st);

@@ -19,7 +19,7 @@
     "charged, refunded, commit_arg"
 /* Plan grants first, soonest-expiring first; then add-on and refund grants, oldest. */
 #define SPENDING_ORDER                                                                             \
-    " ORDER BY CASE WHEN kind = 1 THEN 0 ELSE 1 END, CASE WHEN kind = 1 THEN expires_ms ELSE 0 " \
+    " ORDER BY CASE WHEN kind = 1 THEN 0 ELSE 1 END, CASE WHEN kind = 1 THEN expires_ms ELSE 0 "   \
     "END, created_ms, id"
 
 #endif

@@ -346,8 +346,8 @@ static void st_close(cm_storage *st)
     free(st);
 }
 
-static int st_open(cm_storage **out, const char *location, const cm_storage_options *opt,
-                   char *err, size_t errlen)
+static int st_open(cm_storage **out, const char *location, const cm_storage_options *opt, char *err,
+                   size_t errlen)
 {
     *out = NULL;
     cm_storage *st = calloc(1, sizeof *st);
@@ -368,7 +368,7 @@ static int st_open(cm_storage **out, const char *location, const cm_storage_opti
     rc = exec_retry(st, "PRAGMA journal_mode=WAL", opt->busy_timeout_ms);
     if (!rc)
         rc = exec_sql(st, opt->synchronous == CM_LEDGER_SYNC_NORMAL ? "PRAGMA synchronous=NORMAL"
-                                                                     : "PRAGMA synchronous=FULL");
+                                                                    : "PRAGMA synchronous=FULL");
     if (!rc)
         rc = exec_sql(st, "PRAGMA foreign_keys=ON");
     if (!rc)
@@ -386,8 +386,7 @@ static int run_tx_stmt(cm_storage *st, int which)
 {
     sqlite3_stmt *s = st->tx_stmts[which];
     if (!s) {
-        int rc = sqlite3_prepare_v3(st->db, tx_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &s,
-                                    NULL);
+        int rc = sqlite3_prepare_v3(st->db, tx_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
         if (rc != SQLITE_OK)
             return map_rc(st, rc);
         st->tx_stmts[which] = s;

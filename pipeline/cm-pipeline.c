@@ -30,7 +30,7 @@
 typedef struct opts {
     const char *plugin, *db, *workspace, *user, *job, *input, *output, *thumb;
     const char *fail_at, *crash_at;
-    double generate_s;  /* > 0: a by-output job */
+    double generate_s; /* > 0: a by-output job */
     int64_t lease_s;
     int64_t grace_ms;
     int64_t clock_offset_s;
@@ -46,8 +46,8 @@ typedef struct run {
     int tty;
     const char *stage;
     double stage_t0;
-    int fail_now;       /* the injected failure tripped */
-    int last_line_pc;   /* plain-line progress: last percent printed */
+    int fail_now;     /* the injected failure tripped */
+    int last_line_pc; /* plain-line progress: last percent printed */
 } run;
 
 static double now_s(void)
@@ -74,18 +74,17 @@ static void on_log(void *user, int level, const char *message)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: cm-pipeline --plugin PATH --db PATH --workspace WS --user U --job ID\n"
-            "                   [--lease SECONDS] [--fail-at STAGE] [--crash-at STAGE]\n"
-            "                   [--thumbnail PNG] [--grace-ms MS] [--clock-offset-s S]\n"
-            "                   (INPUT | --generate SECONDS [--output-extra-ms MS]) OUTPUT\n"
-            "       cm-pipeline --plugin PATH --db PATH --workspace WS --user U --quote-only\n"
-            "                   [--job ID] [--grace-ms MS] (INPUT | --generate SECONDS)\n"
-            "       cm-pipeline --plugin PATH --db PATH --workspace WS [--user U] --balance\n"
-            "       cm-pipeline --plugin PATH --db PATH --job ID --job-state\n"
-            "stages: probe, transcode, thumbnail (by input); generate, thumbnail (--generate)\n"
-            "exit: 0 done (--quote-only: quoted, affordable or not), 1 refused or failed,\n"
-            "      2 usage error or unusable plugin\n");
+    fprintf(f, "usage: cm-pipeline --plugin PATH --db PATH --workspace WS --user U --job ID\n"
+               "                   [--lease SECONDS] [--fail-at STAGE] [--crash-at STAGE]\n"
+               "                   [--thumbnail PNG] [--grace-ms MS] [--clock-offset-s S]\n"
+               "                   (INPUT | --generate SECONDS [--output-extra-ms MS]) OUTPUT\n"
+               "       cm-pipeline --plugin PATH --db PATH --workspace WS --user U --quote-only\n"
+               "                   [--job ID] [--grace-ms MS] (INPUT | --generate SECONDS)\n"
+               "       cm-pipeline --plugin PATH --db PATH --workspace WS [--user U] --balance\n"
+               "       cm-pipeline --plugin PATH --db PATH --job ID --job-state\n"
+               "stages: probe, transcode, thumbnail (by input); generate, thumbnail (--generate)\n"
+               "exit: 0 done (--quote-only: quoted, affordable or not), 1 refused or failed,\n"
+               "      2 usage error or unusable plugin\n");
 }
 
 /* ---- progress -------------------------------------------------------------------- */
@@ -271,8 +270,8 @@ static void thumb_path(const opts *o, char *buf, size_t n)
     }
     const char *slash = strrchr(o->output, '/');
     const char *dot = strrchr(o->output, '.');
-    int keep = (dot && (!slash || dot > slash + 1)) ? (int)(dot - o->output)
-                                                    : (int)strlen(o->output);
+    int keep =
+        (dot && (!slash || dot > slash + 1)) ? (int)(dot - o->output) : (int)strlen(o->output);
     snprintf(buf, n, "%.*s.png", keep, o->output);
 }
 
@@ -313,8 +312,7 @@ static int run_job(run *r)
         printf("hold: job %s was already charged; this run is not charged again\n", o->job);
     else
         printf("hold: %lld credit%s held, %lld left available\n", (long long)q.credits,
-               q.credits == 1 ? "" : "s",
-               (long long)q.available);
+               q.credits == 1 ? "" : "s", (long long)q.available);
     fflush(stdout);
 
     char thumb[4096];
@@ -377,8 +375,7 @@ static int run_queries(run *r)
         if (rc != CM_PLUGIN_OK)
             return hook_failed(r, rc, "job_state"), EXIT_REFUSED;
         printf("job: %s state %s credits %lld charged %lld\n", o->job,
-               r->api->hold_state_name(s.hold_state), (long long)s.credits,
-               (long long)s.charged);
+               r->api->hold_state_name(s.hold_state), (long long)s.credits, (long long)s.charged);
     }
     return 0;
 }
@@ -404,8 +401,7 @@ static const cm_plugin_api *load_plugin(const char *path, void **dl)
     memcpy(&entry, &sym, sizeof entry); /* object pointer to function pointer (POSIX) */
     const cm_plugin_api *api = entry(CM_PLUGIN_ABI_MAJOR, CM_PLUGIN_ABI_MINOR);
     if (!api) {
-        fprintf(stderr,
-                "cm-pipeline: incompatible plugin %s: it refuses host ABI %u.%u\n", path,
+        fprintf(stderr, "cm-pipeline: incompatible plugin %s: it refuses host ABI %u.%u\n", path,
                 CM_PLUGIN_ABI_MAJOR, CM_PLUGIN_ABI_MINOR);
         return NULL;
     }
@@ -446,21 +442,45 @@ static int valid_stage(const opts *o, const char *s)
 
 static int parse(int argc, char **argv, opts *o)
 {
-    enum { O_PLUGIN = 256, O_DB, O_WS, O_USER, O_JOB, O_GEN, O_FAIL, O_CRASH, O_LEASE, O_THUMB,
-           O_GRACE, O_CLOCK, O_EXTRA, O_BAL, O_STATE, O_VERBOSE, O_HELP, O_QUOTE };
-    static const struct option lo[] = {
-        {"plugin", required_argument, 0, O_PLUGIN}, {"db", required_argument, 0, O_DB},
-        {"workspace", required_argument, 0, O_WS},  {"user", required_argument, 0, O_USER},
-        {"job", required_argument, 0, O_JOB},       {"generate", required_argument, 0, O_GEN},
-        {"fail-at", required_argument, 0, O_FAIL},  {"crash-at", required_argument, 0, O_CRASH},
-        {"lease", required_argument, 0, O_LEASE},   {"thumbnail", required_argument, 0, O_THUMB},
-        {"grace-ms", required_argument, 0, O_GRACE},
-        {"clock-offset-s", required_argument, 0, O_CLOCK},
-        {"output-extra-ms", required_argument, 0, O_EXTRA},
-        {"balance", no_argument, 0, O_BAL},         {"job-state", no_argument, 0, O_STATE},
-        {"verbose", no_argument, 0, O_VERBOSE},     {"help", no_argument, 0, O_HELP},
-        {"quote-only", no_argument, 0, O_QUOTE},
-        {0, 0, 0, 0}};
+    enum {
+        O_PLUGIN = 256,
+        O_DB,
+        O_WS,
+        O_USER,
+        O_JOB,
+        O_GEN,
+        O_FAIL,
+        O_CRASH,
+        O_LEASE,
+        O_THUMB,
+        O_GRACE,
+        O_CLOCK,
+        O_EXTRA,
+        O_BAL,
+        O_STATE,
+        O_VERBOSE,
+        O_HELP,
+        O_QUOTE
+    };
+    static const struct option lo[] = {{"plugin", required_argument, 0, O_PLUGIN},
+                                       {"db", required_argument, 0, O_DB},
+                                       {"workspace", required_argument, 0, O_WS},
+                                       {"user", required_argument, 0, O_USER},
+                                       {"job", required_argument, 0, O_JOB},
+                                       {"generate", required_argument, 0, O_GEN},
+                                       {"fail-at", required_argument, 0, O_FAIL},
+                                       {"crash-at", required_argument, 0, O_CRASH},
+                                       {"lease", required_argument, 0, O_LEASE},
+                                       {"thumbnail", required_argument, 0, O_THUMB},
+                                       {"grace-ms", required_argument, 0, O_GRACE},
+                                       {"clock-offset-s", required_argument, 0, O_CLOCK},
+                                       {"output-extra-ms", required_argument, 0, O_EXTRA},
+                                       {"balance", no_argument, 0, O_BAL},
+                                       {"job-state", no_argument, 0, O_STATE},
+                                       {"verbose", no_argument, 0, O_VERBOSE},
+                                       {"help", no_argument, 0, O_HELP},
+                                       {"quote-only", no_argument, 0, O_QUOTE},
+                                       {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->grace_ms = -1;
     int c;
@@ -468,19 +488,45 @@ static int parse(int argc, char **argv, opts *o)
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         char *end;
         switch (c) {
-        case O_PLUGIN: o->plugin = optarg; break;
-        case O_DB: o->db = optarg; break;
-        case O_WS: o->workspace = optarg; break;
-        case O_USER: o->user = optarg; break;
-        case O_JOB: o->job = optarg; break;
-        case O_THUMB: o->thumb = optarg; break;
-        case O_FAIL: o->fail_at = optarg; break;
-        case O_CRASH: o->crash_at = optarg; break;
-        case O_BAL: o->query_balance = 1; break;
-        case O_STATE: o->query_job = 1; break;
-        case O_VERBOSE: o->verbose = 1; break;
-        case O_QUOTE: o->quote_only = 1; break;
-        case O_HELP: usage(stdout); exit(0);
+        case O_PLUGIN:
+            o->plugin = optarg;
+            break;
+        case O_DB:
+            o->db = optarg;
+            break;
+        case O_WS:
+            o->workspace = optarg;
+            break;
+        case O_USER:
+            o->user = optarg;
+            break;
+        case O_JOB:
+            o->job = optarg;
+            break;
+        case O_THUMB:
+            o->thumb = optarg;
+            break;
+        case O_FAIL:
+            o->fail_at = optarg;
+            break;
+        case O_CRASH:
+            o->crash_at = optarg;
+            break;
+        case O_BAL:
+            o->query_balance = 1;
+            break;
+        case O_STATE:
+            o->query_job = 1;
+            break;
+        case O_VERBOSE:
+            o->verbose = 1;
+            break;
+        case O_QUOTE:
+            o->quote_only = 1;
+            break;
+        case O_HELP:
+            usage(stdout);
+            exit(0);
         case O_GEN:
             o->generate_s = strtod(optarg, &end);
             if (end == optarg || *end || !(o->generate_s > 0 && o->generate_s <= 86400)) {
@@ -532,8 +578,9 @@ static int parse(int argc, char **argv, opts *o)
     if (o->quote_only) {
         if (!o->workspace || !o->user || nargs != (o->generate_s > 0 ? 0 : 1) || o->fail_at ||
             o->crash_at) {
-            fprintf(stderr, "cm-pipeline: --quote-only needs --workspace, --user and %s, and "
-                            "runs no stage\n",
+            fprintf(stderr,
+                    "cm-pipeline: --quote-only needs --workspace, --user and %s, and "
+                    "runs no stage\n",
                     o->generate_s > 0 ? "no OUTPUT (with --generate)" : "INPUT (no OUTPUT)");
             return -1;
         }
@@ -612,8 +659,8 @@ int main(int argc, char **argv)
         return EXIT_REFUSED;
     }
     int status = (o.query_balance || o.query_job) ? run_queries(&r)
-                 : o.quote_only                      ? run_quote(&r)
-                                                     : run_job(&r);
+                 : o.quote_only                   ? run_quote(&r)
+                                                  : run_job(&r);
     api->close(r.p);
     dlclose(dl);
     return status;

@@ -18,7 +18,7 @@ typedef struct cmh_input {
     AVCodecContext *vdec, *adec; /* NULL when absent */
     int vidx, aidx;              /* stream indexes, -1 when absent */
     AVFrame *frame;
-    int64_t start_us;            /* the container's start time, 0 when unknown */
+    int64_t start_us; /* the container's start time, 0 when unknown */
     /* progress */
     const cmh_control *ctl;
     int64_t expected_us;

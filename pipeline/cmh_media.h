@@ -64,7 +64,7 @@ int cmh_generate(int64_t duration_ms, const char *out_path, const cmh_control *c
 
 /* What the probe stage of the host learns of an input (no billing: that is the plugin's). */
 typedef struct cmh_media_info {
-    char format[32];     /* demuxer name */
+    char format[32]; /* demuxer name */
     int has_video, has_audio;
     int width, height;   /* 0 without video */
     int64_t duration_ms; /* the container's figure, -1 when unknown */

@@ -26,10 +26,10 @@
 typedef struct cmh_sink cmh_sink;
 
 typedef struct cmh_sink_params {
-    int width, height;      /* output picture size (even); 0 = no video */
-    AVRational frame_rate;  /* output frame rate */
-    int sample_rate;        /* preferred output rate; 0 = no audio */
-    int channels;           /* 1 or 2 */
+    int width, height;     /* output picture size (even); 0 = no video */
+    AVRational frame_rate; /* output frame rate */
+    int sample_rate;       /* preferred output rate; 0 = no audio */
+    int channels;          /* 1 or 2 */
 } cmh_sink_params;
 
 int cmh_sink_open(cmh_sink **out, const char *path, const cmh_sink_params *p, char *err,

@@ -171,8 +171,9 @@ void cmh_progress_packet(cmh_input *in, const AVPacket *pkt)
 {
     if (in->expected_us <= 0 || pkt->pts == AV_NOPTS_VALUE)
         return;
-    int64_t us = av_rescale_q(pkt->pts, in->fmt->streams[pkt->stream_index]->time_base,
-                              AV_TIME_BASE_Q) - in->start_us;
+    int64_t us =
+        av_rescale_q(pkt->pts, in->fmt->streams[pkt->stream_index]->time_base, AV_TIME_BASE_Q) -
+        in->start_us;
     if (us <= 0)
         return;
     int64_t pc = us * 100 / in->expected_us;

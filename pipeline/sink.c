@@ -29,19 +29,19 @@ struct cmh_sink {
 
     AVCodecContext *venc;
     AVStream *vst;
-    AVFrame *vframe;           /* encoder-format picture, reused */
-    struct SwsContext *sws;    /* cached for the last source geometry */
+    AVFrame *vframe;        /* encoder-format picture, reused */
+    struct SwsContext *sws; /* cached for the last source geometry */
     int sws_w, sws_h, sws_fmt;
-    int64_t last_vpts;         /* in venc->time_base; INT64_MIN before the first */
+    int64_t last_vpts; /* in venc->time_base; INT64_MIN before the first */
 
     AVCodecContext *aenc;
     AVStream *ast;
-    AVFrame *aframe;           /* encoder-format samples, frame_size long, reused */
-    SwrContext *swr;           /* built for the source of the first audio frame */
+    AVFrame *aframe; /* encoder-format samples, frame_size long, reused */
+    SwrContext *swr; /* built for the source of the first audio frame */
     AVChannelLayout swr_in_layout;
     int swr_in_fmt, swr_in_rate;
     AVAudioFifo *fifo;
-    uint8_t **conv;            /* swr output scratch */
+    uint8_t **conv; /* swr output scratch */
     int conv_cap;
     int64_t samples_sent;
     AVPacket *pkt;
@@ -102,8 +102,7 @@ static int pick_sample_rate(const AVCodec *c, int wanted)
     return best ? best : c->supported_samplerates[0];
 }
 
-static int write_packets(cmh_sink *s, AVCodecContext *enc, AVStream *st, char *err,
-                         size_t err_size)
+static int write_packets(cmh_sink *s, AVCodecContext *enc, AVStream *st, char *err, size_t err_size)
 {
     for (;;) {
         int rc = avcodec_receive_packet(enc, s->pkt);
@@ -267,9 +266,9 @@ int cmh_sink_video(cmh_sink *s, const AVFrame *src, int64_t pts_us, char *err, s
         return CMH_OK; /* faster than the output rate, or a duplicate tick */
     if (!s->sws || s->sws_w != src->width || s->sws_h != src->height || s->sws_fmt != src->format) {
         sws_freeContext(s->sws);
-        s->sws = sws_getContext(src->width, src->height, src->format, s->venc->width,
-                                s->venc->height, AV_PIX_FMT_YUV420P, SWS_BILINEAR, NULL, NULL,
-                                NULL);
+        s->sws =
+            sws_getContext(src->width, src->height, src->format, s->venc->width, s->venc->height,
+                           AV_PIX_FMT_YUV420P, SWS_BILINEAR, NULL, NULL, NULL);
         if (!s->sws)
             return cmh_fail(err, err_size, CMH_E_LIBAV, 0, "no scaler for this picture format");
         s->sws_w = src->width;
@@ -336,9 +335,8 @@ static int convert_into_fifo(cmh_sink *s, const uint8_t **in, int in_samples, ch
         if (s->conv)
             av_freep(&s->conv[0]);
         av_freep(&s->conv);
-        int rc = av_samples_alloc_array_and_samples(&s->conv, NULL,
-                                                    s->aenc->ch_layout.nb_channels, want,
-                                                    s->aenc->sample_fmt, 0);
+        int rc = av_samples_alloc_array_and_samples(&s->conv, NULL, s->aenc->ch_layout.nb_channels,
+                                                    want, s->aenc->sample_fmt, 0);
         if (rc < 0) {
             s->conv_cap = 0;
             return cmh_fail(err, err_size, CMH_E_NOMEM, rc, "audio buffers");
@@ -376,9 +374,9 @@ static int ensure_swr(cmh_sink *s, const AVFrame *src, char *err, size_t err_siz
         av_channel_layout_uninit(&in_layout);
         av_channel_layout_default(&in_layout, n);
     }
-    int rc = swr_alloc_set_opts2(&s->swr, &s->aenc->ch_layout, s->aenc->sample_fmt,
-                                 s->aenc->sample_rate, &in_layout, src->format, src->sample_rate,
-                                 0, NULL);
+    int rc =
+        swr_alloc_set_opts2(&s->swr, &s->aenc->ch_layout, s->aenc->sample_fmt, s->aenc->sample_rate,
+                            &in_layout, src->format, src->sample_rate, 0, NULL);
     if (rc >= 0)
         rc = swr_init(s->swr);
     av_channel_layout_uninit(&in_layout);

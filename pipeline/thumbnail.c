@@ -73,8 +73,7 @@ out:
 }
 
 /* Decodes from the current position; leaves the chosen frame in best. */
-static int pick_frame(cmh_input *in, int64_t target_us, AVFrame *best, char *err,
-                      size_t err_size)
+static int pick_frame(cmh_input *in, int64_t target_us, AVFrame *best, char *err, size_t err_size)
 {
     AVPacket *pkt = av_packet_alloc();
     if (!pkt)

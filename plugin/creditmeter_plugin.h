@@ -153,14 +153,14 @@ enum cm_plugin_billing {
  * the quote's method_name. */
 enum cm_plugin_method {
     CM_PLUGIN_METHOD_NONE = 0,
-    CM_PLUGIN_METHOD_MP4_INDEX = 1,    /* 0.1's sampling of libavformat's index; no longer
-                                          reported */
-    CM_PLUGIN_METHOD_TAIL_PACKETS = 2, /* 0.1's last packets near the end; no longer reported */
-    CM_PLUGIN_METHOD_PACKET_SCAN = 3,  /* a demux-only scan of every packet */
+    CM_PLUGIN_METHOD_MP4_INDEX = 1,      /* 0.1's sampling of libavformat's index; no longer
+                                            reported */
+    CM_PLUGIN_METHOD_TAIL_PACKETS = 2,   /* 0.1's last packets near the end; no longer reported */
+    CM_PLUGIN_METHOD_PACKET_SCAN = 3,    /* a demux-only scan of every packet */
     CM_PLUGIN_METHOD_STRUCTURE_WALK = 4, /* ABI 1.1: a walk of the container's structure
                                             (MP4 boxes and fragments, AVI, Matroska) with
                                             every byte accounted for */
-    CM_PLUGIN_METHOD_REQUESTED = 100,  /* by output: the requested output length */
+    CM_PLUGIN_METHOD_REQUESTED = 100,    /* by output: the requested output length */
 };
 
 /* State of a job's hold (the ledger's states, mapped one by one). */
@@ -180,7 +180,11 @@ enum cm_plugin_grant_kind {
 };
 
 /* Levels of the log callback. */
-enum cm_plugin_log_level { CM_PLUGIN_LOG_ERROR = 0, CM_PLUGIN_LOG_INFO = 1, CM_PLUGIN_LOG_DEBUG = 2 };
+enum cm_plugin_log_level {
+    CM_PLUGIN_LOG_ERROR = 0,
+    CM_PLUGIN_LOG_INFO = 1,
+    CM_PLUGIN_LOG_DEBUG = 2
+};
 
 typedef struct cm_plugin cm_plugin; /* opaque handle */
 
@@ -191,18 +195,18 @@ typedef struct cm_plugin cm_plugin; /* opaque handle */
  */
 typedef struct cm_plugin_config {
     uint32_t struct_size;
-    const char *ledger;             /* ledger location (required): an SQLite file path, or a
-                                       postgresql:// URI for a ledger a fleet shares */
-    int64_t grace_ms;               /* padding grace; -1: the probe's default (500) */
-    int64_t default_lease_s;        /* lease of a hold when the job gives none; 0: 900 */
-    int64_t probe_max_duration_ms;  /* 0: the probe's default (24 h) */
-    int64_t probe_time_budget_ms;   /* 0: the probe's default (10 s) */
-    int64_t probe_max_file_bytes;   /* 0: the probe's default (64 GiB) */
-    int64_t (*now_ms)(void *user);  /* the ledger's clock, Unix ms UTC; NULL: real time */
+    const char *ledger;            /* ledger location (required): an SQLite file path, or a
+                                      postgresql:// URI for a ledger a fleet shares */
+    int64_t grace_ms;              /* padding grace; -1: the probe's default (500) */
+    int64_t default_lease_s;       /* lease of a hold when the job gives none; 0: 900 */
+    int64_t probe_max_duration_ms; /* 0: the probe's default (24 h) */
+    int64_t probe_time_budget_ms;  /* 0: the probe's default (10 s) */
+    int64_t probe_max_file_bytes;  /* 0: the probe's default (64 GiB) */
+    int64_t (*now_ms)(void *user); /* the ledger's clock, Unix ms UTC; NULL: real time */
     void *clock_user;
     void (*log)(void *user, int level, const char *message); /* NULL: silent */
     void *log_user;
-    int ledger_busy_timeout_ms;     /* 0: the ledger's default (5000) */
+    int ledger_busy_timeout_ms; /* 0: the ledger's default (5000) */
 } cm_plugin_config;
 
 /*
@@ -218,13 +222,13 @@ typedef struct cm_plugin_config {
 /* What a job is. Strings are read during job_begin only. */
 typedef struct cm_plugin_job_spec {
     uint32_t struct_size;
-    const char *job;        /* the job id: the idempotency key of its hold */
-    const char *workspace;  /* whose credits */
-    const char *user;       /* who runs it: the workspace's owner or a member */
-    int billing;            /* enum cm_plugin_billing */
-    const char *input_path; /* by input: the local file to measure; by output: ignored */
+    const char *job;             /* the job id: the idempotency key of its hold */
+    const char *workspace;       /* whose credits */
+    const char *user;            /* who runs it: the workspace's owner or a member */
+    int billing;                 /* enum cm_plugin_billing */
+    const char *input_path;      /* by input: the local file to measure; by output: ignored */
     int64_t requested_output_ms; /* by output: the length asked for (> 0) */
-    int64_t lease_s;        /* lease of the hold; 0: the config's default */
+    int64_t lease_s;             /* lease of the hold; 0: the config's default */
 } cm_plugin_job_spec;
 
 #define CM_PLUGIN_JOB_SPEC_SIZE_1_0 sizeof(cm_plugin_job_spec)
@@ -274,12 +278,12 @@ typedef struct cm_plugin_quote {
 /* The result of job_end. */
 typedef struct cm_plugin_outcome {
     uint32_t struct_size;
-    int hold_state;         /* committed or released */
-    int64_t quoted;         /* credits held by job_begin */
-    int64_t charged;        /* credits charged (0 when released) */
-    int64_t output_ms;      /* by output: the output's measured length; -1 otherwise */
-    int replayed;           /* 1: the job had been resolved before; the first result */
-    int cause;              /* enum cm_plugin_cause, for bad_output and ledger errors */
+    int hold_state;    /* committed or released */
+    int64_t quoted;    /* credits held by job_begin */
+    int64_t charged;   /* credits charged (0 when released) */
+    int64_t output_ms; /* by output: the output's measured length; -1 otherwise */
+    int replayed;      /* 1: the job had been resolved before; the first result */
+    int cause;         /* enum cm_plugin_cause, for bad_output and ledger errors */
     int cause_code;
     char message[256];
 } cm_plugin_outcome;
@@ -288,8 +292,8 @@ typedef struct cm_plugin_outcome {
 
 typedef struct cm_plugin_balance {
     uint32_t struct_size;
-    int64_t available;      /* spendable now */
-    int64_t held;           /* held by running jobs */
+    int64_t available; /* spendable now */
+    int64_t held;      /* held by running jobs */
 } cm_plugin_balance;
 
 #define CM_PLUGIN_BALANCE_SIZE_1_0 sizeof(cm_plugin_balance)
@@ -311,8 +315,8 @@ typedef struct cm_plugin_job_state {
 /* The last failing call on a handle. */
 typedef struct cm_plugin_error_info {
     uint32_t struct_size;
-    int code;               /* enum cm_plugin_error */
-    int cause;              /* enum cm_plugin_cause */
+    int code;  /* enum cm_plugin_error */
+    int cause; /* enum cm_plugin_cause */
     int cause_code;
     char message[256];
 } cm_plugin_error_info;
@@ -323,10 +327,10 @@ typedef struct cm_plugin_error_info {
  * The function table. The functions below are listed as fields, in ABI order.
  */
 typedef struct cm_plugin_api {
-    uint32_t abi_major;     /* CM_PLUGIN_ABI_MAJOR of the plugin */
-    uint32_t abi_minor;     /* CM_PLUGIN_ABI_MINOR of the plugin */
-    uint32_t struct_size;   /* sizeof(cm_plugin_api) in the plugin */
-    const char *version;    /* the plugin's release, "MAJOR.MINOR.PATCH" (cm_version.h) */
+    uint32_t abi_major;   /* CM_PLUGIN_ABI_MAJOR of the plugin */
+    uint32_t abi_minor;   /* CM_PLUGIN_ABI_MINOR of the plugin */
+    uint32_t struct_size; /* sizeof(cm_plugin_api) in the plugin */
+    const char *version;  /* the plugin's release, "MAJOR.MINOR.PATCH" (cm_version.h) */
 
     /*
      * Opens a handle: opens (creating if needed) the ledger and makes a probe with the
@@ -371,8 +375,7 @@ typedef struct cm_plugin_api {
      * and renews the lease. A failed stage does not end the job: call job_end(ok = 0).
      * Thread-safe. Returns as stage_begin.
      */
-    int (*stage_end)(cm_plugin *p, const char *job, const char *stage, int ok,
-                     const char *message);
+    int (*stage_end)(cm_plugin *p, const char *job, const char *stage, int ok, const char *message);
 
     /*
      * Ends a job. ok = 1: commits (by input: the quote; by output: the credits of
@@ -392,8 +395,7 @@ typedef struct cm_plugin_api {
      * Returns OK, E_INVALID, E_ABI (out->struct_size below its 1.0 size), E_FORBIDDEN,
      * E_LEDGER, E_NOMEM.
      */
-    int (*balance)(cm_plugin *p, const char *workspace, const char *user,
-                   cm_plugin_balance *out);
+    int (*balance)(cm_plugin *p, const char *workspace, const char *user, cm_plugin_balance *out);
 
     /*
      * The ledger's state of a job's hold (whichever process made it), brought up
@@ -433,8 +435,9 @@ typedef struct cm_plugin_api {
      * be NULL or empty (a quote names no job); the rest of the spec is as for
      * job_begin. hold_state is NONE, replayed 0, lease_until_ms -1. Changes no credits
      * (the ledger brings the workspace up to now). quote->struct_size must be at least
-     * CM_PLUGIN_QUOTE_SIZE_1_1 (else E_ABI, not written). Thread-safe. Returns OK (affordable or not), E_INVALID, E_ABI, E_BAD_FILE
-     * (probe code in quote->cause_code), E_FORBIDDEN, E_LEDGER, E_NOMEM.
+     * CM_PLUGIN_QUOTE_SIZE_1_1 (else E_ABI, not written). Thread-safe. Returns OK (affordable or
+     * not), E_INVALID, E_ABI, E_BAD_FILE (probe code in quote->cause_code), E_FORBIDDEN, E_LEDGER,
+     * E_NOMEM.
      */
     int (*quote)(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *quote);
 } cm_plugin_api;

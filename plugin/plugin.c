@@ -85,22 +85,32 @@ _Static_assert((int)CM_PLUGIN_GRANT_PLAN == (int)CM_LEDGER_GRANT_PLAN &&
 int cmp_hold_state(int ledger_state)
 {
     switch (ledger_state) {
-    case CM_LEDGER_HELD: return CM_PLUGIN_HOLD_HELD;
-    case CM_LEDGER_COMMITTED: return CM_PLUGIN_HOLD_COMMITTED;
-    case CM_LEDGER_RELEASED: return CM_PLUGIN_HOLD_RELEASED;
-    case CM_LEDGER_LAPSED: return CM_PLUGIN_HOLD_LAPSED;
-    default: return CM_PLUGIN_HOLD_NONE;
+    case CM_LEDGER_HELD:
+        return CM_PLUGIN_HOLD_HELD;
+    case CM_LEDGER_COMMITTED:
+        return CM_PLUGIN_HOLD_COMMITTED;
+    case CM_LEDGER_RELEASED:
+        return CM_PLUGIN_HOLD_RELEASED;
+    case CM_LEDGER_LAPSED:
+        return CM_PLUGIN_HOLD_LAPSED;
+    default:
+        return CM_PLUGIN_HOLD_NONE;
     }
 }
 
 int cmp_method(enum cm_probe_method m)
 {
     switch (m) {
-    case CM_PROBE_METHOD_MP4_INDEX: return CM_PLUGIN_METHOD_MP4_INDEX;
-    case CM_PROBE_METHOD_TAIL_PACKETS: return CM_PLUGIN_METHOD_TAIL_PACKETS;
-    case CM_PROBE_METHOD_PACKET_SCAN: return CM_PLUGIN_METHOD_PACKET_SCAN;
-    case CM_PROBE_METHOD_STRUCTURE_WALK: return CM_PLUGIN_METHOD_STRUCTURE_WALK;
-    case CM_PROBE_METHOD_NONE: break;
+    case CM_PROBE_METHOD_MP4_INDEX:
+        return CM_PLUGIN_METHOD_MP4_INDEX;
+    case CM_PROBE_METHOD_TAIL_PACKETS:
+        return CM_PLUGIN_METHOD_TAIL_PACKETS;
+    case CM_PROBE_METHOD_PACKET_SCAN:
+        return CM_PLUGIN_METHOD_PACKET_SCAN;
+    case CM_PROBE_METHOD_STRUCTURE_WALK:
+        return CM_PLUGIN_METHOD_STRUCTURE_WALK;
+    case CM_PROBE_METHOD_NONE:
+        break;
     }
     return CM_PLUGIN_METHOD_NONE;
 }
@@ -108,10 +118,14 @@ int cmp_method(enum cm_probe_method m)
 int cmp_grant_kind(int ledger_kind)
 {
     switch (ledger_kind) {
-    case CM_LEDGER_GRANT_PLAN: return CM_PLUGIN_GRANT_PLAN;
-    case CM_LEDGER_GRANT_ADDON: return CM_PLUGIN_GRANT_ADDON;
-    case CM_LEDGER_GRANT_REFUND: return CM_PLUGIN_GRANT_REFUND;
-    default: return 0;
+    case CM_LEDGER_GRANT_PLAN:
+        return CM_PLUGIN_GRANT_PLAN;
+    case CM_LEDGER_GRANT_ADDON:
+        return CM_PLUGIN_GRANT_ADDON;
+    case CM_LEDGER_GRANT_REFUND:
+        return CM_PLUGIN_GRANT_REFUND;
+    default:
+        return 0;
     }
 }
 
@@ -159,25 +173,35 @@ void cmp_log(cm_plugin *p, int level, const char *fmt, ...)
 int cmp_from_ledger(int code)
 {
     switch (code) {
-    case CM_LEDGER_OK: return CM_PLUGIN_OK;
-    case CM_LEDGER_E_INSUFFICIENT: return CM_PLUGIN_E_INSUFFICIENT;
+    case CM_LEDGER_OK:
+        return CM_PLUGIN_OK;
+    case CM_LEDGER_E_INSUFFICIENT:
+        return CM_PLUGIN_E_INSUFFICIENT;
     case CM_LEDGER_E_FORBIDDEN:
-    case CM_LEDGER_E_NO_WORKSPACE: return CM_PLUGIN_E_FORBIDDEN;
-    case CM_LEDGER_E_NO_JOB: return CM_PLUGIN_E_NO_JOB;
-    case CM_LEDGER_E_CONFLICT: return CM_PLUGIN_E_CONFLICT;
-    case CM_LEDGER_E_ALREADY_RESOLVED: return CM_PLUGIN_E_JOB_CLOSED;
-    case CM_LEDGER_E_LEASE_EXPIRED: return CM_PLUGIN_E_LEASE_LAPSED;
-    case CM_LEDGER_E_INVALID: return CM_PLUGIN_E_INVALID;
-    case CM_LEDGER_E_NOMEM: return CM_PLUGIN_E_NOMEM;
-    case CM_LEDGER_E_JOB_CLOSED: return CM_PLUGIN_E_JOB_CLOSED;
-    default: return CM_PLUGIN_E_LEDGER;
+    case CM_LEDGER_E_NO_WORKSPACE:
+        return CM_PLUGIN_E_FORBIDDEN;
+    case CM_LEDGER_E_NO_JOB:
+        return CM_PLUGIN_E_NO_JOB;
+    case CM_LEDGER_E_CONFLICT:
+        return CM_PLUGIN_E_CONFLICT;
+    case CM_LEDGER_E_ALREADY_RESOLVED:
+        return CM_PLUGIN_E_JOB_CLOSED;
+    case CM_LEDGER_E_LEASE_EXPIRED:
+        return CM_PLUGIN_E_LEASE_LAPSED;
+    case CM_LEDGER_E_INVALID:
+        return CM_PLUGIN_E_INVALID;
+    case CM_LEDGER_E_NOMEM:
+        return CM_PLUGIN_E_NOMEM;
+    case CM_LEDGER_E_JOB_CLOSED:
+        return CM_PLUGIN_E_JOB_CLOSED;
+    default:
+        return CM_PLUGIN_E_LEDGER;
     }
 }
 
 /* ---- open / close ---------------------------------------------------------- */
 
-static int plugin_open(const cm_plugin_config *host_cfg, cm_plugin **out,
-                       cm_plugin_error_info *err)
+static int plugin_open(const cm_plugin_config *host_cfg, cm_plugin **out, cm_plugin_error_info *err)
 {
     cm_plugin_error_info e = {sizeof e, CM_PLUGIN_OK, 0, 0, ""};
     int code = CM_PLUGIN_OK;
@@ -194,8 +218,7 @@ static int plugin_open(const cm_plugin_config *host_cfg, cm_plugin **out,
     }
     if (cmp_copy_in(&c, sizeof c, host_cfg, CM_PLUGIN_CONFIG_SIZE_1_0) != 0) {
         code = CM_PLUGIN_E_ABI;
-        snprintf(e.message, sizeof e.message,
-                 "config struct_size %u is smaller than ABI 1.0's %zu",
+        snprintf(e.message, sizeof e.message, "config struct_size %u is smaller than ABI 1.0's %zu",
                  (unsigned)host_cfg->struct_size, (size_t)CM_PLUGIN_CONFIG_SIZE_1_0);
         goto done;
     }
@@ -203,8 +226,7 @@ static int plugin_open(const cm_plugin_config *host_cfg, cm_plugin **out,
         cfg->probe_max_duration_ms < 0 || cfg->probe_time_budget_ms < 0 ||
         cfg->probe_max_file_bytes < 0 || cfg->ledger_busy_timeout_ms < 0) {
         code = CM_PLUGIN_E_INVALID;
-        cmp_strlcpy(e.message, "config: no ledger location, or a negative limit",
-                    sizeof e.message);
+        cmp_strlcpy(e.message, "config: no ledger location, or a negative limit", sizeof e.message);
         goto done;
     }
     p = calloc(1, sizeof *p);
@@ -220,7 +242,8 @@ static int plugin_open(const cm_plugin_config *host_cfg, cm_plugin **out,
     p->log_user = cfg->log_user;
     p->now_ms = cfg->now_ms;
     p->clock_user = cfg->clock_user;
-    p->default_lease_s = cfg->default_lease_s > 0 ? cfg->default_lease_s : CM_LEDGER_DEFAULT_LEASE_S;
+    p->default_lease_s =
+        cfg->default_lease_s > 0 ? cfg->default_lease_s : CM_LEDGER_DEFAULT_LEASE_S;
 
     cm_probe_options po;
     po.struct_size = sizeof po;
@@ -239,8 +262,7 @@ static int plugin_open(const cm_plugin_config *host_cfg, cm_plugin **out,
         code = rc == CM_PROBE_E_NOMEM ? CM_PLUGIN_E_NOMEM : CM_PLUGIN_E_INVALID;
         e.cause = CM_PLUGIN_CAUSE_PROBE;
         e.cause_code = rc;
-        snprintf(e.message, sizeof e.message, "probe options refused: %s",
-                 cm_probe_strerror(rc));
+        snprintf(e.message, sizeof e.message, "probe options refused: %s", cm_probe_strerror(rc));
         goto done;
     }
 
@@ -297,8 +319,8 @@ static int plugin_balance(cm_plugin *p, const char *ws, const char *user, cm_plu
     cm_ledger_balance_result *b = NULL;
     int rc = cm_ledger_balance(p->ledger, ws, user, &b);
     if (rc != CM_LEDGER_OK)
-        return cmp_fail(p, cmp_from_ledger(rc), CM_PLUGIN_CAUSE_LEDGER, rc, "balance of %s: %s",
-                        ws, cm_ledger_errmsg(p->ledger));
+        return cmp_fail(p, cmp_from_ledger(rc), CM_PLUGIN_CAUSE_LEDGER, rc, "balance of %s: %s", ws,
+                        cm_ledger_errmsg(p->ledger));
     cm_plugin_balance r = {.struct_size = sizeof r, .available = b->available, .held = b->held};
     cm_ledger_balance_free(b);
     cmp_copy_out(out, &r, sizeof r);
@@ -351,65 +373,98 @@ static int plugin_last_error(const cm_plugin *p, cm_plugin_error_info *out)
 const char *cmp_err_name(int code)
 {
     switch (code) {
-    case CM_PLUGIN_OK: return "ok";
-    case CM_PLUGIN_E_INVALID: return "invalid_argument";
-    case CM_PLUGIN_E_NOMEM: return "out_of_memory";
-    case CM_PLUGIN_E_INSUFFICIENT: return "insufficient_credits";
-    case CM_PLUGIN_E_FORBIDDEN: return "forbidden";
-    case CM_PLUGIN_E_BAD_FILE: return "bad_file";
-    case CM_PLUGIN_E_CONFLICT: return "conflict";
-    case CM_PLUGIN_E_JOB_CLOSED: return "job_closed";
-    case CM_PLUGIN_E_LEASE_LAPSED: return "lease_lapsed";
-    case CM_PLUGIN_E_NO_JOB: return "no_such_job";
-    case CM_PLUGIN_E_BAD_OUTPUT: return "bad_output";
-    case CM_PLUGIN_E_LEDGER: return "ledger_failure";
-    case CM_PLUGIN_E_ABI: return "abi_mismatch";
-    default: return "unknown";
+    case CM_PLUGIN_OK:
+        return "ok";
+    case CM_PLUGIN_E_INVALID:
+        return "invalid_argument";
+    case CM_PLUGIN_E_NOMEM:
+        return "out_of_memory";
+    case CM_PLUGIN_E_INSUFFICIENT:
+        return "insufficient_credits";
+    case CM_PLUGIN_E_FORBIDDEN:
+        return "forbidden";
+    case CM_PLUGIN_E_BAD_FILE:
+        return "bad_file";
+    case CM_PLUGIN_E_CONFLICT:
+        return "conflict";
+    case CM_PLUGIN_E_JOB_CLOSED:
+        return "job_closed";
+    case CM_PLUGIN_E_LEASE_LAPSED:
+        return "lease_lapsed";
+    case CM_PLUGIN_E_NO_JOB:
+        return "no_such_job";
+    case CM_PLUGIN_E_BAD_OUTPUT:
+        return "bad_output";
+    case CM_PLUGIN_E_LEDGER:
+        return "ledger_failure";
+    case CM_PLUGIN_E_ABI:
+        return "abi_mismatch";
+    default:
+        return "unknown";
     }
 }
 
 static const char *plugin_strerror(int code)
 {
     switch (code) {
-    case CM_PLUGIN_OK: return "Success.";
-    case CM_PLUGIN_E_INVALID: return "An argument is missing or out of range.";
-    case CM_PLUGIN_E_NOMEM: return "Out of memory.";
-    case CM_PLUGIN_E_INSUFFICIENT: return "The workspace has not enough credits for this job.";
+    case CM_PLUGIN_OK:
+        return "Success.";
+    case CM_PLUGIN_E_INVALID:
+        return "An argument is missing or out of range.";
+    case CM_PLUGIN_E_NOMEM:
+        return "Out of memory.";
+    case CM_PLUGIN_E_INSUFFICIENT:
+        return "The workspace has not enough credits for this job.";
     case CM_PLUGIN_E_FORBIDDEN:
         return "The user is not a member of this workspace, or it does not exist.";
-    case CM_PLUGIN_E_BAD_FILE: return "The input file was refused by the probe.";
-    case CM_PLUGIN_E_CONFLICT: return "This job id was already used with other arguments.";
+    case CM_PLUGIN_E_BAD_FILE:
+        return "The input file was refused by the probe.";
+    case CM_PLUGIN_E_CONFLICT:
+        return "This job id was already used with other arguments.";
     case CM_PLUGIN_E_JOB_CLOSED:
         return "This job id's hold was already given back; use a new job id.";
     case CM_PLUGIN_E_LEASE_LAPSED:
         return "The job's hold lapsed and its credits went back; the job must stop.";
-    case CM_PLUGIN_E_NO_JOB: return "No such job.";
+    case CM_PLUGIN_E_NO_JOB:
+        return "No such job.";
     case CM_PLUGIN_E_BAD_OUTPUT:
         return "The job's output could not be measured; nothing was charged.";
-    case CM_PLUGIN_E_LEDGER: return "The ledger failed; the call may be retried.";
-    case CM_PLUGIN_E_ABI: return "A structure's size does not match this plugin's ABI.";
-    default: return "Unknown error.";
+    case CM_PLUGIN_E_LEDGER:
+        return "The ledger failed; the call may be retried.";
+    case CM_PLUGIN_E_ABI:
+        return "A structure's size does not match this plugin's ABI.";
+    default:
+        return "Unknown error.";
     }
 }
 
 const char *cmp_cause_name(int cause, int code)
 {
     switch (cause) {
-    case CM_PLUGIN_CAUSE_PROBE: return cm_probe_err_name(code);
-    case CM_PLUGIN_CAUSE_LEDGER: return cm_ledger_err_name(code);
-    default: return code == 0 ? "ok" : "unknown";
+    case CM_PLUGIN_CAUSE_PROBE:
+        return cm_probe_err_name(code);
+    case CM_PLUGIN_CAUSE_LEDGER:
+        return cm_ledger_err_name(code);
+    default:
+        return code == 0 ? "ok" : "unknown";
     }
 }
 
 static const char *plugin_hold_state_name(int state)
 {
     switch (state) {
-    case CM_PLUGIN_HOLD_NONE: return "none";
-    case CM_PLUGIN_HOLD_HELD: return "held";
-    case CM_PLUGIN_HOLD_COMMITTED: return "committed";
-    case CM_PLUGIN_HOLD_RELEASED: return "released";
-    case CM_PLUGIN_HOLD_LAPSED: return "lapsed";
-    default: return "unknown";
+    case CM_PLUGIN_HOLD_NONE:
+        return "none";
+    case CM_PLUGIN_HOLD_HELD:
+        return "held";
+    case CM_PLUGIN_HOLD_COMMITTED:
+        return "committed";
+    case CM_PLUGIN_HOLD_RELEASED:
+        return "released";
+    case CM_PLUGIN_HOLD_LAPSED:
+        return "lapsed";
+    default:
+        return "unknown";
     }
 }
 
@@ -525,12 +580,11 @@ typedef struct cmp_api_1_0 {
     const char *(*hold_state_name)(int);
 } cmp_api_1_0;
 
-#define CMP_SAME(T, F)                                                                         \
-    _Static_assert(offsetof(T, F) == offsetof(T##_1_0_, F) &&                                  \
-                       sizeof(((T *)0)->F) == sizeof(((T##_1_0_ *)0)->F),                      \
+#define CMP_SAME(T, F)                                                                             \
+    _Static_assert(offsetof(T, F) == offsetof(T##_1_0_, F) &&                                      \
+                       sizeof(((T *)0)->F) == sizeof(((T##_1_0_ *)0)->F),                          \
                    #T "." #F " moved or changed since ABI 1.0")
-#define CMP_SIZE(T, SIZE)                                                                      \
-    _Static_assert(SIZE == sizeof(T##_1_0_), #SIZE " is not the ABI 1.0 size")
+#define CMP_SIZE(T, SIZE) _Static_assert(SIZE == sizeof(T##_1_0_), #SIZE " is not the ABI 1.0 size")
 
 typedef cmp_config_1_0 cm_plugin_config_1_0_;
 typedef cmp_job_spec_1_0 cm_plugin_job_spec_1_0_;

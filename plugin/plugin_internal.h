@@ -22,10 +22,10 @@
 typedef struct cmp_job {
     struct cmp_job *next;
     char *id;
-    int billing;       /* enum cm_plugin_billing */
-    int64_t credits;   /* the quote, held */
-    int64_t lease_s;   /* renewed to this at every hook */
-    int committed;     /* the hold was already charged when the job began (a retry) */
+    int billing;            /* enum cm_plugin_billing */
+    int64_t credits;        /* the quote, held */
+    int64_t lease_s;        /* renewed to this at every hook */
+    int committed;          /* the hold was already charged when the job began (a retry) */
     int64_t lease_until_ms; /* the hold's lease end as the ledger last reported it */
     int64_t requested_ms;   /* by output: the length asked for; -1 by input */
 } cmp_job;

@@ -226,8 +226,8 @@ static void quote_by_output(cm_plugin *p, int64_t requested_ms, cm_plugin_quote 
 }
 
 /* Appends printf-style text to buf (cap bytes), never past its end. */
-__attribute__((format(printf, 3, 4))) static void append(char *buf, size_t cap,
-                                                        const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void append(char *buf, size_t cap, const char *fmt,
+                                                         ...)
 {
     size_t n = strlen(buf);
     if (n + 1 >= cap)
@@ -288,15 +288,14 @@ static int refuse_reserve(cm_plugin *p, const cm_plugin_job_spec *s, int rc, cm_
             cm_ledger_quote_free(lq);
         }
         snprintf(q->message, sizeof q->message,
-                 "insufficient credits: job %s needs %lld, workspace %s has %lld available",
-                 s->job, (long long)q->credits, s->workspace, (long long)q->available);
+                 "insufficient credits: job %s needs %lld, workspace %s has %lld available", s->job,
+                 (long long)q->credits, s->workspace, (long long)q->available);
     } else if (code == CM_PLUGIN_E_FORBIDDEN) {
         snprintf(q->message, sizeof q->message,
                  "forbidden: %s is not a member of workspace %s (or it does not exist)", s->user,
                  s->workspace);
     } else {
-        snprintf(q->message, sizeof q->message, "job %s: %s", s->job,
-                 cm_ledger_errmsg(p->ledger));
+        snprintf(q->message, sizeof q->message, "job %s: %s", s->job, cm_ledger_errmsg(p->ledger));
     }
     return code;
 }
@@ -502,8 +501,8 @@ static int renew(cm_plugin *p, const char *job, const char *what)
     cm_ledger_job *lj = NULL;
     int rc = cm_ledger_renew(p->ledger, job, j.lease_s, &lj);
     if (rc != CM_LEDGER_OK)
-        return cmp_fail(p, cmp_from_ledger(rc), CM_PLUGIN_CAUSE_LEDGER, rc, "%s: job %s: %s",
-                        what, job, cm_ledger_errmsg(p->ledger));
+        return cmp_fail(p, cmp_from_ledger(rc), CM_PLUGIN_CAUSE_LEDGER, rc, "%s: job %s: %s", what,
+                        job, cm_ledger_errmsg(p->ledger));
     jobs_set_lease(p, job, lj->lease_until_ms);
     cm_ledger_job_free(lj);
     return CM_PLUGIN_OK;
@@ -591,8 +590,7 @@ int cmp_job_end(cm_plugin *p, const char *job, int ok, const char *output_path,
     cm_ledger_job *lj = NULL;
     if (!jobs_get(p, job, &j)) {
         code = CM_PLUGIN_E_NO_JOB;
-        snprintf(o.message, sizeof o.message, "job_end: job %s was not begun on this handle",
-                 job);
+        snprintf(o.message, sizeof o.message, "job_end: job %s was not begun on this handle", job);
         forget = 0;
         goto done;
     }

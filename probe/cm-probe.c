@@ -17,7 +17,8 @@
 #include <string.h>
 
 static const char USAGE[] =
-    "usage: cm-probe [--json] [--full-scan] [--grace-ms N] [--max-duration-s N] [--timeout-ms N] FILE...\n"
+    "usage: cm-probe [--json] [--full-scan] [--grace-ms N] [--max-duration-s N] [--timeout-ms N] "
+    "FILE...\n"
     "  Measures each file's real playing time and prints the credits it bills\n"
     "  (one credit per started minute, after a grace for encoder padding).\n"
     "  --json             one JSON object per file per line\n"
@@ -111,8 +112,8 @@ static void print_row(FILE *f, const cm_probe_report *r, int width)
 {
     int err = cm_probe_report_error(r);
     if (err != CM_PROBE_OK) {
-        fprintf(f, "%-*s  %-13s  %7s  %-13s  %s: %s\n", width, cm_probe_report_file(r), "-",
-                "-", "refused", cm_probe_err_name(err), cm_probe_report_errmsg(r));
+        fprintf(f, "%-*s  %-13s  %7s  %-13s  %s: %s\n", width, cm_probe_report_file(r), "-", "-",
+                "refused", cm_probe_err_name(err), cm_probe_report_errmsg(r));
         return;
     }
     char dur[32];

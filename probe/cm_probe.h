@@ -44,20 +44,20 @@ extern "C" {
 /* Result codes. 0 is success; errors are negative and never renumbered. */
 enum cm_probe_error {
     CM_PROBE_OK = 0,
-    CM_PROBE_E_INVALID = -1,      /* bad argument from the caller (NULL path, bad option) */
-    CM_PROBE_E_NOMEM = -2,        /* out of memory */
-    CM_PROBE_E_NOENT = -3,        /* no such file */
-    CM_PROBE_E_NOTREG = -4,       /* not a regular file (directory, device, fifo, socket) */
-    CM_PROBE_E_ACCESS = -5,       /* the file exists but cannot be read */
-    CM_PROBE_E_EMPTY = -6,        /* the file is empty */
-    CM_PROBE_E_NOTMEDIA = -7,     /* not a media file libavformat recognises */
-    CM_PROBE_E_NOSTREAMS = -8,    /* no audio or video: a still picture, subtitles only, data */
-    CM_PROBE_E_REFUSED = -9,      /* a format that is refused: playlists, scripts, images */
-    CM_PROBE_E_TOOLONG = -10,     /* longer than the configured maximum duration */
-    CM_PROBE_E_DAMAGED = -11,     /* the content is damaged or truncated beyond measuring */
-    CM_PROBE_E_TIMEOUT = -12,     /* measuring took longer than the time budget */
-    CM_PROBE_E_LIBAV = -13,       /* any other libavformat failure; the message has its text */
-    CM_PROBE_E_TOOBIG = -14,      /* larger than the configured maximum file size */
+    CM_PROBE_E_INVALID = -1,   /* bad argument from the caller (NULL path, bad option) */
+    CM_PROBE_E_NOMEM = -2,     /* out of memory */
+    CM_PROBE_E_NOENT = -3,     /* no such file */
+    CM_PROBE_E_NOTREG = -4,    /* not a regular file (directory, device, fifo, socket) */
+    CM_PROBE_E_ACCESS = -5,    /* the file exists but cannot be read */
+    CM_PROBE_E_EMPTY = -6,     /* the file is empty */
+    CM_PROBE_E_NOTMEDIA = -7,  /* not a media file libavformat recognises */
+    CM_PROBE_E_NOSTREAMS = -8, /* no audio or video: a still picture, subtitles only, data */
+    CM_PROBE_E_REFUSED = -9,   /* a format that is refused: playlists, scripts, images */
+    CM_PROBE_E_TOOLONG = -10,  /* longer than the configured maximum duration */
+    CM_PROBE_E_DAMAGED = -11,  /* the content is damaged or truncated beyond measuring */
+    CM_PROBE_E_TIMEOUT = -12,  /* measuring took longer than the time budget */
+    CM_PROBE_E_LIBAV = -13,    /* any other libavformat failure; the message has its text */
+    CM_PROBE_E_TOOBIG = -14,   /* larger than the configured maximum file size */
 };
 
 /* How the measured duration was established. Append-only. */
@@ -102,14 +102,14 @@ enum cm_probe_stream_kind {
  */
 typedef struct cm_probe_options {
     uint32_t struct_size;
-    int64_t grace_ms;           /* default 500; 0..59999 */
-    int64_t max_duration_ms;    /* default 24 h; longer files are refused (CM_PROBE_E_TOOLONG) */
+    int64_t grace_ms;        /* default 500; 0..59999 */
+    int64_t max_duration_ms; /* default 24 h; longer files are refused (CM_PROBE_E_TOOLONG) */
     /* default 10000: the base of the time budget. A probe of a file of N bytes may take
        time_budget_ms + N / CM_PROBE_BUDGET_BYTES_PER_MS ms (cm_probe_time_budget_ms())
        before it is interrupted with CM_PROBE_E_TIMEOUT. */
     int64_t time_budget_ms;
-    int64_t max_file_bytes;     /* default 64 GiB; larger files are refused (CM_PROBE_E_TOOBIG) */
-    int64_t max_scan_packets;   /* default 20,000,000: bound of a full packet scan */
+    int64_t max_file_bytes;   /* default 64 GiB; larger files are refused (CM_PROBE_E_TOOBIG) */
+    int64_t max_scan_packets; /* default 20,000,000: bound of a full packet scan */
     /* Monotonic clock in ms for the time budget; NULL means CLOCK_MONOTONIC. Tests inject
        one to make a time-out happen without waiting. Called from the probing thread. */
     int64_t (*clock_ms)(void *user);
@@ -168,7 +168,7 @@ CM_PROBE_EXTERN int cm_probe_buffer(const cm_probe *p, const void *data, size_t 
 CM_PROBE_EXTERN void cm_probe_report_free(cm_probe_report *r);
 
 /* --- the report; strings belong to the report and live as long as it does --- */
-CM_PROBE_EXTERN int cm_probe_report_error(const cm_probe_report *r);   /* CM_PROBE_OK or E_* */
+CM_PROBE_EXTERN int cm_probe_report_error(const cm_probe_report *r); /* CM_PROBE_OK or E_* */
 CM_PROBE_EXTERN const char *cm_probe_report_errmsg(const cm_probe_report *r); /* "" when ok */
 CM_PROBE_EXTERN const char *cm_probe_report_file(const cm_probe_report *r);   /* as given */
 CM_PROBE_EXTERN const char *cm_probe_report_format(const cm_probe_report *r); /* demuxer name */
@@ -194,11 +194,12 @@ CM_PROBE_EXTERN int64_t cm_probe_report_file_bytes(const cm_probe_report *r);
 CM_PROBE_EXTERN int64_t cm_probe_report_bytes_read(const cm_probe_report *r);
 
 /* --- names and sentences --- */
-CM_PROBE_EXTERN const char *cm_probe_err_name(int code);   /* "no_such_file", ... */
-CM_PROBE_EXTERN const char *cm_probe_strerror(int code);   /* a sentence for a person */
-CM_PROBE_EXTERN const char *cm_probe_method_name(enum cm_probe_method m); /* "structure_walk", ... */
-CM_PROBE_EXTERN const char *cm_probe_note_name(enum cm_probe_note n);     /* "header_longer", ... */
-CM_PROBE_EXTERN const char *cm_probe_note_text(enum cm_probe_note n);     /* a sentence */
+CM_PROBE_EXTERN const char *cm_probe_err_name(int code); /* "no_such_file", ... */
+CM_PROBE_EXTERN const char *cm_probe_strerror(int code); /* a sentence for a person */
+CM_PROBE_EXTERN const char *
+cm_probe_method_name(enum cm_probe_method m);                         /* "structure_walk", ... */
+CM_PROBE_EXTERN const char *cm_probe_note_name(enum cm_probe_note n); /* "header_longer", ... */
+CM_PROBE_EXTERN const char *cm_probe_note_text(enum cm_probe_note n); /* a sentence */
 CM_PROBE_EXTERN const char *cm_probe_stream_kind_name(enum cm_probe_stream_kind k);
 
 /*

@@ -38,15 +38,13 @@ int cm_probe_new(cm_probe **out, const cm_probe_options *opt)
     cm_probe_options_init(&o);
     if (opt) {
         /* Accept older, shorter option structs: copy what the caller knows of. */
-        if (opt->struct_size < offsetof(cm_probe_options, clock_ms) ||
-            opt->struct_size > sizeof(o))
+        if (opt->struct_size < offsetof(cm_probe_options, clock_ms) || opt->struct_size > sizeof(o))
             return CM_PROBE_E_INVALID;
         memcpy(&o, opt, opt->struct_size);
         o.struct_size = sizeof(o);
     }
-    if (o.grace_ms < 0 || o.grace_ms >= 60000 || o.max_duration_ms <= 0 ||
-        o.time_budget_ms <= 0 || o.max_file_bytes <= 0 || o.max_scan_packets <= 0 ||
-        (o.full_scan != 0 && o.full_scan != 1))
+    if (o.grace_ms < 0 || o.grace_ms >= 60000 || o.max_duration_ms <= 0 || o.time_budget_ms <= 0 ||
+        o.max_file_bytes <= 0 || o.max_scan_packets <= 0 || (o.full_scan != 0 && o.full_scan != 1))
         return CM_PROBE_E_INVALID;
     cm_probe *p = calloc(1, sizeof(*p));
     if (!p)
@@ -140,11 +138,11 @@ static int open_local_file(const cm_probe *p, const char *path, cm_input *in, cm
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        const char *what = S_ISDIR(st.st_mode)    ? "a directory"
-                           : S_ISFIFO(st.st_mode) ? "a pipe"
-                           : S_ISSOCK(st.st_mode) ? "a socket"
+        const char *what = S_ISDIR(st.st_mode)                            ? "a directory"
+                           : S_ISFIFO(st.st_mode)                         ? "a pipe"
+                           : S_ISSOCK(st.st_mode)                         ? "a socket"
                            : (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) ? "a device"
-                                                                           : "not a regular file";
+                                                                          : "not a regular file";
         return cm__fail(r, CM_PROBE_E_NOTREG, "%s is %s, not a video or audio file.", path, what);
     }
     /* Reads must block normally from here on. */
@@ -173,7 +171,7 @@ int64_t cm_probe_time_budget_ms(const cm_probe *p, int64_t file_bytes)
         return -1;
     int64_t extra = file_bytes > 0 ? file_bytes / CM_PROBE_BUDGET_BYTES_PER_MS : 0;
     return extra > INT64_MAX / 4 - p->opt.time_budget_ms ? INT64_MAX / 4
-                                                          : p->opt.time_budget_ms + extra;
+                                                         : p->opt.time_budget_ms + extra;
 }
 
 static int run(const cm_probe *p, cm_input *in, cm_probe_report *r)
@@ -230,15 +228,42 @@ int cm_probe_buffer(const cm_probe *p, const void *data, size_t size, const char
 }
 
 /* --- report accessors --- */
-int cm_probe_report_error(const cm_probe_report *r) { return r ? r->error : CM_PROBE_E_INVALID; }
-const char *cm_probe_report_errmsg(const cm_probe_report *r) { return r ? r->errmsg : ""; }
-const char *cm_probe_report_file(const cm_probe_report *r) { return r ? r->file : ""; }
-const char *cm_probe_report_format(const cm_probe_report *r) { return r ? r->format : ""; }
-int64_t cm_probe_report_declared_ms(const cm_probe_report *r) { return r ? r->declared_ms : -1; }
-int64_t cm_probe_report_measured_ms(const cm_probe_report *r) { return r ? r->measured_ms : -1; }
-int64_t cm_probe_report_billable_ms(const cm_probe_report *r) { return r ? r->billable_ms : -1; }
-int64_t cm_probe_report_credits(const cm_probe_report *r) { return r ? r->credits : 0; }
-int cm_probe_report_has_video(const cm_probe_report *r) { return r ? r->has_video : 0; }
+int cm_probe_report_error(const cm_probe_report *r)
+{
+    return r ? r->error : CM_PROBE_E_INVALID;
+}
+const char *cm_probe_report_errmsg(const cm_probe_report *r)
+{
+    return r ? r->errmsg : "";
+}
+const char *cm_probe_report_file(const cm_probe_report *r)
+{
+    return r ? r->file : "";
+}
+const char *cm_probe_report_format(const cm_probe_report *r)
+{
+    return r ? r->format : "";
+}
+int64_t cm_probe_report_declared_ms(const cm_probe_report *r)
+{
+    return r ? r->declared_ms : -1;
+}
+int64_t cm_probe_report_measured_ms(const cm_probe_report *r)
+{
+    return r ? r->measured_ms : -1;
+}
+int64_t cm_probe_report_billable_ms(const cm_probe_report *r)
+{
+    return r ? r->billable_ms : -1;
+}
+int64_t cm_probe_report_credits(const cm_probe_report *r)
+{
+    return r ? r->credits : 0;
+}
+int cm_probe_report_has_video(const cm_probe_report *r)
+{
+    return r ? r->has_video : 0;
+}
 enum cm_probe_method cm_probe_report_method(const cm_probe_report *r)
 {
     return r ? r->method : CM_PROBE_METHOD_NONE;
@@ -247,7 +272,10 @@ enum cm_probe_note cm_probe_report_note(const cm_probe_report *r)
 {
     return r ? r->note : CM_PROBE_NOTE_NONE;
 }
-int cm_probe_report_stream_count(const cm_probe_report *r) { return r ? r->nb_streams : 0; }
+int cm_probe_report_stream_count(const cm_probe_report *r)
+{
+    return r ? r->nb_streams : 0;
+}
 enum cm_probe_stream_kind cm_probe_report_stream_kind(const cm_probe_report *r, int i)
 {
     return (r && i >= 0 && i < r->nb_streams) ? r->streams[i].kind : CM_PROBE_STREAM_OTHER;
@@ -256,8 +284,14 @@ const char *cm_probe_report_stream_codec(const cm_probe_report *r, int i)
 {
     return (r && i >= 0 && i < r->nb_streams) ? r->streams[i].codec : "";
 }
-int64_t cm_probe_report_file_bytes(const cm_probe_report *r) { return r ? r->file_bytes : 0; }
-int64_t cm_probe_report_bytes_read(const cm_probe_report *r) { return r ? r->bytes_read : 0; }
+int64_t cm_probe_report_file_bytes(const cm_probe_report *r)
+{
+    return r ? r->file_bytes : 0;
+}
+int64_t cm_probe_report_bytes_read(const cm_probe_report *r)
+{
+    return r ? r->bytes_read : 0;
+}
 
 /* --- names and sentences: machine names are stable, never change one --- */
 /* Generated from probe_errors.def. Each line's value must be its enumerator's, and the
@@ -270,8 +304,9 @@ int64_t cm_probe_report_bytes_read(const cm_probe_report *r) { return r ? r->byt
 const char *cm_probe_err_name(int code)
 {
     switch ((enum cm_probe_error)code) {
-#define X(code, value, name, text)                                                          \
-    case code: return name;
+#define X(code, value, name, text)                                                                 \
+    case code:                                                                                     \
+        return name;
 #include "probe_errors.def"
 #undef X
     }
@@ -281,8 +316,9 @@ const char *cm_probe_err_name(int code)
 const char *cm_probe_strerror(int code)
 {
     switch ((enum cm_probe_error)code) {
-#define X(code, value, name, text)                                                          \
-    case code: return text;
+#define X(code, value, name, text)                                                                 \
+    case code:                                                                                     \
+        return text;
 #include "probe_errors.def"
 #undef X
     }
@@ -292,11 +328,16 @@ const char *cm_probe_strerror(int code)
 const char *cm_probe_method_name(enum cm_probe_method m)
 {
     switch (m) {
-    case CM_PROBE_METHOD_NONE: return "none";
-    case CM_PROBE_METHOD_MP4_INDEX: return "sample_index";
-    case CM_PROBE_METHOD_TAIL_PACKETS: return "tail_packets";
-    case CM_PROBE_METHOD_PACKET_SCAN: return "packet_scan";
-    case CM_PROBE_METHOD_STRUCTURE_WALK: return "structure_walk";
+    case CM_PROBE_METHOD_NONE:
+        return "none";
+    case CM_PROBE_METHOD_MP4_INDEX:
+        return "sample_index";
+    case CM_PROBE_METHOD_TAIL_PACKETS:
+        return "tail_packets";
+    case CM_PROBE_METHOD_PACKET_SCAN:
+        return "packet_scan";
+    case CM_PROBE_METHOD_STRUCTURE_WALK:
+        return "structure_walk";
     }
     return "unknown";
 }
@@ -304,11 +345,16 @@ const char *cm_probe_method_name(enum cm_probe_method m)
 const char *cm_probe_note_name(enum cm_probe_note n)
 {
     switch (n) {
-    case CM_PROBE_NOTE_NONE: return "";
-    case CM_PROBE_NOTE_HEADER_LONGER: return "header_longer";
-    case CM_PROBE_NOTE_HEADER_SHORTER: return "header_shorter";
-    case CM_PROBE_NOTE_TRUNCATED: return "truncated";
-    case CM_PROBE_NOTE_NO_DURATION: return "no_header_duration";
+    case CM_PROBE_NOTE_NONE:
+        return "";
+    case CM_PROBE_NOTE_HEADER_LONGER:
+        return "header_longer";
+    case CM_PROBE_NOTE_HEADER_SHORTER:
+        return "header_shorter";
+    case CM_PROBE_NOTE_TRUNCATED:
+        return "truncated";
+    case CM_PROBE_NOTE_NO_DURATION:
+        return "no_header_duration";
     }
     return "unknown";
 }
@@ -316,11 +362,16 @@ const char *cm_probe_note_name(enum cm_probe_note n)
 const char *cm_probe_note_text(enum cm_probe_note n)
 {
     switch (n) {
-    case CM_PROBE_NOTE_NONE: return "The header agrees with the content.";
-    case CM_PROBE_NOTE_HEADER_LONGER: return "The header claims more time than the content plays; the content was billed.";
-    case CM_PROBE_NOTE_HEADER_SHORTER: return "The header claims less time than the content plays; the content was billed.";
-    case CM_PROBE_NOTE_TRUNCATED: return "The file is cut off before the end its index describes; what is left was billed.";
-    case CM_PROBE_NOTE_NO_DURATION: return "The header declares no duration (a streamed file); the content was measured.";
+    case CM_PROBE_NOTE_NONE:
+        return "The header agrees with the content.";
+    case CM_PROBE_NOTE_HEADER_LONGER:
+        return "The header claims more time than the content plays; the content was billed.";
+    case CM_PROBE_NOTE_HEADER_SHORTER:
+        return "The header claims less time than the content plays; the content was billed.";
+    case CM_PROBE_NOTE_TRUNCATED:
+        return "The file is cut off before the end its index describes; what is left was billed.";
+    case CM_PROBE_NOTE_NO_DURATION:
+        return "The header declares no duration (a streamed file); the content was measured.";
     }
     return "";
 }
@@ -328,10 +379,14 @@ const char *cm_probe_note_text(enum cm_probe_note n)
 const char *cm_probe_stream_kind_name(enum cm_probe_stream_kind k)
 {
     switch (k) {
-    case CM_PROBE_STREAM_VIDEO: return "video";
-    case CM_PROBE_STREAM_AUDIO: return "audio";
-    case CM_PROBE_STREAM_COVER: return "cover";
-    case CM_PROBE_STREAM_OTHER: return "other";
+    case CM_PROBE_STREAM_VIDEO:
+        return "video";
+    case CM_PROBE_STREAM_AUDIO:
+        return "audio";
+    case CM_PROBE_STREAM_COVER:
+        return "cover";
+    case CM_PROBE_STREAM_OTHER:
+        return "other";
     }
     return "other";
 }

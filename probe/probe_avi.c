@@ -122,8 +122,10 @@ static int trailing_padding(struct avi_walk *w, int64_t off)
             break;
         for (int64_t i = 0; i < got; i++)
             if (p[i] != 0)
-                return unproven(w, "the bytes at offset %lld after the last AVI RIFF part are "
-                                   "not padding (a joined file?)", (long long)(off + i));
+                return unproven(w,
+                                "the bytes at offset %lld after the last AVI RIFF part are "
+                                "not padding (a joined file?)",
+                                (long long)(off + i));
         off += got;
     }
     return CM__WALK_PROVEN;

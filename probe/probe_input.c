@@ -93,11 +93,19 @@ static int64_t seek_cb(void *opaque, int64_t offset, int whence)
     cm_input *in = opaque;
     int64_t to;
     switch (whence & ~AVSEEK_FORCE) {
-    case AVSEEK_SIZE: return in->size;
-    case SEEK_SET: to = offset; break;
-    case SEEK_CUR: to = in->pos + offset; break;
-    case SEEK_END: to = in->size + offset; break;
-    default: return AVERROR(EINVAL);
+    case AVSEEK_SIZE:
+        return in->size;
+    case SEEK_SET:
+        to = offset;
+        break;
+    case SEEK_CUR:
+        to = in->pos + offset;
+        break;
+    case SEEK_END:
+        to = in->size + offset;
+        break;
+    default:
+        return AVERROR(EINVAL);
     }
     if (to < 0)
         return AVERROR(EINVAL);

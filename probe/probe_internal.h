@@ -44,8 +44,8 @@ struct cm_probe_report {
 
 /* One input being probed: the bytes, where we are in them, and the deadline. */
 typedef struct cm_input {
-    int fd;               /* >= 0 for a file */
-    const uint8_t *mem;   /* or a buffer */
+    int fd;             /* >= 0 for a file */
+    const uint8_t *mem; /* or a buffer */
     int64_t size;
     int64_t pos;
     int64_t bytes_read;

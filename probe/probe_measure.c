@@ -63,8 +63,12 @@ static void collect_streams(struct cm__measure *m)
             s->kind = (st->disposition & AV_DISPOSITION_ATTACHED_PIC) ? CM_PROBE_STREAM_COVER
                                                                       : CM_PROBE_STREAM_VIDEO;
             break;
-        case AVMEDIA_TYPE_AUDIO: s->kind = CM_PROBE_STREAM_AUDIO; break;
-        default: s->kind = CM_PROBE_STREAM_OTHER; break;
+        case AVMEDIA_TYPE_AUDIO:
+            s->kind = CM_PROBE_STREAM_AUDIO;
+            break;
+        default:
+            s->kind = CM_PROBE_STREAM_OTHER;
+            break;
         }
         if (s->kind == CM_PROBE_STREAM_VIDEO)
             r->has_video = 1;
@@ -99,8 +103,7 @@ int cm__libav_code(int err, int timed_out)
     return CM_PROBE_E_LIBAV;
 }
 
-int cm__libav_fail(cm_probe_report *r, int timed_out, int64_t budget_ms, int err,
-                   const char *what)
+int cm__libav_fail(cm_probe_report *r, int timed_out, int64_t budget_ms, int err, const char *what)
 {
     char text[AV_ERROR_MAX_STRING_SIZE] = "";
     av_strerror(err, text, sizeof(text));
@@ -238,7 +241,8 @@ static int measure_opened(const cm_probe *p, struct cm__measure *m)
     if (cm__billed_count(m) == 0)
         return cm__fail(r, CM_PROBE_E_NOSTREAMS,
                         "The file %s has no audio or video to bill (only pictures, subtitles or "
-                        "data).", r->file);
+                        "data).",
+                        r->file);
     int64_t us = cm__span_us(m);
     if (us < 0) {
         if (m->read_error)

@@ -59,9 +59,9 @@ struct cm__track {
     int64_t end;   /* latest pts + duration seen */
     int64_t last_pts;
     int64_t last_dts; /* the last decode time seen, or AV_NOPTS_VALUE */
-    int64_t untimed; /* frames without a timestamp since last_pts */
-    int last_frames; /* frames in the packet at last_pts (Matroska lacing) */
-    int64_t delta;   /* smallest positive gap between consecutive pts: a frame's length */
+    int64_t untimed;  /* frames without a timestamp since last_pts */
+    int last_frames;  /* frames in the packet at last_pts (Matroska lacing) */
+    int64_t delta;    /* smallest positive gap between consecutive pts: a frame's length */
     int64_t packets;
     int64_t samples; /* untimed raw audio: samples so far (timestamps made from counts) */
     /* Timestamps that jump back or far ahead (pieces concatenated byte-wise, each with

@@ -65,8 +65,7 @@ int cm__mkv_is_cluster(const uint8_t *p, int64_t avail)
     return first == ID_TIMESTAMP || first == ID_CRC32;
 }
 
-int cm__mkv_block_header(const uint8_t *p, size_t size, uint64_t *track, int16_t *rel,
-                        int *frames)
+int cm__mkv_block_header(const uint8_t *p, size_t size, uint64_t *track, int16_t *rel, int *frames)
 {
     int n = vint(p, size, 0, track, NULL);
     if (!n || (size_t)n + 3 > size)
@@ -210,7 +209,8 @@ int cm__mkv_tracks(const uint8_t *buf, size_t len, struct cm__mkv_track *tracks,
                     else if (cid == ID_TRACKTIMESTAMPSCALE)
                         t.scaled = !is_one(buf + cdata, csize);
                     else if (cid == ID_CODECID)
-                        t.ms_compat = csize >= 15 && memcmp(buf + cdata, "V_MS/VFW/FOURCC", 15) == 0 &&
+                        t.ms_compat = csize >= 15 &&
+                                      memcmp(buf + cdata, "V_MS/VFW/FOURCC", 15) == 0 &&
                                       (csize == 15 || buf[cdata + 15] == 0);
                     c = cdata + (size_t)csize;
                 }
@@ -239,8 +239,7 @@ int cm__mkv_cluster_timestamp(const uint8_t *p, size_t avail, uint64_t *ts)
         uint64_t id, size;
         size_t data;
         int unknown = 0;
-        if (!element(p, avail, off, &id, &data, &size, &unknown) || unknown ||
-            size > avail - data)
+        if (!element(p, avail, off, &id, &data, &size, &unknown) || unknown || size > avail - data)
             return 0;
         if (id == ID_TIMESTAMP && size <= 8) {
             *ts = read_uint(p + data, size);

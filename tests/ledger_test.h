@@ -67,7 +67,7 @@ static inline const char *lt_pg(void)
 #define LT_SKIP_ON_PG(why)                                                                         \
     do {                                                                                           \
         if (lt_pg()) {                                                                             \
-            print_message("[  SKIPPED ] under PostgreSQL: %s\n", why);                            \
+            print_message("[  SKIPPED ] under PostgreSQL: %s\n", why);                             \
             skip();                                                                                \
         }                                                                                          \
     } while (0)
@@ -184,7 +184,8 @@ static inline cm_ledger *lt_open_path(lt_env *e, const char *path)
     cm_ledger *l = NULL;
     int rc = cm_ledger_open(&l, &cfg);
     if (rc)
-        fail_msg("cm_ledger_open(%s): %s: %s", path, cm_ledger_err_name(rc), cm_ledger_errmsg(NULL));
+        fail_msg("cm_ledger_open(%s): %s: %s", path, cm_ledger_err_name(rc),
+                 cm_ledger_errmsg(NULL));
     return l;
 }
 
@@ -214,7 +215,7 @@ static inline void lt_close(lt_env *e)
     do {                                                                                           \
         int lt_rc_ = (call);                                                                       \
         if (lt_rc_ != (code))                                                                      \
-            fail_msg("%s returned %s (%s), expected %s", #call, cm_ledger_err_name(lt_rc_),         \
+            fail_msg("%s returned %s (%s), expected %s", #call, cm_ledger_err_name(lt_rc_),        \
                      cm_ledger_errmsg((e)->l), cm_ledger_err_name(code));                          \
     } while (0)
 #define LT_OK(e, call) LT_EXPECT(e, CM_LEDGER_OK, call)

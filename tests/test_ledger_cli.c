@@ -64,9 +64,9 @@ static void test_usage_errors_exit_2(void **state)
     assert_int_equal(cli("reserve", "acme", "j1", NULL), 2);
     assert_int_equal(cli("reserve", "acme", "j1", "many", "--as", "bob", NULL), 2);
     assert_int_equal(cli("buy", "acme", "5", NULL), 2); /* --as missing */
-    assert_int_equal(cli("plan", "set", "acme", "--credits", "5", "--interval", "weekly", "--as",
-                         "alice", NULL),
-                     2);
+    assert_int_equal(
+        cli("plan", "set", "acme", "--credits", "5", "--interval", "weekly", "--as", "alice", NULL),
+        2);
     assert_int_equal(cli("commit", "j1", "--owner", "x", NULL), 2);
     assert_int_equal(cli("workspace", "create", "acme", NULL), 2);
     assert_int_equal(cli("--help", NULL), 0);
@@ -174,15 +174,14 @@ static void test_full_job_cycle_through_the_cli(void **state)
     assert_non_null(strstr(out, "paid 2.00 USD"));
     assert_int_equal(cli(T0, "quote", "acme", "4", "--as", "bob", NULL), 0);
     assert_non_null(strstr(out, "affordable"));
-    assert_int_equal(cli(T0, "reserve", "acme", "j1", "4", "--as", "bob", "--lease", "60",
-                         "--note", "4 credits for 181.000 s measured by tail_packets", NULL),
+    assert_int_equal(cli(T0, "reserve", "acme", "j1", "4", "--as", "bob", "--lease", "60", "--note",
+                         "4 credits for 181.000 s measured by tail_packets", NULL),
                      0);
     assert_int_equal(cli(T0, "job", "j1", NULL), 0);
     assert_non_null(strstr(out, "  why: 4 credits for 181.000 s measured by tail_packets\n"));
     assert_int_equal(cli(T0, "--json", "job", "j1", NULL), 0);
     assert_non_null(strstr(out, "\"note\": \"4 credits for 181.000 s measured by tail_packets\"}"));
-    assert_int_equal(cli("--now", "2026-01-31T12:00:30Z", "renew", "j1", "--lease", "60", NULL),
-                     0);
+    assert_int_equal(cli("--now", "2026-01-31T12:00:30Z", "renew", "j1", "--lease", "60", NULL), 0);
     assert_int_equal(cli("--now", "2026-01-31T12:01:00Z", "--json", "commit", "j1", "3", NULL), 0);
     assert_non_null(strstr(out, "\"state\": \"committed\""));
     assert_non_null(strstr(out, "\"charged\": 3"));
@@ -234,7 +233,8 @@ static void test_ids_must_be_utf8_text(void **state)
     assert_int_equal(cli(T0, "reserve", "caf\xc3\xa9", "j1", "1", "--as", "o", NULL), 0);
     assert_int_equal(cli(T0, "commit", "j1", NULL), 0);
     assert_int_equal(cli(T0, "refund", "j1", "--reason", "bad\xc0", "--by", "s", NULL), 1);
-    assert_int_equal(cli(T0, "refund", "j1", "--reason", "d\xc3\xa9j\xc3\xa0 vu", "--by", "s", NULL), 0);
+    assert_int_equal(
+        cli(T0, "refund", "j1", "--reason", "d\xc3\xa9j\xc3\xa0 vu", "--by", "s", NULL), 0);
 }
 
 /* Seen in fuzz_ledger_args's output (tests/fuzz/crashers/ledger_args-now-before-1970.txt):
@@ -270,9 +270,9 @@ static void test_a_v1_ledger_migrates_and_reads_the_same(void **state)
     char e[512];
     assert_int_equal(lt_exec_sql(db, sql, e, sizeof e), 0);
 #define T1 "--now", "2026-03-01T00:06:00Z"
-    const char *const cmds[][2] = {{"job", "job-a"},     {"job", "job-b"},     {"job", "job-c"},
-                                   {"job", "job-d"},     {"job", "job-e"},     {"history", "acme"},
-                                   {"history", "solo"},  {"balance", "acme"}};
+    const char *const cmds[][2] = {{"job", "job-a"},    {"job", "job-b"},   {"job", "job-c"},
+                                   {"job", "job-d"},    {"job", "job-e"},   {"history", "acme"},
+                                   {"history", "solo"}, {"balance", "acme"}};
     got[0] = 0;
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         assert_int_equal(cli(T1, "--json", cmds[i][0], cmds[i][1], NULL), 0);

@@ -13,13 +13,20 @@
 static void test_every_error_code_has_a_distinct_name_and_sentence(void **state)
 {
     (void)state;
-    const int codes[] = {CM_LEDGER_OK,         CM_LEDGER_E_INSUFFICIENT,
-                         CM_LEDGER_E_FORBIDDEN, CM_LEDGER_E_NO_WORKSPACE,
-                         CM_LEDGER_E_NO_JOB,    CM_LEDGER_E_CONFLICT,
-                         CM_LEDGER_E_ALREADY_RESOLVED, CM_LEDGER_E_LEASE_EXPIRED,
-                         CM_LEDGER_E_INVALID,   CM_LEDGER_E_BUSY,
-                         CM_LEDGER_E_STORAGE,   CM_LEDGER_E_NOMEM,
-                         CM_LEDGER_E_CHECK,     CM_LEDGER_E_NOT_MEMBER,
+    const int codes[] = {CM_LEDGER_OK,
+                         CM_LEDGER_E_INSUFFICIENT,
+                         CM_LEDGER_E_FORBIDDEN,
+                         CM_LEDGER_E_NO_WORKSPACE,
+                         CM_LEDGER_E_NO_JOB,
+                         CM_LEDGER_E_CONFLICT,
+                         CM_LEDGER_E_ALREADY_RESOLVED,
+                         CM_LEDGER_E_LEASE_EXPIRED,
+                         CM_LEDGER_E_INVALID,
+                         CM_LEDGER_E_BUSY,
+                         CM_LEDGER_E_STORAGE,
+                         CM_LEDGER_E_NOMEM,
+                         CM_LEDGER_E_CHECK,
+                         CM_LEDGER_E_NOT_MEMBER,
                          CM_LEDGER_E_JOB_CLOSED};
     const size_t n = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < n; i++) {
@@ -271,8 +278,7 @@ static void test_journal_is_append_only(void **state)
     lt_open(&e, "appendonly");
     lt_workspace(&e);
     char err[512];
-    assert_int_not_equal(lt_exec_sql(e.path, "UPDATE journal SET credits = 5", err, sizeof err),
-                         0);
+    assert_int_not_equal(lt_exec_sql(e.path, "UPDATE journal SET credits = 5", err, sizeof err), 0);
     assert_non_null(strstr(err, "append-only"));
     assert_int_not_equal(lt_exec_sql(e.path, "DELETE FROM journal", err, sizeof err), 0);
     assert_non_null(strstr(err, "append-only"));
@@ -439,8 +445,7 @@ static void test_postgres_v1_ledger_migrates(void **state)
                      "DELETE FROM schema_version WHERE version >= 2");
     e.l = lt_open_path(&e, e.path);
     char err[512];
-    assert_int_not_equal(lt_exec_sql(e.path, "SELECT charged FROM hold_takes", err, sizeof err),
-                         0);
+    assert_int_not_equal(lt_exec_sql(e.path, "SELECT charged FROM hold_takes", err, sizeof err), 0);
     /* both v3 blocks were migrated again */
     assert_int_equal(lt_exec_sql(e.path,
                                  "SELECT sched_credits, sched_interval, sched_tier, sched_ms "
@@ -569,12 +574,13 @@ static void fail_every_commit(lt_env *e)
 {
     char err[256];
     if (lt_is_uri(e->path)) {
-        if (lt_exec_sql(e->path,
-                        "CREATE OR REPLACE FUNCTION cmt_refuse() RETURNS trigger LANGUAGE plpgsql AS "
-                        "$$BEGIN RAISE EXCEPTION 'refused at commit by the test'; END$$; "
-                        "CREATE CONSTRAINT TRIGGER cmt_refuse_at_commit AFTER INSERT ON journal "
-                        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cmt_refuse()",
-                        err, sizeof err))
+        if (lt_exec_sql(
+                e->path,
+                "CREATE OR REPLACE FUNCTION cmt_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$BEGIN RAISE EXCEPTION 'refused at commit by the test'; END$$; "
+                "CREATE CONSTRAINT TRIGGER cmt_refuse_at_commit AFTER INSERT ON journal "
+                "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cmt_refuse()",
+                err, sizeof err))
             fail_msg("cannot install the trigger: %s", err);
         return;
     }
@@ -603,8 +609,8 @@ static int all_bytes(const void *p, size_t n, unsigned char v)
 /* Runs the failing call: in a child on SQLite (its file-size limit must not outlive the
  * call), in this process on PostgreSQL. Returns 1 when the call failed with a storage
  * failure and left the poisoned struct as it was. */
-static int fails_and_leaves_out_untouched(lt_env *e, int (*call)(lt_env *e, void *out),
-                                          void *out, size_t n)
+static int fails_and_leaves_out_untouched(lt_env *e, int (*call)(lt_env *e, void *out), void *out,
+                                          size_t n)
 {
     int pg = lt_is_uri(e->path) != 0;
     pid_t pid = pg ? 0 : fork();

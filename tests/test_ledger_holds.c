@@ -73,7 +73,8 @@ static void test_reserve_beyond_available_fails_and_changes_nothing(void **state
     lt_env e;
     setup_grants(&e, "insufficient");
     cm_ledger_job *j = NULL;
-    LT_EXPECT(&e, CM_LEDGER_E_INSUFFICIENT, cm_ledger_reserve(e.l, "acme", "big", 39, "bob", 0, &j));
+    LT_EXPECT(&e, CM_LEDGER_E_INSUFFICIENT,
+              cm_ledger_reserve(e.l, "acme", "big", 39, "bob", 0, &j));
     assert_null(j);
     assert_int_equal(lt_available(&e, "acme"), 38);
     assert_int_equal(lt_held(&e, "acme"), 0);

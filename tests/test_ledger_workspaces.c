@@ -26,7 +26,8 @@ static void test_members_spend_from_the_shared_pool(void **state)
     LT_OK(&e, cm_ledger_buy(e.l, "acme", 10, "alice", NULL, NULL));
     LT_OK(&e, cm_ledger_reserve(e.l, "acme", "jb", 4, "bob", 0, NULL));
     LT_OK(&e, cm_ledger_reserve(e.l, "acme", "ja", 6, "alice", 0, NULL));
-    LT_EXPECT(&e, CM_LEDGER_E_INSUFFICIENT, cm_ledger_reserve(e.l, "acme", "jc", 1, "bob", 0, NULL));
+    LT_EXPECT(&e, CM_LEDGER_E_INSUFFICIENT,
+              cm_ledger_reserve(e.l, "acme", "jc", 1, "bob", 0, NULL));
     lt_close(&e);
 }
 

@@ -71,7 +71,7 @@ static void test_plugin_negotiates_the_abi_version(void **state)
     assert_null(api == NULL ? NULL : ((cm_plugin_entry_fn)dlsym(dl, "cm_plugin_entry"))(2, 0));
     assert_null(((cm_plugin_entry_fn)dlsym(dl, "cm_plugin_entry"))(0, 9));
     assert_null(((cm_plugin_entry_fn)dlsym(dl, "cm_plugin_entry"))(CM_PLUGIN_ABI_MAJOR,
-                                                                  CM_PLUGIN_ABI_MINOR + 1));
+                                                                   CM_PLUGIN_ABI_MINOR + 1));
     /* no other symbol is reachable */
     assert_null(dlsym(dl, "cm_probe_new"));
     assert_null(dlsym(dl, "cm_ledger_open"));
@@ -83,10 +83,21 @@ static void test_host_refuses_incompatible_plugin(void **state)
     (void)state;
     char db[512], out[4096];
     cmt_path(db, sizeof db, "abi.db");
-    char *argv[] = {(char *)CMT_PIPELINE, (char *)"--plugin", (char *)CMT_FAKE_ABI2,
-                    (char *)"--db", db, (char *)"--workspace", (char *)"w", (char *)"--user",
-                    (char *)"u", (char *)"--job", (char *)"j", (char *)"--generate", (char *)"1",
-                    (char *)"/dev/null", NULL};
+    char *argv[] = {(char *)CMT_PIPELINE,
+                    (char *)"--plugin",
+                    (char *)CMT_FAKE_ABI2,
+                    (char *)"--db",
+                    db,
+                    (char *)"--workspace",
+                    (char *)"w",
+                    (char *)"--user",
+                    (char *)"u",
+                    (char *)"--job",
+                    (char *)"j",
+                    (char *)"--generate",
+                    (char *)"1",
+                    (char *)"/dev/null",
+                    NULL};
     assert_int_equal(cmt_runv(out, sizeof out, argv), 2);
     assert_non_null(strstr(out, "incompatible plugin"));
     assert_non_null(strstr(out, "plugin ABI 2.0"));
@@ -197,8 +208,7 @@ static void *work(void *arg)
         if (w->api->job_begin(w->p, &spec, &q) != CM_PLUGIN_OK || q.credits != 1 ||
             w->api->stage_begin(w->p, job, "transcode") != CM_PLUGIN_OK ||
             w->api->stage_end(w->p, job, "transcode", ok, ok ? NULL : "boom") != CM_PLUGIN_OK ||
-            w->api->job_end(w->p, job, ok, NULL, &o) != CM_PLUGIN_OK ||
-            o.charged != (ok ? 1 : 0))
+            w->api->job_end(w->p, job, ok, NULL, &o) != CM_PLUGIN_OK || o.charged != (ok ? 1 : 0))
             w->failures++;
     }
     return NULL;
@@ -452,8 +462,7 @@ static void drive_with_sizes(const cm_plugin_api *api, const char *db, const cha
     api->close(p);
 }
 
-static void test_structs_of_the_1_0_size_are_served_and_nothing_past_them_is_written(
-    void **state)
+static void test_structs_of_the_1_0_size_are_served_and_nothing_past_them_is_written(void **state)
 {
     (void)state;
     char db[512];
@@ -468,8 +477,8 @@ static void test_structs_of_the_1_0_size_are_served_and_nothing_past_them_is_wri
     unlink(db);
 }
 
-static void test_a_newer_hosts_larger_structs_are_read_and_written_only_as_far_as_known(
-    void **state)
+static void
+test_a_newer_hosts_larger_structs_are_read_and_written_only_as_far_as_known(void **state)
 {
     (void)state;
     char db[512];

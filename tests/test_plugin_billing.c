@@ -48,8 +48,8 @@ static int teardown(void **state)
 static int run_job(fixture *f, const char *user, const char *job, const char *input,
                    const char *extra1, const char *extra2)
 {
-    return cmt_pipeline(f->log, sizeof f->log, f->db, "--workspace", WS, "--user", user,
-                        "--job", job, input, f->out, extra1, extra2, (const char *)NULL);
+    return cmt_pipeline(f->log, sizeof f->log, f->db, "--workspace", WS, "--user", user, "--job",
+                        job, input, f->out, extra1, extra2, (const char *)NULL);
 }
 
 static void test_success_charges_exactly_the_quote(void **state)
@@ -132,8 +132,7 @@ static void test_insufficient_balance_refuses_before_any_stage(void **state)
 static void test_non_member_is_refused(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(run_job(f, "mallory", "j-mallory", CMT_SAMPLE("clip-40s.mp4"), NULL, NULL),
-                     1);
+    assert_int_equal(run_job(f, "mallory", "j-mallory", CMT_SAMPLE("clip-40s.mp4"), NULL, NULL), 1);
     assert_non_null(strstr(f->log, "refused: forbidden"));
     assert_null(strstr(f->log, "stage "));
     assert_int_equal(cmt_available(f->db, WS, NULL), 10);
@@ -166,12 +165,10 @@ static void test_bad_file_is_refused_with_the_probe_code(void **state)
 static void test_usage_errors_exit_2(void **state)
 {
     fixture *f = *state;
-    assert_int_equal(run_job(f, "owner", "j-usage", CMT_SAMPLE("clip-40s.mp4"), "--fail-at",
-                             "nonsense"),
-                     2);
-    assert_int_equal(cmt_pipeline(f->log, sizeof f->log, f->db, "--workspace", WS,
-                                  (const char *)NULL),
-                     2);
+    assert_int_equal(
+        run_job(f, "owner", "j-usage", CMT_SAMPLE("clip-40s.mp4"), "--fail-at", "nonsense"), 2);
+    assert_int_equal(
+        cmt_pipeline(f->log, sizeof f->log, f->db, "--workspace", WS, (const char *)NULL), 2);
     assert_int_equal(cmt_available(f->db, WS, NULL), 10);
 }
 

@@ -134,10 +134,10 @@ static void test_two_hosts_at_once_end_with_exact_balances(void **state)
         {"a4", "member", CMT_SAMPLE("short-10s.mxf"), NULL, 0},      /* 1 */
     };
     static const job b[] = {
-        {"b1", "member", CMT_SAMPLE("clip-40s.mp4"), NULL, 0},       /* 1 */
-        {"b2", "owner", NULL, NULL, 0},                              /* 1 */
-        {"b3", "member", CMT_SAMPLE("edge-59.4s.mkv"), "probe", 1},  /* 0 */
-        {"b4", "owner", CMT_SAMPLE("edge-60.0s.mkv"), NULL, 0},      /* 1 */
+        {"b1", "member", CMT_SAMPLE("clip-40s.mp4"), NULL, 0},      /* 1 */
+        {"b2", "owner", NULL, NULL, 0},                             /* 1 */
+        {"b3", "member", CMT_SAMPLE("edge-59.4s.mkv"), "probe", 1}, /* 0 */
+        {"b4", "owner", CMT_SAMPLE("edge-60.0s.mkv"), NULL, 0},     /* 1 */
     };
     hosts h = {db, {a, b}, {4, 4}, {{-1, -1}, {-1, -1}}};
     assert_int_equal(pipe(h.gate[0]), 0);

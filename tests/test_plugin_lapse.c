@@ -27,8 +27,7 @@ static int64_t lease_until_ms(const char *db, const char *job)
 {
     char out[8192], when[64];
     int64_t ms = -1;
-    assert_int_equal(cmt_ledger(out, sizeof out, db, "--json", "job", job, (const char *)NULL),
-                     0);
+    assert_int_equal(cmt_ledger(out, sizeof out, db, "--json", "job", job, (const char *)NULL), 0);
     assert_int_equal(cmt_json_member(out, "lease_until", when, sizeof when), 0);
     assert_int_equal(cm_ledger_time_parse(when, &ms), 0);
     return ms;
@@ -43,12 +42,12 @@ static void crash_at(const char *stage, const char *input)
     assert_int_equal(cmt_ledger_setup(db, WS, 5), 0);
     int rc;
     if (input)
-        rc = cmt_pipeline(log, sizeof log, db, "--workspace", WS, "--user", "member", "--job",
-                          job, "--lease", LEASE_ARG, "--crash-at", stage, input, out,
-                          (const char *)NULL);
+        rc =
+            cmt_pipeline(log, sizeof log, db, "--workspace", WS, "--user", "member", "--job", job,
+                         "--lease", LEASE_ARG, "--crash-at", stage, input, out, (const char *)NULL);
     else
-        rc = cmt_pipeline(log, sizeof log, db, "--workspace", WS, "--user", "member", "--job",
-                          job, "--lease", LEASE_ARG, "--crash-at", stage, "--generate", "1.5", out,
+        rc = cmt_pipeline(log, sizeof log, db, "--workspace", WS, "--user", "member", "--job", job,
+                          "--lease", LEASE_ARG, "--crash-at", stage, "--generate", "1.5", out,
                           (const char *)NULL);
     assert_int_equal(rc, 128 + SIGABRT);
     assert_non_null(strstr(log, "crashing now"));

@@ -153,9 +153,8 @@ static void test_thumbnail_writes_png(void **state)
     fclose(f);
     assert_memory_equal(sig, "\x89PNG\r\n\x1a\n", 8);
     unlink(out);
-    assert_int_equal(
-        cmh_thumbnail(CM_SAMPLES_DIR "/audio-40s.m4a", out, NULL, err, sizeof err),
-        CMH_E_NOVIDEO);
+    assert_int_equal(cmh_thumbnail(CM_SAMPLES_DIR "/audio-40s.m4a", out, NULL, err, sizeof err),
+                     CMH_E_NOVIDEO);
 }
 
 static void test_generate_makes_exact_length(void **state)

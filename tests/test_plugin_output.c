@@ -117,8 +117,8 @@ static void test_by_output_failure_is_refunded(void **state)
 {
     fixture *f = *state;
     assert_int_equal(cmt_pipeline(f->log, sizeof f->log, f->db, "--workspace", WS, "--user",
-                                  "owner", "--job", "g-fail", "--fail-at", "generate",
-                                  "--generate", "3", f->out, (const char *)NULL),
+                                  "owner", "--job", "g-fail", "--fail-at", "generate", "--generate",
+                                  "3", f->out, (const char *)NULL),
                      1);
     assert_int_equal(cmt_job_state(f->db, "g-fail", NULL), CM_LEDGER_RELEASED);
     assert_int_equal(cmt_available(f->db, WS, NULL), 10);

@@ -116,7 +116,8 @@ static void test_json_escapes_hostile_file_names(void **s)
     (void)s;
     const char *dir = tmp_path("names");
     assert_int_equal(run_cmd("mkdir -p '%s' && cp '%s' \"%s/a\\\"b\\\\c\n\xff.mp4\"", dir,
-                             sample("clip-40s.mp4"), dir), 0);
+                             sample("clip-40s.mp4"), dir),
+                     0);
     char name[2048];
     snprintf(name, sizeof(name), "%s/a\"b\\c\n\xff.mp4", dir);
     char *out, *argv[] = {NULL, (char *)"--json", name, NULL};

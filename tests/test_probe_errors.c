@@ -230,11 +230,11 @@ static void test_invalid_arguments_are_invalid(void **s)
 static void test_every_code_has_a_distinct_name_and_a_sentence(void **s)
 {
     (void)s;
-    const int codes[] = {CM_PROBE_OK,         CM_PROBE_E_INVALID,  CM_PROBE_E_NOMEM,
-                         CM_PROBE_E_NOENT,    CM_PROBE_E_NOTREG,   CM_PROBE_E_ACCESS,
-                         CM_PROBE_E_EMPTY,    CM_PROBE_E_NOTMEDIA, CM_PROBE_E_NOSTREAMS,
-                         CM_PROBE_E_REFUSED,  CM_PROBE_E_TOOLONG,  CM_PROBE_E_DAMAGED,
-                         CM_PROBE_E_TIMEOUT,  CM_PROBE_E_LIBAV,    CM_PROBE_E_TOOBIG};
+    const int codes[] = {CM_PROBE_OK,        CM_PROBE_E_INVALID,  CM_PROBE_E_NOMEM,
+                         CM_PROBE_E_NOENT,   CM_PROBE_E_NOTREG,   CM_PROBE_E_ACCESS,
+                         CM_PROBE_E_EMPTY,   CM_PROBE_E_NOTMEDIA, CM_PROBE_E_NOSTREAMS,
+                         CM_PROBE_E_REFUSED, CM_PROBE_E_TOOLONG,  CM_PROBE_E_DAMAGED,
+                         CM_PROBE_E_TIMEOUT, CM_PROBE_E_LIBAV,    CM_PROBE_E_TOOBIG};
     const size_t n = sizeof(codes) / sizeof(codes[0]);
     for (size_t i = 0; i < n; i++) {
         assert_string_not_equal(cm_probe_err_name(codes[i]), "unknown_error");

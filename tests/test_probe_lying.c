@@ -10,7 +10,8 @@ static uint32_t rd32(const uint8_t *p)
 }
 static void wr32(uint8_t *p, uint32_t v)
 {
-    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8),
+    p[3] = (uint8_t)v;
 }
 static void wr64(uint8_t *p, uint64_t v)
 {
@@ -199,12 +200,12 @@ static void test_truncated_mkv_and_ts_bill_what_is_left(void **s)
 
 /* Files glued together byte by byte: each piece restarts its clock, and a player plays
    them one after another. The tail alone would see only the last piece. */
-static cm_probe_report *probe_glued(const char *name, const char *a, const char *b,
-                                    const char *c)
+static cm_probe_report *probe_glued(const char *name, const char *a, const char *b, const char *c)
 {
     const char *out = tmp_path(name);
     assert_int_equal(run_cmd("cat '%s' '%s' %s%s%s > '%s'", sample(a), sample(b), c ? "'" : "",
-                             c ? sample(c) : "", c ? "'" : "", out), 0);
+                             c ? sample(c) : "", c ? "'" : "", out),
+                     0);
     cm_probe_report *r = probe(out);
     unlink(out);
     if (cm_probe_report_error(r) != CM_PROBE_OK)
@@ -215,8 +216,8 @@ static cm_probe_report *probe_glued(const char *name, const char *a, const char 
 static void test_glued_ts_pieces_bill_every_piece(void **s)
 {
     (void)s;
-    cm_probe_report *r = probe_glued("glued3.ts", "exact-3m00.ts", "exact-3m00.ts",
-                                     "exact-3m00.ts");
+    cm_probe_report *r =
+        probe_glued("glued3.ts", "exact-3m00.ts", "exact-3m00.ts", "exact-3m00.ts");
     assert_in_range(cm_probe_report_measured_ms(r), 540000, 541500);
     assert_int_equal(cm_probe_report_method(r), CM_PROBE_METHOD_PACKET_SCAN);
     cm_probe_report_free(r);

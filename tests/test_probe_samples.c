@@ -12,8 +12,8 @@ static void expect(const char *name, int64_t credits, int64_t lo_ms, int64_t hi_
         fail_msg("%s refused: %s", name, cm_probe_report_errmsg(r));
     int64_t ms = cm_probe_report_measured_ms(r);
     if (ms < lo_ms || ms > hi_ms)
-        fail_msg("%s measured %lld ms, expected %lld..%lld", name, (long long)ms,
-                 (long long)lo_ms, (long long)hi_ms);
+        fail_msg("%s measured %lld ms, expected %lld..%lld", name, (long long)ms, (long long)lo_ms,
+                 (long long)hi_ms);
     assert_int_equal(cm_probe_report_credits(r), credits);
     assert_int_equal(cm_probe_report_billable_ms(r), ms);
     if (method != CM_PROBE_METHOD_NONE)
@@ -92,7 +92,9 @@ static void test_exact_three_minutes_mxf_bills_three(void **s)
     const char *out = tmp_path("exact-3m00.mxf");
     assert_int_equal(run_cmd("ffmpeg -hide_banner -loglevel error -nostdin -y -f lavfi -i "
                              "testsrc2=size=64x48:rate=25:duration=180 -c:v mpeg2video -q:v 31 "
-                             "-g 250 -bf 0 '%s'", out), 0);
+                             "-g 250 -bf 0 '%s'",
+                             out),
+                     0);
     cm_probe_report *r = probe(out);
     assert_int_equal(cm_probe_report_error(r), CM_PROBE_OK);
     assert_int_equal(cm_probe_report_credits(r), 3);
@@ -146,16 +148,16 @@ static void test_grace_is_configurable(void **s)
 static void test_credit_rule_arithmetic(void **s)
 {
     (void)s;
-    assert_int_equal(cm_probe_credits_for(0, 500), 1);       /* nothing costs 0 */
-    assert_int_equal(cm_probe_credits_for(40000, 500), 1);   /* 40 s */
+    assert_int_equal(cm_probe_credits_for(0, 500), 1);     /* nothing costs 0 */
+    assert_int_equal(cm_probe_credits_for(40000, 500), 1); /* 40 s */
     assert_int_equal(cm_probe_credits_for(59400, 500), 1);
     assert_int_equal(cm_probe_credits_for(60000, 500), 1);
     assert_int_equal(cm_probe_credits_for(60400, 500), 1);
     assert_int_equal(cm_probe_credits_for(60500, 500), 1);
     assert_int_equal(cm_probe_credits_for(60501, 500), 2);
     assert_int_equal(cm_probe_credits_for(60600, 500), 2);
-    assert_int_equal(cm_probe_credits_for(180100, 500), 3);  /* 3:00 with padding */
-    assert_int_equal(cm_probe_credits_for(182000, 500), 4);  /* 3:02 */
+    assert_int_equal(cm_probe_credits_for(180100, 500), 3);   /* 3:00 with padding */
+    assert_int_equal(cm_probe_credits_for(182000, 500), 4);   /* 3:02 */
     assert_int_equal(cm_probe_credits_for(1540000, 500), 26); /* 25:40 */
     assert_int_equal(cm_probe_credits_for(60000, 0), 1);
     assert_int_equal(cm_probe_credits_for(60001, 0), 2);
@@ -230,8 +232,7 @@ static void test_report_lists_streams_and_declared_duration(void **s)
 static void test_structure_walks_read_a_bounded_part(void **s)
 {
     (void)s;
-    const char *names[] = {"long-10m.mp4", "exact-3m00.mp4", "exact-3m00.mkv",
-                           "long-25m40.mkv"};
+    const char *names[] = {"long-10m.mp4", "exact-3m00.mp4", "exact-3m00.mkv", "long-25m40.mkv"};
     for (int i = 0; i < 4; i++) {
         cm_probe_report *r = probe(sample(names[i]));
         assert_int_equal(cm_probe_report_error(r), CM_PROBE_OK);
@@ -266,7 +267,9 @@ static void expect_flat(const char *src, const char *ext, enum cm_probe_method m
     char out[1024];
     snprintf(out, sizeof(out), "%s", tmp_path(name));
     assert_int_equal(run_cmd("ffmpeg -hide_banner -loglevel error -nostdin -y -f concat -safe 0 "
-                             "-i '%s' -c copy '%s'", list, out), 0);
+                             "-i '%s' -c copy '%s'",
+                             list, out),
+                     0);
     cm_probe_report *small = probe(sample(src));
     cm_probe_report *r = probe(out);
     if (cm_probe_report_error(r) != CM_PROBE_OK)
@@ -277,12 +280,12 @@ static void expect_flat(const char *src, const char *ext, enum cm_probe_method m
     assert_in_range(cm_probe_report_credits(r), 30, 31);
     assert_int_equal(cm_probe_report_method(r), method);
     int64_t b3 = cm_probe_report_bytes_read(small), b30 = cm_probe_report_bytes_read(r);
-    if (scanned ? b30 < cm_probe_report_file_bytes(r)
+    if (scanned       ? b30 < cm_probe_report_file_bytes(r)
         : every_block ? b30 > cm_probe_report_file_bytes(r) + (256 << 10)
         : index_grows ? b30 * 5 > cm_probe_report_file_bytes(r)
                       : b30 > b3 * 3 / 2 + (128 << 10))
-        fail_msg("%s: read %lld bytes of %lld, the 3:00 sample %lld of %lld", name,
-                 (long long)b30, (long long)cm_probe_report_file_bytes(r), (long long)b3,
+        fail_msg("%s: read %lld bytes of %lld, the 3:00 sample %lld of %lld", name, (long long)b30,
+                 (long long)cm_probe_report_file_bytes(r), (long long)b3,
                  (long long)cm_probe_report_file_bytes(small));
     cm_probe_report_free(small);
     cm_probe_report_free(r);
@@ -325,14 +328,18 @@ static void test_high_bitrate_ts_bills_its_length(void **s)
                              "testsrc2=size=320x240:rate=25:duration=6 -f lavfi -i "
                              "sine=sample_rate=48000:duration=6 -vf noise=alls=40:allf=t "
                              "-c:v libx264 -preset ultrafast -b:v 20M -maxrate 20M -bufsize 10M "
-                             "-g 50 -c:a aac '%s'", clip), 0);
+                             "-g 50 -c:a aac '%s'",
+                             clip),
+                     0);
     FILE *f = fopen(list, "w");
     assert_non_null(f);
     for (int i = 0; i < 4; i++)
         fprintf(f, "file '%s'\n", clip);
     fclose(f);
     assert_int_equal(run_cmd("ffmpeg -hide_banner -loglevel error -nostdin -y -f concat -safe 0 "
-                             "-i '%s' -c copy '%s'", list, out), 0);
+                             "-i '%s' -c copy '%s'",
+                             list, out),
+                     0);
     cm_probe_report *r = probe(out);
     assert_int_equal(cm_probe_report_error(r), CM_PROBE_OK);
     assert_in_range(cm_probe_report_measured_ms(r), 23500, 24500);

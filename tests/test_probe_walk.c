@@ -423,8 +423,9 @@ static void test_avi_followed_by_another_avi_is_unproven(void **state)
     cm_probe *p = NULL;
     assert_int_equal(cm_probe_new(&p, NULL), CM_PROBE_OK);
     cm_probe_report *r = NULL;
-    assert_int_equal(cm_probe_file(p, sample("../tests/fuzz/crashers/"
-                                             "probe_diff-avi-joined-with-itself.avi"),
+    assert_int_equal(cm_probe_file(p,
+                                   sample("../tests/fuzz/crashers/"
+                                          "probe_diff-avi-joined-with-itself.avi"),
                                    &r),
                      CM_PROBE_OK);
     assert_true(cm_probe_report_measured_ms(r) >= 8500 - 250);

@@ -65,8 +65,8 @@ static inline void cmt_proc_slurp_(FILE *f, char *buf, size_t n)
  * crashes. Returns the exit code, 128 + signal, or -1 when the child could not be
  * started (fork failed; exec or chdir failing gives 127).
  */
-static inline int cmt_proc_run_in(const char *dir, char *const argv[], char *out,
-                                  size_t out_size, char *err, size_t err_size)
+static inline int cmt_proc_run_in(const char *dir, char *const argv[], char *out, size_t out_size,
+                                  char *err, size_t err_size)
 {
     FILE *fo = tmpfile();
     FILE *fe = err ? tmpfile() : NULL;

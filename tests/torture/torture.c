@@ -237,8 +237,7 @@ static int supervise(const tt_opts *o, tt_shared *sh, tt_stats *st)
             if (i == n)
                 continue;
             kids[i].pid = 0;
-            if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-                atomic_load(&sh->slot[i].done)) {
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && atomic_load(&sh->slot[i].done)) {
                 live--;
             } else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && !failed) {
                 kids[i].gen++;
@@ -276,8 +275,13 @@ static int supervise(const tt_opts *o, tt_shared *sh, tt_stats *st)
 
 int main(int argc, char **argv)
 {
-    tt_opts o = {.procs = 4, .jobs = 200, .seed = 1, .kill_permille = 40, .step_ms = -1,
-                 .cli = CM_LEDGER_CLI, .dir = NULL};
+    tt_opts o = {.procs = 4,
+                 .jobs = 200,
+                 .seed = 1,
+                 .kill_permille = 40,
+                 .step_ms = -1,
+                 .cli = CM_LEDGER_CLI,
+                 .dir = NULL};
     const char *base = "/tmp";
     const char *db = NULL;
     for (int i = 1; i < argc; i++) {
@@ -318,7 +322,7 @@ int main(int argc, char **argv)
     }
     if (o.soak_s > 0 && o.jobs == 200)
         o.jobs = INT32_MAX / 2; /* jobs until the deadline */
-    if (o.step_ms < 0) /* 3 h a job: about 3 months in a short run, years in a soak */
+    if (o.step_ms < 0)          /* 3 h a job: about 3 months in a short run, years in a soak */
         o.step_ms = 3 * 3600 * 1000LL;
     cm_ledger_time_parse("2026-01-31T12:00:00Z", &o.t0_ms); /* a month end on purpose */
 
@@ -347,8 +351,8 @@ int main(int argc, char **argv)
         o.db = file;
     }
 
-    tt_shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                         -1, 0);
+    tt_shared *sh =
+        mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED) {
         perror("torture: mmap");
         return 1;
@@ -361,8 +365,8 @@ int main(int argc, char **argv)
     printf("torture: %d processes x %s jobs, seed %llu, %s (%s), kill chance %d/1000 per tick, "
            "%.1f h of virtual time per job\n",
            o.procs, o.soak_s > 0 ? "unbounded" : "M", (unsigned long long)o.seed,
-           is_pg(o.db) ? "PostgreSQL" : "SQLite", o.sync_full ? "FULL" : "NORMAL",
-           o.kill_permille, (double)o.step_ms / 3.6e6);
+           is_pg(o.db) ? "PostgreSQL" : "SQLite", o.sync_full ? "FULL" : "NORMAL", o.kill_permille,
+           (double)o.step_ms / 3.6e6);
     if (o.soak_s <= 0)
         printf("torture: M = %d\n", o.jobs);
     fflush(stdout);
@@ -384,7 +388,8 @@ int main(int argc, char **argv)
     printf("torture: %s: %d processes, %ld jobs (%ld reserves, %ld commits, %ld releases, %ld "
            "insufficient, %ld job_closed, %ld redone after a kill), %ld kills (reserve %ld, commit "
            "%ld, release %ld, buy %ld, refund %ld, renew %ld, sweep/plan %ld, between calls %ld), "
-           "%ld restarts, %ld lapses, %ld expiries, %ld periods granted, %ld plan changes, %ld purchases, %ld refunds (%ld "
+           "%ld restarts, %ld lapses, %ld expiries, %ld periods granted, %ld plan changes, %ld "
+           "purchases, %ld refunds (%ld "
            "credits), %ld sweeps, %ld busy; credits: granted %lld + bought %lld + refunded %lld "
            "= available %lld + held %lld + charged %lld + expired %lld; %.1f s run + %.1f s "
            "verify\n",

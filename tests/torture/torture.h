@@ -35,7 +35,7 @@
 #include "cm_ledger.h"
 
 #define TT_MAX_PROCS 64
-#define TT_NWS 3              /* workspaces ws0..ws2 */
+#define TT_NWS 3               /* workspaces ws0..ws2 */
 #define TT_LONG_LEASE_S 172800 /* 2 days of virtual time */
 #define TT_SHORT_LEASE_S 60
 #define TT_PLAN_STEP_MS (40LL * 86400 * 1000) /* the ops process changes a plan every 40 days */
@@ -63,15 +63,15 @@ typedef struct tt_slot {
 
 /* Shared by the parent and every child (MAP_SHARED | MAP_ANONYMOUS). */
 typedef struct tt_shared {
-    _Atomic int64_t now_ms; /* the virtual clock */
-    _Atomic int stop;       /* soak deadline reached / workers finished: stop */
-    _Atomic int plan_steps; /* plan changes the ops process has had acknowledged */
+    _Atomic int64_t now_ms;         /* the virtual clock */
+    _Atomic int stop;               /* soak deadline reached / workers finished: stop */
+    _Atomic int plan_steps;         /* plan changes the ops process has had acknowledged */
     tt_slot slot[TT_MAX_PROCS + 1]; /* workers 0..procs-1, the ops process at procs */
 } tt_shared;
 
 typedef struct tt_opts {
     int procs;
-    int jobs;          /* per process; INT32_MAX in a soak */
+    int jobs; /* per process; INT32_MAX in a soak */
     uint64_t seed;
     double soak_s;     /* > 0: run until this many seconds have passed */
     int kill_permille; /* chance per parent tick (~2 ms) of a SIGKILL */
@@ -79,10 +79,10 @@ typedef struct tt_opts {
     int sync_full;     /* synchronous FULL (else NORMAL) */
     int keep;          /* keep the database and the logs */
     int verbose;
-    const char *db;    /* the ledger location (file or postgresql:// URI) */
-    const char *dir;   /* logs (and the default SQLite file) */
-    const char *cli;   /* the cm-ledger binary for `cm-ledger check` */
-    int64_t t0_ms;     /* the virtual time the run starts at */
+    const char *db;  /* the ledger location (file or postgresql:// URI) */
+    const char *dir; /* logs (and the default SQLite file) */
+    const char *cli; /* the cm-ledger binary for `cm-ledger check` */
+    int64_t t0_ms;   /* the virtual time the run starts at */
 } tt_opts;
 
 /* ---- PRNG (splitmix64): small, seedable, the same on every platform ---- */

@@ -508,8 +508,7 @@ typedef struct sums {
     int64_t grant, purchase, hold, commit, back, expiry, refund;
 } sums;
 
-static int replay_entry(grants *gs, logs *g, int w, const cm_ledger_entry *e, sums *s,
-                        tt_stats *st)
+static int replay_entry(grants *gs, logs *g, int w, const cm_ledger_entry *e, sums *s, tt_stats *st)
 {
     const char *k = e->kind;
     int64_t c = e->credits;
@@ -517,8 +516,8 @@ static int replay_entry(grants *gs, logs *g, int w, const cm_ledger_entry *e, su
     if (e->grant_id >= 0) {
         gr = bsearch(&e->grant_id, gs->v, gs->n, sizeof *gr, cmp_grant_id);
         if (!gr || gr->ws != w)
-            return fail("journal row %lld of %s names grant %lld, not one of %s",
-                        (long long)e->id, tt_ws(w), (long long)e->grant_id, tt_ws(w));
+            return fail("journal row %lld of %s names grant %lld, not one of %s", (long long)e->id,
+                        tt_ws(w), (long long)e->grant_id, tt_ws(w));
     }
     job_rec *j = e->job ? job_of(g, e->job, 0) : NULL;
     if (e->job && !j && strcmp(k, "expiry") != 0)
@@ -658,8 +657,8 @@ static int check_workspace(cm_ledger *l, grants *gs, logs *g, int w, tt_stats *s
         const grant *x = &gs->v[i];
         if (x->ws != w)
             continue;
-        if (x->granted < 0 || x->remaining < 0 || x->held < 0 || x->charged < 0 ||
-            x->expired < 0 || x->refunded_into < 0)
+        if (x->granted < 0 || x->remaining < 0 || x->held < 0 || x->charged < 0 || x->expired < 0 ||
+            x->refunded_into < 0)
             return fail("grant %lld has a negative counter", (long long)x->id);
         if (x->granted + x->refunded_into != x->remaining + x->held + x->charged + x->expired)
             return fail("grant %lld: granted %lld + refunded %lld != remaining %lld + held %lld "
@@ -667,8 +666,8 @@ static int check_workspace(cm_ledger *l, grants *gs, logs *g, int w, tt_stats *s
                         (long long)x->id, (long long)x->granted, (long long)x->refunded_into,
                         (long long)x->remaining, (long long)x->held, (long long)x->charged,
                         (long long)x->expired);
-        if (x->granted != x->r_granted || x->remaining != x->r_remaining ||
-            x->held != x->r_held || x->charged != x->r_charged || x->expired != x->r_expired ||
+        if (x->granted != x->r_granted || x->remaining != x->r_remaining || x->held != x->r_held ||
+            x->charged != x->r_charged || x->expired != x->r_expired ||
             x->refunded_into != x->r_refunded_into)
             return fail("grant %lld: stored %lld/%lld/%lld/%lld/%lld/%lld (granted/remaining/"
                         "held/charged/expired/refunded) but the journal gives "
@@ -701,12 +700,11 @@ static int check_workspace(cm_ledger *l, grants *gs, logs *g, int w, tt_stats *s
     int64_t b_avail = b->available, b_held = b->held;
     cm_ledger_balance_free(b);
     if (b_avail != t_avail || b_held != t_held)
-        return fail("%s: balance says available %lld held %lld, the grants %lld and %lld",
-                    tt_ws(w), (long long)b_avail, (long long)b_held, (long long)t_avail,
-                    (long long)t_held);
+        return fail("%s: balance says available %lld held %lld, the grants %lld and %lld", tt_ws(w),
+                    (long long)b_avail, (long long)b_held, (long long)t_avail, (long long)t_held);
     if (t_held != 0)
-        return fail("%s: %lld credits still held after every lease ended and a sweep",
-                    tt_ws(w), (long long)t_held);
+        return fail("%s: %lld credits still held after every lease ended and a sweep", tt_ws(w),
+                    (long long)t_held);
 
     st->granted += s.grant;
     st->bought += s.purchase;
@@ -859,13 +857,13 @@ static int check_jobs(logs *g)
             return fail("job %s: the ledger holds %lld credits in %s that no caller reserved", id,
                         (long long)j->l_credits, j->l_ws >= 0 ? tt_ws(j->l_ws) : "?");
         if (j->j_hold != j->l_credits)
-            return fail("job %s: hold of %lld, the journal took %lld", id,
-                        (long long)j->l_credits, (long long)j->j_hold);
+            return fail("job %s: hold of %lld, the journal took %lld", id, (long long)j->l_credits,
+                        (long long)j->j_hold);
         if (j->l_charged < 0 || j->l_charged > j->l_credits || j->l_refunded < 0 ||
             j->l_refunded > j->l_charged || j->j_refund != j->l_refunded)
             return fail("job %s: held %lld, charged %lld, refunded %lld (journal %lld)", id,
-                        (long long)j->l_credits, (long long)j->l_charged,
-                        (long long)j->l_refunded, (long long)j->j_refund);
+                        (long long)j->l_credits, (long long)j->l_charged, (long long)j->l_refunded,
+                        (long long)j->j_refund);
         switch (j->state) {
         case CM_LEDGER_COMMITTED:
             if (j->j_commit != j->l_charged || j->j_commit + j->j_back != j->l_credits)
@@ -879,8 +877,7 @@ static int check_jobs(logs *g)
                 return fail("job %s: committed for %lld, which no caller asked for", id,
                             (long long)j->l_charged);
             if (j->release_ack)
-                return fail("job %s: a caller was told it was released, but it is committed",
-                            id);
+                return fail("job %s: a caller was told it was released, but it is committed", id);
             break;
         case CM_LEDGER_RELEASED:
         case CM_LEDGER_LAPSED:
@@ -949,8 +946,8 @@ static int run_cli_check(const tt_opts *o, int64_t now_ms)
 {
     char when[40];
     cm_ledger_time_format(now_ms, when, sizeof when);
-    char *argv[] = {(char *)o->cli, (char *)"--db", (char *)o->db, (char *)"--now", when,
-                    (char *)"check", NULL};
+    char *argv[] = {(char *)o->cli, (char *)"--db",  (char *)o->db, (char *)"--now",
+                    when,           (char *)"check", NULL};
     static char out[16384];
     int rc = cmt_proc_run(argv, out, sizeof out, NULL, 0);
     if (rc != 0)
@@ -995,8 +992,7 @@ int tt_verify(const tt_opts *o, tt_shared *sh, tt_stats *st)
         fail("the grants table has a grant of an unknown workspace");
         goto out;
     }
-    if (sql_rows(o, "SELECT job, ws, credits, state, charged, refunded FROM holds", 6, cb_hold,
-                 &g))
+    if (sql_rows(o, "SELECT job, ws, credits, state, charged, refunded FROM holds", 6, cb_hold, &g))
         goto out;
     for (int w = 0; w < TT_NWS && !violation[0]; w++)
         check_workspace(l, &gs, &g, w, st);

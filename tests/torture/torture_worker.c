@@ -212,8 +212,8 @@ static int do_refund(proc *p, const char *job, int64_t credits, const char *ref,
     if (rc)
         logf_(p, "F- %s %s", ref, cm_ledger_err_name(rc));
     else
-        logf_(p, "F+ %s %lld %lld %d", ref, (long long)out->credits,
-              (long long)out->total_refunded, out->replayed);
+        logf_(p, "F+ %s %lld %lld %d", ref, (long long)out->credits, (long long)out->total_refunded,
+              out->replayed);
     return rc;
 }
 
@@ -232,8 +232,8 @@ static void refund(proc *p, tt_rng *r, int k, const char *ref)
     if (rc == CM_LEDGER_OK && tt_below(r, 4) == 0) {
         rc = do_refund(p, job, credits, ref, &b);
         allow(p, "refund", ref, rc, 0, 0);
-        if (rc == CM_LEDGER_OK && (!b.replayed || b.credits != a.credits ||
-                                   b.total_refunded != a.total_refunded))
+        if (rc == CM_LEDGER_OK &&
+            (!b.replayed || b.credits != a.credits || b.total_refunded != a.total_refunded))
             die_violation(p, "repeated refund %s: replayed %d credits %lld (first %lld)", ref,
                           b.replayed, (long long)b.credits, (long long)a.credits);
     }
@@ -255,8 +255,8 @@ static void check_balance(proc *p, int w)
     int64_t avail = b->available, held = b->held;
     cm_ledger_balance_free(b);
     if (neg)
-        die_violation(p, "balance of %s has a negative value (available %lld, held %lld)",
-                      tt_ws(w), (long long)avail, (long long)held);
+        die_violation(p, "balance of %s has a negative value (available %lld, held %lld)", tt_ws(w),
+                      (long long)avail, (long long)held);
 }
 
 /* Commit amount; ALL is logged as the held amount (the ledger treats them alike). */
@@ -361,8 +361,8 @@ static void run_job(proc *p, int k)
             rc = do_commit(p, job, amount, credits, &c2);
             allow(p, "commit", job, rc, 0, 0);
             if (rc == CM_LEDGER_OK && c2 != c1)
-                die_violation(p, "retried commit %s charged %lld, first %lld", job,
-                              (long long)c2, (long long)c1);
+                die_violation(p, "retried commit %s charged %lld, first %lld", job, (long long)c2,
+                              (long long)c1);
         }
     } else if (outcome < 90) { /* failure: release */
         rc = do_release(p, job);
@@ -454,8 +454,8 @@ void tt_ops_main(const tt_opts *o, tt_shared *sh, int gen)
         phase(&p, TT_IDLE);
         allow(&p, "sweep", "", rc, 0, 0);
         if (!rc)
-            logf_(&p, "S+ %lld %lld %lld", (long long)s.holds_lapsed,
-                  (long long)s.credits_expired, (long long)s.periods_granted);
+            logf_(&p, "S+ %lld %lld %lld", (long long)s.holds_lapsed, (long long)s.credits_expired,
+                  (long long)s.periods_granted);
         struct timespec ts = {0, 3000000L};
         nanosleep(&ts, NULL);
     }
