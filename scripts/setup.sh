@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git ffmpeg
       libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
       libsqlite3-dev sqlite3 libcmocka-dev libpq-dev postgresql
-      clang libclang-rt-14-dev valgrind hyperfine strace jq mkvtoolnix
+      clang clang-format libclang-rt-14-dev valgrind hyperfine strace jq mkvtoolnix
       python3 python3-setuptools python3-wheel python3-pip)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Unformatted C fails the suite before anything is built (bash scripts/format.sh fixes it).
+bash scripts/format.sh --check
 cmake -S . -B build-test -DCM_SANITIZE=ON -DCM_WERROR=ON -DCM_BUILD_BENCH=OFF >/dev/null
 cmake --build build-test -j"$(nproc)"
 cd build-test
