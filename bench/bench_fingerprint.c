@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_fingerprint - what the plugin's input binding costs (issue 12): 64-bit FNV-1a,
  * byte at a time, over the first and the last W bytes of a file, for W = 64 KiB (the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_ledger - reserve+commit pairs per second on one ledger file, with 1 and 2
  * processes, at synchronous=FULL and NORMAL, beside two plain-SQLite baselines measured

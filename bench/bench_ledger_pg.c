@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_ledger_pg - reserve+commit pairs per second with 1, 2 and 8 client processes
  * against one PostgreSQL server, beside the SQLite ledger's figures from the same run

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_plugin - the plugin's overhead on real transcode jobs over the samples.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_probe_bytes - what one probe of each file costs, through the library.
  *

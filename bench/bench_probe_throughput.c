@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_probe_throughput - files per second through the probe library, in-process.
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # ledger_pg.sh - run bench_ledger_pg against a throwaway local PostgreSQL server.
 #
 #   bench/ledger_pg.sh [BUILD_DIR [PAIRS]]    (default: ./build, 1000 pairs)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # plugin (issue 4): time inside the plugin's hooks as a share of real transcode jobs
 # over the samples, against the same jobs without the plugin, in the same run.
 if(TARGET creditmeter_plugin AND TARGET cm_media)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Probe benchmarks (included from bench/CMakeLists.txt). Run them all with bench/run.sh.
 #   bench_probe_bytes       per file: bytes the probe read, file size, time (for probe_vs_ffprobe.sh)
 #   bench_probe_throughput  files per second through the library, 1 and 2 threads, beside

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The oracle's scan rate: MB/s of `cm-probe --full-scan` (every packet of every billed
 # stream demuxed, no fast path) on a 20 Mbit/s MPEG-TS of a few hundred MB read from the
 # page cache, beside two baselines measured in the same run on the same file:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Probe vs ffprobe, per file: wall time and bytes read from the file.
 #
 #   bash bench/probe_vs_ffprobe.sh            # samples + big files (~100 MB and >= 1 GB each

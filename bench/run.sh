@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Every benchmark, one command. Each prints its baseline, measured in the same run,
 # beside its own figure, and the ratio. Release build in build-bench/.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cm-ledger - the command line face of the ledger: a thin client of cm_ledger.h.
  *

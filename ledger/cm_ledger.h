@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cm_ledger.h - creditmeter's prepaid-credit ledger: workspaces, plans, add-ons,
  * two-phase holds with leases, charges, refunds and an append-only journal.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ledger.c - the handle, error reporting, transactions and the movement primitives.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ledger_check.c - re-derive every balance from the journal and verify the invariants.
  *

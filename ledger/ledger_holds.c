@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ledger_holds.c - two-phase holds: reserve, renew, commit, release, job info.
  *

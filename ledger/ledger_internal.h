@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ledger_internal.h - what the ledger's rule files share (internal).
  *

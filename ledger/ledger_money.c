@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ledger_money.c - the codes the ledger accepts for regions and currencies, and how
  * money is shown to people.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ledger_plan.c - plans, plan changes, plan periods, and bringing a workspace up to "now".
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ledger_read.c - quote, balance and history: reading a workspace brought up to now.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ledger_time.c - civil dates, ISO 8601 parsing/formatting and month arithmetic.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ledger_time.h - exact civil-time arithmetic for the ledger (internal).
  *

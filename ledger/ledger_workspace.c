@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ledger_workspace.c - workspaces, members, the price table and add-on purchases.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * storage.h - the ledger's narrow storage interface (internal).
  *

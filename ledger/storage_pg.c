@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * storage_pg.c - the PostgreSQL implementation of storage.h (libpq).
  *

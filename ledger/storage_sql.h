@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * storage_sql.h - SQL fragments both backends share (internal).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * storage_sqlite.c - the SQLite implementation of storage.h.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cm-pipeline - the reference pipeline host: loads the creditmeter plugin with dlopen
  * and runs one real job, stage by stage, billed through the plugin's hooks.

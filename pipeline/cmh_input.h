@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmh_input.h - an opened input with its decoders, and job progress (internal).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmh_media.h - the media engine of the reference pipeline host (cm-pipeline).
  *

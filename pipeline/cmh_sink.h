@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmh_sink.h - the MP4 writer shared by the transcoder and the generator (internal).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* errors.c - names of the media engine's results. */
 #include "cmh_media.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * generate.c - synthesise duration_ms of video and a tone into MP4, no input file.
  *

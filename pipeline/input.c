@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * input.c - open a local media file with its decoders; progress and cancel plumbing.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sink.c - MP4 output: scale/resample, encode, interleave, flush, trailer.
  *

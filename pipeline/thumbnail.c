@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * thumbnail.c - one video frame near 10 % of the file, scaled down, as a PNG.
  *

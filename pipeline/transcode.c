@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * transcode.c - decode any local input and re-encode it into a small MP4.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * creditmeter_plugin.h - the in-process ABI a video pipeline loads to meter its jobs.
  *

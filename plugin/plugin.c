@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plugin.c - the entry point, the function table, open/close, queries and names.
  *

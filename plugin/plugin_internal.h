@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plugin_internal.h - the plugin handle and its helpers (internal).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plugin_job.c - the hooks of a job: begin (measure, quote, reserve), stages (renew
  * the lease), end (commit or release).

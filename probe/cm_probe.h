@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cm_probe.h - measure the real playing time of a media file and price it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe.c - the probe's public face: options, handles, reports, names and sentences.
  *

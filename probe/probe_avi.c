@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe_avi.c - the AVI structure walk: every chunk header after the stream headers.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe_bytes.h - reading integers out of bytes the file gave us (internal).
  *

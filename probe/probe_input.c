@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe_input.c - the only way bytes reach libavformat.
  *

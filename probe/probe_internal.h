@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe_internal.h - what the probe's files share and nobody else sees.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe_measure.c - how long does this file really play? The orchestration.
  *

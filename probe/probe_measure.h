@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe_measure.h - what the measurement's files share (internal).
  *

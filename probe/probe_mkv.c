@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe_mkv.c - Matroska clusters read straight from bytes. See probe_mkv.h.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe_mkv.h - Matroska clusters read straight from bytes (internal).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe_mkv_walk.c - Matroska/WebM measured by walking every Cluster and every Block.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe_mp4.c - the MP4/MOV structure walk: every top-level box, every fragment.
  *

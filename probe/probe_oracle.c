@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe_oracle.c - the oracle: every packet of the file demuxed, in order.
  *

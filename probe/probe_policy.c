@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe_policy.c - which demuxers the probe opens, and how each is measured.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe_timeline.c - per-stream bookkeeping of timestamps, pieces and the span.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe_walk.h - fast paths that walk a container's structure (internal).
  *

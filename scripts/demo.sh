@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Quick start, part 1: install, build, and bill every sample video.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The C sources in the style of .clang-format (clang-format 14, Debian 12).
 #   bash scripts/format.sh          reformat every tracked .c/.h in place
 #   bash scripts/format.sh --check  change nothing; exit 1 and name the files that differ

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Fuzzing: builds the libFuzzer harnesses with clang in build-fuzz/ and runs each one
 # for SECONDS (default 60) on a fresh copy of its seed corpus in a temporary folder.
 # Exits non-zero on any crash, leak, time-out (-timeout=10 s per input) or out-of-memory

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs what creditmeter needs to build, test and benchmark on Debian 12 (run as root).
 # Only missing packages are installed, so a second run costs a few dpkg queries.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Memory check: builds a plain (unsanitized) Debug build in build-valgrind/ and runs the
 # CLIs under valgrind memcheck: cm-probe over every fixture, cm-ledger through a whole
 # session against a temporary database (one valgrind run per command). Fails on any

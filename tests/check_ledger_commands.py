@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The docs cannot drift from cm-ledger's command table.
 
 Usage: check_ledger_commands.py CM_LEDGER README.md ledger/README.md man/cm-ledger.1.in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # ledger (issue 3): cmocka programs, one per behaviour family.
 set(CM_LEDGER_TESTS
   test_ledger_time

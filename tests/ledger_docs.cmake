@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cm-ledger's command table against the docs: README.md's and ledger/README.md's command
 # lists, the manual's entries, and the per-command help (tests/check_ledger_commands.py).
 find_package(Python3 COMPONENTS Interpreter REQUIRED)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ledger_test.h - helpers for the ledger's cmocka tests (not part of the library).
  *

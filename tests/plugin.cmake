@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # plugin: the plugin ABI and the end-to-end jobs (the host's engine: pipeline.cmake).
 
 # The end-to-end tests run the reference host (CM_BUILD_PIPELINE).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The probe's tests. Each links the static cm_probe library.
 foreach(t test_probe_samples test_probe_errors test_probe_lying test_probe_cli test_probe_api
           test_probe_walk test_probe_oracle)

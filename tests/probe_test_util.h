@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe_test_util.h - helpers for the probe's tests: sample paths, one-call probing,
  * copying and patching fixture files in the test's temp directory.

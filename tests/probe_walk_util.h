@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe_walk_util.h - for tests of the structure walks (probe_walk.h): opens a file
  * the way the probe does (its own input, an AVIOContext over it, avformat_open_input

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * common/cm_text: the one strict UTF-8 rule (RFC 3629) and the one JSON string escape
  * the probe, the ledger and both CLIs share.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cm-ledger, the real binary: exit 0 / 1 (refused, machine name on stderr or JSON with
  * --json) / 2 (usage), --now replacing the clock, and the JSON shape of balance. */
 #include "ledger_test.h"

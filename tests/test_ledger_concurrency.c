@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Many processes on one ledger (a SQLite file, or with CM_TEST_LEDGER_DB one PostgreSQL
  * server, the processes standing in for pipeline machines): several forked processes
  * reserve, commit and release against one small balance at once. The sum charged never

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A writer killed with SIGKILL in the middle of its work leaves a ledger that passes
  * check: every transaction either happened entirely or not at all, and the ledger
  * keeps working (the dead writer's hold lapses with its lease). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Error codes and storage: every code has a stable machine name and a sentence; open
  * refuses bad configs and foreign files; a locked database is E_BUSY; check catches a
  * tampered balance or hold (E_CHECK); the journal is append-only; the schema version

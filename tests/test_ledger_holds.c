@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Two-phase holds: spending order, all-or-nothing reserve, idempotency by job id,
  * commit of part or all, release, exactly-once resolution, leases lapsing lazily and
  * in sweep, and credits going back to an expired grant expiring with it. */

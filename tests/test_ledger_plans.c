@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Plans: monthly and annual grants, calendar periods from the start instant, periods
  * granted when time passes (on touch and by sweep) and never twice, each period in
  * between granted and expired in order, ledger time never running backwards, and the

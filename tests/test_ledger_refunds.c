@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Refunds: bounded by charged minus refunded, back to the grants charged last first,
  * into a non-expiring refund grant where those expired, idempotent by reference. */
 #include "ledger_test.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Strict inputs and true records (issue 12, sections 2, 3 and 5): a job id bound to its
  * input, closed once its hold went back; the price of add-ons before buying; no charge
  * of 0; removing a non-member refused; real region and currency codes, money in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The ledger's text rule is the shared strict one (common/cm_text): an id, tier, reason
  * or note that is not well-formed UTF-8 (a surrogate, an overlong form, a byte
  * 0xF5-0xFF, a truncated sequence) is invalid_argument before it reaches storage, on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Month arithmetic and ISO 8601 parsing: plan periods are calendar months from the start
  * instant, the day clamped (Jan 31 -> Feb 28/29 -> Mar 31), never chained. */
 #include "ledger_test.h"

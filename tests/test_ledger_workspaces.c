@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Workspaces, members, prices and add-on purchases: one owner, a shared pool, strangers
  * learn nothing, add-ons at the region's unit price, never expiring, idempotent by
  * payment reference. */

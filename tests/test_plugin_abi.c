@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_plugin_abi.c - the plugin's binary contract: one exported symbol, version
  * negotiation both ways, struct sizes, names of every code, and one handle shared by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_plugin_billing.c - end to end: cm-pipeline loads the plugin and runs real jobs
  * on the samples; the ledger shows exactly what each outcome must charge.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_plugin_concurrent.c - two cm-pipeline hosts run jobs against one ledger at the
  * same time; the balances at the end are exact (no double spend, no lost update).

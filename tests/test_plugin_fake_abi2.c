@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_plugin_fake_abi2.c - a fixture, not a test: a plugin module of a future ABI
  * major (2.0). Hosts built against 1.x must refuse it with a clear message.

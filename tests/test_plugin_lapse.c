@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_plugin_lapse.c - a pipeline that crashes mid-job (--crash-at: abort(), no
  * cleanup) leaves a hold that lapses after its lease; then the balance is as it was.

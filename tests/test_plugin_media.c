@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_plugin_media.c - the reference host's media engine (pipeline/): transcode,
  * thumbnail, generator, progress and cancel, on the samples and on generated files.

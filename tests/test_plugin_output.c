@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_plugin_output.c - by-output jobs (--generate): quoted on the requested length,
  * charged on the output's measured length, never more than the quote.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_plugin_util.h - helpers of the plugin's end-to-end tests: run the real
  * cm-pipeline (and cm-ledger) binaries, found by their targets (CM_BIN_*), through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The library contract: in-memory input bills like the file, one handle serves many
  * threads at once, and reports own their strings.
@@ -40,8 +41,11 @@ static void *worker(void *arg)
     const char *names[] = {"exact-3m00.mp4", "exact-3m00.ts", "long-25m40.mkv", "clip-40s.mp4"};
     for (int round = 0; round < 5; round++)
         for (int i = 0; i < 4; i++) {
+            /* sample() keeps its paths in shared static buffers: not for threads */
+            char path[1024];
+            snprintf(path, sizeof(path), "%s/%s", CM_SAMPLES_DIR, names[i]);
             cm_probe_report *r = NULL;
-            int err = cm_probe_file(j->p, sample(names[i]), &r);
+            int err = cm_probe_file(j->p, path, &r);
             if (err == CM_PROBE_OK)
                 j->credits += cm_probe_report_credits(r);
             else

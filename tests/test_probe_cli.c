@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cm-probe, the support person's view: a table with a total, JSON Lines, and exit
  * codes 0 (all billed), 1 (any refused), 2 (usage error).

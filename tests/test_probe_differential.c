@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The fast path is proved against the oracle: every fixture in samples/ (and
  * samples/bad/) and every file of the packaging matrix (tests/packaging/make-matrix.sh,

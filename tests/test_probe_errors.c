@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Every error the probe defines: each bad input gets its own code, a stable machine
  * name and a sentence a support person understands, never a crash or a hang.

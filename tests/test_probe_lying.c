@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A header is a claim: doctored durations and cut-off files bill the content that is
  * really there, never what the header says.

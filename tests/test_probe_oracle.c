@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The oracle, the Matroska cluster walk, the format policy and the time budget
  * (issue 11): every class of file the sampling fast paths billed wrong bills what it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Every sample bills what the product rules say: one credit per started minute of
  * real playing time, with the grace absorbing encoder padding.

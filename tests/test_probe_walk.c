@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The structure walks (probe_walk.h) prove a file's playing time from its own structure
  * or say they cannot: every MP4 top-level box and fragment, every AVI movi chunk. Each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_proc.h - the tests' one process helper: run a program and capture what it
  * printed, and fork N workers and wait for them all.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_ledger_args.c - libFuzzer harness for cm-ledger's argument and time parsing.
  *

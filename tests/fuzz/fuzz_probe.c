@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_probe.c - libFuzzer harness for the probe over in-memory input.
  *

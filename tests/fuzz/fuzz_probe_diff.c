@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_probe_diff.c - differential libFuzzer harness: the fast path against the oracle.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Regenerates tests/fuzz/seeds/ledger_args/: realistic cm-ledger command lines for
 # fuzz_ledger_args, one input per file, one command per line (see the harness's header
 # for the format). Every input starts from the harness's template ledger: workspace

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Regenerates the fuzzer's seed corpus in tests/fuzz/seeds/probe/: one tiny file (1 s, 16x16
 # pictures at 4 fps, 8 kHz sound; a few KB each) per container the probe allows, plus the
 # shapes it must refuse. Small seeds keep each mutation cheap; samples/ (tens to hundreds

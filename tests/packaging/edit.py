@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Byte edits of the packaging matrix (tests/packaging/make-matrix.sh): the one-line
 changes a customer who wants to pay less would try. Each parses the container's
 structure (no pattern search in the payload) and writes a new file.

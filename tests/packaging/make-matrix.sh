@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The packaging matrix: two short sources rendered into every packaging ffmpeg and
 # mkvmerge can write, plus cut, cat-joined and byte-edited files, with a manifest that
 # states what each file must bill. test_probe_differential probes every file with the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # pg_server.sh - a throwaway local PostgreSQL server for the ledger's tests and bench.
 #
 #   pg_server.sh start DIR [PORT]   initdb into DIR, start the server on a Unix socket in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * torture.c - the ledger torture driver: N worker processes x M jobs against one
  * ledger (a SQLite file, or a postgresql:// database), random SIGKILLs at any point

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # torture (issue 5): N processes x M jobs against one ledger with random SIGKILLs,
 # lapsing leases, expiring plan periods, plan changes, add-ons and refunds, on a virtual
 # clock; then every balance re-derived three ways. Included by tests/CMakeLists.txt

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * torture.h - the ledger torture driver's shared pieces (not part of the library).
  *

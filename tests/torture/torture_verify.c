@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * torture_verify.c - after the run: did the ledger do what its callers were told, and
  * did it create or lose any credit?

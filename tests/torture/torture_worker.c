@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * torture_worker.c - the processes the torture driver forks: workers that run jobs
  * (reserve, renew, commit in full or in part, release, abandon), buy add-ons and
