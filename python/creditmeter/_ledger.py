@@ -317,13 +317,15 @@ def _takes(lib, arr, n):
             for t in (arr[k] for k in range(n))]
 
 
-class Ledger:
+class Ledger(_native.Handle):
     """One open ledger: a SQLite file path or a postgresql:// URI.
 
     now_ms: a callable returning Unix ms (the ledger's clock; tests inject one), or None
     for the real clock. A Ledger may be shared by threads (the C handle has its mutex).
     Every method raises LedgerError on failure. as_user None means the operator.
     """
+
+    _FREE = "cm_ledger_close"
 
     def __init__(self, location=None, *, now_ms=None, busy_timeout_ms=0, synchronous="full"):
         lib = _l()
@@ -347,20 +349,6 @@ class Ledger:
             raise LedgerError(err_name(rc), rc, _native.dec(lib.cm_ledger_errmsg(None)))
         self._h = h
         self._lib = lib
-
-    def close(self):
-        """Closes the handle (no call may be running); a second close is a no-op."""
-        h, self._h = getattr(self, "_h", None), None
-        if h:
-            self._lib.cm_ledger_close(h)
-
-    __del__ = close
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def _handle(self):
         if not self._h:

@@ -104,3 +104,27 @@ def dec(b):
     if isinstance(b, (bytes, bytearray)):
         return bytes(b).decode("utf-8", "replace")
     return b
+
+
+class Handle:
+    """What every wrapper of a C handle shares: close() once (a second close is a no-op),
+    closing on garbage collection and as a context manager. A subclass sets self._h and
+    self._lib and names the C function that frees the handle in _FREE."""
+
+    _FREE = None
+    _h = None
+
+    def close(self):
+        """Closes the handle (no call may be running on it); a second close is a no-op."""
+        h, self._h = self._h, None
+        if h:
+            getattr(self._lib, self._FREE)(h)
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

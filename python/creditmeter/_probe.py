@@ -123,7 +123,7 @@ def credits_for(billable_ms, grace_ms=500):
     return _l().cm_probe_credits_for(billable_ms, grace_ms)
 
 
-class Probe:
+class Probe(_native.Handle):
     """A probe with its options: immutable and shareable between threads.
 
     grace_ms, max_duration_ms, time_budget_ms, max_file_bytes, max_scan_packets: None for
@@ -131,6 +131,8 @@ class Probe:
     packet instead of the fast paths. Raises ProbeError("invalid_argument") for an option
     out of range.
     """
+
+    _FREE = "cm_probe_free"
 
     def __init__(self, *, grace_ms=None, max_duration_ms=None, time_budget_ms=None,
                  max_file_bytes=None, max_scan_packets=None, full_scan=False):
@@ -151,19 +153,6 @@ class Probe:
             raise ProbeError(err_name(rc), rc, _native.dec(lib.cm_probe_strerror(rc)))
         self._h = h
         self._lib = lib
-
-    def close(self):
-        h, self._h = getattr(self, "_h", None), None
-        if h:
-            self._lib.cm_probe_free(h)
-
-    __del__ = close
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def _report(self, rc, r):
         lib = self._lib
