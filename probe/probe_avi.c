@@ -39,6 +39,8 @@
 #define IX_MAX 1024          /* OpenDML standard index chunks checked */
 #define SMALL_CHUNK 2048     /* average chunk size above which headers are read one by one */
 #define SMALL_READ 4096
+#define HDR_CHUNK_MAX 1000000 /* libavformat ends the headers at a larger chunk (not LIST) */
+#define HDR_DEPTH_MAX 8       /* lists inside lists among the headers */
 
 struct avi_stream {
     int have; /* a strh was read for it */
@@ -151,11 +153,63 @@ static int chunk_stream(uint32_t id)
     return (int)(a - '0') * 10 + (int)(b - '0');
 }
 
-/* Reads the hdrl list: one strl per stream, strh and strf. */
-static int read_hdrl(struct avi_walk *w, int64_t off, int64_t size)
+/* Whether the chunks of a header list's payload h[from, to) (at offset base + from of the
+   file) are what libavformat reads them as. Its header reader does not follow lists: it
+   reads chunk after chunk, descending into every LIST, and ends the headers where a
+   chunk other than a LIST claims more than HDR_CHUNK_MAX bytes, taking the rest of the
+   file for media. Anything else than chunks that tile their list exactly (a LIST too
+   short for its type, a chunk running past its list, bytes that are no chunk name, a
+   media list among the headers) is read differently by the two: unproven. */
+static int check_header_chunks(struct avi_walk *w, const uint8_t *h, int64_t from, int64_t to,
+                               int64_t base, int depth)
 {
+    int64_t at = from;
+    while (at < to) {
+        if (to - at < 8)
+            return unproven(w, "the AVI headers at offset %lld end inside a chunk header",
+                            (long long)(base + at));
+        uint32_t id = cm__rb32(h + at);
+        int64_t len = cm__rl32(h + at + 4);
+        int64_t body = at + 8;
+        if (!is_fourcc(id))
+            return unproven(w, "the bytes at offset %lld of the AVI headers are not a chunk",
+                            (long long)(base + at));
+        if (len > to - body)
+            return unproven(w, "a chunk at offset %lld of the AVI headers runs past its list",
+                            (long long)(base + at));
+        if (id == CM__FOURCC('L', 'I', 'S', 'T')) {
+            if (len < 4)
+                return unproven(w, "a list at offset %lld of the AVI headers is too short",
+                                (long long)(base + at));
+            uint32_t type = cm__rb32(h + body);
+            if (type == CM__FOURCC('m', 'o', 'v', 'i') || depth >= HDR_DEPTH_MAX)
+                return unproven(w,
+                                "a list at offset %lld of the AVI headers nests media or "
+                                "too deep",
+                                (long long)(base + at));
+            int res = check_header_chunks(w, h, body + 4, body + len, base, depth + 1);
+            if (res != CM__WALK_PROVEN)
+                return res;
+        } else if (len > HDR_CHUNK_MAX && id != CM__FOURCC('i', 'd', 'x', '1')) {
+            return unproven(w,
+                            "a chunk at offset %lld of the AVI headers claims %lld bytes: the "
+                            "demuxer takes what follows for media",
+                            (long long)(base + at), (long long)len);
+        }
+        at = body + len + (len & 1);
+        if (at > to && (len & 1) && body + len == to)
+            at = to; /* the last chunk's pad byte left out of its list's size */
+    }
+    return CM__WALK_PROVEN;
+}
+
+/* Reads a header list's payload [off, off + size) whole into *out (the list must be in
+   the file) and checks its chunks (check_header_chunks). */
+static int read_header_list(struct avi_walk *w, int64_t off, int64_t size, uint8_t **out)
+{
+    *out = NULL;
     if (size > HDRL_MAX)
-        return unproven(w, "the AVI stream headers are larger than %d bytes", HDRL_MAX);
+        return unproven(w, "an AVI header list is larger than %d bytes", HDRL_MAX);
     uint8_t *h = malloc(size > 0 ? (size_t)size : 1);
     if (!h)
         return CM_PROBE_E_NOMEM;
@@ -164,7 +218,24 @@ static int read_hdrl(struct avi_walk *w, int64_t off, int64_t size)
         free(h);
         return CM_PROBE_E_TIMEOUT;
     }
-    int res = CM__WALK_PROVEN;
+    int res = got < size ? unproven(w, "the AVI headers run past the end of the file")
+                         : check_header_chunks(w, h, 0, size, off, 0);
+    if (res != CM__WALK_PROVEN) {
+        free(h);
+        return res;
+    }
+    *out = h;
+    return CM__WALK_PROVEN;
+}
+
+/* Reads the hdrl list: one strl per stream, strh and strf. */
+static int read_hdrl(struct avi_walk *w, int64_t off, int64_t size)
+{
+    uint8_t *h;
+    int res = read_header_list(w, off, size, &h);
+    if (res != CM__WALK_PROVEN)
+        return res;
+    int64_t got = size;
     for (int64_t at = 0; at + 8 <= got && res == CM__WALK_PROVEN;) {
         uint32_t id = cm__rb32(h + at);
         int64_t len = cm__rl32(h + at + 4);
@@ -413,6 +484,8 @@ static int walk_riff(struct avi_walk *w, int64_t off, int64_t end, int first)
         int64_t body = off + 8;
         int64_t stop = body + size;
         int past = stop > w->in->size;
+        if (id == CM__FOURCC('L', 'I', 'S', 'T') && size < 4 && !past)
+            return unproven(w, "a list at offset %lld of the AVI is too short", (long long)off);
         if (id == CM__FOURCC('L', 'I', 'S', 'T') && got >= 12) {
             uint32_t type = cm__rb32(p + 8);
             if (type == CM__FOURCC('h', 'd', 'r', 'l')) {
@@ -430,7 +503,21 @@ static int walk_riff(struct avi_walk *w, int64_t off, int64_t end, int first)
                 if (w->nstreams == 0)
                     return unproven(w, "the AVI's media comes before its stream headers");
                 return walk_movi(w, body + 4, end);
-            } /* before the media: metadata lists (INFO, odml), never played */
+            } else if (!past) {
+                /* before the media: metadata lists (INFO, odml), never played, but read
+                   chunk by chunk by the demuxer as the stream headers are */
+                uint8_t *h;
+                int res = read_header_list(w, body + 4, size - 4, &h);
+                if (res != CM__WALK_PROVEN)
+                    return res;
+                free(h);
+            }
+        } else if (size > HDR_CHUNK_MAX && id != CM__FOURCC('i', 'd', 'x', '1')) {
+            /* the demuxer's header reader stops here and takes the rest for media */
+            return unproven(w,
+                            "a chunk at offset %lld of the AVI headers claims %lld bytes: the "
+                            "demuxer takes what follows for media",
+                            (long long)off, (long long)size);
         }
         if (past) {
             w->truncated = 1; /* cut before the media */

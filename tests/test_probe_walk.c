@@ -613,6 +613,100 @@ static void test_avi_chunks_hidden_from_the_walk_are_unproven(void **state)
     expect_unproven(edited(src, "swallowing.avi", chunk_swallows_twenty), cm__avi_walk);
 }
 
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16),
+    p[3] = (uint8_t)(v >> 24);
+}
+
+/* The n-th (from 1) tag in buf. */
+static int64_t avi_find_nth(const uint8_t *buf, size_t len, const char *tag, int n)
+{
+    int64_t at = -1;
+    for (int k = 0; k < n; k++) {
+        at++;
+        at += avi_find(buf + at, len - (size_t)at, tag);
+    }
+    return at;
+}
+
+/* The padding at the end of hdrl (the third JUNK: one per strl before it) becomes a
+   zero-size LIST 'strl' and a shorter JUNK after it, as in the fuzzer's finding. */
+static void hdrl_zero_size_list(uint8_t **buf, size_t *len)
+{
+    int64_t j = avi_find_nth(*buf, *len, "JUNK", 3);
+    uint32_t size = cm__rl32(*buf + j + 4);
+    memcpy(*buf + j, "LIST\0\0\0\0strlJUNK", 16);
+    put_le32(*buf + j + 16, size - 12);
+}
+
+/* The first stream's padding runs 100 bytes past the end of its strl list. */
+static void hdrl_chunk_past_its_list(uint8_t **buf, size_t *len)
+{
+    int64_t j = avi_find_nth(*buf, *len, "JUNK", 1);
+    put_le32(*buf + j + 4, cm__rl32(*buf + j + 4) + 100);
+}
+
+/* Where the vprp chunk was expected, bytes that name no chunk. */
+static void hdrl_garbage_chunk(uint8_t **buf, size_t *len)
+{
+    memcpy(*buf + avi_find(*buf, *len, "vprp"), "\1\2\3\4", 4);
+}
+
+/* The padding between the headers and movi claims 2 MB: libavformat's header reader
+   stops there and takes everything after it for media. */
+static void header_chunk_claims_megabytes(uint8_t **buf, size_t *len)
+{
+    int64_t j = avi_find_nth(*buf, *len, "JUNK", 4);
+    put_le32(*buf + j + 4, 2000000);
+}
+
+static void expect_unproven_because(const char *path, walk_fn fn, const char *because)
+{
+    struct walked w;
+    walk_run(&w, path, fn);
+    if (w.res != CM__WALK_UNPROVEN || !strstr(w.why, because))
+        fail_msg("%s: expected unproven because %s, got %d: %s", path, because, w.res, w.why);
+    walk_close(&w);
+}
+
+/* The demuxer reads the headers chunk after chunk, whatever the lists say (a zero-size
+   LIST still has its type read, a chunk over 1,000,000 bytes ends the headers there and
+   the rest is resynchronised through as media), so where the headers are not chunks
+   that tile their lists the walk cannot know what it read: the oracle answers. */
+static void test_avi_walk_malformed_hdrl_is_unproven(void **state)
+{
+    (void)state;
+    const char *src = sample("exact-3m00.avi");
+    expect_unproven_because(edited(src, "hdrl-list0.avi", hdrl_zero_size_list), cm__avi_walk,
+                            "is too short");
+    expect_unproven_because(edited(src, "hdrl-past.avi", hdrl_chunk_past_its_list), cm__avi_walk,
+                            "runs past its list");
+    expect_unproven_because(edited(src, "hdrl-garbage.avi", hdrl_garbage_chunk), cm__avi_walk,
+                            "are not a chunk");
+    expect_unproven_because(edited(src, "hdr-huge.avi", header_chunk_claims_megabytes),
+                            cm__avi_walk, "the demuxer takes what follows for media");
+}
+
+/* Found by fuzz_probe_diff (tests/fuzz/crashers/probe_diff-avi-hdrl-zero-size-list.avi): in
+   hdrl, padding claiming 4 GB inside a strl and a zero-size LIST after it. libavformat
+   ends its headers at the padding and plays 34.8 s through resynchronisation; the walk,
+   reading the lists as lists, proved 0.2 s. It is now unproven and the oracle bills. */
+static void test_avi_with_malformed_hdrl_bills_what_the_oracle_bills(void **state)
+{
+    (void)state;
+    const char *f = sample("../tests/fuzz/crashers/probe_diff-avi-hdrl-zero-size-list.avi");
+    expect_unproven(f, cm__avi_walk);
+    cm_probe *p = NULL;
+    assert_int_equal(cm_probe_new(&p, NULL), CM_PROBE_OK);
+    cm_probe_report *r = NULL;
+    assert_int_equal(cm_probe_file(p, f, &r), CM_PROBE_OK);
+    assert_int_equal(cm_probe_report_method(r), CM_PROBE_METHOD_PACKET_SCAN);
+    assert_true(cm_probe_report_measured_ms(r) >= 34800 - 250);
+    cm_probe_report_free(r);
+    cm_probe_free(p);
+}
+
 /* An OpenDML part: RIFF AVIX with a second movi list (a copy of the first's chunks), as
    muxers write past 1 GB. */
 static void add_avix_part(uint8_t **buf, size_t *len)
@@ -734,6 +828,8 @@ int main(void)
         cmocka_unit_test(test_cut_off_avi_bills_its_whole_chunks_and_says_truncated),
         cmocka_unit_test(test_avi_audio_counts_bytes_blocks_or_frames_as_the_demuxer_does),
         cmocka_unit_test(test_avi_bytes_no_stream_owns_are_unproven),
+        cmocka_unit_test(test_avi_walk_malformed_hdrl_is_unproven),
+        cmocka_unit_test(test_avi_with_malformed_hdrl_bills_what_the_oracle_bills),
     };
     av_log_set_level(AV_LOG_QUIET);
     return cmocka_run_group_tests(tests, make_fixtures, remove_fixtures);
