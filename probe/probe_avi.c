@@ -62,6 +62,7 @@ struct avi_walk {
     struct avi_stream st[AVI_MAX_STREAMS];
     int nstreams;
     int truncated;
+    int64_t demux_size;          /* the end of the file as the demuxer sees it (see cm__avi_walk) */
     int64_t media, unattributed; /* bytes inside movi lists: owned by streams / not */
     int movi_lists;
     int64_t reads;
@@ -382,6 +383,14 @@ static int walk_movi(struct avi_walk *w, int64_t off, int64_t end)
         }
         uint32_t id = cm__rb32(p);
         int64_t size = cm__rl32(p + 4);
+        if (off + 7 + size > w->demux_size)
+            /* The demuxer takes no chunk, list, index or padding for one when its size runs
+               past the end of the file as it sees it: it resynchronises byte by byte
+               inside, playing what it finds there. */
+            return unproven(w,
+                            "a chunk at offset %lld of the AVI claims more bytes than the file "
+                            "has",
+                            (long long)off);
         if (id == CM__FOURCC('L', 'I', 'S', 'T')) {
             /* a rec list (or any list): its chunks follow its 12-byte header */
             if (got < 12) {
@@ -668,6 +677,8 @@ int cm__avi_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm
         }
         int64_t size = cm__rl32(p + 4);
         int64_t end = off + 8 + size;
+        if (part == 0) /* libavformat's: the file's size, or the first RIFF's end beyond it */
+            w->demux_size = FFMAX(in->size, end);
         if (end > in->size) {
             end = in->size; /* a cut-off file: what is inside is walked */
             w->truncated = 1;

@@ -707,6 +707,41 @@ static void test_avi_with_malformed_hdrl_bills_what_the_oracle_bills(void **stat
     cm_probe_free(p);
 }
 
+/* idx1 claims more bytes than the file has (the RIFF says the file is whole). */
+static void idx1_past_the_end(uint8_t **buf, size_t *len)
+{
+    put_le32(*buf + avi_find(*buf, *len, "idx1") + 4, 0xf0000000u);
+}
+
+/* libavformat takes no chunk for one (not even idx1 or JUNK, which it skips whole) whose
+   size runs past the end of the file as it sees it (the file's size, or the RIFF's end
+   when the file is cut off before it): it resynchronises inside and plays what it finds
+   there. */
+static void test_avi_chunk_past_the_end_of_a_whole_file_is_unproven(void **state)
+{
+    (void)state;
+    expect_unproven_because(edited(sample("exact-3m00.avi"), "idx1-past.avi", idx1_past_the_end),
+                            cm__avi_walk, "claims more bytes than the file has");
+}
+
+/* Found by fuzz_probe_diff (tests/fuzz/crashers/probe_diff-avi-idx1-past-file-end.avi): a
+   small AVI whose movi list holds an idx1 claiming 3 GB, followed by other bytes. The walk
+   skipped the idx1 as the demuxer skips one and took the file as cut off (72 ms); the
+   demuxer resynchronised inside it and played 3.5 s. */
+static void test_avi_with_idx1_past_the_end_bills_what_the_oracle_bills(void **state)
+{
+    (void)state;
+    const char *f = sample("../tests/fuzz/crashers/probe_diff-avi-idx1-past-file-end.avi");
+    expect_unproven(f, cm__avi_walk);
+    cm_probe *p = NULL;
+    assert_int_equal(cm_probe_new(&p, NULL), CM_PROBE_OK);
+    cm_probe_report *r = NULL;
+    assert_int_equal(cm_probe_file(p, f, &r), CM_PROBE_OK);
+    assert_true(cm_probe_report_measured_ms(r) >= 3500 - 250);
+    cm_probe_report_free(r);
+    cm_probe_free(p);
+}
+
 /* An OpenDML part: RIFF AVIX with a second movi list (a copy of the first's chunks), as
    muxers write past 1 GB. */
 static void add_avix_part(uint8_t **buf, size_t *len)
@@ -830,6 +865,8 @@ int main(void)
         cmocka_unit_test(test_avi_bytes_no_stream_owns_are_unproven),
         cmocka_unit_test(test_avi_walk_malformed_hdrl_is_unproven),
         cmocka_unit_test(test_avi_with_malformed_hdrl_bills_what_the_oracle_bills),
+        cmocka_unit_test(test_avi_chunk_past_the_end_of_a_whole_file_is_unproven),
+        cmocka_unit_test(test_avi_with_idx1_past_the_end_bills_what_the_oracle_bills),
     };
     av_log_set_level(AV_LOG_QUIET);
     return cmocka_run_group_tests(tests, make_fixtures, remove_fixtures);
