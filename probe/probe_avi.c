@@ -22,7 +22,6 @@
 #include "probe_bytes.h"
 #include "probe_walk.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,17 +73,8 @@ struct avi_walk {
     int nix;
 };
 
-static int unproven(struct avi_walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int unproven(struct avi_walk *w, const char *fmt, ...)
-{
-    if (w->why && w->whylen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(w->why, w->whylen, fmt, ap);
-        va_end(ap);
-    }
-    return CM__WALK_UNPROVEN;
-}
+/* Sets the reason (w->why) and returns CM__WALK_UNPROVEN. */
+#define unproven(w, ...) cm__walk_unproven((w)->why, (w)->whylen, __VA_ARGS__)
 
 /* Points *p at n bytes of the file at off (n <= BLOCK), reading a block when they are
    not buffered. Returns how many of the n bytes the file has (less at its end), or -1
@@ -550,86 +540,82 @@ static int walked_chunk(const struct avi_walk *w, int64_t at)
     return lo < w->nstarts && w->starts[lo] == at;
 }
 
-/* Reads an index chunk's payload [off, off + size) (cut to the file). */
-static int read_index(struct avi_walk *w, int64_t off, int64_t size, uint8_t **out, int64_t *got)
+/* idx1's entries (b, got bytes): each chunk of a stream it names inside the file must be
+   one the walk found. Its offsets are relative to a base that the demuxer, too, takes
+   from its first entry and the first chunk. */
+static int check_idx1(struct avi_walk *w, const uint8_t *b, int64_t got)
 {
-    if (size > INDEX_MAX)
-        return unproven(w, "an AVI index of %lld bytes", (long long)size);
-    *out = malloc(size > 0 ? (size_t)size : 1);
-    if (!*out)
-        return CM_PROBE_E_NOMEM;
-    *got = cm__input_pread(w->in, *out, size, off);
-    if (*got < 0) {
-        free(*out);
-        *out = NULL;
-        return CM_PROBE_E_TIMEOUT;
+    int64_t base = 0;
+    int first = 1;
+    for (int64_t i = 0; i + 16 <= got; i += 16) {
+        uint32_t id = cm__rb32(b + i);
+        int sn = chunk_stream(id);
+        if (sn < 0 || sn >= w->nstreams || !known_kind(id))
+            continue;
+        int64_t pos = cm__rl32(b + i + 8);
+        if (first) {
+            base = w->starts[0] - pos;
+            first = 0;
+        }
+        int64_t at = pos + base;
+        if (at >= 0 && at < w->in->size && !walked_chunk(w, at))
+            return unproven(w,
+                            "the AVI's index (idx1) names a chunk at offset %lld that the "
+                            "chunk headers hide",
+                            (long long)at);
     }
     return CM__WALK_PROVEN;
 }
 
-/* The demuxer plays what its index points at even where the chunk headers say
-   otherwise (a chunk whose size swallows others): every chunk of a stream that idx1 or
-   an OpenDML index names inside the file must be one the walk found. idx1 offsets are
-   relative to a base that the demuxer, too, takes from its first entry and the first
-   chunk. */
-static int check_indexes(struct avi_walk *w)
+/* An OpenDML standard index chunk (b, got bytes): wLongsPerEntry, bIndexSubType,
+   bIndexType, nEntriesInUse, dwChunkId, qwBaseOffset, dwReserved; then (offset of the
+   data from the base, size) per entry. Same rule as check_idx1(). */
+static int check_ix(struct avi_walk *w, const uint8_t *b, int64_t got)
 {
-    int64_t fsize = w->in->size;
-    uint8_t *b = NULL;
-    int64_t got = 0;
-    if (w->idx1_off >= 0 && w->nstarts > 0) {
-        int res = read_index(w, w->idx1_off, w->idx1_size, &b, &got);
-        if (res != CM__WALK_PROVEN)
-            return res;
-        int64_t base = 0;
-        int first = 1;
-        for (int64_t i = 0; res == CM__WALK_PROVEN && i + 16 <= got; i += 16) {
-            uint32_t id = cm__rb32(b + i);
-            int sn = chunk_stream(id);
-            if (sn < 0 || sn >= w->nstreams || !known_kind(id))
-                continue;
-            int64_t pos = cm__rl32(b + i + 8);
-            if (first) {
-                base = w->starts[0] - pos;
-                first = 0;
-            }
-            int64_t at = pos + base;
-            if (at >= 0 && at < fsize && !walked_chunk(w, at))
-                res = unproven(w,
-                               "the AVI's index (idx1) names a chunk at offset %lld that the "
-                               "chunk headers hide",
-                               (long long)at);
-        }
-        free(b);
-        if (res != CM__WALK_PROVEN)
-            return res;
-    }
-    for (int k = 0; k < w->nix; k++) {
-        int res = read_index(w, w->ix_off[k], w->ix_size[k], &b, &got);
-        if (res != CM__WALK_PROVEN)
-            return res;
-        /* wLongsPerEntry, bIndexSubType, bIndexType, nEntriesInUse, dwChunkId,
-           qwBaseOffset, dwReserved; then (offset of the data from the base, size) */
-        if (got >= 24 && b[3] == 1 /* AVI_INDEX_OF_CHUNKS */ && cm__rl16(b) == 2) {
-            uint32_t n = cm__rl32(b + 4);
-            uint32_t id = cm__rb32(b + 8);
-            int64_t base = (int64_t)((uint64_t)cm__rl32(b + 12) | (uint64_t)cm__rl32(b + 16) << 32);
-            int sn = chunk_stream(id);
-            for (int64_t i = 0; res == CM__WALK_PROVEN && i < n && 24 + 8 * i + 8 <= got; i++) {
-                int64_t at = base + cm__rl32(b + 24 + 8 * i) - 8;
-                if (sn >= 0 && sn < w->nstreams && base >= 0 && at >= 0 && at < fsize &&
-                    !walked_chunk(w, at))
-                    res = unproven(w,
-                                   "the AVI's OpenDML index names a chunk at offset %lld that "
-                                   "the chunk headers hide",
-                                   (long long)at);
-            }
-        }
-        free(b);
-        if (res != CM__WALK_PROVEN)
-            return res;
+    if (got < 24 || b[3] != 1 /* AVI_INDEX_OF_CHUNKS */ || cm__rl16(b) != 2)
+        return CM__WALK_PROVEN;
+    uint32_t n = cm__rl32(b + 4);
+    int sn = chunk_stream(cm__rb32(b + 8));
+    int64_t base = (int64_t)((uint64_t)cm__rl32(b + 12) | (uint64_t)cm__rl32(b + 16) << 32);
+    if (sn < 0 || sn >= w->nstreams || base < 0)
+        return CM__WALK_PROVEN;
+    for (int64_t i = 0; i < n && 24 + 8 * i + 8 <= got; i++) {
+        int64_t at = base + cm__rl32(b + 24 + 8 * i) - 8;
+        if (at >= 0 && at < w->in->size && !walked_chunk(w, at))
+            return unproven(w,
+                            "the AVI's OpenDML index names a chunk at offset %lld that the "
+                            "chunk headers hide",
+                            (long long)at);
     }
     return CM__WALK_PROVEN;
+}
+
+/* Reads the index chunk payload [off, off + size) (cut to the file) and checks it. */
+static int check_index(struct avi_walk *w, int64_t off, int64_t size,
+                       int (*check)(struct avi_walk *, const uint8_t *, int64_t))
+{
+    if (size > INDEX_MAX)
+        return unproven(w, "an AVI index of %lld bytes", (long long)size);
+    uint8_t *b = malloc(size > 0 ? (size_t)size : 1);
+    if (!b)
+        return CM_PROBE_E_NOMEM;
+    int64_t got = cm__input_pread(w->in, b, size, off);
+    int res = got < 0 ? CM_PROBE_E_TIMEOUT : check(w, b, got);
+    free(b);
+    return res;
+}
+
+/* The demuxer plays what its index points at even where the chunk headers say
+   otherwise (a chunk whose size swallows others): every chunk of a stream that idx1 or
+   an OpenDML index names inside the file must be one the walk found. */
+static int check_indexes(struct avi_walk *w)
+{
+    int res = CM__WALK_PROVEN;
+    if (w->idx1_off >= 0 && w->nstarts > 0)
+        res = check_index(w, w->idx1_off, w->idx1_size, check_idx1);
+    for (int k = 0; k < w->nix && res == CM__WALK_PROVEN; k++)
+        res = check_index(w, w->ix_off[k], w->ix_size[k], check_ix);
+    return res;
 }
 
 int cm__avi_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm__span *spans,

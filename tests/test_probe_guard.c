@@ -39,18 +39,6 @@ static int remove_fixtures(void **state)
     return run_cmd("rm -f '%s/%d-'*", CM_TEST_TMP, (int)getpid()) == 0 ? 0 : -1;
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8),
-    p[3] = (uint8_t)v;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16),
-    p[3] = (uint8_t)(v >> 24);
-}
-
 /* Offset of the last occurrence of tag in buf. */
 static size_t last_tag(const uint8_t *buf, size_t len, const char *tag)
 {
@@ -68,19 +56,6 @@ static size_t first_tag(const uint8_t *buf, size_t len, const char *tag)
             return i;
     fail_msg("no %s", tag);
     return 0;
-}
-
-/* Writes a copy of src with edit applied; returns its path. */
-static const char *edited(const char *src, const char *name,
-                          void (*edit)(uint8_t **buf, size_t *len))
-{
-    size_t len;
-    uint8_t *buf = read_all(src, &len);
-    edit(&buf, &len);
-    const char *out = tmp_path(name);
-    write_all(out, buf, len);
-    free(buf);
-    return out;
 }
 
 /* As the field report's file: a second copy of the sidx and a copy of the last moof

@@ -149,19 +149,6 @@ static uint8_t *find_tag(uint8_t *buf, int64_t from, int64_t to, const char *tag
     return NULL;
 }
 
-/* Writes a copy of src with edit applied. */
-static const char *edited(const char *src, const char *name,
-                          void (*edit)(uint8_t **buf, size_t *len))
-{
-    size_t len;
-    uint8_t *buf = read_all(src, &len);
-    edit(&buf, &len);
-    const char *out = tmp_path(name);
-    write_all(out, buf, len);
-    free(buf);
-    return out;
-}
-
 static void test_non_fragmented_mp4_is_proven_by_its_index(void **state)
 {
     (void)state;
@@ -199,21 +186,32 @@ static void test_dash_and_hls_single_files_are_proven_with_their_last_segment(vo
     assert_seconds(expect_proven(hls, cm__mp4_walk, 0), 180.0);
 }
 
-/* tfdt of the last 10 fragments set to 0 */
-static void zero_last_tfdts(uint8_t **buf, size_t *len)
+/* Applies edit to every tfdt box (from its size field) of the last 10 fragments. */
+static void edit_last_tfdts(uint8_t *buf, size_t len, void (*edit)(uint8_t *tfdt))
 {
     struct box b[4096];
-    int n = top_boxes(*buf, *len, b, 4096);
+    int n = top_boxes(buf, len, b, 4096);
     int moofs = 0;
     for (int i = n - 1; i >= 0 && moofs < 10; i--) {
         if (b[i].type != CM__FOURCC('m', 'o', 'o', 'f'))
             continue;
         moofs++;
-        for (uint8_t *t = find_tag(*buf, b[i].off, b[i].off + b[i].size, "tfdt"); t;
-             t = find_tag(*buf, t - *buf + 4, b[i].off + b[i].size, "tfdt"))
-            memset(t + 8, 0, t[4] == 1 ? 8 : 4);
+        for (uint8_t *t = find_tag(buf, b[i].off, b[i].off + b[i].size, "tfdt"); t;
+             t = find_tag(buf, t - buf + 4, b[i].off + b[i].size, "tfdt"))
+            edit(t);
     }
     assert_int_equal(moofs, 10);
+}
+
+static void tfdt_zero(uint8_t *t)
+{
+    memset(t + 8, 0, t[4] == 1 ? 8 : 4);
+}
+
+/* tfdt of the last 10 fragments set to 0 */
+static void zero_last_tfdts(uint8_t **buf, size_t *len)
+{
+    edit_last_tfdts(*buf, *len, tfdt_zero);
 }
 
 /* B-frames reorder the presentation: the first pts is not the first dts, the last
@@ -234,25 +232,16 @@ static void test_edit_lists_and_b_frames_give_the_presentation_span(void **state
     }
 }
 
+static void tfdt_later(uint8_t *t)
+{
+    uint8_t *v = t + 8 + (t[4] == 1 ? 4 : 0); /* the low 32 bits */
+    put_be32(v, cm__rb32(v) + (1u << 21));
+}
+
 /* tfdt of the last 10 fragments moved 2^21 units (minutes) later */
 static void push_last_tfdts(uint8_t **buf, size_t *len)
 {
-    struct box b[4096];
-    int n = top_boxes(*buf, *len, b, 4096);
-    int moofs = 0;
-    for (int i = n - 1; i >= 0 && moofs < 10; i--) {
-        if (b[i].type != CM__FOURCC('m', 'o', 'o', 'f'))
-            continue;
-        moofs++;
-        for (uint8_t *t = find_tag(*buf, b[i].off, b[i].off + b[i].size, "tfdt"); t;
-             t = find_tag(*buf, t - *buf + 4, b[i].off + b[i].size, "tfdt")) {
-            uint8_t *v = t + 8 + (t[4] == 1 ? 4 : 0); /* the low 32 bits */
-            uint32_t x = cm__rb32(v) + (1u << 21);
-            v[0] = (uint8_t)(x >> 24), v[1] = (uint8_t)(x >> 16), v[2] = (uint8_t)(x >> 8),
-            v[3] = (uint8_t)x;
-        }
-    }
-    assert_int_equal(moofs, 10);
+    edit_last_tfdts(*buf, *len, tfdt_later);
 }
 
 /* The first traf of the 5th fragment names a track the movie does not have. */
@@ -293,10 +282,7 @@ static void append_to_mdat(uint8_t **buf, size_t *len)
     assert_non_null(*buf);
     for (size_t i = 0; i < extra; i++)
         (*buf)[*len + i] = (uint8_t)(i * 7);
-    uint32_t size = (uint32_t)(b[n - 1].size + (int64_t)extra);
-    uint8_t *p = *buf + b[n - 1].off;
-    p[0] = (uint8_t)(size >> 24), p[1] = (uint8_t)(size >> 16), p[2] = (uint8_t)(size >> 8),
-    p[3] = (uint8_t)size;
+    put_be32(*buf + b[n - 1].off, (uint32_t)(b[n - 1].size + (int64_t)extra));
     *len += extra;
 }
 
@@ -343,9 +329,7 @@ static void mdat_size_3(uint8_t **buf, size_t *len)
 static void mdat_size_short(uint8_t **buf, size_t *len)
 {
     uint8_t *p = *buf + mdat_at(*buf, *len);
-    uint32_t size = cm__rb32(p) - 1000;
-    p[0] = (uint8_t)(size >> 24), p[1] = (uint8_t)(size >> 16), p[2] = (uint8_t)(size >> 8),
-    p[3] = (uint8_t)size;
+    put_be32(p, cm__rb32(p) - 1000);
 }
 
 static void box_type_garbage(uint8_t **buf, size_t *len)
@@ -533,9 +517,7 @@ static void rename_idx1(uint8_t **buf, size_t *len)
 static void drop_idx1(uint8_t **buf, size_t *len)
 {
     int64_t i = avi_find(*buf, *len, "idx1");
-    uint32_t riff = (uint32_t)(i - 8);
-    (*buf)[4] = (uint8_t)riff, (*buf)[5] = (uint8_t)(riff >> 8), (*buf)[6] = (uint8_t)(riff >> 16),
-    (*buf)[7] = (uint8_t)(riff >> 24);
+    put_le32(*buf + 4, (uint32_t)(i - 8));
     *len = (size_t)i;
 }
 
@@ -544,12 +526,10 @@ static void partial_idx1(uint8_t **buf, size_t *len)
 {
     int64_t i = avi_find(*buf, *len, "idx1");
     uint32_t size = cm__rl32(*buf + i + 4), keep = 100 * 16;
-    uint8_t *p = *buf + i + 4;
-    p[0] = (uint8_t)keep, p[1] = (uint8_t)(keep >> 8), p[2] = 0, p[3] = 0;
+    put_le32(*buf + i + 4, keep);
     uint8_t *j = *buf + i + 8 + keep;
-    uint32_t rest = size - keep - 8;
     memcpy(j, "JUNK", 4);
-    j[4] = (uint8_t)rest, j[5] = (uint8_t)(rest >> 8), j[6] = (uint8_t)(rest >> 16), j[7] = 0;
+    put_le32(j + 4, size - keep - 8);
 }
 
 static void test_avi_without_a_complete_idx1_bills_every_chunk(void **state)
@@ -597,10 +577,7 @@ static void chunk_swallows_twenty(uint8_t **buf, size_t *len)
         uint32_t s = cm__rl32(*buf + next + 4);
         next += 8 + s + (s & 1);
     }
-    size = (uint32_t)(next - at - 8);
-    uint8_t *p = *buf + at + 4;
-    p[0] = (uint8_t)size, p[1] = (uint8_t)(size >> 8), p[2] = (uint8_t)(size >> 16),
-    p[3] = (uint8_t)(size >> 24);
+    put_le32(*buf + at + 4, (uint32_t)(next - at - 8));
 }
 
 static void test_avi_chunks_hidden_from_the_walk_are_unproven(void **state)
@@ -611,12 +588,6 @@ static void test_avi_chunks_hidden_from_the_walk_are_unproven(void **state)
     expect_unproven(edited(src, "size-past-end.avi", chunk_size_past_the_end), cm__avi_walk);
     expect_unproven(edited(src, "type-unknown.avi", chunk_type_unknown), cm__avi_walk);
     expect_unproven(edited(src, "swallowing.avi", chunk_swallows_twenty), cm__avi_walk);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16),
-    p[3] = (uint8_t)(v >> 24);
 }
 
 /* The n-th (from 1) tag in buf. */
