@@ -30,6 +30,15 @@ static void expect_ok_in(cm_probe_report *r, int64_t lo, int64_t hi)
                  (long long)lo, (long long)hi);
 }
 
+/* path is billed lo..hi ms and so many credits. */
+static void expect_bills(const char *path, int64_t lo, int64_t hi, int64_t credits)
+{
+    cm_probe_report *r = probe(path);
+    expect_ok_in(r, lo, hi);
+    assert_int_equal(cm_probe_report_credits(r), credits);
+    cm_probe_report_free(r);
+}
+
 /* Writes the edited bytes b (n of them, freed here) to the temp file name and expects the
    oracle (a full packet scan, the fast path proving nothing) to bill lo..hi ms for them.
    Returns the credits billed. */
@@ -299,10 +308,7 @@ static void test_light_piece_then_heavy_piece_bills_both(void **s)
         char src[32];
         snprintf(src, sizeof(src), "exact-3m00.%s", exts[i]);
         assert_int_equal(run_cmd("cat '%s' '%s' > '%s'", sample(src), hp, jp), 0);
-        cm_probe_report *r = probe(jp);
-        expect_ok_in(r, 187000, 189500);
-        assert_int_equal(cm_probe_report_credits(r), 4);
-        cm_probe_report_free(r);
+        expect_bills(jp, 187000, 189500, 4);
         unlink(hp);
         unlink(jp);
     }
@@ -323,10 +329,7 @@ static void test_ts_recordings_far_apart_bill_their_playing_time(void **s)
                                  sample("exact-3m00.ts"), (long long)offsets[i], later),
                          0);
         assert_int_equal(run_cmd("cat '%s' '%s' > '%s'", sample("exact-3m00.ts"), later, out), 0);
-        cm_probe_report *r = probe(out);
-        expect_ok_in(r, 359500, 361500);
-        assert_int_equal(cm_probe_report_credits(r), 6);
-        cm_probe_report_free(r);
+        expect_bills(out, 359500, 361500, 6);
         unlink(later);
         unlink(out);
     }

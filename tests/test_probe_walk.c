@@ -111,6 +111,19 @@ static void expect_unproven(const char *path, walk_fn fn)
     walk_close(&w);
 }
 
+/* The probe, its walk proving nothing, bills path by the oracle: at least min_ms. */
+static void expect_oracle_bills_at_least(const char *path, int64_t min_ms)
+{
+    cm_probe_report *r = probe(path);
+    if (cm_probe_report_error(r) != CM_PROBE_OK)
+        fail_msg("%s refused: %s", path, cm_probe_report_errmsg(r));
+    assert_int_equal(cm_probe_report_method(r), CM_PROBE_METHOD_PACKET_SCAN);
+    if (cm_probe_report_measured_ms(r) < min_ms)
+        fail_msg("%s: %lld ms billed, at least %lld play", path,
+                 (long long)cm_probe_report_measured_ms(r), (long long)min_ms);
+    cm_probe_report_free(r);
+}
+
 static void assert_seconds(double got, double want)
 {
     if (got < want - tolerance(want) || got > want + tolerance(want))
@@ -405,17 +418,9 @@ static void test_avi_followed_by_another_avi_is_unproven(void **state)
     (void)state;
     expect_unproven(sample("../tests/fuzz/crashers/probe_diff-avi-joined-with-itself.avi"),
                     cm__avi_walk);
-    cm_probe *p = NULL;
-    assert_int_equal(cm_probe_new(&p, NULL), CM_PROBE_OK);
-    cm_probe_report *r = NULL;
-    assert_int_equal(cm_probe_file(p,
-                                   sample("../tests/fuzz/crashers/"
-                                          "probe_diff-avi-joined-with-itself.avi"),
-                                   &r),
-                     CM_PROBE_OK);
-    assert_true(cm_probe_report_measured_ms(r) >= 8500 - 250);
-    cm_probe_report_free(r);
-    cm_probe_free(p);
+    expect_oracle_bills_at_least(sample("../tests/fuzz/crashers/"
+                                        "probe_diff-avi-joined-with-itself.avi"),
+                                 8500 - 250);
 }
 
 /* A cut fragmented file plays to the first sample missing from it in decode order over
@@ -668,14 +673,7 @@ static void test_avi_with_malformed_hdrl_bills_what_the_oracle_bills(void **stat
     (void)state;
     const char *f = sample("../tests/fuzz/crashers/probe_diff-avi-hdrl-zero-size-list.avi");
     expect_unproven(f, cm__avi_walk);
-    cm_probe *p = NULL;
-    assert_int_equal(cm_probe_new(&p, NULL), CM_PROBE_OK);
-    cm_probe_report *r = NULL;
-    assert_int_equal(cm_probe_file(p, f, &r), CM_PROBE_OK);
-    assert_int_equal(cm_probe_report_method(r), CM_PROBE_METHOD_PACKET_SCAN);
-    assert_true(cm_probe_report_measured_ms(r) >= 34800 - 250);
-    cm_probe_report_free(r);
-    cm_probe_free(p);
+    expect_oracle_bills_at_least(f, 34800 - 250);
 }
 
 /* idx1 claims more bytes than the file has (the RIFF says the file is whole). */
@@ -704,13 +702,7 @@ static void test_avi_with_idx1_past_the_end_bills_what_the_oracle_bills(void **s
     (void)state;
     const char *f = sample("../tests/fuzz/crashers/probe_diff-avi-idx1-past-file-end.avi");
     expect_unproven(f, cm__avi_walk);
-    cm_probe *p = NULL;
-    assert_int_equal(cm_probe_new(&p, NULL), CM_PROBE_OK);
-    cm_probe_report *r = NULL;
-    assert_int_equal(cm_probe_file(p, f, &r), CM_PROBE_OK);
-    assert_true(cm_probe_report_measured_ms(r) >= 3500 - 250);
-    cm_probe_report_free(r);
-    cm_probe_free(p);
+    expect_oracle_bills_at_least(f, 3500 - 250);
 }
 
 /* An OpenDML part: RIFF AVIX with a second movi list (a copy of the first's chunks), as
