@@ -102,61 +102,96 @@ static void add_bytes(uint64_t *total, uint64_t count, uint64_t size)
         *total = UINT64_MAX;
 }
 
+/* The next child box of b[0, len) at *at, as libavformat's mov_read_default() reads it: a
+   64-bit size when the size is 1, the rest of the parent when it is 0, cut to the parent
+   when it claims more. Returns 1 with its type and payload, 0 at the end (or where the
+   demuxer stops: a size below the header's). */
+static int guard_child(const uint8_t *b, size_t len, size_t *at, uint32_t *type,
+                       const uint8_t **body, size_t *blen)
+{
+    if (*at + 8 > len)
+        return 0;
+    size_t left = len - *at;
+    uint64_t size = cm__rb32(b + *at);
+    size_t hdr = 8;
+    if (size == 1) {
+        if (left < 16)
+            return 0;
+        size = cm__rb64(b + *at + 8);
+        hdr = 16;
+    } else if (size == 0) {
+        size = left;
+    }
+    if (size < hdr)
+        return 0;
+    if (size > left)
+        size = left;
+    *type = cm__rb32(b + *at + 4);
+    *body = b + *at + hdr;
+    *blen = (size_t)size - hdr;
+    *at += (size_t)size;
+    return 1;
+}
+
+/* One trun (payload p, plen bytes): refused when it declares more samples than it holds;
+   the bytes of samples of the default size def_size add up in *default_bytes. */
+static int guard_trun(const uint8_t *p, size_t plen, int64_t off, uint64_t def_size,
+                      uint64_t *default_bytes, char *why, size_t whylen)
+{
+    if (plen < 8)
+        return 0;
+    uint32_t flags = cm__rb24(p + 1);
+    uint64_t count = cm__rb32(p + 4);
+    size_t head =
+        8 + (flags & TRUN_DATA_OFFSET ? 4 : 0) + (flags & TRUN_FIRST_SAMPLE_FLAGS ? 4 : 0);
+    size_t entry = 4 * (size_t)__builtin_popcount(flags & 0xf00);
+    uint64_t room = plen > head ? plen - head : 0;
+    if (entry && count > room / entry) {
+        snprintf(why, whylen,
+                 "a track run (trun) in the fragment at offset %lld declares %llu samples but "
+                 "holds %llu",
+                 (long long)off, (unsigned long long)count, (unsigned long long)(room / entry));
+        return CM_PROBE_E_DAMAGED;
+    }
+    if (!entry)
+        add_bytes(default_bytes, count, def_size);
+    return 0;
+}
+
 /* The truns of one moof's trafs: *default_bytes adds up the bytes of the samples that
    have the default size. A moof inside it (a moof whose size swallows the boxes after
    it: the demuxer reads them as its children) is looked into the same way. */
 static int guard_moof(const uint8_t *b, size_t len, int64_t off, uint64_t *default_bytes, int depth,
                       char *why, size_t whylen)
 {
-    for (size_t at = 0; at + 8 <= len;) {
-        uint64_t size = cm__rb32(b + at);
-        uint32_t type = cm__rb32(b + at + 4);
-        if (size < 8 || size > len - at)
-            break; /* the structure walk judges the rest */
-        const uint8_t *body = b + at + 8;
-        size_t blen = (size_t)size - 8;
-        if (type == CM__FOURCC('m', 'o', 'o', 'f') && depth < 4) {
-            int res =
-                guard_moof(body, blen, off + (int64_t)at, default_bytes, depth + 1, why, whylen);
-            if (res != 0)
-                return res;
-        } else if (type == CM__FOURCC('t', 'r', 'a', 'f')) {
-            uint64_t def_size = 1; /* a sample is at least a byte */
-            for (size_t c = 0; c + 8 <= blen;) {
-                uint64_t csize = cm__rb32(body + c);
-                uint32_t ctype = cm__rb32(body + c + 4);
-                if (csize < 8 || csize > blen - c)
-                    break;
-                const uint8_t *p = body + c + 8;
-                size_t plen = (size_t)csize - 8;
-                uint32_t flags = plen >= 4 ? cm__rb24(p + 1) : 0;
-                if (ctype == CM__FOURCC('t', 'f', 'h', 'd') && (flags & TFHD_DEFAULT_SIZE)) {
-                    size_t f = 8 + (flags & TFHD_BASE_DATA_OFFSET ? 8 : 0) +
-                               (flags & TFHD_STSD_ID ? 4 : 0) +
-                               (flags & TFHD_DEFAULT_DURATION ? 4 : 0);
-                    if (f + 4 <= plen && cm__rb32(p + f) > 0)
-                        def_size = cm__rb32(p + f);
-                } else if (ctype == CM__FOURCC('t', 'r', 'u', 'n') && plen >= 8) {
-                    uint64_t count = cm__rb32(p + 4);
-                    size_t head = 8 + (flags & TRUN_DATA_OFFSET ? 4 : 0) +
-                                  (flags & TRUN_FIRST_SAMPLE_FLAGS ? 4 : 0);
-                    size_t entry = 4 * (size_t)__builtin_popcount(flags & 0xf00);
-                    uint64_t room = plen > head ? plen - head : 0;
-                    if (entry && count > room / entry) {
-                        snprintf(why, whylen,
-                                 "a track run (trun) in the fragment at offset %lld declares "
-                                 "%llu samples but holds %llu",
-                                 (long long)off, (unsigned long long)count,
-                                 (unsigned long long)(room / entry));
-                        return CM_PROBE_E_DAMAGED;
-                    }
-                    if (!entry)
-                        add_bytes(default_bytes, count, def_size);
-                }
-                c += (size_t)csize;
+    size_t at = 0, blen;
+    uint32_t type;
+    const uint8_t *body;
+    while (guard_child(b, len, &at, &type, &body, &blen)) {
+        int res = 0;
+        if (type == CM__FOURCC('m', 'o', 'o', 'f') && depth < 4)
+            res = guard_moof(body, blen, off, default_bytes, depth + 1, why, whylen);
+        if (res != 0)
+            return res;
+        if (type != CM__FOURCC('t', 'r', 'a', 'f'))
+            continue;
+        uint64_t def_size = 1; /* a sample is at least a byte */
+        size_t c = 0, plen;
+        uint32_t ctype;
+        const uint8_t *p;
+        while (guard_child(body, blen, &c, &ctype, &p, &plen)) {
+            uint32_t flags = plen >= 4 ? cm__rb24(p + 1) : 0;
+            if (ctype == CM__FOURCC('t', 'f', 'h', 'd') && (flags & TFHD_DEFAULT_SIZE)) {
+                size_t f = 8 + (flags & TFHD_BASE_DATA_OFFSET ? 8 : 0) +
+                           (flags & TFHD_STSD_ID ? 4 : 0) + (flags & TFHD_DEFAULT_DURATION ? 4 : 0);
+                if (f + 4 <= plen && cm__rb32(p + f) > 0)
+                    def_size = cm__rb32(p + f);
+            } else if (ctype == CM__FOURCC('t', 'r', 'u', 'n')) {
+                res = guard_trun(p, plen, off, def_size, default_bytes, why, whylen);
+                if (res != 0)
+                    return res;
             }
         }
-        at += (size_t)size;
     }
     return 0;
 }

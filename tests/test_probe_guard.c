@@ -134,6 +134,18 @@ static void test_wav_metadata_list_past_the_end_of_the_file_is_damaged(void **st
     expect_damaged(edited(wav, "info-huge.wav", info_huge), "metadata list (LIST INFO) at offset");
 }
 
+/* Found by fuzz_probe_diff as a time-out (tests/fuzz/crashers/
+   probe_diff-mp4-trun-64bit-size-33m-samples.mp4, the first 3,323 bytes of its input): a
+   trun whose size field is 1 (a 64-bit size follows), read by libavformat with its count
+   of 33.5 million samples of the default size: 1.1 GB and 17-25 s inside
+   avformat_open_input. The guard reads box sizes as the demuxer does. */
+static void test_trun_with_a_64_bit_size_is_read_as_the_demuxer_reads_it(void **state)
+{
+    (void)state;
+    expect_damaged(sample("../tests/fuzz/crashers/probe_diff-mp4-trun-64bit-size-33m-samples.mp4"),
+                   "more than the file has");
+}
+
 /* cm__guard on path as format: its result. */
 static int guard_of(const char *path, const char *format)
 {
@@ -177,6 +189,7 @@ int main(void)
         cmocka_unit_test(test_truns_declaring_more_sample_bytes_than_the_file_has_are_damaged),
         cmocka_unit_test(test_avi_metadata_list_past_the_end_of_the_file_is_damaged),
         cmocka_unit_test(test_wav_metadata_list_past_the_end_of_the_file_is_damaged),
+        cmocka_unit_test(test_trun_with_a_64_bit_size_is_read_as_the_demuxer_reads_it),
         cmocka_unit_test(test_honest_files_pass_the_guard),
     };
     return cmocka_run_group_tests(tests, make_fixtures, remove_fixtures);
