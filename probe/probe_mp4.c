@@ -950,11 +950,7 @@ static int fragment_spans(struct mp4_walk *w)
 int cm__mp4_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm__span *spans,
                  int *truncated, char *why, size_t whylen)
 {
-    if (why && whylen)
-        why[0] = '\0';
-    *truncated = 0;
-    for (unsigned i = 0; i < fc->nb_streams; i++)
-        spans[i] = (struct cm__span){0, 0, 0};
+    cm__walk_begin(fc, spans, truncated, why, whylen);
     struct mp4_walk w = {.in = in,
                          .fc = fc,
                          .billed = billed,

@@ -49,6 +49,17 @@ static inline int cm__walk_unproven(char *why, size_t whylen, const char *fmt, .
     return CM__WALK_UNPROVEN;
 }
 
+/* What every walk does first: no reason yet, not truncated, no span set. */
+static inline void cm__walk_begin(const AVFormatContext *fc, struct cm__span *spans, int *truncated,
+                                  char *why, size_t whylen)
+{
+    if (why && whylen)
+        why[0] = '\0';
+    *truncated = 0;
+    for (unsigned i = 0; i < fc->nb_streams; i++)
+        spans[i] = (struct cm__span){0, 0, 0};
+}
+
 /*
  * Walks an MP4/MOV/3GP file (non-fragmented: moov's sample tables as libavformat indexed
  * them, checked against the mdat payload; fragmented: every moof/traf/trun and tfdt read

@@ -396,15 +396,22 @@ static const char *cut_copy(const char *src, const char *name, int percent)
     return out;
 }
 
+/* The first percent of src (named cut-<percent>-<src's name>) is proven by fn, truncated;
+   returns its seconds. */
+static double expect_cut_proven(const char *src, int percent, walk_fn fn)
+{
+    const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
+    char name[256];
+    snprintf(name, sizeof(name), "cut-%d-%s", percent, base);
+    return expect_proven(cut_copy(src, name, percent), fn, 1);
+}
+
 static void test_cut_off_mp4_bills_the_samples_inside_and_says_truncated(void **state)
 {
     (void)state;
     int cuts[] = {10, 50, 90};
     for (int i = 0; i < 3; i++) {
-        char name[64];
-        snprintf(name, sizeof(name), "cut-%d.mp4", cuts[i]);
-        double s =
-            expect_proven(cut_copy(sample("faststart-2m.mp4"), name, cuts[i]), cm__mp4_walk, 1);
+        double s = expect_cut_proven(sample("faststart-2m.mp4"), cuts[i], cm__mp4_walk);
         assert_true(s < 120.0 * cuts[i] / 100 + 10);
     }
 }
@@ -761,10 +768,7 @@ static void test_cut_off_avi_bills_its_whole_chunks_and_says_truncated(void **st
     (void)state;
     int cuts[] = {10, 50, 90};
     for (int i = 0; i < 3; i++) {
-        char name[64];
-        snprintf(name, sizeof(name), "cut-%d.avi", cuts[i]);
-        double s =
-            expect_proven(cut_copy(sample("exact-3m00.avi"), name, cuts[i]), cm__avi_walk, 1);
+        double s = expect_cut_proven(sample("exact-3m00.avi"), cuts[i], cm__avi_walk);
         assert_true(s > 180.0 * cuts[i] / 100 - 20 && s < 180.25);
     }
 }
