@@ -11,8 +11,9 @@
  * (avformat_open_input + avformat_find_stream_info, read the duration, close). The
  * ratio is probe files/s over baseline files/s: above 1.0 the probe is faster.
  *
- * The probe does more than the baseline: it verifies the duration from the content
- * (sample index, tail packets or a packet scan) where the baseline trusts the header.
+ * The probe does more than the baseline: it establishes the duration from the content
+ * (a structure walk of MP4, AVI and Matroska headers, or a demux of every packet) where
+ * the baseline trusts the header.
  * Each configuration runs whole passes over the batch for at least S seconds
  * (default 2); the files are read warm from the page cache after the first pass.
  */

@@ -55,7 +55,10 @@ enum cm_probe_error {
     CM_PROBE_E_NOSTREAMS = -8, /* no audio or video: a still picture, subtitles only, data */
     CM_PROBE_E_REFUSED = -9,   /* a format that is refused: playlists, scripts, images */
     CM_PROBE_E_TOOLONG = -10,  /* longer than the configured maximum duration */
-    CM_PROBE_E_DAMAGED = -11,  /* the content is damaged or truncated beyond measuring */
+    CM_PROBE_E_DAMAGED = -11,  /* the content is damaged or truncated beyond measuring, or
+                                  its headers declare more than the file can hold (a
+                                  metadata list or MP4 track run: refused before the media
+                                  library reads them) */
     CM_PROBE_E_TIMEOUT = -12,  /* measuring took longer than the time budget */
     CM_PROBE_E_LIBAV = -13,    /* any other libavformat failure; the message has its text */
     CM_PROBE_E_TOOBIG = -14,   /* larger than the configured maximum file size */

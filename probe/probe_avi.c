@@ -22,7 +22,6 @@
 #include "probe_bytes.h"
 #include "probe_walk.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +38,8 @@
 #define IX_MAX 1024          /* OpenDML standard index chunks checked */
 #define SMALL_CHUNK 2048     /* average chunk size above which headers are read one by one */
 #define SMALL_READ 4096
+#define HDR_CHUNK_MAX 1000000 /* libavformat ends the headers at a larger chunk (not LIST) */
+#define HDR_DEPTH_MAX 8       /* lists inside lists among the headers */
 
 struct avi_stream {
     int have; /* a strh was read for it */
@@ -60,6 +61,7 @@ struct avi_walk {
     struct avi_stream st[AVI_MAX_STREAMS];
     int nstreams;
     int truncated;
+    int64_t demux_size;          /* the end of the file as the demuxer sees it (see cm__avi_walk) */
     int64_t media, unattributed; /* bytes inside movi lists: owned by streams / not */
     int movi_lists;
     int64_t reads;
@@ -71,17 +73,8 @@ struct avi_walk {
     int nix;
 };
 
-static int unproven(struct avi_walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int unproven(struct avi_walk *w, const char *fmt, ...)
-{
-    if (w->why && w->whylen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(w->why, w->whylen, fmt, ap);
-        va_end(ap);
-    }
-    return CM__WALK_UNPROVEN;
-}
+/* Sets the reason (w->why) and returns CM__WALK_UNPROVEN. */
+#define unproven(w, ...) cm__walk_unproven((w)->why, (w)->whylen, __VA_ARGS__)
 
 /* Points *p at n bytes of the file at off (n <= BLOCK), reading a block when they are
    not buffered. Returns how many of the n bytes the file has (less at its end), or -1
@@ -151,11 +144,63 @@ static int chunk_stream(uint32_t id)
     return (int)(a - '0') * 10 + (int)(b - '0');
 }
 
-/* Reads the hdrl list: one strl per stream, strh and strf. */
-static int read_hdrl(struct avi_walk *w, int64_t off, int64_t size)
+/* Whether the chunks of a header list's payload h[from, to) (at offset base + from of the
+   file) are what libavformat reads them as. Its header reader does not follow lists: it
+   reads chunk after chunk, descending into every LIST, and ends the headers where a
+   chunk other than a LIST claims more than HDR_CHUNK_MAX bytes, taking the rest of the
+   file for media. Anything else than chunks that tile their list exactly (a LIST too
+   short for its type, a chunk running past its list, bytes that are no chunk name, a
+   media list among the headers) is read differently by the two: unproven. */
+static int check_header_chunks(struct avi_walk *w, const uint8_t *h, int64_t from, int64_t to,
+                               int64_t base, int depth)
 {
+    int64_t at = from;
+    while (at < to) {
+        if (to - at < 8)
+            return unproven(w, "the AVI headers at offset %lld end inside a chunk header",
+                            (long long)(base + at));
+        uint32_t id = cm__rb32(h + at);
+        int64_t len = cm__rl32(h + at + 4);
+        int64_t body = at + 8;
+        if (!is_fourcc(id))
+            return unproven(w, "the bytes at offset %lld of the AVI headers are not a chunk",
+                            (long long)(base + at));
+        if (len > to - body)
+            return unproven(w, "a chunk at offset %lld of the AVI headers runs past its list",
+                            (long long)(base + at));
+        if (id == CM__FOURCC('L', 'I', 'S', 'T')) {
+            if (len < 4)
+                return unproven(w, "a list at offset %lld of the AVI headers is too short",
+                                (long long)(base + at));
+            uint32_t type = cm__rb32(h + body);
+            if (type == CM__FOURCC('m', 'o', 'v', 'i') || depth >= HDR_DEPTH_MAX)
+                return unproven(w,
+                                "a list at offset %lld of the AVI headers nests media or "
+                                "too deep",
+                                (long long)(base + at));
+            int res = check_header_chunks(w, h, body + 4, body + len, base, depth + 1);
+            if (res != CM__WALK_PROVEN)
+                return res;
+        } else if (len > HDR_CHUNK_MAX && id != CM__FOURCC('i', 'd', 'x', '1')) {
+            return unproven(w,
+                            "a chunk at offset %lld of the AVI headers claims %lld bytes: the "
+                            "demuxer takes what follows for media",
+                            (long long)(base + at), (long long)len);
+        }
+        at = body + len + (len & 1);
+        if (at > to && (len & 1) && body + len == to)
+            at = to; /* the last chunk's pad byte left out of its list's size */
+    }
+    return CM__WALK_PROVEN;
+}
+
+/* Reads a header list's payload [off, off + size) whole into *out (the list must be in
+   the file) and checks its chunks (check_header_chunks). */
+static int read_header_list(struct avi_walk *w, int64_t off, int64_t size, uint8_t **out)
+{
+    *out = NULL;
     if (size > HDRL_MAX)
-        return unproven(w, "the AVI stream headers are larger than %d bytes", HDRL_MAX);
+        return unproven(w, "an AVI header list is larger than %d bytes", HDRL_MAX);
     uint8_t *h = malloc(size > 0 ? (size_t)size : 1);
     if (!h)
         return CM_PROBE_E_NOMEM;
@@ -164,7 +209,24 @@ static int read_hdrl(struct avi_walk *w, int64_t off, int64_t size)
         free(h);
         return CM_PROBE_E_TIMEOUT;
     }
-    int res = CM__WALK_PROVEN;
+    int res = got < size ? unproven(w, "the AVI headers run past the end of the file")
+                         : check_header_chunks(w, h, 0, size, off, 0);
+    if (res != CM__WALK_PROVEN) {
+        free(h);
+        return res;
+    }
+    *out = h;
+    return CM__WALK_PROVEN;
+}
+
+/* Reads the hdrl list: one strl per stream, strh and strf. */
+static int read_hdrl(struct avi_walk *w, int64_t off, int64_t size)
+{
+    uint8_t *h;
+    int res = read_header_list(w, off, size, &h);
+    if (res != CM__WALK_PROVEN)
+        return res;
+    int64_t got = size;
     for (int64_t at = 0; at + 8 <= got && res == CM__WALK_PROVEN;) {
         uint32_t id = cm__rb32(h + at);
         int64_t len = cm__rl32(h + at + 4);
@@ -311,6 +373,14 @@ static int walk_movi(struct avi_walk *w, int64_t off, int64_t end)
         }
         uint32_t id = cm__rb32(p);
         int64_t size = cm__rl32(p + 4);
+        if (off + 7 + size > w->demux_size)
+            /* The demuxer takes no chunk, list, index or padding for one when its size runs
+               past the end of the file as it sees it: it resynchronises byte by byte
+               inside, playing what it finds there. */
+            return unproven(w,
+                            "a chunk at offset %lld of the AVI claims more bytes than the file "
+                            "has",
+                            (long long)off);
         if (id == CM__FOURCC('L', 'I', 'S', 'T')) {
             /* a rec list (or any list): its chunks follow its 12-byte header */
             if (got < 12) {
@@ -413,6 +483,8 @@ static int walk_riff(struct avi_walk *w, int64_t off, int64_t end, int first)
         int64_t body = off + 8;
         int64_t stop = body + size;
         int past = stop > w->in->size;
+        if (id == CM__FOURCC('L', 'I', 'S', 'T') && size < 4 && !past)
+            return unproven(w, "a list at offset %lld of the AVI is too short", (long long)off);
         if (id == CM__FOURCC('L', 'I', 'S', 'T') && got >= 12) {
             uint32_t type = cm__rb32(p + 8);
             if (type == CM__FOURCC('h', 'd', 'r', 'l')) {
@@ -430,7 +502,21 @@ static int walk_riff(struct avi_walk *w, int64_t off, int64_t end, int first)
                 if (w->nstreams == 0)
                     return unproven(w, "the AVI's media comes before its stream headers");
                 return walk_movi(w, body + 4, end);
-            } /* before the media: metadata lists (INFO, odml), never played */
+            } else if (!past) {
+                /* before the media: metadata lists (INFO, odml), never played, but read
+                   chunk by chunk by the demuxer as the stream headers are */
+                uint8_t *h;
+                int res = read_header_list(w, body + 4, size - 4, &h);
+                if (res != CM__WALK_PROVEN)
+                    return res;
+                free(h);
+            }
+        } else if (size > HDR_CHUNK_MAX && id != CM__FOURCC('i', 'd', 'x', '1')) {
+            /* the demuxer's header reader stops here and takes the rest for media */
+            return unproven(w,
+                            "a chunk at offset %lld of the AVI headers claims %lld bytes: the "
+                            "demuxer takes what follows for media",
+                            (long long)off, (long long)size);
         }
         if (past) {
             w->truncated = 1; /* cut before the media */
@@ -454,96 +540,88 @@ static int walked_chunk(const struct avi_walk *w, int64_t at)
     return lo < w->nstarts && w->starts[lo] == at;
 }
 
-/* Reads an index chunk's payload [off, off + size) (cut to the file). */
-static int read_index(struct avi_walk *w, int64_t off, int64_t size, uint8_t **out, int64_t *got)
+/* idx1's entries (b, got bytes): each chunk of a stream it names inside the file must be
+   one the walk found. Its offsets are relative to a base that the demuxer, too, takes
+   from its first entry and the first chunk. */
+static int check_idx1(struct avi_walk *w, const uint8_t *b, int64_t got)
 {
-    if (size > INDEX_MAX)
-        return unproven(w, "an AVI index of %lld bytes", (long long)size);
-    *out = malloc(size > 0 ? (size_t)size : 1);
-    if (!*out)
-        return CM_PROBE_E_NOMEM;
-    *got = cm__input_pread(w->in, *out, size, off);
-    if (*got < 0) {
-        free(*out);
-        *out = NULL;
-        return CM_PROBE_E_TIMEOUT;
+    int64_t base = 0;
+    int first = 1;
+    for (int64_t i = 0; i + 16 <= got; i += 16) {
+        uint32_t id = cm__rb32(b + i);
+        int sn = chunk_stream(id);
+        if (sn < 0 || sn >= w->nstreams || !known_kind(id))
+            continue;
+        int64_t pos = cm__rl32(b + i + 8);
+        if (first) {
+            base = w->starts[0] - pos;
+            first = 0;
+        }
+        int64_t at = pos + base;
+        if (at >= 0 && at < w->in->size && !walked_chunk(w, at))
+            return unproven(w,
+                            "the AVI's index (idx1) names a chunk at offset %lld that the "
+                            "chunk headers hide",
+                            (long long)at);
     }
     return CM__WALK_PROVEN;
 }
 
-/* The demuxer plays what its index points at even where the chunk headers say
-   otherwise (a chunk whose size swallows others): every chunk of a stream that idx1 or
-   an OpenDML index names inside the file must be one the walk found. idx1 offsets are
-   relative to a base that the demuxer, too, takes from its first entry and the first
-   chunk. */
-static int check_indexes(struct avi_walk *w)
+/* An OpenDML standard index chunk (b, got bytes): wLongsPerEntry, bIndexSubType,
+   bIndexType, nEntriesInUse, dwChunkId, qwBaseOffset, dwReserved; then (offset of the
+   data from the base, size) per entry. Same rule as check_idx1(). */
+static int check_ix(struct avi_walk *w, const uint8_t *b, int64_t got)
 {
-    int64_t fsize = w->in->size;
-    uint8_t *b = NULL;
-    int64_t got = 0;
-    if (w->idx1_off >= 0 && w->nstarts > 0) {
-        int res = read_index(w, w->idx1_off, w->idx1_size, &b, &got);
-        if (res != CM__WALK_PROVEN)
-            return res;
-        int64_t base = 0;
-        int first = 1;
-        for (int64_t i = 0; res == CM__WALK_PROVEN && i + 16 <= got; i += 16) {
-            uint32_t id = cm__rb32(b + i);
-            int sn = chunk_stream(id);
-            if (sn < 0 || sn >= w->nstreams || !known_kind(id))
-                continue;
-            int64_t pos = cm__rl32(b + i + 8);
-            if (first) {
-                base = w->starts[0] - pos;
-                first = 0;
-            }
-            int64_t at = pos + base;
-            if (at >= 0 && at < fsize && !walked_chunk(w, at))
-                res = unproven(w,
-                               "the AVI's index (idx1) names a chunk at offset %lld that the "
-                               "chunk headers hide",
-                               (long long)at);
-        }
-        free(b);
-        if (res != CM__WALK_PROVEN)
-            return res;
-    }
-    for (int k = 0; k < w->nix; k++) {
-        int res = read_index(w, w->ix_off[k], w->ix_size[k], &b, &got);
-        if (res != CM__WALK_PROVEN)
-            return res;
-        /* wLongsPerEntry, bIndexSubType, bIndexType, nEntriesInUse, dwChunkId,
-           qwBaseOffset, dwReserved; then (offset of the data from the base, size) */
-        if (got >= 24 && b[3] == 1 /* AVI_INDEX_OF_CHUNKS */ && cm__rl16(b) == 2) {
-            uint32_t n = cm__rl32(b + 4);
-            uint32_t id = cm__rb32(b + 8);
-            int64_t base = (int64_t)((uint64_t)cm__rl32(b + 12) | (uint64_t)cm__rl32(b + 16) << 32);
-            int sn = chunk_stream(id);
-            for (int64_t i = 0; res == CM__WALK_PROVEN && i < n && 24 + 8 * i + 8 <= got; i++) {
-                int64_t at = base + cm__rl32(b + 24 + 8 * i) - 8;
-                if (sn >= 0 && sn < w->nstreams && base >= 0 && at >= 0 && at < fsize &&
-                    !walked_chunk(w, at))
-                    res = unproven(w,
-                                   "the AVI's OpenDML index names a chunk at offset %lld that "
-                                   "the chunk headers hide",
-                                   (long long)at);
-            }
-        }
-        free(b);
-        if (res != CM__WALK_PROVEN)
-            return res;
+    if (got < 24 || b[3] != 1 /* AVI_INDEX_OF_CHUNKS */ || cm__rl16(b) != 2)
+        return CM__WALK_PROVEN;
+    uint32_t n = cm__rl32(b + 4);
+    int sn = chunk_stream(cm__rb32(b + 8));
+    int64_t base = (int64_t)((uint64_t)cm__rl32(b + 12) | (uint64_t)cm__rl32(b + 16) << 32);
+    if (sn < 0 || sn >= w->nstreams || base < 0)
+        return CM__WALK_PROVEN;
+    for (int64_t i = 0; i < n && 24 + 8 * i + 8 <= got; i++) {
+        int64_t at = base + cm__rl32(b + 24 + 8 * i) - 8;
+        if (at >= 0 && at < w->in->size && !walked_chunk(w, at))
+            return unproven(w,
+                            "the AVI's OpenDML index names a chunk at offset %lld that the "
+                            "chunk headers hide",
+                            (long long)at);
     }
     return CM__WALK_PROVEN;
+}
+
+/* Reads the index chunk payload [off, off + size) (cut to the file) and checks it. */
+static int check_index(struct avi_walk *w, int64_t off, int64_t size,
+                       int (*check)(struct avi_walk *, const uint8_t *, int64_t))
+{
+    if (size > INDEX_MAX)
+        return unproven(w, "an AVI index of %lld bytes", (long long)size);
+    uint8_t *b = malloc(size > 0 ? (size_t)size : 1);
+    if (!b)
+        return CM_PROBE_E_NOMEM;
+    int64_t got = cm__input_pread(w->in, b, size, off);
+    int res = got < 0 ? CM_PROBE_E_TIMEOUT : check(w, b, got);
+    free(b);
+    return res;
+}
+
+/* The demuxer plays what its index points at even where the chunk headers say
+   otherwise (a chunk whose size swallows others): every chunk of a stream that idx1 or
+   an OpenDML index names inside the file must be one the walk found. */
+static int check_indexes(struct avi_walk *w)
+{
+    int res = CM__WALK_PROVEN;
+    if (w->idx1_off >= 0 && w->nstarts > 0)
+        res = check_index(w, w->idx1_off, w->idx1_size, check_idx1);
+    for (int k = 0; k < w->nix && res == CM__WALK_PROVEN; k++)
+        res = check_index(w, w->ix_off[k], w->ix_size[k], check_ix);
+    return res;
 }
 
 int cm__avi_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm__span *spans,
                  int *truncated, char *why, size_t whylen)
 {
-    if (why && whylen)
-        why[0] = '\0';
-    *truncated = 0;
-    for (unsigned i = 0; i < fc->nb_streams; i++)
-        spans[i] = (struct cm__span){0, 0, 0};
+    cm__walk_begin(fc, spans, truncated, why, whylen);
     struct avi_walk *w = calloc(1, sizeof(*w));
     if (!w)
         return CM_PROBE_E_NOMEM;
@@ -581,6 +659,8 @@ int cm__avi_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm
         }
         int64_t size = cm__rl32(p + 4);
         int64_t end = off + 8 + size;
+        if (part == 0) /* libavformat's: the file's size, or the first RIFF's end beyond it */
+            w->demux_size = FFMAX(in->size, end);
         if (end > in->size) {
             end = in->size; /* a cut-off file: what is inside is walked */
             w->truncated = 1;

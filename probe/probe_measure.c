@@ -329,6 +329,15 @@ int cm__measure(const cm_probe *p, cm_input *in, cm_probe_report *r)
         return cm__fail(r, CM_PROBE_E_NOSTREAMS,
                         "The file %s holds only subtitles: there is no audio or video.", r->file);
 
+    char why[256];
+    int err = cm__guard(in, ifmt->name, why, sizeof(why));
+    if (err == CM_PROBE_E_DAMAGED)
+        return cm__fail(r, err, "The file %s is damaged and cannot be measured: %s.", r->file, why);
+    if (err == CM_PROBE_E_TIMEOUT || in->timed_out)
+        return libav_fail(r, in, AVERROR_EXIT, "reading");
+    if (err < 0)
+        return cm__fail(r, CM_PROBE_E_NOMEM, "Out of memory while reading %s.", r->file);
+
     AVFormatContext *fc = NULL;
     if (open_demuxer(in, r, ifmt, score, &fc) != CM_PROBE_OK)
         return r->error;

@@ -136,6 +136,14 @@ int cm__read_start(struct cm__measure *m, AVPacket *pkt, enum cm__step *step);
    CM_PROBE_E_TIMEOUT, CM_PROBE_E_NOMEM, or CM_PROBE_E_TOOLONG (max_scan_packets). */
 int cm__oracle_scan(struct cm__measure *m, AVPacket *pkt);
 
+/* --- guard (probe_guard.c) --- */
+/* Before libavformat opens in as demuxer format (its name): refuses the declared sizes
+   that make the demuxer allocate what the file cannot hold (an AVI or WAV metadata list
+   running past the end of the file, an MP4 trun declaring more samples than its bytes
+   or the file hold). Returns 0 to go on, CM_PROBE_E_DAMAGED (why says what, in words for
+   a person), CM_PROBE_E_TIMEOUT or CM_PROBE_E_NOMEM. */
+int cm__guard(cm_input *in, const char *format, char *why, size_t whylen);
+
 /* --- Matroska (probe_mkv_walk.c) --- */
 /* Walks every Cluster of the Segment and notes every block (its header read, its frames
    skipped) into the timeline, which it refills from the start; when unproven, the

@@ -6,15 +6,7 @@
 
 #include <string.h>
 
-#define ID_CLUSTER 0x1F43B675u
-#define ID_TIMESTAMP 0xE7u
-#define ID_SIMPLEBLOCK 0xA3u
-#define ID_BLOCKGROUP 0xA0u
-#define ID_BLOCK 0xA1u
-#define ID_BLOCKDURATION 0x9Bu
 #define ID_CRC32 0xBFu
-#define ID_EBML 0x1A45DFA3u
-#define ID_SEGMENT 0x18538067u
 #define ID_TRACKS 0x1654AE6Bu
 #define ID_TRACKENTRY 0xAEu
 #define ID_TRACKNUMBER 0xD7u
@@ -63,7 +55,7 @@ int cm__mkv_is_cluster(const uint8_t *p, int64_t avail)
     if (!n || 4 + n >= avail)
         return 0;
     uint8_t first = p[4 + n];
-    return first == ID_TIMESTAMP || first == ID_CRC32;
+    return first == CM__MKV_ID_TIMESTAMP || first == ID_CRC32;
 }
 
 int cm__mkv_block_header(const uint8_t *p, size_t size, uint64_t *track, int16_t *rel, int *frames)
@@ -97,20 +89,21 @@ int cm__mkv_scan(const uint8_t *buf, size_t len, int max_blocks, cm_mkv_block_fn
         if (!sl)
             break;
         size_t data = off + (size_t)il + (size_t)sl;
-        if (id == ID_CLUSTER) { /* enter: its children follow */
+        if (id == CM__MKV_ID_CLUSTER) { /* enter: its children follow */
             cluster_ts = -1;
             off = data;
             continue;
         }
         if (unknown || size > len - data)
             break; /* cut off by the end of the buffer, or a level we do not enter */
-        if (id == ID_TIMESTAMP && size <= 8) {
+        if (id == CM__MKV_ID_TIMESTAMP && size <= 8) {
             cluster_ts = (int64_t)(read_uint(buf + data, size) & INT64_MAX);
-        } else if ((id == ID_SIMPLEBLOCK || id == ID_BLOCKGROUP) && cluster_ts >= 0) {
+        } else if ((id == CM__MKV_ID_SIMPLEBLOCK || id == CM__MKV_ID_BLOCKGROUP) &&
+                   cluster_ts >= 0) {
             const uint8_t *block = NULL;
             size_t block_size = 0;
             int64_t duration = -1;
-            if (id == ID_SIMPLEBLOCK) {
+            if (id == CM__MKV_ID_SIMPLEBLOCK) {
                 block = buf + data, block_size = (size_t)size;
             } else {
                 size_t c = data, end = data + (size_t)size;
@@ -124,9 +117,9 @@ int cm__mkv_scan(const uint8_t *buf, size_t len, int max_blocks, cm_mkv_block_fn
                     size_t cdata = c + (size_t)cil + (size_t)csl;
                     if (csize > end - cdata)
                         break;
-                    if (cid == ID_BLOCK)
+                    if (cid == CM__MKV_ID_BLOCK)
                         block = buf + cdata, block_size = (size_t)csize;
-                    else if (cid == ID_BLOCKDURATION && csize <= 8)
+                    else if (cid == CM__MKV_ID_BLOCKDURATION && csize <= 8)
                         duration = (int64_t)(read_uint(buf + cdata, csize) & INT64_MAX);
                     c = cdata + (size_t)csize;
                 }
@@ -175,7 +168,7 @@ int cm__mkv_tracks(const uint8_t *buf, size_t len, struct cm__mkv_track *tracks,
         int unknown = 0;
         if (!element(buf, len, off, &id, &data, &size, &unknown))
             return -1;
-        if (id == ID_SEGMENT) { /* enter */
+        if (id == CM__MKV_ID_SEGMENT) { /* enter */
             off = data;
             continue;
         }
@@ -242,7 +235,7 @@ int cm__mkv_cluster_timestamp(const uint8_t *p, size_t avail, uint64_t *ts)
         int unknown = 0;
         if (!element(p, avail, off, &id, &data, &size, &unknown) || unknown || size > avail - data)
             return 0;
-        if (id == ID_TIMESTAMP && size <= 8) {
+        if (id == CM__MKV_ID_TIMESTAMP && size <= 8) {
             *ts = read_uint(p + data, size);
             return 1;
         }

@@ -18,6 +18,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Element IDs (with their marker bits) that both the Cluster reader and the walk use. */
+#define CM__MKV_ID_EBML 0x1A45DFA3u
+#define CM__MKV_ID_SEGMENT 0x18538067u
+#define CM__MKV_ID_CLUSTER 0x1F43B675u
+#define CM__MKV_ID_TIMESTAMP 0xE7u
+#define CM__MKV_ID_SIMPLEBLOCK 0xA3u
+#define CM__MKV_ID_BLOCKGROUP 0xA0u
+#define CM__MKV_ID_BLOCK 0xA1u
+#define CM__MKV_ID_BLOCKDURATION 0x9Bu
+
 /* duration is the BlockDuration in ticks, or -1 when the block has none. */
 typedef void (*cm_mkv_block_fn)(void *ctx, uint64_t track, int64_t ts, int frames,
                                 int64_t duration);

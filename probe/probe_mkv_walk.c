@@ -33,14 +33,6 @@
 
 #include <libavutil/mathematics.h>
 
-#define ID_EBML 0x1A45DFA3u
-#define ID_SEGMENT 0x18538067u
-#define ID_CLUSTER 0x1F43B675u
-#define ID_TIMESTAMP 0xE7u
-#define ID_SIMPLEBLOCK 0xA3u
-#define ID_BLOCKGROUP 0xA0u
-#define ID_BLOCK 0xA1u
-#define ID_BLOCKDURATION 0x9Bu
 #define MKV_MAX_TRACKS 64
 #define HEAD_BYTES 64 /* an element header and the start of its payload */
 #define BLOCK_HEAD 16 /* a block's track number (up to 8), timestamp, flags, lace count */
@@ -59,7 +51,7 @@ static int known_top_level(uint64_t id)
     case 0x1043A770: /* Chapters */
     case 0x1254C367: /* Tags */
     case 0x1941A469: /* Attachments */
-    case ID_CLUSTER:
+    case CM__MKV_ID_CLUSTER:
     case 0xEC: /* Void */
     case 0xBF: /* CRC-32 */
         return 1;
@@ -171,6 +163,20 @@ static int map_tracks(struct cm__measure *m, struct walk *w)
 
 /* One element header at off, read through the buffer. Returns its header length, 0 when
    none can be read there, or -1 when the deadline passed. */
+/* The unsigned integer element payload of size (<= 8) bytes at off, big-endian (what the
+   file has of it). Returns 0, or -1 when the deadline passed. */
+static int read_uint_at(struct walk *w, int64_t off, uint64_t size, uint64_t *v)
+{
+    const uint8_t *p;
+    int64_t got = peek(&w->rd, off, (int64_t)size, &p);
+    if (got < 0)
+        return -1;
+    *v = 0;
+    for (int64_t k = 0; k < got; k++)
+        *v = *v << 8 | p[k];
+    return 0;
+}
+
 static int header_at(struct walk *w, int64_t off, uint64_t *id, uint64_t *size, int *unknown)
 {
     const uint8_t *p;
@@ -234,20 +240,16 @@ static int walk_group(struct walk *w, int64_t off, int64_t end, int64_t cluster_
         if (hl == 0 || unknown || size > (uint64_t)(end - off - hl))
             UNPROVEN("a BlockGroup at offset %lld is malformed", (long long)off);
         int64_t data = off + hl;
-        if (id == ID_CLUSTER || id == ID_SEGMENT || id == ID_EBML ||
-            (known_top_level(id) && id != 0xEC && id != 0xBF) || id == ID_SIMPLEBLOCK ||
-            id == ID_BLOCKGROUP)
+        if (id == CM__MKV_ID_CLUSTER || id == CM__MKV_ID_SEGMENT || id == CM__MKV_ID_EBML ||
+            (known_top_level(id) && id != 0xEC && id != 0xBF) || id == CM__MKV_ID_SIMPLEBLOCK ||
+            id == CM__MKV_ID_BLOCKGROUP)
             UNPROVEN("an element at offset %lld does not belong in a BlockGroup", (long long)off);
-        if (id == ID_BLOCK) {
+        if (id == CM__MKV_ID_BLOCK) {
             block = data, block_size = (int64_t)size;
-        } else if (id == ID_BLOCKDURATION && size <= 8) {
-            const uint8_t *p;
-            int64_t got = peek(&w->rd, data, (int64_t)size, &p);
-            if (got < 0)
+        } else if (id == CM__MKV_ID_BLOCKDURATION && size <= 8) {
+            uint64_t v;
+            if (read_uint_at(w, data, size, &v) < 0)
                 return CM_PROBE_E_TIMEOUT;
-            uint64_t v = 0;
-            for (int64_t k = 0; k < got; k++)
-                v = v << 8 | p[k];
             duration = v < (uint64_t)INT64_MAX / 4 ? (int64_t)v : 0;
         }
         off = data + (int64_t)size;
@@ -287,24 +289,20 @@ static int walk_cluster(struct walk *w, int64_t off, int64_t end, int64_t declar
         }
         /* libavformat ends the Cluster at an element of the Segment's level (a Cluster
            whose size covers the next one): not walked here. */
-        if (id == ID_CLUSTER || id == ID_SEGMENT || id == ID_EBML ||
+        if (id == CM__MKV_ID_CLUSTER || id == CM__MKV_ID_SEGMENT || id == CM__MKV_ID_EBML ||
             (known_top_level(id) && id != 0xEC && id != 0xBF))
             UNPROVEN("a top-level element at offset %lld inside a Cluster", (long long)off);
         int res = CM__STEP_DONE;
-        if (id == ID_TIMESTAMP && size <= 8) {
-            const uint8_t *p;
-            int64_t got = peek(&w->rd, data, (int64_t)size, &p);
-            if (got < 0)
+        if (id == CM__MKV_ID_TIMESTAMP && size <= 8) {
+            uint64_t v;
+            if (read_uint_at(w, data, size, &v) < 0)
                 return CM_PROBE_E_TIMEOUT;
-            uint64_t v = 0;
-            for (int64_t k = 0; k < got; k++)
-                v = v << 8 | p[k];
             if (v > (uint64_t)INT64_MAX / 2)
                 UNPROVEN("a Cluster Timestamp at offset %lld is out of range", (long long)off);
             ts = (int64_t)v;
-        } else if (id == ID_SIMPLEBLOCK) {
+        } else if (id == CM__MKV_ID_SIMPLEBLOCK) {
             res = note_block(w, data, child_end - data, ts, 0);
-        } else if (id == ID_BLOCKGROUP) {
+        } else if (id == CM__MKV_ID_BLOCKGROUP) {
             res = walk_group(w, data, child_end, ts);
         }
         if (res != CM__STEP_DONE)
@@ -334,7 +332,7 @@ static int walk(struct walk *w)
         uint64_t id, size;
         int unknown;
         int hl = cm__mkv_header(head, (size_t)got, &id, &size, &unknown);
-        if (!hl || id != (k == 0 ? ID_EBML : ID_SEGMENT) || (k == 0 && unknown))
+        if (!hl || id != (k == 0 ? CM__MKV_ID_EBML : CM__MKV_ID_SEGMENT) || (k == 0 && unknown))
             UNPROVEN("no EBML header and Segment at the start");
         if (k == 0) {
             if (size > (uint64_t)(in->size - pos - hl))
@@ -376,12 +374,12 @@ static int walk(struct walk *w)
         if (end > seg_declared)
             UNPROVEN("an element at offset %lld runs past the Segment", (long long)pos);
         if (end > seg_end) {
-            if (id != ID_CLUSTER || seg_end != in->size)
+            if (id != CM__MKV_ID_CLUSTER || seg_end != in->size)
                 UNPROVEN("an element at offset %lld runs past the Segment", (long long)pos);
             m->truncated = cut = 1; /* the last Cluster is cut off */
             end = seg_end;
         }
-        if (id == ID_CLUSTER) {
+        if (id == CM__MKV_ID_CLUSTER) {
             uint64_t ts;
             if (!cm__mkv_cluster_timestamp(head + hl, (size_t)(got - hl), &ts) ||
                 ts > (uint64_t)INT64_MAX / 2)

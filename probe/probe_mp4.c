@@ -23,7 +23,6 @@
 #include "probe_bytes.h"
 #include "probe_walk.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,18 +100,8 @@ struct mp4_walk {
     size_t moov_len;
 };
 
-/* Sets the reason and returns CM__WALK_UNPROVEN. */
-static int unproven(struct mp4_walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int unproven(struct mp4_walk *w, const char *fmt, ...)
-{
-    if (w->why && w->whylen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(w->why, w->whylen, fmt, ap);
-        va_end(ap);
-    }
-    return CM__WALK_UNPROVEN;
-}
+/* Sets the reason (w->why) and returns CM__WALK_UNPROVEN. */
+#define unproven(w, ...) cm__walk_unproven((w)->why, (w)->whylen, __VA_ARGS__)
 
 /* Appends [lo, hi) (joined to the last range when they touch). Returns 0, or -1 when
    the cap is reached or memory runs out (*nomem says which). */
@@ -961,11 +950,7 @@ static int fragment_spans(struct mp4_walk *w)
 int cm__mp4_walk(cm_input *in, AVFormatContext *fc, const int *billed, struct cm__span *spans,
                  int *truncated, char *why, size_t whylen)
 {
-    if (why && whylen)
-        why[0] = '\0';
-    *truncated = 0;
-    for (unsigned i = 0; i < fc->nb_streams; i++)
-        spans[i] = (struct cm__span){0, 0, 0};
+    cm__walk_begin(fc, spans, truncated, why, whylen);
     struct mp4_walk w = {.in = in,
                          .fc = fc,
                          .billed = billed,

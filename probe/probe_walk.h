@@ -17,6 +17,9 @@
 
 #include "probe_internal.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include <libavformat/avformat.h>
 
 /* What a walk proved for one stream of the opened demuxer. */
@@ -30,6 +33,32 @@ enum cm__walk_verdict {
     CM__WALK_PROVEN = 0,   /* spans filled for every billed stream with content */
     CM__WALK_UNPROVEN = 1, /* why says why; the oracle must answer */
 };
+
+/* Writes the reason (printf-style) into why (whylen bytes; none when NULL or 0) and
+   returns CM__WALK_UNPROVEN: `return cm__walk_unproven(why, whylen, "...", ...);`. */
+static inline int cm__walk_unproven(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline int cm__walk_unproven(char *why, size_t whylen, const char *fmt, ...)
+{
+    if (why && whylen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, whylen, fmt, ap);
+        va_end(ap);
+    }
+    return CM__WALK_UNPROVEN;
+}
+
+/* What every walk does first: no reason yet, not truncated, no span set. */
+static inline void cm__walk_begin(const AVFormatContext *fc, struct cm__span *spans, int *truncated,
+                                  char *why, size_t whylen)
+{
+    if (why && whylen)
+        why[0] = '\0';
+    *truncated = 0;
+    for (unsigned i = 0; i < fc->nb_streams; i++)
+        spans[i] = (struct cm__span){0, 0, 0};
+}
 
 /*
  * Walks an MP4/MOV/3GP file (non-fragmented: moov's sample tables as libavformat indexed

@@ -96,10 +96,11 @@ for h in "${HARNESSES[@]}"; do
     fi
     dict=()
     [[ -f tests/fuzz/$name.dict ]] && dict=(-dict="tests/fuzz/$name.dict")
-    # The probe harnesses run libavformat on hostile bytes. Where libavformat itself
-    # allocates gigabytes or spins for seconds on a doctored header (beyond the reach of
-    # the probe's deadline: an open issue, see the closing notes), that is reported in
-    # the log (oom/timeout counts, artifacts kept) without stopping the run; a crash, a
+    # The probe harnesses run libavformat on hostile bytes. The declared sizes known to
+    # make libavformat allocate gigabytes or spin for seconds inside avformat_open_input
+    # (out of reach of the probe's deadline) are refused first by probe/probe_guard.c;
+    # should the fuzzer find another, it is reported in the log (oom/timeout counts,
+    # artifacts kept) without stopping the run, to be added to the guard. A crash, a
     # sanitizer report or a differential trap (the fast path billing less than the
     # oracle) still fails it.
     mode=()

@@ -91,6 +91,32 @@ static inline void write_all(const char *path, const uint8_t *buf, size_t len)
     assert_int_equal(fclose(f), 0);
 }
 
+static inline void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8),
+    p[3] = (uint8_t)v;
+}
+
+static inline void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16),
+    p[3] = (uint8_t)(v >> 24);
+}
+
+/* Writes a copy of src, with edit applied to its bytes (which it may grow with realloc),
+   to the temp file name; returns its path (tmp_path's buffer). */
+static inline const char *edited(const char *src, const char *name,
+                                 void (*edit)(uint8_t **buf, size_t *len))
+{
+    size_t len;
+    uint8_t *buf = read_all(src, &len);
+    edit(&buf, &len);
+    const char *out = tmp_path(name);
+    write_all(out, buf, len);
+    free(buf);
+    return out;
+}
+
 /* Runs a shell command; returns its exit status. */
 static inline int run_cmd(const char *fmt, ...)
 {

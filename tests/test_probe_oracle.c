@@ -30,6 +30,32 @@ static void expect_ok_in(cm_probe_report *r, int64_t lo, int64_t hi)
                  (long long)lo, (long long)hi);
 }
 
+/* path is billed lo..hi ms and so many credits. */
+static void expect_bills(const char *path, int64_t lo, int64_t hi, int64_t credits)
+{
+    cm_probe_report *r = probe(path);
+    expect_ok_in(r, lo, hi);
+    assert_int_equal(cm_probe_report_credits(r), credits);
+    cm_probe_report_free(r);
+}
+
+/* Writes the edited bytes b (n of them, freed here) to the temp file name and expects the
+   oracle (a full packet scan, the fast path proving nothing) to bill lo..hi ms for them.
+   Returns the credits billed. */
+static int64_t expect_oracle_bills(uint8_t *b, size_t n, const char *name, int64_t lo, int64_t hi)
+{
+    const char *out = tmp_path(name);
+    write_all(out, b, n);
+    free(b);
+    cm_probe_report *r = probe(out);
+    expect_ok_in(r, lo, hi);
+    assert_int_equal(cm_probe_report_method(r), CM_PROBE_METHOD_PACKET_SCAN);
+    int64_t credits = cm_probe_report_credits(r);
+    cm_probe_report_free(r);
+    unlink(out);
+    return credits;
+}
+
 /* Offset of the Timestamp value of the last Cluster of a Matroska file, and its width. */
 static size_t last_cluster_timestamp(const uint8_t *b, size_t n, size_t *width)
 {
@@ -67,15 +93,7 @@ static void test_mkv_cluster_moved_back_bills_whole_length(void **s)
     ts -= 16500;
     for (size_t i = width; i-- > 0; ts >>= 8)
         b[at + i] = (uint8_t)(ts & 0xFF);
-    const char *out = tmp_path("moved-back.mkv");
-    write_all(out, b, n);
-    free(b);
-    cm_probe_report *r = probe(out);
-    expect_ok_in(r, 179000, 181000);
-    assert_int_equal(cm_probe_report_method(r), CM_PROBE_METHOD_PACKET_SCAN);
-    assert_int_equal(cm_probe_report_credits(r), 3);
-    cm_probe_report_free(r);
-    unlink(out);
+    assert_int_equal(expect_oracle_bills(b, n, "moved-back.mkv", 179000, 181000), 3);
 }
 
 /* An intact Matroska file is proven by the cluster walk, and agrees with the oracle. */
@@ -290,10 +308,7 @@ static void test_light_piece_then_heavy_piece_bills_both(void **s)
         char src[32];
         snprintf(src, sizeof(src), "exact-3m00.%s", exts[i]);
         assert_int_equal(run_cmd("cat '%s' '%s' > '%s'", sample(src), hp, jp), 0);
-        cm_probe_report *r = probe(jp);
-        expect_ok_in(r, 187000, 189500);
-        assert_int_equal(cm_probe_report_credits(r), 4);
-        cm_probe_report_free(r);
+        expect_bills(jp, 187000, 189500, 4);
         unlink(hp);
         unlink(jp);
     }
@@ -314,10 +329,7 @@ static void test_ts_recordings_far_apart_bill_their_playing_time(void **s)
                                  sample("exact-3m00.ts"), (long long)offsets[i], later),
                          0);
         assert_int_equal(run_cmd("cat '%s' '%s' > '%s'", sample("exact-3m00.ts"), later, out), 0);
-        cm_probe_report *r = probe(out);
-        expect_ok_in(r, 359500, 361500);
-        assert_int_equal(cm_probe_report_credits(r), 6);
-        cm_probe_report_free(r);
+        expect_bills(out, 359500, 361500, 6);
         unlink(later);
         unlink(out);
     }
@@ -543,14 +555,7 @@ static void test_fragments_with_tfdt_moved_back_bill_every_fragment(void **s)
     assert_true(count >= 6);
     for (int k = count * 2 / 3; k < count; k++)
         memset(b + at[k] + 8, 0, b[at[k] + 4] == 1 ? 8 : 4);
-    const char *out = tmp_path("tfdt0.mp4");
-    write_all(out, b, n);
-    free(b);
-    cm_probe_report *r = probe(out);
-    expect_ok_in(r, 179500, 181000);
-    assert_int_equal(cm_probe_report_method(r), CM_PROBE_METHOD_PACKET_SCAN);
-    cm_probe_report_free(r);
-    unlink(out);
+    expect_oracle_bills(b, n, "tfdt0.mp4", 179500, 181000);
 }
 
 /* Found by fuzz_probe_diff (tests/fuzz/crashers/probe_diff-timestamps-near-int64-min.bin):

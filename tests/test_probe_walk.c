@@ -111,6 +111,19 @@ static void expect_unproven(const char *path, walk_fn fn)
     walk_close(&w);
 }
 
+/* The probe, its walk proving nothing, bills path by the oracle: at least min_ms. */
+static void expect_oracle_bills_at_least(const char *path, int64_t min_ms)
+{
+    cm_probe_report *r = probe(path);
+    if (cm_probe_report_error(r) != CM_PROBE_OK)
+        fail_msg("%s refused: %s", path, cm_probe_report_errmsg(r));
+    assert_int_equal(cm_probe_report_method(r), CM_PROBE_METHOD_PACKET_SCAN);
+    if (cm_probe_report_measured_ms(r) < min_ms)
+        fail_msg("%s: %lld ms billed, at least %lld play", path,
+                 (long long)cm_probe_report_measured_ms(r), (long long)min_ms);
+    cm_probe_report_free(r);
+}
+
 static void assert_seconds(double got, double want)
 {
     if (got < want - tolerance(want) || got > want + tolerance(want))
@@ -147,19 +160,6 @@ static uint8_t *find_tag(uint8_t *buf, int64_t from, int64_t to, const char *tag
         if (memcmp(buf + i, tag, 4) == 0)
             return buf + i;
     return NULL;
-}
-
-/* Writes a copy of src with edit applied. */
-static const char *edited(const char *src, const char *name,
-                          void (*edit)(uint8_t **buf, size_t *len))
-{
-    size_t len;
-    uint8_t *buf = read_all(src, &len);
-    edit(&buf, &len);
-    const char *out = tmp_path(name);
-    write_all(out, buf, len);
-    free(buf);
-    return out;
 }
 
 static void test_non_fragmented_mp4_is_proven_by_its_index(void **state)
@@ -199,21 +199,32 @@ static void test_dash_and_hls_single_files_are_proven_with_their_last_segment(vo
     assert_seconds(expect_proven(hls, cm__mp4_walk, 0), 180.0);
 }
 
-/* tfdt of the last 10 fragments set to 0 */
-static void zero_last_tfdts(uint8_t **buf, size_t *len)
+/* Applies edit to every tfdt box (from its size field) of the last 10 fragments. */
+static void edit_last_tfdts(uint8_t *buf, size_t len, void (*edit)(uint8_t *tfdt))
 {
     struct box b[4096];
-    int n = top_boxes(*buf, *len, b, 4096);
+    int n = top_boxes(buf, len, b, 4096);
     int moofs = 0;
     for (int i = n - 1; i >= 0 && moofs < 10; i--) {
         if (b[i].type != CM__FOURCC('m', 'o', 'o', 'f'))
             continue;
         moofs++;
-        for (uint8_t *t = find_tag(*buf, b[i].off, b[i].off + b[i].size, "tfdt"); t;
-             t = find_tag(*buf, t - *buf + 4, b[i].off + b[i].size, "tfdt"))
-            memset(t + 8, 0, t[4] == 1 ? 8 : 4);
+        for (uint8_t *t = find_tag(buf, b[i].off, b[i].off + b[i].size, "tfdt"); t;
+             t = find_tag(buf, t - buf + 4, b[i].off + b[i].size, "tfdt"))
+            edit(t);
     }
     assert_int_equal(moofs, 10);
+}
+
+static void tfdt_zero(uint8_t *t)
+{
+    memset(t + 8, 0, t[4] == 1 ? 8 : 4);
+}
+
+/* tfdt of the last 10 fragments set to 0 */
+static void zero_last_tfdts(uint8_t **buf, size_t *len)
+{
+    edit_last_tfdts(*buf, *len, tfdt_zero);
 }
 
 /* B-frames reorder the presentation: the first pts is not the first dts, the last
@@ -234,25 +245,16 @@ static void test_edit_lists_and_b_frames_give_the_presentation_span(void **state
     }
 }
 
+static void tfdt_later(uint8_t *t)
+{
+    uint8_t *v = t + 8 + (t[4] == 1 ? 4 : 0); /* the low 32 bits */
+    put_be32(v, cm__rb32(v) + (1u << 21));
+}
+
 /* tfdt of the last 10 fragments moved 2^21 units (minutes) later */
 static void push_last_tfdts(uint8_t **buf, size_t *len)
 {
-    struct box b[4096];
-    int n = top_boxes(*buf, *len, b, 4096);
-    int moofs = 0;
-    for (int i = n - 1; i >= 0 && moofs < 10; i--) {
-        if (b[i].type != CM__FOURCC('m', 'o', 'o', 'f'))
-            continue;
-        moofs++;
-        for (uint8_t *t = find_tag(*buf, b[i].off, b[i].off + b[i].size, "tfdt"); t;
-             t = find_tag(*buf, t - *buf + 4, b[i].off + b[i].size, "tfdt")) {
-            uint8_t *v = t + 8 + (t[4] == 1 ? 4 : 0); /* the low 32 bits */
-            uint32_t x = cm__rb32(v) + (1u << 21);
-            v[0] = (uint8_t)(x >> 24), v[1] = (uint8_t)(x >> 16), v[2] = (uint8_t)(x >> 8),
-            v[3] = (uint8_t)x;
-        }
-    }
-    assert_int_equal(moofs, 10);
+    edit_last_tfdts(*buf, *len, tfdt_later);
 }
 
 /* The first traf of the 5th fragment names a track the movie does not have. */
@@ -293,10 +295,7 @@ static void append_to_mdat(uint8_t **buf, size_t *len)
     assert_non_null(*buf);
     for (size_t i = 0; i < extra; i++)
         (*buf)[*len + i] = (uint8_t)(i * 7);
-    uint32_t size = (uint32_t)(b[n - 1].size + (int64_t)extra);
-    uint8_t *p = *buf + b[n - 1].off;
-    p[0] = (uint8_t)(size >> 24), p[1] = (uint8_t)(size >> 16), p[2] = (uint8_t)(size >> 8),
-    p[3] = (uint8_t)size;
+    put_be32(*buf + b[n - 1].off, (uint32_t)(b[n - 1].size + (int64_t)extra));
     *len += extra;
 }
 
@@ -343,9 +342,7 @@ static void mdat_size_3(uint8_t **buf, size_t *len)
 static void mdat_size_short(uint8_t **buf, size_t *len)
 {
     uint8_t *p = *buf + mdat_at(*buf, *len);
-    uint32_t size = cm__rb32(p) - 1000;
-    p[0] = (uint8_t)(size >> 24), p[1] = (uint8_t)(size >> 16), p[2] = (uint8_t)(size >> 8),
-    p[3] = (uint8_t)size;
+    put_be32(p, cm__rb32(p) - 1000);
 }
 
 static void box_type_garbage(uint8_t **buf, size_t *len)
@@ -399,15 +396,22 @@ static const char *cut_copy(const char *src, const char *name, int percent)
     return out;
 }
 
+/* The first percent of src (named cut-<percent>-<src's name>) is proven by fn, truncated;
+   returns its seconds. */
+static double expect_cut_proven(const char *src, int percent, walk_fn fn)
+{
+    const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
+    char name[256];
+    snprintf(name, sizeof(name), "cut-%d-%s", percent, base);
+    return expect_proven(cut_copy(src, name, percent), fn, 1);
+}
+
 static void test_cut_off_mp4_bills_the_samples_inside_and_says_truncated(void **state)
 {
     (void)state;
     int cuts[] = {10, 50, 90};
     for (int i = 0; i < 3; i++) {
-        char name[64];
-        snprintf(name, sizeof(name), "cut-%d.mp4", cuts[i]);
-        double s =
-            expect_proven(cut_copy(sample("faststart-2m.mp4"), name, cuts[i]), cm__mp4_walk, 1);
+        double s = expect_cut_proven(sample("faststart-2m.mp4"), cuts[i], cm__mp4_walk);
         assert_true(s < 120.0 * cuts[i] / 100 + 10);
     }
 }
@@ -421,17 +425,9 @@ static void test_avi_followed_by_another_avi_is_unproven(void **state)
     (void)state;
     expect_unproven(sample("../tests/fuzz/crashers/probe_diff-avi-joined-with-itself.avi"),
                     cm__avi_walk);
-    cm_probe *p = NULL;
-    assert_int_equal(cm_probe_new(&p, NULL), CM_PROBE_OK);
-    cm_probe_report *r = NULL;
-    assert_int_equal(cm_probe_file(p,
-                                   sample("../tests/fuzz/crashers/"
-                                          "probe_diff-avi-joined-with-itself.avi"),
-                                   &r),
-                     CM_PROBE_OK);
-    assert_true(cm_probe_report_measured_ms(r) >= 8500 - 250);
-    cm_probe_report_free(r);
-    cm_probe_free(p);
+    expect_oracle_bills_at_least(sample("../tests/fuzz/crashers/"
+                                        "probe_diff-avi-joined-with-itself.avi"),
+                                 8500 - 250);
 }
 
 /* A cut fragmented file plays to the first sample missing from it in decode order over
@@ -533,9 +529,7 @@ static void rename_idx1(uint8_t **buf, size_t *len)
 static void drop_idx1(uint8_t **buf, size_t *len)
 {
     int64_t i = avi_find(*buf, *len, "idx1");
-    uint32_t riff = (uint32_t)(i - 8);
-    (*buf)[4] = (uint8_t)riff, (*buf)[5] = (uint8_t)(riff >> 8), (*buf)[6] = (uint8_t)(riff >> 16),
-    (*buf)[7] = (uint8_t)(riff >> 24);
+    put_le32(*buf + 4, (uint32_t)(i - 8));
     *len = (size_t)i;
 }
 
@@ -544,12 +538,10 @@ static void partial_idx1(uint8_t **buf, size_t *len)
 {
     int64_t i = avi_find(*buf, *len, "idx1");
     uint32_t size = cm__rl32(*buf + i + 4), keep = 100 * 16;
-    uint8_t *p = *buf + i + 4;
-    p[0] = (uint8_t)keep, p[1] = (uint8_t)(keep >> 8), p[2] = 0, p[3] = 0;
+    put_le32(*buf + i + 4, keep);
     uint8_t *j = *buf + i + 8 + keep;
-    uint32_t rest = size - keep - 8;
     memcpy(j, "JUNK", 4);
-    j[4] = (uint8_t)rest, j[5] = (uint8_t)(rest >> 8), j[6] = (uint8_t)(rest >> 16), j[7] = 0;
+    put_le32(j + 4, size - keep - 8);
 }
 
 static void test_avi_without_a_complete_idx1_bills_every_chunk(void **state)
@@ -597,10 +589,7 @@ static void chunk_swallows_twenty(uint8_t **buf, size_t *len)
         uint32_t s = cm__rl32(*buf + next + 4);
         next += 8 + s + (s & 1);
     }
-    size = (uint32_t)(next - at - 8);
-    uint8_t *p = *buf + at + 4;
-    p[0] = (uint8_t)size, p[1] = (uint8_t)(size >> 8), p[2] = (uint8_t)(size >> 16),
-    p[3] = (uint8_t)(size >> 24);
+    put_le32(*buf + at + 4, (uint32_t)(next - at - 8));
 }
 
 static void test_avi_chunks_hidden_from_the_walk_are_unproven(void **state)
@@ -611,6 +600,116 @@ static void test_avi_chunks_hidden_from_the_walk_are_unproven(void **state)
     expect_unproven(edited(src, "size-past-end.avi", chunk_size_past_the_end), cm__avi_walk);
     expect_unproven(edited(src, "type-unknown.avi", chunk_type_unknown), cm__avi_walk);
     expect_unproven(edited(src, "swallowing.avi", chunk_swallows_twenty), cm__avi_walk);
+}
+
+/* The n-th (from 1) tag in buf. */
+static int64_t avi_find_nth(const uint8_t *buf, size_t len, const char *tag, int n)
+{
+    int64_t at = -1;
+    for (int k = 0; k < n; k++) {
+        at++;
+        at += avi_find(buf + at, len - (size_t)at, tag);
+    }
+    return at;
+}
+
+/* The padding at the end of hdrl (the third JUNK: one per strl before it) becomes a
+   zero-size LIST 'strl' and a shorter JUNK after it, as in the fuzzer's finding. */
+static void hdrl_zero_size_list(uint8_t **buf, size_t *len)
+{
+    int64_t j = avi_find_nth(*buf, *len, "JUNK", 3);
+    uint32_t size = cm__rl32(*buf + j + 4);
+    memcpy(*buf + j, "LIST\0\0\0\0strlJUNK", 16);
+    put_le32(*buf + j + 16, size - 12);
+}
+
+/* The first stream's padding runs 100 bytes past the end of its strl list. */
+static void hdrl_chunk_past_its_list(uint8_t **buf, size_t *len)
+{
+    int64_t j = avi_find_nth(*buf, *len, "JUNK", 1);
+    put_le32(*buf + j + 4, cm__rl32(*buf + j + 4) + 100);
+}
+
+/* Where the vprp chunk was expected, bytes that name no chunk. */
+static void hdrl_garbage_chunk(uint8_t **buf, size_t *len)
+{
+    memcpy(*buf + avi_find(*buf, *len, "vprp"), "\1\2\3\4", 4);
+}
+
+/* The padding between the headers and movi claims 2 MB: libavformat's header reader
+   stops there and takes everything after it for media. */
+static void header_chunk_claims_megabytes(uint8_t **buf, size_t *len)
+{
+    int64_t j = avi_find_nth(*buf, *len, "JUNK", 4);
+    put_le32(*buf + j + 4, 2000000);
+}
+
+static void expect_unproven_because(const char *path, walk_fn fn, const char *because)
+{
+    struct walked w;
+    walk_run(&w, path, fn);
+    if (w.res != CM__WALK_UNPROVEN || !strstr(w.why, because))
+        fail_msg("%s: expected unproven because %s, got %d: %s", path, because, w.res, w.why);
+    walk_close(&w);
+}
+
+/* The demuxer reads the headers chunk after chunk, whatever the lists say (a zero-size
+   LIST still has its type read, a chunk over 1,000,000 bytes ends the headers there and
+   the rest is resynchronised through as media), so where the headers are not chunks
+   that tile their lists the walk cannot know what it read: the oracle answers. */
+static void test_avi_walk_malformed_hdrl_is_unproven(void **state)
+{
+    (void)state;
+    const char *src = sample("exact-3m00.avi");
+    expect_unproven_because(edited(src, "hdrl-list0.avi", hdrl_zero_size_list), cm__avi_walk,
+                            "is too short");
+    expect_unproven_because(edited(src, "hdrl-past.avi", hdrl_chunk_past_its_list), cm__avi_walk,
+                            "runs past its list");
+    expect_unproven_because(edited(src, "hdrl-garbage.avi", hdrl_garbage_chunk), cm__avi_walk,
+                            "are not a chunk");
+    expect_unproven_because(edited(src, "hdr-huge.avi", header_chunk_claims_megabytes),
+                            cm__avi_walk, "the demuxer takes what follows for media");
+}
+
+/* Found by fuzz_probe_diff (tests/fuzz/crashers/probe_diff-avi-hdrl-zero-size-list.avi): in
+   hdrl, padding claiming 4 GB inside a strl and a zero-size LIST after it. libavformat
+   ends its headers at the padding and plays 34.8 s through resynchronisation; the walk,
+   reading the lists as lists, proved 0.2 s. It is now unproven and the oracle bills. */
+static void test_avi_with_malformed_hdrl_bills_what_the_oracle_bills(void **state)
+{
+    (void)state;
+    const char *f = sample("../tests/fuzz/crashers/probe_diff-avi-hdrl-zero-size-list.avi");
+    expect_unproven(f, cm__avi_walk);
+    expect_oracle_bills_at_least(f, 34800 - 250);
+}
+
+/* idx1 claims more bytes than the file has (the RIFF says the file is whole). */
+static void idx1_past_the_end(uint8_t **buf, size_t *len)
+{
+    put_le32(*buf + avi_find(*buf, *len, "idx1") + 4, 0xf0000000u);
+}
+
+/* libavformat takes no chunk for one (not even idx1 or JUNK, which it skips whole) whose
+   size runs past the end of the file as it sees it (the file's size, or the RIFF's end
+   when the file is cut off before it): it resynchronises inside and plays what it finds
+   there. */
+static void test_avi_chunk_past_the_end_of_a_whole_file_is_unproven(void **state)
+{
+    (void)state;
+    expect_unproven_because(edited(sample("exact-3m00.avi"), "idx1-past.avi", idx1_past_the_end),
+                            cm__avi_walk, "claims more bytes than the file has");
+}
+
+/* Found by fuzz_probe_diff (tests/fuzz/crashers/probe_diff-avi-idx1-past-file-end.avi): a
+   small AVI whose movi list holds an idx1 claiming 3 GB, followed by other bytes. The walk
+   skipped the idx1 as the demuxer skips one and took the file as cut off (72 ms); the
+   demuxer resynchronised inside it and played 3.5 s. */
+static void test_avi_with_idx1_past_the_end_bills_what_the_oracle_bills(void **state)
+{
+    (void)state;
+    const char *f = sample("../tests/fuzz/crashers/probe_diff-avi-idx1-past-file-end.avi");
+    expect_unproven(f, cm__avi_walk);
+    expect_oracle_bills_at_least(f, 3500 - 250);
 }
 
 /* An OpenDML part: RIFF AVIX with a second movi list (a copy of the first's chunks), as
@@ -669,10 +768,7 @@ static void test_cut_off_avi_bills_its_whole_chunks_and_says_truncated(void **st
     (void)state;
     int cuts[] = {10, 50, 90};
     for (int i = 0; i < 3; i++) {
-        char name[64];
-        snprintf(name, sizeof(name), "cut-%d.avi", cuts[i]);
-        double s =
-            expect_proven(cut_copy(sample("exact-3m00.avi"), name, cuts[i]), cm__avi_walk, 1);
+        double s = expect_cut_proven(sample("exact-3m00.avi"), cuts[i], cm__avi_walk);
         assert_true(s > 180.0 * cuts[i] / 100 - 20 && s < 180.25);
     }
 }
@@ -734,6 +830,10 @@ int main(void)
         cmocka_unit_test(test_cut_off_avi_bills_its_whole_chunks_and_says_truncated),
         cmocka_unit_test(test_avi_audio_counts_bytes_blocks_or_frames_as_the_demuxer_does),
         cmocka_unit_test(test_avi_bytes_no_stream_owns_are_unproven),
+        cmocka_unit_test(test_avi_walk_malformed_hdrl_is_unproven),
+        cmocka_unit_test(test_avi_with_malformed_hdrl_bills_what_the_oracle_bills),
+        cmocka_unit_test(test_avi_chunk_past_the_end_of_a_whole_file_is_unproven),
+        cmocka_unit_test(test_avi_with_idx1_past_the_end_bills_what_the_oracle_bills),
     };
     av_log_set_level(AV_LOG_QUIET);
     return cmocka_run_group_tests(tests, make_fixtures, remove_fixtures);

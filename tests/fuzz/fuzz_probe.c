@@ -20,7 +20,7 @@
  *   CM_FUZZ_BUDGET_MS   time budget per input (default 2000)
  *   CM_FUZZ_VERBOSE=1   print each report on stderr
  */
-#include "cm_probe.h"
+#include "fuzz_probe_util.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -40,29 +40,13 @@ static int64_t g_max_duration_ms;
         }                                                                                          \
     } while (0)
 
-static int64_t env_i64(const char *name, int64_t dflt)
-{
-    const char *s = getenv(name);
-    if (!s || !*s)
-        return dflt;
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    return (*end || v <= 0) ? dflt : (int64_t)v;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
     cm_probe_options opt;
-    cm_probe_options_init(&opt);
-    opt.time_budget_ms = env_i64("CM_FUZZ_BUDGET_MS", 2000);
-    opt.max_scan_packets = 100000;
+    g_probe = fuzz_probe_new(2000, 100000, 0, &opt);
     g_max_duration_ms = opt.max_duration_ms;
     g_verbose = getenv("CM_FUZZ_VERBOSE") != NULL;
-    if (cm_probe_new(&g_probe, &opt) != CM_PROBE_OK) {
-        fprintf(stderr, "fuzz_probe: cm_probe_new failed\n");
-        abort();
-    }
     /* A harness is a program of its own: libavformat's warnings about damaged input
        would only drown libFuzzer's output. */
     cm_probe_silence_libav_logs();

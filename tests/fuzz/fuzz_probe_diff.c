@@ -28,7 +28,7 @@
  *   CM_FUZZ_BUDGET_MS   time budget per probe (default 1000)
  *   CM_FUZZ_VERBOSE=1   print both answers of each input on stderr
  */
-#include "cm_probe.h"
+#include "fuzz_probe_util.h"
 
 #include <float.h>
 #include <inttypes.h>
@@ -43,29 +43,13 @@ static int g_verbose;
 
 #define TOL_FLOOR_MS 250
 
-static int64_t env_i64(const char *name, int64_t dflt)
-{
-    const char *s = getenv(name);
-    if (!s || !*s)
-        return dflt;
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    return (*end || v <= 0) ? dflt : (int64_t)v;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
     cm_probe_options opt;
-    cm_probe_options_init(&opt);
-    opt.time_budget_ms = env_i64("CM_FUZZ_BUDGET_MS", 1000);
-    opt.max_scan_packets = 50000;
     g_verbose = getenv("CM_FUZZ_VERBOSE") != NULL;
-    if (cm_probe_new(&g_fast, &opt) != CM_PROBE_OK)
-        abort();
-    opt.full_scan = 1;
-    if (cm_probe_new(&g_oracle, &opt) != CM_PROBE_OK)
-        abort();
+    g_fast = fuzz_probe_new(1000, 50000, 0, &opt);
+    g_oracle = fuzz_probe_new(1000, 50000, 1, &opt);
     cm_probe_silence_libav_logs();
     return 0;
 }
