@@ -28,6 +28,7 @@ static const char *const value_opts[] = {
 typedef struct args {
     const char *opt[N_OPTS];
     int json;
+    int create; /* --create */
     const char *pos[8];
     int npos;
     int64_t lease; /* --lease in seconds, 0 when not given */
@@ -59,6 +60,10 @@ static int parse_args(int argc, char **argv, args *a, char *err, size_t errlen)
         const char *s = argv[i];
         if (!strcmp(s, "--json")) {
             a->json = 1;
+            continue;
+        }
+        if (!strcmp(s, "--create")) {
+            a->create = 1;
             continue;
         }
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
@@ -813,6 +818,27 @@ static int cmd_sweep(cm_ledger *l, const args *a)
     return 0;
 }
 
+/* Set by main: the ledger did not exist and init created it. */
+static int init_created;
+
+static int cmd_init(cm_ledger *l, const args *a)
+{
+    (void)l;
+    int rc;
+    if ((rc = need(a, 1, 1, "init")))
+        return rc;
+    const char *db = opt(a, "--db") ? opt(a, "--db") : "./creditmeter.db";
+    if (json_mode) {
+        printf("{\"ok\": true, \"created\": %s}\n", init_created ? "true" : "false");
+        return 0;
+    }
+    if (init_created)
+        printf("created a new ledger at %s\n", db);
+    else
+        printf("%s already holds a ledger (its schema is up to date); nothing was created\n", db);
+    return 0;
+}
+
 static int cmd_check(cm_ledger *l, const args *a)
 {
     int rc;
@@ -889,15 +915,18 @@ static const command commands[] = {
      "lapse expired holds, expire credits, grant plan periods"},
     {"check", "", WHO_OPERATOR, "", cmd_check,
      "re-derive every balance from the journal; exit 1 with the first violation"},
+    {"init", "", WHO_OPERATOR, "", cmd_init,
+     "create the ledger at PATH (no other command creates one, except with --create)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
-static const char usage_head[] = "usage: cm-ledger [--db PATH] [--now TIME] [--json] ";
+static const char usage_head[] = "usage: cm-ledger [--db PATH] [--now TIME] [--json] [--create] ";
 static const char usage_foot[] =
     "PATH defaults to ./creditmeter.db; a postgresql:// or postgres:// URI (any libpq\n"
-    "connection URI) selects a PostgreSQL database instead. TIME is ISO 8601 UTC\n"
-    "(2026-01-31T12:00:00Z). `cm-ledger help COMMAND` says what a command does and who\n"
-    "may run it.\n";
+    "connection URI) selects a PostgreSQL database instead. A ledger is created only by\n"
+    "`init` or a writing command given --create; otherwise a PATH without a ledger is\n"
+    "no_such_ledger. TIME is ISO 8601 UTC (2026-01-31T12:00:00Z). `cm-ledger help\n"
+    "COMMAND` says what a command does and who may run it.\n";
 
 /* The full help: the synopsis of every command. */
 static void print_usage(FILE *f)
@@ -958,6 +987,18 @@ static int print_command_help(const char *const *words, int n)
     return 0;
 }
 
+/* Commands that only read: they never create a ledger, even given --create. */
+static int read_only(const command *c)
+{
+    static const char *const names[] = {"plan show", "price",   "price-history", "quote",
+                                        "balance",   "history", "job",           "check",
+                                        "events",    "export",  "metrics",       "ping"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(c->name, names[i]))
+            return 1;
+    return 0;
+}
+
 /* Whether every option given applies to c (beyond --db, --now, --json). */
 static int options_fit(const command *c, const args *a)
 {
@@ -1001,9 +1042,13 @@ int main(int argc, char **argv)
         return usage("an option does not apply to this command");
     if (opt(&a, "--lease") && (parse_int(opt(&a, "--lease"), &a.lease) || a.lease <= 0))
         return usage("--lease must be a positive number of seconds");
+    if (a.create && read_only(c))
+        return usage("--create does not apply to a command that only reads: read-only commands "
+                     "never create a ledger (create one with `cm-ledger init`)");
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
     cfg.db = opt(&a, "--db") ? opt(&a, "--db") : "./creditmeter.db";
+    cfg.create = a.create;
     int64_t now;
     if (opt(&a, "--now")) {
         /* Not before 1970: the ledger and this CLI read a negative time as "none"
@@ -1015,6 +1060,11 @@ int main(int argc, char **argv)
     }
     cm_ledger *l;
     int rc = cm_ledger_open(&l, &cfg);
+    if (rc == CM_LEDGER_E_NO_LEDGER && c->handler == cmd_init) {
+        cfg.create = 1;
+        rc = cm_ledger_open(&l, &cfg);
+        init_created = rc == CM_LEDGER_OK;
+    }
     if (rc)
         return refused(rc, NULL);
     rc = c->handler(l, &a);

@@ -97,6 +97,10 @@ enum cm_ledger_error {
                                           released or lapsed; a new attempt needs a new id */
     CM_LEDGER_E_UNSUPPORTED = -15,     /* "unsupported": not in this build (a postgresql://
                                           location in a build without libpq) */
+    CM_LEDGER_E_NO_LEDGER = -16,       /* "no_such_ledger": cm_ledger_open without create of a
+                                          location that holds no ledger (no such SQLite file or
+                                          directory, a file or PostgreSQL database without the
+                                          creditmeter schema) */
 };
 
 /* Durability of a committed transaction (SQLite's PRAGMA synchronous). */
@@ -147,6 +151,12 @@ typedef struct cm_ledger_config {
                                       concurrent writers is retried); 0: 5000 ms */
     int synchronous;               /* enum cm_ledger_sync; 0 is FULL (PostgreSQL:
                                       synchronous_commit on; NORMAL: off) */
+    int create;                    /* 1: create the ledger when the location holds none (a new
+                                      SQLite file in an existing directory; the tables in an
+                                      existing PostgreSQL database); 0 (default): such a
+                                      location is CM_LEDGER_E_NO_LEDGER and nothing is
+                                      created. An existing ledger of an older schema is
+                                      migrated either way. */
 } cm_ledger_config;
 
 /* Result of cm_ledger_buy(), filled in a caller-provided struct. */
@@ -342,11 +352,15 @@ CM_LEDGER_EXTERN const char *cm_ledger_errmsg(const cm_ledger *l);
  * timeout, synchronous FULL). */
 CM_LEDGER_EXTERN void cm_ledger_config_init(cm_ledger_config *cfg);
 
-/* Open (creating and migrating if needed) the ledger at cfg->db. cfg may be NULL
- * (all defaults). On success *out is a new handle the caller closes with
- * cm_ledger_close(). Returns OK, E_INVALID (bad struct_size or synchronous),
- * E_BUSY, E_STORAGE (cannot open or connect, not a ledger, schema newer than this
- * library), E_UNSUPPORTED (a postgresql:// location and a library built without
+/* Open the ledger at cfg->db, migrating an older schema. A location that holds no
+ * ledger is created only when cfg->create is 1 (cm-ledger init): a mistyped path or
+ * URI is then an error, not a new empty ledger. cfg may be NULL (all defaults, create
+ * 0). On success *out is a new handle the caller closes with cm_ledger_close().
+ * Returns OK, E_NO_LEDGER (create 0 and no SQLite file or no creditmeter schema in
+ * the file or PostgreSQL database; or, create or not, the SQLite file's directory does
+ * not exist; nothing was created), E_INVALID (bad struct_size, synchronous or create),
+ * E_BUSY, E_STORAGE (cannot open or connect, not a SQLite database, schema newer than
+ * this library), E_UNSUPPORTED (a postgresql:// location and a library built without
  * PostgreSQL, CM_WITH_POSTGRES=OFF), E_NOMEM. */
 CM_LEDGER_EXTERN int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg);
 

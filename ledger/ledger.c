@@ -201,14 +201,23 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
         free(l);
         return cm__ledger_fail(NULL, CM_LEDGER_E_NOMEM, "cannot create the handle's mutex");
     }
-    cm_storage_options opt = {cfg.busy_timeout_ms, cfg.synchronous};
+    if (cfg.create != 0 && cfg.create != 1) {
+        pthread_mutex_destroy(&l->err_mu);
+        pthread_mutex_destroy(&l->mu);
+        free(l);
+        return cm__ledger_fail(NULL, CM_LEDGER_E_INVALID, "create must be 0 or 1");
+    }
+    cm_storage_options opt = {cfg.busy_timeout_ms, cfg.synchronous, cfg.create};
     char err[400];
     int rc = l->ops->open(&l->st, db, &opt, err, sizeof err);
     if (rc) {
         pthread_mutex_destroy(&l->err_mu);
         pthread_mutex_destroy(&l->mu);
         free(l);
-        return cm__ledger_fail(NULL, rc == CM_ST_BUSY ? CM_LEDGER_E_BUSY : CM_LEDGER_E_STORAGE,
+        return cm__ledger_fail(NULL,
+                               rc == CM_ST_BUSY        ? CM_LEDGER_E_BUSY
+                               : rc == CM_ST_NO_LEDGER ? CM_LEDGER_E_NO_LEDGER
+                                                       : CM_LEDGER_E_STORAGE,
                                "%s", err);
     }
     *out = l;

@@ -106,6 +106,8 @@ vg_ledger() {
     fi
 }
 T0=(--now 2026-01-15T10:00:00Z)
+vg_ledger 1 refused-no-ledger "${T0[@]}" balance acme
+vg_ledger 0 init init
 vg_ledger 0 workspace-create "${T0[@]}" workspace create acme --owner alice --region eu
 vg_ledger 0 member-add "${T0[@]}" member add acme bob --as alice
 vg_ledger 0 plan-set "${T0[@]}" plan set acme --credits 100 --interval monthly --tier pro --as alice

@@ -39,12 +39,41 @@ static int cli(const char *first, ...)
 
 #define T0 "--now", "2026-01-31T12:00:00Z"
 
+/* Each test starts from a new ledger, created explicitly (cm-ledger init). */
 static int setup(void **state)
 {
     (void)state;
     lt_db_path(db, sizeof db, "cli");
     lt_unlink_db(db);
-    return 0;
+    const char *argv[] = {CLI, "--db", db, "init", NULL};
+    return cmt_proc_run((char *const *)argv, out, sizeof out, err, sizeof err) == 0 ? 0 : -1;
+}
+
+/* A mistyped --db is no_such_ledger (exit 1) and leaves no file; read-only commands
+ * never create one, not even given --create; init creates it once and says so. */
+static void test_a_missing_ledger_is_refused_until_init_creates_it(void **state)
+{
+    (void)state;
+    lt_unlink_db(db);
+    assert_int_equal(cli("balance", "acme", NULL), 1);
+    assert_non_null(strstr(err, "no_such_ledger"));
+    assert_non_null(strstr(err, "init"));
+    assert_int_equal(cli("--json", "workspace", "create", "acme", "--owner", "alice", NULL), 1);
+    assert_non_null(strstr(out, "\"error\": \"no_such_ledger\""));
+    assert_int_equal(cli("--create", "balance", "acme", NULL), 2); /* reads never create */
+    assert_int_equal(cli("--create", "check", NULL), 2);
+    if (!lt_is_uri(db))
+        assert_int_equal(access(db, F_OK), -1);
+    assert_int_equal(cli("--json", "init", NULL), 0);
+    assert_string_equal(out, "{\"ok\": true, \"created\": true}\n");
+    assert_int_equal(cli("init", NULL), 0);
+    assert_non_null(strstr(out, "already holds a ledger"));
+    assert_int_equal(cli("check", NULL), 0);
+    /* --create on a writing command creates it too */
+    lt_unlink_db(db);
+    assert_int_equal(cli(T0, "--create", "workspace", "create", "acme", "--owner", "alice", NULL),
+                     0);
+    assert_int_equal(cli("balance", "acme", NULL), 0);
 }
 
 static int teardown(void **state)
@@ -269,6 +298,7 @@ static void test_a_v1_ledger_migrates_and_reads_the_same(void **state)
     assert_true(read_text(CM_FIXTURES_DIR "/ledger-schema-v1.expected", want, sizeof want));
     assert_true(strlen(sql) > 1000 && strlen(want) > 1000);
     char e[512];
+    lt_unlink_db(db); /* not the v4 ledger setup made: the v1 file */
     assert_int_equal(lt_exec_sql(db, sql, e, sizeof e), 0);
 #define T1 "--now", "2026-03-01T00:06:00Z"
     const char *const cmds[][2] = {{"job", "job-a"},    {"job", "job-b"},   {"job", "job-c"},
@@ -395,6 +425,8 @@ static void test_one_credit_is_singular_in_what_people_read(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_a_missing_ledger_is_refused_until_init_creates_it,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_usage_errors_exit_2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusal_exits_1_with_machine_name_on_stderr, setup,
                                         teardown),
