@@ -11,7 +11,8 @@ set(CM_LEDGER_TESTS
   test_ledger_crash
   test_ledger_cli
   test_ledger_strict
-  test_ledger_text)
+  test_ledger_text
+  test_ledger_ops)
 foreach(t IN LISTS CM_LEDGER_TESTS)
   cm_add_test(${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/${t}.c LIBS cm_ledger)
   set_tests_properties(${t} PROPERTIES LABELS ledger TIMEOUT 120)
