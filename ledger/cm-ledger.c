@@ -1016,8 +1016,6 @@ static int cmd_export(cm_ledger *l, const args *a)
         return usage("--format must be csv or ndjson");
     if (json_mode)
         return usage("export writes its own format (--format); --json does not apply");
-    static char buf[1 << 16];
-    setvbuf(stdout, buf, _IOFBF, sizeof buf);
     if (fmt == FMT_CSV)
         fputs("id,op,time,workspace,kind,job,credits,grant,measured_ms,declared_ms,method,"
               "grace_ms,reason,reference,operator\r\n",
