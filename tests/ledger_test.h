@@ -176,6 +176,44 @@ static inline int lt_exec_sql(const char *path, const char *sql, char *err, size
 
 /* Open the ledger at path, creating it when there is none (creation is explicit since
  * issue 15: the tests ask for it here). */
+/* Another session holding a lock past a short busy timeout: SQLite's write lock (BEGIN
+ * IMMEDIATE), or on PostgreSQL an ACCESS EXCLUSIVE lock on pg_table; lt_unlock ends it. */
+typedef struct lt_lock {
+    sqlite3 *db;
+    PGconn *pg;
+} lt_lock;
+
+static inline void lt_lock_hold(lt_lock *k, const char *path, const char *pg_table)
+{
+    memset(k, 0, sizeof *k);
+    if (lt_is_uri(path)) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", pg_table);
+        k->pg = PQconnectdb(path);
+        assert_int_equal(PQstatus(k->pg), CONNECTION_OK);
+        PQclear(PQexec(k->pg, "BEGIN"));
+        PGresult *r = PQexec(k->pg, sql);
+        assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+        PQclear(r);
+    } else {
+        assert_int_equal(sqlite3_open(path, &k->db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(k->db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    }
+}
+
+static inline void lt_unlock(lt_lock *k)
+{
+    if (k->pg) {
+        PQclear(PQexec(k->pg, "ROLLBACK"));
+        PQfinish(k->pg);
+    }
+    if (k->db) {
+        sqlite3_exec(k->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_close(k->db);
+    }
+    memset(k, 0, sizeof *k);
+}
+
 static inline cm_ledger *lt_open_path(lt_env *e, const char *path)
 {
     cm_ledger_config cfg;

@@ -366,25 +366,11 @@ static void test_ping_of_a_locked_ledger_is_busy(void **state)
     cfg.db = e.path;
     cfg.busy_timeout_ms = 100;
     LT_OK(&e, cm_ledger_open(&e.l, &cfg));
-    if (lt_is_uri(e.path)) {
-        PGconn *c = PQconnectdb(e.path);
-        assert_int_equal(PQstatus(c), CONNECTION_OK);
-        PQclear(PQexec(c, "BEGIN"));
-        PGresult *r = PQexec(c, "LOCK TABLE health IN ACCESS EXCLUSIVE MODE");
-        assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
-        PQclear(r);
-        LT_EXPECT(&e, CM_LEDGER_E_BUSY, cm_ledger_ping(e.l, NULL));
-        PQclear(PQexec(c, "ROLLBACK"));
-        PQfinish(c);
-    } else {
-        sqlite3 *db;
-        assert_int_equal(sqlite3_open(e.path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-        LT_EXPECT(&e, CM_LEDGER_E_BUSY, cm_ledger_ping(e.l, NULL));
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        sqlite3_close(db);
-    }
+    lt_lock k;
+    lt_lock_hold(&k, e.path, "health");
+    LT_EXPECT(&e, CM_LEDGER_E_BUSY, cm_ledger_ping(e.l, NULL));
     assert_non_null(strstr(cm_ledger_errmsg(e.l), "locked"));
+    lt_unlock(&k);
     LT_OK(&e, cm_ledger_ping(e.l, NULL));
     lt_close(&e);
 }
