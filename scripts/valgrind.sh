@@ -138,6 +138,15 @@ vg_ledger 0 history --now 2026-01-16T00:00:00Z history acme --as bob
 vg_ledger 0 job --now 2026-01-16T00:00:00Z --json job job-1
 vg_ledger 0 sweep --now 2026-03-01T00:00:00Z --json sweep
 vg_ledger 0 check check
+vg_ledger 0 alert-set "${T0[@]}" alert set acme --below 1000 --as alice
+vg_ledger 0 reserve-low "${T0[@]}" reserve acme job-low 1 --as bob
+vg_ledger 0 events-json --json events --limit 5
+vg_ledger 0 events-after events --after 0.3
+vg_ledger 0 export-csv export --format csv
+vg_ledger 0 export-ndjson export --format ndjson --workspace acme --since 2026-01-15T10:00:00Z
+vg_ledger 0 metrics metrics
+vg_ledger 0 ping-json --json ping --timeout 2000
+vg_ledger 2 usage-json --json frobnicate
 vg_ledger 1 refused-insufficient --now 2026-03-01T00:00:00Z reserve acme job-big 100000 --as alice
 vg_ledger 1 refused-json --now 2026-03-01T00:00:00Z --json commit no-such-job
 vg_ledger 1 refused-not-member --now 2026-03-01T00:00:00Z member remove acme nobody --as alice
