@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -176,6 +177,30 @@ static inline int lt_exec_sql(const char *path, const char *sql, char *err, size
 
 /* Open the ledger at path, creating it when there is none (creation is explicit since
  * issue 15: the tests ask for it here). */
+/* PostgreSQL delivers an event only once every transaction older than the one that wrote
+ * it has ended, and the other test programs share the server: wait (at most 30 s) until
+ * every event written so far is deliverable, so that a test reads all of them. SQLite:
+ * nothing to wait for. */
+static inline void lt_events_settle(const char *path)
+{
+    if (!lt_is_uri(path))
+        return;
+    PGconn *c = PQconnectdb(path);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    for (int i = 0; i < 30000; i++) {
+        PGresult *r = PQexec(c, "SELECT COALESCE(MAX(tx), 0) < "
+                                "pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
+                                "FROM events");
+        int done = PQresultStatus(r) == PGRES_TUPLES_OK && !strcmp(PQgetvalue(r, 0, 0), "t");
+        PQclear(r);
+        if (done)
+            break;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    PQfinish(c);
+}
+
 /* Another session holding a lock past a short busy timeout: SQLite's write lock (BEGIN
  * IMMEDIATE), or on PostgreSQL an ACCESS EXCLUSIVE lock on pg_table; lt_unlock ends it. */
 typedef struct lt_lock {

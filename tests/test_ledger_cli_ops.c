@@ -69,6 +69,7 @@ static void test_events_print_cloudevents_and_a_cursor(void **state)
     assert_non_null(strstr(err, "no_such_workspace"));
     assert_int_equal(cli(T0, "reserve", "acme", "j1", "6", "--as", "alice", NULL), 0);
     assert_int_equal(cli(T0, "commit", "j1", NULL), 0);
+    lt_events_settle(db);
     assert_int_equal(cli("--json", "events", "--limit", "2", NULL), 0);
     assert_non_null(strstr(out, "{\"events\": [{\"specversion\": \"1.0\", \"id\": \"1\", "
                                 "\"source\": \"/creditmeter/ledger\", \"type\": "

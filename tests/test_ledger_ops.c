@@ -16,6 +16,7 @@ static void setup(lt_env *e, const char *name)
 static cm_ledger_events_result *all_events(lt_env *e)
 {
     cm_ledger_events_result *r = NULL;
+    lt_events_settle(e->path);
     LT_OK(e, cm_ledger_events(e->l, NULL, CM_LEDGER_EVENTS_MAX, &r));
     return r;
 }
@@ -111,6 +112,7 @@ static void test_events_are_read_in_pages_with_a_cursor(void **state)
         LT_OK(&e, cm_ledger_commit(e.l, job, CM_LEDGER_ALL, NULL));
     }
     /* 8 events: the purchase and 7 commits, read 3 at a time */
+    lt_events_settle(e.path);
     char cursor[48] = "";
     size_t seen = 0;
     int64_t last_id = -1;
@@ -133,6 +135,7 @@ static void test_events_are_read_in_pages_with_a_cursor(void **state)
     assert_int_equal(seen, 8);
     /* a new movement shows up after the kept cursor */
     LT_OK(&e, cm_ledger_buy(e.l, "acme", 1, "alice", NULL, NULL));
+    lt_events_settle(e.path);
     cm_ledger_events_result *r = NULL;
     LT_OK(&e, cm_ledger_events(e.l, cursor, 100, &r));
     assert_int_equal(r->n_events, 1);
