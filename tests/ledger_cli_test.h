@@ -2,7 +2,7 @@
 /*
  * ledger_cli_test.h - running the real cm-ledger binary from a cmocka test (not part of
  * the library): cli() runs `cm-ledger --db <db> ARGS...` and keeps its exit status,
- * stdout (out) and stderr (err); setup() gives each test a new ledger made with init.
+ * stdout (out) and stderr (err); setup() gives each test a new, explicitly created ledger.
  * Shared by test_ledger_cli and test_ledger_cli_ops (two programs so that each stays
  * well inside ctest's time limit under the sanitizers).
  */
@@ -35,14 +35,22 @@ static int cli(const char *first, ...)
 
 #define T0 "--now", "2026-01-31T12:00:00Z"
 
-/* Each test starts from a new ledger, created explicitly (cm-ledger init). */
+/* Each test starts from a new ledger, created explicitly (cm_ledger_config.create, in
+ * process: one cm-ledger run less per test; `init` itself is tested in
+ * test_ledger_cli_ops). */
 static int setup(void **state)
 {
     (void)state;
     lt_db_path(db, sizeof db, "cli");
     lt_unlink_db(db);
-    const char *argv[] = {CLI, "--db", db, "init", NULL};
-    return cmt_proc_run((char *const *)argv, out, sizeof out, err, sizeof err) == 0 ? 0 : -1;
+    cm_ledger_config cfg;
+    cm_ledger_config_init(&cfg);
+    cfg.db = db;
+    cfg.create = 1;
+    cm_ledger *l = NULL;
+    int rc = cm_ledger_open(&l, &cfg);
+    cm_ledger_close(l);
+    return rc == CM_LEDGER_OK ? 0 : -1;
 }
 
 static int teardown(void **state)
