@@ -1295,6 +1295,8 @@ int main(int argc, char **argv)
         printf("cm-ledger %s\n", cm_ledger_version());
         return 0;
     }
+    json_mode = 0; /* main may run more than once in a process (the fuzz harness) */
+    init_created = 0;
     for (int i = 1; i < argc; i++) /* usage errors are JSON too under --json */
         if (!strcmp(argv[i], "--json"))
             json_mode = 1;
