@@ -144,6 +144,46 @@ static void test_events_are_read_in_pages_with_a_cursor(void **state)
     lt_close(&e);
 }
 
+/* PostgreSQL draws event ids before commit: an event whose transaction began first but
+ * commits last must not be skipped by a reader whose cursor already passed a later one.
+ * Another session writes an event and keeps its transaction open while the ledger commits
+ * one: the reader gets neither until the older transaction ends, then both, in order. */
+static void test_an_event_that_commits_late_is_never_skipped(void **state)
+{
+    (void)state;
+    if (!lt_pg()) {
+        print_message("[  SKIPPED ] under SQLite: writers are serialised, ids follow commits\n");
+        skip();
+    }
+    lt_env e;
+    setup(&e, "evlate");
+    cm_ledger_events_result *r = all_events(&e);
+    char cursor[48];
+    snprintf(cursor, sizeof cursor, "%s", r->next_cursor);
+    cm_ledger_events_free(r);
+    PGconn *c = PQconnectdb(e.path);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PQclear(PQexec(c, "BEGIN"));
+    PGresult *res = PQexec(c, "INSERT INTO events(at_ms, ws, op, type, job, data) "
+                              "VALUES(0, 'acme', 0, 'early', NULL, '{}')");
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    LT_OK(&e, cm_ledger_buy(e.l, "acme", 1, "alice", NULL, NULL)); /* a later transaction */
+    LT_OK(&e, cm_ledger_events(e.l, cursor, 100, &r));
+    assert_int_equal(r->n_events, 0); /* not the purchase: the older one may still commit */
+    assert_string_equal(r->next_cursor, cursor);
+    cm_ledger_events_free(r);
+    PQclear(PQexec(c, "COMMIT"));
+    PQfinish(c);
+    lt_events_settle(e.path);
+    LT_OK(&e, cm_ledger_events(e.l, cursor, 100, &r));
+    assert_int_equal(r->n_events, 2);
+    assert_string_equal(r->events[0].type, "early");
+    assert_string_equal(r->events[1].type, "purchase");
+    cm_ledger_events_free(r);
+    lt_close(&e);
+}
+
 static void test_a_bad_cursor_or_limit_is_invalid_argument(void **state)
 {
     (void)state;
@@ -536,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_every_kind_of_movement_writes_its_event_with_its_fields),
         cmocka_unit_test(test_refusals_and_replays_write_no_event),
         cmocka_unit_test(test_events_are_read_in_pages_with_a_cursor),
+        cmocka_unit_test(test_an_event_that_commits_late_is_never_skipped),
         cmocka_unit_test(test_a_bad_cursor_or_limit_is_invalid_argument),
         cmocka_unit_test(test_low_balance_fires_once_per_crossing_and_rearms_above),
         cmocka_unit_test(test_low_balance_set_below_fires_at_once_and_sees_lazy_expiry),
