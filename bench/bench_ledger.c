@@ -58,6 +58,7 @@ static cm_ledger *open_ledger(const char *path, int sync)
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
     cfg.db = path;
+    cfg.create = 1;
     cfg.synchronous = sync;
     cfg.busy_timeout_ms = 60000;
     cm_ledger *l;

@@ -83,6 +83,7 @@ static cm_ledger *open_ledger(const char *loc)
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
     cfg.db = loc;
+    cfg.create = 1;
     cfg.busy_timeout_ms = 60000;
     cm_ledger *l;
     if (cm_ledger_open(&l, &cfg))

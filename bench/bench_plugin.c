@@ -43,6 +43,7 @@ static int setup_ledger(const char *db)
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
     cfg.db = db;
+    cfg.create = 1;
     cm_ledger *l = NULL;
     int rc = cm_ledger_open(&l, &cfg);
     if (rc == CM_LEDGER_OK)

@@ -6,3 +6,7 @@ target_link_libraries(bench_ledger PRIVATE cm_ledger)
 # SQLite; run it through bench/ledger_pg.sh, which starts and stops a throwaway server.
 add_executable(bench_ledger_pg ${CMAKE_CURRENT_LIST_DIR}/bench_ledger_pg.c)
 target_link_libraries(bench_ledger_pg PRIVATE cm_ledger)
+# lease renewals (issue 15): cm_ledger_renew_many (one transaction per keepalive tick)
+# beside one cm_ledger_renew per job, in the same run.
+add_executable(bench_ledger_renew ${CMAKE_CURRENT_LIST_DIR}/bench_ledger_renew.c)
+target_link_libraries(bench_ledger_renew PRIVATE cm_ledger)

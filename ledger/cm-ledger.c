@@ -21,13 +21,15 @@
 
 /* Options that take a value, and flags. */
 static const char *const value_opts[] = {
-    "--db",   "--now", "--owner", "--region", "--as", "--credits", "--interval",
-    "--tier", "--ref", "--lease", "--reason", "--by", "--note"};
+    "--db",    "--now",   "--owner",     "--region", "--as",    "--credits", "--interval",
+    "--tier",  "--ref",   "--lease",     "--reason", "--by",    "--note",    "--below",
+    "--after", "--limit", "--workspace", "--since",  "--until", "--format",  "--timeout"};
 #define N_OPTS (sizeof value_opts / sizeof value_opts[0])
 
 typedef struct args {
     const char *opt[N_OPTS];
     int json;
+    int create; /* --create */
     const char *pos[8];
     int npos;
     int64_t lease; /* --lease in seconds, 0 when not given */
@@ -37,8 +39,16 @@ static int json_mode;
 
 static void print_usage(FILE *f);
 
+/* A usage error: the sentence and the usage on stderr; with --json, a JSON document on
+ * stdout instead ({"ok": false, "error": {"code": "usage", "message": ...}}). */
 static int usage(const char *why)
 {
+    if (json_mode) {
+        fputs("{\"ok\": false, \"error\": {\"code\": \"usage\", \"message\": ", stdout);
+        cm__json_escape(stdout, why);
+        fputs("}}\n", stdout);
+        return EXIT_USAGE;
+    }
     fprintf(stderr, "cm-ledger: %s\n", why);
     print_usage(stderr);
     return EXIT_USAGE;
@@ -59,6 +69,10 @@ static int parse_args(int argc, char **argv, args *a, char *err, size_t errlen)
         const char *s = argv[i];
         if (!strcmp(s, "--json")) {
             a->json = 1;
+            continue;
+        }
+        if (!strcmp(s, "--create")) {
+            a->create = 1;
             continue;
         }
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
@@ -813,6 +827,286 @@ static int cmd_sweep(cm_ledger *l, const args *a)
     return 0;
 }
 
+static int parse_time_opt(const args *a, const char *name, int64_t *out)
+{
+    *out = -1;
+    const char *v = opt(a, name);
+    if (v && (cm_ledger_time_parse(v, out) || *out < 0)) {
+        char m[160];
+        snprintf(m, sizeof m, "%s must be ISO 8601 UTC like 2026-01-31T12:00:00Z", name);
+        return usage(m);
+    }
+    return 0;
+}
+
+static int cmd_alert(cm_ledger *l, const args *a)
+{
+    const char *sub = a->pos[1];
+    int rc;
+    if ((rc = need(a, 3, 3, "alert")) || (rc = need_opt(a, "--as", a->pos[0])))
+        return rc;
+    if (sub[0] == 's') {
+        int64_t below = 0;
+        if ((rc = need_opt(a, "--below", "alert set")))
+            return rc;
+        if (parse_int(opt(a, "--below"), &below) || below < 1)
+            return usage("--below must be a number of credits, 1 or more");
+        rc = cm_ledger_alert_set(l, a->pos[2], below, opt(a, "--as"));
+    } else {
+        if (opt(a, "--below"))
+            return usage("alert clear takes no --below");
+        rc = cm_ledger_alert_clear(l, a->pos[2], opt(a, "--as"));
+    }
+    return rc ? refused(rc, l) : ok(sub[0] == 's' ? "alert set" : "alert cleared");
+}
+
+/* CloudEvents 1.0, JSON format: one envelope per event (the data is the ledger's JSON
+ * object, as stored). */
+static void print_cloudevent(const cm_ledger_event *e)
+{
+    char id[32], type[64];
+    snprintf(id, sizeof id, "%" PRId64, e->id);
+    snprintf(type, sizeof type, "com.creditmeter.ledger.%s", e->type);
+    fputs("{\"specversion\": \"1.0\", \"id\": ", stdout);
+    json_str(id);
+    fputs(", \"source\": \"/creditmeter/ledger\", \"type\": ", stdout);
+    json_str(type);
+    fputs(", \"time\": ", stdout);
+    json_time(e->at_ms);
+    fputs(", \"subject\": ", stdout);
+    json_str(e->workspace);
+    fputs(", \"datacontenttype\": \"application/json\", \"cursor\": ", stdout);
+    json_str(e->cursor);
+    printf(", \"data\": %s}", e->data);
+}
+
+static int cmd_events(cm_ledger *l, const args *a)
+{
+    int64_t limit = 100;
+    int rc;
+    if ((rc = need(a, 1, 1, "events")))
+        return rc;
+    if (opt(a, "--limit") &&
+        (parse_int(opt(a, "--limit"), &limit) || limit < 1 || limit > CM_LEDGER_EVENTS_MAX))
+        return usage("--limit must be a number from 1 to 10000");
+    cm_ledger_events_result *r = NULL;
+    rc = cm_ledger_events(l, opt(a, "--after"), (size_t)limit, &r);
+    if (rc)
+        return refused(rc, l);
+    if (json_mode) {
+        fputs("{\"events\": [", stdout);
+        for (size_t i = 0; i < r->n_events; i++) {
+            fputs(i ? ", " : "", stdout);
+            print_cloudevent(&r->events[i]);
+        }
+        fputs("], \"next_cursor\": ", stdout);
+        json_str(r->next_cursor);
+        puts("}");
+    } else {
+        char t[40];
+        for (size_t i = 0; i < r->n_events; i++) {
+            const cm_ledger_event *e = &r->events[i];
+            printf("%s %s %-11s %s %s\n", e->cursor, cm_ledger_time_format(e->at_ms, t, sizeof t),
+                   e->type, e->workspace, e->data);
+        }
+        printf("next cursor: %s (%zu event%s)\n", r->next_cursor, r->n_events,
+               r->n_events == 1 ? "" : "s");
+    }
+    cm_ledger_events_free(r);
+    return 0;
+}
+
+/* ---- export: one row at a time, straight to stdout ---- */
+
+enum { FMT_CSV, FMT_NDJSON };
+
+/* An RFC 4180 field: quoted when it holds a comma, a quote or a line break (a quote is
+ * doubled); NULL is an empty field. */
+static void csv_field(const char *s, int last)
+{
+    if (s) {
+        if (strpbrk(s, ",\"\r\n")) {
+            putchar('"');
+            for (const char *p = s; *p; p++) {
+                if (*p == '"')
+                    putchar('"');
+                putchar(*p);
+            }
+            putchar('"');
+        } else {
+            fputs(s, stdout);
+        }
+    }
+    fputs(last ? "\r\n" : ",", stdout);
+}
+
+static void csv_int(int64_t v, int known)
+{
+    if (known)
+        printf("%" PRId64, v);
+    putchar(',');
+}
+
+static void json_int_or_null(const char *key, int64_t v, int known)
+{
+    printf(", \"%s\": ", key);
+    if (known)
+        printf("%" PRId64, v);
+    else
+        fputs("null", stdout);
+}
+
+static int export_row(void *ctx, const cm_ledger_export_row *r)
+{
+    int fmt = *(const int *)ctx;
+    char t[40];
+    cm_ledger_time_format(r->at_ms, t, sizeof t);
+    if (fmt == FMT_CSV) {
+        csv_int(r->id, 1);
+        csv_int(r->op, 1);
+        csv_field(t, 0);
+        csv_field(r->workspace, 0);
+        csv_field(r->kind, 0);
+        csv_field(r->job, 0);
+        csv_int(r->credits, 1);
+        csv_int(r->grant_id, r->grant_id >= 0);
+        csv_int(r->measured_ms, r->measured_ms >= 0);
+        csv_int(r->declared_ms, r->declared_ms >= 0);
+        csv_field(r->method, 0);
+        csv_int(r->grace_ms, r->grace_ms >= 0);
+        csv_field(r->reason, 0);
+        csv_field(r->ref, 0);
+        csv_field(r->actor, 1);
+    } else {
+        printf("{\"id\": %" PRId64 ", \"op\": %" PRId64 ", \"time\": \"%s\", \"workspace\": ",
+               r->id, r->op, t);
+        json_str(r->workspace);
+        fputs(", \"kind\": ", stdout);
+        json_str(r->kind);
+        fputs(", \"job\": ", stdout);
+        json_str(r->job);
+        printf(", \"credits\": %" PRId64, r->credits);
+        json_int_or_null("grant", r->grant_id, r->grant_id >= 0);
+        json_int_or_null("measured_ms", r->measured_ms, r->measured_ms >= 0);
+        json_int_or_null("declared_ms", r->declared_ms, r->declared_ms >= 0);
+        fputs(", \"method\": ", stdout);
+        json_str(r->method);
+        json_int_or_null("grace_ms", r->grace_ms, r->grace_ms >= 0);
+        fputs(", \"reason\": ", stdout);
+        json_str(r->reason);
+        fputs(", \"reference\": ", stdout);
+        json_str(r->ref);
+        fputs(", \"operator\": ", stdout);
+        json_str(r->actor);
+        fputs("}\n", stdout);
+    }
+    return ferror(stdout) != 0; /* a closed pipe: stop reading */
+}
+
+static int cmd_export(cm_ledger *l, const args *a)
+{
+    int rc;
+    int64_t since, until;
+    if ((rc = need(a, 1, 1, "export")) || (rc = need_opt(a, "--format", "export")) ||
+        (rc = parse_time_opt(a, "--since", &since)) || (rc = parse_time_opt(a, "--until", &until)))
+        return rc;
+    const char *f = opt(a, "--format");
+    int fmt = !strcmp(f, "csv") ? FMT_CSV : !strcmp(f, "ndjson") ? FMT_NDJSON : -1;
+    if (fmt < 0)
+        return usage("--format must be csv or ndjson");
+    if (json_mode)
+        return usage("export writes its own format (--format); --json does not apply");
+    if (fmt == FMT_CSV)
+        fputs("id,op,time,workspace,kind,job,credits,grant,measured_ms,declared_ms,method,"
+              "grace_ms,reason,reference,operator\r\n",
+              stdout);
+    rc = cm_ledger_export(l, opt(a, "--workspace"), since, until, export_row, &fmt);
+    if (rc)
+        return refused(rc, l);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "cm-ledger: export: cannot write the output: %s\n", strerror(errno));
+        return EXIT_REFUSED;
+    }
+    return 0;
+}
+
+/* Prometheus text exposition format (version 0.0.4). */
+static void gauge(const char *name, const char *help, int64_t v)
+{
+    printf("# HELP creditmeter_ledger_%s %s\n# TYPE creditmeter_ledger_%s gauge\n"
+           "creditmeter_ledger_%s %" PRId64 "\n",
+           name, help, name, name, v);
+}
+
+static int cmd_metrics(cm_ledger *l, const args *a)
+{
+    int rc;
+    if ((rc = need(a, 1, 1, "metrics")))
+        return rc;
+    cm_ledger_gauges g;
+    rc = cm_ledger_gauges_read(l, &g);
+    if (rc)
+        return refused(rc, l);
+    int64_t age = g.oldest_hold_created_ms < 0 ? 0 : (g.now_ms - g.oldest_hold_created_ms) / 1000;
+    if (json_mode) {
+        printf("{\"workspaces\": %" PRId64 ", \"credits_available\": %" PRId64
+               ", \"credits_held\": %" PRId64 ", \"holds_open\": %" PRId64
+               ", \"holds_overdue\": %" PRId64 ", \"oldest_open_hold_age_seconds\": ",
+               g.workspaces, g.available, g.held, g.open_holds, g.overdue_holds);
+        if (g.oldest_hold_created_ms < 0)
+            puts("null}");
+        else
+            printf("%" PRId64 "}\n", age);
+        return 0;
+    }
+    gauge("workspaces", "Workspaces in the ledger.", g.workspaces);
+    gauge("credits_available", "Credits spendable now, all workspaces.", g.available);
+    gauge("credits_held", "Credits held by open holds, all workspaces.", g.held);
+    gauge("holds_open", "Holds reserved and not yet committed, released or lapsed.", g.open_holds);
+    gauge("holds_overdue", "Open holds whose lease has ended, waiting to lapse (sweep).",
+          g.overdue_holds);
+    gauge("oldest_open_hold_age_seconds",
+          "Age of the oldest open hold in seconds (0 when there is none).", age);
+    return 0;
+}
+
+static int cmd_ping(cm_ledger *l, const args *a)
+{
+    int rc;
+    if ((rc = need(a, 1, 1, "ping")))
+        return rc;
+    int64_t ms = 0;
+    rc = cm_ledger_ping(l, &ms);
+    if (rc)
+        return refused(rc, l);
+    if (json_mode)
+        printf("{\"ok\": true, \"latency_ms\": %" PRId64 "}\n", ms);
+    else
+        printf("ok: the ledger is reachable and writable (%" PRId64 " ms)\n", ms);
+    return 0;
+}
+
+/* Set by main: the ledger did not exist and init created it. */
+static int init_created;
+
+static int cmd_init(cm_ledger *l, const args *a)
+{
+    (void)l;
+    int rc;
+    if ((rc = need(a, 1, 1, "init")))
+        return rc;
+    const char *db = opt(a, "--db") ? opt(a, "--db") : "./creditmeter.db";
+    if (json_mode) {
+        printf("{\"ok\": true, \"created\": %s}\n", init_created ? "true" : "false");
+        return 0;
+    }
+    if (init_created)
+        printf("created a new ledger at %s\n", db);
+    else
+        printf("%s already holds a ledger (its schema is up to date); nothing was created\n", db);
+    return 0;
+}
+
 static int cmd_check(cm_ledger *l, const args *a)
 {
     int rc;
@@ -889,15 +1183,31 @@ static const command commands[] = {
      "lapse expired holds, expire credits, grant plan periods"},
     {"check", "", WHO_OPERATOR, "", cmd_check,
      "re-derive every balance from the journal; exit 1 with the first violation"},
+    {"init", "", WHO_OPERATOR, "", cmd_init,
+     "create the ledger at PATH (no other command creates one, except with --create)"},
+    {"alert set", "WS --below N --as USER", WHO_OWNER, "--below --as", cmd_alert,
+     "write a low_balance event when WS's available credits fall below N (once per crossing)"},
+    {"alert clear", "WS --as USER", WHO_OWNER, "--below --as", cmd_alert,
+     "remove WS's low-balance alert"},
+    {"events", "[--after CURSOR] [--limit N]", WHO_OPERATOR, "--after --limit", cmd_events,
+     "the event outbox after CURSOR, in order (CloudEvents with --json) and the next cursor"},
+    {"export", "[--workspace WS] [--since TIME] [--until TIME] --format csv|ndjson", WHO_OPERATOR,
+     "--workspace --since --until --format", cmd_export,
+     "stream every journal row (of WS, in [since, until)) with its structured fields"},
+    {"metrics", "", WHO_OPERATOR, "", cmd_metrics,
+     "the ledger's gauges in Prometheus text format: workspaces, credits, open holds"},
+    {"ping", "[--timeout MS]", WHO_OPERATOR, "--timeout", cmd_ping,
+     "is the ledger reachable and writable within MS (default 5000)? exit 0 or 1 with why"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
-static const char usage_head[] = "usage: cm-ledger [--db PATH] [--now TIME] [--json] ";
+static const char usage_head[] = "usage: cm-ledger [--db PATH] [--now TIME] [--json] [--create] ";
 static const char usage_foot[] =
     "PATH defaults to ./creditmeter.db; a postgresql:// or postgres:// URI (any libpq\n"
-    "connection URI) selects a PostgreSQL database instead. TIME is ISO 8601 UTC\n"
-    "(2026-01-31T12:00:00Z). `cm-ledger help COMMAND` says what a command does and who\n"
-    "may run it.\n";
+    "connection URI) selects a PostgreSQL database instead. A ledger is created only by\n"
+    "`init` or a writing command given --create; otherwise a PATH without a ledger is\n"
+    "no_such_ledger. TIME is ISO 8601 UTC (2026-01-31T12:00:00Z). `cm-ledger help\n"
+    "COMMAND` says what a command does and who may run it.\n";
 
 /* The full help: the synopsis of every command. */
 static void print_usage(FILE *f)
@@ -950,11 +1260,23 @@ static int print_command_help(const char *const *words, int n)
         found = 1;
     }
     if (!found) {
-        fprintf(stderr, "cm-ledger: no command %s%s%s\n", words[0], n > 1 ? " " : "",
-                n > 1 ? words[1] : "");
-        print_usage(stderr);
-        return EXIT_USAGE;
+        char m[600];
+        snprintf(m, sizeof m, "no command %.250s%s%.250s", words[0], n > 1 ? " " : "",
+                 n > 1 ? words[1] : "");
+        return usage(m);
     }
+    return 0;
+}
+
+/* Commands that only read: they never create a ledger, even given --create. */
+static int read_only(const command *c)
+{
+    static const char *const names[] = {"plan show", "price",   "price-history", "quote",
+                                        "balance",   "history", "job",           "check",
+                                        "events",    "export",  "metrics",       "ping"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(c->name, names[i]))
+            return 1;
     return 0;
 }
 
@@ -973,6 +1295,11 @@ int main(int argc, char **argv)
         printf("cm-ledger %s\n", cm_ledger_version());
         return 0;
     }
+    json_mode = 0; /* main may run more than once in a process (the fuzz harness) */
+    init_created = 0;
+    for (int i = 1; i < argc; i++) /* usage errors are JSON too under --json */
+        if (!strcmp(argv[i], "--json"))
+            json_mode = 1;
     args a;
     char err[128];
     if (parse_args(argc, argv, &a, err, sizeof err)) {
@@ -1001,9 +1328,24 @@ int main(int argc, char **argv)
         return usage("an option does not apply to this command");
     if (opt(&a, "--lease") && (parse_int(opt(&a, "--lease"), &a.lease) || a.lease <= 0))
         return usage("--lease must be a positive number of seconds");
+    int64_t timeout = 0;
+    if (opt(&a, "--timeout") &&
+        (parse_int(opt(&a, "--timeout"), &timeout) || timeout < 1 || timeout > 3600000))
+        return usage("--timeout must be 1 to 3600000 milliseconds");
+    if (a.create && read_only(c))
+        return usage("--create does not apply to a command that only reads: read-only commands "
+                     "never create a ledger (create one with `cm-ledger init`)");
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
     cfg.db = opt(&a, "--db") ? opt(&a, "--db") : "./creditmeter.db";
+    cfg.create = a.create;
+    if (timeout) {
+        cfg.busy_timeout_ms = (int)timeout;
+        /* libpq's connect timeout, in whole seconds (at least 2, libpq's minimum) */
+        char s[32];
+        snprintf(s, sizeof s, "%lld", (long long)(timeout < 2000 ? 2 : (timeout + 999) / 1000));
+        setenv("PGCONNECT_TIMEOUT", s, 0);
+    }
     int64_t now;
     if (opt(&a, "--now")) {
         /* Not before 1970: the ledger and this CLI read a negative time as "none"
@@ -1015,6 +1357,11 @@ int main(int argc, char **argv)
     }
     cm_ledger *l;
     int rc = cm_ledger_open(&l, &cfg);
+    if (rc == CM_LEDGER_E_NO_LEDGER && c->handler == cmd_init) {
+        cfg.create = 1;
+        rc = cm_ledger_open(&l, &cfg);
+        init_created = rc == CM_LEDGER_OK;
+    }
     if (rc)
         return refused(rc, NULL);
     rc = c->handler(l, &a);

@@ -97,6 +97,10 @@ enum cm_ledger_error {
                                           released or lapsed; a new attempt needs a new id */
     CM_LEDGER_E_UNSUPPORTED = -15,     /* "unsupported": not in this build (a postgresql://
                                           location in a build without libpq) */
+    CM_LEDGER_E_NO_LEDGER = -16,       /* "no_such_ledger": cm_ledger_open without create of a
+                                          location that holds no ledger (no such SQLite file or
+                                          directory, a file or PostgreSQL database without the
+                                          creditmeter schema) */
 };
 
 /* Durability of a committed transaction (SQLite's PRAGMA synchronous). */
@@ -147,6 +151,12 @@ typedef struct cm_ledger_config {
                                       concurrent writers is retried); 0: 5000 ms */
     int synchronous;               /* enum cm_ledger_sync; 0 is FULL (PostgreSQL:
                                       synchronous_commit on; NORMAL: off) */
+    int create;                    /* 1: create the ledger when the location holds none (a new
+                                      SQLite file in an existing directory; the tables in an
+                                      existing PostgreSQL database); 0 (default): such a
+                                      location is CM_LEDGER_E_NO_LEDGER and nothing is
+                                      created. An existing ledger of an older schema is
+                                      migrated either way. */
 } cm_ledger_config;
 
 /* Result of cm_ledger_buy(), filled in a caller-provided struct. */
@@ -342,11 +352,15 @@ CM_LEDGER_EXTERN const char *cm_ledger_errmsg(const cm_ledger *l);
  * timeout, synchronous FULL). */
 CM_LEDGER_EXTERN void cm_ledger_config_init(cm_ledger_config *cfg);
 
-/* Open (creating and migrating if needed) the ledger at cfg->db. cfg may be NULL
- * (all defaults). On success *out is a new handle the caller closes with
- * cm_ledger_close(). Returns OK, E_INVALID (bad struct_size or synchronous),
- * E_BUSY, E_STORAGE (cannot open or connect, not a ledger, schema newer than this
- * library), E_UNSUPPORTED (a postgresql:// location and a library built without
+/* Open the ledger at cfg->db, migrating an older schema. A location that holds no
+ * ledger is created only when cfg->create is 1 (cm-ledger init): a mistyped path or
+ * URI is then an error, not a new empty ledger. cfg may be NULL (all defaults, create
+ * 0). On success *out is a new handle the caller closes with cm_ledger_close().
+ * Returns OK, E_NO_LEDGER (create 0 and no SQLite file or no creditmeter schema in
+ * the file or PostgreSQL database; or, create or not, the SQLite file's directory does
+ * not exist; nothing was created), E_INVALID (bad struct_size, synchronous or create),
+ * E_BUSY, E_STORAGE (cannot open or connect, not a SQLite database, schema newer than
+ * this library), E_UNSUPPORTED (a postgresql:// location and a library built without
  * PostgreSQL, CM_WITH_POSTGRES=OFF), E_NOMEM. */
 CM_LEDGER_EXTERN int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg);
 
@@ -619,10 +633,135 @@ CM_LEDGER_EXTERN int cm_ledger_sweep(cm_ledger *l, cm_ledger_sweep_stats *out);
  * times never decrease (since schema v3), grants are dated when made, expiries not
  * before their grant's end, lapses at their lease end; no plan period granted more than
  * the plan history allows, and no two plan periods overlapping (but an annual one
- * starting inside a monthly one). Read-only.
+ * starting inside a monthly one); every commit, release, lapse, refund, purchase and
+ * plan change journaled since schema v4 has its event in the outbox. Read-only.
  * Returns OK, E_CHECK (cm_ledger_errmsg() names the first violation), E_BUSY,
  * E_STORAGE. */
 CM_LEDGER_EXTERN int cm_ledger_check(cm_ledger *l);
+
+/* ---- Operating it (issue 15): leases in bulk, health, gauges, events, export ---- */
+
+/* The most jobs one cm_ledger_renew_many() call takes. */
+#define CM_LEDGER_RENEW_MANY_MAX 100000
+
+/* Renew the leases of n jobs in ONE write transaction (a keepalive thread renewing all
+ * of its running jobs each tick): each held hold's lease moves to now + lease_s (0: the
+ * default), as cm_ledger_renew does. results[i] receives job i's own code: OK, E_INVALID
+ * (not a valid job id), E_NO_JOB, E_LEASE_EXPIRED (it had lapsed: it is released now),
+ * E_ALREADY_RESOLVED (committed or released). jobs and results are the caller's (n
+ * entries each; both may be NULL when n is 0). The call returns OK when the transaction
+ * committed, whatever the per-job codes; else E_INVALID (bad lease, n too large, NULL
+ * arrays), E_BUSY, E_STORAGE, E_NOMEM, and then no lease was renewed (results are then
+ * unspecified). */
+CM_LEDGER_EXTERN int cm_ledger_renew_many(cm_ledger *l, const char *const *jobs, size_t n,
+                                          int64_t lease_s, int *results);
+
+/* Health: is the ledger reachable and writable? Runs one write transaction that writes
+ * nothing but the ledger's own health row (the time of the ping), within the handle's
+ * busy timeout (cm_ledger_config.busy_timeout_ms; on PostgreSQL also give the URI a
+ * connect_timeout). latency_ms (may be NULL) receives how long it took. Returns OK,
+ * E_BUSY (locked past the timeout), E_STORAGE (unreachable, read-only, disk full ...:
+ * cm_ledger_errmsg says why), E_INVALID (l NULL). */
+CM_LEDGER_EXTERN int cm_ledger_ping(cm_ledger *l, int64_t *latency_ms);
+
+/* The ledger's gauges, read in one snapshot (cm_ledger_gauges_read). */
+typedef struct cm_ledger_gauges {
+    int64_t workspaces;             /* workspaces in the ledger */
+    int64_t available;              /* credits spendable now, over all workspaces (grants
+                                       past their expiry not counted) */
+    int64_t held;                   /* credits held by open holds */
+    int64_t open_holds;             /* holds still held (a lease that ended lapses at the
+                                       workspace's next call or sweep) */
+    int64_t oldest_hold_created_ms; /* when the oldest open hold was reserved; -1: none */
+    int64_t overdue_holds;          /* open holds whose lease has ended (waiting for sweep) */
+    int64_t now_ms;                 /* the ledger's clock when read (ages are from it) */
+} cm_ledger_gauges;
+
+/* Read the gauges (a read transaction; changes nothing, lapses nothing). out must not be
+ * NULL. Returns OK, E_INVALID, E_BUSY, E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_gauges_read(cm_ledger *l, cm_ledger_gauges *out);
+
+/* Low-balance alert: when the available credits of ws fall below `below` (>= 1) the
+ * ledger writes one low_balance event, in the transaction that made them fall; it fires
+ * again only after they rose back to `below` or more. Setting arms it (a balance already
+ * below writes the event at once); setting again replaces the threshold. Only the owner
+ * may. Returns OK, E_INVALID, E_NO_WORKSPACE, E_FORBIDDEN, E_BUSY, E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_alert_set(cm_ledger *l, const char *ws, int64_t below,
+                                         const char *as_user);
+/* Remove the alert of ws (none: OK). Only the owner may. Returns what alert_set returns. */
+CM_LEDGER_EXTERN int cm_ledger_alert_clear(cm_ledger *l, const char *ws, const char *as_user);
+
+/* The most events one cm_ledger_events() call returns. */
+#define CM_LEDGER_EVENTS_MAX 10000
+
+/* One event of the outbox. Types: "commit", "release", "lapse", "refund", "purchase",
+ * "plan_change", "low_balance". Written in the same transaction as its movement, so an
+ * event exists if and only if its movement does. */
+typedef struct cm_ledger_event {
+    int64_t id;      /* unique, increasing within a writing transaction */
+    int64_t tx;      /* delivery order: 0 on SQLite, the writing transaction on PostgreSQL */
+    char cursor[48]; /* "TX.ID": pass as `after` to read what follows this event */
+    int64_t at_ms;   /* when the movement took effect */
+    char *type;      /* see above */
+    char *workspace; /* the subject */
+    char *job;       /* NULL when the movement has none (purchase, plan_change, low_balance) */
+    char *data;      /* a JSON object: the movement's fields (workspace, job, credits, ...) */
+} cm_ledger_event;
+
+/* Result of cm_ledger_events(); free with cm_ledger_events_free(). */
+typedef struct cm_ledger_events_result {
+    size_t n_events;
+    cm_ledger_event *events; /* in delivery order */
+    char next_cursor[48];    /* the last event's cursor, or `after` when there was none */
+} cm_ledger_events_result;
+
+/* Up to limit (1 .. CM_LEDGER_EVENTS_MAX) committed events after the cursor `after` (NULL
+ * or "": from the first), in delivery order: a sender that delivers them and then keeps
+ * next_cursor gets every event at least once (after a crash it re-reads from the cursor it
+ * kept). On PostgreSQL an event is returned only once every transaction older than its
+ * own has ended, so one that commits late is never skipped (a long transaction delays
+ * delivery). Read-only. Returns OK (possibly no events), E_INVALID (limit, or `after` not
+ * a cursor), E_BUSY, E_STORAGE, E_NOMEM. */
+CM_LEDGER_EXTERN int cm_ledger_events(cm_ledger *l, const char *after, size_t limit,
+                                      cm_ledger_events_result **out);
+CM_LEDGER_EXTERN void cm_ledger_events_free(cm_ledger_events_result *r);
+
+/* One journal row as cm_ledger_export() delivers it. Texts are valid during the
+ * callback only. measured_ms, declared_ms, method and grace_ms come from what the
+ * plugin stored with the row's hold (its input binding, reserve note and commit note):
+ * by input, the measured and the header's duration, the probe's method and the grace
+ * when it changed the credits; by output, declared_ms is the requested length, method
+ * "requested" and measured_ms the output's measured length. They are -1 / NULL where
+ * unknown: rows without a job, holds made by other callers (the CLI), holds from before
+ * schema 3 (their note lives only in the journal), a grace that changed nothing. */
+typedef struct cm_ledger_export_row {
+    int64_t id; /* the journal id (increasing within the workspace) */
+    int64_t op; /* the operation number */
+    const char *workspace;
+    int64_t at_ms;
+    const char *kind; /* the journal kinds of cm_ledger_entry */
+    int64_t grant_id; /* -1: none */
+    const char *job;  /* NULL: none */
+    int64_t credits;
+    const char *actor;   /* who: a user, an operator, or "ledger" */
+    const char *reason;  /* NULL: none */
+    const char *ref;     /* NULL: none */
+    int64_t measured_ms; /* -1: unknown */
+    int64_t declared_ms; /* -1: unknown (or the header declared none) */
+    const char *method;  /* NULL: unknown */
+    int64_t grace_ms;    /* -1: none or unknown */
+} cm_ledger_export_row;
+
+/* Called once per row; return 0 to go on, non-zero to stop the export (then OK). */
+typedef int (*cm_ledger_export_fn)(void *ctx, const cm_ledger_export_row *row);
+
+/* Stream every journal row, in journal order (by workspace, then id), of ws (NULL:
+ * every workspace) with at_ms in [since_ms, until_ms) (-1: unbounded), to fn, from one
+ * consistent snapshot, in constant memory (rows are read in pages of 1000 and never
+ * kept). Read-only. Returns OK, E_INVALID (fn NULL, a bad workspace id, until before
+ * since), E_BUSY, E_STORAGE. */
+CM_LEDGER_EXTERN int cm_ledger_export(cm_ledger *l, const char *ws, int64_t since_ms,
+                                      int64_t until_ms, cm_ledger_export_fn fn, void *ctx);
 
 /* ---- Time helpers (exact, no time zone database) ----------------------------- */
 

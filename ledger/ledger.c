@@ -201,14 +201,23 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
         free(l);
         return cm__ledger_fail(NULL, CM_LEDGER_E_NOMEM, "cannot create the handle's mutex");
     }
-    cm_storage_options opt = {cfg.busy_timeout_ms, cfg.synchronous};
+    if (cfg.create != 0 && cfg.create != 1) {
+        pthread_mutex_destroy(&l->err_mu);
+        pthread_mutex_destroy(&l->mu);
+        free(l);
+        return cm__ledger_fail(NULL, CM_LEDGER_E_INVALID, "create must be 0 or 1");
+    }
+    cm_storage_options opt = {cfg.busy_timeout_ms, cfg.synchronous, cfg.create};
     char err[400];
     int rc = l->ops->open(&l->st, db, &opt, err, sizeof err);
     if (rc) {
         pthread_mutex_destroy(&l->err_mu);
         pthread_mutex_destroy(&l->mu);
         free(l);
-        return cm__ledger_fail(NULL, rc == CM_ST_BUSY ? CM_LEDGER_E_BUSY : CM_LEDGER_E_STORAGE,
+        return cm__ledger_fail(NULL,
+                               rc == CM_ST_BUSY        ? CM_LEDGER_E_BUSY
+                               : rc == CM_ST_NO_LEDGER ? CM_LEDGER_E_NO_LEDGER
+                                                       : CM_LEDGER_E_STORAGE,
                                "%s", err);
     }
     *out = l;
@@ -260,6 +269,12 @@ static int tx_attempt(cm_ledger *l, int write, cm_tx_body body, void *arg)
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "the clock reads a time before 1970");
     }
     rc = body(&tx, arg);
+    if (write && rc != CM_LEDGER_E_BUSY && rc != CM_LEDGER_E_STORAGE && rc != CM_LEDGER_E_NOMEM) {
+        /* what the call (or its lazy work) did to a balance with a low-balance alert */
+        int arc = cm__alert_flush(&tx);
+        if (arc)
+            rc = arc;
+    }
     if (rc == CM_LEDGER_E_BUSY || rc == CM_LEDGER_E_STORAGE || rc == CM_LEDGER_E_NOMEM) {
         l->ops->rollback(l->st);
     } else {
@@ -602,16 +617,17 @@ int cm__cb_int(void *ctx, const cm_sv *c, int n)
     return 1;
 }
 
-int cm__journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int64_t grant_id,
-                const char *job, int64_t credits, const char *actor, const char *reason,
-                const char *ref)
+int cm__journal_op(cm_tx *tx, const char *ws, int64_t *out)
 {
     /* The call's first row in a workspace takes a new operation number; the call's later
      * rows there carry the same one. (Numbers are unique within a workspace; a call that
      * touches several, such as sweep, has one in each.) */
     if (!tx->op || strcmp(tx->op_ws, ws) != 0) {
+        int rc = cm__alert_flush(tx); /* the workspace this call leaves */
+        if (rc)
+            return rc;
         int64_t op = 0;
-        int rc = CM_RUN(tx, CM_Q_JOURNAL_NEXT_OP, cm__cb_int, &op, CM_T(ws));
+        rc = CM_RUN(tx, CM_Q_JOURNAL_NEXT_OP, cm__cb_int, &op, CM_T(ws));
         if (rc)
             return rc;
         if (op <= 0)
@@ -620,6 +636,20 @@ int cm__journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int6
         tx->op = op;
         snprintf(tx->op_ws, sizeof tx->op_ws, "%s", ws);
     }
+    *out = tx->op;
+    return CM_LEDGER_OK;
+}
+
+int cm__journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int64_t grant_id,
+                const char *job, int64_t credits, const char *actor, const char *reason,
+                const char *ref)
+{
+    int64_t op = 0;
+    int rc = cm__journal_op(tx, ws, &op);
+    if (rc)
+        return rc;
+    if (credits > 0)
+        tx->alert_pending = 1;
     return CM_RUN(tx, CM_Q_JOURNAL_INSERT, NULL, NULL, CM_I(tx->op), CM_T(ws), CM_I(at_ms),
                   CM_T(kind), grant_id >= 0 ? CM_I(grant_id) : CM_N, job ? CM_T(job) : CM_N,
                   CM_I(credits), CM_T(actor), reason ? CM_T(reason) : CM_N, ref ? CM_T(ref) : CM_N);

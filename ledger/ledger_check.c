@@ -554,6 +554,39 @@ static void check_plans(check_ctx *x)
     }
 }
 
+/* v4: the outbox. The first movement journaled since schema v4 whose operation has no
+ * event of its kind (commit, release, lapse, refund, purchase, plan_set/plan_cancel ->
+ * plan_change; the release of a committed hold's unused part belongs to its commit). */
+typedef struct unmatched {
+    int found;
+    char ws[CM_ID_MAX + 1], kind[32], job[CM_ID_MAX + 1];
+    int64_t id;
+} unmatched;
+
+static int cb_unmatched(void *ctx, const cm_sv *c, int n)
+{
+    unmatched *u = ctx;
+    (void)n;
+    u->found = 1;
+    cm__copy_text(u->ws, sizeof u->ws, &c[0]);
+    u->id = c[1].i;
+    cm__copy_text(u->kind, sizeof u->kind, &c[2]);
+    cm__copy_text(u->job, sizeof u->job, &c[3]);
+    return 1;
+}
+
+static int check_events(cm_tx *tx)
+{
+    unmatched u = {0};
+    int rc = cm__run(tx, CM_Q_EVENTS_UNMATCHED, NULL, 0, cb_unmatched, &u);
+    if (!rc && u.found)
+        rc = cm__ledger_fail(tx->l, CM_LEDGER_E_CHECK,
+                             "workspace '%s': journal row %lld (%s%s%s) has no event in the "
+                             "outbox",
+                             u.ws, (long long)u.id, u.kind, u.job[0] ? " of job " : "", u.job);
+    return rc;
+}
+
 static int check_body(cm_tx *tx, void *arg)
 {
     (void)arg;
@@ -595,6 +628,8 @@ static int check_body(cm_tx *tx, void *arg)
         rc = cm__run(tx, CM_Q_HOLD_BINDINGS_ALL, NULL, 0, cb_binding, &x);
     if (!rc && !x.rc && !x.oom)
         rc = check_prices(&x);
+    if (!rc && !x.rc && !x.oom)
+        rc = check_events(tx);
     if (!rc && x.oom)
         rc = cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory checking the ledger");
     if (!rc)

@@ -97,6 +97,8 @@ int cm__hold_resolve_noted(cm_tx *tx, cm_hold_row *h, int64_t charge, int state,
                 CM_I(charge), state == CM_LEDGER_COMMITTED ? CM_I(charge) : CM_N);
     if (!rc && commit_note)
         rc = CM_RUN(tx, CM_Q_HOLD_SET_COMMIT_NOTE, NULL, NULL, CM_T(h->job), CM_T(commit_note));
+    if (!rc) /* the outbox, in the same transaction */
+        rc = cm__event_hold(tx, h, state, charge, at_ms, actor, commit_note);
     if (!rc) {
         h->state = state;
         h->resolved_ms = at_ms;

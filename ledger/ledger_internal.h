@@ -50,6 +50,8 @@ typedef struct cm_tx {
     int64_t op;    /* operation number of the journal rows of this call in workspace op_ws;
                       0 until the first row there is inserted (which takes a new one) */
     char op_ws[CM_ID_MAX + 1];
+    int alert_pending; /* credits of op_ws moved in this call: look at its low-balance alert
+                          (cm__alert_flush) before moving on to another workspace or ending */
     cm_ledger_sweep_stats stats; /* lazy work done by this call */
     /* A result the body handed to the caller, to undo if the transaction then fails
      * (commit refused) or runs again (retry): discard(slot) frees *slot, sets it NULL. */
@@ -155,6 +157,9 @@ int cm__ws_access(cm_tx *tx, const char *ws, const char *user, int need_owner, c
 int cm__region_normalize(cm_ledger *l, const char *in, char *out, size_t size);
 
 /* ---- journal and movements ---- */
+/* The operation number of this call's rows in ws (taking a new one when the call moves
+ * to ws; the alert of the workspace it leaves is looked at first). */
+int cm__journal_op(cm_tx *tx, const char *ws, int64_t *op);
 int cm__journal(cm_tx *tx, const char *ws, int64_t at_ms, const char *kind, int64_t grant_id,
                 const char *job, int64_t credits, const char *actor, const char *reason,
                 const char *ref);
@@ -195,6 +200,23 @@ int cm__hold_resolve(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64
  * the hold keeping it (holds.commit_note). */
 int cm__hold_resolve_noted(cm_tx *tx, cm_hold_row *h, int64_t charge, int state, int64_t at_ms,
                            const char *actor, const char *commit_note);
+
+/* ---- ledger_ops.c: the event outbox (written in the movement's transaction) ---- */
+/* A hold resolved (commit, release or lapse, by state) for charge credits. */
+int cm__event_hold(cm_tx *tx, const cm_hold_row *h, int state, int64_t charge, int64_t at_ms,
+                   const char *actor, const char *commit_note);
+int cm__event_refund(cm_tx *tx, const char *ws, const char *job, int64_t credits, int64_t to_source,
+                     int64_t refund_grant, int64_t total, const char *reason,
+                     const char *operator_id, const char *ref);
+int cm__event_purchase(cm_tx *tx, const cm_grant_row *g, int64_t credits, const char *as_user,
+                       const char *ref);
+/* outcome 0: a scheduled change taking effect at its boundary. */
+int cm__event_plan(cm_tx *tx, const char *ws, int64_t at_ms, const char *action, int64_t credits,
+                   int interval, const char *tier, int outcome, int64_t granted,
+                   int64_t effective_ms, const char *actor, const char *ref);
+/* Look at the low-balance alert of tx->op_ws if its credits moved in this call: write a
+ * low_balance event when they crossed below the threshold, re-arm it when above. */
+int cm__alert_flush(cm_tx *tx);
 
 /* ---- results ---- */
 int cm__job_build(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out);

@@ -194,6 +194,9 @@ static int plan_boundary(cm_tx *tx, const char *ws, plan_row *p, int64_t b)
         rc = plan_save(tx, ws, p);
         if (!rc)
             rc = cm__journal(tx, ws, b, "plan_set", -1, NULL, 0, "ledger", why, NULL);
+        if (!rc)
+            rc = cm__event_plan(tx, ws, b, "set", p->credits, p->interval, p->tier, 0, 0, b,
+                                "ledger", NULL);
     }
     if (!rc)
         rc = cm__grant_plan_period(tx, ws, p->credits, p->interval, p->start_ms, p->next_period,
@@ -517,6 +520,12 @@ static int plan_body(cm_tx *tx, void *arg)
                     CM_I(a->cancel ? p.interval : a->interval), CM_T(a->cancel ? p.tier : tier),
                     a->ref ? CM_T(a->ref) : CM_N, CM_I(a->res.outcome), CM_I(a->res.resumed),
                     CM_I(a->res.granted), CM_I(a->res.effective_ms));
+    /* The outbox: a change that changed something (it has its journal row). */
+    if (!rc && !a->noop)
+        rc =
+            cm__event_plan(tx, a->ws, tx->now, action, a->cancel ? p.credits : a->credits,
+                           a->cancel ? p.interval : a->interval, a->cancel ? p.tier : tier,
+                           a->res.outcome, a->res.granted, a->res.effective_ms, a->as_user, a->ref);
     return rc;
 }
 

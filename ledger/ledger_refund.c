@@ -136,6 +136,9 @@ static int refund_body(cm_tx *tx, void *arg)
                     CM_I(to_source), grant_id >= 0 ? CM_I(grant_id) : CM_N, CM_I(total),
                     CM_I(tx->now));
     if (!rc)
+        rc = cm__event_refund(tx, h.ws, a->job, want, to_source, grant_id, total, a->reason,
+                              a->operator_id, a->ref);
+    if (!rc)
         *a->out = (cm_ledger_refund_result){want, to_source, grant_id, total, 0};
     return rc;
 }

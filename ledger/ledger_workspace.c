@@ -269,6 +269,8 @@ static int buy_body(cm_tx *tx, void *arg)
     if (!rc)
         rc = cm__move(tx, &g, "purchase", a->credits, tx->now, NULL, a->as_user, why, a->ref);
     if (!rc)
+        rc = cm__event_purchase(tx, &g, a->credits, a->as_user, a->ref);
+    if (!rc)
         fill_purchase(a->out, &g, a->credits, 0);
     return rc;
 }

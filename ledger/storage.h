@@ -39,6 +39,8 @@ enum {
     CM_ST_ABORT = 4,      /* the row callback asked to stop (not an error) */
     CM_ST_RETRY = 5,      /* the transaction lost a race (serialization failure or deadlock):
                              roll back and run it again from the start. Never from SQLite. */
+    CM_ST_NO_LEDGER = 6,  /* open without create: there is no ledger at the location (no
+                             file, no directory, or no creditmeter schema in it) */
 };
 
 enum cm_sv_type { CM_SV_NULL = 0, CM_SV_INT = 1, CM_SV_TEXT = 2 };
@@ -158,6 +160,33 @@ typedef enum cm_stmt {
                                 old_unit_minor, new_currency, new_unit_minor; by id */
     CM_Q_HOLD_BINDINGS_ALL, /* () -> job, binding, state: every hold that has a binding;
                                 by job (check) */
+    /* ---- v4: events, alerts, export, metrics, health ----
+     * events(id, tx, at_ms, ws, op, type, job, data): the outbox, append-only. id is
+     * increasing; tx orders delivery: 0 on SQLite (writers are serialised, ids follow
+     * commit order), the writing transaction's id on PostgreSQL (ids are drawn before
+     * commit, so a reader reads only transactions older than every one still running).
+     * op is the journal operation number of the movement in ws; data a JSON object. */
+    CM_Q_EVENT_INSERT,     /* (at_ms, ws, op, type, job|NULL, data) */
+    CM_Q_EVENTS_AFTER,     /* (after_tx, after_id, limit) -> id, tx, at_ms, type, ws, job, data:
+                              committed events after the cursor (tx, id), in delivery order */
+    CM_Q_EVENTS_UNMATCHED, /* () -> ws, id, kind, job: the first journal row written since v4
+                              (journal_v4_from) of a movement that has no event in its
+                              operation (check) */
+    /* alerts(ws, below, armed, set_by, set_ms) */
+    CM_Q_ALERT_STATE,  /* (ws, now_ms) -> below, armed, available (the spendable credits of ws
+                          now); no row without an alert */
+    CM_Q_ALERT_PUT,    /* (ws, below, set_by, set_ms) : set or replace, armed */
+    CM_Q_ALERT_DELETE, /* (ws) */
+    CM_Q_ALERT_ARM,    /* (ws, armed) */
+    CM_Q_EXPORT_PAGE,  /* (after_ws, after_id, ws|NULL, since_ms|NULL, until_ms|NULL, limit) ->
+                          id, op, ws, at_ms, kind, grant_id, job, credits, actor, reason, ref,
+                          binding, hold_note, commit_note (of the row's hold, NULL without one):
+                          journal rows after (after_ws, after_id) by ws, id, at_ms in
+                          [since, until) */
+    CM_Q_METRICS,      /* (now_ms) -> workspaces, available, held, open holds, oldest open
+                          hold's created_ms (NULL without one), open holds whose lease ended
+                          by now; one row */
+    CM_Q_PING,         /* (at_ms) : writes the one row of table health */
     CM_Q__COUNT
 } cm_stmt;
 
@@ -211,12 +240,14 @@ typedef struct cm_storage cm_storage; /* one backend connection */
 typedef struct cm_storage_options {
     int busy_timeout_ms;
     int synchronous; /* enum cm_ledger_sync */
+    int create;      /* 1: create the ledger when there is none; 0: CM_ST_NO_LEDGER */
 } cm_storage_options;
 
 typedef struct cm_storage_ops {
     const char *name;
-    /* Open location, create/migrate the schema. On failure returns a CM_ST_ code and
-     * writes a sentence into err. */
+    /* Open location and migrate its schema; create it only when opt->create (else a
+     * location without a ledger is CM_ST_NO_LEDGER, and nothing is created). On failure
+     * returns a CM_ST_ code and writes a sentence into err. */
     int (*open)(cm_storage **out, const char *location, const cm_storage_options *opt, char *err,
                 size_t errlen);
     void (*close)(cm_storage *st);
@@ -234,6 +265,6 @@ extern const cm_storage_ops cm__storage_sqlite;
 extern const cm_storage_ops cm__storage_pg; /* location postgresql://... or postgres://... */
 
 /* Schema version this build creates and understands. */
-#define CM_LEDGER_SCHEMA_VERSION 3
+#define CM_LEDGER_SCHEMA_VERSION 4
 
 #endif /* CM_LEDGER_STORAGE_H */

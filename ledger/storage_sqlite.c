@@ -14,7 +14,9 @@
 #include "storage_sql.h"
 #include "cm_ledger.h"
 
+#include <errno.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +155,45 @@ static const char *const sql_text[CM_Q__COUNT] = {
                             "WHERE ?1 IS NULL OR region = ?1 ORDER BY id",
     [CM_Q_HOLD_BINDINGS_ALL] = "SELECT job, binding, state FROM holds "
                                "WHERE binding IS NOT NULL ORDER BY job",
+    /* ---- v4: events, alerts, export, metrics, health ---- */
+    [CM_Q_EVENT_INSERT] = "INSERT INTO events(tx, at_ms, ws, op, type, job, data) "
+                          "VALUES(0, ?1, ?2, ?3, ?4, ?5, ?6)",
+    /* Writers are serialised (BEGIN IMMEDIATE): ids follow commit order. */
+    [CM_Q_EVENTS_AFTER] = "SELECT id, tx, at_ms, type, ws, job, data FROM events "
+                          "WHERE ?1 >= 0 AND id > ?2 ORDER BY id LIMIT ?3",
+    [CM_Q_EVENTS_UNMATCHED] =
+        "SELECT j.ws, j.id, j.kind, j.job FROM journal j "
+        "LEFT JOIN journal_v4_from f ON f.ws = j.ws "
+        "WHERE j.id > COALESCE(f.id, 0) AND j.kind IN ('commit', 'release', 'lapse', 'refund', "
+        "'purchase', 'plan_set', 'plan_cancel') AND NOT EXISTS (SELECT 1 FROM events e "
+        "WHERE e.ws = j.ws AND e.op = j.op AND e.job IS j.job AND (e.type = CASE j.kind "
+        "WHEN 'plan_set' THEN 'plan_change' WHEN 'plan_cancel' THEN 'plan_change' "
+        "ELSE j.kind END OR (j.kind = 'release' AND e.type = 'commit'))) "
+        "ORDER BY j.ws, j.id LIMIT 1",
+    [CM_Q_ALERT_STATE] = "SELECT a.below, a.armed, (SELECT COALESCE(SUM(remaining), 0) FROM grants "
+                         "WHERE ws = ?1 AND remaining > 0 AND (expires_ms IS NULL OR "
+                         "expires_ms > ?2)) FROM alerts a WHERE a.ws = ?1",
+    [CM_Q_ALERT_PUT] = "INSERT INTO alerts(ws, below, armed, set_by, set_ms) VALUES(?1, ?2, 1, ?3, "
+                       "?4) ON CONFLICT(ws) DO UPDATE SET below = excluded.below, armed = 1, "
+                       "set_by = excluded.set_by, set_ms = excluded.set_ms",
+    [CM_Q_ALERT_DELETE] = "DELETE FROM alerts WHERE ws = ?1",
+    [CM_Q_ALERT_ARM] = "UPDATE alerts SET armed = ?2 WHERE ws = ?1",
+    [CM_Q_EXPORT_PAGE] =
+        "SELECT j.id, j.op, j.ws, j.at_ms, j.kind, j.grant_id, j.job, j.credits, j.actor, "
+        "j.reason, j.ref, h.binding, h.note, h.commit_note FROM journal j "
+        "LEFT JOIN holds h ON h.job = j.job "
+        "WHERE (j.ws, j.id) > (?1, ?2) AND (?3 IS NULL OR j.ws = ?3) "
+        "AND (?4 IS NULL OR j.at_ms >= ?4) AND (?5 IS NULL OR j.at_ms < ?5) "
+        "ORDER BY j.ws, j.id LIMIT ?6",
+    [CM_Q_METRICS] = "SELECT (SELECT COUNT(*) FROM workspaces), "
+                     "(SELECT COALESCE(SUM(remaining), 0) FROM grants WHERE remaining > 0 AND "
+                     "(expires_ms IS NULL OR expires_ms > ?1)), "
+                     "(SELECT COALESCE(SUM(held), 0) FROM grants WHERE held > 0), "
+                     "(SELECT COUNT(*) FROM holds WHERE state = 1), "
+                     "(SELECT MIN(created_ms) FROM holds WHERE state = 1), "
+                     "(SELECT COUNT(*) FROM holds WHERE state = 1 AND lease_until_ms <= ?1)",
+    [CM_Q_PING] = "INSERT INTO health(id, at_ms) VALUES(1, ?1) "
+                  "ON CONFLICT(id) DO UPDATE SET at_ms = excluded.at_ms",
 };
 
 /* Migrations: migration[v - 1] takes the schema from version v - 1 to v. Append only. */
@@ -258,6 +299,27 @@ static const char *const migrations[CM_LEDGER_SCHEMA_VERSION] = {
     "  BEGIN SELECT RAISE(ABORT, 'the price log is append-only'); END;"
     "CREATE TRIGGER prices_log_no_delete BEFORE DELETE ON prices_log "
     "  BEGIN SELECT RAISE(ABORT, 'the price log is append-only'); END;",
+
+    /* ---- v4: events, alerts, health ----
+     * events: the outbox a webhook sender reads (cm_ledger_events), one row per movement
+     * written in the movement's transaction; append-only. alerts: a workspace's
+     * low-balance threshold and whether it is armed. journal_v4_from: each workspace's last
+     * journal id before v4 (check holds the rows after it to having their events).
+     * health: the one row cm_ledger_ping writes. Tables only: quick on any file. */
+    "CREATE TABLE events(id INTEGER PRIMARY KEY, tx INTEGER NOT NULL, at_ms INTEGER NOT NULL, "
+    "  ws TEXT NOT NULL, op INTEGER NOT NULL, type TEXT NOT NULL, job TEXT, "
+    "  data TEXT NOT NULL);"
+    "CREATE INDEX events_ws_op ON events(ws, op);"
+    "CREATE TRIGGER events_no_update BEFORE UPDATE ON events "
+    "  BEGIN SELECT RAISE(ABORT, 'the event outbox is append-only'); END;"
+    "CREATE TRIGGER events_no_delete BEFORE DELETE ON events "
+    "  BEGIN SELECT RAISE(ABORT, 'the event outbox is append-only'); END;"
+    "CREATE TABLE alerts(ws TEXT PRIMARY KEY REFERENCES workspaces(id), "
+    "  below INTEGER NOT NULL CHECK (below >= 1), armed INTEGER NOT NULL, "
+    "  set_by TEXT NOT NULL, set_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE journal_v4_from(ws TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO journal_v4_from(ws, id) SELECT ws, MAX(id) FROM journal GROUP BY ws;"
+    "CREATE TABLE health(id INTEGER PRIMARY KEY CHECK (id = 1), at_ms INTEGER NOT NULL);",
 };
 
 static int map_rc(cm_storage *st, int rc)
@@ -302,6 +364,17 @@ static int read_version(void *ctx, int ncols, char **vals, char **names)
     (void)names;
     *(int *)ctx = vals[0] ? atoi(vals[0]) : 0;
     return 0;
+}
+
+/* Whether the file holds a ledger (its schema_version table): 1, 0, or -1 with st->err. */
+static int has_ledger(cm_storage *st)
+{
+    int n = 0;
+    int rc = map_rc(st, sqlite3_exec(st->db,
+                                     "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
+                                     "AND name = 'schema_version'",
+                                     read_version, &n, NULL));
+    return rc ? -1 : n > 0;
 }
 
 static int migrate(cm_storage *st, int timeout_ms)
@@ -356,8 +429,36 @@ static int st_open(cm_storage **out, const char *location, const cm_storage_opti
         snprintf(err, errlen, "out of memory");
         return CM_ST_ERROR;
     }
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    /* Without create, a missing file (or directory) is no ledger: SQLite is not asked to
+     * create it, and a file without the ledger's schema is left as it is. */
+    struct stat sb;
+    if (!opt->create && stat(location, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+        snprintf(err, errlen,
+                 "there is no ledger at %s (no such file%s); create one with "
+                 "`cm-ledger --db %s init`",
+                 location, errno == ENOTDIR ? " or directory" : "", location);
+        free(st);
+        return CM_ST_NO_LEDGER;
+    }
+    int flags =
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (opt->create ? SQLITE_OPEN_CREATE : 0);
     int rc = sqlite3_open_v2(location, &st->db, flags, NULL);
+    if (rc != SQLITE_OK && opt->create && (rc & 0xff) == SQLITE_CANTOPEN &&
+        stat(location, &sb) != 0 && errno == ENOENT) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", location);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir)
+            *slash = 0;
+        if (slash && stat(dir, &sb) != 0) { /* no directory to create the file in */
+            snprintf(err, errlen,
+                     "there is no ledger at %s and it cannot be created there: "
+                     "no such directory",
+                     location);
+            st_close(st);
+            return CM_ST_NO_LEDGER;
+        }
+    }
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", location,
                  st->db ? sqlite3_errmsg(st->db) : "out of memory");
@@ -366,6 +467,20 @@ static int st_open(cm_storage **out, const char *location, const cm_storage_opti
     }
     sqlite3_extended_result_codes(st->db, 1);
     sqlite3_busy_timeout(st->db, opt->busy_timeout_ms);
+    if (!opt->create) {
+        int has = has_ledger(st);
+        if (has <= 0) {
+            if (has == 0)
+                snprintf(err, errlen,
+                         "there is no ledger at %s (the file holds no creditmeter "
+                         "schema); create one with `cm-ledger --db %s init`",
+                         location, location);
+            else
+                snprintf(err, errlen, "cannot open ledger %s: %s", location, st->err);
+            st_close(st);
+            return has == 0 ? CM_ST_NO_LEDGER : CM_ST_ERROR;
+        }
+    }
     rc = exec_retry(st, "PRAGMA journal_mode=WAL", opt->busy_timeout_ms);
     if (!rc)
         rc = exec_sql(st, opt->synchronous == CM_LEDGER_SYNC_NORMAL ? "PRAGMA synchronous=NORMAL"

@@ -29,8 +29,20 @@ static const char USAGE[] =
     "  --timeout-ms N     base time budget per file (default 10000), plus 1 ms per 50 KB\n"
     "Exit status: 0 all billed, 1 some refused, 2 usage error.\n";
 
+/* Set when --json is among the options: usage errors are then a JSON document on stdout
+ * ({"ok": false, "error": {"code": "usage", "message": ...}}). */
+static int json_usage;
+
 static int usage_error(const char *fmt, const char *arg)
 {
+    if (json_usage) {
+        char msg[512];
+        snprintf(msg, sizeof msg, fmt, arg);
+        fputs("{\"ok\": false, \"error\": {\"code\": \"usage\", \"message\": ", stdout);
+        cm__json_escape(stdout, msg);
+        fputs("}}\n", stdout);
+        return 2;
+    }
     fprintf(stderr, "cm-probe: ");
     fprintf(stderr, fmt, arg);
     fprintf(stderr, "\n%s", USAGE);
@@ -161,6 +173,9 @@ int main(int argc, char **argv)
     cm_probe_options opt;
     cm_probe_options_init(&opt);
     int json = 0, first_file = argc;
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            json_usage = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--") == 0) {

@@ -106,6 +106,8 @@ vg_ledger() {
     fi
 }
 T0=(--now 2026-01-15T10:00:00Z)
+vg_ledger 1 refused-no-ledger "${T0[@]}" balance acme
+vg_ledger 0 init init
 vg_ledger 0 workspace-create "${T0[@]}" workspace create acme --owner alice --region eu
 vg_ledger 0 member-add "${T0[@]}" member add acme bob --as alice
 vg_ledger 0 plan-set "${T0[@]}" plan set acme --credits 100 --interval monthly --tier pro --as alice
@@ -136,6 +138,15 @@ vg_ledger 0 history --now 2026-01-16T00:00:00Z history acme --as bob
 vg_ledger 0 job --now 2026-01-16T00:00:00Z --json job job-1
 vg_ledger 0 sweep --now 2026-03-01T00:00:00Z --json sweep
 vg_ledger 0 check check
+vg_ledger 0 alert-set "${T0[@]}" alert set acme --below 1000 --as alice
+vg_ledger 0 reserve-low "${T0[@]}" reserve acme job-low 1 --as bob
+vg_ledger 0 events-json --json events --limit 5
+vg_ledger 0 events-after events --after 0.3
+vg_ledger 0 export-csv export --format csv
+vg_ledger 0 export-ndjson export --format ndjson --workspace acme --since 2026-01-15T10:00:00Z
+vg_ledger 0 metrics metrics
+vg_ledger 0 ping-json --json ping --timeout 2000
+vg_ledger 2 usage-json --json frobnicate
 vg_ledger 1 refused-insufficient --now 2026-03-01T00:00:00Z reserve acme job-big 100000 --as alice
 vg_ledger 1 refused-json --now 2026-03-01T00:00:00Z --json commit no-such-job
 vg_ledger 1 refused-not-member --now 2026-03-01T00:00:00Z member remove acme nobody --as alice

@@ -1,13 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* cm-ledger, the real binary: exit 0 / 1 (refused, machine name on stderr or JSON with
  * --json) / 2 (usage), --now replacing the clock, and the JSON shape of balance. */
-#include "ledger_test.h"
-#include "test_proc.h"
-
-#define CLI CM_BIN_LEDGER /* $<TARGET_FILE:cm-ledger> */
-
-static char db[512];
-static char out[65536], err[65536];
+#include "ledger_cli_test.h"
 
 /* Read path into buf (NUL-terminated); 0 if it could not be opened (buf then empty). */
 static int read_text(const char *path, char *buf, size_t n)
@@ -19,39 +13,6 @@ static int read_text(const char *path, char *buf, size_t n)
     if (f)
         fclose(f);
     return opened;
-}
-
-/* Run cm-ledger --db <db> args... ; returns the exit status, fills out/err. */
-static int cli(const char *first, ...)
-{
-    const char *argv[40] = {CLI, "--db", db};
-    int argc = 3;
-    va_list ap;
-    va_start(ap, first);
-    for (const char *a = first; a && argc < 38; a = va_arg(ap, const char *))
-        argv[argc++] = a;
-    va_end(ap);
-    argv[argc] = NULL;
-    int rc = cmt_proc_run((char *const *)argv, out, sizeof out, err, sizeof err);
-    assert_true(rc >= 0 && rc < 128); /* it exited: not a crash, not a failed fork */
-    return rc;
-}
-
-#define T0 "--now", "2026-01-31T12:00:00Z"
-
-static int setup(void **state)
-{
-    (void)state;
-    lt_db_path(db, sizeof db, "cli");
-    lt_unlink_db(db);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    lt_unlink_db(db);
-    return 0;
 }
 
 static void test_usage_errors_exit_2(void **state)
@@ -269,6 +230,7 @@ static void test_a_v1_ledger_migrates_and_reads_the_same(void **state)
     assert_true(read_text(CM_FIXTURES_DIR "/ledger-schema-v1.expected", want, sizeof want));
     assert_true(strlen(sql) > 1000 && strlen(want) > 1000);
     char e[512];
+    lt_unlink_db(db); /* not the v4 ledger setup made: the v1 file */
     assert_int_equal(lt_exec_sql(db, sql, e, sizeof e), 0);
 #define T1 "--now", "2026-03-01T00:06:00Z"
     const char *const cmds[][2] = {{"job", "job-a"},    {"job", "job-b"},   {"job", "job-c"},

@@ -84,7 +84,8 @@ static void test_processes_never_spend_more_than_granted(void **state)
     lt_close(&e);
 }
 
-static int open_child(lt_env *e, const char *path)
+/* create: ask for the ledger to be created when there is none (explicit since issue 15). */
+static int open_child(lt_env *e, const char *path, int create)
 {
     memset(e, 0, sizeof *e);
     e->now_ms = lt_time("2026-01-31T12:00:00Z");
@@ -94,6 +95,7 @@ static int open_child(lt_env *e, const char *path)
     cfg.now_ms = lt_clock;
     cfg.clock_user = e;
     cfg.busy_timeout_ms = 30000;
+    cfg.create = create;
     return cm_ledger_open(&e->l, &cfg);
 }
 
@@ -104,7 +106,7 @@ static int same_job_racer(int id, void *arg)
     const char *path = arg;
     (void)id;
     lt_env e;
-    if (open_child(&e, path))
+    if (open_child(&e, path, 0))
         return 10;
     cm_ledger_job *j = NULL;
     if (cm_ledger_reserve(e.l, "acme", "the-job", 7, "bob", 0, &j))
@@ -157,7 +159,7 @@ static int spaces_worker(int id, void *arg)
 {
     const char *path = arg;
     lt_env e;
-    if (open_child(&e, path))
+    if (open_child(&e, path, 0))
         return 255;
     int charged = 0;
     for (int i = 0; i < 30; i++) {
@@ -221,7 +223,7 @@ static void test_writers_on_several_workspaces_and_a_sweeper_lose_nothing(void *
 static int fresh_opener(int id, void *arg)
 {
     lt_env c;
-    if (open_child(&c, arg))
+    if (open_child(&c, arg, 1))
         return 20;
     char ws[16];
     snprintf(ws, sizeof ws, "ws%d", id);

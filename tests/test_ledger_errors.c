@@ -6,6 +6,8 @@
  * several threads. Runs on SQLite and, with CM_TEST_LEDGER_DB, on PostgreSQL. */
 #include "ledger_test.h"
 
+#include <sys/stat.h>
+
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -28,7 +30,9 @@ static void test_every_error_code_has_a_distinct_name_and_sentence(void **state)
                          CM_LEDGER_E_NOMEM,
                          CM_LEDGER_E_CHECK,
                          CM_LEDGER_E_NOT_MEMBER,
-                         CM_LEDGER_E_JOB_CLOSED};
+                         CM_LEDGER_E_JOB_CLOSED,
+                         CM_LEDGER_E_UNSUPPORTED,
+                         CM_LEDGER_E_NO_LEDGER};
     const size_t n = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < n; i++) {
         assert_string_not_equal(cm_ledger_err_name(codes[i]), "unknown");
@@ -44,6 +48,7 @@ static void test_every_error_code_has_a_distinct_name_and_sentence(void **state)
     assert_string_equal(cm_ledger_err_name(CM_LEDGER_E_JOB_CLOSED), "job_closed");
     assert_int_equal(CM_LEDGER_E_NOT_MEMBER, -13); /* append-only: never renumbered */
     assert_int_equal(CM_LEDGER_E_JOB_CLOSED, -14);
+    assert_int_equal(CM_LEDGER_E_NO_LEDGER, -16);
     assert_string_equal(cm_ledger_err_name(-999), "unknown");
 }
 
@@ -69,8 +74,64 @@ static void test_open_refuses_bad_configs(void **state)
     assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_STORAGE);
     assert_null(strstr(cm_ledger_errmsg(NULL), "secret")); /* no password in messages */
     cm_ledger_config_init(&cfg);
-    cfg.db = CM_TEST_TMP "/no/such/dir/ledger.db";
-    assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_STORAGE);
+    cfg.create = 2;
+    assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_INVALID);
+    assert_null(l);
+}
+
+/* A mistyped location is an error, not a new empty ledger (issue 15): without create,
+ * no file (SQLite) or no schema (PostgreSQL) is no_such_ledger and nothing is made; a
+ * directory that does not exist is no_such_ledger even with create. */
+static void test_opening_a_missing_ledger_is_no_such_ledger_and_creates_nothing(void **state)
+{
+    (void)state;
+    char path[512];
+    lt_db_path(path, sizeof path, "missing");
+    lt_unlink_db(path);
+    cm_ledger_config cfg;
+    cm_ledger_config_init(&cfg);
+    cfg.db = path;
+    cm_ledger *l = (cm_ledger *)1;
+    assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_NO_LEDGER);
+    assert_null(l);
+    assert_string_equal(cm_ledger_err_name(CM_LEDGER_E_NO_LEDGER), "no_such_ledger");
+    assert_non_null(strstr(cm_ledger_errmsg(NULL), "init"));
+    if (!lt_is_uri(path)) {
+        assert_int_equal(access(path, F_OK), -1); /* no file was left behind */
+    } else {
+        char err[256];
+        /* the schema is still empty: a second open without create says the same */
+        assert_int_equal(lt_exec_sql(path, "SELECT 1 FROM schema_version", err, sizeof err), -1);
+    }
+    assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_NO_LEDGER);
+    /* with create it is made, and then opens without create */
+    cfg.create = 1;
+    assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_OK);
+    cm_ledger_close(l);
+    cfg.create = 0;
+    assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_OK);
+    assert_int_equal(cm_ledger_check(l), CM_LEDGER_OK);
+    cm_ledger_close(l);
+    lt_unlink_db(path);
+    if (!lt_is_uri(path)) {
+        cfg.db = CM_TEST_TMP "/no/such/dir/ledger.db";
+        cfg.create = 0;
+        assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_NO_LEDGER);
+        cfg.create = 1;
+        assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_NO_LEDGER);
+        assert_non_null(strstr(cm_ledger_errmsg(NULL), "no such directory"));
+        /* an empty file (touch typo.db) is no ledger either, and is left empty */
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        fclose(f);
+        cfg.db = path;
+        cfg.create = 0;
+        assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_NO_LEDGER);
+        struct stat sb;
+        assert_int_equal(stat(path, &sb), 0);
+        assert_int_equal((int)sb.st_size, 0);
+        lt_unlink_db(path);
+    }
 }
 
 static void test_open_refuses_a_file_that_is_not_a_database(void **state)
@@ -134,27 +195,12 @@ static void test_locked_database_is_busy_after_the_timeout(void **state)
     cfg.db = e.path;
     cfg.busy_timeout_ms = 100;
     LT_OK(&e, cm_ledger_open(&e.l, &cfg));
-    if (lt_is_uri(e.path)) {
-        /* Another session holds a lock on the grants past the busy (lock) timeout. */
-        PGconn *c = PQconnectdb(e.path);
-        assert_int_equal(PQstatus(c), CONNECTION_OK);
-        PQclear(PQexec(c, "BEGIN"));
-        PGresult *r = PQexec(c, "LOCK TABLE grants IN ACCESS EXCLUSIVE MODE");
-        assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
-        PQclear(r);
-        LT_EXPECT(&e, CM_LEDGER_E_BUSY, cm_ledger_buy(e.l, "acme", 1, "alice", NULL, NULL));
-        assert_non_null(strstr(cm_ledger_errmsg(e.l), "locked"));
-        PQclear(PQexec(c, "ROLLBACK"));
-        PQfinish(c);
-    } else {
-        sqlite3 *db;
-        assert_int_equal(sqlite3_open(e.path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-        LT_EXPECT(&e, CM_LEDGER_E_BUSY, cm_ledger_buy(e.l, "acme", 1, "alice", NULL, NULL));
-        assert_non_null(strstr(cm_ledger_errmsg(e.l), "locked"));
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        sqlite3_close(db);
-    }
+    /* Another session holds the lock (PostgreSQL: on the grants) past the busy timeout. */
+    lt_lock k;
+    lt_lock_hold(&k, e.path, "grants");
+    LT_EXPECT(&e, CM_LEDGER_E_BUSY, cm_ledger_buy(e.l, "acme", 1, "alice", NULL, NULL));
+    assert_non_null(strstr(cm_ledger_errmsg(e.l), "locked"));
+    lt_unlock(&k);
     LT_OK(&e, cm_ledger_buy(e.l, "acme", 1, "alice", NULL, NULL));
     lt_close(&e);
 }
@@ -443,6 +489,9 @@ static void test_postgres_v1_ledger_migrates(void **state)
                      "DROP TABLE plan_changes; DROP TABLE journal_v3_from;"
                      "ALTER TABLE holds DROP COLUMN binding, DROP COLUMN note, "
                      "DROP COLUMN commit_note; DROP TABLE prices_log;"
+                     /* and what v4 added: events, alerts, health */
+                     "DROP TABLE events; DROP TABLE alerts; DROP TABLE journal_v4_from;"
+                     "DROP TABLE health;"
                      "DELETE FROM schema_version WHERE version >= 2");
     e.l = lt_open_path(&e, e.path);
     char err[512];
@@ -673,6 +722,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_error_code_has_a_distinct_name_and_sentence),
         cmocka_unit_test(test_open_refuses_bad_configs),
+        cmocka_unit_test(test_opening_a_missing_ledger_is_no_such_ledger_and_creates_nothing),
         cmocka_unit_test(test_open_refuses_a_file_that_is_not_a_database),
         cmocka_unit_test(test_clock_before_1970_is_invalid),
         cmocka_unit_test(test_synchronous_normal_opens_and_works),

@@ -137,6 +137,7 @@ static void test_open_checks_struct_sizes(void **state)
     const cm_plugin_api *api = load(&dl, CM_PLUGIN_ABI_MAJOR, CM_PLUGIN_ABI_MINOR);
     char db[512];
     cmt_path(db, sizeof db, "sizes.db");
+    assert_int_equal(cmt_ledger_setup(db, "sizes", 0), 0); /* the ledger exists: no creation */
     cm_plugin_config cfg;
     cm_plugin_config_init(&cfg);
     cfg.ledger = db;

@@ -190,7 +190,9 @@ static inline int cmt_ledger_setup(const char *db, const char *ws, int64_t credi
     snprintf(side, sizeof side, "%s-shm", db);
     unlink(side);
     snprintf(n, sizeof n, "%lld", (long long)credits);
-    int rc = cmt_ledger(out, sizeof out, db, "workspace", "create", ws, "--owner", "owner",
+    int rc = cmt_ledger(out, sizeof out, db, "init", (const char *)NULL); /* explicit creation */
+    if (rc == 0)
+        rc = cmt_ledger(out, sizeof out, db, "workspace", "create", ws, "--owner", "owner",
                         (const char *)NULL);
     if (rc == 0)
         rc = cmt_ledger(out, sizeof out, db, "member", "add", ws, "member", "--as", "owner",

@@ -99,6 +99,31 @@ static void test_usage_errors_exit_two(void **s)
     free(out);
 }
 
+/* Under --json (wherever it stands among the options) a usage error is a JSON document
+ * on stdout, exit 2. */
+static void test_usage_errors_under_json_are_json(void **s)
+{
+    (void)s;
+    char *out;
+    const char *want = "{\"ok\": false, \"error\": {\"code\": \"usage\", \"message\": ";
+    assert_int_equal(run_probe(&out, "--json --bogus clip-40s.mp4"), 2);
+    assert_true(strncmp(out, want, strlen(want)) == 0);
+    assert_non_null(strstr(out, "unknown option --bogus"));
+    free(out);
+    assert_int_equal(run_probe(&out, "--bogus --json clip-40s.mp4"), 2);
+    assert_non_null(strstr(out, "\"code\": \"usage\""));
+    free(out);
+    assert_int_equal(run_probe(&out, "--json --grace-ms 60000 clip-40s.mp4"), 2);
+    assert_non_null(strstr(out, "--grace-ms needs a number of ms from 0 to 59999"));
+    free(out);
+    assert_int_equal(run_probe(&out, "--json"), 2);
+    assert_non_null(strstr(out, "no file given"));
+    free(out);
+    assert_int_equal(run_probe(&out, "--bogus clip-40s.mp4"), 2); /* without: not on stdout */
+    assert_string_equal(out, "");
+    free(out);
+}
+
 static void test_grace_option_changes_the_bill(void **s)
 {
     (void)s;
@@ -161,6 +186,7 @@ int main(void)
         cmocka_unit_test(test_json_lines_one_object_per_file),
         cmocka_unit_test(test_refused_file_exits_one_with_error_object),
         cmocka_unit_test(test_usage_errors_exit_two),
+        cmocka_unit_test(test_usage_errors_under_json_are_json),
         cmocka_unit_test(test_grace_option_changes_the_bill),
         cmocka_unit_test(test_json_escapes_hostile_file_names),
         cmocka_unit_test(test_json_is_valid_for_names_with_any_invalid_utf8),

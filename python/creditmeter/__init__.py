@@ -3,7 +3,7 @@
 
     import creditmeter
     report = creditmeter.probe("upload.mp4")             # Report(duration_ms, credits, ...)
-    ledger = creditmeter.Ledger("ledger.db")              # or "postgresql://..."
+    ledger = creditmeter.Ledger("ledger.db", create=True)  # or "postgresql://..."
     meter = creditmeter.Meter("ledger.db")
     with meter.job("job-42", "acme", "ana", "upload.mp4") as job:
         ...                                               # committed on success

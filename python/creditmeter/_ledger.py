@@ -19,7 +19,8 @@ SYNC = {"full": 0, "normal": 1}
 # ---- the C structs, field for field as in cm_ledger.h ----------------------------------
 class Config(Structure):
     _fields_ = [("struct_size", c_uint32), ("db", c_char_p), ("now_ms", CLOCK_FN),
-                ("clock_user", c_void_p), ("busy_timeout_ms", c_int), ("synchronous", c_int)]
+                ("clock_user", c_void_p), ("busy_timeout_ms", c_int), ("synchronous", c_int),
+                ("create", c_int)]
 
 
 class CPurchase(Structure):
@@ -323,11 +324,14 @@ class Ledger(_native.Handle):
     now_ms: a callable returning Unix ms (the ledger's clock; tests inject one), or None
     for the real clock. A Ledger may be shared by threads (the C handle has its mutex).
     Every method raises LedgerError on failure. as_user None means the operator.
+    create: True to create the ledger when the location holds none; without it such a
+    location raises LedgerError no_such_ledger and nothing is created.
     """
 
     _FREE = "cm_ledger_close"
 
-    def __init__(self, location=None, *, now_ms=None, busy_timeout_ms=0, synchronous="full"):
+    def __init__(self, location=None, *, now_ms=None, busy_timeout_ms=0, synchronous="full",
+                 create=False):
         lib = _l()
         cfg = Config()
         lib.cm_ledger_config_init(ctypes.byref(cfg))
@@ -343,6 +347,7 @@ class Ledger(_native.Handle):
         if synchronous not in SYNC:
             raise ValueError("synchronous must be 'full' or 'normal'")
         cfg.synchronous = SYNC[synchronous]
+        cfg.create = 1 if create else 0
         h = c_void_p()
         rc = lib.cm_ledger_open(ctypes.byref(h), ctypes.byref(cfg))
         if rc:

@@ -17,7 +17,7 @@ class Worker(TempDirTest):
     def setUp(self):
         super().setUp()
         self.db = self.path("ledger.db")
-        with creditmeter.Ledger(self.db) as l:
+        with creditmeter.Ledger(self.db, create=True) as l:
             l.workspace_create("acme", "ana")
             l.buy("acme", 5, as_user="ana")
 

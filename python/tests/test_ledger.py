@@ -17,7 +17,7 @@ class LedgerTest(TempDirTest):
         super().setUp()
         self.clock = Clock()
         self.db = self.path("ledger.db")
-        self.l = creditmeter.Ledger(self.db, now_ms=self.clock)
+        self.l = creditmeter.Ledger(self.db, now_ms=self.clock, create=True)
         self.addCleanup(self.l.close)
         self.l.workspace_create("acme", "alice", "default")
 
@@ -237,6 +237,14 @@ class Errors(LedgerTest):
             self.assertLedgerError("busy", -9, l2.buy, "acme", 1, as_user="alice")
         finally:
             other.execute("ROLLBACK")
+
+    def test_a_missing_ledger_is_no_such_ledger_and_no_file_is_made(self):
+        p = self.path("typo.db")
+        self.assertLedgerError("no_such_ledger", -16, creditmeter.Ledger, p)
+        self.assertFalse(os.path.exists(p))
+        with creditmeter.Ledger(p, create=True) as l:
+            l.check()
+        self.assertTrue(os.path.exists(p))
 
     def test_a_file_that_is_not_a_ledger_is_a_storage_failure(self):
         p = self.path("text.db")

@@ -17,7 +17,7 @@ class MeterTest(TempDirTest):
         creditmeter.silence_libav_logs()
         self.clock = Clock()
         self.db = self.path("ledger.db")
-        with creditmeter.Ledger(self.db, now_ms=self.clock) as l:
+        with creditmeter.Ledger(self.db, now_ms=self.clock, create=True) as l:
             l.workspace_create("acme", "alice")
             l.buy("acme", 3, as_user="alice")
         self.logs = []

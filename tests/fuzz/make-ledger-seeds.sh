@@ -77,4 +77,13 @@ s time-only "2024-02-29T23:59:59.999Z"
 # The first 8 bytes of every input are also formatted as an int64 of ms: the extremes.
 printf '\x00\x00\x00\x00\x00\x00\x00\x80check\n' > 44-format-int64-min.txt
 printf '\xff\xff\xff\xff\xff\xff\xff\x7fcheck\n' > 45-format-int64-max.txt
+n=45
+# issue 15: the outbox, alerts, export, metrics, ping, init, usage errors as JSON
+s alerts "alert set acme --below 60 --as alice" "reserve acme j6 10 --as bob" \
+    "--json events --limit 3" "--json alert set acme --below 0 --as alice"
+s events-cursor "--json events --after 0.2 --limit 1" "events --after x.y" "events --limit 99999"
+s export "export --format csv --workspace acme --since 2026-01-01T00:00:00Z" \
+    "export --format ndjson --until 2026-02-01T00:00:00Z" "--json export --format csv"
+s metrics-ping "--json metrics" "metrics" "--json ping --timeout 500" "ping --timeout -1"
+s init-create "init" "--json init" "--create balance acme" "--json --create sweep"
 ls | wc -l

@@ -167,6 +167,7 @@ int main(int argc, char **argv)
         return 1;
     }
     cfg.db = argc > 1 ? argv[1] : "x.db";
+    cfg.create = 1;
     rc = cm_ledger_open(&l, &cfg);
     if (rc == CM_LEDGER_OK)
         rc = cm_ledger_workspace_create(l, "ws", "owner", NULL);
