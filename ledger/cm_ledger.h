@@ -147,6 +147,8 @@ typedef struct cm_ledger_config {
                                       concurrent writers is retried); 0: 5000 ms */
     int synchronous;               /* enum cm_ledger_sync; 0 is FULL (PostgreSQL:
                                       synchronous_commit on; NORMAL: off) */
+    int create;                    /* issue 15: 1 may create a missing ledger; 0 must not
+                                      (the plugin's create=1 maps here) */
 } cm_ledger_config;
 
 /* Result of cm_ledger_buy(), filled in a caller-provided struct. */
@@ -532,6 +534,28 @@ CM_LEDGER_EXTERN int cm_ledger_reserve_noted(cm_ledger *l, const char *ws, const
  * E_ALREADY_RESOLVED (committed or released), E_BUSY, E_STORAGE, E_NOMEM. */
 CM_LEDGER_EXTERN int cm_ledger_renew(cm_ledger *l, const char *job, int64_t lease_s,
                                      cm_ledger_job **out);
+
+/* Renew the leases of many holds in ONE write transaction (a pipeline's keepalive: one
+ * durable write per tick for all its running jobs instead of one per job). Each held
+ * hold of jobs[0..n) gets lease_until = now + lease_s (0: each hold's own lease, the
+ * one asked for at reserve). Per job, results[i] receives OK (renewed), E_INVALID (not
+ * a valid job id), E_NO_JOB, E_LEASE_EXPIRED (it lapsed: it is now released) or
+ * E_ALREADY_RESOLVED (committed or released), and lease_until_ms[i] the hold's lease
+ * end after the call (-1 when there is no hold); *renewed (may be NULL) the number
+ * renewed. A job's refusal does not stop the others. results and lease_until_ms are
+ * the caller's arrays of n. Returns OK (every job has its result), E_INVALID (NULL
+ * arrays, a lease out of range), E_BUSY, E_STORAGE, E_NOMEM: then nothing was renewed
+ * and the results are not meaningful. */
+CM_LEDGER_EXTERN int cm_ledger_renew_many(cm_ledger *l, const char *const *jobs, size_t n,
+                                          int64_t lease_s, int *results,
+                                          int64_t *lease_until_ms, size_t *renewed);
+
+/* Health: is the ledger reachable and writable now? Runs a write transaction that
+ * changes nothing (SQLite takes the write lock, which fails on a read-only file or a
+ * database locked past the busy timeout; PostgreSQL opens a read-write transaction on
+ * the server, which a standby refuses). Returns OK, E_INVALID (l NULL), E_BUSY,
+ * E_STORAGE (cm_ledger_errmsg says why), E_NOMEM. */
+CM_LEDGER_EXTERN int cm_ledger_ping(cm_ledger *l);
 
 /* Turn the hold into a charge of credits (1 <= credits <= held; CM_LEDGER_ALL for the
  * whole hold); the rest goes back. A charge of 0 is E_INVALID: give the hold back with

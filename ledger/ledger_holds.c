@@ -556,3 +556,107 @@ int cm_ledger_job_info(cm_ledger *l, const char *job, cm_ledger_job **out)
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_job_info: out is NULL");
     return job_call(l, job, OP_INFO, 0, NULL, out);
 }
+
+/* ---- renew many, ping (issue 15: the plugin's keepalive and health check) ---- */
+
+typedef struct renew_many_args {
+    const char *const *jobs;
+    size_t n;
+    int64_t lease_s; /* 0: each hold's own lease */
+    int *results;
+    int64_t *lease_until_ms;
+    size_t renewed;
+} renew_many_args;
+
+static int renew_many_body(cm_tx *tx, void *arg)
+{
+    renew_many_args *a = arg;
+    char touched[CM_ID_MAX + 1] = ""; /* the workspace brought up to now last */
+    a->renewed = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        a->lease_until_ms[i] = -1;
+        const char *job = a->jobs[i];
+        if (!job || !*job || strlen(job) > CM_ID_MAX || !cm__text_plain(job)) {
+            a->results[i] = CM_LEDGER_E_INVALID;
+            continue;
+        }
+        cm_hold_row h;
+        int found;
+        int rc = cm__hold_get(tx, job, &h, &found);
+        if (rc)
+            return rc;
+        if (!found) {
+            a->results[i] = CM_LEDGER_E_NO_JOB;
+            continue;
+        }
+        if (strcmp(touched, h.ws) != 0) { /* jobs of one workspace: one touch */
+            int64_t lapsed = tx->stats.holds_lapsed;
+            rc = cm__touch(tx, h.ws);
+            if (!rc && tx->stats.holds_lapsed != lapsed)
+                rc = cm__hold_get(tx, job, &h, &found);
+            if (rc)
+                return rc;
+            snprintf(touched, sizeof touched, "%s", h.ws);
+        } else if (h.state == CM_LEDGER_HELD && h.lease_until_ms <= tx->now) {
+            /* lapsed since this workspace was touched earlier in this call */
+            int64_t lapsed = tx->stats.holds_lapsed;
+            rc = cm__touch(tx, h.ws);
+            if (!rc && tx->stats.holds_lapsed != lapsed)
+                rc = cm__hold_get(tx, job, &h, &found);
+            if (rc)
+                return rc;
+        }
+        a->lease_until_ms[i] = h.lease_until_ms;
+        if (h.state == CM_LEDGER_LAPSED) {
+            a->results[i] = CM_LEDGER_E_LEASE_EXPIRED;
+            continue;
+        }
+        if (h.state != CM_LEDGER_HELD) {
+            a->results[i] = CM_LEDGER_E_ALREADY_RESOLVED;
+            continue;
+        }
+        int64_t lease_s = a->lease_s > 0 ? a->lease_s : h.lease_s;
+        if (lease_s <= 0)
+            lease_s = CM_LEDGER_DEFAULT_LEASE_S;
+        h.lease_until_ms = tx->now + lease_s * 1000;
+        rc = CM_RUN(tx, CM_Q_HOLD_RENEW, NULL, NULL, CM_T(job), CM_I(h.lease_until_ms));
+        if (rc)
+            return rc;
+        a->lease_until_ms[i] = h.lease_until_ms;
+        a->results[i] = CM_LEDGER_OK;
+        a->renewed++;
+    }
+    return CM_LEDGER_OK;
+}
+
+int cm_ledger_renew_many(cm_ledger *l, const char *const *jobs, size_t n, int64_t lease_s,
+                         int *results, int64_t *lease_until_ms, size_t *renewed)
+{
+    if (renewed)
+        *renewed = 0;
+    if ((n > 0 && (!jobs || !results || !lease_until_ms)) || lease_s < 0 ||
+        lease_s > INT64_C(31536000))
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
+                               "renew_many needs the jobs, a result for each and a lease of 0 "
+                               "(each hold's own) or 1 s to one year");
+    if (n == 0)
+        return l ? CM_LEDGER_OK
+                 : cm__ledger_fail(NULL, CM_LEDGER_E_INVALID, "the ledger handle is NULL");
+    renew_many_args a = {jobs, n, lease_s, results, lease_until_ms, 0};
+    int rc = cm__tx_run(l, 1, renew_many_body, &a);
+    if (rc == CM_LEDGER_OK && renewed)
+        *renewed = a.renewed;
+    return rc;
+}
+
+static int ping_body(cm_tx *tx, void *arg)
+{
+    (void)arg;
+    int64_t server = -1; /* a round trip to the storage inside the write transaction */
+    return cm__run(tx, CM_Q_CLOCK_NOW, NULL, 0, cm__cb_int, &server);
+}
+
+int cm_ledger_ping(cm_ledger *l)
+{
+    return cm__tx_run(l, 1, ping_body, NULL);
+}

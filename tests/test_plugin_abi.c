@@ -153,6 +153,7 @@ static void test_open_checks_struct_sizes(void **state)
     cfg.ledger = NULL;
     assert_int_equal(api->open(&cfg, &p, NULL), CM_PLUGIN_E_INVALID);
     cfg.ledger = db;
+    cfg.create = 1; /* a new ledger */
     assert_int_equal(api->open(&cfg, &p, &e), CM_PLUGIN_OK);
     /* a quote struct from a host that sets no size is refused, not overrun */
     cm_plugin_job_spec spec;
@@ -263,7 +264,7 @@ static void test_a_1_0_host_still_works_with_the_1_1_plugin(void **state)
     void *dl;
     const cm_plugin_api *api = load(&dl, 1, 0);
     assert_non_null(api);
-    assert_int_equal(api->abi_minor, 1);
+    assert_int_equal(api->abi_minor, CM_PLUGIN_ABI_MINOR);
     assert_true(api->struct_size >= offsetof(cm_plugin_api, quote) + sizeof(void *));
     cm_plugin_config cfg;
     cm_plugin_config_init(&cfg);
@@ -371,7 +372,7 @@ static void drive_with_sizes(const cm_plugin_api *api, const char *db, const cha
     cm_plugin_config base;
     cm_plugin_config_init(&base);
     memcpy((char *)cfg + sizeof(uint32_t), (char *)&base + sizeof(uint32_t),
-           CM_PLUGIN_CONFIG_SIZE_1_0 - sizeof(uint32_t));
+           (newer ? sizeof base : CM_PLUGIN_CONFIG_SIZE_1_0) - sizeof(uint32_t));
     cm_plugin_error_info *e = host_struct(&he, es);
     cm_plugin *p = NULL;
     assert_int_equal(api->open(cfg, &p, e), CM_PLUGIN_E_INVALID); /* no ledger yet */
@@ -493,17 +494,22 @@ test_a_newer_hosts_larger_structs_are_read_and_written_only_as_far_as_known(void
     unlink(db);
 }
 
-static void test_the_frozen_sizes_are_the_1_0_and_1_1_layouts(void **state)
+static void test_the_frozen_sizes_are_the_1_0_1_1_and_1_2_layouts(void **state)
 {
     (void)state;
     /* 1.1 appended to the quote and the table only */
     assert_true(CM_PLUGIN_QUOTE_SIZE_1_0 < CM_PLUGIN_QUOTE_SIZE_1_1);
     assert_int_equal(CM_PLUGIN_QUOTE_SIZE_1_0, offsetof(cm_plugin_quote, affordable));
     assert_int_equal(CM_PLUGIN_API_SIZE_1_0, offsetof(cm_plugin_api, quote));
-    assert_int_equal(CM_PLUGIN_API_SIZE_1_1, sizeof(cm_plugin_api));
+    assert_int_equal(CM_PLUGIN_API_SIZE_1_1, offsetof(cm_plugin_api, metrics));
+    assert_int_equal(CM_PLUGIN_API_SIZE_1_2, sizeof(cm_plugin_api));
+    /* 1.2 appended to the config (after its 1.0 padding, now explicit) and the table */
+    assert_int_equal(CM_PLUGIN_CONFIG_SIZE_1_0, offsetof(cm_plugin_config, log_record));
+    assert_int_equal(CM_PLUGIN_CONFIG_SIZE_1_2, sizeof(cm_plugin_config));
 #if defined(__x86_64__) || defined(__aarch64__)
     /* the figures plugin/ABI.md lists for LP64 */
     assert_int_equal(CM_PLUGIN_CONFIG_SIZE_1_0, 96);
+    assert_int_equal(CM_PLUGIN_CONFIG_SIZE_1_2, 120);
     assert_int_equal(CM_PLUGIN_JOB_SPEC_SIZE_1_0, 64);
     assert_int_equal(CM_PLUGIN_QUOTE_SIZE_1_0, 520);
     assert_int_equal(CM_PLUGIN_QUOTE_SIZE_1_1, 1184);
@@ -513,6 +519,7 @@ static void test_the_frozen_sizes_are_the_1_0_and_1_1_layouts(void **state)
     assert_int_equal(CM_PLUGIN_ERROR_INFO_SIZE_1_0, 272);
     assert_int_equal(CM_PLUGIN_API_SIZE_1_0, 128);
     assert_int_equal(CM_PLUGIN_API_SIZE_1_1, 136);
+    assert_int_equal(CM_PLUGIN_API_SIZE_1_2, 160);
 #endif
 }
 
@@ -529,7 +536,7 @@ int main(void)
         cmocka_unit_test(test_structs_of_the_1_0_size_are_served_and_nothing_past_them_is_written),
         cmocka_unit_test(
             test_a_newer_hosts_larger_structs_are_read_and_written_only_as_far_as_known),
-        cmocka_unit_test(test_the_frozen_sizes_are_the_1_0_and_1_1_layouts),
+        cmocka_unit_test(test_the_frozen_sizes_are_the_1_0_1_1_and_1_2_layouts),
     };
     if (getenv("CMT_FILTER"))
         cmocka_set_test_filter(getenv("CMT_FILTER"));
