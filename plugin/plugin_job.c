@@ -91,6 +91,21 @@ static int jobs_get(cm_plugin *p, const char *id, cmp_job *out)
     return found;
 }
 
+/* The workspace and user of job id into ws and user (cap bytes each; "" when unknown). */
+static void jobs_who(cm_plugin *p, const char *id, char *ws, char *user, size_t cap)
+{
+    ws[0] = user[0] = '\0';
+    pthread_mutex_lock(&p->mu);
+    for (cmp_job *j = p->jobs; j; j = j->next) {
+        if (strcmp(j->id, id) == 0) {
+            cmp_strlcpy(ws, j->ws, cap);
+            cmp_strlcpy(user, j->user, cap);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
 static void jobs_set_lease(cm_plugin *p, const char *id, int64_t lease_until_ms)
 {
     pthread_mutex_lock(&p->mu);
@@ -668,7 +683,9 @@ static int end_call(cm_plugin *p, int call, const char *job, int64_t credits, co
 /* Counts and logs the job's resolution (not for a replay of a charged job). */
 static void resolved(cm_plugin *p, const cmp_job *j, const char *job, const cm_plugin_outcome *o)
 {
-    cm__ev ev = {.job = job, .credits = o->charged};
+    char ws[256], user[256];
+    jobs_who(p, job, ws, user, sizeof ws);
+    cm__ev ev = {.job = job, .ws = ws, .user = user, .credits = o->charged};
     if (o->hold_state == CM_PLUGIN_HOLD_COMMITTED) {
         ev.event = "commit";
         CM__COUNT(p, (m_->committed++, m_->credits_charged += o->charged,
@@ -758,19 +775,25 @@ int cmp_job_end(cm_plugin *p, const char *job, int ok, const char *output_path,
     if (!o.replayed)
         resolved(p, &j, job, &o);
     else {
-        cm__ev ev = {.event = "commit", .job = job, .credits = o.charged};
+        char ws[256], user[256];
+        jobs_who(p, job, ws, user, sizeof ws);
+        cm__ev ev = {.event = "commit", .job = job, .ws = ws, .user = user, .credits = o.charged};
         cm__log_event(p, CM_PLUGIN_LOG_INFO, &ev,
                       "job %s: already charged %lld credits by an earlier run [retry]", job,
                       (long long)o.charged);
     }
 done:
     cm_ledger_job_free(lj);
+    char ws[256], user[256];
+    jobs_who(p, job, ws, user, sizeof ws);
     if (forget)
         jobs_remove(p, job);
     if (code != CM_PLUGIN_OK) {
         cm__ev ev = {.event = code == CM_PLUGIN_E_LEASE_LAPSED && !j.lapsed ? "lease_lapsed"
                                                                             : "job_failed",
                      .job = job,
+                     .ws = ws,
+                     .user = user,
                      .credits = -1};
         cm__fail_ev(p, &ev, code, o.cause, o.cause_code, "%s", o.message);
     }
