@@ -855,11 +855,14 @@ int main(int argc, char **argv)
         if (o.ping && o.json) {
             fputs("{\"ok\":false,\"error\":{\"code\":", stdout);
             cm__json_escape(stdout, api->err_name(rc));
+            fputs(",\"cause\":", stdout);
+            cm__json_escape(stdout, api->cause_name(e.cause, e.cause_code));
             fputs(",\"message\":", stdout);
             cm__json_escape(stdout, e.message);
             fputs("}}\n", stdout);
         } else if (o.ping) {
-            printf("ping: failed: %s: %s\n", api->err_name(rc), e.message);
+            printf("ping: failed: %s (%s): %s\n", api->err_name(rc),
+                   api->cause_name(e.cause, e.cause_code), e.message);
         } else {
             fprintf(stderr, "cm-pipeline: cannot open the plugin: %s: %s\n", api->err_name(rc),
                     e.message);
