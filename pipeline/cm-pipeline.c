@@ -391,36 +391,49 @@ static const char *grant_kind(int kind)
     return kind == 1 ? "plan" : kind == 2 ? "addon" : kind == 3 ? "refund" : "unknown";
 }
 
+/* The job of the options: by output with --generate, else by input. */
+static void job_spec(const opts *o, cm_plugin_job_spec *spec)
+{
+    memset(spec, 0, sizeof *spec);
+    spec->struct_size = sizeof *spec;
+    spec->job = o->job;
+    spec->workspace = o->workspace;
+    spec->user = o->user;
+    spec->lease_s = o->lease_s;
+    if (o->generate_s > 0) {
+        spec->billing = CM_PLUGIN_BY_OUTPUT;
+        spec->requested_output_ms = (int64_t)(o->generate_s * 1000.0 + 0.5);
+    } else {
+        spec->billing = CM_PLUGIN_BY_INPUT;
+        spec->input_path = o->input;
+    }
+}
+
+/* quote() or job_begin() into *q; a refusal is printed. Returns the plugin's code. */
+static int quote_or_begin(run *r, const cm_plugin_job_spec *spec, cm_plugin_quote *q, int begin)
+{
+    memset(q, 0, sizeof *q);
+    q->struct_size = sizeof *q;
+    int rc = begin ? r->api->job_begin(r->p, spec, q) : r->api->quote(r->p, spec, q);
+    if (rc != CM_PLUGIN_OK && q->cause != CM_PLUGIN_CAUSE_NONE)
+        printf("refused: %s (%s: %s): %s\n", r->api->err_name(rc),
+               q->cause == CM_PLUGIN_CAUSE_PROBE ? "probe" : "ledger",
+               r->api->cause_name(q->cause, q->cause_code), q->message);
+    else if (rc != CM_PLUGIN_OK)
+        printf("refused: %s: %s\n", r->api->err_name(rc), q->message);
+    return rc;
+}
+
 /* --quote-only: the price and whether the workspace can afford it, nothing held. */
 static int run_quote(run *r)
 {
     const opts *o = r->o;
     cm_plugin_job_spec spec;
-    memset(&spec, 0, sizeof spec);
-    spec.struct_size = sizeof spec;
-    spec.job = o->job;
-    spec.workspace = o->workspace;
-    spec.user = o->user;
-    if (o->generate_s > 0) {
-        spec.billing = CM_PLUGIN_BY_OUTPUT;
-        spec.requested_output_ms = (int64_t)(o->generate_s * 1000.0 + 0.5);
-    } else {
-        spec.billing = CM_PLUGIN_BY_INPUT;
-        spec.input_path = o->input;
-    }
+    job_spec(o, &spec);
+    spec.lease_s = 0;
     cm_plugin_quote q;
-    memset(&q, 0, sizeof q);
-    q.struct_size = sizeof q;
-    int rc = r->api->quote(r->p, &spec, &q);
-    if (rc != CM_PLUGIN_OK) {
-        if (q.cause != CM_PLUGIN_CAUSE_NONE)
-            printf("refused: %s (%s: %s): %s\n", r->api->err_name(rc),
-                   q.cause == CM_PLUGIN_CAUSE_PROBE ? "probe" : "ledger",
-                   r->api->cause_name(q.cause, q.cause_code), q.message);
-        else
-            printf("refused: %s: %s\n", r->api->err_name(rc), q.message);
+    if (quote_or_begin(r, &spec, &q, 0) != CM_PLUGIN_OK)
         return EXIT_REFUSED;
-    }
     opts shown = *o;
     if (!shown.job)
         shown.job = "(quote only)";
@@ -463,33 +476,12 @@ static int run_job(run *r)
     const opts *o = r->o;
     const cm_plugin_api *api = r->api;
     cm_plugin_job_spec spec;
-    memset(&spec, 0, sizeof spec);
-    spec.struct_size = sizeof spec;
-    spec.job = o->job;
-    spec.workspace = o->workspace;
-    spec.user = o->user;
-    spec.lease_s = o->lease_s;
-    int64_t gen_ms = (int64_t)(o->generate_s * 1000.0 + 0.5);
-    if (o->generate_s > 0) {
-        spec.billing = CM_PLUGIN_BY_OUTPUT;
-        spec.requested_output_ms = gen_ms;
-    } else {
-        spec.billing = CM_PLUGIN_BY_INPUT;
-        spec.input_path = o->input;
-    }
+    job_spec(o, &spec);
+    int64_t gen_ms = spec.requested_output_ms;
     cm_plugin_quote q;
-    memset(&q, 0, sizeof q);
-    q.struct_size = sizeof q;
-    int rc = api->job_begin(r->p, &spec, &q);
-    if (rc != CM_PLUGIN_OK) {
-        if (q.cause != CM_PLUGIN_CAUSE_NONE)
-            printf("refused: %s (%s: %s): %s\n", api->err_name(rc),
-                   q.cause == CM_PLUGIN_CAUSE_PROBE ? "probe" : "ledger",
-                   api->cause_name(q.cause, q.cause_code), q.message);
-        else
-            printf("refused: %s: %s\n", api->err_name(rc), q.message);
+    int rc = quote_or_begin(r, &spec, &q, 1);
+    if (rc != CM_PLUGIN_OK)
         return EXIT_REFUSED;
-    }
     print_quote(o, &q);
     if (q.hold_state == CM_PLUGIN_HOLD_COMMITTED)
         printf("hold: job %s was already charged; this run is not charged again\n", o->job);

@@ -391,31 +391,42 @@ static int spec_in(cm_plugin_job_spec *s, const cm_plugin_job_spec *host)
     return cmp_copy_in(s, sizeof *s, host, CM_PLUGIN_JOB_SPEC_SIZE_1_0);
 }
 
-/* What job_begin and quote() share before the ledger: the host's spec read over the
- * defaults, the quote struct checked (quote_min: its smallest struct_size) and set up,
- * the spec checked, the input measured and priced. Returns OK, or the code to report;
- * *abi is set when the host's structs were refused (then *q is not to be written). */
-static int prepare(cm_plugin *p, const cm_plugin_job_spec *host_spec, cm_plugin_quote *quote,
-                   size_t quote_min, int need_job, cm_plugin_job_spec *spec, cm_plugin_quote *q,
-                   char *binding, size_t bcap, int *abi)
+/* One job_begin or quote() call: the host's spec read over the defaults, the quote
+ * being made, the input binding. */
+typedef struct call {
+    cm_plugin_job_spec spec;
+    cm_plugin_quote q;
+    char binding[256];
+} call;
+
+/* What job_begin and quote() share before the ledger: the arguments and the host's
+ * structs checked (quote_min: the quote's smallest struct_size), the spec read, the
+ * input measured and priced, into *c. Returns OK or the code to report; *early is set
+ * when the call must return that code at once, writing nothing (NULL arguments, struct
+ * sizes the plugin cannot serve). */
+static int prepare(cm_plugin *p, const char *what, const cm_plugin_job_spec *host_spec,
+                   const cm_plugin_quote *quote, size_t quote_min, int need_job, call *c,
+                   int *early)
 {
-    *abi = 0;
-    quote_init(q);
-    binding[0] = '\0';
-    if (spec_in(spec, host_spec) != 0 || quote->struct_size < quote_min) {
-        *abi = 1;
-        return CM_PLUGIN_E_ABI;
-    }
-    if (!spec_ok(spec, need_job)) {
-        snprintf(q->message, sizeof q->message,
+    *early = 1;
+    if (!p || !host_spec || !quote)
+        return cmp_fail(p, CM_PLUGIN_E_INVALID, 0, 0, "%s: NULL argument", what);
+    quote_init(&c->q);
+    c->binding[0] = '\0';
+    if (spec_in(&c->spec, host_spec) != 0 || quote->struct_size < quote_min)
+        return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "%s: struct_size below ABI %s", what,
+                        need_job ? "1.0" : "1.1");
+    *early = 0;
+    if (!spec_ok(&c->spec, need_job)) {
+        snprintf(c->q.message, sizeof c->q.message,
                  "%s needs %sa workspace, user, a billing kind and its input path or requested "
                  "length",
-                 need_job ? "job_begin" : "quote", need_job ? "a job id, " : "");
+                 what, need_job ? "a job id, " : "");
         return CM_PLUGIN_E_INVALID;
     }
-    int code = measure(p, spec, q, binding, bcap);
+    int code = measure(p, &c->spec, &c->q, c->binding, sizeof c->binding);
     if (code == CM_PLUGIN_OK)
-        CM__COUNT(p, m_->credits_quoted += q->credits);
+        CM__COUNT(p, m_->credits_quoted += c->q.credits);
     return code;
 }
 
@@ -431,17 +442,13 @@ static cm__ev spec_ev(const char *event, const cm_plugin_job_spec *spec, int64_t
 
 int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *host_spec, cm_plugin_quote *quote)
 {
-    if (!p || !host_spec || !quote)
-        return cmp_fail(p, CM_PLUGIN_E_INVALID, 0, 0, "job_begin: NULL argument");
-    cm_plugin_job_spec spec_copy;
-    const cm_plugin_job_spec *spec = &spec_copy;
-    cm_plugin_quote q;
-    char binding[256];
-    int abi;
-    int code = prepare(p, host_spec, quote, CM_PLUGIN_QUOTE_SIZE_1_0, 1, &spec_copy, &q, binding,
-                       sizeof binding, &abi);
-    if (abi)
-        return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "job_begin: struct_size below ABI 1.0");
+    call c;
+    int early;
+    int code = prepare(p, "job_begin", host_spec, quote, CM_PLUGIN_QUOTE_SIZE_1_0, 1, &c, &early);
+    if (early)
+        return code;
+    const cm_plugin_job_spec *spec = &c.spec;
+    cm_plugin_quote *q = &c.q;
     if (code != CM_PLUGIN_OK)
         goto done;
 
@@ -450,115 +457,111 @@ int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *host_spec, cm_plugin_q
      * binding makes the job id name this input only. */
     cm_ledger_job *j = NULL;
     int64_t t0 = cm__mono_ns();
-    int rc = cm_ledger_reserve_bound(p->ledger, spec->workspace, spec->job, q.credits, spec->user,
-                                     lease_s, q.receipt, binding, &j);
+    int rc = cm_ledger_reserve_bound(p->ledger, spec->workspace, spec->job, q->credits, spec->user,
+                                     lease_s, q->receipt, c.binding, &j);
     cm__ledger_timed(p, CM__LC_RESERVE, t0, rc);
     if (rc != CM_LEDGER_OK) {
-        code = refuse_reserve(p, spec, rc, &q);
+        code = refuse_reserve(p, spec, rc, q);
         goto done;
     }
-    q.hold_state = cmp_hold_state(j->state);
-    q.lease_until_ms = j->lease_until_ms;
+    q->hold_state = cmp_hold_state(j->state);
+    q->lease_until_ms = j->lease_until_ms;
     int committed = j->state == CM_LEDGER_COMMITTED;
     cmp_job seen;
-    q.replayed = j->state != CM_LEDGER_HELD || jobs_get(p, spec->job, &seen);
+    q->replayed = j->state != CM_LEDGER_HELD || jobs_get(p, spec->job, &seen);
     if (committed && j->refunded > 0) {
         /* support gave the charge back: the job is over, running it again is not free */
         code = CM_PLUGIN_E_JOB_CLOSED;
-        q.cause = CM_PLUGIN_CAUSE_LEDGER;
-        q.cause_code = CM_LEDGER_E_JOB_CLOSED;
-        snprintf(q.message, sizeof q.message,
+        q->cause = CM_PLUGIN_CAUSE_LEDGER;
+        q->cause_code = CM_LEDGER_E_JOB_CLOSED;
+        snprintf(q->message, sizeof q->message,
                  "job %s was charged %lld credits and %lld were refunded since: the job is "
                  "closed; a new attempt needs a new id",
                  spec->job, (long long)j->charged, (long long)j->refunded);
         cm_ledger_job_free(j);
         goto done;
     }
-    q.affordable = 1;
-    grants_from_takes(&q, j->takes, j->n_takes);
+    q->affordable = 1;
+    grants_from_takes(q, j->takes, j->n_takes);
     cm_ledger_job_free(j);
     cmp_job fields = {.billing = spec->billing,
-                      .credits = q.credits,
+                      .credits = q->credits,
                       .lease_s = lease_s,
                       .committed = committed,
-                      .lease_until_ms = q.lease_until_ms,
+                      .lease_until_ms = q->lease_until_ms,
                       .requested_ms =
                           spec->billing == CM_PLUGIN_BY_OUTPUT ? spec->requested_output_ms : -1};
     if (jobs_put(p, spec, &fields) != 0) {
         /* the hold stands and lapses with its lease; a retry of job_begin finds it */
         code = CM_PLUGIN_E_NOMEM;
-        cmp_strlcpy(q.message, "out of memory", sizeof q.message);
+        cmp_strlcpy(q->message, "out of memory", sizeof q->message);
         goto done;
     }
-    if (!q.replayed)
-        CM__COUNT(p, (m_->begun++, m_->credits_held += q.credits));
+    if (!q->replayed)
+        CM__COUNT(p, (m_->begun++, m_->credits_held += q->credits));
     cm_ledger_balance_result *b = NULL;
     t0 = cm__mono_ns();
     rc = cm_ledger_balance(p->ledger, spec->workspace, spec->user, &b);
     cm__ledger_timed(p, CM__LC_BALANCE, t0, rc);
     if (rc == CM_LEDGER_OK) {
-        q.available = b->available;
+        q->available = b->available;
         cm_ledger_balance_free(b);
     }
-    cm__ev ev = spec_ev("job_begin", spec, q.credits);
+    cm__ev ev = spec_ev("job_begin", spec, q->credits);
     cm__log_event(p, CM_PLUGIN_LOG_INFO, &ev, "job %s: %s %lld credits (%lld ms, %s)%s", spec->job,
-                  committed ? "already charged" : "holding", (long long)q.credits,
-                  (long long)q.billable_ms, q.method_name, q.replayed ? " [retry]" : "");
+                  committed ? "already charged" : "holding", (long long)q->credits,
+                  (long long)q->billable_ms, q->method_name, q->replayed ? " [retry]" : "");
 done:
     if (code != CM_PLUGIN_OK) {
-        cm__ev fev = spec_ev("job_refused", spec, q.credits > 0 ? q.credits : -1);
-        cm__fail_ev(p, &fev, code, q.cause, q.cause_code, "%s", q.message);
+        cm__ev fev = spec_ev("job_refused", spec, q->credits > 0 ? q->credits : -1);
+        cm__fail_ev(p, &fev, code, q->cause, q->cause_code, "%s", q->message);
         CM__COUNT(p, m_->refused[-code < CM__CODES ? -code : 0]++);
     }
-    cmp_copy_out(quote, &q, sizeof q);
+    cmp_copy_out(quote, q, sizeof *q);
     return code;
 }
 
 int cmp_quote(cm_plugin *p, const cm_plugin_job_spec *host_spec, cm_plugin_quote *quote)
 {
-    if (!p || !host_spec || !quote)
-        return cmp_fail(p, CM_PLUGIN_E_INVALID, 0, 0, "quote: NULL argument");
-    cm_plugin_job_spec spec_copy;
-    const cm_plugin_job_spec *spec = &spec_copy;
-    cm_plugin_quote q;
-    char binding[256];
-    int abi;
-    int code = prepare(p, host_spec, quote, CM_PLUGIN_QUOTE_SIZE_1_1, 0, &spec_copy, &q, binding,
-                       sizeof binding, &abi);
-    if (abi)
-        return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "quote: struct_size below ABI 1.1");
+    call c;
+    int early;
+    int code = prepare(p, "quote", host_spec, quote, CM_PLUGIN_QUOTE_SIZE_1_1, 0, &c, &early);
+    if (early)
+        return code;
+    const cm_plugin_job_spec *spec = &c.spec;
+    cm_plugin_quote *q = &c.q;
     if (code != CM_PLUGIN_OK)
         goto done;
     cm_ledger_quote_result *lq = NULL;
     int64_t t0 = cm__mono_ns();
-    int rc = cm_ledger_quote(p->ledger, spec->workspace, q.credits, spec->user, &lq);
+    int rc = cm_ledger_quote(p->ledger, spec->workspace, q->credits, spec->user, &lq);
     cm__ledger_timed(p, CM__LC_QUOTE, t0, rc);
     if (rc != CM_LEDGER_OK) {
         code = cmp_from_ledger(rc);
-        q.cause = CM_PLUGIN_CAUSE_LEDGER;
-        q.cause_code = rc;
+        q->cause = CM_PLUGIN_CAUSE_LEDGER;
+        q->cause_code = rc;
         if (code == CM_PLUGIN_E_FORBIDDEN)
-            snprintf(q.message, sizeof q.message,
+            snprintf(q->message, sizeof q->message,
                      "forbidden: %s is not a member of workspace %s (or it does not exist)",
                      spec->user, spec->workspace);
         else
-            snprintf(q.message, sizeof q.message, "quote: %s", cm_ledger_errmsg(p->ledger));
+            snprintf(q->message, sizeof q->message, "quote: %s", cm_ledger_errmsg(p->ledger));
         goto done;
     }
-    q.available = lq->available;
-    q.affordable = lq->affordable;
-    grants_from_takes(&q, lq->takes, lq->n_takes);
+    q->available = lq->available;
+    q->affordable = lq->affordable;
+    grants_from_takes(q, lq->takes, lq->n_takes);
     cm_ledger_quote_free(lq);
-    cm__ev ev = spec_ev("quote", spec, q.credits);
+    cm__ev ev = spec_ev("quote", spec, q->credits);
     cm__log_event(p, CM_PLUGIN_LOG_DEBUG, &ev, "quote: %lld credits, %s (%lld available)",
-                  (long long)q.credits, q.affordable ? "affordable" : "not affordable",
-                  (long long)q.available);
+                  (long long)q->credits, q->affordable ? "affordable" : "not affordable",
+                  (long long)q->available);
 done:
     if (code != CM_PLUGIN_OK) {
-        cm__ev fev = spec_ev("quote", spec, q.credits > 0 ? q.credits : -1);
-        cm__fail_ev(p, &fev, code, q.cause, q.cause_code, "%s", q.message);
+        cm__ev fev = spec_ev("quote", spec, q->credits > 0 ? q->credits : -1);
+        cm__fail_ev(p, &fev, code, q->cause, q->cause_code, "%s", q->message);
     }
-    cmp_copy_out(quote, &q, sizeof q);
+    cmp_copy_out(quote, q, sizeof *q);
     return code;
 }
 

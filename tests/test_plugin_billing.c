@@ -14,36 +14,17 @@
 #include "test_plugin_util.h"
 
 #define WS "acme"
-#define OUT_SIZE 16384
 
-typedef struct fixture {
-    char db[512], out[512], thumb[512];
-    char log[OUT_SIZE];
-} fixture;
+typedef cmt_fixture fixture;
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    cmt_path(f->db, sizeof f->db, "billing.db");
-    cmt_path(f->out, sizeof f->out, "out.mp4");
-    cmt_path(f->thumb, sizeof f->thumb, "out.png");
-    if (cmt_ledger_setup(f->db, WS, 10) != 0)
-        return -1;
-    *state = f;
-    return 0;
+    return cmt_fixture_setup(state, "billing", WS, 10);
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    assert_int_equal(cmt_ledger_check(f->db), 0);
-    unlink(f->db);
-    unlink(f->out);
-    unlink(f->thumb);
-    free(f);
-    return 0;
+    return cmt_fixture_teardown(state);
 }
 
 static int run_job(fixture *f, const char *user, const char *job, const char *input,
