@@ -82,7 +82,10 @@
  * Threading. A cm_plugin handle may be used from any number of threads at once,
  * except open/close (see each function). Different jobs may run in different threads
  * at once; the hooks of one job must not overlap (call them in order, from any
- * thread). The plugin changes no process-wide state: no log callbacks or levels of
+ * thread). Each open handle runs one thread of its own (ABI 1.2: the lease keepalive,
+ * unless keepalive_divisor is -1), started by open and joined by close; it calls the
+ * ledger, the clock and the log callbacks, nothing else. The plugin changes no
+ * process-wide state: no log callbacks or levels of
  * libav*, no sqlite3_config, no signal handlers, no environment. Its own code keeps no
  * global variables (every state is in a handle); the probe and ledger linked into it
  * keep a few, none of which a host can observe: the ledger's thread-local variables
@@ -238,8 +241,9 @@ typedef struct cm_plugin cm_plugin; /* opaque handle */
 
 /*
  * Configuration of open(). Start with cm_plugin_config_init(); the plugin copies
- * what it keeps. Callbacks may be called from any thread that calls into the handle,
- * possibly from several at once, and must not call back into the plugin.
+ * what it keeps. Callbacks may be called from any thread that calls into the handle
+ * and from the handle's keepalive thread (ABI 1.2), possibly from several at once, and
+ * must not call back into the plugin.
  */
 typedef struct cm_plugin_config {
     uint32_t struct_size;
