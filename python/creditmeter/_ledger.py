@@ -19,7 +19,8 @@ SYNC = {"full": 0, "normal": 1}
 # ---- the C structs, field for field as in cm_ledger.h ----------------------------------
 class Config(Structure):
     _fields_ = [("struct_size", c_uint32), ("db", c_char_p), ("now_ms", CLOCK_FN),
-                ("clock_user", c_void_p), ("busy_timeout_ms", c_int), ("synchronous", c_int)]
+                ("clock_user", c_void_p), ("busy_timeout_ms", c_int), ("synchronous", c_int),
+                ("create", c_int)]  # issue 15: 1 may create a missing ledger
 
 
 class CPurchase(Structure):
