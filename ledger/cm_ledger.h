@@ -547,8 +547,8 @@ CM_LEDGER_EXTERN int cm_ledger_renew(cm_ledger *l, const char *job, int64_t leas
  * arrays, a lease out of range), E_BUSY, E_STORAGE, E_NOMEM: then nothing was renewed
  * and the results are not meaningful. */
 CM_LEDGER_EXTERN int cm_ledger_renew_many(cm_ledger *l, const char *const *jobs, size_t n,
-                                          int64_t lease_s, int *results,
-                                          int64_t *lease_until_ms, size_t *renewed);
+                                          int64_t lease_s, int *results, int64_t *lease_until_ms,
+                                          size_t *renewed);
 
 /* Health: is the ledger reachable and writable now? Runs a write transaction that
  * changes nothing (SQLite takes the write lock, which fails on a read-only file or a
