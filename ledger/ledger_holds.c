@@ -411,6 +411,18 @@ static int take_note(void *ctx, const cm_sv *cols, int ncols)
     return 0;
 }
 
+/* Bring the workspace of hold h up to now and read h again if that lapsed a hold (it
+ * may have been this one). */
+static int touch_reload(cm_tx *tx, const char *job, cm_hold_row *h)
+{
+    int found;
+    int64_t lapsed = tx->stats.holds_lapsed;
+    int rc = cm__touch(tx, h->ws);
+    if (!rc && tx->stats.holds_lapsed != lapsed)
+        rc = cm__hold_get(tx, job, h, &found);
+    return rc;
+}
+
 /* Find the hold and bring its workspace up to now (which may lapse it). */
 static int load_hold(cm_tx *tx, const char *job, cm_hold_row *h)
 {
@@ -419,13 +431,7 @@ static int load_hold(cm_tx *tx, const char *job, cm_hold_row *h)
     if (!rc && !found)
         return cm__ledger_fail(tx->l, CM_LEDGER_E_NO_JOB, "no hold was ever made for job '%s'",
                                job);
-    if (rc)
-        return rc;
-    int64_t lapsed = tx->stats.holds_lapsed;
-    rc = cm__touch(tx, h->ws);
-    if (!rc && tx->stats.holds_lapsed != lapsed) /* it may have been this one */
-        rc = cm__hold_get(tx, job, h, &found);
-    return rc;
+    return rc ? rc : touch_reload(tx, job, h);
 }
 
 static int job_body(cm_tx *tx, void *arg)
@@ -589,22 +595,13 @@ static int renew_many_body(cm_tx *tx, void *arg)
             a->results[i] = CM_LEDGER_E_NO_JOB;
             continue;
         }
-        if (strcmp(touched, h.ws) != 0) { /* jobs of one workspace: one touch */
-            int64_t lapsed = tx->stats.holds_lapsed;
-            rc = cm__touch(tx, h.ws);
-            if (!rc && tx->stats.holds_lapsed != lapsed)
-                rc = cm__hold_get(tx, job, &h, &found);
+        /* jobs of one workspace: one touch, unless a hold's lease ended since */
+        if (strcmp(touched, h.ws) != 0 ||
+            (h.state == CM_LEDGER_HELD && h.lease_until_ms <= tx->now)) {
+            rc = touch_reload(tx, job, &h);
             if (rc)
                 return rc;
             snprintf(touched, sizeof touched, "%s", h.ws);
-        } else if (h.state == CM_LEDGER_HELD && h.lease_until_ms <= tx->now) {
-            /* lapsed since this workspace was touched earlier in this call */
-            int64_t lapsed = tx->stats.holds_lapsed;
-            rc = cm__touch(tx, h.ws);
-            if (!rc && tx->stats.holds_lapsed != lapsed)
-                rc = cm__hold_get(tx, job, &h, &found);
-            if (rc)
-                return rc;
         }
         a->lease_until_ms[i] = h.lease_until_ms;
         if (h.state == CM_LEDGER_LAPSED) {
