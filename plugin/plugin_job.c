@@ -440,15 +440,10 @@ static cm__ev spec_ev(const char *event, const cm_plugin_job_spec *spec, int64_t
                     .credits = credits};
 }
 
-int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *host_spec, cm_plugin_quote *quote)
+/* job_begin once measured and priced (code: prepare's), into *quote. */
+static int begin_priced(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *q,
+                        const char *binding, int code, cm_plugin_quote *quote)
 {
-    call c;
-    int early;
-    int code = prepare(p, "job_begin", host_spec, quote, CM_PLUGIN_QUOTE_SIZE_1_0, 1, &c, &early);
-    if (early)
-        return code;
-    const cm_plugin_job_spec *spec = &c.spec;
-    cm_plugin_quote *q = &c.q;
     if (code != CM_PLUGIN_OK)
         goto done;
 
@@ -458,7 +453,7 @@ int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *host_spec, cm_plugin_q
     cm_ledger_job *j = NULL;
     int64_t t0 = cm__mono_ns();
     int rc = cm_ledger_reserve_bound(p->ledger, spec->workspace, spec->job, q->credits, spec->user,
-                                     lease_s, q->receipt, c.binding, &j);
+                                     lease_s, q->receipt, binding, &j);
     cm__ledger_timed(p, CM__LC_RESERVE, t0, rc);
     if (rc != CM_LEDGER_OK) {
         code = refuse_reserve(p, spec, rc, q);
@@ -521,15 +516,18 @@ done:
     return code;
 }
 
-int cmp_quote(cm_plugin *p, const cm_plugin_job_spec *host_spec, cm_plugin_quote *quote)
+int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *host_spec, cm_plugin_quote *quote)
 {
     call c;
-    int early;
-    int code = prepare(p, "quote", host_spec, quote, CM_PLUGIN_QUOTE_SIZE_1_1, 0, &c, &early);
-    if (early)
-        return code;
-    const cm_plugin_job_spec *spec = &c.spec;
-    cm_plugin_quote *q = &c.q;
+    int early,
+        code = prepare(p, "job_begin", host_spec, quote, CM_PLUGIN_QUOTE_SIZE_1_0, 1, &c, &early);
+    return early ? code : begin_priced(p, &c.spec, &c.q, c.binding, code, quote);
+}
+
+/* quote once measured and priced (code: prepare's), into *quote. */
+static int quote_priced(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *q, int code,
+                        cm_plugin_quote *quote)
+{
     if (code != CM_PLUGIN_OK)
         goto done;
     cm_ledger_quote_result *lq = NULL;
@@ -563,6 +561,14 @@ done:
     }
     cmp_copy_out(quote, q, sizeof *q);
     return code;
+}
+
+int cmp_quote(cm_plugin *p, const cm_plugin_job_spec *host_spec, cm_plugin_quote *quote)
+{
+    call c;
+    int early,
+        code = prepare(p, "quote", host_spec, quote, CM_PLUGIN_QUOTE_SIZE_1_1, 0, &c, &early);
+    return early ? code : quote_priced(p, &c.spec, &c.q, code, quote);
 }
 
 /* ---- stages ------------------------------------------------------------------------ */

@@ -60,6 +60,19 @@ static const cm_plugin_api *load(void **dl, uint32_t major, uint32_t minor)
     return entry(major, minor);
 }
 
+/* A ledger at db (named name) with workspace ws holding credits, and the plugin loaded
+ * for a host of ABI 1.minor. */
+static const cm_plugin_api *ledger_and_plugin(char *db, size_t n, const char *name, const char *ws,
+                                              int64_t credits, uint32_t minor)
+{
+    cmt_path(db, n, name);
+    assert_int_equal(cmt_ledger_setup(db, ws, credits), 0);
+    void *dl;
+    const cm_plugin_api *api = load(&dl, CM_PLUGIN_ABI_MAJOR, minor);
+    assert_non_null(api);
+    return api;
+}
+
 static void test_plugin_negotiates_the_abi_version(void **state)
 {
     (void)state;
@@ -220,10 +233,8 @@ static void test_one_handle_serves_several_threads(void **state)
 {
     (void)state;
     char db[512];
-    cmt_path(db, sizeof db, "threads.db");
-    assert_int_equal(cmt_ledger_setup(db, "threads", 30), 0);
-    void *dl;
-    const cm_plugin_api *api = load(&dl, CM_PLUGIN_ABI_MAJOR, CM_PLUGIN_ABI_MINOR);
+    const cm_plugin_api *api =
+        ledger_and_plugin(db, sizeof db, "threads.db", "threads", 30, CM_PLUGIN_ABI_MINOR);
     cm_plugin_config cfg;
     cm_plugin_config_init(&cfg);
     cfg.ledger = db;
@@ -247,7 +258,6 @@ static void test_one_handle_serves_several_threads(void **state)
     assert_int_equal(b.held, 0);
     assert_int_equal(api->balance(p, "threads", "mallory", &b), CM_PLUGIN_E_FORBIDDEN);
     api->close(p);
-    unload(dl);
     assert_int_equal(cmt_ledger_check(db), 0);
     unlink(db);
 }
@@ -259,11 +269,7 @@ static void test_a_1_0_host_still_works_with_the_1_1_plugin(void **state)
 {
     (void)state;
     char db[512];
-    cmt_path(db, sizeof db, "abi10.db");
-    assert_int_equal(cmt_ledger_setup(db, "old", 5), 0);
-    void *dl;
-    const cm_plugin_api *api = load(&dl, 1, 0);
-    assert_non_null(api);
+    const cm_plugin_api *api = ledger_and_plugin(db, sizeof db, "abi10.db", "old", 5, 0);
     assert_int_equal(api->abi_minor, CM_PLUGIN_ABI_MINOR);
     assert_true(api->struct_size >= offsetof(cm_plugin_api, quote) + sizeof(void *));
     cm_plugin_config cfg;
@@ -319,7 +325,6 @@ static void test_a_1_0_host_still_works_with_the_1_1_plugin(void **state)
     assert_int_equal(b.available, 4);
     assert_int_equal(b.held, 0);
     api->close(p);
-    unload(dl);
     assert_int_equal(cmt_ledger_check(db), 0);
     unlink(db);
 }
@@ -468,13 +473,8 @@ static void test_structs_of_the_1_0_size_are_served_and_nothing_past_them_is_wri
 {
     (void)state;
     char db[512];
-    cmt_path(db, sizeof db, "sizes10.db");
-    assert_int_equal(cmt_ledger_setup(db, "sizes", 10), 0);
-    void *dl;
-    const cm_plugin_api *api = load(&dl, 1, 0);
-    assert_non_null(api);
+    const cm_plugin_api *api = ledger_and_plugin(db, sizeof db, "sizes10.db", "sizes", 10, 0);
     drive_with_sizes(api, db, "sizes-1", 0);
-    unload(dl);
     assert_int_equal(cmt_ledger_check(db), 0);
     unlink(db);
 }
@@ -484,12 +484,9 @@ test_a_newer_hosts_larger_structs_are_read_and_written_only_as_far_as_known(void
 {
     (void)state;
     char db[512];
-    cmt_path(db, sizeof db, "sizesnew.db");
-    assert_int_equal(cmt_ledger_setup(db, "sizes", 10), 0);
-    void *dl;
-    const cm_plugin_api *api = load(&dl, CM_PLUGIN_ABI_MAJOR, CM_PLUGIN_ABI_MINOR);
+    const cm_plugin_api *api =
+        ledger_and_plugin(db, sizeof db, "sizesnew.db", "sizes", 10, CM_PLUGIN_ABI_MINOR);
     drive_with_sizes(api, db, "sizes-2", TAIL);
-    unload(dl);
     assert_int_equal(cmt_ledger_check(db), 0);
     unlink(db);
 }
