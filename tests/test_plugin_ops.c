@@ -361,8 +361,14 @@ static long long wait_for(const cm_plugin_api *api, cm_plugin *p, const char *se
 static void test_a_thousand_jobs_renew_in_one_ledger_transaction_per_tick(void **state)
 {
     (void)state;
+    /* a thousand durable reserves: on tmpfs where there is one (fsync costs nothing
+     * there; the batching is counted, not timed) */
     char db[512];
-    cmt_path(db, sizeof db, "ops-many.db");
+    struct stat shm;
+    if (stat("/dev/shm", &shm) == 0 && S_ISDIR(shm.st_mode) && access("/dev/shm", W_OK) == 0)
+        snprintf(db, sizeof db, "/dev/shm/cm-test-ops-many-%ld.db", (long)getpid());
+    else
+        cmt_path(db, sizeof db, "ops-many.db");
     assert_int_equal(cmt_ledger_setup(db, WS, MANY), 0);
     const cm_plugin_api *api = load();
     cm_plugin_config cfg;
@@ -420,6 +426,11 @@ static void test_a_thousand_jobs_renew_in_one_ledger_transaction_per_tick(void *
     free(m);
     api->close(p);
     assert_int_equal(cmt_ledger_check(db), 0);
+    char side[600];
+    snprintf(side, sizeof side, "%s-wal", db);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", db);
+    unlink(side);
     unlink(db);
 }
 
