@@ -32,6 +32,9 @@ typedef struct cmp_job {
     int64_t lease_s;        /* renewed to this at every hook */
     int committed;          /* the hold was already charged when the job began (a retry) */
     int64_t lease_until_ms; /* the hold's lease end as the ledger last reported it */
+    int64_t renewed_ms;     /* when it was last renewed (or reserved), on the plugin's clock:
+                               due-ness is measured on one clock, so a ledger server whose
+                               clock is ahead or behind cannot make a renewal late */
     int64_t requested_ms;   /* by output: the length asked for; -1 by input */
     char *ws, *user;        /* for the log records of the keepalive */
     int lapsed;             /* the keepalive found the hold lapsed (logged and counted once) */

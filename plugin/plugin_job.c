@@ -106,12 +106,12 @@ static void jobs_who(cm_plugin *p, const char *id, char *ws, char *user, size_t 
     pthread_mutex_unlock(&p->mu);
 }
 
-static void jobs_set_lease(cm_plugin *p, const char *id, int64_t lease_until_ms)
+static void jobs_set_lease(cm_plugin *p, const char *id, int64_t lease_until_ms, int64_t renewed_ms)
 {
     pthread_mutex_lock(&p->mu);
     for (cmp_job *j = p->jobs; j; j = j->next)
         if (strcmp(j->id, id) == 0)
-            j->lease_until_ms = lease_until_ms;
+            j->lease_until_ms = lease_until_ms, j->renewed_ms = renewed_ms;
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -451,7 +451,7 @@ static int begin_priced(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_
     /* Why it costs what it costs, kept with the hold for support staff; the input
      * binding makes the job id name this input only. */
     cm_ledger_job *j = NULL;
-    int64_t t0 = cm__mono_ns();
+    int64_t t0 = cm__mono_ns(), asked_ms = cmp_now_ms(p);
     int rc = cm_ledger_reserve_bound(p->ledger, spec->workspace, spec->job, q->credits, spec->user,
                                      lease_s, q->receipt, binding, &j);
     cm__ledger_timed(p, CM__LC_RESERVE, t0, rc);
@@ -484,6 +484,7 @@ static int begin_priced(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_
                       .lease_s = lease_s,
                       .committed = committed,
                       .lease_until_ms = q->lease_until_ms,
+                      .renewed_ms = asked_ms,
                       .requested_ms =
                           spec->billing == CM_PLUGIN_BY_OUTPUT ? spec->requested_output_ms : -1};
     if (jobs_put(p, spec, &fields) != 0) {
@@ -587,9 +588,10 @@ static int renew(cm_plugin *p, const char *job, const char *what)
                            CM_LEDGER_E_LEASE_EXPIRED, "%s: job %s: its hold lapsed", what, job);
     /* A hook right after another one (stage_end, then the next stage_begin) or right
      * after a keepalive tick would move the lease end by milliseconds for the price of
-     * a durable write: while at least 90 % of the lease is still ahead, the renewal is
-     * already done. */
-    if (j.lease_until_ms - cmp_now_ms(p) >= j.lease_s * 900)
+     * a durable write: while at least 90 % of the lease is still ahead (less than 10 %
+     * of it passed since the last renewal), the renewal is already done. */
+    int64_t asked_ms = cmp_now_ms(p);
+    if (asked_ms - j.renewed_ms < j.lease_s * 100)
         return CM_PLUGIN_OK;
     cm_ledger_job *lj = NULL;
     int64_t t0 = cm__mono_ns();
@@ -598,7 +600,7 @@ static int renew(cm_plugin *p, const char *job, const char *what)
     if (rc != CM_LEDGER_OK)
         return cm__fail_ev(p, &ev, cmp_from_ledger(rc), CM_PLUGIN_CAUSE_LEDGER, rc,
                            "%s: job %s: %s", what, job, cm_ledger_errmsg(p->ledger));
-    jobs_set_lease(p, job, lj->lease_until_ms);
+    jobs_set_lease(p, job, lj->lease_until_ms, asked_ms);
     cm__ev rev = {.event = "renew", .job = job, .credits = -1};
     cm__log_event(p, CM_PLUGIN_LOG_DEBUG, &rev, "job %s: lease renewed by %s to %lld", job, what,
                   (long long)lj->lease_until_ms);

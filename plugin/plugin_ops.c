@@ -414,8 +414,8 @@ static void tick_locked(cm_plugin *p)
         if (j->committed || j->lapsed)
             continue;
         int64_t period = j->lease_s * 1000 / p->keepalive_divisor;
-        /* renewed at least half a period ago (by a tick or a hook)? */
-        if (j->lease_until_ms - now > j->lease_s * 1000 - period / 2)
+        /* renewed at least half a period ago (by a tick or a hook), on the plugin's clock */
+        if (now - j->renewed_ms < period / 2)
             continue;
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 64;
@@ -476,6 +476,7 @@ static void tick_locked(cm_plugin *p)
                 continue;
             if (results[i] == CM_LEDGER_OK) {
                 j->lease_until_ms = until[i];
+                j->renewed_ms = now; /* asked at or after now: never later than it was */
             } else if (results[i] == CM_LEDGER_E_LEASE_EXPIRED && !j->lapsed) {
                 j->lapsed = lapsed_now = 1;
                 credits = j->credits;

@@ -434,6 +434,31 @@ static void test_a_thousand_jobs_renew_in_one_ledger_transaction_per_tick(void *
     unlink(db);
 }
 
+/* A ledger whose time runs an hour ahead of the plugin's clock (its workspace's journal
+ * is dated an hour later, as with a database server whose clock is ahead): the
+ * keepalive measures when a lease is due on its own clock, so it still renews. */
+static void test_the_keepalive_renews_on_its_own_clock_when_the_ledgers_runs_ahead(void **state)
+{
+    (void)state;
+    char db[512];
+    cmt_path(db, sizeof db, "ops-skew.db");
+    assert_int_equal(cmt_ledger_setup(db, WS, 5), 0);
+    const cm_plugin_api *api = load();
+    cm_plugin_config cfg;
+    config(&cfg, db, NULL);
+    clock_advance(-2 * 3600000); /* the plugin's clock: an hour behind the ledger's */
+    cfg.default_lease_s = 60;
+    cfg.keepalive_divisor = 100;
+    cm_plugin *p = NULL;
+    assert_int_equal(api->open(&cfg, &p, NULL), CM_PLUGIN_OK);
+    cm_plugin_job_spec s = by_output("skew-1", "member", 30000);
+    assert_int_equal(begin(api, p, &s), CM_PLUGIN_OK);
+    clock_advance(20000);
+    assert_int_equal(wait_for(api, p, "cm_plugin_keepalive_renewals_total", 1), 1);
+    api->close(p);
+    unlink(db);
+}
+
 static double mono_s(void)
 {
     struct timespec ts;
@@ -889,6 +914,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_thousand_jobs_renew_in_one_ledger_transaction_per_tick),
+        cmocka_unit_test(test_the_keepalive_renews_on_its_own_clock_when_the_ledgers_runs_ahead),
         cmocka_unit_test(test_close_stops_the_keepalive_without_waiting_for_its_tick),
         cmocka_unit_test(test_log_records_carry_stable_events_and_refusals_are_not_errors),
         cmocka_unit_test(test_log_min_level_filters_and_the_1_0_callback_still_works),
