@@ -459,6 +459,78 @@ static void test_the_keepalive_renews_on_its_own_clock_when_the_ledgers_runs_ahe
     unlink(db);
 }
 
+/* A tick whose ledger call fails (the database locked past the busy timeout) is logged
+ * as ledger_retry (warn) and counted; the next tick renews. */
+static void test_a_failed_tick_is_a_ledger_retry_and_the_next_tick_renews(void **state)
+{
+    (void)state;
+    char db[512];
+    cmt_path(db, sizeof db, "ops-retry.db");
+    assert_int_equal(cmt_ledger_setup(db, WS, 5), 0);
+    const cm_plugin_api *api = load();
+    records rs;
+    cm_plugin_config cfg;
+    config(&cfg, db, &rs);
+    cfg.default_lease_s = 60;
+    cfg.keepalive_divisor = 100;
+    cfg.ledger_busy_timeout_ms = 50;
+    cm_plugin *p = NULL;
+    assert_int_equal(api->open(&cfg, &p, NULL), CM_PLUGIN_OK);
+    cm_plugin_job_spec s = by_output("retry-1", "member", 30000);
+    assert_int_equal(begin(api, p, &s), CM_PLUGIN_OK);
+    sqlite3 *other = NULL;
+    assert_int_equal(sqlite3_open(db, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    clock_advance(20000);
+    assert_true(wait_for(api, p, "cm_plugin_ledger_retries_total", 1) >= 1);
+    sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(other);
+    assert_int_equal(wait_for(api, p, "cm_plugin_keepalive_renewals_total", 1), 1);
+    char *m = metrics(api, p);
+    assert_true(sample(m, "cm_plugin_ledger_errors_total{code=\"busy\"}") >= 1);
+    free(m);
+    api->close(p);
+    const seen *r = find(&rs, "ledger_retry", "ledger_failure");
+    assert_non_null(r);
+    assert_int_equal(r->level, CM_PLUGIN_LOG_WARN);
+    pthread_mutex_destroy(&rs.mu);
+    unlink(db);
+}
+
+/* With the keepalive off (as in ABI 1.1) the stage hooks renew, each once a tenth of
+ * the lease has passed since the last renewal. */
+static void test_without_the_keepalive_the_stage_hooks_renew(void **state)
+{
+    (void)state;
+    char db[512];
+    cmt_path(db, sizeof db, "ops-hooks.db");
+    assert_int_equal(cmt_ledger_setup(db, WS, 5), 0);
+    const cm_plugin_api *api = load();
+    cm_plugin_config cfg;
+    config(&cfg, db, NULL);
+    cfg.default_lease_s = 60;
+    cfg.keepalive_divisor = -1;
+    cm_plugin *p = NULL;
+    assert_int_equal(api->open(&cfg, &p, NULL), CM_PLUGIN_OK);
+    cm_plugin_job_spec s = by_output("hooks-1", "member", 30000);
+    assert_int_equal(begin(api, p, &s), CM_PLUGIN_OK);
+    clock_advance(5000); /* under a tenth: nothing to write */
+    assert_int_equal(api->stage_begin(p, "hooks-1", "generate"), CM_PLUGIN_OK);
+    clock_advance(2000); /* 7 s since the reserve: renewed */
+    assert_int_equal(api->stage_end(p, "hooks-1", "generate", 1, NULL), CM_PLUGIN_OK);
+    cm_plugin_job_state st;
+    memset(&st, 0, sizeof st);
+    st.struct_size = sizeof st;
+    assert_int_equal(api->job_state(p, "hooks-1", &st), CM_PLUGIN_OK);
+    assert_int_equal(st.lease_until_ms, test_clock(NULL) + 60000);
+    char *m = metrics(api, p);
+    assert_int_equal(sample(m, "cm_plugin_ledger_call_seconds_count{call=\"renew\"}"), 1);
+    assert_int_equal(sample(m, "cm_plugin_keepalive_ticks_total"), 0);
+    free(m);
+    api->close(p);
+    unlink(db);
+}
+
 static double mono_s(void)
 {
     struct timespec ts;
@@ -915,6 +987,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_thousand_jobs_renew_in_one_ledger_transaction_per_tick),
         cmocka_unit_test(test_the_keepalive_renews_on_its_own_clock_when_the_ledgers_runs_ahead),
+        cmocka_unit_test(test_a_failed_tick_is_a_ledger_retry_and_the_next_tick_renews),
+        cmocka_unit_test(test_without_the_keepalive_the_stage_hooks_renew),
         cmocka_unit_test(test_close_stops_the_keepalive_without_waiting_for_its_tick),
         cmocka_unit_test(test_log_records_carry_stable_events_and_refusals_are_not_errors),
         cmocka_unit_test(test_log_min_level_filters_and_the_1_0_callback_still_works),
