@@ -352,13 +352,14 @@ done:
         p = NULL;
     }
     if (code == CM_PLUGIN_OK) {
+        char keepalive[64] = "no keepalive (hooks renew)";
+        if (p->keepalive_divisor)
+            snprintf(keepalive, sizeof keepalive, "renewed every lease / %d", p->keepalive_divisor);
         cm__ev ev = {.event = "open", .credits = -1};
         cm__log_event(p, CM_PLUGIN_LOG_INFO, &ev,
-                      "plugin %s (ABI %u.%u) opened ledger %s; default lease %lld s, keepalive "
-                      "%s",
+                      "plugin %s (ABI %u.%u) opened ledger %s; default lease %lld s, %s",
                       CM_VERSION_STRING, CM_PLUGIN_ABI_MAJOR, CM_PLUGIN_ABI_MINOR, cfg->ledger,
-                      (long long)p->default_lease_s,
-                      p->keepalive_divisor ? "every lease / divisor" : "off");
+                      (long long)p->default_lease_s, keepalive);
     } else if (host_cfg && cmp_copy_in(&c, sizeof c, host_cfg, CM_PLUGIN_CONFIG_SIZE_1_0) == 0 &&
                (c.log_record || c.log)) {
         /* no handle: a stack one just to deliver the record through the host's callbacks */
@@ -367,8 +368,9 @@ done:
         tmp.log = c.log;
         tmp.log_user = c.log_user;
         tmp.log_record = c.log_record;
-        tmp.log_min_level =
-            strcmp(cm__log_level_name(c.log_min_level), "unknown") ? c.log_min_level : 2;
+        tmp.log_min_level = strcmp(cm__log_level_name(c.log_min_level), "unknown")
+                                ? c.log_min_level
+                                : CM_PLUGIN_LOG_DEBUG;
         tmp.now_ms = c.now_ms;
         tmp.clock_user = c.clock_user;
         cm__ev ev = {.event = "open_failed",
