@@ -6,11 +6,12 @@
  * Keepalive. One thread per handle sleeps on a condition variable (CLOCK_MONOTONIC)
  * until its next tick: every lease / keepalive_divisor of the shortest running job's
  * lease. A tick renews, in ONE cm_ledger_renew_many() call (one write transaction),
- * every running job whose lease was last renewed at least half a tick ago on the
- * ledger's clock (so hooks and ticks do not renew twice, and a frozen test clock
- * renews nothing). It holds the handle's mutex only to read and update the job table,
- * never across the ledger call. job_begin wakes it (a new job may need an earlier
- * tick); close wakes it to stop and joins it, without waiting for a tick.
+ * every running job whose lease was last renewed (by a tick, a hook or the reserve) at
+ * least half a tick ago, measured on the plugin's clock alone (so hooks and ticks do
+ * not renew twice, a frozen test clock renews nothing, and a ledger server whose clock
+ * is ahead cannot make a renewal late). It holds the handle's mutex only to read and update the job
+ * table, never across the ledger call. job_begin wakes it (a new job may need an earlier tick);
+ * close wakes it to stop and joins it, without waiting for a tick.
  *
  * Metrics are counters and histograms under their own mutex (a leaf lock); the text
  * is formatted from a snapshot, outside it.
