@@ -751,17 +751,27 @@ static int parse(int argc, char **argv, opts *o)
 /* --metrics FILE: the plugin's metrics, written whole (a temporary file renamed). */
 static int write_metrics(const run *r)
 {
+    /* ask the size, then read with room to spare: the keepalive may count in between */
     int64_t n = r->api->metrics(r->p, NULL, 0);
+    char *buf = NULL;
+    size_t cap = 0;
+    for (int tries = 0; n >= 0 && tries < 8; tries++) {
+        cap = (size_t)n + 4096;
+        free(buf);
+        if (!(buf = malloc(cap)) || (n = r->api->metrics(r->p, buf, cap)) < (int64_t)cap)
+            break;
+    }
+    if (n >= 0 && (!buf || (size_t)n >= cap))
+        n = CM_PLUGIN_E_NOMEM; /* no buffer, or it kept growing */
     if (n < 0) {
         fprintf(stderr, "cm-pipeline: metrics: %s\n", r->api->err_name((int)n));
+        free(buf);
         return -1;
     }
-    char *buf = malloc((size_t)n + 1);
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", r->o->metrics);
     FILE *f = NULL;
-    int ok = buf && r->api->metrics(r->p, buf, (size_t)n + 1) == n && (f = fopen(tmp, "w")) &&
-             fwrite(buf, 1, (size_t)n, f) == (size_t)n;
+    int ok = buf && (f = fopen(tmp, "w")) && fwrite(buf, 1, (size_t)n, f) == (size_t)n;
     if (f && fclose(f) != 0)
         ok = 0;
     if (ok && rename(tmp, r->o->metrics) != 0)

@@ -445,28 +445,8 @@ static void tick_locked(cm_plugin *p)
                                   &renewed);
         cm__ledger_timed(p, CM__LC_RENEW_MANY, t0, rc);
     }
-    CM__COUNT(p, {
-        m_->ka_ticks++;
-        m_->ka_transactions += results && until;
-        if (rc == CM_LEDGER_OK)
-            m_->ka_renewals += renewed;
-        else
-            m_->retries += n;
-    });
-    if (rc != CM_LEDGER_OK) {
-        cm__ev ev = {.event = "ledger_retry",
-                     .cause = CM_PLUGIN_CAUSE_LEDGER,
-                     .cause_code = rc,
-                     .code = CM_PLUGIN_E_LEDGER,
-                     .credits = -1};
-        cm__log_event(p, CM_PLUGIN_LOG_WARN, &ev,
-                      "keepalive: renewing %zu leases failed (%s: %s); trying again next tick", n,
-                      cm_ledger_err_name(rc), cm_ledger_errmsg(p->ledger));
-    } else {
-        cm__ev ev = {.event = "renew", .credits = -1};
-        cm__log_event(p, CM_PLUGIN_LOG_DEBUG, &ev,
-                      "keepalive: %zu of %zu leases renewed in one ledger transaction", renewed, n);
-    }
+    /* the jobs first, the counters after: a host that reads the metrics sees ticks that
+     * are over */
     for (size_t i = 0; rc == CM_LEDGER_OK && i < n; i++) {
         char *ws = NULL, *user = NULL;
         int64_t credits = 0;
@@ -504,6 +484,28 @@ static void tick_locked(cm_plugin *p)
         }
         free(ws);
         free(user);
+    }
+    CM__COUNT(p, {
+        m_->ka_ticks++;
+        m_->ka_transactions += results && until;
+        if (rc == CM_LEDGER_OK)
+            m_->ka_renewals += renewed;
+        else
+            m_->retries += n;
+    });
+    if (rc != CM_LEDGER_OK) {
+        cm__ev ev = {.event = "ledger_retry",
+                     .cause = CM_PLUGIN_CAUSE_LEDGER,
+                     .cause_code = rc,
+                     .code = CM_PLUGIN_E_LEDGER,
+                     .credits = -1};
+        cm__log_event(p, CM_PLUGIN_LOG_WARN, &ev,
+                      "keepalive: renewing %zu leases failed (%s: %s); trying again next tick", n,
+                      cm_ledger_err_name(rc), cm_ledger_errmsg(p->ledger));
+    } else {
+        cm__ev ev = {.event = "renew", .credits = -1};
+        cm__log_event(p, CM_PLUGIN_LOG_DEBUG, &ev,
+                      "keepalive: %zu of %zu leases renewed in one ledger transaction", renewed, n);
     }
     free(results);
     free(until);
