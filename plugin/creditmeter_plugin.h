@@ -526,8 +526,10 @@ typedef struct cm_plugin_api {
      * runs no server. Like snprintf: returns the length of the whole text (without its
      * NUL) and writes it, NUL-terminated, only when that length is below cap (buf may be
      * NULL when cap is 0); a return value >= cap means: call again with a buffer of at
-     * least that + 1 bytes (nothing is written then). Counters only grow while the
-     * handle is open. Thread-safe. Returns the length, or E_INVALID (p NULL, or buf NULL
+     * least that + 1 bytes (nothing is written then). Other threads (the keepalive
+     * among them) may count between two calls, so the text can grow: give the second call
+     * room to spare and call again if it still returns >= cap. Counters only grow while
+     * the handle is open. Thread-safe. Returns the length, or E_INVALID (p NULL, or buf NULL
      * with cap > 0).
      *
      * Metrics (every name starts cm_plugin_): jobs_begun_total, jobs_committed_total,
