@@ -530,7 +530,7 @@ typedef struct cm_plugin_api {
      * among them) may count between two calls, so the text can grow: give the second call
      * room to spare and call again if it still returns >= cap. Counters only grow while
      * the handle is open. Thread-safe. Returns the length, or E_INVALID (p NULL, or buf NULL
-     * with cap > 0).
+     * with cap > 0), E_NOMEM (the text could not be built).
      *
      * Metrics (every name starts cm_plugin_): jobs_begun_total, jobs_committed_total,
      * jobs_released_total, jobs_lapsed_total, jobs_refused_total{code}, jobs_running
