@@ -64,8 +64,7 @@ int main(int argc, char **argv)
     check(l, cm_ledger_buy(l, ws, jobs, "owner", NULL, NULL), "buy");
     char **ids = calloc((size_t)jobs, sizeof *ids);
     int *res = calloc((size_t)jobs, sizeof *res);
-    int64_t *until = calloc((size_t)jobs, sizeof *until);
-    if (!ids || !res || !until)
+    if (!ids || !res)
         return 1;
     for (int i = 0; i < jobs; i++) {
         ids[i] = malloc(96);
@@ -75,15 +74,14 @@ int main(int argc, char **argv)
 
     double t0 = now_s();
     for (int r = 0; r < rounds; r++) {
-        size_t renewed = 0;
-        check(l,
-              cm_ledger_renew_many(l, (const char *const *)ids, (size_t)jobs, 0, res, until,
-                                   &renewed),
+        check(l, cm_ledger_renew_many(l, (const char *const *)ids, (size_t)jobs, 600, res),
               "renew_many");
-        if (renewed != (size_t)jobs) {
-            fprintf(stderr, "bench_keepalive: renewed %zu of %d\n", renewed, jobs);
-            return 1;
-        }
+        for (int i = 0; i < jobs; i++)
+            if (res[i] != CM_LEDGER_OK) {
+                fprintf(stderr, "bench_keepalive: job %d not renewed: %s\n", i,
+                        cm_ledger_err_name(res[i]));
+                return 1;
+            }
     }
     double batch = now_s() - t0;
 
@@ -109,7 +107,6 @@ int main(int argc, char **argv)
         free(ids[i]);
     free(ids);
     free(res);
-    free(until);
     cm_ledger_close(l);
     if (!pg) {
         unlink(path);

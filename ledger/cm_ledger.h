@@ -535,27 +535,29 @@ CM_LEDGER_EXTERN int cm_ledger_reserve_noted(cm_ledger *l, const char *ws, const
 CM_LEDGER_EXTERN int cm_ledger_renew(cm_ledger *l, const char *job, int64_t lease_s,
                                      cm_ledger_job **out);
 
+/* The most jobs one cm_ledger_renew_many() call takes. */
+#define CM_LEDGER_RENEW_MANY_MAX 100000
+
 /* Renew the leases of many holds in ONE write transaction (a pipeline's keepalive: one
  * durable write per tick for all its running jobs instead of one per job). Each held
- * hold of jobs[0..n) gets lease_until = now + lease_s (0: each hold's own lease, the
- * one asked for at reserve). Per job, results[i] receives OK (renewed), E_INVALID (not
- * a valid job id), E_NO_JOB, E_LEASE_EXPIRED (it lapsed: it is now released) or
- * E_ALREADY_RESOLVED (committed or released), and lease_until_ms[i] the hold's lease
- * end after the call (-1 when there is no hold); *renewed (may be NULL) the number
- * renewed. A job's refusal does not stop the others. results and lease_until_ms are
- * the caller's arrays of n. Returns OK (every job has its result), E_INVALID (NULL
- * arrays, a lease out of range), E_BUSY, E_STORAGE, E_NOMEM: then nothing was renewed
- * and the results are not meaningful. */
+ * hold of jobs[0..n) gets lease_until = now + lease_s (0: the default), as
+ * cm_ledger_renew does. results[i] receives job i's own code: OK (renewed), E_INVALID
+ * (not a valid job id), E_NO_JOB, E_LEASE_EXPIRED (it had lapsed: it is released now)
+ * or E_ALREADY_RESOLVED (committed or released); one job's refusal does not stop the
+ * others. jobs and results are the caller's (n entries each; both may be NULL when n is
+ * 0). Returns OK when the transaction committed, whatever the per-job codes; else
+ * E_INVALID (a lease out of range, n above CM_LEDGER_RENEW_MANY_MAX, NULL arrays),
+ * E_BUSY, E_STORAGE, E_NOMEM, and then no lease was renewed (results unspecified). */
 CM_LEDGER_EXTERN int cm_ledger_renew_many(cm_ledger *l, const char *const *jobs, size_t n,
-                                          int64_t lease_s, int *results, int64_t *lease_until_ms,
-                                          size_t *renewed);
+                                          int64_t lease_s, int *results);
 
 /* Health: is the ledger reachable and writable now? Runs a write transaction that
  * changes nothing (SQLite takes the write lock, which fails on a read-only file or a
  * database locked past the busy timeout; PostgreSQL opens a read-write transaction on
- * the server, which a standby refuses). Returns OK, E_INVALID (l NULL), E_BUSY,
- * E_STORAGE (cm_ledger_errmsg says why), E_NOMEM. */
-CM_LEDGER_EXTERN int cm_ledger_ping(cm_ledger *l);
+ * the server, which a standby refuses). latency_ms (may be NULL) receives how long it
+ * took. Returns OK, E_INVALID (l NULL), E_BUSY, E_STORAGE (cm_ledger_errmsg says why),
+ * E_NOMEM. */
+CM_LEDGER_EXTERN int cm_ledger_ping(cm_ledger *l, int64_t *latency_ms);
 
 /* Turn the hold into a charge of credits (1 <= credits <= held; CM_LEDGER_ALL for the
  * whole hold); the rest goes back. A charge of 0 is E_INVALID: give the hold back with

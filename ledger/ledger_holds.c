@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A take of a hold together with its grant, as CM_Q_TAKES_GRANTS returns them. */
 typedef struct take_grant {
@@ -568,19 +569,15 @@ int cm_ledger_job_info(cm_ledger *l, const char *job, cm_ledger_job **out)
 typedef struct renew_many_args {
     const char *const *jobs;
     size_t n;
-    int64_t lease_s; /* 0: each hold's own lease */
+    int64_t lease_s;
     int *results;
-    int64_t *lease_until_ms;
-    size_t renewed;
 } renew_many_args;
 
 static int renew_many_body(cm_tx *tx, void *arg)
 {
     renew_many_args *a = arg;
     char touched[CM_ID_MAX + 1] = ""; /* the workspace brought up to now last */
-    a->renewed = 0;
     for (size_t i = 0; i < a->n; i++) {
-        a->lease_until_ms[i] = -1;
         const char *job = a->jobs[i];
         if (!job || !*job || strlen(job) > CM_ID_MAX || !cm__text_plain(job)) {
             a->results[i] = CM_LEDGER_E_INVALID;
@@ -603,7 +600,6 @@ static int renew_many_body(cm_tx *tx, void *arg)
                 return rc;
             snprintf(touched, sizeof touched, "%s", h.ws);
         }
-        a->lease_until_ms[i] = h.lease_until_ms;
         if (h.state == CM_LEDGER_LAPSED) {
             a->results[i] = CM_LEDGER_E_LEASE_EXPIRED;
             continue;
@@ -612,38 +608,29 @@ static int renew_many_body(cm_tx *tx, void *arg)
             a->results[i] = CM_LEDGER_E_ALREADY_RESOLVED;
             continue;
         }
-        int64_t lease_s = a->lease_s > 0 ? a->lease_s : h.lease_s;
-        if (lease_s <= 0)
-            lease_s = CM_LEDGER_DEFAULT_LEASE_S;
-        h.lease_until_ms = tx->now + lease_s * 1000;
-        rc = CM_RUN(tx, CM_Q_HOLD_RENEW, NULL, NULL, CM_T(job), CM_I(h.lease_until_ms));
+        rc = CM_RUN(tx, CM_Q_HOLD_RENEW, NULL, NULL, CM_T(job), CM_I(tx->now + a->lease_s * 1000));
         if (rc)
             return rc;
-        a->lease_until_ms[i] = h.lease_until_ms;
         a->results[i] = CM_LEDGER_OK;
-        a->renewed++;
     }
     return CM_LEDGER_OK;
 }
 
 int cm_ledger_renew_many(cm_ledger *l, const char *const *jobs, size_t n, int64_t lease_s,
-                         int *results, int64_t *lease_until_ms, size_t *renewed)
+                         int *results)
 {
-    if (renewed)
-        *renewed = 0;
-    if ((n > 0 && (!jobs || !results || !lease_until_ms)) || lease_s < 0 ||
-        lease_s > INT64_C(31536000))
+    int rc = check_lease(l, &lease_s);
+    if (rc)
+        return rc;
+    if ((n > 0 && (!jobs || !results)) || n > CM_LEDGER_RENEW_MANY_MAX)
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
-                               "renew_many needs the jobs, a result for each and a lease of 0 "
-                               "(each hold's own) or 1 s to one year");
+                               "renew_many needs the jobs and a result for each, at most %d",
+                               CM_LEDGER_RENEW_MANY_MAX);
     if (n == 0)
         return l ? CM_LEDGER_OK
                  : cm__ledger_fail(NULL, CM_LEDGER_E_INVALID, "the ledger handle is NULL");
-    renew_many_args a = {jobs, n, lease_s, results, lease_until_ms, 0};
-    int rc = cm__tx_run(l, 1, renew_many_body, &a);
-    if (rc == CM_LEDGER_OK && renewed)
-        *renewed = a.renewed;
-    return rc;
+    renew_many_args a = {jobs, n, lease_s, results};
+    return cm__tx_run(l, 1, renew_many_body, &a);
 }
 
 static int ping_body(cm_tx *tx, void *arg)
@@ -653,7 +640,13 @@ static int ping_body(cm_tx *tx, void *arg)
     return cm__run(tx, CM_Q_CLOCK_NOW, NULL, 0, cm__cb_int, &server);
 }
 
-int cm_ledger_ping(cm_ledger *l)
+int cm_ledger_ping(cm_ledger *l, int64_t *latency_ms)
 {
-    return cm__tx_run(l, 1, ping_body, NULL);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = cm__tx_run(l, 1, ping_body, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (latency_ms)
+        *latency_ms = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    return rc;
 }

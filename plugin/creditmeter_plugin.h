@@ -42,7 +42,8 @@
  *               hold's lease.
  *   (keepalive  ABI 1.2: one background thread per handle renews the leases of all
  *               the handle's running jobs every third of a lease (keepalive_divisor),
- *               in one ledger transaction per tick, while the process lives; so a
+ *               in one ledger transaction per tick (per lease length: each job
+ *               keeps its own lease), while the process lives; so a
  *               stage of any length keeps its hold without hooks, and a crashed
  *               pipeline's hold lapses (and is given back) within one lease of its
  *               last renewal. The default lease is CM_PLUGIN_DEFAULT_LEASE_S, 120 s.)

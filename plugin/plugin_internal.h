@@ -27,17 +27,16 @@
 typedef struct cmp_job {
     struct cmp_job *next;
     char *id;
-    int billing;            /* enum cm_plugin_billing */
-    int64_t credits;        /* the quote, held */
-    int64_t lease_s;        /* renewed to this at every hook */
-    int committed;          /* the hold was already charged when the job began (a retry) */
-    int64_t lease_until_ms; /* the hold's lease end as the ledger last reported it */
-    int64_t renewed_ms;     /* when it was last renewed (or reserved), on the plugin's clock:
-                               due-ness is measured on one clock, so a ledger server whose
-                               clock is ahead or behind cannot make a renewal late */
-    int64_t requested_ms;   /* by output: the length asked for; -1 by input */
-    char *ws, *user;        /* for the log records of the keepalive */
-    int lapsed;             /* the keepalive found the hold lapsed (logged and counted once) */
+    int billing;          /* enum cm_plugin_billing */
+    int64_t credits;      /* the quote, held */
+    int64_t lease_s;      /* renewed to this at every hook */
+    int committed;        /* the hold was already charged when the job began (a retry) */
+    int64_t renewed_ms;   /* when it was last renewed (or reserved), on the plugin's clock:
+                             due-ness is measured on one clock, so a ledger server whose
+                             clock is ahead or behind cannot make a renewal late */
+    int64_t requested_ms; /* by output: the length asked for; -1 by input */
+    char *ws, *user;      /* for the log records of the keepalive */
+    int lapsed;           /* the keepalive found the hold lapsed (logged and counted once) */
 } cmp_job;
 
 /* ---- metrics (plugin_ops.c) ---- */

@@ -106,12 +106,12 @@ static void jobs_who(cm_plugin *p, const char *id, char *ws, char *user, size_t 
     pthread_mutex_unlock(&p->mu);
 }
 
-static void jobs_set_lease(cm_plugin *p, const char *id, int64_t lease_until_ms, int64_t renewed_ms)
+static void jobs_renewed(cm_plugin *p, const char *id, int64_t renewed_ms)
 {
     pthread_mutex_lock(&p->mu);
     for (cmp_job *j = p->jobs; j; j = j->next)
         if (strcmp(j->id, id) == 0)
-            j->lease_until_ms = lease_until_ms, j->renewed_ms = renewed_ms;
+            j->renewed_ms = renewed_ms;
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -483,7 +483,6 @@ static int begin_priced(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_
                       .credits = q->credits,
                       .lease_s = lease_s,
                       .committed = committed,
-                      .lease_until_ms = q->lease_until_ms,
                       .renewed_ms = asked_ms,
                       .requested_ms =
                           spec->billing == CM_PLUGIN_BY_OUTPUT ? spec->requested_output_ms : -1};
@@ -600,7 +599,7 @@ static int renew(cm_plugin *p, const char *job, const char *what)
     if (rc != CM_LEDGER_OK)
         return cm__fail_ev(p, &ev, cmp_from_ledger(rc), CM_PLUGIN_CAUSE_LEDGER, rc,
                            "%s: job %s: %s", what, job, cm_ledger_errmsg(p->ledger));
-    jobs_set_lease(p, job, lj->lease_until_ms, asked_ms);
+    jobs_renewed(p, job, asked_ms);
     cm__ev rev = {.event = "renew", .job = job, .credits = -1};
     cm__log_event(p, CM_PLUGIN_LOG_DEBUG, &rev, "job %s: lease renewed by %s to %lld", job, what,
                   (long long)lj->lease_until_ms);

@@ -5,7 +5,8 @@
  *
  * Keepalive. One thread per handle sleeps on a condition variable (CLOCK_MONOTONIC)
  * until its next tick: every lease / keepalive_divisor of the shortest running job's
- * lease. A tick renews, in ONE cm_ledger_renew_many() call (one write transaction),
+ * lease. A tick renews, in ONE cm_ledger_renew_many() call (one write transaction) per
+ * lease length among them (one when the jobs share the handle's default lease),
  * every running job whose lease was last renewed (by a tick, a hook or the reserve) at
  * least half a tick ago, measured on the plugin's clock alone (so hooks and ticks do
  * not renew twice, a frozen test clock renews nothing, and a ledger server whose clock
@@ -360,10 +361,10 @@ int cm__ping(cm_plugin *p, cm_plugin_error_info *out)
     if (out && out->struct_size < CM_PLUGIN_ERROR_INFO_SIZE_1_0)
         return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "ping: out struct_size below ABI 1.0");
     cm_plugin_error_info e = {sizeof e, CM_PLUGIN_OK, 0, 0, ""};
-    int64_t t0 = cm__mono_ns();
-    int rc = cm_ledger_ping(p->ledger);
+    int64_t t0 = cm__mono_ns(), latency = -1;
+    int rc = cm_ledger_ping(p->ledger, &latency);
     cm__ledger_timed(p, CM__LC_PING, t0, rc);
-    long long ms = (long long)((cm__mono_ns() - t0) / 1000000);
+    long long ms = (long long)latency;
     cm__ev ev = {.event = "ping", .credits = -1};
     if (rc == CM_LEDGER_OK) {
         snprintf(e.message, sizeof e.message, "ledger reachable and writable (%lld ms)", ms);
@@ -404,59 +405,59 @@ static int64_t period_locked(const cm_plugin *p)
     return best < 0 ? -1 : best < 50 ? 50 : best;
 }
 
-/* Renews every due job in one ledger call. Called and returns with p->mu held; drops it
- * around the ledger call. */
-static void tick_locked(cm_plugin *p)
+/* One due job of a tick. */
+typedef struct due {
+    char *id;
+    int64_t lease_s;
+} due;
+
+static int by_lease(const void *x, const void *y)
 {
-    int64_t now = cmp_now_ms(p);
-    size_t n = 0, cap = 0;
-    char **ids = NULL;
+    const due *a = x, *b = y;
+    return (a->lease_s > b->lease_s) - (a->lease_s < b->lease_s);
+}
+
+/* The jobs of a tick whose lease is due (renewed at least half a period ago, by a tick,
+ * a hook or the reserve, on the plugin's clock), by lease; *n of them. Under p->mu. */
+static due *collect_due_locked(const cm_plugin *p, int64_t now, size_t *n)
+{
+    size_t cap = 0;
+    due *d = NULL;
+    *n = 0;
     for (const cmp_job *j = p->jobs; j; j = j->next) {
-        if (j->committed || j->lapsed)
+        if (j->committed || j->lapsed ||
+            now - j->renewed_ms < j->lease_s * 500 / p->keepalive_divisor)
             continue;
-        int64_t period = j->lease_s * 1000 / p->keepalive_divisor;
-        /* renewed at least half a period ago (by a tick or a hook), on the plugin's clock */
-        if (now - j->renewed_ms < period / 2)
-            continue;
-        if (n == cap) {
+        if (*n == cap) {
             size_t ncap = cap ? cap * 2 : 64;
-            char **grown = realloc(ids, ncap * sizeof *ids);
+            due *grown = realloc(d, ncap * sizeof *d);
             if (!grown)
                 break; /* renew what fits; the rest next tick */
-            ids = grown;
+            d = grown;
             cap = ncap;
         }
-        if (!(ids[n] = strdup(j->id)))
+        if (!(d[*n].id = strdup(j->id)))
             break;
-        n++;
+        d[(*n)++].lease_s = j->lease_s;
     }
-    if (n == 0) {
-        free(ids);
-        return;
-    }
-    pthread_mutex_unlock(&p->mu);
-    int *results = calloc(n, sizeof *results);
-    int64_t *until = calloc(n, sizeof *until);
-    size_t renewed = 0;
-    int rc = CM_LEDGER_E_NOMEM;
-    if (results && until) {
-        int64_t t0 = cm__mono_ns();
-        rc = cm_ledger_renew_many(p->ledger, (const char *const *)ids, n, 0, results, until,
-                                  &renewed);
-        cm__ledger_timed(p, CM__LC_RENEW_MANY, t0, rc);
-    }
-    /* the jobs first, the counters after: a host that reads the metrics sees ticks that
-     * are over */
-    for (size_t i = 0; rc == CM_LEDGER_OK && i < n; i++) {
+    if (*n > 1)
+        qsort(d, *n, sizeof *d, by_lease);
+    return d;
+}
+
+/* After a renewal of d[0..n): the renewed jobs' time, and the lapsed ones marked,
+ * counted and logged once. */
+static void after_renewal(cm_plugin *p, const due *d, const int *results, size_t n, int64_t now)
+{
+    for (size_t i = 0; i < n; i++) {
         char *ws = NULL, *user = NULL;
         int64_t credits = 0;
         int lapsed_now = 0;
         pthread_mutex_lock(&p->mu);
         for (cmp_job *j = p->jobs; j; j = j->next) {
-            if (strcmp(j->id, ids[i]) != 0)
+            if (strcmp(j->id, d[i].id) != 0)
                 continue;
             if (results[i] == CM_LEDGER_OK) {
-                j->lease_until_ms = until[i];
                 j->renewed_ms = now; /* asked at or after now: never later than it was */
             } else if (results[i] == CM_LEDGER_E_LEASE_EXPIRED && !j->lapsed) {
                 j->lapsed = lapsed_now = 1;
@@ -470,7 +471,7 @@ static void tick_locked(cm_plugin *p)
         if (lapsed_now) {
             CM__COUNT(p, (m_->lapsed++, m_->credits_released += credits));
             cm__ev ev = {.event = "lease_lapsed",
-                         .job = ids[i],
+                         .job = d[i].id,
                          .ws = ws,
                          .user = user,
                          .code = CM_PLUGIN_E_LEASE_LAPSED,
@@ -480,14 +481,36 @@ static void tick_locked(cm_plugin *p)
             cm__log_event(p, CM_PLUGIN_LOG_WARN, &ev,
                           "job %s: its hold lapsed before the keepalive renewed it; %lld credits "
                           "went back and the job must stop",
-                          ids[i], (long long)credits);
+                          d[i].id, (long long)credits);
         }
         free(ws);
         free(user);
     }
+}
+
+/* Renews the due jobs of d[0..n) that share d[0]'s lease in one ledger call. */
+static void renew_group(cm_plugin *p, const due *d, size_t n, int64_t now)
+{
+    int *results = calloc(n, sizeof *results);
+    const char **ids = calloc(n, sizeof *ids);
+    int rc = CM_LEDGER_E_NOMEM;
+    if (results && ids) {
+        for (size_t i = 0; i < n; i++)
+            ids[i] = d[i].id;
+        int64_t t0 = cm__mono_ns();
+        rc = cm_ledger_renew_many(p->ledger, ids, n, d[0].lease_s, results);
+        cm__ledger_timed(p, CM__LC_RENEW_MANY, t0, rc);
+    }
+    /* the jobs first, the counters after: a host that reads the metrics sees ticks that
+     * are over */
+    size_t renewed = 0;
+    if (rc == CM_LEDGER_OK) {
+        after_renewal(p, d, results, n, now);
+        for (size_t i = 0; i < n; i++)
+            renewed += results[i] == CM_LEDGER_OK;
+    }
     CM__COUNT(p, {
-        m_->ka_ticks++;
-        m_->ka_transactions += results && until;
+        m_->ka_transactions += results && ids;
         if (rc == CM_LEDGER_OK)
             m_->ka_renewals += renewed;
         else
@@ -508,10 +531,33 @@ static void tick_locked(cm_plugin *p)
                       "keepalive: %zu of %zu leases renewed in one ledger transaction", renewed, n);
     }
     free(results);
-    free(until);
-    for (size_t i = 0; i < n; i++)
-        free(ids[i]);
     free(ids);
+}
+
+/* Renews every due job: one ledger call per lease length among them (one, when the
+ * handle's jobs share a lease). Called and returns with p->mu held; drops it around the
+ * ledger calls. */
+static void tick_locked(cm_plugin *p)
+{
+    int64_t now = cmp_now_ms(p);
+    size_t n;
+    due *d = collect_due_locked(p, now, &n);
+    if (n == 0) {
+        free(d);
+        return;
+    }
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = 0; i < n;) {
+        size_t k = i + 1;
+        while (k < n && d[k].lease_s == d[i].lease_s)
+            k++;
+        renew_group(p, d + i, k - i, now);
+        i = k;
+    }
+    CM__COUNT(p, m_->ka_ticks++);
+    for (size_t i = 0; i < n; i++)
+        free(d[i].id);
+    free(d);
     pthread_mutex_lock(&p->mu);
 }
 

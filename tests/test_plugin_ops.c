@@ -544,6 +544,37 @@ static void test_without_the_keepalive_the_stage_hooks_renew(void **state)
     unlink(db);
 }
 
+/* Jobs keep their own lease: a tick renews the jobs of each lease length in one
+ * transaction of their own. */
+static void test_a_tick_renews_each_job_to_its_own_lease(void **state)
+{
+    (void)state;
+    char db[512];
+    cm_plugin_config cfg;
+    const cm_plugin_api *api = ledger_and_config(db, sizeof db, "ops-leases.db", 5, &cfg, NULL);
+    cfg.default_lease_s = 60;
+    cfg.keepalive_divisor = 100;
+    cm_plugin *p = NULL;
+    assert_int_equal(api->open(&cfg, &p, NULL), CM_PLUGIN_OK);
+    cm_plugin_job_spec s = by_output("lease-60", "member", 30000);
+    assert_int_equal(begin(api, p, &s), CM_PLUGIN_OK);
+    s = by_output("lease-90", "member", 30000);
+    s.lease_s = 90;
+    assert_int_equal(begin(api, p, &s), CM_PLUGIN_OK);
+    clock_advance(20000);
+    assert_int_equal(wait_for(api, p, "cm_plugin_keepalive_renewals_total", 2), 2);
+    assert_int_equal(wait_for(api, p, "cm_plugin_keepalive_transactions_total", 2), 2);
+    cm_plugin_job_state st;
+    memset(&st, 0, sizeof st);
+    st.struct_size = sizeof st;
+    assert_int_equal(api->job_state(p, "lease-60", &st), CM_PLUGIN_OK);
+    assert_int_equal(st.lease_until_ms, test_clock(NULL) + 60000);
+    assert_int_equal(api->job_state(p, "lease-90", &st), CM_PLUGIN_OK);
+    assert_int_equal(st.lease_until_ms, test_clock(NULL) + 90000);
+    api->close(p);
+    unlink(db);
+}
+
 static double mono_s(void)
 {
     struct timespec ts;
@@ -990,6 +1021,7 @@ int main(void)
         cmocka_unit_test(test_the_keepalive_renews_on_its_own_clock_when_the_ledgers_runs_ahead),
         cmocka_unit_test(test_a_failed_tick_is_a_ledger_retry_and_the_next_tick_renews),
         cmocka_unit_test(test_without_the_keepalive_the_stage_hooks_renew),
+        cmocka_unit_test(test_a_tick_renews_each_job_to_its_own_lease),
         cmocka_unit_test(test_close_stops_the_keepalive_without_waiting_for_its_tick),
         cmocka_unit_test(test_log_records_carry_stable_events_and_refusals_are_not_errors),
         cmocka_unit_test(test_log_min_level_filters_and_the_1_0_callback_still_works),
