@@ -15,3 +15,8 @@ endif()
 
 # issue 12: the cost of the input binding's fingerprint, against reading the same bytes.
 add_executable(bench_fingerprint ${CMAKE_CURRENT_LIST_DIR}/bench_fingerprint.c)
+
+# issue 15: lease renewals/s for a handle's keepalive, one transaction per tick
+# (cm_ledger_renew_many) beside one per job (cm_ledger_renew), in the same run.
+add_executable(bench_keepalive ${CMAKE_CURRENT_LIST_DIR}/bench_keepalive.c)
+target_link_libraries(bench_keepalive PRIVATE cm_ledger)

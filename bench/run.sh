@@ -13,6 +13,7 @@
 #   bench_probe_throughput      files/s through the library, 1 and 2 threads, vs libavformat
 #   bench_ledger                reserve+commit pairs/s vs plain SQLite (if it builds)
 #   bench_plugin                the plugin hooks' share of real transcode jobs (if it builds)
+#   bench_keepalive             lease renewals/s: one transaction per tick vs one per job
 # The whole output is also saved to build-bench/bench-results.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +36,7 @@ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCM_SANITIZE=OFF -DCM_FUZZ=OF
     ${CM_BENCH_CMAKE_ARGS:-} >/dev/null
 # Build each benchmark on its own: one module that does not build skips its benchmark only.
 built=()
-for t in cm-probe bench_probe_bytes bench_probe_throughput bench_ledger bench_plugin; do
+for t in cm-probe bench_probe_bytes bench_probe_throughput bench_ledger bench_plugin bench_keepalive; do
     if cmake --build "$BUILD" -j"$JOBS" --target "$t" >"$BUILD/build-$t.log" 2>&1; then
         built+=("$t")
     else
@@ -72,6 +73,14 @@ if has bench_plugin; then
     echo
     echo "== plugin"
     "$BUILD/bench/bench_plugin" || echo "== bench_plugin failed (exit $?)"
+fi
+
+if has bench_keepalive; then
+    echo
+    echo "== plugin keepalive"
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/cm-bench-keepalive.XXXXXX")
+    "$BUILD/bench/bench_keepalive" 1000 5 "$tmp" || echo "== bench_keepalive failed (exit $?)"
+    rm -rf "$tmp"
 fi
 echo
 echo "== done; saved to $BUILD/bench-results.txt"

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A take of a hold together with its grant, as CM_Q_TAKES_GRANTS returns them. */
 typedef struct take_grant {
@@ -413,6 +414,18 @@ static int take_note(void *ctx, const cm_sv *cols, int ncols)
     return 0;
 }
 
+/* Bring the workspace of hold h up to now and read h again if that lapsed a hold (it
+ * may have been this one). */
+static int touch_reload(cm_tx *tx, const char *job, cm_hold_row *h)
+{
+    int found;
+    int64_t lapsed = tx->stats.holds_lapsed;
+    int rc = cm__touch(tx, h->ws);
+    if (!rc && tx->stats.holds_lapsed != lapsed)
+        rc = cm__hold_get(tx, job, h, &found);
+    return rc;
+}
+
 /* Find the hold and bring its workspace up to now (which may lapse it). */
 static int load_hold(cm_tx *tx, const char *job, cm_hold_row *h)
 {
@@ -421,13 +434,7 @@ static int load_hold(cm_tx *tx, const char *job, cm_hold_row *h)
     if (!rc && !found)
         return cm__ledger_fail(tx->l, CM_LEDGER_E_NO_JOB, "no hold was ever made for job '%s'",
                                job);
-    if (rc)
-        return rc;
-    int64_t lapsed = tx->stats.holds_lapsed;
-    rc = cm__touch(tx, h->ws);
-    if (!rc && tx->stats.holds_lapsed != lapsed) /* it may have been this one */
-        rc = cm__hold_get(tx, job, h, &found);
-    return rc;
+    return rc ? rc : touch_reload(tx, job, h);
 }
 
 static int job_body(cm_tx *tx, void *arg)

@@ -9,8 +9,14 @@
  * It uses only the plugin's function table (creditmeter_plugin.h); it never links the
  * probe or the ledger. Exit status: 0 success, 1 the job was refused or failed,
  * 2 usage error (including a plugin that cannot be loaded or has another ABI).
+ *
+ * Options come from one table (OPTS below): the parser, --help and the usage errors
+ * are all made from it. The plugin's log records go to stderr as text or JSON Lines
+ * (--log-format); --metrics FILE writes the plugin's metrics at exit; --ping checks
+ * the ledger and exits 0 or 1.
  */
 #include "creditmeter_plugin.h"
+#include "cm_text.h"
 #include "cm_version.h"
 #include "cmh_media.h"
 
@@ -19,6 +25,7 @@
 #include <getopt.h>
 #include <libavutil/log.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,16 +35,27 @@
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 2
 
+#define MAX_SLEEPS 4
+
 typedef struct opts {
     const char *plugin, *db, *workspace, *user, *job, *input, *output, *thumb;
     const char *fail_at, *crash_at;
-    double generate_s; /* > 0: a by-output job */
+    const char *generate_arg; /* --generate SECONDS, checked into generate_s */
+    double generate_s;        /* > 0: a by-output job */
     int64_t lease_s;
     int64_t grace_ms;
     int64_t clock_offset_s;
     int64_t output_extra_ms; /* by output: make the output this much longer (or shorter) */
-    int query_balance, query_job, verbose;
+    int64_t keepalive_divisor;
+    int64_t ledger_timeout_ms;
+    int query_balance, query_job, verbose, json, create, ping;
     int quote_only; /* --quote-only: price the job, hold nothing, run nothing */
+    const char *log_format, *log_level, *metrics;
+    int log_json;                      /* --log-format json */
+    int min_level;                     /* severity 0 debug .. 3 error of the records printed */
+    const char *sleep_arg[MAX_SLEEPS]; /* --stage-sleep STAGE:SECONDS */
+    int n_sleeps;
+    double sleep_s[MAX_SLEEPS];
 } opts;
 
 typedef struct run {
@@ -66,26 +84,169 @@ static int64_t clock_with_offset(void *user)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + *offset_s * 1000;
 }
 
-static void on_log(void *user, int level, const char *message)
+/* ---- logs ---------------------------------------------------------------------------- */
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+/* Severity of a plugin level: debug 0, info 1, warn 2, error 3 (a level this host does
+ * not know counts as error). */
+static int severity(int level)
+{
+    return level == CM_PLUGIN_LOG_DEBUG  ? 0
+           : level == CM_PLUGIN_LOG_INFO ? 1
+           : level == CM_PLUGIN_LOG_WARN ? 2
+                                         : 3;
+}
+
+static const int plugin_level_of[] = {CM_PLUGIN_LOG_DEBUG, CM_PLUGIN_LOG_INFO, CM_PLUGIN_LOG_WARN,
+                                      CM_PLUGIN_LOG_ERROR};
+
+static void json_field(const char *name, const char *v, int first)
+{
+    fprintf(stderr, "%s\"%s\":", first ? "" : ",", name);
+    if (v && v[0])
+        cm__json_escape(stderr, v);
+    else
+        fputs("null", stderr);
+}
+
+/* One record: a JSON line, or "plugin: LEVEL EVENT [job J] [CODE]: message". */
+static void on_record(void *user, const cm_plugin_log_record *r)
 {
     const opts *o = user;
-    if (o->verbose || level == CM_PLUGIN_LOG_ERROR)
-        fprintf(stderr, "plugin: %s\n", message);
+    int sev = severity(r->level);
+    if (sev < o->min_level)
+        return;
+    if (!o->log_json) {
+        fprintf(stderr, "plugin: %s %s%s%s%s%s: %s\n", level_names[sev], r->event,
+                r->job[0] ? " job " : "", r->job, r->code ? " " : "", r->code ? r->code_name : "",
+                r->message);
+        return;
+    }
+    char when[32] = "";
+    time_t secs = (time_t)(r->time_ms / 1000);
+    struct tm tm;
+    if (gmtime_r(&secs, &tm))
+        snprintf(when + strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm),
+                 sizeof when - strlen(when), ".%03dZ", (int)(r->time_ms % 1000));
+    flockfile(stderr);
+    fputc('{', stderr);
+    json_field("time", when, 1);
+    json_field("level", level_names[sev], 0);
+    json_field("event", r->event, 0);
+    json_field("job", r->job, 0);
+    json_field("workspace", r->workspace, 0);
+    json_field("user", r->user, 0);
+    json_field("code", r->code_name, 0);
+    fprintf(stderr, ",\"cause\":%s",
+            r->cause == CM_PLUGIN_CAUSE_PROBE    ? "\"probe\""
+            : r->cause == CM_PLUGIN_CAUSE_LEDGER ? "\"ledger\""
+                                                 : "null");
+    fprintf(stderr, ",\"cause_code\":%d", r->cause_code);
+    if (r->credits >= 0)
+        fprintf(stderr, ",\"credits\":%lld", (long long)r->credits);
+    else
+        fputs(",\"credits\":null", stderr);
+    json_field("message", r->message, 0);
+    fputs("}\n", stderr);
+    funlockfile(stderr);
 }
+
+/* ---- options: one table for the parser, --help and the usage errors ---------------- */
+
+enum opt_kind { K_STR, K_FLAG, K_INT, K_SLEEP, K_HELP };
+
+typedef struct optdef {
+    const char *name, *arg; /* arg NULL: a flag */
+    enum opt_kind kind;
+    size_t off;       /* of the field in opts */
+    int64_t min;      /* K_INT: the smallest value */
+    const char *help; /* K_INT: also the usage error ("needs ...") */
+} optdef;
+
+#define F(field) offsetof(opts, field)
+static const optdef OPTS[] = {
+    {"plugin", "PATH", K_STR, F(plugin), 0, "the plugin to load (libcreditmeter_plugin.so)"},
+    {"db", "PATH|URI", K_STR, F(db), 0, "the ledger: an SQLite file or a postgresql:// URI"},
+    {"create", NULL, K_FLAG, F(create), 0, "create the ledger if it does not exist"},
+    {"workspace", "WS", K_STR, F(workspace), 0, "whose credits"},
+    {"user", "U", K_STR, F(user), 0, "who runs the job (owner or member)"},
+    {"job", "ID", K_STR, F(job), 0, "the job id (the hold's idempotency key)"},
+    {"generate", "SECONDS", K_STR, F(generate_arg), 0,
+     "a by-output job: generate that many seconds (0, 86400]"},
+    {"output-extra-ms", "MS", K_INT, F(output_extra_ms), -86400000,
+     "with --generate: make the output that much longer (negative: shorter)"},
+    {"lease", "SECONDS", K_INT, F(lease_s), 1, "the hold's lease, whole seconds >= 1"},
+    {"keepalive-divisor", "N", K_INT, F(keepalive_divisor), -1,
+     "renew leases every lease/N (0: 3; -1: no keepalive, hooks only)"},
+    {"stage-sleep", "STAGE:SECONDS", K_SLEEP, 0, 0,
+     "that stage takes at least SECONDS (tests, demos; up to 4 times)"},
+    {"fail-at", "STAGE", K_STR, F(fail_at), 0, "fail that stage (the hold is released)"},
+    {"crash-at", "STAGE", K_STR, F(crash_at), 0, "abort() in that stage (the hold lapses)"},
+    {"thumbnail", "PNG", K_STR, F(thumb), 0, "where the thumbnail goes (default OUTPUT.png)"},
+    {"grace-ms", "MS", K_INT, F(grace_ms), 0, "padding grace, milliseconds >= 0"},
+    {"clock-offset-s", "S", K_INT, F(clock_offset_s), INT32_MIN,
+     "move the plugin's clock by whole seconds"},
+    {"ledger-timeout-ms", "MS", K_INT, F(ledger_timeout_ms), 0,
+     "how long a ledger call (and --ping) may wait for a locked ledger, ms >= 0"},
+    {"quote-only", NULL, K_FLAG, F(quote_only), 0, "price the job, hold nothing, run nothing"},
+    {"balance", NULL, K_FLAG, F(query_balance), 0, "print the workspace's credits"},
+    {"job-state", NULL, K_FLAG, F(query_job), 0, "print the job's hold"},
+    {"ping", NULL, K_FLAG, F(ping), 0, "check the ledger is reachable and writable; exit 0 or 1"},
+    {"log-format", "text|json", K_STR, F(log_format), 0,
+     "the plugin's log records on stderr: text (default) or JSON Lines"},
+    {"log-level", "LEVEL", K_STR, F(log_level), 0,
+     "least severe record shown: debug, info, warn, error (default: warn for text, info "
+     "for json, debug with --verbose)"},
+    {"metrics", "FILE", K_STR, F(metrics), 0,
+     "write the plugin's metrics (Prometheus text format) to FILE at exit"},
+    {"json", NULL, K_FLAG, F(json), 0, "usage errors and --ping as JSON"},
+    {"verbose", NULL, K_FLAG, F(verbose), 0, "every log record, and libav's errors"},
+    {"help", NULL, K_HELP, 0, 0, "this help"},
+};
+#undef F
+#define N_OPTS (sizeof OPTS / sizeof OPTS[0])
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: cm-pipeline --plugin PATH --db PATH --workspace WS --user U --job ID\n"
-               "                   [--lease SECONDS] [--fail-at STAGE] [--crash-at STAGE]\n"
-               "                   [--thumbnail PNG] [--grace-ms MS] [--clock-offset-s S]\n"
-               "                   (INPUT | --generate SECONDS [--output-extra-ms MS]) OUTPUT\n"
-               "       cm-pipeline --plugin PATH --db PATH --workspace WS --user U --quote-only\n"
-               "                   [--job ID] [--grace-ms MS] (INPUT | --generate SECONDS)\n"
-               "       cm-pipeline --plugin PATH --db PATH --workspace WS [--user U] --balance\n"
-               "       cm-pipeline --plugin PATH --db PATH --job ID --job-state\n"
-               "stages: probe, transcode, thumbnail (by input); generate, thumbnail (--generate)\n"
-               "exit: 0 done (--quote-only: quoted, affordable or not), 1 refused or failed,\n"
-               "      2 usage error or unusable plugin\n");
+               "                   [options] (INPUT | --generate SECONDS) OUTPUT\n"
+               "       cm-pipeline ... --workspace WS --user U --quote-only [--job ID]\n"
+               "                   (INPUT | --generate SECONDS)\n"
+               "       cm-pipeline ... --workspace WS [--user U] --balance\n"
+               "       cm-pipeline ... --job ID --job-state\n"
+               "       cm-pipeline --plugin PATH --db PATH --ping [--json]\n"
+               "       cm-pipeline --version\n"
+               "options:\n");
+    for (size_t i = 0; i < N_OPTS; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", OPTS[i].name, OPTS[i].arg ? " " : "",
+                 OPTS[i].arg ? OPTS[i].arg : "");
+        fprintf(f, "  %-28s %s\n", left, OPTS[i].help);
+    }
+    fprintf(f, "stages: probe, transcode, thumbnail (by input); generate, thumbnail (--generate)\n"
+               "exit: 0 done (--quote-only: quoted, affordable or not; --ping: reachable),\n"
+               "      1 refused or failed, 2 usage error or unusable plugin\n");
+}
+
+/* A usage error: a JSON document on stdout under --json, else a line and the usage on
+ * stderr. Returns -1. */
+__attribute__((format(printf, 2, 3))) static int usage_error(const opts *o, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (o->json) {
+        fputs("{\"ok\":false,\"error\":{\"code\":\"usage\",\"message\":", stdout);
+        cm__json_escape(stdout, msg);
+        fputs("}}\n", stdout);
+    } else {
+        fprintf(stderr, "cm-pipeline: %s\n", msg);
+        usage(stderr);
+    }
+    return -1;
 }
 
 /* ---- progress -------------------------------------------------------------------- */
@@ -127,6 +288,14 @@ static int hook_failed(run *r, int rc, const char *what)
     r->api->last_error(r->p, &e);
     fprintf(stderr, "cm-pipeline: %s: %s: %s\n", what, r->api->err_name(rc), e.message);
     return rc;
+}
+
+/* The stage of --stage-sleep i ("transcode" of "transcode:6"), into buf. */
+static const char *sleep_stage(const opts *o, int i, char *buf, size_t n)
+{
+    snprintf(buf, n, "%.*s", (int)(strrchr(o->sleep_arg[i], ':') - o->sleep_arg[i]),
+             o->sleep_arg[i]);
+    return buf;
 }
 
 /* Runs one stage between its hooks. Returns 0, or -1 when the job must stop. */
@@ -171,6 +340,19 @@ static int run_stage(run *r, const char *stage, const char *in, const char *out,
             code = CMH_OK;
         }
     }
+    for (int i = 0; i < o->n_sleeps && code == CMH_OK; i++) {
+        char name[64];
+        if (strcmp(sleep_stage(o, i, name, sizeof name), stage) != 0)
+            continue;
+        /* --stage-sleep: the stage takes at least this long, with no hook in between */
+        double left = o->sleep_s[i] - (now_s() - r->stage_t0);
+        while (left > 0) {
+            struct timespec ts = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
+            if (nanosleep(&ts, NULL) == 0)
+                break;
+            left = o->sleep_s[i] - (now_s() - r->stage_t0);
+        }
+    }
     if (o->fail_at && strcmp(o->fail_at, stage) == 0) {
         code = CMH_E_CANCELLED;
         snprintf(err, sizeof err, "failure injected by --fail-at %s", stage);
@@ -209,36 +391,49 @@ static const char *grant_kind(int kind)
     return kind == 1 ? "plan" : kind == 2 ? "addon" : kind == 3 ? "refund" : "unknown";
 }
 
+/* The job of the options: by output with --generate, else by input. */
+static void job_spec(const opts *o, cm_plugin_job_spec *spec)
+{
+    memset(spec, 0, sizeof *spec);
+    spec->struct_size = sizeof *spec;
+    spec->job = o->job;
+    spec->workspace = o->workspace;
+    spec->user = o->user;
+    spec->lease_s = o->lease_s;
+    if (o->generate_s > 0) {
+        spec->billing = CM_PLUGIN_BY_OUTPUT;
+        spec->requested_output_ms = (int64_t)(o->generate_s * 1000.0 + 0.5);
+    } else {
+        spec->billing = CM_PLUGIN_BY_INPUT;
+        spec->input_path = o->input;
+    }
+}
+
+/* quote() or job_begin() into *q; a refusal is printed. Returns the plugin's code. */
+static int quote_or_begin(run *r, const cm_plugin_job_spec *spec, cm_plugin_quote *q, int begin)
+{
+    memset(q, 0, sizeof *q);
+    q->struct_size = sizeof *q;
+    int rc = begin ? r->api->job_begin(r->p, spec, q) : r->api->quote(r->p, spec, q);
+    if (rc != CM_PLUGIN_OK && q->cause != CM_PLUGIN_CAUSE_NONE)
+        printf("refused: %s (%s: %s): %s\n", r->api->err_name(rc),
+               q->cause == CM_PLUGIN_CAUSE_PROBE ? "probe" : "ledger",
+               r->api->cause_name(q->cause, q->cause_code), q->message);
+    else if (rc != CM_PLUGIN_OK)
+        printf("refused: %s: %s\n", r->api->err_name(rc), q->message);
+    return rc;
+}
+
 /* --quote-only: the price and whether the workspace can afford it, nothing held. */
 static int run_quote(run *r)
 {
     const opts *o = r->o;
     cm_plugin_job_spec spec;
-    memset(&spec, 0, sizeof spec);
-    spec.struct_size = sizeof spec;
-    spec.job = o->job;
-    spec.workspace = o->workspace;
-    spec.user = o->user;
-    if (o->generate_s > 0) {
-        spec.billing = CM_PLUGIN_BY_OUTPUT;
-        spec.requested_output_ms = (int64_t)(o->generate_s * 1000.0 + 0.5);
-    } else {
-        spec.billing = CM_PLUGIN_BY_INPUT;
-        spec.input_path = o->input;
-    }
+    job_spec(o, &spec);
+    spec.lease_s = 0;
     cm_plugin_quote q;
-    memset(&q, 0, sizeof q);
-    q.struct_size = sizeof q;
-    int rc = r->api->quote(r->p, &spec, &q);
-    if (rc != CM_PLUGIN_OK) {
-        if (q.cause != CM_PLUGIN_CAUSE_NONE)
-            printf("refused: %s (%s: %s): %s\n", r->api->err_name(rc),
-                   q.cause == CM_PLUGIN_CAUSE_PROBE ? "probe" : "ledger",
-                   r->api->cause_name(q.cause, q.cause_code), q.message);
-        else
-            printf("refused: %s: %s\n", r->api->err_name(rc), q.message);
+    if (quote_or_begin(r, &spec, &q, 0) != CM_PLUGIN_OK)
         return EXIT_REFUSED;
-    }
     opts shown = *o;
     if (!shown.job)
         shown.job = "(quote only)";
@@ -281,33 +476,12 @@ static int run_job(run *r)
     const opts *o = r->o;
     const cm_plugin_api *api = r->api;
     cm_plugin_job_spec spec;
-    memset(&spec, 0, sizeof spec);
-    spec.struct_size = sizeof spec;
-    spec.job = o->job;
-    spec.workspace = o->workspace;
-    spec.user = o->user;
-    spec.lease_s = o->lease_s;
-    int64_t gen_ms = (int64_t)(o->generate_s * 1000.0 + 0.5);
-    if (o->generate_s > 0) {
-        spec.billing = CM_PLUGIN_BY_OUTPUT;
-        spec.requested_output_ms = gen_ms;
-    } else {
-        spec.billing = CM_PLUGIN_BY_INPUT;
-        spec.input_path = o->input;
-    }
+    job_spec(o, &spec);
+    int64_t gen_ms = spec.requested_output_ms;
     cm_plugin_quote q;
-    memset(&q, 0, sizeof q);
-    q.struct_size = sizeof q;
-    int rc = api->job_begin(r->p, &spec, &q);
-    if (rc != CM_PLUGIN_OK) {
-        if (q.cause != CM_PLUGIN_CAUSE_NONE)
-            printf("refused: %s (%s: %s): %s\n", api->err_name(rc),
-                   q.cause == CM_PLUGIN_CAUSE_PROBE ? "probe" : "ledger",
-                   api->cause_name(q.cause, q.cause_code), q.message);
-        else
-            printf("refused: %s: %s\n", api->err_name(rc), q.message);
+    int rc = quote_or_begin(r, &spec, &q, 1);
+    if (rc != CM_PLUGIN_OK)
         return EXIT_REFUSED;
-    }
     print_quote(o, &q);
     if (q.hold_state == CM_PLUGIN_HOLD_COMMITTED)
         printf("hold: job %s was already charged; this run is not charged again\n", o->job);
@@ -441,179 +615,202 @@ static int valid_stage(const opts *o, const char *s)
     return strcmp(s, "probe") == 0 || strcmp(s, "transcode") == 0;
 }
 
+/* Sets the option def to arg. Returns 0 or -1 (a usage error was reported). */
+static int set_option(opts *o, const optdef *d, const char *arg)
+{
+    char *field = (char *)o + d->off;
+    switch (d->kind) {
+    case K_STR:
+        memcpy(field, &arg, sizeof arg);
+        return 0;
+    case K_FLAG:
+        *(int *)(void *)field = 1;
+        return 0;
+    case K_INT: {
+        int64_t v;
+        if (parse_int(arg, d->min, &v) != 0)
+            return usage_error(o, "--%s needs a whole number >= %lld (%s), not '%s'", d->name,
+                               (long long)d->min, d->help, arg);
+        memcpy(field, &v, sizeof v);
+        return 0;
+    }
+    case K_SLEEP: {
+        const char *colon = strrchr(arg, ':');
+        char *end;
+        double secs = colon ? strtod(colon + 1, &end) : 0;
+        if (o->n_sleeps >= MAX_SLEEPS || !colon || colon == arg || end == colon + 1 || *end ||
+            !(secs > 0 && secs <= 86400))
+            return usage_error(o,
+                               "--stage-sleep needs STAGE:SECONDS (seconds in (0, 86400], "
+                               "at most %d times), not '%s'",
+                               MAX_SLEEPS, arg);
+        o->sleep_arg[o->n_sleeps] = arg;
+        o->sleep_s[o->n_sleeps++] = secs;
+        return 0;
+    }
+    case K_HELP:
+        break;
+    }
+    return 0;
+}
+
 static int parse(int argc, char **argv, opts *o)
 {
-    enum {
-        O_PLUGIN = 256,
-        O_DB,
-        O_WS,
-        O_USER,
-        O_JOB,
-        O_GEN,
-        O_FAIL,
-        O_CRASH,
-        O_LEASE,
-        O_THUMB,
-        O_GRACE,
-        O_CLOCK,
-        O_EXTRA,
-        O_BAL,
-        O_STATE,
-        O_VERBOSE,
-        O_HELP,
-        O_QUOTE
-    };
-    static const struct option lo[] = {{"plugin", required_argument, 0, O_PLUGIN},
-                                       {"db", required_argument, 0, O_DB},
-                                       {"workspace", required_argument, 0, O_WS},
-                                       {"user", required_argument, 0, O_USER},
-                                       {"job", required_argument, 0, O_JOB},
-                                       {"generate", required_argument, 0, O_GEN},
-                                       {"fail-at", required_argument, 0, O_FAIL},
-                                       {"crash-at", required_argument, 0, O_CRASH},
-                                       {"lease", required_argument, 0, O_LEASE},
-                                       {"thumbnail", required_argument, 0, O_THUMB},
-                                       {"grace-ms", required_argument, 0, O_GRACE},
-                                       {"clock-offset-s", required_argument, 0, O_CLOCK},
-                                       {"output-extra-ms", required_argument, 0, O_EXTRA},
-                                       {"balance", no_argument, 0, O_BAL},
-                                       {"job-state", no_argument, 0, O_STATE},
-                                       {"verbose", no_argument, 0, O_VERBOSE},
-                                       {"help", no_argument, 0, O_HELP},
-                                       {"quote-only", no_argument, 0, O_QUOTE},
-                                       {0, 0, 0, 0}};
+    struct option lo[N_OPTS + 1];
+    for (size_t i = 0; i < N_OPTS; i++)
+        lo[i] = (struct option){OPTS[i].name, OPTS[i].arg ? required_argument : no_argument, NULL,
+                                (int)(256 + i)};
+    lo[N_OPTS] = (struct option){0, 0, 0, 0};
     memset(o, 0, sizeof *o);
     o->grace_ms = -1;
+    for (int i = 1; i < argc; i++) /* usage errors are JSON from the first one on */
+        if (strcmp(argv[i], "--json") == 0)
+            o->json = 1;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        char *end;
-        switch (c) {
-        case O_PLUGIN:
-            o->plugin = optarg;
-            break;
-        case O_DB:
-            o->db = optarg;
-            break;
-        case O_WS:
-            o->workspace = optarg;
-            break;
-        case O_USER:
-            o->user = optarg;
-            break;
-        case O_JOB:
-            o->job = optarg;
-            break;
-        case O_THUMB:
-            o->thumb = optarg;
-            break;
-        case O_FAIL:
-            o->fail_at = optarg;
-            break;
-        case O_CRASH:
-            o->crash_at = optarg;
-            break;
-        case O_BAL:
-            o->query_balance = 1;
-            break;
-        case O_STATE:
-            o->query_job = 1;
-            break;
-        case O_VERBOSE:
-            o->verbose = 1;
-            break;
-        case O_QUOTE:
-            o->quote_only = 1;
-            break;
-        case O_HELP:
+        if (c < 256 || c >= 256 + (int)N_OPTS)
+            return usage_error(o, "unknown or incomplete option %s", argv[optind - 1]);
+        const optdef *d = &OPTS[c - 256];
+        if (d->kind == K_HELP) {
             usage(stdout);
             exit(0);
-        case O_GEN:
-            o->generate_s = strtod(optarg, &end);
-            if (end == optarg || *end || !(o->generate_s > 0 && o->generate_s <= 86400)) {
-                fprintf(stderr, "cm-pipeline: --generate needs seconds in (0, 86400]\n");
-                return -1;
-            }
-            break;
-        case O_LEASE:
-            if (parse_int(optarg, 1, &o->lease_s) != 0) {
-                fprintf(stderr, "cm-pipeline: --lease needs whole seconds >= 1\n");
-                return -1;
-            }
-            break;
-        case O_GRACE:
-            if (parse_int(optarg, 0, &o->grace_ms) != 0) {
-                fprintf(stderr, "cm-pipeline: --grace-ms needs milliseconds >= 0\n");
-                return -1;
-            }
-            break;
-        case O_CLOCK:
-            if (parse_int(optarg, INT32_MIN, &o->clock_offset_s) != 0) {
-                fprintf(stderr, "cm-pipeline: --clock-offset-s needs whole seconds\n");
-                return -1;
-            }
-            break;
-        case O_EXTRA:
-            if (parse_int(optarg, -86400000, &o->output_extra_ms) != 0) {
-                fprintf(stderr, "cm-pipeline: --output-extra-ms needs milliseconds\n");
-                return -1;
-            }
-            break;
-        default:
-            fprintf(stderr, "cm-pipeline: unknown or incomplete option %s\n", argv[optind - 1]);
-            return -1;
         }
+        if (set_option(o, d, optarg) != 0)
+            return -1;
     }
+    if (o->generate_arg) {
+        char *end;
+        o->generate_s = strtod(o->generate_arg, &end);
+        if (end == o->generate_arg || *end || !(o->generate_s > 0 && o->generate_s <= 86400))
+            return usage_error(o, "--generate needs seconds in (0, 86400], not '%s'",
+                               o->generate_arg);
+    }
+    if (o->log_format && strcmp(o->log_format, "text") != 0 && strcmp(o->log_format, "json") != 0)
+        return usage_error(o, "--log-format is text or json, not '%s'", o->log_format);
+    o->log_json = o->log_format && strcmp(o->log_format, "json") == 0;
+    o->min_level = o->verbose ? 0 : o->log_json ? 1 : 2;
+    if (o->log_level) {
+        o->min_level = -1;
+        for (int i = 0; i < 4; i++)
+            if (strcmp(o->log_level, level_names[i]) == 0)
+                o->min_level = i;
+        if (o->min_level < 0)
+            return usage_error(o, "--log-level is debug, info, warn or error, not '%s'",
+                               o->log_level);
+    }
+    if (o->keepalive_divisor == 1 || o->keepalive_divisor > 100)
+        return usage_error(o, "--keepalive-divisor is -1, 0 or 2 to 100");
     int nargs = argc - optind;
-    if (!o->plugin || !o->db) {
-        fprintf(stderr, "cm-pipeline: --plugin and --db are required\n");
-        return -1;
+    if (!o->plugin || !o->db)
+        return usage_error(o, "--plugin and --db are required");
+    if (o->ping) {
+        if (nargs || o->query_balance || o->query_job || o->quote_only)
+            return usage_error(o, "--ping takes no job, query or file");
+        return 0;
     }
     if (o->query_balance || o->query_job) {
-        if ((o->query_balance && !o->workspace) || (o->query_job && !o->job) || nargs) {
-            fprintf(stderr, "cm-pipeline: --balance needs --workspace, --job-state --job\n");
-            return -1;
-        }
+        if ((o->query_balance && !o->workspace) || (o->query_job && !o->job) || nargs)
+            return usage_error(o, "--balance needs --workspace, --job-state --job");
         return 0;
     }
     if (o->quote_only) {
         if (!o->workspace || !o->user || nargs != (o->generate_s > 0 ? 0 : 1) || o->fail_at ||
-            o->crash_at) {
-            fprintf(stderr,
-                    "cm-pipeline: --quote-only needs --workspace, --user and %s, and "
-                    "runs no stage\n",
-                    o->generate_s > 0 ? "no OUTPUT (with --generate)" : "INPUT (no OUTPUT)");
-            return -1;
-        }
+            o->crash_at || o->n_sleeps)
+            return usage_error(
+                o, "--quote-only needs --workspace, --user and %s, and runs no stage",
+                o->generate_s > 0 ? "no OUTPUT (with --generate)" : "INPUT (no OUTPUT)");
         if (o->generate_s <= 0)
             o->input = argv[optind];
         return 0;
     }
-    if (!o->workspace || !o->user || !o->job) {
-        fprintf(stderr, "cm-pipeline: --workspace, --user and --job are required\n");
-        return -1;
-    }
-    if (nargs != (o->generate_s > 0 ? 1 : 2)) {
-        fprintf(stderr, "cm-pipeline: expected %s\n",
-                o->generate_s > 0 ? "OUTPUT (with --generate)" : "INPUT OUTPUT");
-        return -1;
-    }
-    if (o->generate_s > 0 && o->generate_s * 1000.0 + (double)o->output_extra_ms < 100.0) {
-        fprintf(stderr, "cm-pipeline: --output-extra-ms leaves less than 100 ms to generate\n");
-        return -1;
-    }
+    if (!o->workspace || !o->user || !o->job)
+        return usage_error(o, "--workspace, --user and --job are required");
+    if (nargs != (o->generate_s > 0 ? 1 : 2))
+        return usage_error(o, "expected %s",
+                           o->generate_s > 0 ? "OUTPUT (with --generate)" : "INPUT OUTPUT");
+    if (o->generate_s > 0 && o->generate_s * 1000.0 + (double)o->output_extra_ms < 100.0)
+        return usage_error(o, "--output-extra-ms leaves less than 100 ms to generate");
     if (o->generate_s > 0) {
         o->output = argv[optind];
     } else {
         o->input = argv[optind];
         o->output = argv[optind + 1];
     }
-    if (!valid_stage(o, o->fail_at) || !valid_stage(o, o->crash_at)) {
-        fprintf(stderr, "cm-pipeline: no such stage in this job: %s\n",
-                valid_stage(o, o->fail_at) ? o->crash_at : o->fail_at);
-        return -1;
+    if (!valid_stage(o, o->fail_at) || !valid_stage(o, o->crash_at))
+        return usage_error(o, "no such stage in this job: %s",
+                           valid_stage(o, o->fail_at) ? o->crash_at : o->fail_at);
+    for (int i = 0; i < o->n_sleeps; i++) {
+        char stage[64];
+        if (!valid_stage(o, sleep_stage(o, i, stage, sizeof stage)))
+            return usage_error(o, "--stage-sleep: no such stage in this job: %s", stage);
     }
     return 0;
+}
+
+/* --metrics FILE: the plugin's metrics, written whole (a temporary file renamed). */
+static int write_metrics(const run *r)
+{
+    /* ask the size, then read with room to spare: the keepalive may count in between */
+    int64_t n = r->api->metrics(r->p, NULL, 0);
+    char *buf = NULL;
+    size_t cap = 0;
+    for (int tries = 0; n >= 0 && tries < 8; tries++) {
+        cap = (size_t)n + 4096;
+        free(buf);
+        if (!(buf = malloc(cap)) || (n = r->api->metrics(r->p, buf, cap)) < (int64_t)cap)
+            break;
+    }
+    if (n >= 0 && (!buf || (size_t)n >= cap))
+        n = CM_PLUGIN_E_NOMEM; /* no buffer, or it kept growing */
+    if (n < 0) {
+        fprintf(stderr, "cm-pipeline: metrics: %s\n", r->api->err_name((int)n));
+        free(buf);
+        return -1;
+    }
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", r->o->metrics);
+    FILE *f = NULL;
+    int ok = buf && (f = fopen(tmp, "w")) && fwrite(buf, 1, (size_t)n, f) == (size_t)n;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    if (ok && rename(tmp, r->o->metrics) != 0)
+        ok = 0;
+    if (!ok) {
+        fprintf(stderr, "cm-pipeline: cannot write the metrics to %s: %s\n", r->o->metrics,
+                strerror(errno));
+        unlink(tmp);
+    }
+    free(buf);
+    return ok ? 0 : -1;
+}
+
+/* --ping: exit 0 (reachable and writable) or 1, with the reason. */
+static int run_ping(run *r)
+{
+    cm_plugin_error_info e;
+    memset(&e, 0, sizeof e);
+    e.struct_size = sizeof e;
+    int rc = r->api->ping(r->p, &e);
+    if (r->o->json) {
+        if (rc == CM_PLUGIN_OK) {
+            fputs("{\"ok\":true,\"message\":", stdout);
+        } else {
+            fputs("{\"ok\":false,\"error\":{\"code\":", stdout);
+            cm__json_escape(stdout, r->api->err_name(rc));
+            fputs(",\"cause\":", stdout);
+            cm__json_escape(stdout, r->api->cause_name(e.cause, e.cause_code));
+            fputs(",\"message\":", stdout);
+        }
+        cm__json_escape(stdout, e.message);
+        fputs(rc == CM_PLUGIN_OK ? "}\n" : "}}\n", stdout);
+    } else if (rc == CM_PLUGIN_OK) {
+        printf("ping: ok: %s\n", e.message);
+    } else {
+        printf("ping: failed: %s (%s): %s\n", r->api->err_name(rc),
+               r->api->cause_name(e.cause, e.cause_code), e.message);
+    }
+    return rc == CM_PLUGIN_OK ? 0 : EXIT_REFUSED;
 }
 
 int main(int argc, char **argv)
@@ -623,10 +820,8 @@ int main(int argc, char **argv)
         return 0;
     }
     opts o;
-    if (parse(argc, argv, &o) != 0) {
-        usage(stderr);
+    if (parse(argc, argv, &o) != 0)
         return EXIT_USAGE;
-    }
     /* the host owns its process: keep libav chatter (damaged-input warnings, encoder
      * banners) off the terminal unless --verbose */
     av_log_set_level(o.verbose ? AV_LOG_ERROR : AV_LOG_FATAL);
@@ -642,8 +837,13 @@ int main(int argc, char **argv)
     cm_plugin_config_init(&cfg);
     cfg.ledger = o.db;
     cfg.grace_ms = o.grace_ms;
-    cfg.log = on_log;
+    cfg.log_record = on_record;
     cfg.log_user = &o;
+    cfg.log_min_level = plugin_level_of[o.min_level];
+    cfg.create = o.create;
+    cfg.keepalive_divisor = (int)o.keepalive_divisor;
+    cfg.ledger_busy_timeout_ms =
+        (int)(o.ledger_timeout_ms > INT32_MAX ? INT32_MAX : o.ledger_timeout_ms);
     if (o.clock_offset_s != 0) {
         cfg.now_ms = clock_with_offset;
         cfg.clock_user = &o.clock_offset_s;
@@ -654,14 +854,30 @@ int main(int argc, char **argv)
     e.struct_size = sizeof e;
     int rc = api->open(&cfg, &r.p, &e);
     if (rc != CM_PLUGIN_OK) {
-        fprintf(stderr, "cm-pipeline: cannot open the plugin: %s: %s\n", api->err_name(rc),
-                e.message);
+        if (o.ping && o.json) {
+            fputs("{\"ok\":false,\"error\":{\"code\":", stdout);
+            cm__json_escape(stdout, api->err_name(rc));
+            fputs(",\"cause\":", stdout);
+            cm__json_escape(stdout, api->cause_name(e.cause, e.cause_code));
+            fputs(",\"message\":", stdout);
+            cm__json_escape(stdout, e.message);
+            fputs("}}\n", stdout);
+        } else if (o.ping) {
+            printf("ping: failed: %s (%s): %s\n", api->err_name(rc),
+                   api->cause_name(e.cause, e.cause_code), e.message);
+        } else {
+            fprintf(stderr, "cm-pipeline: cannot open the plugin: %s: %s\n", api->err_name(rc),
+                    e.message);
+        }
         dlclose(dl);
         return EXIT_REFUSED;
     }
-    int status = (o.query_balance || o.query_job) ? run_queries(&r)
-                 : o.quote_only                   ? run_quote(&r)
-                                                  : run_job(&r);
+    int status = o.ping                             ? run_ping(&r)
+                 : (o.query_balance || o.query_job) ? run_queries(&r)
+                 : o.quote_only                     ? run_quote(&r)
+                                                    : run_job(&r);
+    if (o.metrics && write_metrics(&r) != 0 && status == 0)
+        status = EXIT_REFUSED;
     api->close(r.p);
     dlclose(dl);
     return status;

@@ -39,8 +39,14 @@
  *               quote, and reserve the credits. Fails with a refusal before any work:
  *               insufficient credits, forbidden, a bad file (with the probe's code).
  *   stage_begin / stage_end    around each stage of the pipeline; each renews the
- *               hold's lease, so a long job keeps its hold and a crashed pipeline's
- *               hold lapses (and is given back) one lease after its last hook.
+ *               hold's lease.
+ *   (keepalive  ABI 1.2: one background thread per handle renews the leases of all
+ *               the handle's running jobs every third of a lease (keepalive_divisor),
+ *               in one ledger transaction per tick (per lease length: each job
+ *               keeps its own lease), while the process lives; so a
+ *               stage of any length keeps its hold without hooks, and a crashed
+ *               pipeline's hold lapses (and is given back) within one lease of its
+ *               last renewal. The default lease is CM_PLUGIN_DEFAULT_LEASE_S, 120 s.)
  *   job_end     success commits (by input: the quote; by output: the output's
  *               measured length, never more than the quote); failure releases.
  *
@@ -77,7 +83,10 @@
  * Threading. A cm_plugin handle may be used from any number of threads at once,
  * except open/close (see each function). Different jobs may run in different threads
  * at once; the hooks of one job must not overlap (call them in order, from any
- * thread). The plugin changes no process-wide state: no log callbacks or levels of
+ * thread). Each open handle runs one thread of its own (ABI 1.2: the lease keepalive,
+ * unless keepalive_divisor is -1), started by open and joined by close; it calls the
+ * ledger, the clock and the log callbacks, nothing else. The plugin changes no
+ * process-wide state: no log callbacks or levels of
  * libav*, no sqlite3_config, no signal handlers, no environment. Its own code keeps no
  * global variables (every state is in a handle); the probe and ledger linked into it
  * keep a few, none of which a host can observe: the ledger's thread-local variables
@@ -105,7 +114,7 @@ extern "C" {
 #endif
 
 #define CM_PLUGIN_ABI_MAJOR 1u
-#define CM_PLUGIN_ABI_MINOR 1u
+#define CM_PLUGIN_ABI_MINOR 2u
 #define CM_PLUGIN_ENTRY_SYMBOL "cm_plugin_entry"
 
 /* Result codes. 0 is success; errors are negative, append-only, never renumbered. */
@@ -132,6 +141,9 @@ enum cm_plugin_error {
                                       the ledger's code is in last_error; retrying the same
                                       call is safe */
     CM_PLUGIN_E_ABI = -12,         /* "abi_mismatch": a struct_size the plugin cannot serve */
+    CM_PLUGIN_E_NO_LEDGER = -13,   /* ABI 1.2, "no_such_ledger": open found no ledger at the
+                                      configured location and the config's create is 0
+                                      (a mistyped path does not become an empty ledger) */
 };
 
 /* Who a cause code belongs to. */
@@ -180,26 +192,67 @@ enum cm_plugin_grant_kind {
     CM_PLUGIN_GRANT_REFUND = 3, /* refunded credits whose source expired; never expire */
 };
 
-/* Levels of the log callback. */
+/* Levels of the log callbacks. The numbers are not in order of severity (WARN came in
+ * ABI 1.2, appended); from least to most severe: DEBUG, INFO, WARN, ERROR. ERROR is kept
+ * for what an operator must act on (the ledger's storage failing, out of memory, a
+ * caller's or the plugin's bug: invalid_argument, abi_mismatch); a customer's refusal
+ * (insufficient credits, forbidden, a bad file) is INFO or WARN. */
 enum cm_plugin_log_level {
     CM_PLUGIN_LOG_ERROR = 0,
     CM_PLUGIN_LOG_INFO = 1,
-    CM_PLUGIN_LOG_DEBUG = 2
+    CM_PLUGIN_LOG_DEBUG = 2,
+    CM_PLUGIN_LOG_WARN = 3, /* ABI 1.2 */
 };
+
+/*
+ * ABI 1.2: one structured log record, passed to cm_plugin_config.log_record. Unlike
+ * every other struct here the plugin allocates it: struct_size is the plugin's sizeof,
+ * and a host reads no field at or beyond it. The record and its strings are valid
+ * during the callback only (copy what you keep). Strings are never NULL ("" when not
+ * known).
+ *
+ * Events (stable names; a newer plugin may add names, a host must accept one it does
+ * not know): open, close (info); job_begin (info: a hold was made or found);
+ * job_refused (info for insufficient_credits, forbidden; warn for bad_file, conflict,
+ * job_closed; error for ledger_failure, out_of_memory, invalid_argument, abi_mismatch);
+ * quote (debug); probe (debug: an input or output measured); stage_begin, stage_end
+ * (debug; a failed stage: warn); renew (debug: a hook or the keepalive renewed leases);
+ * lease_lapsed (warn: a running job's hold lapsed); commit, release (info);
+ * job_failed (job_end could not finish: warn or error by code); ledger_retry (warn: a
+ * keepalive renewal failed and is tried again next tick); ping (debug, or error when
+ * the ledger is unreachable); call_failed (another call refused, level by code).
+ */
+typedef struct cm_plugin_log_record {
+    uint32_t struct_size;  /* the plugin's sizeof(cm_plugin_log_record) */
+    int level;             /* enum cm_plugin_log_level */
+    const char *event;     /* the stable event name above */
+    const char *job;       /* the job id, "" when none */
+    const char *workspace; /* "" when not known in this call */
+    const char *user;      /* "" when not known in this call */
+    int code;              /* enum cm_plugin_error of a failure, CM_PLUGIN_OK otherwise */
+    const char *code_name; /* err_name(code): "ok", "insufficient_credits", ... */
+    int cause;             /* enum cm_plugin_cause of code */
+    int cause_code;        /* the probe's or the ledger's code, 0 when none */
+    const char *message;   /* a sentence for a person */
+    int64_t time_ms;       /* when, on the ledger's clock (cm_plugin_config.now_ms) */
+    int64_t credits;       /* the credits concerned (quoted, held, charged), -1 when none */
+} cm_plugin_log_record;
 
 typedef struct cm_plugin cm_plugin; /* opaque handle */
 
 /*
  * Configuration of open(). Start with cm_plugin_config_init(); the plugin copies
- * what it keeps. Callbacks may be called from any thread that calls into the handle,
- * possibly from several at once, and must not call back into the plugin.
+ * what it keeps. Callbacks may be called from any thread that calls into the handle
+ * and from the handle's keepalive thread (ABI 1.2), possibly from several at once, and
+ * must not call back into the plugin.
  */
 typedef struct cm_plugin_config {
     uint32_t struct_size;
     const char *ledger;            /* ledger location (required): an SQLite file path, or a
                                       postgresql:// URI for a ledger a fleet shares */
     int64_t grace_ms;              /* padding grace; -1: the probe's default (500) */
-    int64_t default_lease_s;       /* lease of a hold when the job gives none; 0: 900 */
+    int64_t default_lease_s;       /* lease of a hold when the job gives none; 0: 120
+                                      (CM_PLUGIN_DEFAULT_LEASE_S; 900 before ABI 1.2) */
     int64_t probe_max_duration_ms; /* 0: the probe's default (24 h) */
     int64_t probe_time_budget_ms;  /* 0: the probe's default (10 s) */
     int64_t probe_max_file_bytes;  /* 0: the probe's default (64 GiB) */
@@ -207,8 +260,26 @@ typedef struct cm_plugin_config {
     void *clock_user;
     void (*log)(void *user, int level, const char *message); /* NULL: silent */
     void *log_user;
-    int ledger_busy_timeout_ms; /* 0: the ledger's default (5000) */
+    int ledger_busy_timeout_ms; /* 0: the ledger's default (5000); also bounds ping() */
+    /* ---- ABI 1.2 (a 1.1 host's struct ends before these: they take the defaults) ---- */
+    int32_t reserved_1_0; /* the 1.0 struct's tail padding, now explicit; set 0, not read */
+    /* Structured logs: when set, called with a record instead of log (NULL: log, if
+     * set, receives the record's message and level as in 1.1). */
+    void (*log_record)(void *user, const cm_plugin_log_record *record);
+    int log_min_level;     /* the least severe level delivered to log or log_record
+                              (enum cm_plugin_log_level); default DEBUG: everything */
+    int create;            /* 1: open may create a missing ledger (SQLite: the file; both:
+                              the schema); 0 (default): a missing one is E_NO_LEDGER */
+    int keepalive_divisor; /* the keepalive thread renews each running job's lease every
+                              lease / N; 0: 3 (a third); 2..100; -1: no thread (only the
+                              stage hooks renew, as in 1.1) */
+    int32_t reserved_1_2;  /* set 0, not read */
 } cm_plugin_config;
+
+/* The default lease of a hold (ABI 1.2): short, because the keepalive thread renews it
+ * while the process lives, so a crashed pipeline's credits go back within two minutes,
+ * and a stage of any length keeps its hold. */
+#define CM_PLUGIN_DEFAULT_LEASE_S 120
 
 /*
  * The frozen sizes. CM_PLUGIN_<STRUCT>_SIZE_1_0 is sizeof the struct as ABI 1.0 had it:
@@ -218,7 +289,8 @@ typedef struct cm_plugin_config {
  * plugin checks every 1.0 field's offset and size against a frozen copy of the 1.0
  * layout at compile time).
  */
-#define CM_PLUGIN_CONFIG_SIZE_1_0 sizeof(cm_plugin_config)
+#define CM_PLUGIN_CONFIG_SIZE_1_0 offsetof(cm_plugin_config, log_record)
+#define CM_PLUGIN_CONFIG_SIZE_1_2 sizeof(cm_plugin_config)
 
 /* What a job is. Strings are read during job_begin only. */
 typedef struct cm_plugin_job_spec {
@@ -334,12 +406,15 @@ typedef struct cm_plugin_api {
     const char *version;  /* the plugin's release, "MAJOR.MINOR.PATCH" (cm_version.h) */
 
     /*
-     * Opens a handle: opens (creating if needed) the ledger and makes a probe with the
-     * configured limits. *out is closed with close(). Not thread-safe with respect
-     * to the new handle (nothing else can see it yet). Returns OK, E_INVALID (no
-     * ledger location, an option out of range), E_ABI (cfg->struct_size below
-     * CM_PLUGIN_CONFIG_SIZE_1_0), E_NOMEM, E_LEDGER (the ledger cannot be opened; see
-     * err for the ledger's message). err, when not NULL and its struct_size at least
+     * Opens a handle: opens the ledger (creating it only when cfg->create is 1) and
+     * makes a probe with the configured limits, and starts the handle's keepalive
+     * thread (unless keepalive_divisor is -1). *out is closed with close(). Not
+     * thread-safe with respect to the new handle (nothing else can see it yet).
+     * Returns OK, E_INVALID (no ledger location, an option out of range), E_ABI
+     * (cfg->struct_size below CM_PLUGIN_CONFIG_SIZE_1_0), E_NOMEM, E_NO_LEDGER (no
+     * ledger file at that path and create is 0; a 1.0/1.1 host's config has no create
+     * field and gets 0), E_LEDGER (the ledger cannot be opened; see err for the
+     * ledger's message). err, when not NULL and its struct_size at least
      * CM_PLUGIN_ERROR_INFO_SIZE_1_0, receives the details (code OK on success): there
      * is no handle to keep them.
      */
@@ -347,7 +422,8 @@ typedef struct cm_plugin_api {
 
     /*
      * Closes a handle; NULL is a no-op. No other call on it may be running or follow.
-     * Jobs begun and not ended keep their holds, which lapse with their lease.
+     * Stops the keepalive thread (woken at once, joined; close does not wait for a
+     * tick). Jobs begun and not ended keep their holds, which lapse with their lease.
      */
     void (*close)(cm_plugin *p);
 
@@ -441,11 +517,55 @@ typedef struct cm_plugin_api {
      * E_NOMEM.
      */
     int (*quote)(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *quote);
+
+    /* ---- ABI 1.2 ---- */
+
+    /*
+     * Writes the handle's metrics into buf in the Prometheus text exposition format
+     * (version 0.0.4: # HELP and # TYPE lines, counters, gauges, histograms with
+     * _bucket{le=...}, _sum and _count), for a host to serve or write out; the plugin
+     * runs no server. Like snprintf: returns the length of the whole text (without its
+     * NUL) and writes it, NUL-terminated, only when that length is below cap (buf may be
+     * NULL when cap is 0); a return value >= cap means: call again with a buffer of at
+     * least that + 1 bytes (nothing is written then). Other threads (the keepalive
+     * among them) may count between two calls, so the text can grow: give the second call
+     * room to spare and call again if it still returns >= cap. Counters only grow while
+     * the handle is open. Thread-safe. Returns the length, or E_INVALID (p NULL, or buf NULL
+     * with cap > 0), E_NOMEM (the text could not be built).
+     *
+     * Metrics (every name starts cm_plugin_): jobs_begun_total, jobs_committed_total,
+     * jobs_released_total, jobs_lapsed_total, jobs_refused_total{code}, jobs_running
+     * (gauge); credits_quoted_total, credits_held_total, credits_charged_total,
+     * credits_released_total; probe_seconds, probe_read_bytes (histograms, one
+     * observation per file measured); ledger_call_seconds{call} (histogram per ledger
+     * call: reserve, renew, renew_many, commit, release, quote, balance, job_info,
+     * ping); ledger_errors_total{code} (the ledger's codes); keepalive_ticks_total,
+     * keepalive_renewals_total, keepalive_transactions_total, ledger_retries_total
+     * (keepalive renewals retried after a ledger failure).
+     */
+    int64_t (*metrics)(cm_plugin *p, char *buf, size_t cap);
+
+    /*
+     * Health: is the ledger reachable and writable now? Runs a write transaction that
+     * changes nothing, bounded by the config's ledger_busy_timeout_ms. Fills *out (may
+     * be NULL; struct_size at least CM_PLUGIN_ERROR_INFO_SIZE_1_0) with the result: code
+     * OK and message "ledger reachable and writable (N ms)", or the failure, its ledger
+     * code and the reason. Thread-safe. Returns OK, E_INVALID (p NULL), E_ABI (out's
+     * struct_size below its 1.0 size; not written), E_LEDGER (unreachable, read-only,
+     * locked past the timeout), E_NOMEM.
+     */
+    int (*ping)(cm_plugin *p, cm_plugin_error_info *out);
+
+    /* Name of a log level ("debug", "info", "warn", "error"); "unknown" for other
+     * values. Static strings. Thread-safe. */
+    const char *(*log_level_name)(int level);
 } cm_plugin_api;
 
-/* The table's size in ABI 1.0 (it ended before quote) and in 1.1. */
+/* The table's size in ABI 1.0 (it ended before quote), in 1.1 (before metrics) and
+ * in 1.2. */
 #define CM_PLUGIN_API_SIZE_1_0 offsetof(cm_plugin_api, quote)
-#define CM_PLUGIN_API_SIZE_1_1 sizeof(cm_plugin_api)
+#define CM_PLUGIN_API_SIZE_1_1 offsetof(cm_plugin_api, metrics)
+#define CM_PLUGIN_API_SIZE_1_2 sizeof(cm_plugin_api)
 
 /* The one exported symbol. Returns NULL when the plugin cannot serve the host. */
 typedef const cm_plugin_api *(*cm_plugin_entry_fn)(uint32_t host_abi_major,
@@ -458,15 +578,17 @@ static inline int cm_plugin_api_compatible(const cm_plugin_api *api)
 {
     uint32_t need_minor = CM_PLUGIN_ABI_MINOR; /* a variable: no "always true" warning at x.0 */
     return api && api->abi_major == CM_PLUGIN_ABI_MAJOR && api->abi_minor >= need_minor &&
-           api->struct_size >= offsetof(cm_plugin_api, quote) + sizeof(void *);
+           api->struct_size >= offsetof(cm_plugin_api, log_level_name) + sizeof(void *);
 }
 
-/* For hosts: the defaults (struct_size set, grace -1 = the probe's default). */
+/* For hosts: the defaults (struct_size set, grace -1 = the probe's default, every log
+ * level delivered, no creation, keepalive every third of a lease). */
 static inline void cm_plugin_config_init(cm_plugin_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->struct_size = (uint32_t)sizeof *cfg;
     cfg->grace_ms = -1;
+    cfg->log_min_level = CM_PLUGIN_LOG_DEBUG;
 }
 
 #ifdef __cplusplus

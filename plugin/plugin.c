@@ -139,36 +139,45 @@ int64_t cmp_now_ms(const cm_plugin *p)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int cmp_fail(cm_plugin *p, int code, int cause, int cause_code, const char *fmt, ...)
+static int vfail(cm_plugin *p, const cm__ev *ev, int code, int cause, int cause_code,
+                 const char *fmt, va_list ap)
 {
     if (!p)
         return code;
     char msg[sizeof p->last.message];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     pthread_mutex_lock(&p->mu);
     p->last.code = code;
     p->last.cause = cause;
     p->last.cause_code = cause_code;
     memcpy(p->last.message, msg, sizeof msg);
     pthread_mutex_unlock(&p->mu);
-    if (p->log)
-        p->log(p->log_user, CM_PLUGIN_LOG_ERROR, msg);
+    cm__ev e = *ev;
+    e.code = code;
+    e.cause = cause;
+    e.cause_code = cause_code;
+    cm__log_event(p, cm__level_of(code), &e, "%s", msg);
     return code;
 }
 
-void cmp_log(cm_plugin *p, int level, const char *fmt, ...)
+int cmp_fail(cm_plugin *p, int code, int cause, int cause_code, const char *fmt, ...)
 {
-    if (!p->log)
-        return;
-    char msg[512];
+    cm__ev ev = {.event = "call_failed", .credits = -1};
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vfail(p, &ev, code, cause, cause_code, fmt, ap);
     va_end(ap);
-    p->log(p->log_user, level, msg);
+    return code;
+}
+
+int cm__fail_ev(cm_plugin *p, const cm__ev *ev, int code, int cause, int cause_code,
+                const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(p, ev, code, cause, cause_code, fmt, ap);
+    va_end(ap);
+    return code;
 }
 
 int cmp_from_ledger(int code)
@@ -195,6 +204,8 @@ int cmp_from_ledger(int code)
         return CM_PLUGIN_E_NOMEM;
     case CM_LEDGER_E_JOB_CLOSED:
         return CM_PLUGIN_E_JOB_CLOSED;
+    case CM_LEDGER_E_NO_LEDGER:
+        return CM_PLUGIN_E_NO_LEDGER;
     default:
         return CM_PLUGIN_E_LEDGER;
     }
@@ -230,8 +241,32 @@ static int plugin_open(const cm_plugin_config *host_cfg, cm_plugin **out, cm_plu
         cmp_strlcpy(e.message, "config: no ledger location, or a negative limit", sizeof e.message);
         goto done;
     }
+    if (strcmp(cm__log_level_name(cfg->log_min_level), "unknown") == 0 ||
+        (cfg->create != 0 && cfg->create != 1) ||
+        (cfg->keepalive_divisor != -1 && cfg->keepalive_divisor != 0 &&
+         (cfg->keepalive_divisor < 2 || cfg->keepalive_divisor > 100))) {
+        code = CM_PLUGIN_E_INVALID;
+        snprintf(e.message, sizeof e.message,
+                 "config: log_min_level %d is not a level, create %d is not 0 or 1, or "
+                 "keepalive_divisor %d is not -1, 0 or 2 to 100",
+                 cfg->log_min_level, cfg->create, cfg->keepalive_divisor);
+        goto done;
+    }
     p = calloc(1, sizeof *p);
-    if (!p || pthread_mutex_init(&p->mu, NULL) != 0) {
+    if (!p) {
+        code = CM_PLUGIN_E_NOMEM;
+        cmp_strlcpy(e.message, "out of memory", sizeof e.message);
+        goto done;
+    }
+    if (pthread_mutex_init(&p->mu, NULL) != 0) {
+        free(p);
+        p = NULL;
+        code = CM_PLUGIN_E_NOMEM;
+        cmp_strlcpy(e.message, "out of memory", sizeof e.message);
+        goto done;
+    }
+    if (pthread_mutex_init(&p->metrics_mu, NULL) != 0) {
+        pthread_mutex_destroy(&p->mu);
         free(p);
         p = NULL;
         code = CM_PLUGIN_E_NOMEM;
@@ -241,10 +276,15 @@ static int plugin_open(const cm_plugin_config *host_cfg, cm_plugin **out, cm_plu
     p->last.struct_size = sizeof p->last;
     p->log = cfg->log;
     p->log_user = cfg->log_user;
+    p->log_record = cfg->log_record;
+    p->log_min_level = cfg->log_min_level;
     p->now_ms = cfg->now_ms;
     p->clock_user = cfg->clock_user;
     p->default_lease_s =
-        cfg->default_lease_s > 0 ? cfg->default_lease_s : CM_LEDGER_DEFAULT_LEASE_S;
+        cfg->default_lease_s > 0 ? cfg->default_lease_s : CM_PLUGIN_DEFAULT_LEASE_S;
+    p->keepalive_divisor = cfg->keepalive_divisor == 0    ? 3
+                           : cfg->keepalive_divisor == -1 ? 0
+                                                          : cfg->keepalive_divisor;
 
     cm_probe_options po;
     po.struct_size = sizeof po;
@@ -272,24 +312,65 @@ static int plugin_open(const cm_plugin_config *host_cfg, cm_plugin **out, cm_plu
     lc.db = cfg->ledger;
     lc.now_ms = cfg->now_ms;
     lc.clock_user = cfg->clock_user;
+    lc.create = cfg->create;
     if (cfg->ledger_busy_timeout_ms > 0)
         lc.busy_timeout_ms = cfg->ledger_busy_timeout_ms;
     rc = cm_ledger_open(&p->ledger, &lc);
     if (rc != CM_LEDGER_OK) {
-        code = cmp_from_ledger(rc) == CM_PLUGIN_E_NOMEM ? CM_PLUGIN_E_NOMEM : CM_PLUGIN_E_LEDGER;
+        /* a location without a ledger (create=0) is the host's mistake to fix, not a
+         * storage failure */
+        code = rc == CM_LEDGER_E_NO_LEDGER                ? CM_PLUGIN_E_NO_LEDGER
+               : cmp_from_ledger(rc) == CM_PLUGIN_E_NOMEM ? CM_PLUGIN_E_NOMEM
+                                                          : CM_PLUGIN_E_LEDGER;
         e.cause = CM_PLUGIN_CAUSE_LEDGER;
         e.cause_code = rc;
         snprintf(e.message, sizeof e.message, "cannot open the ledger %s: %s", cfg->ledger,
                  cm_ledger_errmsg(NULL));
         goto done;
     }
+    if (cm__keepalive_start(p) != 0) {
+        code = CM_PLUGIN_E_NOMEM;
+        cmp_strlcpy(e.message, "cannot start the keepalive thread", sizeof e.message);
+        goto done;
+    }
 done:
     e.code = code;
     if (code != CM_PLUGIN_OK && p) {
+        cm_ledger_close(p->ledger);
         cm_probe_free(p->probe);
+        pthread_mutex_destroy(&p->metrics_mu);
         pthread_mutex_destroy(&p->mu);
         free(p);
         p = NULL;
+    }
+    if (code == CM_PLUGIN_OK) {
+        char keepalive[64] = "no keepalive (hooks renew)";
+        if (p->keepalive_divisor)
+            snprintf(keepalive, sizeof keepalive, "renewed every lease / %d", p->keepalive_divisor);
+        cm__ev ev = {.event = "open", .credits = -1};
+        cm__log_event(p, CM_PLUGIN_LOG_INFO, &ev,
+                      "plugin %s (ABI %u.%u) opened ledger %s; default lease %lld s, %s",
+                      CM_VERSION_STRING, CM_PLUGIN_ABI_MAJOR, CM_PLUGIN_ABI_MINOR, cfg->ledger,
+                      (long long)p->default_lease_s, keepalive);
+    } else if (host_cfg && cmp_copy_in(&c, sizeof c, host_cfg, CM_PLUGIN_CONFIG_SIZE_1_0) == 0 &&
+               (c.log_record || c.log)) {
+        /* no handle: a stack one just to deliver the record through the host's callbacks */
+        cm_plugin tmp;
+        memset(&tmp, 0, sizeof tmp);
+        tmp.log = c.log;
+        tmp.log_user = c.log_user;
+        tmp.log_record = c.log_record;
+        tmp.log_min_level = strcmp(cm__log_level_name(c.log_min_level), "unknown")
+                                ? c.log_min_level
+                                : CM_PLUGIN_LOG_DEBUG;
+        tmp.now_ms = c.now_ms;
+        tmp.clock_user = c.clock_user;
+        cm__ev ev = {.event = "open_failed",
+                     .code = code,
+                     .cause = e.cause,
+                     .cause_code = e.cause_code,
+                     .credits = -1};
+        cm__log_event(&tmp, cm__level_of(code), &ev, "%s", e.message);
     }
     if (err && err->struct_size >= CM_PLUGIN_ERROR_INFO_SIZE_1_0)
         cmp_copy_out(err, &e, sizeof e);
@@ -302,9 +383,13 @@ static void plugin_close(cm_plugin *p)
 {
     if (!p)
         return;
+    cm__keepalive_stop(p);
+    cm__ev ev = {.event = "close", .credits = -1};
+    cm__log_event(p, CM_PLUGIN_LOG_INFO, &ev, "plugin handle closed");
     cmp_jobs_free(p);
     cm_ledger_close(p->ledger);
     cm_probe_free(p->probe);
+    pthread_mutex_destroy(&p->metrics_mu);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
@@ -318,7 +403,9 @@ static int plugin_balance(cm_plugin *p, const char *ws, const char *user, cm_plu
     if (out->struct_size < CM_PLUGIN_BALANCE_SIZE_1_0)
         return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "balance: out struct_size below ABI 1.0");
     cm_ledger_balance_result *b = NULL;
+    int64_t t0 = cm__mono_ns();
     int rc = cm_ledger_balance(p->ledger, ws, user, &b);
+    cm__ledger_timed(p, CM__LC_BALANCE, t0, rc);
     if (rc != CM_LEDGER_OK)
         return cmp_fail(p, cmp_from_ledger(rc), CM_PLUGIN_CAUSE_LEDGER, rc, "balance of %s: %s", ws,
                         cm_ledger_errmsg(p->ledger));
@@ -335,7 +422,9 @@ static int plugin_job_state(cm_plugin *p, const char *job, cm_plugin_job_state *
     if (out->struct_size < CM_PLUGIN_JOB_STATE_SIZE_1_0)
         return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "job_state: out struct_size below ABI 1.0");
     cm_ledger_job *j = NULL;
+    int64_t t0 = cm__mono_ns();
     int rc = cm_ledger_job_info(p->ledger, job, &j);
+    cm__ledger_timed(p, CM__LC_JOB_INFO, t0, rc);
     if (rc != CM_LEDGER_OK)
         return cmp_fail(p, cmp_from_ledger(rc), CM_PLUGIN_CAUSE_LEDGER, rc, "job %s: %s", job,
                         cm_ledger_errmsg(p->ledger));
@@ -400,6 +489,8 @@ const char *cmp_err_name(int code)
         return "ledger_failure";
     case CM_PLUGIN_E_ABI:
         return "abi_mismatch";
+    case CM_PLUGIN_E_NO_LEDGER:
+        return "no_such_ledger";
     default:
         return "unknown";
     }
@@ -434,6 +525,8 @@ static const char *plugin_strerror(int code)
         return "The ledger failed; the call may be retried.";
     case CM_PLUGIN_E_ABI:
         return "A structure's size does not match this plugin's ABI.";
+    case CM_PLUGIN_E_NO_LEDGER:
+        return "There is no ledger at that location; set create=1 to make a new one.";
     default:
         return "Unknown error.";
     }
@@ -490,6 +583,9 @@ static const cm_plugin_api plugin_api = {
     .cause_name = cmp_cause_name,
     .hold_state_name = plugin_hold_state_name,
     .quote = cmp_quote,
+    .metrics = cm__metrics_text,
+    .ping = cm__ping,
+    .log_level_name = cm__log_level_name,
 };
 
 CM_PLUGIN_EXPORT const cm_plugin_api *cm_plugin_entry(uint32_t host_abi_major,
@@ -692,6 +788,14 @@ CMP_SAME(cm_plugin_api, err_name);
 CMP_SAME(cm_plugin_api, strerror);
 CMP_SAME(cm_plugin_api, cause_name);
 CMP_SAME(cm_plugin_api, hold_state_name);
-_Static_assert(CM_PLUGIN_API_SIZE_1_1 == sizeof(cm_plugin_api),
-               "cm_plugin_api grew after 1.1: freeze CM_PLUGIN_API_SIZE_1_1 at the first new "
+_Static_assert(CM_PLUGIN_API_SIZE_1_1 == offsetof(cm_plugin_api, quote) + sizeof(void *),
+               "CM_PLUGIN_API_SIZE_1_1 is not the 1.1 table's size (it ended after quote)");
+_Static_assert(CM_PLUGIN_API_SIZE_1_2 == sizeof(cm_plugin_api),
+               "cm_plugin_api grew after 1.2: freeze CM_PLUGIN_API_SIZE_1_2 at the first new "
                "function");
+_Static_assert(CM_PLUGIN_CONFIG_SIZE_1_2 == sizeof(cm_plugin_config),
+               "cm_plugin_config grew after 1.2: freeze CM_PLUGIN_CONFIG_SIZE_1_2 at the first "
+               "new field");
+_Static_assert(offsetof(cm_plugin_config, reserved_1_0) ==
+                   offsetof(cm_plugin_config, ledger_busy_timeout_ms) + sizeof(int),
+               "reserved_1_0 is the 1.0 config's tail padding");

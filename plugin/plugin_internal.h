@@ -6,6 +6,10 @@
  * (thread-safe), plus a table of the jobs begun on it and the details of its last
  * failure, both guarded by the handle's mutex. The mutex is never held across a
  * probe or ledger call, so jobs in different threads measure and bill in parallel.
+ *
+ * ABI 1.2: the keepalive thread (plugin_ops.c) sleeps on ka_cond (under mu) and renews
+ * the due leases of the job table in one cm_ledger_renew_many() per tick; the metrics
+ * have their own mutex (a leaf: nothing else is locked under it).
  */
 #ifndef CM_PLUGIN_INTERNAL_H
 #define CM_PLUGIN_INTERNAL_H
@@ -23,13 +27,52 @@
 typedef struct cmp_job {
     struct cmp_job *next;
     char *id;
-    int billing;            /* enum cm_plugin_billing */
-    int64_t credits;        /* the quote, held */
-    int64_t lease_s;        /* renewed to this at every hook */
-    int committed;          /* the hold was already charged when the job began (a retry) */
-    int64_t lease_until_ms; /* the hold's lease end as the ledger last reported it */
-    int64_t requested_ms;   /* by output: the length asked for; -1 by input */
+    int billing;          /* enum cm_plugin_billing */
+    int64_t credits;      /* the quote, held */
+    int64_t lease_s;      /* renewed to this at every hook */
+    int committed;        /* the hold was already charged when the job began (a retry) */
+    int64_t renewed_ms;   /* when it was last renewed (or reserved), on the plugin's clock:
+                             due-ness is measured on one clock, so a ledger server whose
+                             clock is ahead or behind cannot make a renewal late */
+    int64_t requested_ms; /* by output: the length asked for; -1 by input */
+    char *ws, *user;      /* for the log records of the keepalive */
+    int lapsed;           /* the keepalive found the hold lapsed (logged and counted once) */
 } cmp_job;
+
+/* ---- metrics (plugin_ops.c) ---- */
+
+#define CM__HIST_BUCKETS 12
+typedef struct cm__hist {
+    uint64_t count;
+    double sum;
+    uint64_t bucket[CM__HIST_BUCKETS]; /* observations <= bound[i] (not cumulative) */
+} cm__hist;
+
+/* The ledger calls timed into ledger_call_seconds{call}. */
+enum cm__ledger_call {
+    CM__LC_RESERVE,
+    CM__LC_RENEW,
+    CM__LC_RENEW_MANY,
+    CM__LC_COMMIT,
+    CM__LC_RELEASE,
+    CM__LC_QUOTE,
+    CM__LC_BALANCE,
+    CM__LC_JOB_INFO,
+    CM__LC_PING,
+    CM__LC_COUNT
+};
+
+#define CM__CODES 32 /* plugin codes 0..-31, ledger codes 0..-31 */
+
+typedef struct cm__metrics {
+    uint64_t begun, committed, released, lapsed;
+    uint64_t refused[CM__CODES]; /* by -plugin code */
+    int64_t credits_quoted, credits_held, credits_charged, credits_released;
+    cm__hist probe_s, probe_bytes;
+    cm__hist ledger_s[CM__LC_COUNT];
+    uint64_t ledger_errors[CM__CODES]; /* by -ledger code */
+    uint64_t ka_ticks, ka_renewals, ka_transactions, retries;
+} cm__metrics;
 
 struct cm_plugin {
     cm_ledger *ledger;
@@ -40,16 +83,63 @@ struct cm_plugin {
     void *log_user;
     int64_t (*now_ms)(void *user); /* the ledger's clock (NULL: real time) */
     void *clock_user;
-    pthread_mutex_t mu; /* guards jobs and last */
+    pthread_mutex_t mu; /* guards jobs, last and the keepalive's state */
     cmp_job *jobs;
     cm_plugin_error_info last;
+    /* ABI 1.2 */
+    void (*log_record)(void *user, const cm_plugin_log_record *record);
+    int log_min_level;
+    int keepalive_divisor;   /* renew every lease / divisor; 0: no thread */
+    int ka_running, ka_stop; /* under mu */
+    pthread_cond_t ka_cond;  /* CLOCK_MONOTONIC; signalled by job_begin and close */
+    pthread_t ka_thread;
+    pthread_mutex_t metrics_mu; /* guards m */
+    cm__metrics m;
 };
+
+/* What a log record is about (the strings may be NULL: ""). */
+typedef struct cm__ev {
+    const char *event, *job, *ws, *user;
+    int code, cause, cause_code;
+    int64_t credits; /* -1: none */
+} cm__ev;
+
+/* Delivers a record to the host's log_record (or its 1.0 log) when level passes the
+ * configured minimum. */
+CMP_HIDDEN void cm__log_event(cm_plugin *p, int level, const cm__ev *ev, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The level a failure with this code is logged at (refusals info/warn, the rest error). */
+CMP_HIDDEN int cm__level_of(int code);
+/* As cmp_fail, logged as event ev (job, workspace, user of ev; its code, cause and
+ * cause_code are taken from the arguments). */
+CMP_HIDDEN int cm__fail_ev(cm_plugin *p, const cm__ev *ev, int code, int cause, int cause_code,
+                           const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Metrics: a ledger call's start (monotonic ns) and its end (observed, error counted). */
+CMP_HIDDEN int64_t cm__mono_ns(void);
+CMP_HIDDEN void cm__ledger_timed(cm_plugin *p, int call, int64_t start_ns, int ledger_rc);
+CMP_HIDDEN void cm__count_probe(cm_plugin *p, int64_t start_ns, int64_t bytes_read);
+/* Adds to the counters under metrics_mu: what is one of the fields of cm__metrics. */
+#define CM__COUNT(p, stmt)                                                                         \
+    do {                                                                                           \
+        pthread_mutex_lock(&(p)->metrics_mu);                                                      \
+        cm__metrics *const m_ = &(p)->m;                                                           \
+        stmt;                                                                                      \
+        pthread_mutex_unlock(&(p)->metrics_mu);                                                    \
+    } while (0)
+CMP_HIDDEN int64_t cm__metrics_text(cm_plugin *p, char *buf, size_t cap);
+CMP_HIDDEN int cm__ping(cm_plugin *p, cm_plugin_error_info *out);
+CMP_HIDDEN const char *cm__log_level_name(int level);
+
+/* Keepalive (plugin_ops.c): start at open (0 or -1), wake (a job was added), stop and
+ * join at close. */
+CMP_HIDDEN int cm__keepalive_start(cm_plugin *p);
+CMP_HIDDEN void cm__keepalive_wake(cm_plugin *p);
+CMP_HIDDEN void cm__keepalive_stop(cm_plugin *p);
 
 /* Records the failure on the handle (for last_error) and returns code. */
 CMP_HIDDEN int cmp_fail(cm_plugin *p, int code, int cause, int cause_code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-CMP_HIDDEN void cmp_log(cm_plugin *p, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 /* Maps a ledger code to the plugin's family. */
 CMP_HIDDEN int cmp_from_ledger(int ledger_code);
 /* Copies a result struct into a host's, up to the smaller of the two sizes (never a

@@ -23,37 +23,51 @@
 
 /* ---- the job table ---------------------------------------------------------- */
 
-/* Adds or replaces the entry of id. Returns 0 or -1 (out of memory). */
-static int jobs_put(cm_plugin *p, const char *id, int billing, int64_t credits, int64_t lease_s,
-                    int committed, int64_t lease_until_ms, int64_t requested_ms)
+static void job_free(cmp_job *j)
 {
-    cmp_job *j = calloc(1, sizeof *j);
-    char *copy = strdup(id);
-    if (!j || !copy) {
-        free(j);
-        free(copy);
-        return -1;
-    }
-    j->id = copy;
-    j->billing = billing;
-    j->credits = credits;
-    j->lease_s = lease_s;
-    j->committed = committed;
-    j->lease_until_ms = lease_until_ms;
-    j->requested_ms = requested_ms;
-    pthread_mutex_lock(&p->mu);
+    if (!j)
+        return;
+    free(j->id);
+    free(j->ws);
+    free(j->user);
+    free(j);
+}
+
+/* Unlinks and frees the entry of id, if any (the caller holds p->mu). */
+static void jobs_unlink_locked(cm_plugin *p, const char *id)
+{
     for (cmp_job **pp = &p->jobs; *pp; pp = &(*pp)->next) {
         if (strcmp((*pp)->id, id) == 0) {
             cmp_job *old = *pp;
             *pp = old->next;
-            free(old->id);
-            free(old);
-            break;
+            job_free(old);
+            return;
         }
     }
+}
+
+/* Adds or replaces the entry of spec->job (the fields from j). Returns 0 or -1 (out
+ * of memory). Wakes the keepalive, whose next tick may now be sooner. */
+static int jobs_put(cm_plugin *p, const cm_plugin_job_spec *spec, const cmp_job *fields)
+{
+    cmp_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return -1;
+    *j = *fields;
+    j->next = NULL;
+    j->id = strdup(spec->job);
+    j->ws = strdup(spec->workspace);
+    j->user = strdup(spec->user);
+    if (!j->id || !j->ws || !j->user) {
+        job_free(j);
+        return -1;
+    }
+    pthread_mutex_lock(&p->mu);
+    jobs_unlink_locked(p, spec->job);
     j->next = p->jobs;
     p->jobs = j;
     pthread_mutex_unlock(&p->mu);
+    cm__keepalive_wake(p);
     return 0;
 }
 
@@ -66,6 +80,8 @@ static int jobs_get(cm_plugin *p, const char *id, cmp_job *out)
         if (strcmp(j->id, id) == 0) {
             *out = *j;
             out->id = NULL;
+            out->ws = NULL;
+            out->user = NULL;
             out->next = NULL;
             found = 1;
             break;
@@ -75,27 +91,34 @@ static int jobs_get(cm_plugin *p, const char *id, cmp_job *out)
     return found;
 }
 
-static void jobs_set_lease(cm_plugin *p, const char *id, int64_t lease_until_ms)
+/* The workspace and user of job id into ws and user (cap bytes each; "" when unknown). */
+static void jobs_who(cm_plugin *p, const char *id, char *ws, char *user, size_t cap)
+{
+    ws[0] = user[0] = '\0';
+    pthread_mutex_lock(&p->mu);
+    for (cmp_job *j = p->jobs; j; j = j->next) {
+        if (strcmp(j->id, id) == 0) {
+            cmp_strlcpy(ws, j->ws, cap);
+            cmp_strlcpy(user, j->user, cap);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void jobs_renewed(cm_plugin *p, const char *id, int64_t renewed_ms)
 {
     pthread_mutex_lock(&p->mu);
     for (cmp_job *j = p->jobs; j; j = j->next)
         if (strcmp(j->id, id) == 0)
-            j->lease_until_ms = lease_until_ms;
+            j->renewed_ms = renewed_ms;
     pthread_mutex_unlock(&p->mu);
 }
 
 static void jobs_remove(cm_plugin *p, const char *id)
 {
     pthread_mutex_lock(&p->mu);
-    for (cmp_job **pp = &p->jobs; *pp; pp = &(*pp)->next) {
-        if (strcmp((*pp)->id, id) == 0) {
-            cmp_job *old = *pp;
-            *pp = old->next;
-            free(old->id);
-            free(old);
-            break;
-        }
-    }
+    jobs_unlink_locked(p, id);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -105,8 +128,7 @@ void cmp_jobs_free(cm_plugin *p)
     while (p->jobs) {
         cmp_job *j = p->jobs;
         p->jobs = j->next;
-        free(j->id);
-        free(j);
+        job_free(j);
     }
     pthread_mutex_unlock(&p->mu);
 }
@@ -183,7 +205,9 @@ static int input_binding(const char *path, int64_t measured_ms, char *out, size_
 static int quote_by_input(cm_plugin *p, const char *path, cm_plugin_quote *q)
 {
     cm_probe_report *r = NULL;
+    int64_t t0 = cm__mono_ns();
     int rc = cm_probe_file(p->probe, path, &r);
+    cm__count_probe(p, t0, r ? cm_probe_report_bytes_read(r) : 0);
     if (rc != CM_PROBE_OK) {
         q->cause = CM_PLUGIN_CAUSE_PROBE;
         q->cause_code = rc;
@@ -204,6 +228,10 @@ static int quote_by_input(cm_plugin *p, const char *path, cm_plugin_quote *q)
     if (note != CM_PROBE_NOTE_NONE)
         snprintf(q->note, sizeof q->note, "%s: %s", cm_probe_note_name(note),
                  cm_probe_note_text(note));
+    cm__ev ev = {.event = "probe", .credits = q->credits};
+    cm__log_event(p, CM_PLUGIN_LOG_DEBUG, &ev, "input %s: %lld ms measured by %s, %lld bytes read",
+                  path, (long long)q->measured_ms, q->method_name,
+                  (long long)cm_probe_report_bytes_read(r));
     cm_probe_report_free(r);
     return CM_PLUGIN_OK;
 }
@@ -284,7 +312,10 @@ static int refuse_reserve(cm_plugin *p, const cm_plugin_job_spec *s, int rc, cm_
     q->cause_code = rc;
     if (code == CM_PLUGIN_E_INSUFFICIENT) {
         cm_ledger_quote_result *lq = NULL;
-        if (cm_ledger_quote(p->ledger, s->workspace, q->credits, s->user, &lq) == CM_LEDGER_OK) {
+        int64_t t0 = cm__mono_ns();
+        int qrc = cm_ledger_quote(p->ledger, s->workspace, q->credits, s->user, &lq);
+        cm__ledger_timed(p, CM__LC_QUOTE, t0, qrc);
+        if (qrc == CM_LEDGER_OK) {
             q->available = lq->available;
             cm_ledger_quote_free(lq);
         }
@@ -360,27 +391,59 @@ static int spec_in(cm_plugin_job_spec *s, const cm_plugin_job_spec *host)
     return cmp_copy_in(s, sizeof *s, host, CM_PLUGIN_JOB_SPEC_SIZE_1_0);
 }
 
-int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *host_spec, cm_plugin_quote *quote)
-{
-    if (!p || !host_spec || !quote)
-        return cmp_fail(p, CM_PLUGIN_E_INVALID, 0, 0, "job_begin: NULL argument");
-    cm_plugin_job_spec spec_copy;
-    const cm_plugin_job_spec *spec = &spec_copy;
-    if (spec_in(&spec_copy, host_spec) != 0 || quote->struct_size < CM_PLUGIN_QUOTE_SIZE_1_0)
-        return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "job_begin: struct_size below ABI 1.0");
+/* One job_begin or quote() call: the host's spec read over the defaults, the quote
+ * being made, the input binding. */
+typedef struct call {
+    cm_plugin_job_spec spec;
     cm_plugin_quote q;
-    quote_init(&q);
-    int code = CM_PLUGIN_OK;
-    char binding[256] = "";
-    if (!spec_ok(spec, 1)) {
-        code = CM_PLUGIN_E_INVALID;
-        cmp_strlcpy(q.message,
-                    "job_begin needs a job id, workspace, user, a billing kind and its input "
-                    "path or requested length",
-                    sizeof q.message);
-        goto done;
+    char binding[256];
+} call;
+
+/* What job_begin and quote() share before the ledger: the arguments and the host's
+ * structs checked (quote_min: the quote's smallest struct_size), the spec read, the
+ * input measured and priced, into *c. Returns OK or the code to report; *early is set
+ * when the call must return that code at once, writing nothing (NULL arguments, struct
+ * sizes the plugin cannot serve). */
+static int prepare(cm_plugin *p, const char *what, const cm_plugin_job_spec *host_spec,
+                   const cm_plugin_quote *quote, size_t quote_min, int need_job, call *c,
+                   int *early)
+{
+    *early = 1;
+    if (!p || !host_spec || !quote)
+        return cmp_fail(p, CM_PLUGIN_E_INVALID, 0, 0, "%s: NULL argument", what);
+    quote_init(&c->q);
+    c->binding[0] = '\0';
+    if (spec_in(&c->spec, host_spec) != 0 || quote->struct_size < quote_min)
+        return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "%s: struct_size below ABI %s", what,
+                        need_job ? "1.0" : "1.1");
+    *early = 0;
+    if (!spec_ok(&c->spec, need_job)) {
+        snprintf(c->q.message, sizeof c->q.message,
+                 "%s needs %sa workspace, user, a billing kind and its input path or requested "
+                 "length",
+                 what, need_job ? "a job id, " : "");
+        return CM_PLUGIN_E_INVALID;
     }
-    code = measure(p, spec, &q, binding, sizeof binding);
+    int code = measure(p, &c->spec, &c->q, c->binding, sizeof c->binding);
+    if (code == CM_PLUGIN_OK)
+        CM__COUNT(p, m_->credits_quoted += c->q.credits);
+    return code;
+}
+
+/* The strings of a log record about spec (which may hold NULLs). */
+static cm__ev spec_ev(const char *event, const cm_plugin_job_spec *spec, int64_t credits)
+{
+    return (cm__ev){.event = event,
+                    .job = spec->job,
+                    .ws = spec->workspace,
+                    .user = spec->user,
+                    .credits = credits};
+}
+
+/* job_begin once measured and priced (code: prepare's), into *quote. */
+static int begin_priced(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *q,
+                        const char *binding, int code, cm_plugin_quote *quote)
+{
     if (code != CM_PLUGIN_OK)
         goto done;
 
@@ -388,100 +451,124 @@ int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *host_spec, cm_plugin_q
     /* Why it costs what it costs, kept with the hold for support staff; the input
      * binding makes the job id name this input only. */
     cm_ledger_job *j = NULL;
-    int rc = cm_ledger_reserve_bound(p->ledger, spec->workspace, spec->job, q.credits, spec->user,
-                                     lease_s, q.receipt, binding, &j);
+    int64_t t0 = cm__mono_ns(), asked_ms = cmp_now_ms(p);
+    int rc = cm_ledger_reserve_bound(p->ledger, spec->workspace, spec->job, q->credits, spec->user,
+                                     lease_s, q->receipt, binding, &j);
+    cm__ledger_timed(p, CM__LC_RESERVE, t0, rc);
     if (rc != CM_LEDGER_OK) {
-        code = refuse_reserve(p, spec, rc, &q);
+        code = refuse_reserve(p, spec, rc, q);
         goto done;
     }
-    q.hold_state = cmp_hold_state(j->state);
-    q.lease_until_ms = j->lease_until_ms;
+    q->hold_state = cmp_hold_state(j->state);
+    q->lease_until_ms = j->lease_until_ms;
     int committed = j->state == CM_LEDGER_COMMITTED;
     cmp_job seen;
-    q.replayed = j->state != CM_LEDGER_HELD || jobs_get(p, spec->job, &seen);
+    q->replayed = j->state != CM_LEDGER_HELD || jobs_get(p, spec->job, &seen);
     if (committed && j->refunded > 0) {
         /* support gave the charge back: the job is over, running it again is not free */
         code = CM_PLUGIN_E_JOB_CLOSED;
-        q.cause = CM_PLUGIN_CAUSE_LEDGER;
-        q.cause_code = CM_LEDGER_E_JOB_CLOSED;
-        snprintf(q.message, sizeof q.message,
+        q->cause = CM_PLUGIN_CAUSE_LEDGER;
+        q->cause_code = CM_LEDGER_E_JOB_CLOSED;
+        snprintf(q->message, sizeof q->message,
                  "job %s was charged %lld credits and %lld were refunded since: the job is "
                  "closed; a new attempt needs a new id",
                  spec->job, (long long)j->charged, (long long)j->refunded);
         cm_ledger_job_free(j);
         goto done;
     }
-    q.affordable = 1;
-    grants_from_takes(&q, j->takes, j->n_takes);
+    q->affordable = 1;
+    grants_from_takes(q, j->takes, j->n_takes);
     cm_ledger_job_free(j);
-    if (jobs_put(p, spec->job, spec->billing, q.credits, lease_s, committed, q.lease_until_ms,
-                 spec->billing == CM_PLUGIN_BY_OUTPUT ? spec->requested_output_ms : -1) != 0) {
+    cmp_job fields = {.billing = spec->billing,
+                      .credits = q->credits,
+                      .lease_s = lease_s,
+                      .committed = committed,
+                      .renewed_ms = asked_ms,
+                      .requested_ms =
+                          spec->billing == CM_PLUGIN_BY_OUTPUT ? spec->requested_output_ms : -1};
+    if (jobs_put(p, spec, &fields) != 0) {
         /* the hold stands and lapses with its lease; a retry of job_begin finds it */
         code = CM_PLUGIN_E_NOMEM;
-        cmp_strlcpy(q.message, "out of memory", sizeof q.message);
+        cmp_strlcpy(q->message, "out of memory", sizeof q->message);
         goto done;
     }
+    if (!q->replayed)
+        CM__COUNT(p, (m_->begun++, m_->credits_held += q->credits));
     cm_ledger_balance_result *b = NULL;
-    if (cm_ledger_balance(p->ledger, spec->workspace, spec->user, &b) == CM_LEDGER_OK) {
-        q.available = b->available;
+    t0 = cm__mono_ns();
+    rc = cm_ledger_balance(p->ledger, spec->workspace, spec->user, &b);
+    cm__ledger_timed(p, CM__LC_BALANCE, t0, rc);
+    if (rc == CM_LEDGER_OK) {
+        q->available = b->available;
         cm_ledger_balance_free(b);
     }
-    cmp_log(p, CM_PLUGIN_LOG_INFO, "job %s: %s %lld credits (%lld ms, %s)%s", spec->job,
-            committed ? "already charged" : "holding", (long long)q.credits,
-            (long long)q.billable_ms, q.method_name, q.replayed ? " [retry]" : "");
+    cm__ev ev = spec_ev("job_begin", spec, q->credits);
+    cm__log_event(p, CM_PLUGIN_LOG_INFO, &ev, "job %s: %s %lld credits (%lld ms, %s)%s", spec->job,
+                  committed ? "already charged" : "holding", (long long)q->credits,
+                  (long long)q->billable_ms, q->method_name, q->replayed ? " [retry]" : "");
 done:
+    if (code != CM_PLUGIN_OK) {
+        cm__ev fev = spec_ev("job_refused", spec, q->credits > 0 ? q->credits : -1);
+        cm__fail_ev(p, &fev, code, q->cause, q->cause_code, "%s", q->message);
+        CM__COUNT(p, m_->refused[-code < CM__CODES ? -code : 0]++);
+    }
+    cmp_copy_out(quote, q, sizeof *q);
+    return code;
+}
+
+int cmp_job_begin(cm_plugin *p, const cm_plugin_job_spec *host_spec, cm_plugin_quote *quote)
+{
+    call c;
+    int early,
+        code = prepare(p, "job_begin", host_spec, quote, CM_PLUGIN_QUOTE_SIZE_1_0, 1, &c, &early);
+    return early ? code : begin_priced(p, &c.spec, &c.q, c.binding, code, quote);
+}
+
+/* quote once measured and priced (code: prepare's), into *quote. */
+static int quote_priced(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_quote *q, int code,
+                        cm_plugin_quote *quote)
+{
     if (code != CM_PLUGIN_OK)
-        cmp_fail(p, code, q.cause, q.cause_code, "%s", q.message);
-    cmp_copy_out(quote, &q, sizeof q);
+        goto done;
+    cm_ledger_quote_result *lq = NULL;
+    int64_t t0 = cm__mono_ns();
+    int rc = cm_ledger_quote(p->ledger, spec->workspace, q->credits, spec->user, &lq);
+    cm__ledger_timed(p, CM__LC_QUOTE, t0, rc);
+    if (rc != CM_LEDGER_OK) {
+        code = cmp_from_ledger(rc);
+        q->cause = CM_PLUGIN_CAUSE_LEDGER;
+        q->cause_code = rc;
+        if (code == CM_PLUGIN_E_FORBIDDEN)
+            snprintf(q->message, sizeof q->message,
+                     "forbidden: %s is not a member of workspace %s (or it does not exist)",
+                     spec->user, spec->workspace);
+        else
+            snprintf(q->message, sizeof q->message, "quote: %s", cm_ledger_errmsg(p->ledger));
+        goto done;
+    }
+    q->available = lq->available;
+    q->affordable = lq->affordable;
+    grants_from_takes(q, lq->takes, lq->n_takes);
+    cm_ledger_quote_free(lq);
+    cm__ev ev = spec_ev("quote", spec, q->credits);
+    cm__log_event(p, CM_PLUGIN_LOG_DEBUG, &ev, "quote: %lld credits, %s (%lld available)",
+                  (long long)q->credits, q->affordable ? "affordable" : "not affordable",
+                  (long long)q->available);
+done:
+    if (code != CM_PLUGIN_OK) {
+        cm__ev fev = spec_ev("quote", spec, q->credits > 0 ? q->credits : -1);
+        cm__fail_ev(p, &fev, code, q->cause, q->cause_code, "%s", q->message);
+    }
+    cmp_copy_out(quote, q, sizeof *q);
     return code;
 }
 
 int cmp_quote(cm_plugin *p, const cm_plugin_job_spec *host_spec, cm_plugin_quote *quote)
 {
-    if (!p || !host_spec || !quote)
-        return cmp_fail(p, CM_PLUGIN_E_INVALID, 0, 0, "quote: NULL argument");
-    cm_plugin_job_spec spec_copy;
-    const cm_plugin_job_spec *spec = &spec_copy;
-    if (spec_in(&spec_copy, host_spec) != 0 || quote->struct_size < CM_PLUGIN_QUOTE_SIZE_1_1)
-        return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "quote: struct_size below ABI 1.1");
-    cm_plugin_quote q;
-    quote_init(&q);
-    int code = CM_PLUGIN_OK;
-    char binding[256];
-    if (!spec_ok(spec, 0)) {
-        code = CM_PLUGIN_E_INVALID;
-        cmp_strlcpy(q.message,
-                    "quote needs a workspace, user, a billing kind and its input path or "
-                    "requested length",
-                    sizeof q.message);
-        goto done;
-    }
-    code = measure(p, spec, &q, binding, sizeof binding);
-    if (code != CM_PLUGIN_OK)
-        goto done;
-    cm_ledger_quote_result *lq = NULL;
-    int rc = cm_ledger_quote(p->ledger, spec->workspace, q.credits, spec->user, &lq);
-    if (rc != CM_LEDGER_OK) {
-        code = cmp_from_ledger(rc);
-        q.cause = CM_PLUGIN_CAUSE_LEDGER;
-        q.cause_code = rc;
-        if (code == CM_PLUGIN_E_FORBIDDEN)
-            snprintf(q.message, sizeof q.message,
-                     "forbidden: %s is not a member of workspace %s (or it does not exist)",
-                     spec->user, spec->workspace);
-        else
-            snprintf(q.message, sizeof q.message, "quote: %s", cm_ledger_errmsg(p->ledger));
-        goto done;
-    }
-    q.available = lq->available;
-    q.affordable = lq->affordable;
-    grants_from_takes(&q, lq->takes, lq->n_takes);
-    cm_ledger_quote_free(lq);
-done:
-    if (code != CM_PLUGIN_OK)
-        cmp_fail(p, code, q.cause, q.cause_code, "%s", q.message);
-    cmp_copy_out(quote, &q, sizeof q);
-    return code;
+    call c;
+    int early,
+        code = prepare(p, "quote", host_spec, quote, CM_PLUGIN_QUOTE_SIZE_1_1, 0, &c, &early);
+    return early ? code : quote_priced(p, &c.spec, &c.q, code, quote);
 }
 
 /* ---- stages ------------------------------------------------------------------------ */
@@ -489,22 +576,33 @@ done:
 static int renew(cm_plugin *p, const char *job, const char *what)
 {
     cmp_job j;
+    cm__ev ev = {.event = what, .job = job, .credits = -1};
     if (!jobs_get(p, job, &j))
-        return cmp_fail(p, CM_PLUGIN_E_NO_JOB, 0, 0, "%s: job %s was not begun on this handle",
-                        what, job);
+        return cm__fail_ev(p, &ev, CM_PLUGIN_E_NO_JOB, 0, 0,
+                           "%s: job %s was not begun on this handle", what, job);
     if (j.committed)
         return CM_PLUGIN_OK; /* a retry of a charged job: nothing is held */
-    /* A hook right after another one (stage_end, then the next stage_begin) would move
-     * the lease end by milliseconds for the price of a durable write: while at least
-     * 90 % of the lease is still ahead, the renewal is already done. */
-    if (j.lease_until_ms - cmp_now_ms(p) >= j.lease_s * 900)
+    if (j.lapsed)            /* the keepalive found it lapsed: stop the job */
+        return cm__fail_ev(p, &ev, CM_PLUGIN_E_LEASE_LAPSED, CM_PLUGIN_CAUSE_LEDGER,
+                           CM_LEDGER_E_LEASE_EXPIRED, "%s: job %s: its hold lapsed", what, job);
+    /* A hook right after another one (stage_end, then the next stage_begin) or right
+     * after a keepalive tick would move the lease end by milliseconds for the price of
+     * a durable write: while at least 90 % of the lease is still ahead (less than 10 %
+     * of it passed since the last renewal), the renewal is already done. */
+    int64_t asked_ms = cmp_now_ms(p);
+    if (asked_ms - j.renewed_ms < j.lease_s * 100)
         return CM_PLUGIN_OK;
     cm_ledger_job *lj = NULL;
+    int64_t t0 = cm__mono_ns();
     int rc = cm_ledger_renew(p->ledger, job, j.lease_s, &lj);
+    cm__ledger_timed(p, CM__LC_RENEW, t0, rc);
     if (rc != CM_LEDGER_OK)
-        return cmp_fail(p, cmp_from_ledger(rc), CM_PLUGIN_CAUSE_LEDGER, rc, "%s: job %s: %s", what,
-                        job, cm_ledger_errmsg(p->ledger));
-    jobs_set_lease(p, job, lj->lease_until_ms);
+        return cm__fail_ev(p, &ev, cmp_from_ledger(rc), CM_PLUGIN_CAUSE_LEDGER, rc,
+                           "%s: job %s: %s", what, job, cm_ledger_errmsg(p->ledger));
+    jobs_renewed(p, job, asked_ms);
+    cm__ev rev = {.event = "renew", .job = job, .credits = -1};
+    cm__log_event(p, CM_PLUGIN_LOG_DEBUG, &rev, "job %s: lease renewed by %s to %lld", job, what,
+                  (long long)lj->lease_until_ms);
     cm_ledger_job_free(lj);
     return CM_PLUGIN_OK;
 }
@@ -513,7 +611,8 @@ int cmp_stage_begin(cm_plugin *p, const char *job, const char *stage)
 {
     if (!p || !job || !job[0] || !stage)
         return cmp_fail(p, CM_PLUGIN_E_INVALID, 0, 0, "stage_begin: NULL argument");
-    cmp_log(p, CM_PLUGIN_LOG_DEBUG, "job %s: stage %s begins", job, stage);
+    cm__ev ev = {.event = "stage_begin", .job = job, .credits = -1};
+    cm__log_event(p, CM_PLUGIN_LOG_DEBUG, &ev, "job %s: stage %s begins", job, stage);
     return renew(p, job, "stage_begin");
 }
 
@@ -521,8 +620,9 @@ int cmp_stage_end(cm_plugin *p, const char *job, const char *stage, int ok, cons
 {
     if (!p || !job || !job[0] || !stage)
         return cmp_fail(p, CM_PLUGIN_E_INVALID, 0, 0, "stage_end: NULL argument");
-    cmp_log(p, ok ? CM_PLUGIN_LOG_DEBUG : CM_PLUGIN_LOG_ERROR, "job %s: stage %s %s%s%s", job,
-            stage, ok ? "done" : "failed", message ? ": " : "", message ? message : "");
+    cm__ev ev = {.event = "stage_end", .job = job, .credits = -1};
+    cm__log_event(p, ok ? CM_PLUGIN_LOG_DEBUG : CM_PLUGIN_LOG_WARN, &ev, "job %s: stage %s %s%s%s",
+                  job, stage, ok ? "done" : "failed", message ? ": " : "", message ? message : "");
     return renew(p, job, "stage_end");
 }
 
@@ -542,7 +642,10 @@ static int measure_output(cm_plugin *p, const char *job, const cmp_job *j, const
                           int64_t *credits, cm_plugin_outcome *o, char *note, size_t cap)
 {
     cm_probe_report *r = NULL;
+    int64_t t0 = cm__mono_ns();
     int rc = path ? cm_probe_file(p->probe, path, &r) : CM_PROBE_E_INVALID;
+    if (path)
+        cm__count_probe(p, t0, r ? cm_probe_report_bytes_read(r) : 0);
     if (rc != CM_PROBE_OK) {
         o->cause = CM_PLUGIN_CAUSE_PROBE;
         o->cause_code = rc;
@@ -575,6 +678,43 @@ static int measure_output(cm_plugin *p, const char *job, const cmp_job *j, const
     return CM_PLUGIN_OK;
 }
 
+/* A ledger call of job_end, timed. */
+static int end_call(cm_plugin *p, int call, const char *job, int64_t credits, const char *note,
+                    cm_ledger_job **lj)
+{
+    int64_t t0 = cm__mono_ns();
+    int rc = call == CM__LC_COMMIT    ? cm_ledger_commit_noted(p->ledger, job, credits, note, lj)
+             : call == CM__LC_RELEASE ? cm_ledger_release(p->ledger, job, lj)
+                                      : cm_ledger_job_info(p->ledger, job, lj);
+    cm__ledger_timed(p, call, t0, rc);
+    return rc;
+}
+
+/* Counts and logs the job's resolution (not for a replay of a charged job). */
+static void resolved(cm_plugin *p, const cmp_job *j, const char *job, const cm_plugin_outcome *o)
+{
+    char ws[256], user[256];
+    jobs_who(p, job, ws, user, sizeof ws);
+    cm__ev ev = {.job = job, .ws = ws, .user = user, .credits = o->charged};
+    if (o->hold_state == CM_PLUGIN_HOLD_COMMITTED) {
+        ev.event = "commit";
+        CM__COUNT(p, (m_->committed++, m_->credits_charged += o->charged,
+                      m_->credits_released += o->quoted - o->charged));
+        cm__log_event(p, CM_PLUGIN_LOG_INFO, &ev, "job %s: committed, %lld of %lld credits charged",
+                      job, (long long)o->charged, (long long)o->quoted);
+    } else if (o->hold_state == CM_PLUGIN_HOLD_LAPSED) {
+        /* logged by job_end's failure; the keepalive counted it already if it saw it */
+        if (!j->lapsed)
+            CM__COUNT(p, (m_->lapsed++, m_->credits_released += o->quoted));
+    } else if (o->hold_state == CM_PLUGIN_HOLD_RELEASED) {
+        ev.event = "release";
+        ev.credits = o->quoted;
+        CM__COUNT(p, (m_->released++, m_->credits_released += o->quoted));
+        cm__log_event(p, CM_PLUGIN_LOG_INFO, &ev, "job %s: released, %lld credits given back", job,
+                      (long long)o->quoted);
+    }
+}
+
 int cmp_job_end(cm_plugin *p, const char *job, int ok, const char *output_path,
                 cm_plugin_outcome *outcome)
 {
@@ -587,6 +727,7 @@ int cmp_job_end(cm_plugin *p, const char *job, int ok, const char *output_path,
     o.struct_size = sizeof o;
     o.output_ms = -1;
     cmp_job j;
+    memset(&j, 0, sizeof j);
     int code = CM_PLUGIN_OK, forget = 1;
     cm_ledger_job *lj = NULL;
     if (!jobs_get(p, job, &j)) {
@@ -600,7 +741,7 @@ int cmp_job_end(cm_plugin *p, const char *job, int ok, const char *output_path,
     if (j.committed) {
         /* a retry of a job charged before: report the first charge, change nothing */
         o.replayed = 1;
-        rc = cm_ledger_job_info(p->ledger, job, &lj);
+        rc = end_call(p, CM__LC_JOB_INFO, job, 0, NULL, &lj);
     } else if (ok) {
         int64_t credits = CM_LEDGER_ALL;
         char note[400];
@@ -609,17 +750,19 @@ int cmp_job_end(cm_plugin *p, const char *job, int ok, const char *output_path,
             code = measure_output(p, job, &j, output_path, &credits, &o, note, sizeof note);
             if (code != CM_PLUGIN_OK) {
                 /* nothing is charged for an output we cannot measure */
-                rc = cm_ledger_release(p->ledger, job, &lj);
-                if (rc == CM_LEDGER_OK)
+                rc = end_call(p, CM__LC_RELEASE, job, 0, NULL, &lj);
+                if (rc == CM_LEDGER_OK) {
                     outcome_from(&o, lj);
-                else
+                    resolved(p, &j, job, &o);
+                } else {
                     forget = 0, code = cmp_from_ledger(rc);
+                }
                 goto done;
             }
         }
-        rc = cm_ledger_commit_noted(p->ledger, job, credits, note[0] ? note : NULL, &lj);
+        rc = end_call(p, CM__LC_COMMIT, job, credits, note[0] ? note : NULL, &lj);
     } else {
-        rc = cm_ledger_release(p->ledger, job, &lj);
+        rc = end_call(p, CM__LC_RELEASE, job, 0, NULL, &lj);
     }
     if (rc != CM_LEDGER_OK) {
         code = cmp_from_ledger(rc);
@@ -630,23 +773,40 @@ int cmp_job_end(cm_plugin *p, const char *job, int ok, const char *output_path,
         forget = code != CM_PLUGIN_E_LEDGER && code != CM_PLUGIN_E_NOMEM;
         if (code == CM_PLUGIN_E_LEASE_LAPSED || code == CM_PLUGIN_E_JOB_CLOSED) {
             cm_ledger_job *info = NULL;
-            if (cm_ledger_job_info(p->ledger, job, &info) == CM_LEDGER_OK) {
+            if (end_call(p, CM__LC_JOB_INFO, job, 0, NULL, &info) == CM_LEDGER_OK) {
                 outcome_from(&o, info);
                 cm_ledger_job_free(info);
+                resolved(p, &j, job, &o);
             }
         }
         goto done;
     }
     outcome_from(&o, lj);
-    cmp_log(p, CM_PLUGIN_LOG_INFO, "job %s: %s, %lld of %lld credits charged%s", job,
-            cm_ledger_hold_state_name(lj->state), (long long)lj->charged, (long long)lj->credits,
-            o.replayed ? " [retry]" : "");
+    if (!o.replayed)
+        resolved(p, &j, job, &o);
+    else {
+        char ws[256], user[256];
+        jobs_who(p, job, ws, user, sizeof ws);
+        cm__ev ev = {.event = "commit", .job = job, .ws = ws, .user = user, .credits = o.charged};
+        cm__log_event(p, CM_PLUGIN_LOG_INFO, &ev,
+                      "job %s: already charged %lld credits by an earlier run [retry]", job,
+                      (long long)o.charged);
+    }
 done:
     cm_ledger_job_free(lj);
+    char ws[256], user[256];
+    jobs_who(p, job, ws, user, sizeof ws);
     if (forget)
         jobs_remove(p, job);
-    if (code != CM_PLUGIN_OK)
-        cmp_fail(p, code, o.cause, o.cause_code, "%s", o.message);
+    if (code != CM_PLUGIN_OK) {
+        cm__ev ev = {.event = code == CM_PLUGIN_E_LEASE_LAPSED && !j.lapsed ? "lease_lapsed"
+                                                                            : "job_failed",
+                     .job = job,
+                     .ws = ws,
+                     .user = user,
+                     .credits = -1};
+        cm__fail_ev(p, &ev, code, o.cause, o.cause_code, "%s", o.message);
+    }
     if (outcome)
         cmp_copy_out(outcome, &o, sizeof o);
     return code;

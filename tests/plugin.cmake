@@ -21,3 +21,11 @@ if(TARGET creditmeter_plugin AND TARGET cm-pipeline)
     add_dependencies(test_plugin_${t} ${CM_PLUGIN_E2E_DEPS})
   endforeach()
 endif()
+
+# issue 15: keepalive batching, log records, metrics, ping, creation, cm-pipeline's options.
+if(TARGET creditmeter_plugin AND TARGET cm-pipeline)
+  cm_add_test(test_plugin_ops SOURCES test_plugin_ops.c
+    LIBS ${CMAKE_DL_LIBS} Threads::Threads SQLite::SQLite3)
+  target_include_directories(test_plugin_ops PRIVATE ${PROJECT_SOURCE_DIR}/plugin)
+  add_dependencies(test_plugin_ops ${CM_PLUGIN_E2E_DEPS})
+endif()

@@ -339,9 +339,70 @@ static void test_lease_lapsing_after_grant_expiry_forfeits(void **state)
     lt_close(&e);
 }
 
+/* Issue 15: a pipeline's keepalive renews all its jobs in one transaction; each job
+ * gets its own result, and one job's refusal does not stop the others. */
+static void test_renew_many_renews_every_held_hold_and_reports_each_job(void **state)
+{
+    (void)state;
+    lt_env e;
+    setup_grants(&e, "renewmany");
+    int64_t t0 = lt_time("2026-02-10T00:00:00Z");
+    cm_ledger_job_free(reserve(&e, "a", 1)); /* lease 60 s */
+    LT_OK(&e, cm_ledger_reserve(e.l, "acme", "b", 1, "bob", 600, NULL));
+    LT_OK(&e, cm_ledger_reserve(e.l, "acme", "done", 1, "bob", 60, NULL));
+    LT_OK(&e, cm_ledger_commit(e.l, "done", CM_LEDGER_ALL, NULL));
+    LT_OK(&e, cm_ledger_reserve(e.l, "acme", "short", 1, "bob", 10, NULL));
+    lt_at(&e, "2026-02-10T00:00:30Z"); /* "short" lapsed at :10 */
+    const char *jobs[] = {"a", "b", "done", "short", "nope", "bad\nid"};
+    int res[6];
+    LT_OK(&e, cm_ledger_renew_many(e.l, jobs, 6, 120, res));
+    assert_int_equal(res[0], CM_LEDGER_OK);
+    assert_int_equal(res[1], CM_LEDGER_OK);
+    assert_int_equal(res[2], CM_LEDGER_E_ALREADY_RESOLVED);
+    assert_int_equal(res[3], CM_LEDGER_E_LEASE_EXPIRED);
+    assert_int_equal(lt_state(&e, "short"), CM_LEDGER_LAPSED);
+    assert_int_equal(res[4], CM_LEDGER_E_NO_JOB);
+    assert_int_equal(res[5], CM_LEDGER_E_INVALID);
+    cm_ledger_job *j = NULL;
+    LT_OK(&e, cm_ledger_job_info(e.l, "a", &j));
+    assert_int_equal(j->lease_until_ms, t0 + 30000 + 120000);
+    cm_ledger_job_free(j);
+    LT_OK(&e, cm_ledger_job_info(e.l, "b", &j));
+    assert_int_equal(j->lease_until_ms, t0 + 30000 + 120000);
+    cm_ledger_job_free(j);
+    /* 0: the default lease, as cm_ledger_renew */
+    LT_OK(&e, cm_ledger_renew_many(e.l, jobs, 1, 0, res));
+    LT_OK(&e, cm_ledger_job_info(e.l, "a", &j));
+    assert_int_equal(j->lease_until_ms, t0 + 30000 + CM_LEDGER_DEFAULT_LEASE_S * 1000);
+    cm_ledger_job_free(j);
+    /* nothing to do, and bad arguments */
+    LT_OK(&e, cm_ledger_renew_many(e.l, NULL, 0, 0, NULL));
+    LT_EXPECT(&e, CM_LEDGER_E_INVALID, cm_ledger_renew_many(e.l, jobs, 2, 0, NULL));
+    LT_EXPECT(&e, CM_LEDGER_E_INVALID, cm_ledger_renew_many(e.l, jobs, 2, -1, res));
+    LT_EXPECT(&e, CM_LEDGER_E_INVALID,
+              cm_ledger_renew_many(e.l, jobs, CM_LEDGER_RENEW_MANY_MAX + 1, 0, res));
+    LT_EXPECT(&e, CM_LEDGER_E_INVALID, cm_ledger_renew_many(NULL, jobs, 0, 0, res));
+    lt_close(&e);
+}
+
+static void test_ping_is_ok_on_an_open_ledger_and_invalid_without_one(void **state)
+{
+    (void)state;
+    lt_env e;
+    lt_open(&e, "ping");
+    int64_t ms = -1;
+    LT_OK(&e, cm_ledger_ping(e.l, &ms));
+    assert_true(ms >= 0);
+    LT_OK(&e, cm_ledger_ping(e.l, NULL));
+    assert_int_equal(cm_ledger_ping(NULL, NULL), CM_LEDGER_E_INVALID);
+    lt_close(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_renew_many_renews_every_held_hold_and_reports_each_job),
+        cmocka_unit_test(test_ping_is_ok_on_an_open_ledger_and_invalid_without_one),
         cmocka_unit_test(test_spending_order_plan_soonest_expiring_then_addons_oldest),
         cmocka_unit_test(test_quote_shows_the_grants_a_reserve_would_take),
         cmocka_unit_test(test_reserve_beyond_available_fails_and_changes_nothing),

@@ -60,6 +60,19 @@ static const cm_plugin_api *load(void **dl, uint32_t major, uint32_t minor)
     return entry(major, minor);
 }
 
+/* A ledger at db (named name) with workspace ws holding credits, and the plugin loaded
+ * for a host of ABI 1.minor. */
+static const cm_plugin_api *ledger_and_plugin(char *db, size_t n, const char *name, const char *ws,
+                                              int64_t credits, uint32_t minor)
+{
+    cmt_path(db, n, name);
+    assert_int_equal(cmt_ledger_setup(db, ws, credits), 0);
+    void *dl;
+    const cm_plugin_api *api = load(&dl, CM_PLUGIN_ABI_MAJOR, minor);
+    assert_non_null(api);
+    return api;
+}
+
 static void test_plugin_negotiates_the_abi_version(void **state)
 {
     (void)state;
@@ -115,7 +128,7 @@ static void test_every_code_has_a_name_and_a_sentence(void **state)
     void *dl;
     const cm_plugin_api *api = load(&dl, CM_PLUGIN_ABI_MAJOR, CM_PLUGIN_ABI_MINOR);
     const char *seen[16] = {0};
-    for (int code = 0; code >= CM_PLUGIN_E_ABI; code--) {
+    for (int code = 0; code >= CM_PLUGIN_E_NO_LEDGER; code--) {
         const char *name = api->err_name(code);
         assert_string_not_equal(name, "unknown");
         assert_string_not_equal(api->strerror(code), "Unknown error.");
@@ -154,6 +167,7 @@ static void test_open_checks_struct_sizes(void **state)
     cfg.ledger = NULL;
     assert_int_equal(api->open(&cfg, &p, NULL), CM_PLUGIN_E_INVALID);
     cfg.ledger = db;
+    cfg.create = 1; /* a new ledger */
     assert_int_equal(api->open(&cfg, &p, &e), CM_PLUGIN_OK);
     /* a quote struct from a host that sets no size is refused, not overrun */
     cm_plugin_job_spec spec;
@@ -220,10 +234,8 @@ static void test_one_handle_serves_several_threads(void **state)
 {
     (void)state;
     char db[512];
-    cmt_path(db, sizeof db, "threads.db");
-    assert_int_equal(cmt_ledger_setup(db, "threads", 30), 0);
-    void *dl;
-    const cm_plugin_api *api = load(&dl, CM_PLUGIN_ABI_MAJOR, CM_PLUGIN_ABI_MINOR);
+    const cm_plugin_api *api =
+        ledger_and_plugin(db, sizeof db, "threads.db", "threads", 30, CM_PLUGIN_ABI_MINOR);
     cm_plugin_config cfg;
     cm_plugin_config_init(&cfg);
     cfg.ledger = db;
@@ -247,7 +259,6 @@ static void test_one_handle_serves_several_threads(void **state)
     assert_int_equal(b.held, 0);
     assert_int_equal(api->balance(p, "threads", "mallory", &b), CM_PLUGIN_E_FORBIDDEN);
     api->close(p);
-    unload(dl);
     assert_int_equal(cmt_ledger_check(db), 0);
     unlink(db);
 }
@@ -259,12 +270,8 @@ static void test_a_1_0_host_still_works_with_the_1_1_plugin(void **state)
 {
     (void)state;
     char db[512];
-    cmt_path(db, sizeof db, "abi10.db");
-    assert_int_equal(cmt_ledger_setup(db, "old", 5), 0);
-    void *dl;
-    const cm_plugin_api *api = load(&dl, 1, 0);
-    assert_non_null(api);
-    assert_int_equal(api->abi_minor, 1);
+    const cm_plugin_api *api = ledger_and_plugin(db, sizeof db, "abi10.db", "old", 5, 0);
+    assert_int_equal(api->abi_minor, CM_PLUGIN_ABI_MINOR);
     assert_true(api->struct_size >= offsetof(cm_plugin_api, quote) + sizeof(void *));
     cm_plugin_config cfg;
     cm_plugin_config_init(&cfg);
@@ -319,7 +326,6 @@ static void test_a_1_0_host_still_works_with_the_1_1_plugin(void **state)
     assert_int_equal(b.available, 4);
     assert_int_equal(b.held, 0);
     api->close(p);
-    unload(dl);
     assert_int_equal(cmt_ledger_check(db), 0);
     unlink(db);
 }
@@ -372,7 +378,7 @@ static void drive_with_sizes(const cm_plugin_api *api, const char *db, const cha
     cm_plugin_config base;
     cm_plugin_config_init(&base);
     memcpy((char *)cfg + sizeof(uint32_t), (char *)&base + sizeof(uint32_t),
-           CM_PLUGIN_CONFIG_SIZE_1_0 - sizeof(uint32_t));
+           (newer ? sizeof base : CM_PLUGIN_CONFIG_SIZE_1_0) - sizeof(uint32_t));
     cm_plugin_error_info *e = host_struct(&he, es);
     cm_plugin *p = NULL;
     assert_int_equal(api->open(cfg, &p, e), CM_PLUGIN_E_INVALID); /* no ledger yet */
@@ -468,13 +474,8 @@ static void test_structs_of_the_1_0_size_are_served_and_nothing_past_them_is_wri
 {
     (void)state;
     char db[512];
-    cmt_path(db, sizeof db, "sizes10.db");
-    assert_int_equal(cmt_ledger_setup(db, "sizes", 10), 0);
-    void *dl;
-    const cm_plugin_api *api = load(&dl, 1, 0);
-    assert_non_null(api);
+    const cm_plugin_api *api = ledger_and_plugin(db, sizeof db, "sizes10.db", "sizes", 10, 0);
     drive_with_sizes(api, db, "sizes-1", 0);
-    unload(dl);
     assert_int_equal(cmt_ledger_check(db), 0);
     unlink(db);
 }
@@ -484,27 +485,29 @@ test_a_newer_hosts_larger_structs_are_read_and_written_only_as_far_as_known(void
 {
     (void)state;
     char db[512];
-    cmt_path(db, sizeof db, "sizesnew.db");
-    assert_int_equal(cmt_ledger_setup(db, "sizes", 10), 0);
-    void *dl;
-    const cm_plugin_api *api = load(&dl, CM_PLUGIN_ABI_MAJOR, CM_PLUGIN_ABI_MINOR);
+    const cm_plugin_api *api =
+        ledger_and_plugin(db, sizeof db, "sizesnew.db", "sizes", 10, CM_PLUGIN_ABI_MINOR);
     drive_with_sizes(api, db, "sizes-2", TAIL);
-    unload(dl);
     assert_int_equal(cmt_ledger_check(db), 0);
     unlink(db);
 }
 
-static void test_the_frozen_sizes_are_the_1_0_and_1_1_layouts(void **state)
+static void test_the_frozen_sizes_are_the_1_0_1_1_and_1_2_layouts(void **state)
 {
     (void)state;
     /* 1.1 appended to the quote and the table only */
     assert_true(CM_PLUGIN_QUOTE_SIZE_1_0 < CM_PLUGIN_QUOTE_SIZE_1_1);
     assert_int_equal(CM_PLUGIN_QUOTE_SIZE_1_0, offsetof(cm_plugin_quote, affordable));
     assert_int_equal(CM_PLUGIN_API_SIZE_1_0, offsetof(cm_plugin_api, quote));
-    assert_int_equal(CM_PLUGIN_API_SIZE_1_1, sizeof(cm_plugin_api));
+    assert_int_equal(CM_PLUGIN_API_SIZE_1_1, offsetof(cm_plugin_api, metrics));
+    assert_int_equal(CM_PLUGIN_API_SIZE_1_2, sizeof(cm_plugin_api));
+    /* 1.2 appended to the config (after its 1.0 padding, now explicit) and the table */
+    assert_int_equal(CM_PLUGIN_CONFIG_SIZE_1_0, offsetof(cm_plugin_config, log_record));
+    assert_int_equal(CM_PLUGIN_CONFIG_SIZE_1_2, sizeof(cm_plugin_config));
 #if defined(__x86_64__) || defined(__aarch64__)
     /* the figures plugin/ABI.md lists for LP64 */
     assert_int_equal(CM_PLUGIN_CONFIG_SIZE_1_0, 96);
+    assert_int_equal(CM_PLUGIN_CONFIG_SIZE_1_2, 120);
     assert_int_equal(CM_PLUGIN_JOB_SPEC_SIZE_1_0, 64);
     assert_int_equal(CM_PLUGIN_QUOTE_SIZE_1_0, 520);
     assert_int_equal(CM_PLUGIN_QUOTE_SIZE_1_1, 1184);
@@ -514,6 +517,7 @@ static void test_the_frozen_sizes_are_the_1_0_and_1_1_layouts(void **state)
     assert_int_equal(CM_PLUGIN_ERROR_INFO_SIZE_1_0, 272);
     assert_int_equal(CM_PLUGIN_API_SIZE_1_0, 128);
     assert_int_equal(CM_PLUGIN_API_SIZE_1_1, 136);
+    assert_int_equal(CM_PLUGIN_API_SIZE_1_2, 160);
 #endif
 }
 
@@ -530,7 +534,7 @@ int main(void)
         cmocka_unit_test(test_structs_of_the_1_0_size_are_served_and_nothing_past_them_is_written),
         cmocka_unit_test(
             test_a_newer_hosts_larger_structs_are_read_and_written_only_as_far_as_known),
-        cmocka_unit_test(test_the_frozen_sizes_are_the_1_0_and_1_1_layouts),
+        cmocka_unit_test(test_the_frozen_sizes_are_the_1_0_1_1_and_1_2_layouts),
     };
     if (getenv("CMT_FILTER"))
         cmocka_set_test_filter(getenv("CMT_FILTER"));

@@ -14,36 +14,17 @@
 #include "test_plugin_util.h"
 
 #define WS "acme"
-#define OUT_SIZE 16384
 
-typedef struct fixture {
-    char db[512], out[512], thumb[512];
-    char log[OUT_SIZE];
-} fixture;
+typedef cmt_fixture fixture;
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    cmt_path(f->db, sizeof f->db, "billing.db");
-    cmt_path(f->out, sizeof f->out, "out.mp4");
-    cmt_path(f->thumb, sizeof f->thumb, "out.png");
-    if (cmt_ledger_setup(f->db, WS, 10) != 0)
-        return -1;
-    *state = f;
-    return 0;
+    return cmt_fixture_setup(state, "billing", WS, 10);
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    assert_int_equal(cmt_ledger_check(f->db), 0);
-    unlink(f->db);
-    unlink(f->out);
-    unlink(f->thumb);
-    free(f);
-    return 0;
+    return cmt_fixture_teardown(state);
 }
 
 static int run_job(fixture *f, const char *user, const char *job, const char *input,
@@ -281,9 +262,44 @@ static void test_receipt_states_the_grace_that_changed_the_credits(void **state)
     assert_null(strstr(why, "grace"));
 }
 
+/* Issue 15: the keepalive renews the lease while a stage runs with no hook in between:
+ * a 6 s transcode on a 2 s lease is charged; with the keepalive off, the same kind of
+ * stage loses its hold and nothing is charged. */
+static void test_a_stage_three_times_the_lease_commits_without_hooks(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(cmt_pipeline(f->log, sizeof f->log, f->db, "--workspace", WS, "--user",
+                                  "member", "--job", "j-long", "--lease", "2", "--stage-sleep",
+                                  "transcode:6", CMT_SAMPLE("clip-40s.mp4"), f->out,
+                                  (const char *)NULL),
+                     0);
+    assert_non_null(strstr(f->log, "charged: 1 credit (quote 1)"));
+    int64_t charged = 0;
+    assert_int_equal(cmt_job_state(f->db, "j-long", &charged), CM_LEDGER_COMMITTED);
+    assert_int_equal(charged, 1);
+    assert_int_equal(cmt_available(f->db, WS, NULL), 9);
+}
+
+static void test_without_the_keepalive_a_stage_longer_than_the_lease_lapses(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(cmt_pipeline(f->log, sizeof f->log, f->db, "--workspace", WS, "--user",
+                                  "member", "--job", "j-nokeep", "--lease", "1",
+                                  "--keepalive-divisor", "-1", "--stage-sleep", "transcode:2.5",
+                                  CMT_SAMPLE("clip-40s.mp4"), f->out, (const char *)NULL),
+                     1);
+    assert_non_null(strstr(f->log, "lease_lapsed"));
+    assert_int_equal(cmt_job_state(f->db, "j-nokeep", NULL), CM_LEDGER_LAPSED);
+    assert_int_equal(cmt_available(f->db, WS, NULL), 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_a_stage_three_times_the_lease_commits_without_hooks,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_without_the_keepalive_a_stage_longer_than_the_lease_lapses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_success_charges_exactly_the_quote, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_at_each_stage_leaves_the_balance, setup,
                                         teardown),

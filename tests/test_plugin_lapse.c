@@ -17,6 +17,7 @@
 #include "test_plugin_util.h"
 
 #include <signal.h>
+#include <time.h>
 
 #define WS "crashy"
 /* Long enough that "right after the crash" is well inside it on any machine. */
@@ -95,9 +96,53 @@ static void test_crash_in_generate_hold_lapses_after_lease(void **state)
     crash_at("generate", NULL);
 }
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The keepalive renews while the process lives (here through a 2 s probe stage with no
+ * hook, on a 2 s lease) and a crash stops it: the hold lapses within one lease of the
+ * crash, so within lease + one renewal interval (2 s + 2/3 s) of the last renewal. */
+static void test_a_crash_stops_the_keepalive_and_the_hold_lapses_within_one_lease(void **state)
+{
+    (void)state;
+    char db[512], out[512], log[16384];
+    const char *job = "j-crash-keepalive";
+    cmt_path(db, sizeof db, "lapse-ka.db");
+    cmt_path(out, sizeof out, "lapse-ka.mp4");
+    assert_int_equal(cmt_ledger_setup(db, WS, 5), 0);
+    int64_t started = wall_ms();
+    int rc = cmt_pipeline(log, sizeof log, db, "--workspace", WS, "--user", "member", "--job", job,
+                          "--lease", "2", "--stage-sleep", "probe:2", "--crash-at", "transcode",
+                          CMT_SAMPLE("clip-40s.mp4"), out, (const char *)NULL);
+    int64_t crashed_by = wall_ms();
+    assert_int_equal(rc, 128 + SIGABRT);
+    assert_non_null(strstr(log, "crashing now"));
+    /* renewed after the 2 s stage began (so the job outlived its first lease) ... */
+    int64_t until = lease_until_ms(db, job);
+    assert_true(until >= started + 2000 + 2000);
+    /* ... and never after the crash: the lease ends within one lease of it */
+    assert_true(until <= crashed_by + 2000);
+    char at[40];
+    assert_non_null(cm_ledger_time_format(crashed_by + 2000 + 667, at, sizeof at));
+    cmt_ledger_now = at;
+    int64_t held = -1;
+    assert_int_equal(cmt_job_state(db, job, NULL), CM_LEDGER_LAPSED);
+    assert_int_equal(cmt_available(db, WS, &held), 5);
+    assert_int_equal(held, 0);
+    cmt_ledger_now = NULL;
+    assert_int_equal(cmt_ledger_check(db), 0);
+    unlink(db);
+    unlink(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_crash_stops_the_keepalive_and_the_hold_lapses_within_one_lease),
         cmocka_unit_test(test_crash_in_transcode_hold_lapses_after_lease),
         cmocka_unit_test(test_crash_in_generate_hold_lapses_after_lease),
     };

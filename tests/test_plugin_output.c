@@ -15,31 +15,16 @@
 
 #define WS "studio"
 
-typedef struct fixture {
-    char db[512], out[512], thumb[512], log[16384];
-} fixture;
+typedef cmt_fixture fixture;
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    cmt_path(f->db, sizeof f->db, "output.db");
-    cmt_path(f->out, sizeof f->out, "gen.mp4");
-    cmt_path(f->thumb, sizeof f->thumb, "gen.png");
-    *state = f;
-    return cmt_ledger_setup(f->db, WS, 10);
+    return cmt_fixture_setup(state, "output", WS, 10);
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    assert_int_equal(cmt_ledger_check(f->db), 0);
-    unlink(f->db);
-    unlink(f->out);
-    unlink(f->thumb);
-    free(f);
-    return 0;
+    return cmt_fixture_teardown(state);
 }
 
 /* Credits of a file as the probe measures it (what the plugin charges by output). */

@@ -249,4 +249,42 @@ static inline int cmt_ledger_check(const char *db)
     return rc;
 }
 
+/* ---- a fixture for cmocka setup/teardown: one ledger, an output and its thumbnail ---- */
+
+typedef struct cmt_fixture {
+    char db[512], out[512], thumb[512];
+    char log[16384];
+} cmt_fixture;
+
+/* Allocates *state, names the files after prefix (prefix.db, prefix.mp4, prefix.png)
+ * and sets up workspace ws with credits. Returns 0 or -1. */
+static inline int cmt_fixture_setup(void **state, const char *prefix, const char *ws,
+                                    int64_t credits)
+{
+    cmt_fixture *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    char name[128];
+    snprintf(name, sizeof name, "%s.db", prefix);
+    cmt_path(f->db, sizeof f->db, name);
+    snprintf(name, sizeof name, "%s.mp4", prefix);
+    cmt_path(f->out, sizeof f->out, name);
+    snprintf(name, sizeof name, "%s.png", prefix);
+    cmt_path(f->thumb, sizeof f->thumb, name);
+    *state = f;
+    return cmt_ledger_setup(f->db, ws, credits);
+}
+
+/* Checks the ledger (returns -1 when cm-ledger check fails), removes the files, frees. */
+static inline int cmt_fixture_teardown(void **state)
+{
+    cmt_fixture *f = *state;
+    int rc = cmt_ledger_check(f->db) == 0 ? 0 : -1;
+    unlink(f->db);
+    unlink(f->out);
+    unlink(f->thumb);
+    free(f);
+    return rc;
+}
+
 #endif /* TEST_PLUGIN_UTIL_H */

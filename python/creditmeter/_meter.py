@@ -21,7 +21,7 @@ from typing import Optional
 from . import _native
 
 ABI_MAJOR = 1
-ABI_MINOR = 1
+ABI_MINOR = 2
 ENTRY_SYMBOL = "cm_plugin_entry"
 
 BY_INPUT = 1
@@ -29,11 +29,12 @@ BY_OUTPUT = 2
 
 NOW_FN = ctypes.CFUNCTYPE(c_int64, c_void_p)
 LOG_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_char_p)
+LOG_RECORD_FN = ctypes.CFUNCTYPE(None, c_void_p, c_void_p)  # ABI 1.2; not used here
 
 ERRORS = {0: "ok", -1: "invalid_argument", -2: "out_of_memory", -3: "insufficient_credits",
           -4: "forbidden", -5: "bad_file", -6: "conflict", -7: "job_closed",
           -8: "lease_lapsed", -9: "no_such_job", -10: "bad_output", -11: "ledger_failure",
-          -12: "abi_mismatch"}
+          -12: "abi_mismatch", -13: "no_such_ledger"}
 CAUSES = {0: None, 1: "probe", 2: "ledger"}
 
 
@@ -42,7 +43,11 @@ class Config(Structure):
                 ("default_lease_s", c_int64), ("probe_max_duration_ms", c_int64),
                 ("probe_time_budget_ms", c_int64), ("probe_max_file_bytes", c_int64),
                 ("now_ms", NOW_FN), ("clock_user", c_void_p), ("log", LOG_FN),
-                ("log_user", c_void_p), ("ledger_busy_timeout_ms", c_int)]
+                ("log_user", c_void_p), ("ledger_busy_timeout_ms", c_int),
+                # ABI 1.2
+                ("reserved_1_0", c_int), ("log_record", LOG_RECORD_FN),
+                ("log_min_level", c_int), ("create", c_int), ("keepalive_divisor", c_int),
+                ("reserved_1_2", c_int)]
 
 
 class JobSpec(Structure):
@@ -109,6 +114,10 @@ _API_FUNCTIONS = [
     ("hold_state_name", ctypes.CFUNCTYPE(c_char_p, c_int)),
     # ABI 1.1
     ("quote", ctypes.CFUNCTYPE(c_int, c_void_p, POINTER(JobSpec), POINTER(CQuote))),
+    # ABI 1.2
+    ("metrics", ctypes.CFUNCTYPE(c_int64, c_void_p, c_void_p, ctypes.c_size_t)),
+    ("ping", ctypes.CFUNCTYPE(c_int, c_void_p, POINTER(CErrorInfo))),
+    ("log_level_name", ctypes.CFUNCTYPE(c_char_p, c_int)),
 ]
 
 
@@ -186,13 +195,15 @@ class Meter:
     ledger: SQLite path or postgresql:// URI. plugin: the plugin's path (default:
     $CREDITMETER_PLUGIN, else $libdir/creditmeter/libcreditmeter_plugin.so next to the
     loaded libcreditmeter-ledger.so.0). now_ms: the ledger's clock (a callable returning
-    Unix ms; tests inject one). log: a callable(level, message). Other keywords are the
-    cm_plugin_config fields of the same names (0/-1: the defaults).
+    Unix ms; tests inject one). log: a callable(level, message). create: True to create
+    a missing ledger (else a missing one is MeterError "no_such_ledger"). Other keywords
+    are the cm_plugin_config fields of the same names (0/-1: the defaults).
     """
 
     def __init__(self, ledger, *, plugin=None, grace_ms=-1, default_lease_s=0,
                  probe_max_duration_ms=0, probe_time_budget_ms=0, probe_max_file_bytes=0,
-                 now_ms=None, log=None, ledger_busy_timeout_ms=0):
+                 now_ms=None, log=None, ledger_busy_timeout_ms=0, create=False,
+                 keepalive_divisor=0, log_min_level=2):
         self.path = _native.plugin_path(plugin)
         try:
             self._dl = ctypes.CDLL(self.path, mode=ctypes.RTLD_LOCAL)
@@ -223,6 +234,9 @@ class Meter:
         cfg.probe_time_budget_ms = probe_time_budget_ms
         cfg.probe_max_file_bytes = probe_max_file_bytes
         cfg.ledger_busy_timeout_ms = ledger_busy_timeout_ms
+        cfg.create = 1 if create else 0
+        cfg.keepalive_divisor = keepalive_divisor
+        cfg.log_min_level = log_min_level  # 2: CM_PLUGIN_LOG_DEBUG, everything
         # The callbacks must outlive the handle: kept on self.
         self._now = NOW_FN(lambda _u: int(now_ms())) if now_ms else None
         self._log = (LOG_FN(lambda _u, level, msg: log(level, _native.dec(msg)))
@@ -237,6 +251,25 @@ class Meter:
         if rc:
             raise self._error(rc, err.message, err.cause, err.cause_code)
         self._h = h
+
+    def metrics(self):
+        """The handle's metrics, Prometheus text exposition format (ABI 1.2)."""
+        fn = self._fn("metrics")
+        n = fn(self._h, None, 0)
+        if n < 0:
+            raise self._error(int(n), self._api.strerror(int(n)))
+        buf = ctypes.create_string_buffer(n + 1)
+        n = fn(self._h, ctypes.cast(buf, c_void_p), n + 1)
+        return _native.dec(buf.value)
+
+    def ping(self):
+        """The ledger reachable and writable: returns the message, or raises MeterError
+        ("ledger_failure", with the ledger's cause code: "busy", ...)."""
+        err = _sized(CErrorInfo)
+        rc = self._fn("ping")(self._h, ctypes.byref(err))
+        if rc:
+            raise self._error(rc, err.message, err.cause, err.cause_code)
+        return _native.dec(err.message)
 
     def _fn(self, name):
         """A table function, checked to lie inside the plugin's table (appended ones)."""

@@ -28,6 +28,13 @@ class MeterTest(TempDirTest):
     def available(self):
         return self.meter.balance("acme")[0]
 
+    def assertMeterError(self, code, fn, *args, **kw):
+        with self.assertRaises(creditmeter.MeterError) as cm:
+            fn(*args, **kw)
+        self.assertEqual(cm.exception.code, code)
+        self.assertTrue(cm.exception.message)
+        return cm.exception
+
 
 class Quotes(MeterTest):
     def test_a_quote_holds_nothing_and_names_its_grants(self):
@@ -114,13 +121,6 @@ class JobContext(MeterTest):
 
 
 class Refusals(MeterTest):
-    def assertMeterError(self, code, fn, *args, **kw):
-        with self.assertRaises(creditmeter.MeterError) as cm:
-            fn(*args, **kw)
-        self.assertEqual(cm.exception.code, code)
-        self.assertTrue(cm.exception.message)
-        return cm.exception
-
     def enter(self, *args, **kw):
         with self.meter.job(*args, **kw):
             self.fail("the block must not run")
@@ -183,6 +183,28 @@ class Refusals(MeterTest):
         for code, name in _meter.ERRORS.items():
             self.assertEqual(self.meter.err_name(code), name)
         self.assertEqual(self.meter.version, creditmeter.__version__)
+
+
+
+class Operating(MeterTest):
+    def test_metrics_count_the_jobs_in_prometheus_text(self):
+        with self.meter.job("m-1", "acme", "alice", CLIP):
+            pass
+        text = self.meter.metrics()
+        self.assertIn("# TYPE cm_plugin_jobs_committed_total counter\n", text)
+        self.assertIn("\ncm_plugin_jobs_committed_total 1\n", text)
+        self.assertIn("\ncm_plugin_credits_charged_total 1\n", text)
+        self.assertTrue(text.endswith("\n"))
+
+    def test_ping_says_the_ledger_is_writable(self):
+        self.assertIn("reachable and writable", self.meter.ping())
+
+    def test_a_missing_ledger_is_no_such_ledger_unless_create(self):
+        p = self.path("typo.db")
+        self.assertMeterError("no_such_ledger", creditmeter.Meter, p)
+        self.assertFalse(os.path.exists(p))
+        creditmeter.Meter(p, create=True).close()
+        self.assertTrue(os.path.exists(p))
 
 
 CHILD = r"""
