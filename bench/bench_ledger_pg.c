@@ -226,7 +226,7 @@ int main(int argc, char **argv)
     snprintf(sqlite_path, sizeof sqlite_path, "%s/bench-ledger-pg-%ld.db", dir, (long)getpid());
     printf("%-6s %14s %14s %14s %14s\n", "procs", "sqlite pairs/s", "pg 1 ws", "pg ws/proc",
            "pg plain");
-    const int procs_list[] = {1, 2, 8};
+    const int procs_list[] = {1, 2, 4, 8};
     for (size_t k = 0; k < sizeof procs_list / sizeof procs_list[0]; k++) {
         int procs = procs_list[k];
         char loc[1024];

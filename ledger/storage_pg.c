@@ -51,6 +51,8 @@ struct cm_storage {
     int busy_timeout_ms;
     int synchronous;
     char err[512];
+    /* What this connection sent, for CM_LEDGER_PG_STATS (see st_close). */
+    long long n_stmt, n_rt, n_tx;
 };
 
 static const char *const sql_text[CM_Q__COUNT] = {
@@ -304,6 +306,8 @@ static int map_result(cm_storage *st, const PGresult *res)
 static int exec_sql(cm_storage *st, const char *sql)
 {
     PGresult *res = PQexec(st->conn, sql);
+    st->n_stmt++;
+    st->n_rt++;
     int rc = map_result(st, res);
     PQclear(res);
     return rc;
@@ -313,6 +317,8 @@ static int exec_params(cm_storage *st, const char *sql, int n, const char *const
                        int64_t *out)
 {
     PGresult *res = PQexecParams(st->conn, sql, n, NULL, vals, NULL, NULL, 0);
+    st->n_stmt++;
+    st->n_rt++;
     int rc = map_result(st, res);
     if (!rc && out)
         *out = PQntuples(res) && !PQgetisnull(res, 0, 0) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10)
@@ -385,6 +391,9 @@ static void st_close(cm_storage *st)
 {
     if (!st)
         return;
+    if (getenv("CM_LEDGER_PG_STATS"))
+        fprintf(stderr, "postgresql: %lld transactions, %lld statements, %lld round trips\n",
+                st->n_tx, st->n_stmt, st->n_rt);
     PQfinish(st->conn);
     free(st);
 }
@@ -443,6 +452,7 @@ static int st_begin(cm_storage *st, int write)
     int rc = reconnect_if_lost(st);
     if (rc)
         return rc;
+    st->n_tx++;
     return exec_sql(st, write ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
                               : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 }
@@ -479,6 +489,7 @@ static int st_run(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams, 
     }
     if (!st->prepared[id]) {
         PGresult *res = PQprepare(st->conn, name, sql_text[id], 0, NULL);
+        st->n_rt++;
         int rc = map_result(st, res);
         PQclear(res);
         if (rc)
@@ -498,6 +509,8 @@ static int st_run(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams, 
         }
     }
     PGresult *res = PQexecPrepared(st->conn, name, nparams, vals, NULL, NULL, 0);
+    st->n_stmt++;
+    st->n_rt++;
     int rc = map_result(st, res);
     if (rc) {
         PQclear(res);
