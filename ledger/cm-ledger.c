@@ -18,6 +18,7 @@
 
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 2
+#define EXIT_RETRY 3 /* busy or unavailable storage: the same command may be run again */
 
 /* Options that take a value, and flags. */
 static const char *const value_opts[] = {
@@ -149,6 +150,8 @@ static int refused(int rc, const cm_ledger *l)
     } else {
         fprintf(stderr, "cm-ledger: %s: %s\n", cm_ledger_err_name(rc), msg);
     }
+    if (rc == CM_LEDGER_E_BUSY || rc == CM_LEDGER_E_UNAVAILABLE)
+        return EXIT_RETRY;
     return EXIT_REFUSED;
 }
 

@@ -97,7 +97,19 @@ enum cm_ledger_error {
                                           released or lapsed; a new attempt needs a new id */
     CM_LEDGER_E_UNSUPPORTED = -15,     /* "unsupported": not in this build (a postgresql://
                                           location in a build without libpq) */
+    CM_LEDGER_E_UNAVAILABLE = -17,     /* "storage_unavailable": PostgreSQL cannot be reached
+                                          or will not take writes now (connection lost,
+                                          server shut down, failover under way): retry the
+                                          same call, same job id and references, later */
 };
+/* Retryable failures: E_BUSY and E_UNAVAILABLE. Any call that reaches the storage may
+ * return E_UNAVAILABLE on PostgreSQL (the lists below name E_BUSY and E_STORAGE only).
+ * Nothing of the failed call remains, unless its COMMIT reached the server before the
+ * connection broke: then it took effect. Either way, running the same call again is
+ * safe: a job id, a payment, refund or plan reference names one operation for good,
+ * and a retry returns the first result. The handle connects again (to the first host of
+ * its location that accepts writes) at its next call. cm-ledger exits with status 3
+ * for these two, 1 for every other refusal. */
 
 /* Durability of a committed transaction (SQLite's PRAGMA synchronous). */
 enum cm_ledger_sync {
