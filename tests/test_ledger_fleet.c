@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/* A fleet on PostgreSQL (issue 16): a call locks its own workspace and nothing else, so a
+ * workspace held by a long transaction elsewhere does not stop calls on another one; a
+ * connection the server dropped fails the call in flight as retryable
+ * (storage_unavailable) and the next call connects again, where a retry with the same
+ * job id returns the first result; an unreachable server is storage_unavailable, and
+ * cm-ledger exits 3 for it (1 stays for refusals). The PostgreSQL tests skip on SQLite,
+ * where one writer at a time is the rule. */
+#include "ledger_test.h"
+#include "test_proc.h"
+
+/* These need a PostgreSQL server (CM_TEST_LEDGER_DB). */
+#define LT_SKIP_ON_PG_ABSENT()                                                                     \
+    do {                                                                                           \
+        if (!lt_pg()) {                                                                            \
+            print_message("[  SKIPPED ] on SQLite: a PostgreSQL matter\n");                        \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* A location of e's schema with an application_name, to find its connections. */
+static void named_location(const lt_env *e, const char *app, char *out, size_t n)
+{
+    snprintf(out, n, "%s&application_name=%s", e->path, app);
+}
+
+static cm_ledger *open_at(lt_env *e, const char *loc, int busy_ms)
+{
+    cm_ledger_config cfg;
+    cm_ledger_config_init(&cfg);
+    cfg.db = loc;
+    cfg.now_ms = lt_clock;
+    cfg.clock_user = e;
+    cfg.busy_timeout_ms = busy_ms;
+    cm_ledger *l = NULL;
+    int rc = cm_ledger_open(&l, &cfg);
+    if (rc)
+        fail_msg("open: %s", cm_ledger_errmsg(NULL));
+    return l;
+}
+
+static void two_workspaces(lt_env *e)
+{
+    LT_OK(e, cm_ledger_workspace_create(e->l, "acme", "alice", NULL));
+    LT_OK(e, cm_ledger_workspace_create(e->l, "zeta", "zoe", NULL));
+    LT_OK(e, cm_ledger_buy(e->l, "acme", 50, "alice", NULL, NULL));
+    LT_OK(e, cm_ledger_buy(e->l, "zeta", 50, "zoe", NULL, NULL));
+}
+
+static void test_a_locked_workspace_does_not_stop_calls_on_another(void **state)
+{
+    (void)state;
+    LT_SKIP_ON_PG_ABSENT();
+    lt_env e;
+    lt_open(&e, "fleet_lock");
+    two_workspaces(&e);
+    LT_OK(&e, cm_ledger_reserve(e.l, "acme", "held-elsewhere", 2, "alice", 0, NULL));
+    /* Another machine is in the middle of a call on acme: it holds acme's lock. */
+    PGconn *other = PQconnectdb(e.path);
+    assert_int_equal(PQstatus(other), CONNECTION_OK);
+    PGresult *r =
+        PQexec(other, "BEGIN; SELECT pg_advisory_xact_lock(1668118387, hashtext('acme'))");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    cm_ledger *l = open_at(&e, e.path, 300);
+    /* zeta's calls go on; acme's wait for the lock and give up after the busy timeout
+     * as busy (retryable), having changed nothing. Both by workspace and by job. */
+    assert_int_equal(cm_ledger_reserve(l, "zeta", "z1", 5, "zoe", 0, NULL), CM_LEDGER_OK);
+    assert_int_equal(cm_ledger_commit(l, "z1", 3, NULL), CM_LEDGER_OK);
+    assert_int_equal(cm_ledger_reserve(l, "acme", "a1", 5, "alice", 0, NULL), CM_LEDGER_E_BUSY);
+    assert_int_equal(cm_ledger_commit(l, "held-elsewhere", 1, NULL), CM_LEDGER_E_BUSY);
+    PQclear(PQexec(other, "COMMIT"));
+    PQfinish(other);
+    /* Once acme's lock is free, the same calls go through. */
+    assert_int_equal(cm_ledger_reserve(l, "acme", "a1", 5, "alice", 0, NULL), CM_LEDGER_OK);
+    assert_int_equal(cm_ledger_commit(l, "held-elsewhere", 1, NULL), CM_LEDGER_OK);
+    cm_ledger_close(l);
+    assert_int_equal(lt_available(&e, "zeta"), 47);
+    assert_int_equal(lt_available(&e, "acme"), 50 - 1 - 5);
+    lt_close(&e);
+}
+
+/* Terminate the server processes serving application app (not this test's others). */
+static void terminate(const lt_env *e, const char *app)
+{
+    char sql[256], err[256];
+    snprintf(sql, sizeof sql,
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+             "'%s'",
+             app);
+    if (lt_pg_exec(e->path, sql, err, sizeof err))
+        fail_msg("terminate: %s", err);
+}
+
+static void
+test_a_dropped_connection_fails_the_call_as_unavailable_and_the_next_reconnects(void **state)
+{
+    (void)state;
+    LT_SKIP_ON_PG_ABSENT();
+    lt_env e;
+    lt_open(&e, "fleet_drop");
+    two_workspaces(&e);
+    char loc[1024];
+    named_location(&e, "cm_fleet_drop", loc, sizeof loc);
+    cm_ledger *l = open_at(&e, loc, 5000);
+    assert_int_equal(cm_ledger_reserve(l, "acme", "j1", 4, "alice", 0, NULL), CM_LEDGER_OK);
+    terminate(&e, "cm_fleet_drop"); /* as a failover or a restart does */
+    /* The call in flight fails, retryably, and names what happened. */
+    assert_int_equal(cm_ledger_commit(l, "j1", 3, NULL), CM_LEDGER_E_UNAVAILABLE);
+    assert_non_null(strstr(cm_ledger_errmsg(l), "retried"));
+    /* The caller retries the same call: the handle connects again and it goes through,
+     * and retried again it returns the first result. */
+    cm_ledger_job *j = NULL;
+    assert_int_equal(cm_ledger_commit(l, "j1", 3, &j), CM_LEDGER_OK);
+    assert_int_equal(j->charged, 3);
+    cm_ledger_job_free(j);
+    terminate(&e, "cm_fleet_drop");
+    assert_int_equal(cm_ledger_reserve(l, "acme", "j2", 2, "alice", 0, NULL),
+                     CM_LEDGER_E_UNAVAILABLE);
+    assert_int_equal(cm_ledger_reserve(l, "acme", "j2", 2, "alice", 0, NULL), CM_LEDGER_OK);
+    assert_int_equal(cm_ledger_reserve(l, "acme", "j2", 2, "alice", 0, NULL), CM_LEDGER_OK);
+    cm_ledger_close(l);
+    assert_int_equal(lt_available(&e, "acme"), 50 - 3 - 2);
+    assert_int_equal(lt_held(&e, "acme"), 2);
+    lt_close(&e);
+}
+
+static void test_an_unreachable_server_is_unavailable_and_the_cli_exits_3(void **state)
+{
+    (void)state;
+    cm_ledger_config cfg;
+    cm_ledger_config_init(&cfg);
+    cfg.db = "postgresql://ledger@127.0.0.1:1/credits?connect_timeout=5"; /* nobody listens */
+    cm_ledger *l = NULL;
+    int rc = cm_ledger_open(&l, &cfg);
+    assert_int_equal(rc, CM_LEDGER_E_UNAVAILABLE);
+    assert_null(l);
+    char out[4096], err[4096];
+    char *const argv[] = {CM_BIN_LEDGER, "--db", (char *)cfg.db, "balance", "acme", NULL};
+    assert_int_equal(cmt_proc_run(argv, out, sizeof out, err, sizeof err), 3);
+    assert_non_null(strstr(err, "storage_unavailable"));
+    /* A refusal stays 1. */
+    char path[512];
+    lt_db_path(path, sizeof path, "fleet_cli");
+    lt_unlink_db(path);
+    char *const refuse[] = {CM_BIN_LEDGER, "--db", path, "balance", "nosuch", NULL};
+    assert_int_equal(cmt_proc_run(refuse, out, sizeof out, err, sizeof err), 1);
+    lt_unlink_db(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_locked_workspace_does_not_stop_calls_on_another),
+        cmocka_unit_test(
+            test_a_dropped_connection_fails_the_call_as_unavailable_and_the_next_reconnects),
+        cmocka_unit_test(test_an_unreachable_server_is_unavailable_and_the_cli_exits_3),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
