@@ -49,8 +49,8 @@ typedef struct cm_tx {
                       touched workspace's last journal row if that is later */
     int write;     /* a write transaction */
     char locked_ws[CM_ID_MAX + 1]; /* the workspace this call locked last (cm__lock_ws) */
-    int64_t op;    /* operation number of the journal rows of this call in workspace op_ws;
-                      0 until the first row there is inserted (which takes a new one) */
+    int64_t op; /* operation number of the journal rows of this call in workspace op_ws;
+                   0 until the first row there is inserted (which takes a new one) */
     char op_ws[CM_ID_MAX + 1];
     cm_ledger_sweep_stats stats; /* lazy work done by this call */
     /* A result the body handed to the caller, to undo if the transaction then fails
@@ -107,9 +107,9 @@ typedef int (*cm_tx_body)(cm_tx *tx, void *arg);
  * but BUSY/STORAGE/NOMEM/UNAVAILABLE) has changed nothing of its own, so the lazy work it did
  * (lapses, expiries, periods) is committed; storage failures roll everything back.
  * When the storage refuses the transaction as having lost a race (CM_ST_RETRY, from
- * PostgreSQL: a deadlock, a unique key a concurrent call took first), everything is rolled back and body runs again from the
- * start with a fresh cm_tx, after a short random back-off, until the busy timeout has
- * passed (then E_BUSY). So a body must have no effect outside its transaction except
+ * PostgreSQL: a deadlock, a unique key a concurrent call took first), everything is rolled back and
+ * body runs again from the start with a fresh cm_tx, after a short random back-off, until the busy
+ * timeout has passed (then E_BUSY). So a body must have no effect outside its transaction except
  * through its args, which it overwrites on every run, and must register any result it
  * allocates for the caller with cm__tx_on_fail. SQLite never asks for a retry. */
 int cm__tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg);

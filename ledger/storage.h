@@ -41,13 +41,13 @@
 /* Storage result codes (mapped to cm_ledger errors by the rules layer). */
 enum {
     CM_ST_OK = 0,
-    CM_ST_BUSY = 1,       /* locked past the busy timeout */
-    CM_ST_CONSTRAINT = 2, /* a unique/foreign key/check constraint failed */
-    CM_ST_ERROR = 3,      /* anything else: I/O, corruption, schema */
-    CM_ST_ABORT = 4,      /* the row callback asked to stop (not an error) */
-    CM_ST_RETRY = 5,      /* the transaction lost a race (serialization failure, deadlock, a
-                             unique key taken by a concurrent transaction): roll back and run
-                             it again from the start. Never from SQLite. */
+    CM_ST_BUSY = 1,        /* locked past the busy timeout */
+    CM_ST_CONSTRAINT = 2,  /* a unique/foreign key/check constraint failed */
+    CM_ST_ERROR = 3,       /* anything else: I/O, corruption, schema */
+    CM_ST_ABORT = 4,       /* the row callback asked to stop (not an error) */
+    CM_ST_RETRY = 5,       /* the transaction lost a race (serialization failure, deadlock, a
+                              unique key taken by a concurrent transaction): roll back and run
+                              it again from the start. Never from SQLite. */
     CM_ST_UNAVAILABLE = 6, /* the server cannot be reached or will not take writes now
                               (connection lost, shut down, failed over, read-only): the
                               transaction is lost; the backend reconnects at the next begin.

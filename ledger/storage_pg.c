@@ -84,9 +84,9 @@ struct cm_storage {
     unsigned char prepared[PQ__COUNT]; /* 0 no, 1 yes, 2 queued */
     int busy_timeout_ms;
     int synchronous;
-    int in_tx, write; /* in a transaction (pipeline mode); a write one */
-    int broken;       /* the connection was lost in this transaction */
-    int reset;        /* connect again at the next begin */
+    int in_tx, write;   /* in a transaction (pipeline mode); a write one */
+    int broken;         /* the connection was lost in this transaction */
+    int reset;          /* connect again at the next begin */
     int unique_retries; /* unique violations in a row taken for lost races */
     struct {
         unsigned char kind;
@@ -226,8 +226,8 @@ static const char *const sql_text[PQ__COUNT] = {
      * take no row, write nothing, and end with the transaction. Two ids with one hash
      * share a lock: they wait for each other, nothing worse. */
     [PQ_LOCK_WS] = "SELECT pg_advisory_xact_lock(" WS_LOCK_CLASS ", hashtext($1))",
-    [PQ_LOCK_JOB] = "SELECT h.ws FROM holds h, LATERAL (SELECT pg_advisory_xact_lock("
-                    WS_LOCK_CLASS ", hashtext(h.ws))) l WHERE h.job = $1",
+    [PQ_LOCK_JOB] = "SELECT h.ws FROM holds h, LATERAL (SELECT pg_advisory_xact_lock(" WS_LOCK_CLASS
+                    ", hashtext(h.ws))) l WHERE h.job = $1",
     [PQ_LOCK_PRICE] = "SELECT pg_advisory_xact_lock(" PRICE_LOCK_CLASS ", hashtext($1))",
 };
 
@@ -336,12 +336,12 @@ static void set_err(cm_storage *st, const char *what, const char *msg)
  * read-only): drop the connection at the next begin and connect again. */
 static int is_unavailable(const char *state)
 {
-    return !strncmp(state, "08", 2) ||  /* connection exception */
-           !strcmp(state, "57P01") ||   /* admin shutdown (fast stop, failover) */
-           !strcmp(state, "57P02") ||   /* crash shutdown */
-           !strcmp(state, "57P03") ||   /* cannot connect now (starting, recovering) */
-           !strcmp(state, "25006") ||   /* read-only transaction: a standby, not a primary */
-           !strcmp(state, "53300");     /* too many connections */
+    return !strncmp(state, "08", 2) || /* connection exception */
+           !strcmp(state, "57P01") ||  /* admin shutdown (fast stop, failover) */
+           !strcmp(state, "57P02") ||  /* crash shutdown */
+           !strcmp(state, "57P03") ||  /* cannot connect now (starting, recovering) */
+           !strcmp(state, "25006") ||  /* read-only transaction: a standby, not a primary */
+           !strcmp(state, "53300");    /* too many connections */
 }
 
 /* Map a failed result to a storage code and keep libpq's message. */
@@ -655,8 +655,7 @@ static int pipe_sync(cm_storage *st, PGresult **rows)
 /* Queue a statement of the transaction itself (BEGIN, COMMIT, ROLLBACK). */
 static int pipe_tx(cm_storage *st, const char *sql)
 {
-    return pipe_push(st, P_TX, 0,
-                     PQsendQueryParams(st->conn, sql, 0, NULL, NULL, NULL, NULL, 0));
+    return pipe_push(st, P_TX, 0, PQsendQueryParams(st->conn, sql, 0, NULL, NULL, NULL, NULL, 0));
 }
 
 /* Leave pipeline mode once everything was read. */
