@@ -97,6 +97,7 @@ trap stop_all EXIT
 trap 'exit 1' INT TERM
 
 logs() {
+    grep -h "^X " "$dir"/run/*/log-* >&2 2>/dev/null || true
     for s in a b; do
         echo "---- server $s log (tail) ----" >&2
         tail -n 30 "$dir/$s/server.log" >&2 2>/dev/null || true
@@ -183,8 +184,10 @@ kill -0 "$tpid" 2>/dev/null || {
 # The primary dies: its postmaster and every process of it, at once.
 pm=$(head -n 1 "$dir/a/data/postmaster.pid")
 kids=$(ps -o pid= --ppid "$pm" | tr -d ' ' | tr '\n' ' ')
-# shellcheck disable=SC2086
-kill -9 "$pm" $kids
+kill -9 "$pm"
+for k in $kids; do
+    kill -9 "$k" 2>/dev/null || true # it may have ended by itself meanwhile
+done
 echo "failover.sh: killed the primary (postmaster $pm and $(echo $kids | wc -w) processes)"
 sleep 0.5
 as_owner "$b/pg_ctl" -D "$dir/b/data" -w -t 60 promote >/dev/null || fail "promote failed"

@@ -156,6 +156,7 @@ static void open_proc(proc *p, const tt_opts *o, tt_shared *sh, int id, int gen)
     p->sh = sh;
     p->slot = &sh->slot[id];
     p->id = id;
+    p->unavail = 0;
     p->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0644);
     if (p->fd < 0)
         _exit(3);
