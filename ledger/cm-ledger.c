@@ -5,7 +5,8 @@
  * It parses arguments, calls one cm_ledger_* function and prints the result, as text
  * or (--json) as one JSON document on stdout. Exit status: 0 success, 1 the ledger
  * refused (machine name and sentence on stderr; with --json an {"error": ...}
- * document on stdout instead), 2 usage error. No SQL here.
+ * document on stdout instead), 2 usage error, 3 a retryable failure (busy,
+ * storage_unavailable: run the same command again). No SQL here.
  */
 #include "cm_ledger.h"
 #include "cm_text.h"
