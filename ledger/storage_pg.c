@@ -70,11 +70,13 @@ enum {
     PQ_LOCK_WS = CM_Q__COUNT, /* (ws): the workspace's advisory lock */
     PQ_LOCK_JOB,              /* (job) -> ws: the advisory lock of the job's workspace */
     PQ_LOCK_PRICE,            /* (region): the price row's advisory lock */
+    PQ_NEXT_OP,               /* () -> a new operation number (see st_lock) */
     PQ__COUNT
 };
 
 /* What a queued result is (pipeline mode, see pipe_sync). */
-enum { P_PREP, P_TX, P_CMD, P_ROWS, P_JOBLOCK };
+enum { P_PREP, P_TX, P_CMD, P_ROWS, P_JOBLOCK, P_OPFETCH };
+enum { OP_NONE, OP_PENDING, OP_READY, OP_USED };
 enum { JOB_NONE, JOB_PENDING, JOB_LOCKED, JOB_MISSED };
 #define PIPE_MAX 64
 
@@ -94,6 +96,9 @@ struct cm_storage {
     } q[PIPE_MAX]; /* sent, result not read yet */
     int nq;
     int job_lock; /* JOB_*: what CM_LOCK_JOB found */
+    int op_state; /* OP_*: the operation number taken right after the first lock */
+    long long op_value;
+    char op_ws[CM_ID_BUF]; /* the workspace it is for ("" while unknown) */
     char job_ws[CM_ID_BUF];
     char err[512];
     /* What this connection sent, for CM_LEDGER_PG_STATS (see st_close). */
@@ -229,6 +234,7 @@ static const char *const sql_text[PQ__COUNT] = {
     [PQ_LOCK_JOB] = "SELECT h.ws FROM holds h, LATERAL (SELECT pg_advisory_xact_lock(" WS_LOCK_CLASS
                     ", hashtext(h.ws))) l WHERE h.job = $1",
     [PQ_LOCK_PRICE] = "SELECT pg_advisory_xact_lock(" PRICE_LOCK_CLASS ", hashtext($1))",
+    [PQ_NEXT_OP] = "SELECT nextval('journal_op')",
 };
 
 /* Migrations: migration[v - 1] takes the schema from version v - 1 to v. Append only.
@@ -603,8 +609,16 @@ static int pipe_sync(cm_storage *st, PGresult **rows)
         case P_JOBLOCK:
             if (ok) {
                 st->job_lock = PQntuples(res) ? JOB_LOCKED : JOB_MISSED;
-                if (PQntuples(res))
+                if (PQntuples(res)) {
                     snprintf(st->job_ws, sizeof st->job_ws, "%s", PQgetvalue(res, 0, 0));
+                    snprintf(st->op_ws, sizeof st->op_ws, "%s", st->job_ws);
+                }
+            }
+            break;
+        case P_OPFETCH:
+            if (ok && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+                st->op_value = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+                st->op_state = OP_READY;
             }
             break;
         case P_ROWS:
@@ -724,6 +738,8 @@ static int st_begin(cm_storage *st, int write)
     st->write = write;
     st->nq = 0;
     st->job_lock = JOB_NONE;
+    st->op_state = OP_NONE;
+    st->op_ws[0] = 0;
     st->n_tx++;
     /* Writes: READ COMMITTED, each statement sees what committed before it, and the
      * workspace locks (lock()) make calls on one workspace run one at a time. Reads
@@ -735,10 +751,25 @@ static int st_begin(cm_storage *st, int write)
     return rc;
 }
 
+/* With the transaction's first workspace lock goes the query of a journal operation
+ * number for that workspace: taken once the lock is held, it is greater than every number
+ * the workspace's earlier calls took, as CM_Q_JOURNAL_NEXT_OP requires, and the call's
+ * first journal row then costs no round trip of its own (st_run). A call that writes no
+ * journal row leaves a gap in the sequence, which ids and numbers may have. */
+static int prefetch_op(cm_storage *st, const char *ws)
+{
+    if (st->op_state != OP_NONE)
+        return CM_ST_OK;
+    snprintf(st->op_ws, sizeof st->op_ws, "%s", ws);
+    st->op_state = OP_PENDING;
+    return pipe_stmt(st, PQ_NEXT_OP, P_OPFETCH, NULL, 0);
+}
+
 static int st_lock(cm_storage *st, int what, const char *key)
 {
     if (!st->in_tx || !st->write)
         return CM_ST_OK;
+    int rc;
     switch (what) {
     case CM_LOCK_WS:
         if (st->job_lock == JOB_LOCKED && strcmp(st->job_ws, key) == 0)
@@ -750,10 +781,12 @@ static int st_lock(cm_storage *st, int what, const char *key)
                      "postgresql: the job's hold was made by a concurrent call; running again");
             return CM_ST_RETRY;
         }
-        return pipe_stmt(st, PQ_LOCK_WS, P_CMD, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
+        rc = pipe_stmt(st, PQ_LOCK_WS, P_CMD, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
+        return rc ? rc : prefetch_op(st, key);
     case CM_LOCK_JOB:
         st->job_lock = JOB_PENDING;
-        return pipe_stmt(st, PQ_LOCK_JOB, P_JOBLOCK, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
+        rc = pipe_stmt(st, PQ_LOCK_JOB, P_JOBLOCK, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
+        return rc ? rc : prefetch_op(st, ""); /* its workspace: when the lock's row comes */
     case CM_LOCK_PRICE:
         return pipe_stmt(st, PQ_LOCK_PRICE, P_CMD, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
     }
@@ -807,6 +840,14 @@ static int st_run(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams, 
     if (!st->in_tx) {
         snprintf(st->err, sizeof st->err, "postgresql: a statement outside a transaction");
         return CM_ST_ERROR;
+    }
+    /* The operation number taken with the workspace's lock (prefetch_op), once. */
+    if (id == CM_Q_JOURNAL_NEXT_OP && fn && st->op_state == OP_READY && nparams == 1 &&
+        params[0].type == CM_SV_TEXT && params[0].s && st->op_ws[0] &&
+        strcmp(params[0].s, st->op_ws) == 0) {
+        st->op_state = OP_USED;
+        cm_sv v = {CM_SV_INT, st->op_value, NULL};
+        return fn(ctx, &v, 1) ? CM_ST_ABORT : CM_ST_OK;
     }
     /* No row callback: nothing to wait for; the statement goes with the next sync. */
     int rc = pipe_stmt(st, (int)id, fn ? P_ROWS : P_CMD, params, nparams);
