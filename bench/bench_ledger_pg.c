@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench_ledger_pg - reserve+commit pairs per second with 1, 2 and 8 client processes
+ * bench_ledger_pg - reserve+commit pairs per second with 1, 2, 4 and 8 client processes
  * against one PostgreSQL server, beside the SQLite ledger's figures from the same run
  * (synchronous FULL on both: synchronous_commit=on, fsync on).
  *
  * Columns, each a run of PAIRS pairs split over the processes:
  *   sqlite        the ledger on one SQLite file, all processes on one workspace
  *   pg 1 ws       the ledger on PostgreSQL, all processes on one workspace (worst case:
- *                 every pair races every other one for the same grant rows, and the
- *                 losers of SERIALIZABLE run again)
+ *                 every call waits for the workspace's lock, held until its COMMIT)
  *   pg ws/proc    the ledger on PostgreSQL, one workspace per process (a fleet whose
  *                 machines serve different customers)
  *   pg plain      a plain libpq baseline: the same number of write transactions (two

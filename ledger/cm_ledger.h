@@ -108,8 +108,9 @@ enum cm_ledger_error {
  * connection broke: then it took effect. Either way, running the same call again is
  * safe: a job id, a payment, refund or plan reference names one operation for good,
  * and a retry returns the first result. The handle connects again (to the first host of
- * its location that accepts writes) at its next call. cm-ledger exits with status 3
- * for these two, 1 for every other refusal. */
+ * its location that accepts writes) at its next call; a call that finds its connection
+ * dropped before it sent anything makes it again itself and does not fail. cm-ledger exits with
+ * status 3 for these two, 1 for every other refusal. */
 
 /* Durability of a committed transaction (SQLite's PRAGMA synchronous). */
 enum cm_ledger_sync {

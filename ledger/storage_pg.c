@@ -90,6 +90,8 @@ struct cm_storage {
     int broken;         /* the connection was lost in this transaction */
     int reset;          /* connect again at the next begin */
     int unique_retries; /* unique violations in a row taken for lost races */
+    int commit_sent;    /* this transaction's COMMIT was sent */
+    int lost_retried;   /* a lost connection was retried and no round trip worked since */
     struct {
         unsigned char kind;
         int id;
@@ -350,6 +352,22 @@ static int is_unavailable(const char *state)
            !strcmp(state, "53300");    /* too many connections */
 }
 
+/* The connection is gone, or its server cannot take this transaction. Before the COMMIT
+ * was sent nothing of the transaction can have taken effect: the call runs again
+ * (CM_ST_RETRY) on a new connection, once; a drop the connection met while it sat idle
+ * (a server restart, an idle timeout) then costs the caller nothing. Should that fail
+ * too, or the COMMIT itself be in flight (it may or may not have taken effect), the call
+ * fails with CM_ST_UNAVAILABLE and its caller retries it as it is. */
+static int lost(cm_storage *st)
+{
+    st->reset = 1;
+    if (st->in_tx && !st->commit_sent && !st->lost_retried) {
+        st->lost_retried = 1;
+        return CM_ST_RETRY;
+    }
+    return CM_ST_UNAVAILABLE;
+}
+
 /* Map a failed result to a storage code and keep libpq's message. */
 static int map_result(cm_storage *st, const PGresult *res)
 {
@@ -365,10 +383,10 @@ static int map_result(cm_storage *st, const PGresult *res)
         set_err(st, NULL, msg && *msg ? msg : PQerrorMessage(st->conn));
     }
     if (!state)
-        return PQstatus(st->conn) == CONNECTION_OK ? CM_ST_ERROR : CM_ST_UNAVAILABLE;
+        return PQstatus(st->conn) == CONNECTION_OK ? CM_ST_ERROR : lost(st);
     if (is_unavailable(state)) {
         st->reset = 1;
-        return CM_ST_UNAVAILABLE;
+        return lost(st);
     }
     if (!strcmp(state, "40001") || !strcmp(state, "40P01"))
         return CM_ST_RETRY; /* serialization failure, deadlock: run the call again */
@@ -562,7 +580,15 @@ static int pipe_broken(cm_storage *st)
         set_err(st, "the connection to the server was lost", PQerrorMessage(st->conn));
     st->broken = 1;
     st->reset = 1;
-    return CM_ST_UNAVAILABLE;
+    return lost(st);
+}
+
+/* The connection broke while results were read: the first failure (rc) is the answer,
+ * if there was one (a server shutting down says so before it closes). */
+static int broken_after(cm_storage *st, int rc)
+{
+    int b = pipe_broken(st);
+    return rc ? rc : b;
 }
 
 /* Remember what was sent, to read its result in order. */
@@ -593,7 +619,7 @@ static int pipe_sync(cm_storage *st, PGresult **rows)
         PGresult *res = PQgetResult(st->conn);
         if (!res) {
             st->nq = 0;
-            return pipe_broken(st);
+            return broken_after(st, rc);
         }
         ExecStatusType s = PQresultStatus(res);
         int ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
@@ -643,7 +669,7 @@ static int pipe_sync(cm_storage *st, PGresult **rows)
                 PQclear(*rows);
                 *rows = NULL;
             }
-            return pipe_broken(st);
+            return broken_after(st, rc);
         }
     }
     st->nq = 0;
@@ -655,10 +681,10 @@ static int pipe_sync(cm_storage *st, PGresult **rows)
             PQclear(*rows);
             *rows = NULL;
         }
-        return pipe_broken(st);
+        return broken_after(st, rc);
     }
-    if (rc == CM_ST_UNAVAILABLE)
-        st->reset = 1;
+    if (!rc)
+        st->lost_retried = 0; /* a round trip worked */
     if (rc && rows && *rows) {
         PQclear(*rows);
         *rows = NULL;
@@ -740,6 +766,7 @@ static int st_begin(cm_storage *st, int write)
     st->job_lock = JOB_NONE;
     st->op_state = OP_NONE;
     st->op_ws[0] = 0;
+    st->commit_sent = 0;
     st->n_tx++;
     /* Writes: READ COMMITTED, each statement sees what committed before it, and the
      * workspace locks (lock()) make calls on one workspace run one at a time. Reads
@@ -818,6 +845,7 @@ static int st_commit(cm_storage *st)
         snprintf(st->err, sizeof st->err, "postgresql: COMMIT without a transaction");
         return CM_ST_ERROR;
     }
+    st->commit_sent = 1;
     int rc = pipe_tx(st, "COMMIT");
     if (!rc)
         rc = pipe_sync(st, NULL);

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* A fleet on PostgreSQL (issue 16): a call locks its own workspace and nothing else, so a
  * workspace held by a long transaction elsewhere does not stop calls on another one; a
- * connection the server dropped fails the call in flight as retryable
- * (storage_unavailable) and the next call connects again, where a retry with the same
- * job id returns the first result; an unreachable server is storage_unavailable, and
- * cm-ledger exits 3 for it (1 stays for refusals). The PostgreSQL tests skip on SQLite,
- * where one writer at a time is the rule. */
+ * connection the server dropped while idle is made again within the next call; a server
+ * that cannot be reached again fails the call as retryable (storage_unavailable), and
+ * once it is back the same call goes through, and a retry returns the first result; an
+ * unreachable server is storage_unavailable, and cm-ledger exits 3 for it (1 stays for
+ * refusals). The PostgreSQL tests skip on SQLite, where one writer at a time is the
+ * rule. */
 #include "ledger_test.h"
 #include "test_proc.h"
 
@@ -92,8 +93,14 @@ static void terminate(const lt_env *e, const char *app)
         fail_msg("terminate: %s", err);
 }
 
-static void
-test_a_dropped_connection_fails_the_call_as_unavailable_and_the_next_reconnects(void **state)
+static void pg_ok(const lt_env *e, const char *sql)
+{
+    char err[256];
+    if (lt_pg_exec(e->path, sql, err, sizeof err))
+        fail_msg("%s: %s", sql, err);
+}
+
+static void test_a_connection_dropped_while_idle_is_made_again_within_the_call(void **state)
 {
     (void)state;
     LT_SKIP_ON_PG_ABSENT();
@@ -104,22 +111,56 @@ test_a_dropped_connection_fails_the_call_as_unavailable_and_the_next_reconnects(
     named_location(&e, "cm_fleet_drop", loc, sizeof loc);
     cm_ledger *l = open_at(&e, loc, 5000);
     assert_int_equal(cm_ledger_reserve(l, "acme", "j1", 4, "alice", 0, NULL), CM_LEDGER_OK);
-    terminate(&e, "cm_fleet_drop"); /* as a failover or a restart does */
-    /* The call in flight fails, retryably, and names what happened. */
-    assert_int_equal(cm_ledger_commit(l, "j1", 3, NULL), CM_LEDGER_E_UNAVAILABLE);
-    assert_non_null(strstr(cm_ledger_errmsg(l), "retried"));
-    /* The caller retries the same call: the handle connects again and it goes through,
-     * and retried again it returns the first result. */
+    terminate(&e, "cm_fleet_drop"); /* a server restart, an idle timeout */
+    /* Nothing of the call had reached the server: it runs again on a new connection. */
     cm_ledger_job *j = NULL;
     assert_int_equal(cm_ledger_commit(l, "j1", 3, &j), CM_LEDGER_OK);
     assert_int_equal(j->charged, 3);
     cm_ledger_job_free(j);
-    terminate(&e, "cm_fleet_drop");
+    cm_ledger_close(l);
+    assert_int_equal(lt_available(&e, "acme"), 50 - 3);
+    lt_close(&e);
+}
+
+static void test_a_server_that_cannot_be_reached_again_fails_the_call_as_unavailable(void **state)
+{
+    (void)state;
+    LT_SKIP_ON_PG_ABSENT();
+    lt_env e;
+    lt_open(&e, "fleet_gone");
+    two_workspaces(&e);
+    /* A role of its own, to shut this handle out (and no other test's). */
+    pg_ok(&e, "DROP ROLE IF EXISTS cm_fleet_gone");
+    pg_ok(&e, "CREATE ROLE cm_fleet_gone LOGIN SUPERUSER");
+    char loc[1024];
+    named_location(&e, "cm_fleet_gone", loc, sizeof loc);
+    char *u = strstr(loc, "user=postgres");
+    assert_non_null(u);
+    char as_role[1100];
+    snprintf(as_role, sizeof as_role, "%.*suser=cm_fleet_gone%s", (int)(u - loc), loc,
+             u + strlen("user=postgres"));
+    cm_ledger *l = open_at(&e, as_role, 5000);
+    assert_int_equal(cm_ledger_reserve(l, "acme", "j1", 4, "alice", 0, NULL), CM_LEDGER_OK);
+    /* The server drops the connection and takes no new one (a primary that died, a
+     * standby not yet promoted): the call fails, retryably, and says so. */
+    pg_ok(&e, "ALTER ROLE cm_fleet_gone NOLOGIN");
+    terminate(&e, "cm_fleet_gone");
+    assert_int_equal(cm_ledger_commit(l, "j1", 3, NULL), CM_LEDGER_E_UNAVAILABLE);
+    assert_non_null(strstr(cm_ledger_errmsg(l), "retried"));
     assert_int_equal(cm_ledger_reserve(l, "acme", "j2", 2, "alice", 0, NULL),
                      CM_LEDGER_E_UNAVAILABLE);
+    /* Back: the same calls, retried as they are, go through once, and again are the
+     * first result. */
+    pg_ok(&e, "ALTER ROLE cm_fleet_gone LOGIN");
+    cm_ledger_job *j = NULL;
+    assert_int_equal(cm_ledger_commit(l, "j1", 3, &j), CM_LEDGER_OK);
+    assert_int_equal(j->charged, 3);
+    cm_ledger_job_free(j);
+    assert_int_equal(cm_ledger_commit(l, "j1", 3, NULL), CM_LEDGER_OK);
     assert_int_equal(cm_ledger_reserve(l, "acme", "j2", 2, "alice", 0, NULL), CM_LEDGER_OK);
     assert_int_equal(cm_ledger_reserve(l, "acme", "j2", 2, "alice", 0, NULL), CM_LEDGER_OK);
     cm_ledger_close(l);
+    pg_ok(&e, "DROP ROLE cm_fleet_gone");
     assert_int_equal(lt_available(&e, "acme"), 50 - 3 - 2);
     assert_int_equal(lt_held(&e, "acme"), 2);
     lt_close(&e);
@@ -152,8 +193,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_locked_workspace_does_not_stop_calls_on_another),
-        cmocka_unit_test(
-            test_a_dropped_connection_fails_the_call_as_unavailable_and_the_next_reconnects),
+        cmocka_unit_test(test_a_connection_dropped_while_idle_is_made_again_within_the_call),
+        cmocka_unit_test(test_a_server_that_cannot_be_reached_again_fails_the_call_as_unavailable),
         cmocka_unit_test(test_an_unreachable_server_is_unavailable_and_the_cli_exits_3),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
