@@ -91,6 +91,7 @@ struct cm_storage {
     int reset;          /* connect again at the next begin */
     int unique_retries; /* unique violations in a row taken for lost races */
     int commit_sent;    /* this transaction's COMMIT was sent */
+    int retrying;       /* this transaction ends in a retry for a unique key */
     int lost_retried;   /* a lost connection was retried and no round trip worked since */
     struct {
         unsigned char kind;
@@ -395,6 +396,7 @@ static int map_result(cm_storage *st, const PGresult *res)
      * second one in a row would be no race but a bug: reported as it is. */
     if (!strcmp(state, "23505") && st->in_tx && st->write && st->unique_retries < 2) {
         st->unique_retries++;
+        st->retrying = 1;
         return CM_ST_RETRY;
     }
     if (!strcmp(state, "55P03") || !strcmp(state, "57014"))
@@ -767,6 +769,7 @@ static int st_begin(cm_storage *st, int write)
     st->op_state = OP_NONE;
     st->op_ws[0] = 0;
     st->commit_sent = 0;
+    st->retrying = 0;
     st->n_tx++;
     /* Writes: READ COMMITTED, each statement sees what committed before it, and the
      * workspace locks (lock()) make calls on one workspace run one at a time. Reads
@@ -823,6 +826,8 @@ static int st_lock(cm_storage *st, int what, const char *key)
 
 static int st_rollback(cm_storage *st)
 {
+    if (!st->retrying)
+        st->unique_retries = 0; /* the call ends here: the next one starts afresh */
     if (!st->in_tx)
         return CM_ST_OK;
     int rc = CM_ST_OK;

@@ -10,6 +10,8 @@
 #include "ledger_test.h"
 #include "test_proc.h"
 
+#include <time.h>
+
 /* These need a PostgreSQL server (CM_TEST_LEDGER_DB). */
 #define LT_SKIP_ON_PG_ABSENT()                                                                     \
     do {                                                                                           \
@@ -166,6 +168,88 @@ static void test_a_server_that_cannot_be_reached_again_fails_the_call_as_unavail
     lt_close(&e);
 }
 
+/* One payment reference, two workspaces, at once: the second insert of the reference
+ * waits for the first transaction and, once it commits, loses on the unique key. */
+typedef struct race_arg {
+    lt_env *e;
+} race_arg;
+
+/* Child i: 0 buys for zeta, 1 for acme, with the same reference. Exits 0 when the
+ * answer is what the rules give (zeta: bought; acme: conflict, the reference is zeta's),
+ * else 100 + the code's magnitude. */
+static int race_buyer(int i, void *arg)
+{
+    race_arg *r = arg;
+    char loc[1024];
+    named_location(r->e, i ? "cm_fleet_race_b" : "cm_fleet_race_a", loc, sizeof loc);
+    cm_ledger *l = open_at(r->e, loc, 30000);
+    int rc = i ? cm_ledger_buy(l, "acme", 5, "alice", "pay-race", NULL)
+               : cm_ledger_buy(l, "zeta", 5, "zoe", "pay-race", NULL);
+    cm_ledger_close(l);
+    int want = i ? CM_LEDGER_E_CONFLICT : CM_LEDGER_OK;
+    return rc == want ? 0 : 100 - rc;
+}
+
+/* Polls (up to ~30 s) until sql, a count, reads 1 or more. */
+static void wait_until(const lt_env *e, const char *sql)
+{
+    PGconn *c = PQconnectdb(e->path);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    for (int n = 0; n < 30000; n++) {
+        PGresult *r = PQexec(c, sql);
+        int k = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : -1;
+        PQclear(r);
+        if (k < 0)
+            fail_msg("%s: %s", sql, PQerrorMessage(c));
+        if (k > 0) {
+            PQfinish(c);
+            return;
+        }
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    PQfinish(c);
+    fail_msg("never true: %s", sql);
+}
+
+static void
+test_two_workspaces_racing_for_one_reference_get_a_replay_answer_not_a_failure(void **state)
+{
+    (void)state;
+    LT_SKIP_ON_PG_ABSENT();
+    lt_env e;
+    lt_open(&e, "fleet_race");
+    two_workspaces(&e);
+    /* Hold zeta's purchase right after its grant row is inserted, until released. */
+    PGconn *gate = PQconnectdb(e.path);
+    assert_int_equal(PQstatus(gate), CONNECTION_OK);
+    PQclear(PQexec(gate, "SELECT pg_advisory_lock(4242)"));
+    pg_ok(&e, "CREATE FUNCTION fleet_pause() RETURNS trigger LANGUAGE plpgsql AS "
+              "'BEGIN PERFORM pg_advisory_lock_shared(4242); "
+              "PERFORM pg_advisory_unlock_shared(4242); RETURN NULL; END'");
+    pg_ok(&e, "CREATE TRIGGER fleet_pause AFTER INSERT ON grants FOR EACH ROW "
+              "WHEN (NEW.ref = 'pay-race') EXECUTE FUNCTION fleet_pause()");
+    race_arg r = {&e};
+    pid_t a = cmt_proc_fork(race_buyer, 0, &r);
+    assert_true(a > 0);
+    wait_until(&e, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                   "'cm_fleet_race_a' AND wait_event = 'advisory'");
+    /* zeta's row with the reference exists, uncommitted; acme's insert of it waits. */
+    pid_t b = cmt_proc_fork(race_buyer, 1, &r);
+    assert_true(b > 0);
+    wait_until(&e, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                   "'cm_fleet_race_b' AND wait_event = 'transactionid'");
+    PQclear(PQexec(gate, "SELECT pg_advisory_unlock(4242)"));
+    PQfinish(gate);
+    assert_int_equal(cmt_proc_wait(a), 0);
+    assert_int_equal(cmt_proc_wait(b), 0); /* conflict, not storage_failure */
+    pg_ok(&e, "DROP TRIGGER fleet_pause ON grants");
+    pg_ok(&e, "DROP FUNCTION fleet_pause()");
+    assert_int_equal(lt_available(&e, "zeta"), 55);
+    assert_int_equal(lt_available(&e, "acme"), 50);
+    lt_close(&e);
+}
+
 static void test_an_unreachable_server_is_unavailable_and_the_cli_exits_3(void **state)
 {
     (void)state;
@@ -195,6 +279,8 @@ int main(void)
         cmocka_unit_test(test_a_locked_workspace_does_not_stop_calls_on_another),
         cmocka_unit_test(test_a_connection_dropped_while_idle_is_made_again_within_the_call),
         cmocka_unit_test(test_a_server_that_cannot_be_reached_again_fails_the_call_as_unavailable),
+        cmocka_unit_test(
+            test_two_workspaces_racing_for_one_reference_get_a_replay_answer_not_a_failure),
         cmocka_unit_test(test_an_unreachable_server_is_unavailable_and_the_cli_exits_3),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
