@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench_ledger_pg - reserve+commit pairs per second with 1, 2 and 8 client processes
+ * bench_ledger_pg - reserve+commit pairs per second with 1, 2, 4 and 8 client processes
  * against one PostgreSQL server, beside the SQLite ledger's figures from the same run
  * (synchronous FULL on both: synchronous_commit=on, fsync on).
  *
  * Columns, each a run of PAIRS pairs split over the processes:
  *   sqlite        the ledger on one SQLite file, all processes on one workspace
  *   pg 1 ws       the ledger on PostgreSQL, all processes on one workspace (worst case:
- *                 every pair races every other one for the same grant rows, and the
- *                 losers of SERIALIZABLE run again)
+ *                 every call waits for the workspace's lock, held until its COMMIT)
  *   pg ws/proc    the ledger on PostgreSQL, one workspace per process (a fleet whose
  *                 machines serve different customers)
  *   pg plain      a plain libpq baseline: the same number of write transactions (two
@@ -227,7 +226,7 @@ int main(int argc, char **argv)
     snprintf(sqlite_path, sizeof sqlite_path, "%s/bench-ledger-pg-%ld.db", dir, (long)getpid());
     printf("%-6s %14s %14s %14s %14s\n", "procs", "sqlite pairs/s", "pg 1 ws", "pg ws/proc",
            "pg plain");
-    const int procs_list[] = {1, 2, 8};
+    const int procs_list[] = {1, 2, 4, 8};
     for (size_t k = 0; k < sizeof procs_list / sizeof procs_list[0]; k++) {
         int procs = procs_list[k];
         char loc[1024];

@@ -5,7 +5,8 @@
  * It parses arguments, calls one cm_ledger_* function and prints the result, as text
  * or (--json) as one JSON document on stdout. Exit status: 0 success, 1 the ledger
  * refused (machine name and sentence on stderr; with --json an {"error": ...}
- * document on stdout instead), 2 usage error. No SQL here.
+ * document on stdout instead), 2 usage error, 3 a retryable failure (busy,
+ * storage_unavailable: run the same command again). No SQL here.
  */
 #include "cm_ledger.h"
 #include "cm_text.h"
@@ -18,6 +19,7 @@
 
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 2
+#define EXIT_RETRY 3 /* busy or unavailable storage: the same command may be run again */
 
 /* Options that take a value, and flags. */
 static const char *const value_opts[] = {
@@ -163,6 +165,8 @@ static int refused(int rc, const cm_ledger *l)
     } else {
         fprintf(stderr, "cm-ledger: %s: %s\n", cm_ledger_err_name(rc), msg);
     }
+    if (rc == CM_LEDGER_E_BUSY || rc == CM_LEDGER_E_UNAVAILABLE)
+        return EXIT_RETRY;
     return EXIT_REFUSED;
 }
 

@@ -101,7 +101,20 @@ enum cm_ledger_error {
                                           location that holds no ledger (no such SQLite file or
                                           directory, a file or PostgreSQL database without the
                                           creditmeter schema) */
+    CM_LEDGER_E_UNAVAILABLE = -17,     /* "storage_unavailable": PostgreSQL cannot be reached
+                                          or will not take writes now (connection lost,
+                                          server shut down, failover under way): retry the
+                                          same call, same job id and references, later */
 };
+/* Retryable failures: E_BUSY and E_UNAVAILABLE. Any call that reaches the storage may
+ * return E_UNAVAILABLE on PostgreSQL (the lists below name E_BUSY and E_STORAGE only).
+ * Nothing of the failed call remains, unless its COMMIT reached the server before the
+ * connection broke: then it took effect. Either way, running the same call again is
+ * safe: a job id, a payment, refund or plan reference names one operation for good,
+ * and a retry returns the first result. The handle connects again (to the first host of
+ * its location that accepts writes) at its next call; a call that finds its connection
+ * dropped before it sent anything makes it again itself and does not fail. cm-ledger exits with
+ * status 3 for these two, 1 for every other refusal. */
 
 /* Durability of a committed transaction (SQLite's PRAGMA synchronous). */
 enum cm_ledger_sync {

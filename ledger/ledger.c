@@ -101,6 +101,11 @@ int cm__storage_fail(cm_ledger *l, int st_rc)
     if (st_rc == CM_ST_BUSY)
         return cm__ledger_fail(l, CM_LEDGER_E_BUSY,
                                "the ledger database is locked by another writer (%s)", detail);
+    if (st_rc == CM_ST_UNAVAILABLE)
+        return cm__ledger_fail(l, CM_LEDGER_E_UNAVAILABLE,
+                               "the ledger's storage is unavailable; the call may be retried "
+                               "as it is (%s)",
+                               detail);
     return cm__ledger_fail(l, CM_LEDGER_E_STORAGE, "the ledger's storage failed: %s", detail);
 }
 
@@ -215,9 +220,10 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
         pthread_mutex_destroy(&l->mu);
         free(l);
         return cm__ledger_fail(NULL,
-                               rc == CM_ST_BUSY        ? CM_LEDGER_E_BUSY
-                               : rc == CM_ST_NO_LEDGER ? CM_LEDGER_E_NO_LEDGER
-                                                       : CM_LEDGER_E_STORAGE,
+                               rc == CM_ST_BUSY          ? CM_LEDGER_E_BUSY
+                               : rc == CM_ST_NO_LEDGER   ? CM_LEDGER_E_NO_LEDGER
+                               : rc == CM_ST_UNAVAILABLE ? CM_LEDGER_E_UNAVAILABLE
+                                                         : CM_LEDGER_E_STORAGE,
                                "%s", err);
     }
     *out = l;
@@ -242,13 +248,38 @@ void cm__tx_on_fail(cm_tx *tx, void (*discard)(void *slot), void *slot)
     tx->discard_slot = slot;
 }
 
-/* One attempt: begin, body, commit (or roll back). */
-static int tx_attempt(cm_ledger *l, int write, cm_tx_body body, void *arg)
+int cm__lock_ws(cm_tx *tx, const char *ws)
 {
-    cm_tx tx = {.l = l};
+    if (!tx->write || strcmp(tx->locked_ws, ws) == 0)
+        return CM_LEDGER_OK;
+    int rc = tx->l->ops->lock(tx->l->st, CM_LOCK_WS, ws);
+    if (rc)
+        return cm__storage_fail(tx->l, rc);
+    snprintf(tx->locked_ws, sizeof tx->locked_ws, "%s", ws);
+    return CM_LEDGER_OK;
+}
+
+/* One attempt: begin, lock, body, commit (or roll back). */
+static int tx_attempt(cm_ledger *l, int write, int lock, const char *key, cm_tx_body body,
+                      void *arg)
+{
+    cm_tx tx = {.l = l, .write = write};
     int rc = l->ops->begin(l->st, write);
     if (rc)
         return cm__storage_fail(l, rc);
+    /* The call's lock comes first, before anything is read (PostgreSQL sends it with
+     * BEGIN and the clock, in one round trip). */
+    /* An id the body will refuse as invalid locks nothing (the body reads nothing). */
+    if (write && lock && key && *key && strlen(key) <= CM_ID_MAX && cm__text_plain(key)) {
+        rc = l->ops->lock(l->st, lock, key);
+        if (rc) {
+            rc = cm__storage_fail(l, rc);
+            l->ops->rollback(l->st);
+            return rc;
+        }
+        if (lock == CM_LOCK_WS)
+            snprintf(tx.locked_ws, sizeof tx.locked_ws, "%s", key);
+    }
     /* The clock is read once the write lock is held, so that a call that waited for
      * the lock acts at the moment it runs and the journal's times follow its order. */
     if (l->server_clock) {
@@ -269,13 +300,15 @@ static int tx_attempt(cm_ledger *l, int write, cm_tx_body body, void *arg)
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "the clock reads a time before 1970");
     }
     rc = body(&tx, arg);
-    if (write && rc != CM_LEDGER_E_BUSY && rc != CM_LEDGER_E_STORAGE && rc != CM_LEDGER_E_NOMEM) {
+    if (write && rc != CM_LEDGER_E_BUSY && rc != CM_LEDGER_E_STORAGE && rc != CM_LEDGER_E_NOMEM &&
+        rc != CM_LEDGER_E_UNAVAILABLE) {
         /* what the call (or its lazy work) did to a balance with a low-balance alert */
         int arc = cm__alert_flush(&tx);
         if (arc)
             rc = arc;
     }
-    if (rc == CM_LEDGER_E_BUSY || rc == CM_LEDGER_E_STORAGE || rc == CM_LEDGER_E_NOMEM) {
+    if (rc == CM_LEDGER_E_BUSY || rc == CM_LEDGER_E_STORAGE || rc == CM_LEDGER_E_NOMEM ||
+        rc == CM_LEDGER_E_UNAVAILABLE) {
         l->ops->rollback(l->st);
     } else {
         int src = l->ops->commit(l->st);
@@ -313,6 +346,12 @@ static void backoff(int n)
 
 int cm__tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg)
 {
+    return cm__tx_run_locked(l, write, 0, NULL, body, arg);
+}
+
+int cm__tx_run_locked(cm_ledger *l, int write, int lock, const char *key, cm_tx_body body,
+                      void *arg)
+{
     if (!l)
         return cm__ledger_fail(NULL, CM_LEDGER_E_INVALID, "the ledger handle is NULL");
     pthread_mutex_lock(&l->mu);
@@ -320,7 +359,7 @@ int cm__tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg)
     int rc;
     for (int attempt = 1;; attempt++) {
         l->retry = 0;
-        rc = tx_attempt(l, write, body, arg);
+        rc = tx_attempt(l, write, lock, key, body, arg);
         if (!l->retry)
             break;
         if (attempt >= CM_TX_MAX_ATTEMPTS || mono_ms() - start >= l->busy_timeout_ms) {
@@ -578,6 +617,8 @@ int cm__ws_access(cm_tx *tx, const char *ws, const char *user, int need_owner, c
     int rc = cm__valid_id(tx->l, "the workspace id", ws);
     if (!rc && user)
         rc = cm__valid_id(tx->l, "the user id", user);
+    if (!rc)
+        rc = cm__lock_ws(tx, ws);
     if (rc)
         return rc;
     cm_ws_row w;

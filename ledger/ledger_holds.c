@@ -388,7 +388,7 @@ int cm_ledger_reserve_bound(cm_ledger *l, const char *ws, const char *job, int64
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
                                "credits to reserve must be between 1 and 10^12");
     hold_args a = {ws, job, user, note, binding, credits, lease_s, out};
-    return cm__tx_run(l, 1, reserve_body, &a);
+    return cm__tx_run_locked(l, 1, CM_LOCK_WS, ws, reserve_body, &a);
 }
 
 /* ---- renew, commit, release, job ---- */
@@ -515,7 +515,7 @@ static int job_call(cm_ledger *l, const char *job, int op, int64_t n, const char
     if (rc)
         return rc;
     job_args a = {job, note, op, n, out};
-    return cm__tx_run(l, 1, job_body, &a);
+    return cm__tx_run_locked(l, 1, CM_LOCK_JOB, job, job_body, &a);
 }
 
 int cm_ledger_renew(cm_ledger *l, const char *job, int64_t lease_s, cm_ledger_job **out)

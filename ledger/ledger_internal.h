@@ -47,8 +47,10 @@ typedef struct cm_tx {
     int64_t clock; /* the clock, read once per call (PostgreSQL: the server's) */
     int64_t now;   /* ledger time: the clock, raised by cm__touch() to the time of the
                       touched workspace's last journal row if that is later */
-    int64_t op;    /* operation number of the journal rows of this call in workspace op_ws;
-                      0 until the first row there is inserted (which takes a new one) */
+    int write;     /* a write transaction */
+    char locked_ws[CM_ID_MAX + 1]; /* the workspace this call locked last (cm__lock_ws) */
+    int64_t op; /* operation number of the journal rows of this call in workspace op_ws;
+                   0 until the first row there is inserted (which takes a new one) */
     char op_ws[CM_ID_MAX + 1];
     int alert_pending; /* credits of op_ws moved in this call: look at its low-balance alert
                           (cm__alert_flush) before moving on to another workspace or ending */
@@ -101,18 +103,28 @@ typedef struct cm_ws_row {
 /* ---- ledger.c: errors and transactions ---- */
 int cm__ledger_fail(cm_ledger *l, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-int cm__storage_fail(cm_ledger *l, int st_rc); /* maps CM_ST_* to BUSY/STORAGE */
+int cm__storage_fail(cm_ledger *l, int st_rc); /* maps CM_ST_* to BUSY/STORAGE/UNAVAILABLE */
 typedef int (*cm_tx_body)(cm_tx *tx, void *arg);
 /* Run body in one transaction under the handle's mutex. A body that refuses (any code
- * but BUSY/STORAGE/NOMEM) has changed nothing of its own, so the lazy work it did
+ * but BUSY/STORAGE/NOMEM/UNAVAILABLE) has changed nothing of its own, so the lazy work it did
  * (lapses, expiries, periods) is committed; storage failures roll everything back.
  * When the storage refuses the transaction as having lost a race (CM_ST_RETRY, from
- * PostgreSQL's SERIALIZABLE), everything is rolled back and body runs again from the
- * start with a fresh cm_tx, after a short random back-off, until the busy timeout has
- * passed (then E_BUSY). So a body must have no effect outside its transaction except
+ * PostgreSQL: a deadlock, a unique key a concurrent call took first), everything is rolled back and
+ * body runs again from the start with a fresh cm_tx, after a short random back-off, until the busy
+ * timeout has passed (then E_BUSY). So a body must have no effect outside its transaction except
  * through its args, which it overwrites on every run, and must register any result it
  * allocates for the caller with cm__tx_on_fail. SQLite never asks for a retry. */
 int cm__tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg);
+/* cm__tx_run, taking lock (CM_LOCK_WS, CM_LOCK_JOB, CM_LOCK_PRICE of storage.h; 0: none)
+ * on key first in a write transaction. Every call that writes names what it works on
+ * here, so that on PostgreSQL the lock travels with BEGIN. */
+int cm__tx_run_locked(cm_ledger *l, int write, int lock, const char *key, cm_tx_body body,
+                      void *arg);
+/* Lock workspace ws for the rest of a write transaction (nothing in a read one, or if
+ * this call locked ws last). Call it before reading ws's rows: cm__ws_access and
+ * cm__touch do. CM_LEDGER_E_BUSY (and a retry of the call) when the storage says the
+ * call must run again. */
+int cm__lock_ws(cm_tx *tx, const char *ws);
 /* Record that slot now holds a result for the caller, to discard if the call fails. */
 void cm__tx_on_fail(cm_tx *tx, void (*discard)(void *slot), void *slot);
 int cm__valid_id(cm_ledger *l, const char *what, const char *id);

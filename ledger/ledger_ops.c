@@ -279,7 +279,7 @@ int cm_ledger_alert_set(cm_ledger *l, const char *ws, int64_t below, const char 
     if (rc)
         return rc;
     alert_args a = {ws, as_user, below};
-    return cm__tx_run(l, 1, alert_body, &a);
+    return cm__tx_run_locked(l, 1, CM_LOCK_WS, ws, alert_body, &a);
 }
 
 int cm_ledger_alert_clear(cm_ledger *l, const char *ws, const char *as_user)
@@ -288,7 +288,7 @@ int cm_ledger_alert_clear(cm_ledger *l, const char *ws, const char *as_user)
     if (rc)
         return rc;
     alert_args a = {ws, as_user, 0};
-    return cm__tx_run(l, 1, alert_body, &a);
+    return cm__tx_run_locked(l, 1, CM_LOCK_WS, ws, alert_body, &a);
 }
 
 /* ---- reading events ---- */

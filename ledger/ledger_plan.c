@@ -231,7 +231,9 @@ int cm__touch(cm_tx *tx, const char *ws)
 {
     touch_state t;
     memset(&t, 0, sizeof t);
-    int rc = CM_RUN(tx, CM_Q_TOUCH_STATE, cb_touch_state, &t, CM_T(ws), CM_I(tx->clock));
+    int rc = cm__lock_ws(tx, ws); /* sweep: each workspace in id order */
+    if (!rc)
+        rc = CM_RUN(tx, CM_Q_TOUCH_STATE, cb_touch_state, &t, CM_T(ws), CM_I(tx->clock));
     if (rc)
         return rc;
     tx->now = t.now >= tx->clock ? t.now : tx->clock;
@@ -558,7 +560,7 @@ int cm_ledger_plan_set_ref(cm_ledger *l, const char *ws, int64_t credits_per_mon
                    .ref = ref,
                    .credits = credits_per_month,
                    .interval = interval};
-    rc = cm__tx_run(l, 1, plan_body, &a);
+    rc = cm__tx_run_locked(l, 1, CM_LOCK_WS, ws, plan_body, &a);
     if (!rc && out)
         *out = a.res;
     return rc;
@@ -579,7 +581,7 @@ int cm_ledger_plan_cancel_ref(cm_ledger *l, const char *ws, const char *as_user,
     if (rc)
         return rc;
     plan_args a = {.ws = ws, .as_user = as_user, .ref = ref, .cancel = 1};
-    rc = cm__tx_run(l, 1, plan_body, &a);
+    rc = cm__tx_run_locked(l, 1, CM_LOCK_WS, ws, plan_body, &a);
     if (!rc && out)
         *out = a.res;
     return rc;
@@ -630,7 +632,7 @@ int cm_ledger_plan_show(cm_ledger *l, const char *ws, const char *as_user, cm_le
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_plan_info: out is NULL");
     cm_ledger_plan_info info;
     plan_args a = {.ws = ws, .as_user = as_user, .info = &info};
-    int rc = cm__tx_run(l, 1, show_body, &a);
+    int rc = cm__tx_run_locked(l, 1, CM_LOCK_WS, ws, show_body, &a);
     if (!rc)
         *out = info;
     return rc;

@@ -79,7 +79,7 @@ int cm_ledger_quote(cm_ledger *l, const char *ws, int64_t credits, const char *a
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
                                "credits to quote must be between 1 and 10^12");
     read_args a = {ws, as_user, credits, out};
-    return cm__tx_run(l, 1, quote_body, &a);
+    return cm__tx_run_locked(l, 1, CM_LOCK_WS, ws, quote_body, &a);
 }
 
 void cm_ledger_quote_free(cm_ledger_quote_result *q)
@@ -132,7 +132,7 @@ int cm_ledger_balance(cm_ledger *l, const char *ws, const char *as_user,
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_balance_result: out is NULL");
     *out = NULL;
     read_args a = {ws, as_user, 0, out};
-    return cm__tx_run(l, 1, balance_body, &a);
+    return cm__tx_run_locked(l, 1, CM_LOCK_WS, ws, balance_body, &a);
 }
 
 void cm_ledger_balance_free(cm_ledger_balance_result *b)
@@ -221,7 +221,7 @@ int cm_ledger_history(cm_ledger *l, const char *ws, const char *as_user,
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_history_result: out is NULL");
     *out = NULL;
     read_args a = {ws, as_user, 0, out};
-    return cm__tx_run(l, 1, history_body, &a);
+    return cm__tx_run_locked(l, 1, CM_LOCK_WS, ws, history_body, &a);
 }
 
 void cm_ledger_history_free(cm_ledger_history_result *h)

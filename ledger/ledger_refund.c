@@ -161,7 +161,7 @@ int cm_ledger_refund(cm_ledger *l, const char *job, int64_t credits, const char 
     /* copied out only after the COMMIT: a failing call leaves *out untouched */
     cm_ledger_refund_result tmp;
     refund_args a = {job, reason, operator_id, ref, credits, &tmp};
-    rc = cm__tx_run(l, 1, refund_body, &a);
+    rc = cm__tx_run_locked(l, 1, CM_LOCK_JOB, job, refund_body, &a);
     if (!rc && out)
         *out = tmp;
     return rc;

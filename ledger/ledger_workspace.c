@@ -63,7 +63,7 @@ int cm_ledger_workspace_create(cm_ledger *l, const char *ws, const char *owner, 
     if (rc)
         return rc;
     ws_args a = {ws, owner, owner, reg, 0};
-    return cm__tx_run(l, 1, create_body, &a);
+    return cm__tx_run_locked(l, 1, CM_LOCK_WS, ws, create_body, &a);
 }
 
 static int member_body(cm_tx *tx, void *arg)
@@ -107,7 +107,7 @@ static int member_change(cm_ledger *l, const char *ws, const char *user, const c
     if (rc)
         return rc;
     ws_args a = {ws, user, as_user, NULL, op};
-    return cm__tx_run(l, 1, member_body, &a);
+    return cm__tx_run_locked(l, 1, CM_LOCK_WS, ws, member_body, &a);
 }
 
 int cm_ledger_member_add(cm_ledger *l, const char *ws, const char *user, const char *as_user)
@@ -185,7 +185,7 @@ int cm_ledger_price_set_by(cm_ledger *l, const char *region, const char *currenc
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
                                "the unit price must be 1 to 10^9 minor units (nothing is free)");
     price_args a = {reg, currency, operator_id ? operator_id : "operator", unit_minor};
-    return cm__tx_run(l, 1, price_body, &a);
+    return cm__tx_run_locked(l, 1, CM_LOCK_PRICE, reg, price_body, &a);
 }
 
 /* ---- buy ---- */
@@ -290,7 +290,7 @@ int cm_ledger_buy(cm_ledger *l, const char *ws, int64_t credits, const char *as_
      * failing COMMIT leaves the caller's struct untouched. */
     cm_ledger_purchase tmp;
     buy_args a = {ws, as_user, payment_ref, credits, &tmp};
-    rc = cm__tx_run(l, 1, buy_body, &a);
+    rc = cm__tx_run_locked(l, 1, CM_LOCK_WS, ws, buy_body, &a);
     if (!rc && out)
         *out = tmp;
     return rc;
@@ -331,7 +331,7 @@ int cm_ledger_price(cm_ledger *l, const char *ws, int64_t credits, const char *a
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "cm_ledger_price: out is NULL");
     cm_ledger_purchase tmp;
     buy_args a = {ws, as_user, NULL, credits, &tmp};
-    int rc = cm__tx_run(l, 1, price_quote_body, &a);
+    int rc = cm__tx_run_locked(l, 1, CM_LOCK_WS, ws, price_quote_body, &a);
     if (!rc)
         *out = tmp;
     return rc;

@@ -3,8 +3,8 @@
  * storage.h - the ledger's narrow storage interface (internal).
  *
  * The rules (ledger_*.c) are backend-neutral C; they talk to a database only through
- * a cm_storage_ops table: open/close, a write transaction (BEGIN IMMEDIATE in SQLite,
- * BEGIN ISOLATION LEVEL SERIALIZABLE in PostgreSQL; there is no row-lock mode), a read
+ * a cm_storage_ops table: open/close, a write transaction (BEGIN IMMEDIATE in SQLite;
+ * READ COMMITTED plus per-workspace locks in PostgreSQL, see lock()), a read
  * transaction, and "run named
  * statement N with these bound parameters, calling back for each row". Each backend
  * keeps its own SQL text for every statement id below, in one place (storage_sqlite.c,
@@ -12,11 +12,19 @@
  * from values: parameters are always bound.
  *
  * Invariants the rules rely on:
- *  - every call that writes runs inside begin(conn, 1) ... commit/rollback, and the
- *    backend guarantees that write transactions on one database have the effect of
- *    running one at a time (SQLite: the write lock taken at BEGIN IMMEDIATE;
- *    PostgreSQL: SERIALIZABLE, refusing with CM_ST_RETRY any transaction that would
- *    break it, which the rules layer then runs again from the start);
+ *  - every call that writes runs inside begin(conn, 1) ... commit/rollback, and locks
+ *    (lock()) each workspace before it reads that workspace's rows; the backend
+ *    guarantees that write transactions on one workspace have the effect of running one
+ *    at a time (SQLite: the database-wide write lock taken at BEGIN IMMEDIATE, lock() is
+ *    a no-op; PostgreSQL: a transaction-scoped advisory lock per workspace, so calls on
+ *    different workspaces never wait for each other). What is shared by workspaces is
+ *    either locked too (a price row: CM_LOCK_PRICE) or unique (job ids, payment, refund
+ *    and plan references): a transaction that loses the race for a unique key, a
+ *    deadlock or a serialization failure gets CM_ST_RETRY, and the rules layer runs the
+ *    call again from the start (its reads then see the winner's row);
+ *  - a statement run with no row callback may be queued and its failure reported by a
+ *    later run() or by commit() (PostgreSQL sends such writes with the next read or the
+ *    COMMIT in one round trip); either way the whole transaction is rolled back;
  *  - a read transaction sees one consistent snapshot;
  *  - INSERT statements that make an id return it as their only result row
  *    (INSERT ... RETURNING id, portable to PostgreSQL).
@@ -33,14 +41,27 @@
 /* Storage result codes (mapped to cm_ledger errors by the rules layer). */
 enum {
     CM_ST_OK = 0,
-    CM_ST_BUSY = 1,       /* locked past the busy timeout */
-    CM_ST_CONSTRAINT = 2, /* a unique/foreign key/check constraint failed */
-    CM_ST_ERROR = 3,      /* anything else: I/O, corruption, schema */
-    CM_ST_ABORT = 4,      /* the row callback asked to stop (not an error) */
-    CM_ST_RETRY = 5,      /* the transaction lost a race (serialization failure or deadlock):
-                             roll back and run it again from the start. Never from SQLite. */
-    CM_ST_NO_LEDGER = 6,  /* open without create: there is no ledger at the location (no
-                             file, no directory, or no creditmeter schema in it) */
+    CM_ST_BUSY = 1,        /* locked past the busy timeout */
+    CM_ST_CONSTRAINT = 2,  /* a unique/foreign key/check constraint failed */
+    CM_ST_ERROR = 3,       /* anything else: I/O, corruption, schema */
+    CM_ST_ABORT = 4,       /* the row callback asked to stop (not an error) */
+    CM_ST_RETRY = 5,       /* the transaction lost a race (serialization failure, deadlock, a
+                              unique key taken by a concurrent transaction): roll back and run
+                              it again from the start. Never from SQLite. */
+    CM_ST_NO_LEDGER = 6,   /* open without create: there is no ledger at the location (no
+                              file, no directory, or no creditmeter schema in it) */
+    CM_ST_UNAVAILABLE = 7, /* the server cannot be reached or will not take writes now
+                              (connection lost, shut down, failed over, read-only): the
+                              transaction is lost; the backend reconnects at the next begin.
+                              Whether an in-flight COMMIT took effect is unknown to the caller:
+                              retrying the same call (same job id, same reference) is safe. */
+};
+
+/* What lock() locks until the end of the write transaction. */
+enum {
+    CM_LOCK_WS = 1,    /* key: a workspace id (it need not exist yet) */
+    CM_LOCK_JOB = 2,   /* key: a job id: the workspace of that job's hold, if there is one */
+    CM_LOCK_PRICE = 3, /* key: a region of the price table */
 };
 
 enum cm_sv_type { CM_SV_NULL = 0, CM_SV_INT = 1, CM_SV_TEXT = 2 };
@@ -252,6 +273,13 @@ typedef struct cm_storage_ops {
                 size_t errlen);
     void (*close)(cm_storage *st);
     int (*begin)(cm_storage *st, int write); /* write=1: exclusive writer until commit */
+    /* In a write transaction, lock what (CM_LOCK_*) named key until commit or rollback:
+     * call it before the first read of what the lock guards. Locking one workspace twice
+     * is harmless. CM_ST_RETRY when the transaction must start again: the workspace of
+     * a job whose hold did not exist when CM_LOCK_JOB ran (a concurrent reserve made it
+     * since) is locked only now, after the caller read it. SQLite: a no-op (the write
+     * transaction already excludes every other writer). */
+    int (*lock)(cm_storage *st, int what, const char *key);
     int (*commit)(cm_storage *st);
     int (*rollback)(cm_storage *st);
     /* Run a named statement; fn may be NULL when no rows are wanted. */

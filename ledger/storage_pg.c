@@ -7,23 +7,38 @@
  * run with bound parameters ($1..$n). The location is any libpq connection URI
  * (postgresql://... or postgres://...).
  *
- * Concurrency: every write transaction is SERIALIZABLE. PostgreSQL's serializable
- * snapshot isolation guarantees that concurrent write transactions have the effect of
- * running one at a time, which is exactly what the rules assume of begin(write) (SQLite
- * gets it from BEGIN IMMEDIATE), whichever rows a rule touches: one workspace's grants
- * in reserve, the hold's workspace in commit/release/renew/refund, every workspace in
- * sweep. A transaction that would break that is refused with SQLSTATE 40001 (or 40P01
- * for a deadlock); run() and commit() then return CM_ST_RETRY and the rules layer
- * (cm__tx_run) rolls back and runs the whole call again, within the busy timeout. Read
- * transactions (check) are REPEATABLE READ READ ONLY: one consistent snapshot, never
- * refused. lock_timeout is the busy timeout, so a lock held too long elsewhere gives
- * CM_ST_BUSY. The database refuses a negative counter by CHECK constraints, and the
- * journal refuses UPDATE, DELETE and TRUNCATE by trigger: it is append-only.
+ * Concurrency: a write transaction is READ COMMITTED and takes, before it reads, the
+ * advisory lock of each workspace it works on (lock(): CM_LOCK_WS by id, CM_LOCK_JOB by
+ * the workspace of a job's hold, in one statement). So calls on one workspace run one at
+ * a time, as the rules assume of begin(write) (SQLite gets it from BEGIN IMMEDIATE),
+ * and calls on different workspaces never wait for or conflict with each other: there
+ * is no SERIALIZABLE predicate locking over shared index pages, and nothing to retry.
+ * Sweep, the one call that touches several workspaces, locks them in id order, so two
+ * sweeps cannot deadlock. What workspaces share is either locked (a price row) or a
+ * unique key (job ids, payment, refund and plan references): the loser of such a race
+ * gets SQLSTATE 23505, which run() and commit() return as CM_ST_RETRY, like a deadlock
+ * (40P01) or a serialization failure (40001), and the rules layer (cm__tx_run) rolls back
+ * and runs the call again; its reads then see the winner's row. Read transactions
+ * (check) are REPEATABLE READ READ ONLY: one consistent snapshot, never refused.
+ * lock_timeout is the busy timeout, so a lock held too long elsewhere gives CM_ST_BUSY.
+ * The database refuses a negative counter by CHECK constraints, and the journal refuses
+ * UPDATE, DELETE and TRUNCATE by trigger: it is append-only.
  *
- * Ids come from identity columns and the journal's operation numbers from a sequence,
- * so that writers to different workspaces never read the same "MAX(id)" and never
- * conflict; ids are unique and increasing but may have gaps (a rolled-back or retried
- * transaction burns the ids it took).
+ * Round trips: a transaction runs in libpq pipeline mode (see "transactions in pipeline
+ * mode" below): statements whose rows are not read are queued and sent with the next
+ * read or with the COMMIT, so BEGIN + lock + clock is one round trip and the writes of a
+ * call travel with its COMMIT.
+ *
+ * Failover: a location may name several hosts (a primary and its standbys) with
+ * target_session_attrs=read-write. A lost connection, a server shutting down, or a
+ * server that turned read-only fails the transaction in flight with CM_ST_UNAVAILABLE;
+ * the next begin() connects again (PQreset: the first host that accepts writes).
+ *
+ * Ids come from identity columns and the journal's operation numbers from a sequence
+ * (taken while the workspace is locked, so they increase within a workspace); a
+ * sequence is not a lock: writers to different workspaces never wait on it. Ids are
+ * unique and increasing but may have gaps (a rolled-back or retried transaction burns
+ * the ids it took).
  *
  * Text columns use the "C" collation, so ORDER BY sorts bytes as SQLite's BINARY does
  * (check binary-searches the holds ordered by job).
@@ -44,16 +59,56 @@
 /* pg_advisory_xact_lock key that serialises schema creation and migration among
  * processes opening one database at once ("cmledger" in ASCII). */
 #define MIGRATION_LOCK_KEY "7164774775232538994"
+/* Classes (first key) of the two-key advisory locks: "cmws" and "cmpr" in ASCII. */
+#define WS_LOCK_CLASS "1668118387"
+#define PRICE_LOCK_CLASS "1668116594"
+/* A workspace id with its NUL (CM_ID_MAX of ledger_internal.h is 255 bytes). */
+#define CM_ID_BUF 256
+
+/* Statements of this backend's own, after the rules' named statements. */
+enum {
+    PQ_LOCK_WS = CM_Q__COUNT, /* (ws): the workspace's advisory lock */
+    PQ_LOCK_JOB,              /* (job) -> ws: the advisory lock of the job's workspace */
+    PQ_LOCK_PRICE,            /* (region): the price row's advisory lock */
+    PQ_NEXT_OP,               /* () -> a new operation number (see st_lock) */
+    PQ__COUNT
+};
+
+/* What a queued result is (pipeline mode, see pipe_sync). */
+enum { P_PREP, P_TX, P_CMD, P_ROWS, P_JOBLOCK, P_OPFETCH };
+enum { OP_NONE, OP_PENDING, OP_READY, OP_USED };
+enum { JOB_NONE, JOB_PENDING, JOB_LOCKED, JOB_MISSED };
+#define PIPE_MAX 64
 
 struct cm_storage {
     PGconn *conn;
-    unsigned char prepared[CM_Q__COUNT];
+    char *location;                    /* to connect afresh after a failover */
+    unsigned char prepared[PQ__COUNT]; /* 0 no, 1 yes, 2 queued */
     int busy_timeout_ms;
     int synchronous;
+    int in_tx, write;   /* in a transaction (pipeline mode); a write one */
+    int broken;         /* the connection was lost in this transaction */
+    int reset;          /* connect again at the next begin */
+    int unique_retries; /* unique violations in a row taken for lost races */
+    int commit_sent;    /* this transaction's COMMIT was sent */
+    int retrying;       /* this transaction ends in a retry for a unique key */
+    int lost_retried;   /* a lost connection was retried and no round trip worked since */
+    struct {
+        unsigned char kind;
+        int id;
+    } q[PIPE_MAX]; /* sent, result not read yet */
+    int nq;
+    int job_lock; /* JOB_*: what CM_LOCK_JOB found */
+    int op_state; /* OP_*: the operation number taken right after the first lock */
+    long long op_value;
+    char op_ws[CM_ID_BUF]; /* the workspace it is for ("" while unknown) */
+    char job_ws[CM_ID_BUF];
     char err[512];
+    /* What this connection sent, for CM_LEDGER_PG_STATS (see st_close). */
+    long long n_stmt, n_rt, n_tx;
 };
 
-static const char *const sql_text[CM_Q__COUNT] = {
+static const char *const sql_text[PQ__COUNT] = {
     [CM_Q_PRICE_GET] = "SELECT currency, unit_minor FROM prices WHERE region = $1",
     [CM_Q_PRICE_UPSERT] = "INSERT INTO prices(region, currency, unit_minor) VALUES($1, $2, $3) "
                           "ON CONFLICT(region) DO UPDATE SET currency = excluded.currency, "
@@ -221,6 +276,16 @@ static const char *const sql_text[CM_Q__COUNT] = {
         "(SELECT COUNT(*) FROM holds WHERE state = 1 AND lease_until_ms <= $1::bigint)::bigint",
     [CM_Q_PING] = "INSERT INTO health(id, at_ms) VALUES(1, $1) "
                   "ON CONFLICT(id) DO UPDATE SET at_ms = excluded.at_ms",
+    /* Per-workspace (and per-price-row) locks: transaction-scoped advisory locks keyed
+     * by a hash of the id in their own class (the two-key form: it never meets the
+     * migration's one-key lock). They exist whether or not the workspace does (create),
+     * take no row, write nothing, and end with the transaction. Two ids with one hash
+     * share a lock: they wait for each other, nothing worse. */
+    [PQ_LOCK_WS] = "SELECT pg_advisory_xact_lock(" WS_LOCK_CLASS ", hashtext($1))",
+    [PQ_LOCK_JOB] = "SELECT h.ws FROM holds h, LATERAL (SELECT pg_advisory_xact_lock(" WS_LOCK_CLASS
+                    ", hashtext(h.ws))) l WHERE h.job = $1",
+    [PQ_LOCK_PRICE] = "SELECT pg_advisory_xact_lock(" PRICE_LOCK_CLASS ", hashtext($1))",
+    [PQ_NEXT_OP] = "SELECT nextval('journal_op')",
 };
 
 /* Migrations: migration[v - 1] takes the schema from version v - 1 to v. Append only.
@@ -343,6 +408,34 @@ static void set_err(cm_storage *st, const char *what, const char *msg)
         st->err[--n] = 0;
 }
 
+/* The server cannot take this transaction (connection lost, shut down, failed over,
+ * read-only): drop the connection at the next begin and connect again. */
+static int is_unavailable(const char *state)
+{
+    return !strncmp(state, "08", 2) || /* connection exception */
+           !strcmp(state, "57P01") ||  /* admin shutdown (fast stop, failover) */
+           !strcmp(state, "57P02") ||  /* crash shutdown */
+           !strcmp(state, "57P03") ||  /* cannot connect now (starting, recovering) */
+           !strcmp(state, "25006") ||  /* read-only transaction: a standby, not a primary */
+           !strcmp(state, "53300");    /* too many connections */
+}
+
+/* The connection is gone, or its server cannot take this transaction. Before the COMMIT
+ * was sent nothing of the transaction can have taken effect: the call runs again
+ * (CM_ST_RETRY) on a new connection, once; a drop the connection met while it sat idle
+ * (a server restart, an idle timeout) then costs the caller nothing. Should that fail
+ * too, or the COMMIT itself be in flight (it may or may not have taken effect), the call
+ * fails with CM_ST_UNAVAILABLE and its caller retries it as it is. */
+static int lost(cm_storage *st)
+{
+    st->reset = 1;
+    if (st->in_tx && !st->commit_sent && !st->lost_retried) {
+        st->lost_retried = 1;
+        return CM_ST_RETRY;
+    }
+    return CM_ST_UNAVAILABLE;
+}
+
 /* Map a failed result to a storage code and keep libpq's message. */
 static int map_result(cm_storage *st, const PGresult *res)
 {
@@ -358,9 +451,21 @@ static int map_result(cm_storage *st, const PGresult *res)
         set_err(st, NULL, msg && *msg ? msg : PQerrorMessage(st->conn));
     }
     if (!state)
-        return CM_ST_ERROR; /* e.g. the connection was lost */
+        return PQstatus(st->conn) == CONNECTION_OK ? CM_ST_ERROR : lost(st);
+    if (is_unavailable(state)) {
+        st->reset = 1;
+        return lost(st);
+    }
     if (!strcmp(state, "40001") || !strcmp(state, "40P01"))
         return CM_ST_RETRY; /* serialization failure, deadlock: run the call again */
+    /* A unique key (job id, payment, refund or plan reference) that a transaction on
+     * another workspace took first: the call runs again and its reads see that row. A
+     * second one in a row would be no race but a bug: reported as it is. */
+    if (!strcmp(state, "23505") && st->in_tx && st->write && st->unique_retries < 2) {
+        st->unique_retries++;
+        st->retrying = 1;
+        return CM_ST_RETRY;
+    }
     if (!strcmp(state, "55P03") || !strcmp(state, "57014"))
         return CM_ST_BUSY; /* lock_timeout, statement_timeout */
     if (!strncmp(state, "23", 2))
@@ -371,6 +476,8 @@ static int map_result(cm_storage *st, const PGresult *res)
 static int exec_sql(cm_storage *st, const char *sql)
 {
     PGresult *res = PQexec(st->conn, sql);
+    st->n_stmt++;
+    st->n_rt++;
     int rc = map_result(st, res);
     PQclear(res);
     return rc;
@@ -380,6 +487,8 @@ static int exec_params(cm_storage *st, const char *sql, int n, const char *const
                        int64_t *out)
 {
     PGresult *res = PQexecParams(st->conn, sql, n, NULL, vals, NULL, NULL, 0);
+    st->n_stmt++;
+    st->n_rt++;
     int rc = map_result(st, res);
     if (!rc && out)
         *out = PQntuples(res) && !PQgetisnull(res, 0, 0) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10)
@@ -462,7 +571,11 @@ static void st_close(cm_storage *st)
 {
     if (!st)
         return;
+    if (getenv("CM_LEDGER_PG_STATS"))
+        fprintf(stderr, "postgresql: %lld transactions, %lld statements, %lld round trips\n",
+                st->n_tx, st->n_stmt, st->n_rt);
     PQfinish(st->conn);
+    free(st->location);
     free(st);
 }
 
@@ -471,7 +584,8 @@ static int st_open(cm_storage **out, const char *location, const cm_storage_opti
 {
     *out = NULL;
     cm_storage *st = calloc(1, sizeof *st);
-    if (!st) {
+    if (!st || !(st->location = strdup(location))) {
+        free(st);
         snprintf(err, errlen, "out of memory");
         return CM_ST_ERROR;
     }
@@ -484,8 +598,9 @@ static int st_open(cm_storage **out, const char *location, const cm_storage_opti
         snprintf(err, errlen, "cannot open ledger on PostgreSQL (database '%s' at '%s'): %s",
                  st->conn && PQdb(st->conn) ? PQdb(st->conn) : "?",
                  st->conn && PQhost(st->conn) ? PQhost(st->conn) : "?", st->err);
+        int rc = st->conn ? CM_ST_UNAVAILABLE : CM_ST_ERROR;
         st_close(st);
-        return CM_ST_ERROR;
+        return rc;
     }
     int rc = session_setup(st);
     if (!rc)
@@ -501,6 +616,8 @@ static int st_open(cm_storage **out, const char *location, const cm_storage_opti
     if (rc) {
         snprintf(err, errlen, "cannot open ledger on PostgreSQL (database '%s'): %s",
                  PQdb(st->conn), st->err);
+        if (PQstatus(st->conn) != CONNECTION_OK)
+            rc = CM_ST_UNAVAILABLE;
         st_close(st);
         return rc == CM_ST_RETRY ? CM_ST_BUSY : rc;
     }
@@ -508,67 +625,196 @@ static int st_open(cm_storage **out, const char *location, const cm_storage_opti
     return CM_ST_OK;
 }
 
-/* A connection the server dropped (restart, failover, idle timeout) is re-established
- * at the start of the next transaction; one inside a transaction is an error, and the
- * transaction is lost like any other failed one. */
+/* A connection the server dropped (restart, failover, idle timeout), or that answered
+ * that it cannot take writes, is re-established at the start of the next transaction:
+ * PQreset tries the location's hosts again in order (with target_session_attrs=read-write,
+ * until one is a primary). A connection lost inside a transaction fails that
+ * transaction with CM_ST_UNAVAILABLE. */
 static int reconnect_if_lost(cm_storage *st)
 {
-    if (PQstatus(st->conn) == CONNECTION_OK)
+    if (PQstatus(st->conn) == CONNECTION_OK && !st->reset)
         return CM_ST_OK;
     PQreset(st->conn);
-    if (PQstatus(st->conn) != CONNECTION_OK) {
+    if (PQstatus(st->conn) == CONNECTION_OK && PQpipelineStatus(st->conn) != PQ_PIPELINE_OFF) {
+        PQfinish(st->conn); /* a reset that kept the lost pipeline: start afresh */
+        st->conn = PQconnectdb(st->location);
+    }
+    if (!st->conn || PQstatus(st->conn) != CONNECTION_OK) {
+        set_err(st, "the connection to the server was lost and cannot be made again",
+                st->conn ? PQerrorMessage(st->conn) : "out of memory");
+        return CM_ST_UNAVAILABLE;
+    }
+    st->reset = 0;
+    int rc = session_setup(st);
+    if (rc && PQstatus(st->conn) != CONNECTION_OK)
+        rc = CM_ST_UNAVAILABLE;
+    return rc;
+}
+
+/* ---- transactions in pipeline mode ----
+ *
+ * A transaction runs in libpq's pipeline mode: BEGIN, the locks and every statement whose
+ * rows the rules do not read (the UPDATEs and INSERTs) are queued, not waited for; a
+ * statement whose rows are wanted, or the COMMIT, sends the queue with a sync point and
+ * reads every result in order. So BEGIN, the workspace lock and the clock cost one round
+ * trip, and a call's writes travel with its COMMIT. A queued statement that fails makes
+ * the server skip the rest up to the sync point; the failure is reported by that run() or
+ * commit(), and the transaction is rolled back: nothing of it remains. */
+
+static int pipe_broken(cm_storage *st)
+{
+    if (!st->err[0] || !strstr(st->err, "connection"))
         set_err(st, "the connection to the server was lost", PQerrorMessage(st->conn));
-        return CM_ST_ERROR;
+    st->broken = 1;
+    st->reset = 1;
+    return lost(st);
+}
+
+/* The connection broke while results were read: the first failure (rc) is the answer,
+ * if there was one (a server shutting down says so before it closes). */
+static int broken_after(cm_storage *st, int rc)
+{
+    int b = pipe_broken(st);
+    return rc ? rc : b;
+}
+
+/* Remember what was sent, to read its result in order. */
+static int pipe_push(cm_storage *st, int kind, int id, int sent)
+{
+    if (!sent)
+        return pipe_broken(st);
+    st->q[st->nq].kind = (unsigned char)kind;
+    st->q[st->nq].id = id;
+    st->nq++;
+    st->n_stmt += kind != P_PREP;
+    return CM_ST_OK;
+}
+
+/* Send the queue with a sync point and read every result. The rows of the last queued
+ * statement, if it is a P_ROWS, are handed back in *rows (the caller clears them). */
+static int pipe_sync(cm_storage *st, PGresult **rows)
+{
+    if (rows)
+        *rows = NULL;
+    if (st->broken)
+        return CM_ST_UNAVAILABLE;
+    if (!PQpipelineSync(st->conn))
+        return pipe_broken(st);
+    st->n_rt++;
+    int rc = CM_ST_OK;
+    for (int i = 0; i < st->nq; i++) {
+        PGresult *res = PQgetResult(st->conn);
+        if (!res) {
+            st->nq = 0;
+            return broken_after(st, rc);
+        }
+        ExecStatusType s = PQresultStatus(res);
+        int ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+        if (!ok && s != PGRES_PIPELINE_ABORTED && !rc) {
+            rc = map_result(st, res);
+            if (!rc)
+                rc = CM_ST_ERROR;
+        }
+        switch (st->q[i].kind) {
+        case P_PREP:
+            st->prepared[st->q[i].id] = ok ? 1 : 0;
+            break;
+        case P_JOBLOCK:
+            if (ok) {
+                st->job_lock = PQntuples(res) ? JOB_LOCKED : JOB_MISSED;
+                if (PQntuples(res)) {
+                    snprintf(st->job_ws, sizeof st->job_ws, "%s", PQgetvalue(res, 0, 0));
+                    snprintf(st->op_ws, sizeof st->op_ws, "%s", st->job_ws);
+                }
+            }
+            break;
+        case P_OPFETCH:
+            if (ok && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+                st->op_value = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+                st->op_state = OP_READY;
+            }
+            break;
+        case P_ROWS:
+            if (ok && rows && i == st->nq - 1) {
+                *rows = res;
+                res = NULL;
+            }
+            break;
+        }
+        PQclear(res);
+        /* Each statement's result ends with a NULL. */
+        while ((res = PQgetResult(st->conn)) != NULL) {
+            if (PQresultStatus(res) == PGRES_FATAL_ERROR && !rc)
+                rc = map_result(st, res);
+            PQclear(res);
+            if (PQstatus(st->conn) != CONNECTION_OK)
+                break;
+        }
+        if (PQstatus(st->conn) != CONNECTION_OK) {
+            st->nq = 0;
+            if (rows && *rows) {
+                PQclear(*rows);
+                *rows = NULL;
+            }
+            return broken_after(st, rc);
+        }
     }
-    return session_setup(st);
-}
-
-static int st_begin(cm_storage *st, int write)
-{
-    int rc = reconnect_if_lost(st);
-    if (rc)
-        return rc;
-    return exec_sql(st, write ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
-                              : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-}
-
-static int st_rollback(cm_storage *st)
-{
-    if (PQtransactionStatus(st->conn) == PQTRANS_IDLE)
-        return CM_ST_OK;
-    return exec_sql(st, "ROLLBACK");
-}
-
-static int st_commit(cm_storage *st)
-{
-    /* COMMIT of a transaction that had an error would silently roll back: refuse. */
-    if (PQtransactionStatus(st->conn) == PQTRANS_INERROR) {
-        snprintf(st->err, sizeof st->err,
-                 "postgresql: a statement of the transaction failed; it was rolled back");
-        st_rollback(st);
-        return CM_ST_ERROR;
+    st->nq = 0;
+    PGresult *res = PQgetResult(st->conn);
+    int synced = res && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+    PQclear(res);
+    if (!synced) {
+        if (rows && *rows) {
+            PQclear(*rows);
+            *rows = NULL;
+        }
+        return broken_after(st, rc);
     }
-    return exec_sql(st, "COMMIT");
+    if (!rc)
+        st->lost_retried = 0; /* a round trip worked */
+    if (rc && rows && *rows) {
+        PQclear(*rows);
+        *rows = NULL;
+    }
+    return rc;
+}
+
+/* Queue a statement of the transaction itself (BEGIN, COMMIT, ROLLBACK). */
+static int pipe_tx(cm_storage *st, const char *sql)
+{
+    return pipe_push(st, P_TX, 0, PQsendQueryParams(st->conn, sql, 0, NULL, NULL, NULL, NULL, 0));
+}
+
+/* Leave pipeline mode once everything was read. */
+static void pipe_end(cm_storage *st)
+{
+    if (!st->broken && PQpipelineStatus(st->conn) != PQ_PIPELINE_OFF &&
+        !PQexitPipelineMode(st->conn))
+        st->reset = 1; /* cannot happen with nothing pending; start afresh if it does */
+    st->in_tx = 0;
 }
 
 #define MAX_PARAMS 12
 
-static int st_run(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams, cm_row_fn fn,
-                  void *ctx)
+/* Queue named statement id (preparing it first on this connection). */
+static int pipe_stmt(cm_storage *st, int id, int kind, const cm_sv *params, int nparams)
 {
     char name[16];
-    snprintf(name, sizeof name, "cm_q%d", (int)id);
+    snprintf(name, sizeof name, "cm_q%d", id);
     if (nparams > MAX_PARAMS) {
         snprintf(st->err, sizeof st->err, "postgresql: too many parameters (%d)", nparams);
         return CM_ST_ERROR;
     }
-    if (!st->prepared[id]) {
-        PGresult *res = PQprepare(st->conn, name, sql_text[id], 0, NULL);
-        int rc = map_result(st, res);
-        PQclear(res);
+    if (st->nq + 2 > PIPE_MAX) { /* a long run of writes: send what is queued */
+        int rc = pipe_sync(st, NULL);
         if (rc)
             return rc;
-        st->prepared[id] = 1;
+    }
+    if (!st->prepared[id]) {
+        int rc = pipe_push(st, P_PREP, id, PQsendPrepare(st->conn, name, sql_text[id], 0, NULL));
+        if (rc)
+            return rc;
+        st->prepared[id] = 2; /* queued; pipe_sync says 1 or 0 */
     }
     char ints[MAX_PARAMS][24];
     const char *vals[MAX_PARAMS];
@@ -582,18 +828,163 @@ static int st_run(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams, 
             vals[i] = NULL;
         }
     }
-    PGresult *res = PQexecPrepared(st->conn, name, nparams, vals, NULL, NULL, 0);
-    int rc = map_result(st, res);
-    if (rc) {
-        PQclear(res);
+    return pipe_push(st, kind, id,
+                     PQsendQueryPrepared(st->conn, name, nparams, vals, NULL, NULL, 0));
+}
+
+static int st_begin(cm_storage *st, int write)
+{
+    if (st->in_tx) { /* the rules always end a transaction; be safe if they did not */
+        snprintf(st->err, sizeof st->err, "postgresql: a transaction is already open");
+        return CM_ST_ERROR;
+    }
+    st->broken = 0;
+    int rc = reconnect_if_lost(st);
+    if (rc)
         return rc;
+    if (!PQenterPipelineMode(st->conn)) {
+        set_err(st, "cannot enter pipeline mode", PQerrorMessage(st->conn));
+        st->reset = 1;
+        return CM_ST_UNAVAILABLE;
+    }
+    st->in_tx = 1;
+    st->write = write;
+    st->nq = 0;
+    st->job_lock = JOB_NONE;
+    st->op_state = OP_NONE;
+    st->op_ws[0] = 0;
+    st->commit_sent = 0;
+    st->retrying = 0;
+    st->n_tx++;
+    /* Writes: READ COMMITTED, each statement sees what committed before it, and the
+     * workspace locks (lock()) make calls on one workspace run one at a time. Reads
+     * (check): one snapshot of everything, never refused. */
+    rc = pipe_tx(st, write ? "BEGIN ISOLATION LEVEL READ COMMITTED"
+                           : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (rc)
+        pipe_end(st);
+    return rc;
+}
+
+/* With the transaction's first workspace lock goes the query of a journal operation
+ * number for that workspace: taken once the lock is held, it is greater than every number
+ * the workspace's earlier calls took, as CM_Q_JOURNAL_NEXT_OP requires, and the call's
+ * first journal row then costs no round trip of its own (st_run). A call that writes no
+ * journal row leaves a gap in the sequence, which ids and numbers may have. */
+static int prefetch_op(cm_storage *st, const char *ws)
+{
+    if (st->op_state != OP_NONE)
+        return CM_ST_OK;
+    snprintf(st->op_ws, sizeof st->op_ws, "%s", ws);
+    st->op_state = OP_PENDING;
+    return pipe_stmt(st, PQ_NEXT_OP, P_OPFETCH, NULL, 0);
+}
+
+static int st_lock(cm_storage *st, int what, const char *key)
+{
+    if (!st->in_tx || !st->write)
+        return CM_ST_OK;
+    int rc;
+    switch (what) {
+    case CM_LOCK_WS:
+        if (st->job_lock == JOB_LOCKED && strcmp(st->job_ws, key) == 0)
+            return CM_ST_OK; /* the job's lock was this workspace's */
+        if (st->job_lock == JOB_MISSED) {
+            /* The job's hold appeared after CM_LOCK_JOB looked: what was read of it was
+             * read unlocked. Run the call again (it will find the hold and lock first). */
+            snprintf(st->err, sizeof st->err,
+                     "postgresql: the job's hold was made by a concurrent call; running again");
+            return CM_ST_RETRY;
+        }
+        rc = pipe_stmt(st, PQ_LOCK_WS, P_CMD, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
+        return rc ? rc : prefetch_op(st, key);
+    case CM_LOCK_JOB:
+        st->job_lock = JOB_PENDING;
+        rc = pipe_stmt(st, PQ_LOCK_JOB, P_JOBLOCK, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
+        return rc ? rc : prefetch_op(st, ""); /* its workspace: when the lock's row comes */
+    case CM_LOCK_PRICE:
+        return pipe_stmt(st, PQ_LOCK_PRICE, P_CMD, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
+    }
+    snprintf(st->err, sizeof st->err, "postgresql: unknown lock %d", what);
+    return CM_ST_ERROR;
+}
+
+static int st_rollback(cm_storage *st)
+{
+    if (!st->retrying)
+        st->unique_retries = 0; /* the call ends here: the next one starts afresh */
+    if (!st->in_tx)
+        return CM_ST_OK;
+    int rc = CM_ST_OK;
+    if (!st->broken) {
+        /* Whatever is queued goes with the ROLLBACK; its results do not matter. */
+        char keep[sizeof st->err];
+        memcpy(keep, st->err, sizeof keep);
+        rc = pipe_tx(st, "ROLLBACK");
+        if (!rc)
+            rc = pipe_sync(st, NULL);
+        memcpy(st->err, keep, sizeof keep); /* the message of what failed first */
+    }
+    pipe_end(st);
+    return rc;
+}
+
+static int st_commit(cm_storage *st)
+{
+    if (!st->in_tx) {
+        snprintf(st->err, sizeof st->err, "postgresql: COMMIT without a transaction");
+        return CM_ST_ERROR;
+    }
+    st->commit_sent = 1;
+    int rc = pipe_tx(st, "COMMIT");
+    if (!rc)
+        rc = pipe_sync(st, NULL);
+    /* COMMIT of a transaction that had an error would silently roll back: refuse. */
+    if (!rc && PQtransactionStatus(st->conn) != PQTRANS_IDLE) {
+        snprintf(st->err, sizeof st->err,
+                 "postgresql: a statement of the transaction failed; it was rolled back");
+        rc = CM_ST_ERROR;
+    }
+    if (rc) /* st_rollback (the rules call it next) ends the transaction */
+        return rc;
+    st->unique_retries = 0;
+    pipe_end(st);
+    return CM_ST_OK;
+}
+
+static int st_run(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams, cm_row_fn fn,
+                  void *ctx)
+{
+    if (!st->in_tx) {
+        snprintf(st->err, sizeof st->err, "postgresql: a statement outside a transaction");
+        return CM_ST_ERROR;
+    }
+    /* The operation number taken with the workspace's lock (prefetch_op), once. */
+    if (id == CM_Q_JOURNAL_NEXT_OP && fn && st->op_state == OP_READY && nparams == 1 &&
+        params[0].type == CM_SV_TEXT && params[0].s && st->op_ws[0] &&
+        strcmp(params[0].s, st->op_ws) == 0) {
+        st->op_state = OP_USED;
+        cm_sv v = {CM_SV_INT, st->op_value, NULL};
+        return fn(ctx, &v, 1) ? CM_ST_ABORT : CM_ST_OK;
+    }
+    /* No row callback: nothing to wait for; the statement goes with the next sync. */
+    int rc = pipe_stmt(st, (int)id, fn ? P_ROWS : P_CMD, params, nparams);
+    if (rc || !fn)
+        return rc;
+    PGresult *res;
+    rc = pipe_sync(st, &res);
+    if (rc)
+        return rc;
+    if (!res) {
+        snprintf(st->err, sizeof st->err, "postgresql: a statement returned no result");
+        return CM_ST_ERROR;
     }
     int result = CM_ST_OK;
     int nrows = PQntuples(res), n = PQnfields(res);
     cm_sv cols[CM_MAX_COLS];
     if (n > (int)(sizeof cols / sizeof cols[0]))
         n = (int)(sizeof cols / sizeof cols[0]);
-    for (int r = 0; fn && r < nrows; r++) {
+    for (int r = 0; r < nrows; r++) {
         for (int c = 0; c < n; c++) {
             if (PQgetisnull(res, r, c)) {
                 cols[c] = (cm_sv){CM_SV_NULL, 0, NULL};
@@ -625,6 +1016,7 @@ const cm_storage_ops cm__storage_pg = {
     .open = st_open,
     .close = st_close,
     .begin = st_begin,
+    .lock = st_lock,
     .commit = st_commit,
     .rollback = st_rollback,
     .run = st_run,

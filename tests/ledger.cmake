@@ -13,7 +13,8 @@ set(CM_LEDGER_TESTS
   test_ledger_cli_ops
   test_ledger_strict
   test_ledger_text
-  test_ledger_ops)
+  test_ledger_ops
+  test_ledger_fleet)
 foreach(t IN LISTS CM_LEDGER_TESTS)
   cm_add_test(${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/${t}.c LIBS cm_ledger)
   set_tests_properties(${t} PROPERTIES LABELS ledger TIMEOUT 120)
@@ -21,6 +22,7 @@ endforeach()
 # The CLI tests run the real binary.
 add_dependencies(test_ledger_cli cm-ledger)
 add_dependencies(test_ledger_cli_ops cm-ledger)
+add_dependencies(test_ledger_fleet cm-ledger)
 
 # PostgreSQL (issue 6): the same programs again, each test on a fresh schema of one
 # throwaway local server (tests/pg/pg_server.sh) that a fixture starts before and stops

@@ -32,7 +32,8 @@ static void test_every_error_code_has_a_distinct_name_and_sentence(void **state)
                          CM_LEDGER_E_NOT_MEMBER,
                          CM_LEDGER_E_JOB_CLOSED,
                          CM_LEDGER_E_UNSUPPORTED,
-                         CM_LEDGER_E_NO_LEDGER};
+                         CM_LEDGER_E_NO_LEDGER,
+                         CM_LEDGER_E_UNAVAILABLE};
     const size_t n = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < n; i++) {
         assert_string_not_equal(cm_ledger_err_name(codes[i]), "unknown");
@@ -49,6 +50,8 @@ static void test_every_error_code_has_a_distinct_name_and_sentence(void **state)
     assert_int_equal(CM_LEDGER_E_NOT_MEMBER, -13); /* append-only: never renumbered */
     assert_int_equal(CM_LEDGER_E_JOB_CLOSED, -14);
     assert_int_equal(CM_LEDGER_E_NO_LEDGER, -16);
+    assert_int_equal(CM_LEDGER_E_UNAVAILABLE, -17);
+    assert_string_equal(cm_ledger_err_name(CM_LEDGER_E_UNAVAILABLE), "storage_unavailable");
     assert_string_equal(cm_ledger_err_name(-999), "unknown");
 }
 
@@ -66,12 +69,13 @@ static void test_open_refuses_bad_configs(void **state)
     cfg.synchronous = 9;
     assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_INVALID);
     cm_ledger_config_init(&cfg);
+    /* A server nobody answers for is unavailable, not broken: the caller may retry. */
     cfg.db = "postgresql://ledger@127.0.0.1:1/credits?connect_timeout=5"; /* nobody listens */
-    assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_STORAGE);
+    assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_UNAVAILABLE);
     assert_null(l);
     assert_non_null(strstr(cm_ledger_errmsg(NULL), "PostgreSQL"));
     cfg.db = "postgres://ledger:secret@127.0.0.1:1/credits";
-    assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_STORAGE);
+    assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_UNAVAILABLE);
     assert_null(strstr(cm_ledger_errmsg(NULL), "secret")); /* no password in messages */
     cm_ledger_config_init(&cfg);
     cfg.create = 2;

@@ -391,7 +391,8 @@ int main(int argc, char **argv)
            "%ld, release %ld, buy %ld, refund %ld, renew %ld, sweep/plan %ld, between calls %ld), "
            "%ld restarts, %ld lapses, %ld expiries, %ld periods granted, %ld plan changes, %ld "
            "purchases, %ld refunds (%ld "
-           "credits), %ld sweeps, %ld busy; credits: granted %lld + bought %lld + refunded %lld "
+           "credits), %ld sweeps, %ld busy, %ld storage_unavailable (retried); credits: granted "
+           "%lld + bought %lld + refunded %lld "
            "= available %lld + held %lld + charged %lld + expired %lld; %.1f s run + %.1f s "
            "verify\n",
            failed ? "FAILED" : "OK", o.procs, jobs, st.reserves, st.commits, st.releases,
@@ -400,7 +401,7 @@ int main(int argc, char **argv)
            st.kills_by_phase[TT_REFUND], st.kills_by_phase[TT_RENEW],
            st.kills_by_phase[TT_SWEEP] + st.kills_by_phase[TT_PLAN], st.kills_by_phase[TT_IDLE],
            st.respawns, st.lapses, st.expiries, st.periods, st.plan_changes, st.purchases,
-           st.refunds, st.refund_credits, st.sweeps, st.busy, (long long)st.granted,
+           st.refunds, st.refund_credits, st.sweeps, st.busy, st.unavailable, (long long)st.granted,
            (long long)st.bought, (long long)st.refunded_in, (long long)st.available,
            (long long)st.held, (long long)st.charged, (long long)st.expired, t_run, t_all - t_run);
     if (failed || o.keep)

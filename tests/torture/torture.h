@@ -138,7 +138,7 @@ const char *tt_owner(int w);
 typedef struct tt_stats {
     long kills, kills_by_phase[TT_NPHASES], respawns, lapses, expiries, refunds, refund_credits,
         purchases, commits, releases, reserves, insufficient, busy, periods, sweeps, plan_changes,
-        redone, closed;
+        redone, closed, unavailable;
     int64_t granted, bought, refunded_in, available, held, charged, expired;
 } tt_stats;
 

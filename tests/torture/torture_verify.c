@@ -253,6 +253,8 @@ static void parse_line(logs *g, char *line, tt_stats *st)
     }
     if (n >= 3 && !strcmp(tok[n - 1], "busy"))
         st->busy++;
+    if (!strcmp(t, "U"))
+        st->unavailable++;
     if (!strcmp(t, "R?") && n == 6) {
         job_rec *j = job_of(g, tok[1], 1);
         j->ws = ws_index(tok[2]);

@@ -88,7 +88,8 @@ typedef struct proc {
     tt_slot *slot;
     cm_ledger *l;
     int fd;
-    int id; /* slot */
+    int id;      /* slot */
+    int unavail; /* storage_unavailable answers in a row */
 } proc;
 
 static void logf_(proc *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -126,6 +127,28 @@ static void phase(proc *p, int ph)
     atomic_store(&p->slot->phase, ph);
 }
 
+/* The storage is unavailable (a failover is under way, tests/pg/failover.sh): a
+ * pipeline retries the same call, same job id and references, until it gets an answer,
+ * which is then the first result if the first attempt took effect. Logged as "U". */
+static int unavailable(proc *p, const char *call, const char *key, int rc)
+{
+    if (rc != CM_LEDGER_E_UNAVAILABLE) {
+        p->unavail = 0;
+        return 0;
+    }
+    logf_(p, "U %s %s", call, key);
+    if (++p->unavail > 1200) /* 60 s */
+        die_violation(p, "%s %s: the storage stayed unavailable for 60 s: %s", call, key,
+                      cm_ledger_errmsg(p->l));
+    struct timespec ts = {0, 50000000L};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+#define AGAIN_IF_UNAVAILABLE(p, call, key, rc, expr)                                               \
+    do {                                                                                           \
+        rc = (expr);                                                                               \
+    } while (unavailable((p), (call), (key), rc))
+
 static void open_proc(proc *p, const tt_opts *o, tt_shared *sh, int id, int gen)
 {
     char path[600];
@@ -134,10 +157,12 @@ static void open_proc(proc *p, const tt_opts *o, tt_shared *sh, int id, int gen)
     p->sh = sh;
     p->slot = &sh->slot[id];
     p->id = id;
+    p->unavail = 0;
     p->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC, 0644);
     if (p->fd < 0)
         _exit(3);
-    int rc = tt_open(o, sh, &p->l);
+    int rc;
+    AGAIN_IF_UNAVAILABLE(p, "open", "-", rc, tt_open(o, sh, &p->l));
     if (rc) {
         logf_(p, "X cannot open the ledger: %s: %s", cm_ledger_err_name(rc),
               cm_ledger_errmsg(NULL));
@@ -168,7 +193,9 @@ static int do_buy(proc *p, int w, int64_t credits, const char *as_user, const ch
 {
     logf_(p, "B? %s %s %lld %s", ref, tt_ws(w), (long long)credits, as_user);
     phase(p, TT_BUY);
-    int rc = cm_ledger_buy(p->l, tt_ws(w), credits, as_user, ref, pu);
+    int rc;
+    AGAIN_IF_UNAVAILABLE(p, "buy", ref, rc,
+                         cm_ledger_buy(p->l, tt_ws(w), credits, as_user, ref, pu));
     phase(p, TT_IDLE);
     if (rc)
         logf_(p, "B- %s %s", ref, cm_ledger_err_name(rc));
@@ -209,7 +236,10 @@ static int do_refund(proc *p, const char *job, int64_t credits, const char *ref,
 {
     logf_(p, "F? %s %s %lld", ref, job, (long long)credits);
     phase(p, TT_REFUND);
-    int rc = cm_ledger_refund(p->l, job, credits, "torture refund", "support", ref, out);
+    int rc;
+    AGAIN_IF_UNAVAILABLE(
+        p, "refund", ref, rc,
+        cm_ledger_refund(p->l, job, credits, "torture refund", "support", ref, out));
     phase(p, TT_IDLE);
     if (rc)
         logf_(p, "F- %s %s", ref, cm_ledger_err_name(rc));
@@ -244,7 +274,9 @@ static void refund(proc *p, tt_rng *r, int k, const char *ref)
 static void check_balance(proc *p, int w)
 {
     cm_ledger_balance_result *b = NULL;
-    int rc = cm_ledger_balance(p->l, tt_ws(w), TT_MEMBER, &b);
+    int rc;
+    AGAIN_IF_UNAVAILABLE(p, "balance", tt_ws(w), rc,
+                         cm_ledger_balance(p->l, tt_ws(w), TT_MEMBER, &b));
     allow(p, "balance", tt_ws(w), rc, 0, 0);
     if (rc)
         return;
@@ -267,7 +299,8 @@ static int do_commit(proc *p, const char *job, int64_t amount, int64_t held, int
     logf_(p, "C? %s %lld", job, (long long)(amount == CM_LEDGER_ALL ? held : amount));
     phase(p, TT_COMMIT);
     cm_ledger_job *j = NULL;
-    int rc = cm_ledger_commit(p->l, job, amount, &j);
+    int rc;
+    AGAIN_IF_UNAVAILABLE(p, "commit", job, rc, cm_ledger_commit(p->l, job, amount, &j));
     phase(p, TT_IDLE);
     if (rc) {
         logf_(p, "C- %s %s", job, cm_ledger_err_name(rc));
@@ -287,7 +320,8 @@ static int do_release(proc *p, const char *job)
     logf_(p, "L? %s", job);
     phase(p, TT_RELEASE);
     cm_ledger_job *j = NULL;
-    int rc = cm_ledger_release(p->l, job, &j);
+    int rc;
+    AGAIN_IF_UNAVAILABLE(p, "release", job, rc, cm_ledger_release(p->l, job, &j));
     phase(p, TT_IDLE);
     if (rc) {
         logf_(p, "L- %s %s", job, cm_ledger_err_name(rc));
@@ -331,7 +365,9 @@ static void run_job(proc *p, int k)
     logf_(p, "R? %s %s %lld %lld %s", job, tt_ws(w), (long long)credits, (long long)lease_s, user);
     phase(p, TT_RESERVE);
     cm_ledger_job *j = NULL;
-    int rc = cm_ledger_reserve(p->l, tt_ws(w), job, credits, user, lease_s, &j);
+    int rc;
+    AGAIN_IF_UNAVAILABLE(p, "reserve", job, rc,
+                         cm_ledger_reserve(p->l, tt_ws(w), job, credits, user, lease_s, &j));
     phase(p, TT_IDLE);
     if (rc) {
         logf_(p, "R- %s %s", job, cm_ledger_err_name(rc));
@@ -348,7 +384,7 @@ static void run_job(proc *p, int k)
     if (renew) {
         logf_(p, "N? %s", job);
         phase(p, TT_RENEW);
-        rc = cm_ledger_renew(p->l, job, lease_s, NULL);
+        AGAIN_IF_UNAVAILABLE(p, "renew", job, rc, cm_ledger_renew(p->l, job, lease_s, NULL));
         phase(p, TT_IDLE);
         logf_(p, "N%c %s %s", rc ? '-' : '+', job, cm_ledger_err_name(rc));
         allow(p, "renew", job, rc, CM_LEDGER_E_LEASE_EXPIRED, CM_LEDGER_E_ALREADY_RESOLVED);
@@ -432,10 +468,14 @@ void tt_ops_main(const tt_opts *o, tt_shared *sh, int gen)
             for (int rep = 0; rep < 2 && !rc; rep++) {
                 cm_ledger_plan_result *out = rep ? &again : &r;
                 if (credits <= 0)
-                    rc = cm_ledger_plan_cancel_ref(p.l, tt_ws(w), tt_owner(w), rc_ref, out);
+                    AGAIN_IF_UNAVAILABLE(
+                        &p, "plan", rc_ref, rc,
+                        cm_ledger_plan_cancel_ref(p.l, tt_ws(w), tt_owner(w), rc_ref, out));
                 if (!rc && credits != 0)
-                    rc = cm_ledger_plan_set_ref(p.l, tt_ws(w), credits < 0 ? -credits : credits,
-                                                interval, NULL, tt_owner(w), rs_ref, out);
+                    AGAIN_IF_UNAVAILABLE(
+                        &p, "plan", rs_ref, rc,
+                        cm_ledger_plan_set_ref(p.l, tt_ws(w), credits < 0 ? -credits : credits,
+                                               interval, NULL, tt_owner(w), rs_ref, out));
             }
             phase(&p, TT_IDLE);
             if (!rc &&
@@ -452,7 +492,8 @@ void tt_ops_main(const tt_opts *o, tt_shared *sh, int gen)
         }
         cm_ledger_sweep_stats s;
         phase(&p, TT_SWEEP);
-        int rc = cm_ledger_sweep(p.l, &s);
+        int rc;
+        AGAIN_IF_UNAVAILABLE(&p, "sweep", "-", rc, cm_ledger_sweep(p.l, &s));
         phase(&p, TT_IDLE);
         allow(&p, "sweep", "", rc, 0, 0);
         if (!rc)
