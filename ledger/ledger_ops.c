@@ -461,7 +461,8 @@ static int renew_many_body(cm_tx *tx, void *arg)
          * whose lease ended lapses (then it cannot be renewed). */
         if (strcmp(touched, h.ws) != 0) {
             rc = cm__touch(tx, h.ws);
-            if (rc == CM_LEDGER_E_BUSY || rc == CM_LEDGER_E_STORAGE || rc == CM_LEDGER_E_NOMEM)
+            if (rc == CM_LEDGER_E_BUSY || rc == CM_LEDGER_E_STORAGE || rc == CM_LEDGER_E_NOMEM ||
+                rc == CM_LEDGER_E_UNAVAILABLE)
                 return rc;
             if (rc) {
                 *res = rc;

@@ -155,7 +155,8 @@ static void observe(cm__hist *h, const double *bounds, double v)
 static int ledger_error_counted(int rc)
 {
     return rc == CM_LEDGER_E_BUSY || rc == CM_LEDGER_E_STORAGE || rc == CM_LEDGER_E_NOMEM ||
-           rc == CM_LEDGER_E_INVALID || rc == CM_LEDGER_E_UNSUPPORTED;
+           rc == CM_LEDGER_E_UNAVAILABLE || rc == CM_LEDGER_E_INVALID ||
+           rc == CM_LEDGER_E_UNSUPPORTED;
 }
 
 void cm__ledger_timed(cm_plugin *p, int call, int64_t start_ns, int ledger_rc)
