@@ -161,14 +161,18 @@ static const char *const sql_text[CM_Q__COUNT] = {
     /* Writers are serialised (BEGIN IMMEDIATE): ids follow commit order. */
     [CM_Q_EVENTS_AFTER] = "SELECT id, tx, at_ms, type, ws, job, data FROM events "
                           "WHERE ?1 >= 0 AND id > ?2 ORDER BY id LIMIT ?3",
+    /* An anti-join (LEFT JOIN ... IS NULL), not NOT EXISTS: SQLite then builds an
+     * automatic index on events(ws, op, job) for the check, so events needs no index of
+     * its own (one page less per event written) and the check is not quadratic. */
     [CM_Q_EVENTS_UNMATCHED] =
         "SELECT j.ws, j.id, j.kind, j.job FROM journal j "
         "LEFT JOIN journal_v4_from f ON f.ws = j.ws "
+        "LEFT JOIN events e ON e.ws = j.ws AND e.op = j.op AND e.job IS j.job "
+        "AND (e.type = CASE j.kind WHEN 'plan_set' THEN 'plan_change' "
+        "WHEN 'plan_cancel' THEN 'plan_change' ELSE j.kind END "
+        "OR (j.kind = 'release' AND e.type = 'commit')) "
         "WHERE j.id > COALESCE(f.id, 0) AND j.kind IN ('commit', 'release', 'lapse', 'refund', "
-        "'purchase', 'plan_set', 'plan_cancel') AND NOT EXISTS (SELECT 1 FROM events e "
-        "WHERE e.ws = j.ws AND e.op = j.op AND e.job IS j.job AND (e.type = CASE j.kind "
-        "WHEN 'plan_set' THEN 'plan_change' WHEN 'plan_cancel' THEN 'plan_change' "
-        "ELSE j.kind END OR (j.kind = 'release' AND e.type = 'commit'))) "
+        "'purchase', 'plan_set', 'plan_cancel') AND e.id IS NULL "
         "ORDER BY j.ws, j.id LIMIT 1",
     [CM_Q_ALERT_STATE] = "SELECT a.below, a.armed, (SELECT COALESCE(SUM(remaining), 0) FROM grants "
                          "WHERE ws = ?1 AND remaining > 0 AND (expires_ms IS NULL OR "
@@ -309,7 +313,6 @@ static const char *const migrations[CM_LEDGER_SCHEMA_VERSION] = {
     "CREATE TABLE events(id INTEGER PRIMARY KEY, tx INTEGER NOT NULL, at_ms INTEGER NOT NULL, "
     "  ws TEXT NOT NULL, op INTEGER NOT NULL, type TEXT NOT NULL, job TEXT, "
     "  data TEXT NOT NULL);"
-    "CREATE INDEX events_ws_op ON events(ws, op);"
     "CREATE TRIGGER events_no_update BEFORE UPDATE ON events "
     "  BEGIN SELECT RAISE(ABORT, 'the event outbox is append-only'); END;"
     "CREATE TRIGGER events_no_delete BEFORE DELETE ON events "
