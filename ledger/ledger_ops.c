@@ -505,6 +505,8 @@ int cm_ledger_renew_many(cm_ledger *l, const char *const *jobs, size_t n, int64_
                                "cm_ledger_renew_many: jobs and results must hold n (at most %d) "
                                "entries",
                                CM_LEDGER_RENEW_MANY_MAX);
+    if (!l)
+        return cm__ledger_fail(NULL, CM_LEDGER_E_INVALID, "the ledger handle is NULL");
     if (lease_s == 0)
         lease_s = CM_LEDGER_DEFAULT_LEASE_S;
     if (lease_s < 0 || lease_s > INT64_C(31536000))

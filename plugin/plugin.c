@@ -324,8 +324,14 @@ static int plugin_open(const cm_plugin_config *host_cfg, cm_plugin **out, cm_plu
                                                           : CM_PLUGIN_E_LEDGER;
         e.cause = CM_PLUGIN_CAUSE_LEDGER;
         e.cause_code = rc;
-        snprintf(e.message, sizeof e.message, "cannot open the ledger %s: %s", cfg->ledger,
-                 cm_ledger_errmsg(NULL));
+        if (code == CM_PLUGIN_E_NO_LEDGER)
+            snprintf(e.message, sizeof e.message,
+                     "no ledger at %s (set create=1 in the plugin config to create a new one): "
+                     "%s",
+                     cfg->ledger, cm_ledger_errmsg(NULL));
+        else
+            snprintf(e.message, sizeof e.message, "cannot open the ledger %s: %s", cfg->ledger,
+                     cm_ledger_errmsg(NULL));
         goto done;
     }
     if (cm__keepalive_start(p) != 0) {

@@ -385,24 +385,10 @@ static void test_renew_many_renews_every_held_hold_and_reports_each_job(void **s
     lt_close(&e);
 }
 
-static void test_ping_is_ok_on_an_open_ledger_and_invalid_without_one(void **state)
-{
-    (void)state;
-    lt_env e;
-    lt_open(&e, "ping");
-    int64_t ms = -1;
-    LT_OK(&e, cm_ledger_ping(e.l, &ms));
-    assert_true(ms >= 0);
-    LT_OK(&e, cm_ledger_ping(e.l, NULL));
-    assert_int_equal(cm_ledger_ping(NULL, NULL), CM_LEDGER_E_INVALID);
-    lt_close(&e);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_renew_many_renews_every_held_hold_and_reports_each_job),
-        cmocka_unit_test(test_ping_is_ok_on_an_open_ledger_and_invalid_without_one),
         cmocka_unit_test(test_spending_order_plan_soonest_expiring_then_addons_oldest),
         cmocka_unit_test(test_quote_shows_the_grants_a_reserve_would_take),
         cmocka_unit_test(test_reserve_beyond_available_fails_and_changes_nothing),
