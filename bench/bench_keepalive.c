@@ -54,7 +54,7 @@ int main(int argc, char **argv)
         snprintf(path, sizeof path, "%s/bench-keepalive-%ld.db", where, (long)getpid());
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = path;
+    cfg.location = path;
     cfg.create = 1;
     cm_ledger *l = NULL;
     check(NULL, cm_ledger_open(&l, &cfg), "open");

@@ -57,7 +57,7 @@ static cm_ledger *open_ledger(const char *path, int sync)
 {
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = path;
+    cfg.location = path;
     cfg.create = 1;
     cfg.synchronous = sync;
     cfg.busy_timeout_ms = 60000;

@@ -81,7 +81,7 @@ static cm_ledger *open_ledger(const char *loc)
 {
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = loc;
+    cfg.location = loc;
     cfg.create = 1;
     cfg.busy_timeout_ms = 60000;
     cm_ledger *l;

@@ -51,7 +51,7 @@ int main(int argc, char **argv)
     }
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = loc;
+    cfg.location = loc;
     cfg.create = 1;
     cfg.busy_timeout_ms = 60000;
     cm_ledger *l;

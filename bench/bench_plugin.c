@@ -42,7 +42,7 @@ static int setup_ledger(const char *db)
     unlink(db);
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = db;
+    cfg.location = db;
     cfg.create = 1;
     cm_ledger *l = NULL;
     int rc = cm_ledger_open(&l, &cfg);

@@ -26,9 +26,9 @@ work=$(mktemp -d /tmp/cm-export-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT INT TERM
 db=$work/ledger.db
 T=(--now 2026-01-01T00:00:00Z)
-"$ledger" --db "$db" init >/dev/null
-"$ledger" --db "$db" "${T[@]}" workspace create bench --owner owner >/dev/null
-"$ledger" --db "$db" "${T[@]}" buy bench 1000000000 --as owner >/dev/null
+"$ledger" --ledger "$db" init >/dev/null
+"$ledger" --ledger "$db" "${T[@]}" workspace create bench --owner owner >/dev/null
+"$ledger" --ledger "$db" "${T[@]}" buy bench 1000000000 --as owner >/dev/null
 holds=$((rows / 2))
 start=$(date +%s.%N)
 sqlite3 "$db" <<SQL
@@ -63,12 +63,12 @@ measure() { # label command...
     printf '%-34s %7.2f s  %8.0f rows/s  peak RSS %6.1f MiB\n' "$label" "$secs" \
         "$(echo "$made / ($secs + 0.001)" | bc -l)" "$(echo "$kb / 1024" | bc -l)"
 }
-measure "cm-ledger export --format csv" "$ledger" --db "$db" export --format csv
-measure "cm-ledger export --format ndjson" "$ledger" --db "$db" export --format ndjson
+measure "cm-ledger export --format csv" "$ledger" --ledger "$db" export --format csv
+measure "cm-ledger export --format ndjson" "$ledger" --ledger "$db" export --format ndjson
 measure "baseline: sqlite3 -csv (same join)" sqlite3 -csv "$db" \
     "SELECT j.id, j.op, j.at_ms, j.ws, j.kind, j.job, j.credits, j.grant_id, h.binding, h.note, \
      j.reason, j.ref, j.actor FROM journal j LEFT JOIN holds h ON h.job = j.job ORDER BY j.ws, j.id"
 # the same row count comes out (one header line in CSV)
-out=$("$ledger" --db "$db" export --format csv | wc -l)
+out=$("$ledger" --ledger "$db" export --format csv | wc -l)
 [ "$out" -eq $((made + 1)) ] || { echo "export wrote $out lines for $made rows" >&2; exit 1; }
 echo "export: $out lines (header + $made rows): every row once"

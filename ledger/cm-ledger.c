@@ -23,9 +23,9 @@
 
 /* Options that take a value, and flags. */
 static const char *const value_opts[] = {
-    "--db",    "--now",   "--owner",     "--region", "--as",    "--credits", "--interval",
-    "--tier",  "--ref",   "--lease",     "--reason", "--by",    "--note",    "--below",
-    "--after", "--limit", "--workspace", "--since",  "--until", "--format",  "--timeout"};
+    "--ledger", "--now",   "--owner",     "--region", "--as",    "--credits", "--interval",
+    "--tier",   "--ref",   "--lease",     "--reason", "--by",    "--note",    "--below",
+    "--after",  "--limit", "--workspace", "--since",  "--until", "--format",  "--timeout"};
 #define N_OPTS (sizeof value_opts / sizeof value_opts[0])
 
 typedef struct args {
@@ -81,6 +81,8 @@ static int parse_args(int argc, char **argv, args *a, char *err, size_t errlen)
             snprintf(err, errlen, "help");
             return -1;
         }
+        if (!strcmp(s, "--db")) /* the 0.2 name of --ledger */
+            s = "--ledger";
         if (s[0] == '-' && s[1] == '-') {
             size_t k = 0;
             while (k < N_OPTS && strcmp(value_opts[k], s))
@@ -1099,7 +1101,7 @@ static int cmd_init(cm_ledger *l, const args *a)
     int rc;
     if ((rc = need(a, 1, 1, "init")))
         return rc;
-    const char *db = opt(a, "--db") ? opt(a, "--db") : "./creditmeter.db";
+    const char *db = opt(a, "--ledger") ? opt(a, "--ledger") : "./creditmeter.db";
     if (json_mode) {
         printf("{\"ok\": true, \"created\": %s}\n", init_created ? "true" : "false");
         return 0;
@@ -1133,7 +1135,7 @@ typedef struct command {
     const char *name;     /* one or two words: "reserve", "plan set" */
     const char *synopsis; /* its arguments and options, as --help prints them */
     enum who who;
-    const char *options; /* the options it accepts (beyond --db, --now, --json) */
+    const char *options; /* the options it accepts (beyond --ledger, --now, --json) */
     int (*handler)(cm_ledger *l, const args *a);
     const char *help; /* one line: what it does */
 } command;
@@ -1188,7 +1190,7 @@ static const command commands[] = {
     {"check", "", WHO_OPERATOR, "", cmd_check,
      "re-derive every balance from the journal; exit 1 with the first violation"},
     {"init", "", WHO_OPERATOR, "", cmd_init,
-     "create the ledger at PATH (no other command creates one, except with --create)"},
+     "create the ledger at LOCATION (no other command creates one, except with --create)"},
     {"alert set", "WS --below N --as USER", WHO_OWNER, "--below --as", cmd_alert,
      "write a low_balance event when WS's available credits fall below N (once per crossing)"},
     {"alert clear", "WS --as USER", WHO_OWNER, "--below --as", cmd_alert,
@@ -1205,11 +1207,13 @@ static const command commands[] = {
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
-static const char usage_head[] = "usage: cm-ledger [--db PATH] [--now TIME] [--json] [--create] ";
+static const char usage_head[] =
+    "usage: cm-ledger [--ledger LOCATION] [--now TIME] [--json] [--create] ";
 static const char usage_foot[] =
-    "PATH defaults to ./creditmeter.db; a postgresql:// or postgres:// URI (any libpq\n"
-    "connection URI) selects a PostgreSQL database instead. A ledger is created only by\n"
-    "`init` or a writing command given --create; otherwise a PATH without a ledger is\n"
+    "LOCATION is the ledger's location: an SQLite file (default ./creditmeter.db), or a\n"
+    "postgresql:// or postgres:// URI (any libpq connection URI) for a PostgreSQL\n"
+    "database. --db is its old name and still works. A ledger is created only by `init`\n"
+    "or a writing command given --create; otherwise a LOCATION without a ledger is\n"
     "no_such_ledger. TIME is ISO 8601 UTC (2026-01-31T12:00:00Z). `cm-ledger help\n"
     "COMMAND` says what a command does and who may run it.\n";
 
@@ -1284,10 +1288,10 @@ static int read_only(const command *c)
     return 0;
 }
 
-/* Whether every option given applies to c (beyond --db, --now, --json). */
+/* Whether every option given applies to c (beyond --ledger, --now, --json). */
 static int options_fit(const command *c, const args *a)
 {
-    for (size_t i = 2; i < N_OPTS; i++) /* skip --db, --now */
+    for (size_t i = 2; i < N_OPTS; i++) /* skip --ledger, --now */
         if (a->opt[i] && !strstr(c->options, value_opts[i]))
             return 0;
     return 1;
@@ -1341,7 +1345,7 @@ int main(int argc, char **argv)
                      "never create a ledger (create one with `cm-ledger init`)");
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = opt(&a, "--db") ? opt(&a, "--db") : "./creditmeter.db";
+    cfg.location = opt(&a, "--ledger") ? opt(&a, "--ledger") : "./creditmeter.db";
     cfg.create = a.create;
     if (timeout) {
         cfg.busy_timeout_ms = (int)timeout;

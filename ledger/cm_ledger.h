@@ -154,9 +154,14 @@ typedef struct cm_ledger cm_ledger; /* opaque handle: one open ledger */
 /* Options of cm_ledger_open(). Start from cm_ledger_config_init(); fields are only
  * ever appended, and the library reads none beyond struct_size. */
 typedef struct cm_ledger_config {
-    uint32_t struct_size;          /* sizeof(cm_ledger_config) as compiled by the caller */
-    const char *db;                /* SQLite file path ("./creditmeter.db" if NULL), or a libpq
-                                      URI postgresql://... / postgres://...; copied by open */
+    uint32_t struct_size; /* sizeof(cm_ledger_config) as compiled by the caller */
+    union {
+        const char *location; /* the ledger's location: an SQLite file path
+                                 ("./creditmeter.db" if NULL), or a libpq URI
+                                 postgresql://... / postgres://...; copied by open */
+        const char *db;       /* the same field under its 0.2 name, kept so that older
+                                 sources build; use location */
+    };
     int64_t (*now_ms)(void *user); /* clock, Unix ms UTC; NULL: the real clock */
     void *clock_user;              /* passed to now_ms */
     int busy_timeout_ms;           /* wait for a locked database (PostgreSQL: lock_timeout,
@@ -361,11 +366,11 @@ CM_LEDGER_EXTERN const char *cm_ledger_errmsg(const cm_ledger *l);
 
 /* ---- Open and close ------------------------------------------------------- */
 
-/* Fill *cfg with the defaults (struct_size set, db NULL, real clock, 5000 ms busy
+/* Fill *cfg with the defaults (struct_size set, location NULL, real clock, 5000 ms busy
  * timeout, synchronous FULL). */
 CM_LEDGER_EXTERN void cm_ledger_config_init(cm_ledger_config *cfg);
 
-/* Open the ledger at cfg->db, migrating an older schema. A location that holds no
+/* Open the ledger at cfg->location, migrating an older schema. A location that holds no
  * ledger is created only when cfg->create is 1 (cm-ledger init): a mistyped path or
  * URI is then an error, not a new empty ledger. cfg may be NULL (all defaults, create
  * 0). On success *out is a new handle the caller closes with cm_ledger_close().

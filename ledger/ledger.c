@@ -137,9 +137,9 @@ static int64_t real_clock(void *user)
 }
 
 /* A libpq connection URI selects PostgreSQL; anything else is a SQLite file. */
-static int is_postgres(const char *db)
+static int is_postgres(const char *location)
 {
-    return strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0;
+    return strncmp(location, "postgresql://", 13) == 0 || strncmp(location, "postgres://", 11) == 0;
 }
 
 void cm_ledger_config_init(cm_ledger_config *cfg)
@@ -159,7 +159,7 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
     if (cfg_in) {
-        if (cfg_in->struct_size < offsetof(cm_ledger_config, db) + sizeof(const char *) ||
+        if (cfg_in->struct_size < offsetof(cm_ledger_config, location) + sizeof(const char *) ||
             cfg_in->struct_size > sizeof cfg)
             return cm__ledger_fail(
                 NULL, CM_LEDGER_E_INVALID,
@@ -173,10 +173,10 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
         return cm__ledger_fail(NULL, CM_LEDGER_E_INVALID, "busy_timeout_ms must not be negative");
     if (cfg.busy_timeout_ms == 0)
         cfg.busy_timeout_ms = 5000;
-    const char *db = cfg.db && *cfg.db ? cfg.db : "./creditmeter.db";
+    const char *location = cfg.location && *cfg.location ? cfg.location : "./creditmeter.db";
 
 #ifndef CM_WITH_POSTGRES
-    if (is_postgres(db))
+    if (is_postgres(location))
         return cm__ledger_fail(NULL, CM_LEDGER_E_UNSUPPORTED,
                                "this creditmeter ledger was built without PostgreSQL support "
                                "(CM_WITH_POSTGRES=OFF): a postgresql:// location cannot be opened; "
@@ -187,7 +187,7 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
         return cm__ledger_fail(NULL, CM_LEDGER_E_NOMEM, "out of memory opening the ledger");
     int postgres = 0;
 #ifdef CM_WITH_POSTGRES
-    postgres = is_postgres(db);
+    postgres = is_postgres(location);
     l->ops = postgres ? &cm__storage_pg : &cm__storage_sqlite;
 #else
     l->ops = &cm__storage_sqlite;
@@ -214,7 +214,7 @@ int cm_ledger_open(cm_ledger **out, const cm_ledger_config *cfg_in)
     }
     cm_storage_options opt = {cfg.busy_timeout_ms, cfg.synchronous, cfg.create};
     char err[400];
-    int rc = l->ops->open(&l->st, db, &opt, err, sizeof err);
+    int rc = l->ops->open(&l->st, location, &opt, err, sizeof err);
     if (rc) {
         pthread_mutex_destroy(&l->err_mu);
         pthread_mutex_destroy(&l->mu);

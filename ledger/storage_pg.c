@@ -609,7 +609,7 @@ static int st_open(cm_storage **out, const char *location, const cm_storage_opti
     if (rc == CM_ST_NO_LEDGER) {
         snprintf(err, errlen,
                  "there is no ledger in PostgreSQL database '%s' (no creditmeter schema); create "
-                 "one with `cm-ledger --db URI init`",
+                 "one with `cm-ledger --ledger URI init`",
                  PQdb(st->conn));
         st_close(st);
         return rc;

@@ -438,7 +438,7 @@ static int st_open(cm_storage **out, const char *location, const cm_storage_opti
     if (!opt->create && stat(location, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
         snprintf(err, errlen,
                  "there is no ledger at %s (no such file%s); create one with "
-                 "`cm-ledger --db %s init`",
+                 "`cm-ledger --ledger %s init`",
                  location, errno == ENOTDIR ? " or directory" : "", location);
         free(st);
         return CM_ST_NO_LEDGER;
@@ -476,7 +476,7 @@ static int st_open(cm_storage **out, const char *location, const cm_storage_opti
             if (has == 0)
                 snprintf(err, errlen,
                          "there is no ledger at %s (the file holds no creditmeter "
-                         "schema); create one with `cm-ledger --db %s init`",
+                         "schema); create one with `cm-ledger --ledger %s init`",
                          location, location);
             else
                 snprintf(err, errlen, "cannot open ledger %s: %s", location, st->err);

@@ -38,7 +38,7 @@
 #define MAX_SLEEPS 4
 
 typedef struct opts {
-    const char *plugin, *db, *workspace, *user, *job, *input, *output, *thumb;
+    const char *plugin, *ledger, *workspace, *user, *job, *input, *output, *thumb;
     const char *fail_at, *crash_at;
     const char *generate_arg; /* --generate SECONDS, checked into generate_s */
     double generate_s;        /* > 0: a by-output job */
@@ -167,7 +167,9 @@ typedef struct optdef {
 #define F(field) offsetof(opts, field)
 static const optdef OPTS[] = {
     {"plugin", "PATH", K_STR, F(plugin), 0, "the plugin to load (libcreditmeter_plugin.so)"},
-    {"db", "PATH|URI", K_STR, F(db), 0, "the ledger: an SQLite file or a postgresql:// URI"},
+    {"ledger", "LOCATION", K_STR, F(ledger), 0,
+     "the ledger's location: an SQLite file or a postgresql:// URI"},
+    {"db", "LOCATION", K_STR, F(ledger), 0, "the old name of --ledger"},
     {"create", NULL, K_FLAG, F(create), 0, "create the ledger if it does not exist"},
     {"workspace", "WS", K_STR, F(workspace), 0, "whose credits"},
     {"user", "U", K_STR, F(user), 0, "who runs the job (owner or member)"},
@@ -209,15 +211,16 @@ static const optdef OPTS[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: cm-pipeline --plugin PATH --db PATH --workspace WS --user U --job ID\n"
-               "                   [options] (INPUT | --generate SECONDS) OUTPUT\n"
-               "       cm-pipeline ... --workspace WS --user U --quote-only [--job ID]\n"
-               "                   (INPUT | --generate SECONDS)\n"
-               "       cm-pipeline ... --workspace WS [--user U] --balance\n"
-               "       cm-pipeline ... --job ID --job-state\n"
-               "       cm-pipeline --plugin PATH --db PATH --ping [--json]\n"
-               "       cm-pipeline --version\n"
-               "options:\n");
+    fprintf(f,
+            "usage: cm-pipeline --plugin PATH --ledger LOCATION --workspace WS --user U --job ID\n"
+            "                   [options] (INPUT | --generate SECONDS) OUTPUT\n"
+            "       cm-pipeline ... --workspace WS --user U --quote-only [--job ID]\n"
+            "                   (INPUT | --generate SECONDS)\n"
+            "       cm-pipeline ... --workspace WS [--user U] --balance\n"
+            "       cm-pipeline ... --job ID --job-state\n"
+            "       cm-pipeline --plugin PATH --ledger LOCATION --ping [--json]\n"
+            "       cm-pipeline --version\n"
+            "options:\n");
     for (size_t i = 0; i < N_OPTS; i++) {
         char left[64];
         snprintf(left, sizeof left, "--%s%s%s", OPTS[i].name, OPTS[i].arg ? " " : "",
@@ -620,9 +623,14 @@ static int set_option(opts *o, const optdef *d, const char *arg)
 {
     char *field = (char *)o + d->off;
     switch (d->kind) {
-    case K_STR:
+    case K_STR: {
+        const char *was;
+        memcpy(&was, field, sizeof was);
+        if (was) /* also --ledger and its old name --db together */
+            return usage_error(o, "--%s: this option is given twice", d->name);
         memcpy(field, &arg, sizeof arg);
         return 0;
+    }
     case K_FLAG:
         *(int *)(void *)field = 1;
         return 0;
@@ -702,8 +710,8 @@ static int parse(int argc, char **argv, opts *o)
     if (o->keepalive_divisor == 1 || o->keepalive_divisor > 100)
         return usage_error(o, "--keepalive-divisor is -1, 0 or 2 to 100");
     int nargs = argc - optind;
-    if (!o->plugin || !o->db)
-        return usage_error(o, "--plugin and --db are required");
+    if (!o->plugin || !o->ledger)
+        return usage_error(o, "--plugin and --ledger are required");
     if (o->ping) {
         if (nargs || o->query_balance || o->query_job || o->quote_only)
             return usage_error(o, "--ping takes no job, query or file");
@@ -835,7 +843,7 @@ int main(int argc, char **argv)
     }
     cm_plugin_config cfg;
     cm_plugin_config_init(&cfg);
-    cfg.ledger = o.db;
+    cfg.ledger = o.ledger;
     cfg.grace_ms = o.grace_ms;
     cfg.log_record = on_record;
     cfg.log_user = &o;

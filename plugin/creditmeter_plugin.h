@@ -412,7 +412,8 @@ typedef struct cm_plugin_api {
      * thread-safe with respect to the new handle (nothing else can see it yet).
      * Returns OK, E_INVALID (no ledger location, an option out of range), E_ABI
      * (cfg->struct_size below CM_PLUGIN_CONFIG_SIZE_1_0), E_NOMEM, E_NO_LEDGER (no
-     * ledger file at that path and create is 0; a 1.0/1.1 host's config has no create
+     * ledger at that location, no SQLite file or no creditmeter schema in the PostgreSQL
+     * database, and create is 0; a 1.0/1.1 host's config has no create
      * field and gets 0), E_LEDGER (the ledger cannot be opened; see err for the
      * ledger's message). err, when not NULL and its struct_size at least
      * CM_PLUGIN_ERROR_INFO_SIZE_1_0, receives the details (code OK on success): there

@@ -309,7 +309,7 @@ static int plugin_open(const cm_plugin_config *host_cfg, cm_plugin **out, cm_plu
 
     cm_ledger_config lc;
     cm_ledger_config_init(&lc);
-    lc.db = cfg->ledger;
+    lc.location = cfg->ledger;
     lc.now_ms = cfg->now_ms;
     lc.clock_user = cfg->clock_user;
     lc.create = cfg->create;

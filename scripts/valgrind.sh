@@ -99,7 +99,7 @@ DB=$LEDGER_TMP/ledger.db
 vg_ledger() {
     local want=$1 label=$2
     shift 2
-    vg_run "cm-ledger/$label" "$LEDGER" --db "$DB" "$@"
+    vg_run "cm-ledger/$label" "$LEDGER" --ledger "$DB" "$@"
     if [[ $VG_RC -ne 99 && $VG_RC -le 128 && $VG_RC -ne $want ]]; then
         failures+=("cm-ledger/$label (exit $VG_RC, expected $want)")
         echo "valgrind: FAIL cm-ledger/$label exited $VG_RC, expected $want"

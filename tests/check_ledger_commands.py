@@ -61,7 +61,7 @@ def run(binary, *args):
 
 def check_command_help(binary, want):
     fail = 0
-    head = "usage: cm-ledger [--db PATH] [--now TIME] [--json] [--create] "
+    head = "usage: cm-ledger [--ledger LOCATION] [--now TIME] [--json] [--create] "
     names = [re.match(r"(.*?)(?= [A-Z\[]|$)", l).group(1) for l in want]
     for line, name in zip(want, names):
         # "help price" shows price and price set: every command named so or below

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ledger_cli_test.h - running the real cm-ledger binary from a cmocka test (not part of
- * the library): cli() runs `cm-ledger --db <db> ARGS...` and keeps its exit status,
+ * the library): cli() runs `cm-ledger --ledger <db> ARGS...` and keeps its exit status,
  * stdout (out) and stderr (err); setup() gives each test a new, explicitly created ledger.
  * Shared by test_ledger_cli and test_ledger_cli_ops (two programs so that each stays
  * well inside ctest's time limit under the sanitizers).
@@ -17,10 +17,10 @@
 static char db[512];
 static char out[65536], err[65536];
 
-/* Run cm-ledger --db <db> args... ; returns the exit status, fills out/err. */
+/* Run cm-ledger --ledger <db> args... ; returns the exit status, fills out/err. */
 static int cli(const char *first, ...)
 {
-    const char *argv[40] = {CLI, "--db", db};
+    const char *argv[40] = {CLI, "--ledger", db};
     int argc = 3;
     va_list ap;
     va_start(ap, first);
@@ -45,7 +45,7 @@ static int setup(void **state)
     lt_unlink_db(db);
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = db;
+    cfg.location = db;
     cfg.create = 1;
     cm_ledger *l = NULL;
     int rc = cm_ledger_open(&l, &cfg);

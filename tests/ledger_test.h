@@ -243,7 +243,7 @@ static inline cm_ledger *lt_open_path(lt_env *e, const char *path)
 {
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = path;
+    cfg.location = path;
     cfg.create = 1;
     cfg.now_ms = lt_clock;
     cfg.clock_user = e;

@@ -34,6 +34,25 @@ static void test_usage_errors_exit_2(void **state)
     assert_int_equal(cli("--help", NULL), 0);
 }
 
+/* The ledger's location has one name, --ledger; --db, its 0.2 name, still works and
+ * is the same option (given with --ledger it is given twice). */
+static void test_db_is_the_old_name_of_the_ledger_option(void **state)
+{
+    (void)state;
+    char *const old[] = {(char *)CLI, (char *)"--db", db, (char *)"--now",
+                         (char *)"2026-01-31T12:00:00Z", (char *)"workspace", (char *)"create",
+                         (char *)"acme", (char *)"--owner", (char *)"alice", NULL};
+    assert_int_equal(cmt_proc_run(old, out, sizeof out, err, sizeof err), 0);
+    assert_int_equal(cli("--json", "balance", "acme", "--as", "alice", NULL), 0);
+    assert_non_null(strstr(out, "\"workspace\": \"acme\""));
+    char *const both[] = {(char *)CLI, (char *)"--db", db, (char *)"--ledger", db,
+                          (char *)"check", NULL};
+    assert_int_equal(cmt_proc_run(both, out, sizeof out, err, sizeof err), 2);
+    assert_non_null(strstr(err, "option --ledger given twice"));
+    assert_int_equal(cli("--help", NULL), 0);
+    assert_non_null(strstr(out, "[--ledger LOCATION]"));
+}
+
 static void test_refusal_exits_1_with_machine_name_on_stderr(void **state)
 {
     (void)state;
@@ -358,6 +377,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_usage_errors_exit_2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_db_is_the_old_name_of_the_ledger_option, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_refusal_exits_1_with_machine_name_on_stderr, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_balance_json_has_the_documented_shape, setup,

@@ -4,7 +4,7 @@
  * and ping. */
 #include "ledger_cli_test.h"
 
-/* A mistyped --db is no_such_ledger (exit 1) and leaves no file; read-only commands
+/* A mistyped --ledger is no_such_ledger (exit 1) and leaves no file; read-only commands
  * never create one, not even given --create; init creates it once and says so. */
 static void test_a_missing_ledger_is_refused_until_init_creates_it(void **state)
 {
@@ -50,7 +50,7 @@ static void test_usage_errors_under_json_are_json(void **state)
     assert_non_null(strstr(out, "no command frob"));
     assert_int_equal(cli("--json", "export", "--format", "xml", NULL), 2);
     assert_non_null(strstr(out, "--format must be csv or ndjson"));
-    assert_int_equal(cli("--json", "--db", NULL), 2);
+    assert_int_equal(cli("--json", "--ledger", NULL), 2);
     assert_non_null(strstr(out, "needs a value"));
     /* without --json: the sentence and the usage on stderr, nothing on stdout */
     assert_int_equal(cli("frobnicate", NULL), 2);

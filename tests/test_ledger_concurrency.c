@@ -21,7 +21,7 @@ static int worker(int id, void *arg)
     e.now_ms = lt_time("2026-01-31T12:00:00Z");
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = path;
+    cfg.location = path;
     cfg.now_ms = lt_clock;
     cfg.clock_user = &e;
     cfg.busy_timeout_ms = 30000;
@@ -91,7 +91,7 @@ static int open_child(lt_env *e, const char *path, int create)
     e->now_ms = lt_time("2026-01-31T12:00:00Z");
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = path;
+    cfg.location = path;
     cfg.now_ms = lt_clock;
     cfg.clock_user = e;
     cfg.busy_timeout_ms = 30000;

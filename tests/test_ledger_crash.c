@@ -25,7 +25,7 @@ static int writer(int id, void *arg)
     e.now_ms = lt_time("2026-01-31T12:00:00Z");
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = path;
+    cfg.location = path;
     cfg.now_ms = lt_clock;
     cfg.clock_user = &e;
     if (cm_ledger_open(&e.l, &cfg))

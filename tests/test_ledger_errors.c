@@ -70,11 +70,11 @@ static void test_open_refuses_bad_configs(void **state)
     assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_INVALID);
     cm_ledger_config_init(&cfg);
     /* A server nobody answers for is unavailable, not broken: the caller may retry. */
-    cfg.db = "postgresql://ledger@127.0.0.1:1/credits?connect_timeout=5"; /* nobody listens */
+    cfg.location = "postgresql://ledger@127.0.0.1:1/credits?connect_timeout=5"; /* nobody listens */
     assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_UNAVAILABLE);
     assert_null(l);
     assert_non_null(strstr(cm_ledger_errmsg(NULL), "PostgreSQL"));
-    cfg.db = "postgres://ledger:secret@127.0.0.1:1/credits";
+    cfg.location = "postgres://ledger:secret@127.0.0.1:1/credits";
     assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_UNAVAILABLE);
     assert_null(strstr(cm_ledger_errmsg(NULL), "secret")); /* no password in messages */
     cm_ledger_config_init(&cfg);
@@ -94,7 +94,7 @@ static void test_opening_a_missing_ledger_is_no_such_ledger_and_creates_nothing(
     lt_unlink_db(path);
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = path;
+    cfg.location = path;
     cm_ledger *l = (cm_ledger *)1;
     assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_NO_LEDGER);
     assert_null(l);
@@ -118,7 +118,7 @@ static void test_opening_a_missing_ledger_is_no_such_ledger_and_creates_nothing(
     cm_ledger_close(l);
     lt_unlink_db(path);
     if (!lt_is_uri(path)) {
-        cfg.db = CM_TEST_TMP "/no/such/dir/ledger.db";
+        cfg.location = CM_TEST_TMP "/no/such/dir/ledger.db";
         cfg.create = 0;
         assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_NO_LEDGER);
         cfg.create = 1;
@@ -128,7 +128,7 @@ static void test_opening_a_missing_ledger_is_no_such_ledger_and_creates_nothing(
         FILE *f = fopen(path, "wb");
         assert_non_null(f);
         fclose(f);
-        cfg.db = path;
+        cfg.location = path;
         cfg.create = 0;
         assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_NO_LEDGER);
         struct stat sb;
@@ -151,7 +151,7 @@ static void test_open_refuses_a_file_that_is_not_a_database(void **state)
     fclose(f);
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = path;
+    cfg.location = path;
     cm_ledger *l = NULL;
     assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_STORAGE);
     lt_unlink_db(path);
@@ -180,7 +180,7 @@ static void test_synchronous_normal_opens_and_works(void **state)
     cm_ledger_close(e.l);
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = e.path;
+    cfg.location = e.path;
     cfg.synchronous = CM_LEDGER_SYNC_NORMAL;
     LT_OK(&e, cm_ledger_open(&e.l, &cfg));
     LT_OK(&e, cm_ledger_workspace_create(e.l, "acme", "alice", NULL));
@@ -196,7 +196,7 @@ static void test_locked_database_is_busy_after_the_timeout(void **state)
     cm_ledger_close(e.l);
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = e.path;
+    cfg.location = e.path;
     cfg.busy_timeout_ms = 100;
     LT_OK(&e, cm_ledger_open(&e.l, &cfg));
     /* Another session holds the lock (PostgreSQL: on the grants) past the busy timeout. */
@@ -365,7 +365,7 @@ static void test_newer_schema_version_is_refused(void **state)
     exec_sql(e.path, "INSERT INTO schema_version(version) VALUES(99)");
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = e.path;
+    cfg.location = e.path;
     cm_ledger *l = NULL;
     assert_int_equal(cm_ledger_open(&l, &cfg), CM_LEDGER_E_STORAGE);
     assert_non_null(strstr(cm_ledger_errmsg(NULL), "newer"));

@@ -31,7 +31,7 @@ static cm_ledger *open_at(lt_env *e, const char *loc, int busy_ms)
 {
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = loc;
+    cfg.location = loc;
     cfg.now_ms = lt_clock;
     cfg.clock_user = e;
     cfg.busy_timeout_ms = busy_ms;
@@ -255,20 +255,20 @@ static void test_an_unreachable_server_is_unavailable_and_the_cli_exits_3(void *
     (void)state;
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = "postgresql://ledger@127.0.0.1:1/credits?connect_timeout=5"; /* nobody listens */
+    cfg.location = "postgresql://ledger@127.0.0.1:1/credits?connect_timeout=5"; /* nobody listens */
     cm_ledger *l = NULL;
     int rc = cm_ledger_open(&l, &cfg);
     assert_int_equal(rc, CM_LEDGER_E_UNAVAILABLE);
     assert_null(l);
     char out[4096], err[4096];
-    char *const argv[] = {CM_BIN_LEDGER, "--db", (char *)cfg.db, "balance", "acme", NULL};
+    char *const argv[] = {CM_BIN_LEDGER, "--ledger", (char *)cfg.location, "balance", "acme", NULL};
     assert_int_equal(cmt_proc_run(argv, out, sizeof out, err, sizeof err), 3);
     assert_non_null(strstr(err, "storage_unavailable"));
     /* A refusal stays 1. */
     char path[512];
     lt_db_path(path, sizeof path, "fleet_cli");
     lt_unlink_db(path);
-    char *const refuse[] = {CM_BIN_LEDGER, "--db", path, "balance", "nosuch", NULL};
+    char *const refuse[] = {CM_BIN_LEDGER, "--ledger", path, "balance", "nosuch", NULL};
     assert_int_equal(cmt_proc_run(refuse, out, sizeof out, err, sizeof err), 1);
     lt_unlink_db(path);
 }

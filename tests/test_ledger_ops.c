@@ -406,7 +406,7 @@ static void test_ping_of_a_locked_ledger_is_busy(void **state)
     cm_ledger_close(e.l);
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = e.path;
+    cfg.location = e.path;
     cfg.busy_timeout_ms = 100;
     LT_OK(&e, cm_ledger_open(&e.l, &cfg));
     lt_lock k;

@@ -691,7 +691,7 @@ static void test_without_an_injected_clock_postgresql_uses_the_server_clock(void
     }
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = path; /* no now_ms: the real clock, or the server's */
+    cfg.location = path; /* no now_ms: the real clock, or the server's */
     cfg.create = 1;
     int64_t before = (int64_t)time(NULL) * 1000;
     LT_OK(&e, cm_ledger_open(&e.l, &cfg));

@@ -100,7 +100,7 @@ static void test_host_refuses_incompatible_plugin(void **state)
     char *argv[] = {(char *)CMT_PIPELINE,
                     (char *)"--plugin",
                     (char *)CMT_FAKE_ABI2,
-                    (char *)"--db",
+                    (char *)"--ledger",
                     db,
                     (char *)"--workspace",
                     (char *)"w",

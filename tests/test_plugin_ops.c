@@ -966,10 +966,31 @@ static void test_help_lists_every_option_and_usage_errors_are_json_under_json(vo
     assert_non_null(strstr(out, "--stage-sleep needs STAGE:SECONDS"));
     assert_non_null(strstr(out, "usage: cm-pipeline")); /* text: the usage follows */
     char *level_bad[] = {(char *)CMT_PIPELINE, (char *)"--plugin", (char *)"x",
-                         (char *)"--db",       (char *)"y",        (char *)"--log-level",
+                         (char *)"--ledger",   (char *)"y",        (char *)"--log-level",
                          (char *)"loud",       (char *)"--json",   NULL};
     assert_int_equal(cmt_runv(out, sizeof out, level_bad), 2);
     assert_non_null(strstr(out, "\"--log-level is debug, info, warn or error, not 'loud'\""));
+}
+
+/* The ledger's location is --ledger; --db, its 0.2 name, is the same option. */
+static void test_pipeline_takes_db_as_the_old_name_of_ledger(void **state)
+{
+    (void)state;
+    char db[512], out[4096];
+    cmt_path(db, sizeof db, "ops-oldname.db");
+    assert_int_equal(cmt_ledger_setup(db, WS, 5), 0);
+    char *old[] = {(char *)CMT_PIPELINE, (char *)"--plugin", (char *)CMT_PLUGIN,
+                   (char *)"--db",       db,                 (char *)"--workspace",
+                   (char *)WS,           (char *)"--balance", NULL};
+    assert_int_equal(cmt_runv(out, sizeof out, old), 0);
+    char *both[] = {(char *)CMT_PIPELINE, (char *)"--plugin", (char *)CMT_PLUGIN,
+                    (char *)"--db",       db,                 (char *)"--ledger",
+                    db,                   (char *)"--balance", NULL};
+    assert_int_equal(cmt_runv(out, sizeof out, both), 2);
+    char *help[] = {(char *)CMT_PIPELINE, (char *)"--help", NULL};
+    assert_int_equal(cmt_runv(out, sizeof out, help), 0);
+    assert_non_null(strstr(out, "--ledger LOCATION"));
+    unlink(db);
 }
 
 static void test_pipeline_writes_json_log_lines_and_a_metrics_file(void **state)
@@ -1030,6 +1051,7 @@ int main(void)
         cmocka_unit_test(test_ping_reports_a_writable_ledger_and_a_locked_one_with_its_reason),
         cmocka_unit_test(test_open_refuses_a_missing_ledger_unless_create_is_set),
         cmocka_unit_test(test_help_lists_every_option_and_usage_errors_are_json_under_json),
+        cmocka_unit_test(test_pipeline_takes_db_as_the_old_name_of_ledger),
         cmocka_unit_test(test_pipeline_writes_json_log_lines_and_a_metrics_file),
     };
     if (getenv("CMT_FILTER"))

@@ -122,7 +122,7 @@ static inline long long cmt_json_int(const char *obj, const char *key)
     return end != v && *end == '\0' ? x : -1;
 }
 
-/* Runs cm-pipeline --plugin CMT_PLUGIN --db db followed by args (NULL-terminated). */
+/* Runs cm-pipeline --plugin CMT_PLUGIN --ledger db followed by args (NULL-terminated). */
 static inline int cmt_pipeline_argv(char *out, size_t out_size, const char *db,
                                     const char *const *args)
 {
@@ -131,7 +131,7 @@ static inline int cmt_pipeline_argv(char *out, size_t out_size, const char *db,
     argv[n++] = (char *)CMT_PIPELINE;
     argv[n++] = (char *)"--plugin";
     argv[n++] = (char *)CMT_PLUGIN;
-    argv[n++] = (char *)"--db";
+    argv[n++] = (char *)"--ledger";
     argv[n++] = (char *)db;
     for (; *args && n < 47; args++)
         argv[n++] = (char *)*args;
@@ -157,13 +157,13 @@ static inline int cmt_pipeline(char *out, size_t out_size, const char *db, ...)
     return cmt_pipeline_argv(out, out_size, db, args);
 }
 
-/* Runs cm-ledger --db db followed by the given arguments (NULL-terminated). */
+/* Runs cm-ledger --ledger db followed by the given arguments (NULL-terminated). */
 static inline int cmt_ledger(char *out, size_t out_size, const char *db, ...)
 {
     char *argv[40];
     int n = 0;
     argv[n++] = (char *)CMT_LEDGER;
-    argv[n++] = (char *)"--db";
+    argv[n++] = (char *)"--ledger";
     argv[n++] = (char *)db;
     if (cmt_ledger_now) {
         argv[n++] = (char *)"--now";

@@ -18,7 +18,7 @@ SYNC = {"full": 0, "normal": 1}
 
 # ---- the C structs, field for field as in cm_ledger.h ----------------------------------
 class Config(Structure):
-    _fields_ = [("struct_size", c_uint32), ("db", c_char_p), ("now_ms", CLOCK_FN),
+    _fields_ = [("struct_size", c_uint32), ("location", c_char_p), ("now_ms", CLOCK_FN),
                 ("clock_user", c_void_p), ("busy_timeout_ms", c_int), ("synchronous", c_int),
                 ("create", c_int)]
 
@@ -337,7 +337,7 @@ class Ledger(_native.Handle):
         lib.cm_ledger_config_init(ctypes.byref(cfg))
         cfg.struct_size = ctypes.sizeof(Config)
         self._location = _native.enc(location)
-        cfg.db = self._location
+        cfg.location = self._location
         self._clock = None
         if now_ms is not None:
             self._clock = CLOCK_FN(lambda _user: int(now_ms()))

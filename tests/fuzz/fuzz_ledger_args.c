@@ -14,8 +14,8 @@
  * input can build state (reserve, then commit, then refund). Words are separated by
  * spaces, or by tabs only when the line holds a tab (then words may contain spaces, and
  * two tabs in a row hold an empty word); a NUL byte counts as a space. At most 32 words
- * of at most 256 bytes (longer words are cut). The harness puts "--db PATH" in front,
- * so a --db in the input is refused as given twice and the CLI never opens another file
+ * of at most 256 bytes (longer words are cut). The harness puts "--ledger PATH" in front,
+ * so a --ledger in the input is refused as given twice and the CLI never opens another file
  * or a PostgreSQL URI.
  *
  * Database: one per process, in a fresh folder under $CM_FUZZ_TMP, else /dev/shm (no
@@ -152,7 +152,7 @@ static void setup_cmd(const char *line)
     int argc = 0;
     snprintf(buf, sizeof buf, "%s", line);
     argv[argc++] = "cm-ledger";
-    argv[argc++] = "--db";
+    argv[argc++] = "--ledger";
     argv[argc++] = g_db;
     argv[argc++] = "--now";
     argv[argc++] = T0;
@@ -468,7 +468,7 @@ static void run_line(char *line)
     char *argv[MAX_WORDS + 4];
     int argc = 0;
     argv[argc++] = "cm-ledger";
-    argv[argc++] = "--db";
+    argv[argc++] = "--ledger";
     argv[argc++] = g_db;
     for (int i = 0; i < n; i++)
         argv[argc++] = words[i];
@@ -504,7 +504,7 @@ static void check_ledger(void)
 {
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = g_db;
+    cfg.location = g_db;
     cm_ledger *l = NULL;
     int rc = cm_ledger_open(&l, &cfg);
     if (rc == CM_LEDGER_OK)

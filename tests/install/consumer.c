@@ -51,7 +51,7 @@ int main(int argc, char **argv)
 
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = argv[2];
+    cfg.location = argv[2];
     cfg.create = 1; /* a new ledger: creation is explicit */
     cm_ledger *l = NULL;
     rc = cm_ledger_open(&l, &cfg);

@@ -157,7 +157,7 @@ int main(int argc, char **argv)
 {
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = "postgresql://localhost/creditmeter";
+    cfg.location = "postgresql://localhost/creditmeter";
     cm_ledger *l = NULL;
     int rc = cm_ledger_open(&l, &cfg);
     if (rc != CM_LEDGER_E_UNSUPPORTED || l || strcmp(cm_ledger_err_name(rc), "unsupported") ||
@@ -166,7 +166,7 @@ int main(int argc, char **argv)
                 cm_ledger_errmsg(NULL));
         return 1;
     }
-    cfg.db = argc > 1 ? argv[1] : "x.db";
+    cfg.location = argc > 1 ? argv[1] : "x.db";
     cfg.create = 1;
     rc = cm_ledger_open(&l, &cfg);
     if (rc == CM_LEDGER_OK)
@@ -184,7 +184,7 @@ C
         "$WORK/check/unsupported.c" -L"$LIBDIR" -lcreditmeter-ledger
     "$WORK/check/unsupported" "$WORK/check/ok.db"
     rc=0
-    "$ROOT/bin/cm-ledger" --db postgresql://localhost/x check >"$WORK/check/cli.out" 2>&1 || rc=$?
+    "$ROOT/bin/cm-ledger" --ledger postgresql://localhost/x check >"$WORK/check/cli.out" 2>&1 || rc=$?
     [[ $rc -eq 1 ]] && grep -q 'unsupported' "$WORK/check/cli.out" ||
         { cat "$WORK/check/cli.out"; fail "cm-ledger on postgresql:// exited $rc, expected 1 unsupported"; }
     step "cm-ledger: $(cat "$WORK/check/cli.out")"

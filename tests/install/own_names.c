@@ -60,7 +60,7 @@ int main(int argc, char **argv)
     }
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = argv[1];
+    cfg.location = argv[1];
     cfg.create = 1;
     cm_ledger *l = NULL;
     int rc = cm_ledger_open(&l, &cfg);

@@ -172,7 +172,7 @@ echo "failover.sh: primary $dir/a:5432, synchronous standby $dir/b:5433;" \
 # --sync full: the ledger keeps synchronous_commit on. (NORMAL turns it off for its
 # sessions: commits are acknowledged before the standby has them, and a failover loses
 # the last ones; this test catches that.)
-"$torture" --procs "$procs" --soak "$secs" --sync full --db "$uri" --dir "$dir/run" \
+"$torture" --procs "$procs" --soak "$secs" --sync full --ledger "$uri" --dir "$dir/run" \
     >"$dir/torture.out" 2>&1 &
 tpid=$!
 sleep "$kill_at"

@@ -8,7 +8,7 @@
  * verification of torture_verify.c. Exit 0 when everything held, 1 with the first
  * violation, 2 for a usage error.
  *
- *   torture [--procs N] [--jobs M] [--seed S] [--soak SECONDS] [--db LOCATION]
+ *   torture [--procs N] [--jobs M] [--seed S] [--soak SECONDS] [--ledger LOCATION]
  *           [--dir DIR] [--kill-permille P] [--step-ms MS] [--sync full|normal]
  *           [--cli PATH] [--keep] [-v]
  *
@@ -47,13 +47,14 @@ static int is_pg(const char *db)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: torture [--procs N] [--jobs M] [--seed S] [--soak SECONDS] [--db LOCATION]\n"
-            "               [--dir DIR] [--kill-permille P] [--step-ms MS] [--sync full|normal]\n"
-            "               [--cli PATH] [--keep] [-v]\n"
-            "  defaults: 4 procs x 200 jobs, seed 1, a SQLite file in DIR (/tmp), synchronous\n"
-            "  NORMAL, a SIGKILL chance of 40 per mille every ~2 ms. --soak runs jobs until the\n"
-            "  seconds have passed. A postgresql:// LOCATION gets a fresh schema of its own.\n");
+    fprintf(
+        stderr,
+        "usage: torture [--procs N] [--jobs M] [--seed S] [--soak SECONDS] [--ledger LOCATION]\n"
+        "               [--dir DIR] [--kill-permille P] [--step-ms MS] [--sync full|normal]\n"
+        "               [--cli PATH] [--keep] [-v]\n"
+        "  defaults: 4 procs x 200 jobs, seed 1, a SQLite file in DIR (/tmp), synchronous\n"
+        "  NORMAL, a SIGKILL chance of 40 per mille every ~2 ms. --soak runs jobs until the\n"
+        "  seconds have passed. A postgresql:// LOCATION gets a fresh schema of its own.\n");
     exit(2);
 }
 
@@ -109,17 +110,17 @@ static char *pg_fresh(const char *uri)
 
 static void remove_db(const tt_opts *o, const char *server_uri)
 {
-    if (is_pg(o->db)) {
+    if (is_pg(o->location)) {
         char sql[120];
         snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", pg_schema);
         pg_exec(server_uri, sql);
         return;
     }
     char p[600];
-    unlink(o->db);
-    snprintf(p, sizeof p, "%s-wal", o->db);
+    unlink(o->location);
+    snprintf(p, sizeof p, "%s-wal", o->location);
     unlink(p);
-    snprintf(p, sizeof p, "%s-shm", o->db);
+    snprintf(p, sizeof p, "%s-shm", o->location);
     unlink(p);
 }
 
@@ -138,7 +139,7 @@ static int setup(const tt_opts *o, tt_shared *sh)
     cm_ledger *l = NULL;
     int rc = tt_open(o, sh, &l);
     if (rc) {
-        fprintf(stderr, "torture: cannot open %s: %s\n", o->db, cm_ledger_errmsg(NULL));
+        fprintf(stderr, "torture: cannot open %s: %s\n", o->location, cm_ledger_errmsg(NULL));
         return 1;
     }
     static const int64_t plan[TT_NWS] = {300, 50, 80}; /* ws0 has credits to expire */
@@ -310,7 +311,7 @@ int main(int argc, char **argv)
             o.kill_permille = (int)num(v, 0, 1000);
         else if (!strcmp(a, "--step-ms"))
             o.step_ms = num(v, 0, INT64_MAX / 1000000);
-        else if (!strcmp(a, "--db"))
+        else if (!strcmp(a, "--ledger"))
             db = v;
         else if (!strcmp(a, "--dir"))
             base = v;
@@ -339,17 +340,17 @@ int main(int argc, char **argv)
         pg_db = pg_fresh(db);
         if (!pg_db)
             return 1;
-        o.db = pg_db;
+        o.location = pg_db;
     } else if (db) {
         struct stat sb;
         if (!stat(db, &sb)) {
             fprintf(stderr, "torture: %s exists: the torture needs a fresh ledger\n", db);
             return 2;
         }
-        o.db = db;
+        o.location = db;
     } else {
         snprintf(file, sizeof file, "%s/ledger.db", dir);
-        o.db = file;
+        o.location = file;
     }
 
     tt_shared *sh =
@@ -366,8 +367,8 @@ int main(int argc, char **argv)
     printf("torture: %d processes x %s jobs, seed %llu, %s (%s), kill chance %d/1000 per tick, "
            "%.1f h of virtual time per job\n",
            o.procs, o.soak_s > 0 ? "unbounded" : "M", (unsigned long long)o.seed,
-           is_pg(o.db) ? "PostgreSQL" : "SQLite", o.sync_full ? "FULL" : "NORMAL", o.kill_permille,
-           (double)o.step_ms / 3.6e6);
+           is_pg(o.location) ? "PostgreSQL" : "SQLite", o.sync_full ? "FULL" : "NORMAL",
+           o.kill_permille, (double)o.step_ms / 3.6e6);
     if (o.soak_s <= 0)
         printf("torture: M = %d\n", o.jobs);
     fflush(stdout);
@@ -405,7 +406,7 @@ int main(int argc, char **argv)
            (long long)st.bought, (long long)st.refunded_in, (long long)st.available,
            (long long)st.held, (long long)st.charged, (long long)st.expired, t_run, t_all - t_run);
     if (failed || o.keep)
-        printf("torture: database %s and logs kept in %s\n", o.db, dir);
+        printf("torture: database %s and logs kept in %s\n", o.location, dir);
     if (!failed && !o.keep) {
         remove_db(&o, db);
         remove_logs(&o);

@@ -18,7 +18,7 @@ set_tests_properties(torture PROPERTIES LABELS "ledger;torture" TIMEOUT 300)
 
 if(CM_PG_INITDB)
   add_test(NAME torture_pg COMMAND torture --dir ${CMAKE_CURRENT_BINARY_DIR}/tmp
-           --db ${CM_PG_TEST_URI})
+           --ledger ${CM_PG_TEST_URI})
   set_tests_properties(torture_pg PROPERTIES FIXTURES_REQUIRED ledger_pg
     LABELS "ledger;pg;torture" TIMEOUT 300)
   # Issue 16: the torture through a failover (its own primary and synchronous standby;

@@ -80,10 +80,10 @@ typedef struct tt_opts {
     int sync_full;     /* synchronous FULL (else NORMAL) */
     int keep;          /* keep the database and the logs */
     int verbose;
-    const char *db;  /* the ledger location (file or postgresql:// URI) */
-    const char *dir; /* logs (and the default SQLite file) */
-    const char *cli; /* the cm-ledger binary for `cm-ledger check` */
-    int64_t t0_ms;   /* the virtual time the run starts at */
+    const char *location; /* the ledger location (file or postgresql:// URI) */
+    const char *dir;      /* logs (and the default SQLite file) */
+    const char *cli;      /* the cm-ledger binary for `cm-ledger check` */
+    int64_t t0_ms;        /* the virtual time the run starts at */
 } tt_opts;
 
 /* ---- PRNG (splitmix64): small, seedable, the same on every platform ---- */

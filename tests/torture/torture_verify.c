@@ -375,8 +375,8 @@ static int is_pg(const char *db)
 static int sql_rows(const tt_opts *o, const char *sql, int ncols, row_fn fn, void *ctx)
 {
     const char *v[16];
-    if (is_pg(o->db)) {
-        PGconn *c = PQconnectdb(o->db);
+    if (is_pg(o->location)) {
+        PGconn *c = PQconnectdb(o->location);
         int rc = 0;
         if (PQstatus(c) != CONNECTION_OK) {
             rc = fail("cannot connect to read the tables: %s", PQerrorMessage(c));
@@ -398,7 +398,7 @@ static int sql_rows(const tt_opts *o, const char *sql, int ncols, row_fn fn, voi
     }
     sqlite3 *db = NULL;
     sqlite3_stmt *s = NULL;
-    int rc = sqlite3_open_v2(o->db, &db, SQLITE_OPEN_READONLY, NULL);
+    int rc = sqlite3_open_v2(o->location, &db, SQLITE_OPEN_READONLY, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
@@ -949,12 +949,18 @@ static int run_cli_check(const tt_opts *o, int64_t now_ms)
 {
     char when[40];
     cm_ledger_time_format(now_ms, when, sizeof when);
-    char *argv[] = {(char *)o->cli, (char *)"--db",  (char *)o->db, (char *)"--now",
-                    when,           (char *)"check", NULL};
+    char *argv[] = {(char *)o->cli,
+                    (char *)"--ledger",
+                    (char *)o->location,
+                    (char *)"--now",
+                    when,
+                    (char *)"check",
+                    NULL};
     static char out[16384];
     int rc = cmt_proc_run(argv, out, sizeof out, NULL, 0);
     if (rc != 0)
-        return fail("`%s --db ... --now %s check` failed (status %d): %s", o->cli, when, rc, out);
+        return fail("`%s --ledger ... --now %s check` failed (status %d): %s", o->cli, when, rc,
+                    out);
     return 0;
 }
 

@@ -42,7 +42,7 @@ int tt_open(const tt_opts *o, tt_shared *sh, cm_ledger **out)
 {
     cm_ledger_config cfg;
     cm_ledger_config_init(&cfg);
-    cfg.db = o->db;
+    cfg.location = o->location;
     cfg.create = 1; /* the torture run makes its own ledger */
     cfg.now_ms = shared_clock;
     cfg.clock_user = sh;
