@@ -682,6 +682,23 @@ CM_LEDGER_EXTERN int cm_ledger_renew_many(cm_ledger *l, const char *const *jobs,
  * cm_ledger_errmsg says why), E_INVALID (l NULL). */
 CM_LEDGER_EXTERN int cm_ledger_ping(cm_ledger *l, int64_t *latency_ms);
 
+/* Counters of one handle since it was opened (cm_ledger_stats_read): what a host's
+ * metrics export as ledger retries and reconnects. Fields are only ever appended. */
+typedef struct cm_ledger_stats {
+    uint32_t struct_size; /* sizeof(cm_ledger_stats) as compiled by the caller */
+    int64_t transactions; /* transactions begun, every attempt counted */
+    int64_t retries;      /* attempts run again after losing a race (deadlock, serialization
+                             failure, a unique key taken concurrently, a connection found
+                             dropped before COMMIT was sent) */
+    int64_t reconnects;   /* connections to the server made again after one was lost
+                             (PostgreSQL: restart, failover; always 0 on SQLite) */
+} cm_ledger_stats;
+
+/* Read the handle's counters into *out (out->struct_size set by the caller). Thread-safe;
+ * waits for a call running on l. Returns OK, or E_INVALID (l or out NULL, struct_size
+ * below sizeof(cm_ledger_stats) of this version). */
+CM_LEDGER_EXTERN int cm_ledger_stats_read(cm_ledger *l, cm_ledger_stats *out);
+
 /* The ledger's gauges, read in one snapshot (cm_ledger_gauges_read). */
 typedef struct cm_ledger_gauges {
     int64_t workspaces;             /* workspaces in the ledger */

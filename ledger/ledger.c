@@ -264,6 +264,7 @@ static int tx_attempt(cm_ledger *l, int write, int lock, const char *key, cm_tx_
                       void *arg)
 {
     cm_tx tx = {.l = l, .write = write};
+    l->n_tx++;
     int rc = l->ops->begin(l->st, write);
     if (rc)
         return cm__storage_fail(l, rc);
@@ -370,6 +371,7 @@ int cm__tx_run_locked(cm_ledger *l, int write, int lock, const char *key, cm_tx_
                 attempt, (long long)(mono_ms() - start), l->ops->errmsg(l->st));
             break;
         }
+        l->n_retry++;
         backoff(attempt);
     }
     pthread_mutex_unlock(&l->mu);
@@ -840,5 +842,20 @@ int cm__grant_new(cm_tx *tx, const char *ws, int kind, int64_t created_ms, int64
     out->total_minor = total_minor;
     if (currency)
         snprintf(out->currency, sizeof out->currency, "%s", currency);
+    return CM_LEDGER_OK;
+}
+
+int cm_ledger_stats_read(cm_ledger *l, cm_ledger_stats *out)
+{
+    if (!out || out->struct_size < sizeof(cm_ledger_stats))
+        return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
+                               "cm_ledger_stats_read: out is NULL or its struct_size is too small");
+    if (!l)
+        return cm__ledger_fail(NULL, CM_LEDGER_E_INVALID, "the ledger handle is NULL");
+    pthread_mutex_lock(&l->mu);
+    out->transactions = l->n_tx;
+    out->retries = l->n_retry;
+    out->reconnects = l->ops->reconnects ? l->ops->reconnects(l->st) : 0;
+    pthread_mutex_unlock(&l->mu);
     return CM_LEDGER_OK;
 }

@@ -37,6 +37,7 @@ struct cm_ledger {
     int server_clock;           /* no injected clock and the backend has one (PostgreSQL): use it */
     int busy_timeout_ms;        /* also bounds the retries of a transaction that lost a race */
     int retry;                  /* set when the storage said CM_ST_RETRY during this attempt */
+    int64_t n_tx, n_retry;      /* transactions attempted, and run again (cm_ledger_stats) */
     pthread_mutex_t err_mu;     /* guards errmsg only; a leaf: nothing is locked under it */
     char errmsg[CM_ERRMSG_MAX]; /* the last call's failure, "" after a success */
 };

@@ -287,6 +287,9 @@ typedef struct cm_storage_ops {
                void *ctx);
     /* The backend's text for the last failure on st. */
     const char *(*errmsg)(cm_storage *st);
+    /* How many times st made its connection again after losing it (NULL: a backend
+     * without connections, SQLite). */
+    int64_t (*reconnects)(cm_storage *st);
 } cm_storage_ops;
 
 extern const cm_storage_ops cm__storage_sqlite;

@@ -106,6 +106,7 @@ struct cm_storage {
     char err[512];
     /* What this connection sent, for CM_LEDGER_PG_STATS (see st_close). */
     long long n_stmt, n_rt, n_tx;
+    int64_t n_reconnect; /* connections made again after one was lost (cm_ledger_stats) */
 };
 
 static const char *const sql_text[PQ__COUNT] = {
@@ -646,10 +647,16 @@ static int reconnect_if_lost(cm_storage *st)
         return CM_ST_UNAVAILABLE;
     }
     st->reset = 0;
+    st->n_reconnect++;
     int rc = session_setup(st);
     if (rc && PQstatus(st->conn) != CONNECTION_OK)
         rc = CM_ST_UNAVAILABLE;
     return rc;
+}
+
+static int64_t st_reconnects(cm_storage *st)
+{
+    return st->n_reconnect;
 }
 
 /* ---- transactions in pipeline mode ----
@@ -1022,4 +1029,5 @@ const cm_storage_ops cm__storage_pg = {
     .rollback = st_rollback,
     .run = st_run,
     .errmsg = st_errmsg,
+    .reconnects = st_reconnects,
 };

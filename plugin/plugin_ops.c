@@ -290,6 +290,9 @@ int64_t cm__metrics_text(cm_plugin *p, char *buf, size_t cap)
     for (const cmp_job *j = p->jobs; j; j = j->next)
         running += !j->committed && !j->lapsed;
     pthread_mutex_unlock(&p->mu);
+    cm_ledger_stats ls = {.struct_size = sizeof ls};
+    if (cm_ledger_stats_read(p->ledger, &ls) != CM_LEDGER_OK)
+        ls.transactions = ls.retries = ls.reconnects = 0;
 
     text t = {0};
     char label[128];
@@ -343,6 +346,14 @@ int64_t cm__metrics_text(cm_plugin *p, char *buf, size_t cap)
             "Ledger transactions the keepalive used (one per tick).", m.ka_transactions);
     counter(&t, "ledger_retries_total", "Keepalive renewals tried again after a ledger failure.",
             m.retries);
+    counter(&t, "ledger_transactions_total", "Ledger transactions begun (every attempt).",
+            (uint64_t)ls.transactions);
+    counter(&t, "ledger_transaction_retries_total",
+            "Ledger transactions run again after losing a race to a concurrent one.",
+            (uint64_t)ls.retries);
+    counter(&t, "ledger_reconnects_total",
+            "Connections to the ledger's server made again after one was lost.",
+            (uint64_t)ls.reconnects);
     if (t.oom || !t.s) {
         free(t.s);
         return CM_PLUGIN_E_NOMEM;

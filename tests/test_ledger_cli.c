@@ -39,14 +39,22 @@ static void test_usage_errors_exit_2(void **state)
 static void test_db_is_the_old_name_of_the_ledger_option(void **state)
 {
     (void)state;
-    char *const old[] = {(char *)CLI, (char *)"--db", db, (char *)"--now",
-                         (char *)"2026-01-31T12:00:00Z", (char *)"workspace", (char *)"create",
-                         (char *)"acme", (char *)"--owner", (char *)"alice", NULL};
+    char *const old[] = {(char *)CLI,
+                         (char *)"--db",
+                         db,
+                         (char *)"--now",
+                         (char *)"2026-01-31T12:00:00Z",
+                         (char *)"workspace",
+                         (char *)"create",
+                         (char *)"acme",
+                         (char *)"--owner",
+                         (char *)"alice",
+                         NULL};
     assert_int_equal(cmt_proc_run(old, out, sizeof out, err, sizeof err), 0);
     assert_int_equal(cli("--json", "balance", "acme", "--as", "alice", NULL), 0);
     assert_non_null(strstr(out, "\"workspace\": \"acme\""));
-    char *const both[] = {(char *)CLI, (char *)"--db", db, (char *)"--ledger", db,
-                          (char *)"check", NULL};
+    char *const both[] = {(char *)CLI, (char *)"--db",  db,  (char *)"--ledger",
+                          db,          (char *)"check", NULL};
     assert_int_equal(cmt_proc_run(both, out, sizeof out, err, sizeof err), 2);
     assert_non_null(strstr(err, "option --ledger given twice"));
     assert_int_equal(cli("--help", NULL), 0);

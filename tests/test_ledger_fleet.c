@@ -113,12 +113,20 @@ static void test_a_connection_dropped_while_idle_is_made_again_within_the_call(v
     named_location(&e, "cm_fleet_drop", loc, sizeof loc);
     cm_ledger *l = open_at(&e, loc, 5000);
     assert_int_equal(cm_ledger_reserve(l, "acme", "j1", 4, "alice", 0, NULL), CM_LEDGER_OK);
+    cm_ledger_stats before = {.struct_size = sizeof before}, after = before;
+    assert_int_equal(cm_ledger_stats_read(l, &before), CM_LEDGER_OK);
+    assert_int_equal(before.reconnects, 0);
     terminate(&e, "cm_fleet_drop"); /* a server restart, an idle timeout */
     /* Nothing of the call had reached the server: it runs again on a new connection. */
     cm_ledger_job *j = NULL;
     assert_int_equal(cm_ledger_commit(l, "j1", 3, &j), CM_LEDGER_OK);
     assert_int_equal(j->charged, 3);
     cm_ledger_job_free(j);
+    /* what a host's metrics show: one reconnect, the call's one attempt run again */
+    assert_int_equal(cm_ledger_stats_read(l, &after), CM_LEDGER_OK);
+    assert_int_equal(after.reconnects, 1);
+    assert_int_equal(after.retries, before.retries + 1);
+    assert_int_equal(after.transactions, before.transactions + 2);
     cm_ledger_close(l);
     assert_int_equal(lt_available(&e, "acme"), 50 - 3);
     lt_close(&e);

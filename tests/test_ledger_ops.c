@@ -396,6 +396,31 @@ static void test_ping_writes_only_its_health_row(void **state)
     lt_close(&e);
 }
 
+/* A handle counts its transactions, retries and reconnects for the host's metrics: every
+ * call is one transaction here (nothing races it), a fresh handle has reconnected never;
+ * a bad argument is invalid_argument. */
+static void test_stats_count_the_handles_transactions(void **state)
+{
+    (void)state;
+    lt_env e;
+    setup(&e, "stats");
+    cm_ledger_stats a = {.struct_size = sizeof a}, b = a;
+    LT_OK(&e, cm_ledger_stats_read(e.l, &a));
+    assert_true(a.transactions >= 1);
+    assert_int_equal(a.reconnects, 0);
+    LT_OK(&e, cm_ledger_ping(e.l, NULL));
+    LT_OK(&e, cm_ledger_reserve(e.l, "acme", "st1", 1, "alice", 0, NULL));
+    LT_OK(&e, cm_ledger_stats_read(e.l, &b));
+    assert_int_equal(b.transactions, a.transactions + 2);
+    assert_int_equal(b.retries, a.retries);
+    assert_int_equal(b.reconnects, 0);
+    LT_EXPECT(&e, CM_LEDGER_E_INVALID, cm_ledger_stats_read(e.l, NULL));
+    cm_ledger_stats small = {.struct_size = 4};
+    LT_EXPECT(&e, CM_LEDGER_E_INVALID, cm_ledger_stats_read(e.l, &small));
+    assert_int_equal(cm_ledger_stats_read(NULL, &b), CM_LEDGER_E_INVALID);
+    lt_close(&e);
+}
+
 /* A ledger locked past the timeout is not healthy: ping says busy, with the reason, and
  * is healthy again once the lock is gone. */
 static void test_ping_of_a_locked_ledger_is_busy(void **state)
@@ -586,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_renew_many_renews_every_held_job_in_one_call),
         cmocka_unit_test(test_renew_many_spans_workspaces),
         cmocka_unit_test(test_ping_writes_only_its_health_row),
+        cmocka_unit_test(test_stats_count_the_handles_transactions),
         cmocka_unit_test(test_ping_of_a_locked_ledger_is_busy),
         cmocka_unit_test(test_gauges_count_workspaces_credits_and_open_holds),
         cmocka_unit_test(test_export_streams_rows_in_order_with_filters),

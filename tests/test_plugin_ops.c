@@ -979,13 +979,25 @@ static void test_pipeline_takes_db_as_the_old_name_of_ledger(void **state)
     char db[512], out[4096];
     cmt_path(db, sizeof db, "ops-oldname.db");
     assert_int_equal(cmt_ledger_setup(db, WS, 5), 0);
-    char *old[] = {(char *)CMT_PIPELINE, (char *)"--plugin", (char *)CMT_PLUGIN,
-                   (char *)"--db",       db,                 (char *)"--workspace",
-                   (char *)WS,           (char *)"--balance", NULL};
+    char *old[] = {(char *)CMT_PIPELINE,
+                   (char *)"--plugin",
+                   (char *)CMT_PLUGIN,
+                   (char *)"--db",
+                   db,
+                   (char *)"--workspace",
+                   (char *)WS,
+                   (char *)"--balance",
+                   NULL};
     assert_int_equal(cmt_runv(out, sizeof out, old), 0);
-    char *both[] = {(char *)CMT_PIPELINE, (char *)"--plugin", (char *)CMT_PLUGIN,
-                    (char *)"--db",       db,                 (char *)"--ledger",
-                    db,                   (char *)"--balance", NULL};
+    char *both[] = {(char *)CMT_PIPELINE,
+                    (char *)"--plugin",
+                    (char *)CMT_PLUGIN,
+                    (char *)"--db",
+                    db,
+                    (char *)"--ledger",
+                    db,
+                    (char *)"--balance",
+                    NULL};
     assert_int_equal(cmt_runv(out, sizeof out, both), 2);
     char *help[] = {(char *)CMT_PIPELINE, (char *)"--help", NULL};
     assert_int_equal(cmt_runv(out, sizeof out, help), 0);
@@ -1019,6 +1031,10 @@ static void test_pipeline_writes_json_log_lines_and_a_metrics_file(void **state)
     assert_true(check_exposition(text) > 50);
     assert_int_equal(sample(text, "cm_plugin_jobs_committed_total"), 1);
     assert_int_equal(sample(text, "cm_plugin_credits_charged_total"), 1);
+    /* the ledger handle's own counters: transactions ran, none lost, no reconnect */
+    assert_true(sample(text, "cm_plugin_ledger_transactions_total") > 0);
+    assert_int_equal(sample(text, "cm_plugin_ledger_transaction_retries_total"), 0);
+    assert_int_equal(sample(text, "cm_plugin_ledger_reconnects_total"), 0);
     /* a refused job: an info line, not an error */
     assert_int_equal(cmt_pipeline(log, sizeof log, db, "--workspace", WS, "--user", "mallory",
                                   "--job", "e2e-2", "--log-format", "json",
