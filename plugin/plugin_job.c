@@ -23,6 +23,12 @@
 
 /* ---- the job table ---------------------------------------------------------- */
 
+/* "credit" or "credits": what people read says 1 credit. */
+static const char *credits_word(int64_t n)
+{
+    return n == 1 ? "credit" : "credits";
+}
+
 static void job_free(cmp_job *j)
 {
     if (!j)
@@ -278,7 +284,7 @@ static void describe_quote(const cm_plugin *p, const cm_plugin_quote *q, int bil
     long long ms = (long long)q->measured_ms;
     char grace[64];
     grace_text(p, q->billable_ms, grace, sizeof grace);
-    const char *unit = q->credits == 1 ? "credit" : "credits";
+    const char *unit = credits_word(q->credits);
     if (billing == CM_PLUGIN_BY_OUTPUT) {
         append(buf, cap, "%lld %s quoted for %lld.%03lld s of requested output",
                (long long)q->credits, unit, ms / 1000, ms % 1000);
@@ -503,9 +509,10 @@ static int begin_priced(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_
         cm_ledger_balance_free(b);
     }
     cm__ev ev = spec_ev("job_begin", spec, q->credits);
-    cm__log_event(p, CM_PLUGIN_LOG_INFO, &ev, "job %s: %s %lld credits (%lld ms, %s)%s", spec->job,
+    cm__log_event(p, CM_PLUGIN_LOG_INFO, &ev, "job %s: %s %lld %s (%lld ms, %s)%s", spec->job,
                   committed ? "already charged" : "holding", (long long)q->credits,
-                  (long long)q->billable_ms, q->method_name, q->replayed ? " [retry]" : "");
+                  credits_word(q->credits), (long long)q->billable_ms, q->method_name,
+                  q->replayed ? " [retry]" : "");
 done:
     if (code != CM_PLUGIN_OK) {
         cm__ev fev = spec_ev("job_refused", spec, q->credits > 0 ? q->credits : -1);
@@ -551,9 +558,9 @@ static int quote_priced(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_
     grants_from_takes(q, lq->takes, lq->n_takes);
     cm_ledger_quote_free(lq);
     cm__ev ev = spec_ev("quote", spec, q->credits);
-    cm__log_event(p, CM_PLUGIN_LOG_DEBUG, &ev, "quote: %lld credits, %s (%lld available)",
-                  (long long)q->credits, q->affordable ? "affordable" : "not affordable",
-                  (long long)q->available);
+    cm__log_event(p, CM_PLUGIN_LOG_DEBUG, &ev, "quote: %lld %s, %s (%lld available)",
+                  (long long)q->credits, credits_word(q->credits),
+                  q->affordable ? "affordable" : "not affordable", (long long)q->available);
 done:
     if (code != CM_PLUGIN_OK) {
         cm__ev fev = spec_ev("quote", spec, q->credits > 0 ? q->credits : -1);
@@ -700,8 +707,8 @@ static void resolved(cm_plugin *p, const cmp_job *j, const char *job, const cm_p
         ev.event = "commit";
         CM__COUNT(p, (m_->committed++, m_->credits_charged += o->charged,
                       m_->credits_released += o->quoted - o->charged));
-        cm__log_event(p, CM_PLUGIN_LOG_INFO, &ev, "job %s: committed, %lld of %lld credits charged",
-                      job, (long long)o->charged, (long long)o->quoted);
+        cm__log_event(p, CM_PLUGIN_LOG_INFO, &ev, "job %s: committed, %lld of %lld %s charged", job,
+                      (long long)o->charged, (long long)o->quoted, credits_word(o->quoted));
     } else if (o->hold_state == CM_PLUGIN_HOLD_LAPSED) {
         /* logged by job_end's failure; the keepalive counted it already if it saw it */
         if (!j->lapsed)
@@ -710,8 +717,8 @@ static void resolved(cm_plugin *p, const cmp_job *j, const char *job, const cm_p
         ev.event = "release";
         ev.credits = o->quoted;
         CM__COUNT(p, (m_->released++, m_->credits_released += o->quoted));
-        cm__log_event(p, CM_PLUGIN_LOG_INFO, &ev, "job %s: released, %lld credits given back", job,
-                      (long long)o->quoted);
+        cm__log_event(p, CM_PLUGIN_LOG_INFO, &ev, "job %s: released, %lld %s given back", job,
+                      (long long)o->quoted, credits_word(o->quoted));
     }
 }
 
@@ -789,8 +796,8 @@ int cmp_job_end(cm_plugin *p, const char *job, int ok, const char *output_path,
         jobs_who(p, job, ws, user, sizeof ws);
         cm__ev ev = {.event = "commit", .job = job, .ws = ws, .user = user, .credits = o.charged};
         cm__log_event(p, CM_PLUGIN_LOG_INFO, &ev,
-                      "job %s: already charged %lld credits by an earlier run [retry]", job,
-                      (long long)o.charged);
+                      "job %s: already charged %lld %s by an earlier run [retry]", job,
+                      (long long)o.charged, credits_word(o.charged));
     }
 done:
     cm_ledger_job_free(lj);

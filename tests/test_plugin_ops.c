@@ -1022,6 +1022,9 @@ static void test_pipeline_writes_json_log_lines_and_a_metrics_file(void **state)
                                 "\"workspace\":\"ops\",\"user\":\"member\",\"code\":\"ok\""));
     assert_non_null(strstr(log, "\"level\":\"info\",\"event\":\"commit\",\"job\":\"e2e-1\""));
     assert_null(strstr(log, "\"level\":\"debug\""));
+    /* what people read says 1 credit */
+    assert_non_null(strstr(log, "job e2e-1: holding 1 credit (40000 ms"));
+    assert_non_null(strstr(log, "committed, 1 of 1 credit charged"));
     FILE *f = fopen(mfile, "r");
     assert_non_null(f);
     char text[65536];
