@@ -60,6 +60,9 @@ int cm__mkv_tracks(const uint8_t *buf, size_t len, struct cm__mkv_track *tracks,
    blocks, else 1). Returns 0 when size does not hold them. */
 int cm__mkv_block_header(const uint8_t *p, size_t size, uint64_t *track, int16_t *rel, int *frames);
 
+/* The longest element header: a 4-byte ID and an 8-byte size. */
+#define CM__MKV_HEADER_MAX 12
+
 /* One element header at p: its ID (marker kept), its data size and whether the size is
    "unknown" (all ones). Returns the header's length, or 0 when it cannot be read from
    avail bytes. */

@@ -273,8 +273,11 @@ static int walk_cluster(struct walk *w, int64_t off, int64_t end, int64_t declar
         int hl = header_at(w, off, &id, &size, &unknown);
         if (hl < 0)
             return CM_PROBE_E_TIMEOUT;
-        if (hl == 0 && cut)
-            return CM__STEP_DONE; /* the file ends inside a header */
+        /* The file ends inside a header: too few bytes are left for one. More bytes that
+           are no header are damage libavformat resynchronises through, looking for the
+           next Cluster: not followed here (fuzz_probe_diff: walk 4.0 s, oracle 35.2 s). */
+        if (hl == 0 && cut && end - off < CM__MKV_HEADER_MAX)
+            return CM__STEP_DONE;
         if (hl == 0 || unknown)
             UNPROVEN("an element at offset %lld in a Cluster cannot be walked", (long long)off);
         int64_t data = off + hl, child_end;
