@@ -2,7 +2,7 @@
 /*
  * bench_probe_throughput - files per second through the probe library, in-process.
  *
- *   bench_probe_throughput [--min-seconds S] [FILE...]
+ *   bench_probe_throughput [--min-seconds S] [--per-file] [FILE...]
  *
  * Probes a batch of files (default: every media file in samples/) over and over with
  * one shared cm_probe handle, from 1 thread and from 2 threads, and prints the files
@@ -15,7 +15,15 @@
  * (a structure walk of MP4, AVI and Matroska headers, or a demux of every packet) where
  * the baseline trusts the header.
  * Each configuration runs whole passes over the batch for at least S seconds
- * (default 2); the files are read warm from the page cache after the first pass.
+ * (default 2), baseline and probe alternating in 8 rounds (a machine busy with other
+ * work slows both alike); the files are read warm from the page cache after the first
+ * pass. The process CPU time per file (1 thread; libavcodec's decoder threads that
+ * find_stream_info starts included) is printed too: it depends less on other load.
+ *
+ * --per-file: instead, each file on its own, 1 thread, baseline and probe alternated
+ * one call each (so a busy machine slows both alike) for at least S/10 seconds per
+ * file: microseconds per call of each, their ratio (probe time / baseline time, below
+ * 1.0 the probe is faster), the probe's method, and the batch's sums.
  */
 #include "cm_probe.h"
 
@@ -38,6 +46,8 @@
 
 enum mode { MODE_BASELINE, MODE_PROBE };
 
+#define ROUNDS 8 /* baseline and probe alternate this many times per configuration */
+
 struct run {
     enum mode mode;
     const cm_probe *probe;
@@ -48,11 +58,22 @@ struct run {
     atomic_int_fast64_t failed;
 };
 
-static double now_s(void)
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double now_s(void)
+{
+    return clock_s(CLOCK_MONOTONIC);
+}
+
+/* CPU time of the whole process (every thread: libavcodec's decoder threads too). */
+static double cpu_s(void)
+{
+    return clock_s(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 /* What ffprobe does for -show_entries format=duration, minus printing. */
@@ -89,9 +110,10 @@ static void *worker(void *arg)
     return NULL;
 }
 
-/* Runs passes x nfiles probes on nthreads threads; returns files per second. */
+/* Runs passes x nfiles probes on nthreads threads; returns files per second (and adds
+   the wall and process CPU seconds it took to wall and cpu, when given). */
 static double measure(enum mode mode, const cm_probe *p, char **files, int nfiles, int passes,
-                      int nthreads, int64_t *failed)
+                      int nthreads, int64_t *failed, double *wall, double *cpu)
 {
     struct run run = {.mode = mode,
                       .probe = p,
@@ -101,12 +123,16 @@ static double measure(enum mode mode, const cm_probe *p, char **files, int nfile
     atomic_init(&run.next, 0);
     atomic_init(&run.failed, 0);
     pthread_t th[2];
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     for (int i = 0; i < nthreads; i++)
         pthread_create(&th[i], NULL, worker, &run);
     for (int i = 0; i < nthreads; i++)
         pthread_join(th[i], NULL);
     double dt = now_s() - t0;
+    if (wall)
+        *wall += dt;
+    if (cpu)
+        *cpu += cpu_s() - c0;
     *failed = atomic_load(&run.failed);
     return (double)run.total / dt;
 }
@@ -151,16 +177,65 @@ static int list_samples(const char *dir, char ***out)
     return n;
 }
 
+/* Per file, baseline and probe alternated; prints wall and CPU us per call of each. */
+static void per_file(const cm_probe *p, char **files, int nfiles, double min_s)
+{
+    printf("bench_probe_throughput --per-file: %d files, baseline and probe alternated, "
+           ">= %.2f s per file, 1 thread; wall and process CPU time per call\n",
+           nfiles, min_s);
+    printf("  %-24s %10s %10s %7s %10s %10s %7s  %s\n", "file", "base_wall", "probe_wall", "p/b",
+           "base_cpu", "probe_cpu", "p/b", "method");
+    double sum[4] = {0};
+    for (int i = 0; i < nfiles; i++) {
+        double t[4] = {0}; /* base wall, probe wall, base cpu, probe cpu */
+        int n = 0;
+        (void)baseline_one(files[i]), (void)probe_one(p, files[i]); /* warm */
+        while (t[0] + t[1] < min_s || n < 3) {
+            double w0 = now_s(), c0 = cpu_s();
+            (void)baseline_one(files[i]);
+            double w1 = now_s(), c1 = cpu_s();
+            (void)probe_one(p, files[i]);
+            double w2 = now_s(), c2 = cpu_s();
+            t[0] += w1 - w0, t[1] += w2 - w1, t[2] += c1 - c0, t[3] += c2 - c1;
+            n++;
+        }
+        cm_probe_report *r = NULL;
+        cm_probe_file(p, files[i], &r);
+        const char *slash = strrchr(files[i], '/');
+        printf("  %-24s %10.1f %10.1f %6.2fx %10.1f %10.1f %6.2fx  %s\n",
+               slash ? slash + 1 : files[i], t[0] / n * 1e6, t[1] / n * 1e6, t[1] / t[0],
+               t[2] / n * 1e6, t[3] / n * 1e6, t[3] / t[2],
+               cm_probe_report_error(r) ? cm_probe_err_name(cm_probe_report_error(r))
+                                        : cm_probe_method_name(cm_probe_report_method(r)));
+        cm_probe_report_free(r);
+        for (int k = 0; k < 4; k++)
+            sum[k] += t[k] / n;
+    }
+    printf("  %-24s %10.1f %10.1f %6.2fx %10.1f %10.1f %6.2fx  (us for one call of each file)\n",
+           "sum", sum[0] * 1e6, sum[1] * 1e6, sum[1] / sum[0], sum[2] * 1e6, sum[3] * 1e6,
+           sum[3] / sum[2]);
+    printf("  files/s, probe / baseline: %.2fx by wall time, %.2fx by CPU time\n", sum[0] / sum[1],
+           sum[2] / sum[3]);
+}
+
 int main(int argc, char **argv)
 {
     double min_s = 2.0;
-    int first = 1;
-    if (argc > 2 && strcmp(argv[1], "--min-seconds") == 0) {
-        min_s = atof(argv[2]);
-        first = 3;
-        if (min_s <= 0) {
-            fprintf(stderr, "usage: bench_probe_throughput [--min-seconds S] [FILE...]\n");
-            return 2;
+    int first = 1, by_file = 0;
+    for (;;) {
+        if (argc > first + 1 && strcmp(argv[first], "--min-seconds") == 0) {
+            min_s = atof(argv[first + 1]);
+            first += 2;
+            if (min_s <= 0) {
+                fprintf(stderr, "usage: bench_probe_throughput [--min-seconds S] [--per-file] "
+                                "[FILE...]\n");
+                return 2;
+            }
+        } else if (argc > first && strcmp(argv[first], "--per-file") == 0) {
+            by_file = 1;
+            first++;
+        } else {
+            break;
         }
     }
     char **files;
@@ -180,11 +255,15 @@ int main(int argc, char **argv)
     if (cm_probe_new(&p, NULL) != CM_PROBE_OK)
         return 1;
 
+    if (by_file) {
+        per_file(p, files, nfiles, min_s / 10);
+        goto out;
+    }
     /* One warm-up pass of each (fills the page cache), timed to size the runs. */
     int64_t failed_probe = 0, failed_base = 0;
     double t0 = now_s();
-    measure(MODE_PROBE, p, files, nfiles, 1, 1, &failed_probe);
-    measure(MODE_BASELINE, p, files, nfiles, 1, 1, &failed_base);
+    measure(MODE_PROBE, p, files, nfiles, 1, 1, &failed_probe, NULL, NULL);
+    measure(MODE_BASELINE, p, files, nfiles, 1, 1, &failed_base, NULL, NULL);
     double pass_s = (now_s() - t0) / 2;
     int passes = (int)(min_s / (pass_s > 1e-6 ? pass_s : 1e-6)) + 1;
 
@@ -202,11 +281,21 @@ int main(int argc, char **argv)
                " failed in libavformat (still timed)\n",
                failed_probe, failed_base);
 
-    double fps[2][2];
+    /* Baseline and probe alternate in rounds of a few passes, so that a machine busy
+       with something else slows both alike. */
+    double fps[2][2], cpu_us[2] = {0};
     int64_t f;
+    int rounds = passes < ROUNDS ? passes : ROUNDS, per_round = (passes + rounds - 1) / rounds;
     for (int t = 1; t <= 2; t++) {
-        fps[MODE_BASELINE][t - 1] = measure(MODE_BASELINE, p, files, nfiles, passes, t, &f);
-        fps[MODE_PROBE][t - 1] = measure(MODE_PROBE, p, files, nfiles, passes, t, &f);
+        double wall[2] = {0}, cpu[2] = {0};
+        for (int k = 0; k < rounds; k++)
+            for (int mode = MODE_BASELINE; mode <= MODE_PROBE; mode++)
+                measure(mode, p, files, nfiles, per_round, t, &f, &wall[mode], &cpu[mode]);
+        for (int mode = MODE_BASELINE; mode <= MODE_PROBE; mode++) {
+            fps[mode][t - 1] = (double)rounds * per_round * nfiles / wall[mode];
+            if (t == 1)
+                cpu_us[mode] = cpu[mode] / ((double)rounds * per_round * nfiles) * 1e6;
+        }
     }
     printf("  %-46s %14s %14s\n", "", "1 thread", "2 threads");
     printf("  %-46s %10.1f f/s %10.1f f/s\n", "baseline: avformat_open_input+find_stream_info",
@@ -217,7 +306,11 @@ int main(int argc, char **argv)
            fps[MODE_PROBE][0] / fps[MODE_BASELINE][0], fps[MODE_PROBE][1] / fps[MODE_BASELINE][1]);
     printf("  %-46s %14s %13.2fx\n", "probe scaling 2 threads / 1", "",
            fps[MODE_PROBE][1] / fps[MODE_PROBE][0]);
+    printf("  %-46s %10.1f us  (baseline %.1f us, ratio %.2fx)\n",
+           "CPU time per file, 1 thread (all threads')", cpu_us[MODE_PROBE], cpu_us[MODE_BASELINE],
+           cpu_us[MODE_BASELINE] / cpu_us[MODE_PROBE]);
 
+out:
     cm_probe_free(p);
     if (first >= argc) {
         for (int i = 0; i < nfiles; i++)
