@@ -19,6 +19,7 @@
 #include "probe_internal.h"
 
 #include <libavformat/avformat.h>
+#include <libavutil/mathematics.h>
 
 /* How a container is measured. */
 enum cm__plan {
@@ -98,6 +99,24 @@ struct cm__measure {
     int pes;     /* MPEG-TS/PS read without parsers: packets are whole PES, and one
                     without a timestamp continues a stamped one instead of being a frame */
 };
+
+/* av_rescale_q(a, bq, cq) exactly (rounded to nearest, halves away from zero), without
+   the bit-by-bit 128-bit division libavutil falls into once a exceeds INT_MAX (any
+   90 kHz timestamp past 6.6 hours, any microsecond count past 36 minutes): one 64-bit
+   division where |a| * b + c / 2 fits in 63 bits, libavutil's own otherwise. The
+   timeline rescales several times per packet; that was most of its cost. */
+static inline int64_t cm__rescale_q(int64_t a, AVRational bq, AVRational cq)
+{
+    int64_t b = bq.num * (int64_t)cq.den, c = cq.num * (int64_t)bq.den;
+    if (c > 0 && b > 0 && a > -INT64_MAX) {
+        int64_t mag = a < 0 ? -a : a, half = c / 2;
+        if (mag <= (INT64_MAX - half) / b) {
+            int64_t q = (mag * b + half) / c;
+            return a < 0 ? -q : q;
+        }
+    }
+    return av_rescale_q(a, bq, cq);
+}
 
 /* --- timeline (probe_timeline.c) --- */
 /* Whether stream st is billed now (audio or video, not cover art). */
