@@ -14,11 +14,12 @@
  * The probe does more than the baseline: it establishes the duration from the content
  * (a structure walk of MP4, AVI and Matroska headers, or a demux of every packet) where
  * the baseline trusts the header.
- * Each configuration runs whole passes over the batch for at least S seconds
- * (default 2), baseline and probe alternating in 8 rounds (a machine busy with other
- * work slows both alike); the files are read warm from the page cache after the first
- * pass. The process CPU time per file (1 thread; libavcodec's decoder threads that
- * find_stream_info starts included) is printed too: it depends less on other load.
+ * Each configuration runs whole passes over the batch (about S seconds of each, default
+ * 2), baseline and probe called in turn on each file, each call timed (a machine busy
+ * with other work slows both alike); files/s is calls over the time spent in them per
+ * thread. The files are read warm from the page cache after the first pass. The
+ * process CPU time per call (1 thread; the decoder threads find_stream_info starts
+ * included) is printed too: it depends less on other load.
  *
  * --per-file: instead, each file on its own, 1 thread, baseline and probe alternated
  * one call each (so a busy machine slows both alike) for at least S/10 seconds per
@@ -44,18 +45,18 @@
 #define CM_SAMPLES_DIR "samples"
 #endif
 
-enum mode { MODE_BASELINE, MODE_PROBE };
-
-#define ROUNDS 8 /* baseline and probe alternate this many times per configuration */
+enum mode { MODE_BASELINE, MODE_PROBE, MODE_BOTH };
 
 struct run {
     enum mode mode;
     const cm_probe *probe;
     char **files;
     int nfiles;
-    int64_t total; /* probes to do in this run */
+    int64_t total; /* files to do in this run (each by both in MODE_BOTH) */
     atomic_int_fast64_t next;
     atomic_int_fast64_t failed;
+    pthread_mutex_t lock;
+    double spent[2], cpu[2]; /* MODE_BOTH: seconds in each mode, summed over threads */
 };
 
 static double clock_s(clockid_t id)
@@ -95,25 +96,48 @@ static int probe_one(const cm_probe *p, const char *path)
     return err == CM_PROBE_OK ? 0 : -1;
 }
 
+static int run_one(struct run *run, enum mode mode, const char *path)
+{
+    return mode == MODE_PROBE ? probe_one(run->probe, path) : baseline_one(path);
+}
+
 static void *worker(void *arg)
 {
     struct run *run = arg;
+    double spent[2] = {0}, cpu[2] = {0};
     for (;;) {
         int64_t i = atomic_fetch_add(&run->next, 1);
         if (i >= run->total)
             break;
         const char *path = run->files[i % run->nfiles];
-        int rc = run->mode == MODE_PROBE ? probe_one(run->probe, path) : baseline_one(path);
-        if (rc != 0)
-            atomic_fetch_add(&run->failed, 1);
+        if (run->mode != MODE_BOTH) {
+            if (run_one(run, run->mode, path) != 0)
+                atomic_fetch_add(&run->failed, 1);
+            continue;
+        }
+        /* Both, call by call, in turns which goes first: whatever else the machine
+           does slows both alike. */
+        for (int k = 0; k < 2; k++) {
+            enum mode mode = (enum mode)((i + k) & 1);
+            double w0 = now_s(), c0 = cpu_s();
+            if (run_one(run, mode, path) != 0 && mode == MODE_PROBE)
+                atomic_fetch_add(&run->failed, 1);
+            spent[mode] += now_s() - w0;
+            cpu[mode] += cpu_s() - c0;
+        }
     }
+    pthread_mutex_lock(&run->lock);
+    for (int m = 0; m < 2; m++)
+        run->spent[m] += spent[m], run->cpu[m] += cpu[m];
+    pthread_mutex_unlock(&run->lock);
     return NULL;
 }
 
-/* Runs passes x nfiles probes on nthreads threads; returns files per second (and adds
-   the wall and process CPU seconds it took to wall and cpu, when given). */
+/* Runs passes x nfiles calls (of each, in MODE_BOTH) on nthreads threads; returns files
+   per second (MODE_BOTH: fps[] of each, and cpu_us[], the process CPU time per call of
+   each, meaningful on 1 thread). */
 static double measure(enum mode mode, const cm_probe *p, char **files, int nfiles, int passes,
-                      int nthreads, int64_t *failed, double *wall, double *cpu)
+                      int nthreads, int64_t *failed, double fps[2], double cpu_us[2])
 {
     struct run run = {.mode = mode,
                       .probe = p,
@@ -122,18 +146,21 @@ static double measure(enum mode mode, const cm_probe *p, char **files, int nfile
                       .total = (int64_t)passes * nfiles};
     atomic_init(&run.next, 0);
     atomic_init(&run.failed, 0);
+    pthread_mutex_init(&run.lock, NULL);
     pthread_t th[2];
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = now_s();
     for (int i = 0; i < nthreads; i++)
         pthread_create(&th[i], NULL, worker, &run);
     for (int i = 0; i < nthreads; i++)
         pthread_join(th[i], NULL);
     double dt = now_s() - t0;
-    if (wall)
-        *wall += dt;
-    if (cpu)
-        *cpu += cpu_s() - c0;
+    pthread_mutex_destroy(&run.lock);
     *failed = atomic_load(&run.failed);
+    if (mode == MODE_BOTH)
+        for (int m = 0; m < 2; m++) {
+            fps[m] = (double)run.total / (run.spent[m] / nthreads);
+            cpu_us[m] = run.cpu[m] / (double)run.total * 1e6;
+        }
     return (double)run.total / dt;
 }
 
@@ -281,21 +308,14 @@ int main(int argc, char **argv)
                " failed in libavformat (still timed)\n",
                failed_probe, failed_base);
 
-    /* Baseline and probe alternate in rounds of a few passes, so that a machine busy
-       with something else slows both alike. */
-    double fps[2][2], cpu_us[2] = {0};
+    /* Baseline and probe alternate call by call (see worker). */
+    double fps[2][2], cpu_us[2][2];
     int64_t f;
-    int rounds = passes < ROUNDS ? passes : ROUNDS, per_round = (passes + rounds - 1) / rounds;
     for (int t = 1; t <= 2; t++) {
-        double wall[2] = {0}, cpu[2] = {0};
-        for (int k = 0; k < rounds; k++)
-            for (int mode = MODE_BASELINE; mode <= MODE_PROBE; mode++)
-                measure(mode, p, files, nfiles, per_round, t, &f, &wall[mode], &cpu[mode]);
-        for (int mode = MODE_BASELINE; mode <= MODE_PROBE; mode++) {
-            fps[mode][t - 1] = (double)rounds * per_round * nfiles / wall[mode];
-            if (t == 1)
-                cpu_us[mode] = cpu[mode] / ((double)rounds * per_round * nfiles) * 1e6;
-        }
+        double both[2];
+        measure(MODE_BOTH, p, files, nfiles, passes, t, &f, both, cpu_us[t - 1]);
+        fps[MODE_BASELINE][t - 1] = both[MODE_BASELINE];
+        fps[MODE_PROBE][t - 1] = both[MODE_PROBE];
     }
     printf("  %-46s %14s %14s\n", "", "1 thread", "2 threads");
     printf("  %-46s %10.1f f/s %10.1f f/s\n", "baseline: avformat_open_input+find_stream_info",
@@ -307,8 +327,8 @@ int main(int argc, char **argv)
     printf("  %-46s %14s %13.2fx\n", "probe scaling 2 threads / 1", "",
            fps[MODE_PROBE][1] / fps[MODE_PROBE][0]);
     printf("  %-46s %10.1f us  (baseline %.1f us, ratio %.2fx)\n",
-           "CPU time per file, 1 thread (all threads')", cpu_us[MODE_PROBE], cpu_us[MODE_BASELINE],
-           cpu_us[MODE_BASELINE] / cpu_us[MODE_PROBE]);
+           "CPU time per file, 1 thread (all threads')", cpu_us[0][MODE_PROBE],
+           cpu_us[0][MODE_BASELINE], cpu_us[0][MODE_BASELINE] / cpu_us[0][MODE_PROBE]);
 
 out:
     cm_probe_free(p);
