@@ -78,6 +78,11 @@ struct cm__track {
     /* A restart made of packets libavformat marks to be discarded (MP4 fragments whose
        tfdt moved back overlap the earlier ones): counted as the new piece they are. */
     int discard_piece;
+    /* Constants of the stream's time base, worked out once (timebase_consts in
+       probe_timeline.c): 2 s and 10 s in it, and the range of timestamps sane_ts
+       accepts. */
+    AVRational tb;
+    int64_t tb_2s, tb_10s, sane_lo, sane_hi;
 };
 
 struct cm__measure {

@@ -125,13 +125,46 @@ static int64_t unwrap(const AVStream *st, struct cm__track *t, int64_t ts)
    years) of 0. Anything else comes from a damaged or doctored header and would only
    overflow the arithmetic below (sums of such values stay far below 2^63 in any time
    base down to a fraction of a nanosecond); the packet then counts as untimed. */
-static int sane_ts(const AVStream *st, int64_t ts)
+static int sane_us(const AVStream *st, int64_t ts)
 {
     const int64_t limit = (int64_t)1 << 50;
     if (ts == AV_NOPTS_VALUE || ts <= -(INT64_MAX / 4) || ts >= INT64_MAX / 4)
         return 0;
     int64_t us = cm__rescale_q(ts, st->time_base, AV_TIME_BASE_Q);
     return us > -limit && us < limit;
+}
+
+/* The constants of st's time base in t, worked out again when it changed: the
+   timestamps sane_us accepts form one range (rescaling never decreases), found by
+   bisection, so that a packet's checks are two comparisons. */
+static void timebase_consts(const AVStream *st, struct cm__track *t)
+{
+    if (t->tb.num == st->time_base.num && t->tb.den == st->time_base.den && t->tb.den)
+        return;
+    t->tb = st->time_base;
+    t->tb_2s = cm__rescale_q(2, (AVRational){1, 1}, st->time_base);
+    t->tb_10s = cm__rescale_q(10, (AVRational){1, 1}, st->time_base);
+    if (!sane_us(st, 0)) {
+        t->sane_lo = 1, t->sane_hi = 0; /* nothing is */
+        return;
+    }
+    int64_t ok = 0, bad = INT64_MAX / 4; /* the highest sane: in [ok, bad) */
+    while (bad - ok > 1) {
+        int64_t mid = ok + (bad - ok) / 2;
+        *(sane_us(st, mid) ? &ok : &bad) = mid;
+    }
+    t->sane_hi = ok;
+    ok = 0, bad = -(INT64_MAX / 4); /* the lowest sane: in (bad, ok] */
+    while (ok - bad > 1) {
+        int64_t mid = ok - (ok - bad) / 2;
+        *(sane_us(st, mid) ? &ok : &bad) = mid;
+    }
+    t->sane_lo = ok;
+}
+
+static int sane_ts(const struct cm__track *t, int64_t ts)
+{
+    return ts >= t->sane_lo && ts <= t->sane_hi;
 }
 
 /* Closes the current piece of t. */
@@ -174,9 +207,10 @@ void cm__note_ts(struct cm__measure *m, int idx, int64_t ts, int64_t dts, int64_
     const AVStream *st = m->fc->streams[idx];
     if (!t->countable)
         return;
-    if (!sane_ts(st, ts))
+    timebase_consts(st, t);
+    if (!sane_ts(t, ts))
         ts = AV_NOPTS_VALUE;
-    if (!sane_ts(st, dts))
+    if (!sane_ts(t, dts))
         dts = AV_NOPTS_VALUE;
     ts = unwrap(st, t, ts);
     /* Decode times only ever grow within a piece (reordering moves presentation times,
@@ -196,10 +230,10 @@ void cm__note_ts(struct cm__measure *m, int idx, int64_t ts, int64_t dts, int64_
             t->untimed += frames;
             int64_t after = frame_length(st, t);
             int64_t n = t->untimed + t->last_frames;
-            if (after <= 0 || !sane_ts(st, after) || n > (INT64_MAX / 4) / after)
+            if (after <= 0 || !sane_ts(t, after) || n > (INT64_MAX / 4) / after)
                 return; /* no sane frame length: the frame adds nothing */
             int64_t end = t->last_pts + n * after;
-            if (!sane_ts(st, end))
+            if (!sane_ts(t, end))
                 return;
             if (end > t->end)
                 t->end = end;
@@ -216,13 +250,13 @@ void cm__note_ts(struct cm__measure *m, int idx, int64_t ts, int64_t dts, int64_
             t->delta = gap;
     }
     int64_t dur = packet_duration(st, t, duration, size, frames);
-    if (dur < 0 || !sane_ts(st, dur))
+    if (dur < 0 || !sane_ts(t, dur))
         dur = 0;
     /* Frame reordering moves a pts back by at most 16 frames (H.264's deepest); a jump
        back of more than that and 2 s, or ahead by more than 10 s, starts a new piece
        (files glued together, each with its own clock): players play on through both. */
-    int64_t reorder = FFMAX(cm__rescale_q(2, (AVRational){1, 1}, st->time_base), 16 * t->delta);
-    int64_t gap_max = FFMAX(cm__rescale_q(10, (AVRational){1, 1}, st->time_base), 16 * t->delta);
+    int64_t reorder = FFMAX(t->tb_2s, 16 * t->delta);
+    int64_t gap_max = FFMAX(t->tb_10s, 16 * t->delta);
     if (t->run_end != AV_NOPTS_VALUE &&
         (dts_back || ts < t->run_end - reorder || ts > t->run_end + gap_max))
         close_piece(t);
