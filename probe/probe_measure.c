@@ -285,6 +285,11 @@ static int open_demuxer(cm_input *in, cm_probe_report *r, const AVInputFormat *i
     /* Clock wraps are unwrapped in note_packet against the first timestamp, the same
        way in every read, so a clock reset is never mistaken for a wrap. */
     fc->correct_ts_overflow = 0;
+    /* The seek index libavformat builds from every key packet read (Ogg, MP3, PS, raw
+       audio: every packet is one) is never used, and growing it was a sixth of an Ogg
+       scan: kept to a few entries (halved when full). Indexes a demuxer reads from the
+       file (MP4's sample tables, AVI's idx1, Matroska's Cues) are not affected. */
+    fc->max_index_size = 1024;
     AVDictionary *opts = NULL;
     av_dict_set(&opts, "format_whitelist", cm__format_whitelist(), 0);
     av_dict_set(&opts, "protocol_whitelist", "file", 0);
@@ -292,11 +297,6 @@ static int open_demuxer(cm_input *in, cm_probe_report *r, const AVInputFormat *i
        their packets come. */
     av_dict_set(&opts, "probesize", "1000000", 0);
     av_dict_set(&opts, "max_streams", "64", 0);
-    /* The seek index libavformat builds from every key packet read (Ogg, MP3, PS, raw
-       audio: every packet is one) is never used, and growing it was a tenth of an Ogg
-       scan: kept to a few entries (halved when full). Indexes a demuxer reads from the
-       file (MP4's sample tables, AVI's idx1, Matroska's Cues) are not affected. */
-    av_dict_set(&opts, "max_index_size", "1024", 0);
     int err = avformat_open_input(&fc, r->file, ifmt, &opts);
     av_dict_free(&opts);
     if (err < 0) { /* fc was freed by libavformat; our AVIOContext was not */
