@@ -7,14 +7,15 @@
  *
  *   structure walk  MP4/MOV/3GP (every top-level box; the sample tables or every
  *                   fragment's moof/traf/trun read from the file, the mdat payload
- *                   accounted for), AVI (the movi chunk headers, against idx1) and
- *                   Matroska/WebM (every Cluster header and Block header).
+ *                   accounted for), AVI (the movi chunk headers, against idx1),
+ *                   Matroska/WebM (every Cluster header and Block header) and FLV
+ *                   (every tag header, the tags filling the file exactly).
  *                   Reads headers, not payload. Trusted only when the walk proves its
  *                   answer: every byte attributed, time never running backwards or
- *                   jumping (probe_walk.h, probe_mkv_walk.c).
+ *                   jumping (probe_walk.h, probe_mkv_walk.c, probe_flv_walk.c).
  *   packet scan     the oracle (probe_oracle.c): every packet demuxed, never decoded.
- *                   MPEG-TS, MPEG-PS, FLV, Ogg and every other container, and every
- *                   file a walk could not prove.
+ *                   MPEG-TS, MPEG-PS, Ogg and every other container, and every file a
+ *                   walk could not prove.
  *
  * Both feed the same timeline (probe_timeline.c): per stream, pieces summed where a
  * clock restarts or jumps; the file plays for its longest billed stream. Cover art,
@@ -194,16 +195,19 @@ static int measure_content(const cm_probe *p, struct cm__measure *m, AVPacket *p
         err = walk_index(m, &step, why, sizeof(why));
         if (err == 0 && step == CM__STEP_UNPROVEN)
             cm__timeline_reset(m);
-    } else if (!p->opt.full_scan && m->fmt->plan == CM__PLAN_CLUSTERS) {
-        /* The first packets give each stream's start, then the Cluster walk. Should it
-           fail, the oracle reads on from where the demuxer stands. */
+    } else if (!p->opt.full_scan &&
+               (m->fmt->plan == CM__PLAN_CLUSTERS || m->fmt->plan == CM__PLAN_TAGS)) {
+        /* The first packets make the streams and give each its start, then the
+           Cluster or tag walk. Should it fail, the oracle reads on from where the
+           demuxer stands. */
         err = cm__read_start(m, pkt, &step);
         if (err == 0 && step == CM__STEP_END) {
             *method = CM_PROBE_METHOD_PACKET_SCAN; /* the whole file was read */
             return 0;
         }
         if (err == 0)
-            err = cm__mkv_walk(m, &step, why, sizeof(why));
+            err = m->fmt->plan == CM__PLAN_TAGS ? cm__flv_walk(m, &step, why, sizeof(why))
+                                                : cm__mkv_walk(m, &step, why, sizeof(why));
     }
     if (err < 0)
         return err;

@@ -9,6 +9,7 @@
  * probe_oracle.c    the oracle: every packet demuxed (never decoded), in order.
  * probe_mkv_walk.c  Matroska: every Cluster header of the Segment and every Block
  *                   header walked, each block noted in the timeline.
+ * probe_flv_walk.c  FLV: every tag header walked, each packet noted in the timeline.
  * probe_measure.c   orchestration: open, pick the path, fall back to the oracle,
  *                   fill the report.
  * probe_mp4.c, probe_avi.c (probe_walk.h): the MP4 and AVI structure walks.
@@ -25,6 +26,7 @@
 enum cm__plan {
     CM__PLAN_INDEX,    /* a structure walk with byte accounting (MP4/MOV, AVI), else the oracle */
     CM__PLAN_CLUSTERS, /* Matroska/WebM: the Cluster walk, else the oracle */
+    CM__PLAN_TAGS,     /* FLV: the tag walk, else the oracle */
     CM__PLAN_SCAN,     /* the oracle: no structure that can be trusted without reading it all */
     CM__PLAN_STILL,    /* a still picture: refused as no_audio_or_video */
     CM__PLAN_SUBTITLE, /* subtitles only: refused as no_audio_or_video */
@@ -176,5 +178,13 @@ int cm__guard(cm_input *in, const char *format, char *why, size_t whylen);
    answer. Returns 0 or a negative
    code (CM_PROBE_E_TIMEOUT, CM_PROBE_E_NOMEM). */
 int cm__mkv_walk(struct cm__measure *m, enum cm__step *step, char *why, size_t whylen);
+
+/* --- FLV (probe_flv_walk.c) --- */
+/* Walks every tag of the file and notes every packet the demuxer would return into the
+   timeline, which it refills from the start (after cm__read_start made the streams);
+   when unproven, the timeline is left as it was. *step: CM__STEP_DONE when proven,
+   CM__STEP_UNPROVEN (why filled) when the oracle must answer. Returns 0 or a negative
+   code (CM_PROBE_E_TIMEOUT, CM_PROBE_E_NOMEM). */
+int cm__flv_walk(struct cm__measure *m, enum cm__step *step, char *why, size_t whylen);
 
 #endif
