@@ -97,6 +97,7 @@ struct cm__measure {
     int truncated;
     int read_error; /* the last av_read_frame error other than EOF */
     int64_t packets;
+    int64_t last_end; /* where the bytes of the last packet read end (FLV joins) */
     /* Epochs: a stream that first shows up more than 10 s away from where the others
        are (a piece joined on with other codecs makes new streams, on its own clock)
        starts a new epoch; closed epochs add up in ep_extra (all in microseconds). */

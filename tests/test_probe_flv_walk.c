@@ -161,6 +161,20 @@ static void test_flv_the_walk_cannot_prove_is_measured_by_the_oracle(void **stat
     assert_true(ms >= 80000 && ms <= 100000);
 }
 
+/* Found by fuzz_probe_diff (tests/fuzz/crashers/probe_diff-flv-joined-after-first-packets.flv):
+   a 1.1 s FLV (26 packets) with a second one joined on. The demuxer ends at the second
+   file header while the first packets are read for the streams; the walk's path took
+   that end for the end of the file and billed 1.149 s, where the oracle reads on into
+   the second file (2.298 s). */
+static void test_flv_joined_right_after_the_first_packets_is_read_on_by_the_oracle(void **state)
+{
+    (void)state;
+    int64_t ms = expect_same_as_oracle(
+        sample("../tests/fuzz/crashers/probe_diff-flv-joined-after-first-packets.flv"),
+        CM_PROBE_METHOD_PACKET_SCAN);
+    assert_int_equal(ms, 2298);
+}
+
 int main(void)
 {
     cm_probe_silence_libav_logs();
@@ -168,6 +182,7 @@ int main(void)
         cmocka_unit_test(test_flv_tag_walk_bills_what_the_oracle_bills),
         cmocka_unit_test(test_flv_clock_restart_is_summed_by_the_walk_as_by_the_oracle),
         cmocka_unit_test(test_flv_the_walk_cannot_prove_is_measured_by_the_oracle),
+        cmocka_unit_test(test_flv_joined_right_after_the_first_packets_is_read_on_by_the_oracle),
     };
     return cmocka_run_group_tests(tests, make_fixtures, remove_fixtures);
 }
