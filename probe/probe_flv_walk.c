@@ -62,13 +62,18 @@ struct flv_walk {
    the file), or -1 when the deadline passed. */
 static int64_t peek(struct flv_walk *w, int64_t off, int64_t n, const uint8_t **p)
 {
-    if (off < w->buf_off || off + n > w->buf_off + w->buf_len) {
+    int64_t buf_end = w->buf_off + w->buf_len; /* at the end of the file: all there is */
+    if (off < w->buf_off || (off + n > buf_end && buf_end < w->in->size)) {
         int64_t got = cm__input_pread(w->in, w->buf, BUF_BYTES, off);
         if (got < 0)
             return -1;
         w->buf_off = off, w->buf_len = got;
     }
     int64_t have = w->buf_off + w->buf_len - off;
+    if (have <= 0) { /* past the end of the file */
+        *p = w->buf;
+        return 0;
+    }
     *p = w->buf + (off - w->buf_off);
     return have < n ? have : n;
 }
@@ -83,14 +88,12 @@ static int only_stream(const AVFormatContext *fc, enum AVMediaType t)
     return found;
 }
 
-/* One audio or video tag of size data bytes at off (its header), timestamp dts (ms):
-   noted as the demuxer's packet, or nothing where the demuxer returns none. */
-static int walk_av(struct flv_walk *w, int type, int64_t off, int64_t size, int64_t dts)
+/* One audio or video tag of size data bytes at off (its header), timestamp dts (ms),
+   whose first got bytes of data (up to 5) are at p: noted as the demuxer's packet, or
+   nothing where the demuxer returns none. */
+static int walk_av(struct flv_walk *w, int type, int64_t off, int64_t size, int64_t dts,
+                   const uint8_t *p, int64_t got)
 {
-    const uint8_t *p;
-    int64_t got = peek(w, off + 11, 5, &p);
-    if (got < 0)
-        return CM_PROBE_E_TIMEOUT;
     if (got < 1 || size < 1)
         UNPROVEN("an FLV tag at offset %lld is cut off", (long long)off);
     int flags = p[0];
@@ -112,11 +115,7 @@ static int walk_av(struct flv_walk *w, int type, int64_t off, int64_t size, int6
             left--;
             if (p[1] == 0)
                 return CM__STEP_DONE; /* the AAC configuration: no packet */
-            const uint8_t *d;
-            int64_t have = peek(w, off + 13, 2, &d);
-            if (have < 0)
-                return CM_PROBE_E_TIMEOUT;
-            if (left >= 2 && have == 2 && d[0] == 0xFF && (d[1] & 0xF6) == 0xF0)
+            if (left >= 2 && got >= 4 && p[2] == 0xFF && (p[3] & 0xF6) == 0xF0)
                 UNPROVEN("an AAC frame in the FLV tag at offset %lld looks like ADTS",
                          (long long)off);
         }
@@ -171,7 +170,8 @@ static int walk(struct flv_walk *w)
             UNPROVEN("more than %lld FLV tags", (long long)limit);
         if ((tags & 1023) == 0 && cm__input_expired(w->in))
             return CM_PROBE_E_TIMEOUT;
-        got = peek(w, off, 11, &p);
+        /* the header and the first bytes of the data (a script tag's name) */
+        got = peek(w, off, 11 + 13, &p);
         if (got < 0)
             return CM_PROBE_E_TIMEOUT;
         if (got < 11)
@@ -179,15 +179,9 @@ static int walk(struct flv_walk *w)
         int type = p[0];
         int64_t size = cm__rb24(p + 1);
         int64_t dts = (int64_t)cm__rb24(p + 4) | (int64_t)p[7] << 24;
+        int64_t data = FFMIN(got - 11, size);
         if (cm__rb24(p + 8) != 0)
             UNPROVEN("the FLV tag at offset %lld has a stream id", (long long)off);
-        int64_t end = off + 11 + size;
-        const uint8_t *q;
-        int64_t have = peek(w, end, 4, &q);
-        if (have < 0)
-            return CM_PROBE_E_TIMEOUT;
-        if (have < 4 || cm__rb32(q) != size + 11)
-            UNPROVEN("the FLV tag at offset %lld is not followed by its size", (long long)off);
         int res = CM__STEP_DONE;
         if (size == 0) {
             /* no packet */
@@ -195,19 +189,24 @@ static int walk(struct flv_walk *w)
             /* onMetaData at time 0, first: the demuxer reads it and returns no packet */
             static const uint8_t META[13] = {2,   0,   10,  'o', 'n', 'M', 'e',
                                              't', 'a', 'D', 'a', 't', 'a'};
-            have = peek(w, off + 11, 13, &q);
-            if (have < 0)
-                return CM_PROBE_E_TIMEOUT;
-            if (tags != 1 || dts != 0 || size <= 13 + 1 + 4 || have < 13 || memcmp(q, META, 13))
+            if (tags != 1 || dts != 0 || size <= 13 + 1 + 4 || data < 13 ||
+                memcmp(p + 11, META, 13))
                 UNPROVEN("an FLV script tag at offset %lld other than onMetaData first",
                          (long long)off);
         } else if (type == FLV_TAG_AUDIO || type == FLV_TAG_VIDEO) {
-            res = walk_av(w, type, off, size, dts);
+            res = walk_av(w, type, off, size, dts, p + 11, FFMIN(data, 5));
         } else {
             UNPROVEN("an FLV tag of type %d at offset %lld", type, (long long)off);
         }
         if (res != CM__STEP_DONE)
             return res;
+        int64_t end = off + 11 + size;
+        const uint8_t *q;
+        int64_t have = peek(w, end, 4 + 11 + 13, &q); /* its size, and the next tag */
+        if (have < 0)
+            return CM_PROBE_E_TIMEOUT;
+        if (have < 4 || cm__rb32(q) != size + 11)
+            UNPROVEN("the FLV tag at offset %lld is not followed by its size", (long long)off);
         off = end + 4;
     }
     if (off != w->in->size)
