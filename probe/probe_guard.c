@@ -17,11 +17,16 @@
  *                   file with a sidx and a trun claiming 16 million samples, 170 MB and
  *                   1.4 s; at 80 million, 730 MB and 4 s.
  *
- * The guard reads the same headers first, the way the demuxer walks them, and refuses
+ * The guard reads the same headers first, the way the demuxer walks them (an AVI strf
+ * as the demuxer reads it: a video one is a 40-byte bitmap header whatever its chunk
+ * declares), and refuses
  * what no file can be: an INFO list running past the end of the file, a trun listing
  * more samples than its bytes hold, or truns whose samples of default size (no
  * per-sample fields) add up to more bytes than the file has. Such a file is damaged
- * (CM_PROBE_E_DAMAGED). Its cost: one read per RIFF chunk before the media, one per
+ * (CM_PROBE_E_DAMAGED). Since a chunk read otherwise than it declares puts the demuxer
+ * off the chunk boundaries the walk assumes, an AVI's header bytes up to its movi list
+ * (at most 1 MB) are also looked at one by one for an INFO list running past the end.
+ * Its cost: one read per RIFF chunk before the media, one per
  * top-level MP4 box and each moof read whole (a few KB), the bytes the structure walk
  * reads again afterwards from the page cache.
  */
@@ -34,6 +39,7 @@
 
 #define RIFF_STEPS_MAX 100000     /* header chunks looked at before the media */
 #define HDR_CHUNK_MAX 1000000     /* libavformat's AVI headers end at a larger chunk */
+#define RIFF_SCAN_MAX (1 << 20)   /* AVI header bytes looked at for a metadata list */
 #define GUARD_MOOF_MAX (16 << 20) /* a moof is a few KB */
 #define GUARD_BOXES_MAX (4 << 20) /* top-level boxes (2 per fragment) */
 
@@ -50,6 +56,91 @@ static uint32_t riff_u32(const uint8_t *p, int big_endian)
     return big_endian ? cm__rb32(p) : cm__rl32(p);
 }
 
+/* Where libavformat's AVI header reader is after a strf chunk whose payload starts at
+   pay and declares size bytes (clipped to the strl list's end), for a stream of type
+   strh_type (the last strh). A video strf is a BITMAPINFOHEADER: 40 bytes are read
+   whatever the chunk declares, the rest only as extradata of a plausible size; an audio
+   strf (WAVEFORMAT) is read by ff_get_wav_header, 14 or 16 bytes when shorter than a
+   WAVEFORMATEX. Returns -1 where the reader gives up (the demuxer fails to open). */
+static int64_t avi_strf_end(cm_input *in, int64_t pay, int64_t size, uint32_t strh_type)
+{
+    if (strh_type == CM__FOURCC('v', 'i', 'd', 's')) {
+        uint8_t b[20];
+        if (cm__input_pread(in, b, 20, pay) < 20)
+            return -1;
+        uint32_t tag = cm__rl32(b + 16), esize = cm__rl32(b);
+        if (tag == CM__FOURCC('B', 'S', 'X', 'D') || tag == CM__FOURCC('A', 'S', 'X', 'D'))
+            return pay + 40; /* DXSB/DXSA (read little-endian): subtitles, no extradata */
+        if (size > 40 && size < (1 << 30) && size < in->size)
+            return pay + size + (esize == size - 1 && (esize & 1) ? 0 : (size & 1));
+        return pay + 40;
+    }
+    if (strh_type == CM__FOURCC('a', 'u', 'd', 's')) {
+        if (size < 14)
+            return -1;
+        return pay + (size == 14 ? 14 : size < 18 ? 16 : size) + (size & 1);
+    }
+    return pay + size;
+}
+
+/* A RIFF list at off whose type is INFO and whose declared size runs past the end of
+   the file. */
+static int info_past_end(const uint8_t *h, int64_t off, int64_t file_size, int be)
+{
+    return cm__rb32(h) == CM__FOURCC('L', 'I', 'S', 'T') &&
+           cm__rb32(h + 8) == CM__FOURCC('I', 'N', 'F', 'O') &&
+           off + 8 + (int64_t)riff_u32(h + 4, be) > file_size;
+}
+
+static int info_damaged(int64_t off, int64_t size, char *why, size_t whylen)
+{
+    snprintf(why, whylen,
+             "its metadata list (LIST INFO) at offset %lld claims %lld bytes, more than the "
+             "file has",
+             (long long)off, (long long)size);
+    return CM_PROBE_E_DAMAGED;
+}
+
+/* Every byte of the AVI header region [12, end): a metadata list anywhere in it that
+   claims more than the file has is refused, wherever the header reader's walk lands
+   (a chunk read differently from what it declares puts the reader off the chunk
+   boundaries the guard's walk assumes). The region ends at the first movi list, at
+   least at where the walk stopped, and at most RIFF_SCAN_MAX bytes in. */
+static int guard_avi_bytes(cm_input *in, int64_t walked, int be, char *why, size_t whylen)
+{
+    enum { BLOCK = 64 << 10 };
+    uint8_t *b = malloc(BLOCK);
+    if (!b)
+        return CM_PROBE_E_NOMEM;
+    int res = 0, done = 0;
+    int64_t end = in->size < RIFF_SCAN_MAX ? in->size : RIFF_SCAN_MAX;
+    /* blocks overlap by a list header's 12 bytes less one */
+    for (int64_t base = 0; res == 0 && !done && base + 12 <= end; base += BLOCK - 11) {
+        int64_t want = end - base < BLOCK ? end - base : BLOCK;
+        int64_t got = cm__input_pread(in, b, want, base);
+        if (got < 0) {
+            res = CM_PROBE_E_TIMEOUT;
+            break;
+        }
+        for (int64_t i = base < 12 ? 12 - base : 0; i + 12 <= got; i++) {
+            if (b[i] != 'L' || memcmp(b + i, "LIST", 4) != 0)
+                continue;
+            if (info_past_end(b + i, base + i, in->size, be)) {
+                res = info_damaged(base + i, riff_u32(b + i + 4, be), why, whylen);
+                break;
+            }
+            if (base + i >= walked && memcmp(b + i + 8, "movi", 4) == 0) {
+                done = 1;
+                break;
+            }
+        }
+        if (got < want)
+            break;
+    }
+    free(b);
+    return res;
+}
+
 /* The chunks of a RIFF file as libavformat's AVI or WAV header reader walks them. */
 static int guard_riff(cm_input *in, int avi, char *why, size_t whylen)
 {
@@ -60,7 +151,9 @@ static int guard_riff(cm_input *in, int avi, char *why, size_t whylen)
     if (got < 12)
         return 0;
     int be = cm__rb32(h) == CM__FOURCC('R', 'I', 'F', 'X');
-    int64_t off = 12;
+    int64_t off = 12, list_end = 0;
+    uint32_t strh_type = 0;
+    int streams = 0, strf_read = 0;
     for (int step = 0; step < RIFF_STEPS_MAX && off + 8 <= in->size; step++) {
         got = cm__input_pread(in, h, 12, off);
         if (got < 0)
@@ -74,24 +167,47 @@ static int guard_riff(cm_input *in, int avi, char *why, size_t whylen)
             if (avi && type == CM__FOURCC('m', 'o', 'v', 'i'))
                 break; /* the media: the header reader stops */
             if (type == CM__FOURCC('I', 'N', 'F', 'O')) {
-                if (off + 8 + size > in->size) {
-                    snprintf(why, whylen,
-                             "its metadata list (LIST INFO) at offset %lld claims %lld bytes, "
-                             "more than the file has",
-                             (long long)off, (long long)size);
-                    return CM_PROBE_E_DAMAGED;
-                }
+                if (info_past_end(h, off, in->size, be))
+                    return info_damaged(off, size, why, whylen);
                 off += 8 + size;
+            } else if (avi) {
+                list_end = off + 8 + size;
+                off += 12; /* read on inside every list */
             } else {
-                off += avi ? 12 : 8 + size; /* AVI: read on inside every list */
+                off += 8 + size;
             }
             continue;
         }
-        if (avi && size > HDR_CHUNK_MAX && id != CM__FOURCC('i', 'd', 'x', '1'))
+        if (!avi) {
+            off += 8 + size + (size & 1);
+            continue;
+        }
+        int64_t pay = off + 8;
+        if (id == CM__FOURCC('s', 't', 'r', 'h') && got >= 12) {
+            uint32_t type = cm__rb32(h + 8);
+            if (type != CM__FOURCC('p', 'a', 'd', 's'))
+                streams++, strh_type = type, strf_read = 0;
+            off = pay + size; /* read and skipped to its declared end, unpadded */
+        } else if (id == CM__FOURCC('s', 't', 'r', 'f')) {
+            if (size && streams && !strf_read) {
+                if (pay < list_end && size > list_end - pay)
+                    size = list_end - pay;
+                off = avi_strf_end(in, pay, size, strh_type);
+                strf_read = 1;
+                if (off < 0)
+                    break; /* libavformat refuses the header */
+            } else {
+                off = pay + size;
+            }
+        } else if (id == CM__FOURCC('a', 'v', 'i', 'h') || id == CM__FOURCC('i', 'n', 'd', 'x')) {
+            off = pay + size;
+        } else if (size > HDR_CHUNK_MAX && id != CM__FOURCC('i', 'd', 'x', '1')) {
             break; /* the AVI header reader takes the rest for media */
-        off += 8 + size + (size & 1);
+        } else {
+            off = pay + size + (size & 1);
+        }
     }
-    return 0;
+    return avi ? guard_avi_bytes(in, off, be, why, whylen) : 0;
 }
 
 static void add_bytes(uint64_t *total, uint64_t count, uint64_t size)

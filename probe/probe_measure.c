@@ -7,14 +7,15 @@
  *
  *   structure walk  MP4/MOV/3GP (every top-level box; the sample tables or every
  *                   fragment's moof/traf/trun read from the file, the mdat payload
- *                   accounted for), AVI (the movi chunk headers, against idx1) and
- *                   Matroska/WebM (every Cluster header and Block header).
+ *                   accounted for), AVI (the movi chunk headers, against idx1),
+ *                   Matroska/WebM (every Cluster header and Block header) and FLV
+ *                   (every tag header, the tags filling the file exactly).
  *                   Reads headers, not payload. Trusted only when the walk proves its
  *                   answer: every byte attributed, time never running backwards or
- *                   jumping (probe_walk.h, probe_mkv_walk.c).
+ *                   jumping (probe_walk.h, probe_mkv_walk.c, probe_flv_walk.c).
  *   packet scan     the oracle (probe_oracle.c): every packet demuxed, never decoded.
- *                   MPEG-TS, MPEG-PS, FLV, Ogg and every other container, and every
- *                   file a walk could not prove.
+ *                   MPEG-TS, MPEG-PS, Ogg and every other container, and every file a
+ *                   walk could not prove.
  *
  * Both feed the same timeline (probe_timeline.c): per stream, pieces summed where a
  * clock restarts or jumps; the file plays for its longest billed stream. Cover art,
@@ -194,16 +195,21 @@ static int measure_content(const cm_probe *p, struct cm__measure *m, AVPacket *p
         err = walk_index(m, &step, why, sizeof(why));
         if (err == 0 && step == CM__STEP_UNPROVEN)
             cm__timeline_reset(m);
-    } else if (!p->opt.full_scan && m->fmt->plan == CM__PLAN_CLUSTERS) {
-        /* The first packets give each stream's start, then the Cluster walk. Should it
-           fail, the oracle reads on from where the demuxer stands. */
+    } else if (!p->opt.full_scan &&
+               (m->fmt->plan == CM__PLAN_CLUSTERS || m->fmt->plan == CM__PLAN_TAGS)) {
+        /* The first packets make the streams and give each its start, then the
+           Cluster or tag walk. Should it fail, the oracle reads on from where the
+           demuxer stands. */
         err = cm__read_start(m, pkt, &step);
-        if (err == 0 && step == CM__STEP_END) {
+        if (err == 0 && step == CM__STEP_END && m->fmt->plan == CM__PLAN_CLUSTERS) {
             *method = CM_PROBE_METHOD_PACKET_SCAN; /* the whole file was read */
             return 0;
         }
-        if (err == 0)
-            err = cm__mkv_walk(m, &step, why, sizeof(why));
+        /* FLV: the demuxer also ends at a second file joined on, where the oracle reads
+           on (fuzz_probe_diff: a 1.1 s file joined to another billed 1.1 s, not 2.3 s) */
+        if (err == 0 && step != CM__STEP_END)
+            err = m->fmt->plan == CM__PLAN_TAGS ? cm__flv_walk(m, &step, why, sizeof(why))
+                                                : cm__mkv_walk(m, &step, why, sizeof(why));
     }
     if (err < 0)
         return err;
@@ -285,6 +291,11 @@ static int open_demuxer(cm_input *in, cm_probe_report *r, const AVInputFormat *i
     /* Clock wraps are unwrapped in note_packet against the first timestamp, the same
        way in every read, so a clock reset is never mistaken for a wrap. */
     fc->correct_ts_overflow = 0;
+    /* The seek index libavformat builds from every key packet read (Ogg, MP3, PS, raw
+       audio: every packet is one) is never used, and growing it was a sixth of an Ogg
+       scan: kept to a few entries (halved when full). Indexes a demuxer reads from the
+       file (MP4's sample tables, AVI's idx1, Matroska's Cues) are not affected. */
+    fc->max_index_size = 1024;
     AVDictionary *opts = NULL;
     av_dict_set(&opts, "format_whitelist", cm__format_whitelist(), 0);
     av_dict_set(&opts, "protocol_whitelist", "file", 0);

@@ -9,6 +9,7 @@
  * probe_oracle.c    the oracle: every packet demuxed (never decoded), in order.
  * probe_mkv_walk.c  Matroska: every Cluster header of the Segment and every Block
  *                   header walked, each block noted in the timeline.
+ * probe_flv_walk.c  FLV: every tag header walked, each packet noted in the timeline.
  * probe_measure.c   orchestration: open, pick the path, fall back to the oracle,
  *                   fill the report.
  * probe_mp4.c, probe_avi.c (probe_walk.h): the MP4 and AVI structure walks.
@@ -19,11 +20,13 @@
 #include "probe_internal.h"
 
 #include <libavformat/avformat.h>
+#include <libavutil/mathematics.h>
 
 /* How a container is measured. */
 enum cm__plan {
     CM__PLAN_INDEX,    /* a structure walk with byte accounting (MP4/MOV, AVI), else the oracle */
     CM__PLAN_CLUSTERS, /* Matroska/WebM: the Cluster walk, else the oracle */
+    CM__PLAN_TAGS,     /* FLV: the tag walk, else the oracle */
     CM__PLAN_SCAN,     /* the oracle: no structure that can be trusted without reading it all */
     CM__PLAN_STILL,    /* a still picture: refused as no_audio_or_video */
     CM__PLAN_SUBTITLE, /* subtitles only: refused as no_audio_or_video */
@@ -77,6 +80,11 @@ struct cm__track {
     /* A restart made of packets libavformat marks to be discarded (MP4 fragments whose
        tfdt moved back overlap the earlier ones): counted as the new piece they are. */
     int discard_piece;
+    /* Constants of the stream's time base, worked out once (timebase_consts in
+       probe_timeline.c): 2 s and 10 s in it, and the range of timestamps sane_ts
+       accepts. */
+    AVRational tb;
+    int64_t tb_2s, tb_10s, sane_lo, sane_hi;
 };
 
 struct cm__measure {
@@ -89,6 +97,7 @@ struct cm__measure {
     int truncated;
     int read_error; /* the last av_read_frame error other than EOF */
     int64_t packets;
+    int64_t last_end; /* where the bytes of the last packet read end (FLV joins) */
     /* Epochs: a stream that first shows up more than 10 s away from where the others
        are (a piece joined on with other codecs makes new streams, on its own clock)
        starts a new epoch; closed epochs add up in ep_extra (all in microseconds). */
@@ -98,6 +107,24 @@ struct cm__measure {
     int pes;     /* MPEG-TS/PS read without parsers: packets are whole PES, and one
                     without a timestamp continues a stamped one instead of being a frame */
 };
+
+/* av_rescale_q(a, bq, cq) exactly (rounded to nearest, halves away from zero), without
+   the bit-by-bit 128-bit division libavutil falls into once a exceeds INT_MAX (any
+   90 kHz timestamp past 6.6 hours, any microsecond count past 36 minutes): one 64-bit
+   division where |a| * b + c / 2 fits in 63 bits, libavutil's own otherwise. The
+   timeline rescales several times per packet; that was most of its cost. */
+static inline int64_t cm__rescale_q(int64_t a, AVRational bq, AVRational cq)
+{
+    int64_t b = bq.num * (int64_t)cq.den, c = cq.num * (int64_t)bq.den;
+    if (c > 0 && b > 0 && a > -INT64_MAX) {
+        int64_t mag = a < 0 ? -a : a, half = c / 2;
+        if (mag <= (INT64_MAX - half) / b) {
+            int64_t q = (mag * b + half) / c;
+            return a < 0 ? -q : q;
+        }
+    }
+    return av_rescale_q(a, bq, cq);
+}
 
 /* --- timeline (probe_timeline.c) --- */
 /* Whether stream st is billed now (audio or video, not cover art). */
@@ -152,5 +179,13 @@ int cm__guard(cm_input *in, const char *format, char *why, size_t whylen);
    answer. Returns 0 or a negative
    code (CM_PROBE_E_TIMEOUT, CM_PROBE_E_NOMEM). */
 int cm__mkv_walk(struct cm__measure *m, enum cm__step *step, char *why, size_t whylen);
+
+/* --- FLV (probe_flv_walk.c) --- */
+/* Walks every tag of the file and notes every packet the demuxer would return into the
+   timeline, which it refills from the start (after cm__read_start made the streams);
+   when unproven, the timeline is left as it was. *step: CM__STEP_DONE when proven,
+   CM__STEP_UNPROVEN (why filled) when the oracle must answer. Returns 0 or a negative
+   code (CM_PROBE_E_TIMEOUT, CM_PROBE_E_NOMEM). */
+int cm__flv_walk(struct cm__measure *m, enum cm__step *step, char *why, size_t whylen);
 
 #endif

@@ -217,8 +217,8 @@ static int note_block(struct walk *w, int64_t off, int64_t size, int64_t cluster
     int64_t ts = rel >= 0 || cluster_ts >= -(int64_t)rel ? cluster_ts + rel : AV_NOPTS_VALUE;
     if (duration <= 0 && w->tracks[i].default_ns > 0 &&
         w->tracks[i].default_ns < (uint64_t)INT64_MAX / 256) {
-        int64_t one = av_rescale_q((int64_t)w->tracks[i].default_ns, (AVRational){1, 1000000000},
-                                   st->time_base);
+        int64_t one = cm__rescale_q((int64_t)w->tracks[i].default_ns, (AVRational){1, 1000000000},
+                                    st->time_base);
         duration = one > 0 && one < INT64_MAX / 256 ? one * frames : 0;
     }
     /* libavformat stamps a VfW-compatible track's blocks as decode times */
@@ -324,7 +324,7 @@ static int walk(struct walk *w)
     const uint8_t *head;
     /* Every Matroska stream has the Segment's TimestampScale as its time base. */
     AVRational tb = m->fc->streams[0]->time_base;
-    int64_t gap_max = av_rescale_q(10, (AVRational){1, 1}, tb);
+    int64_t gap_max = cm__rescale_q(10, (AVRational){1, 1}, tb);
 
     /* The EBML header, then the Segment. */
     int64_t pos = 0, seg_end = 0, seg_declared = INT64_MAX;

@@ -61,6 +61,8 @@ int cm__read_one(struct cm__measure *m, AVPacket *pkt, enum cm__step *step)
         return g;
     }
     m->packets++;
+    if (pkt->pos >= 0 && pkt->pos + pkt->size > m->last_end)
+        m->last_end = pkt->pos + pkt->size;
     *step = CM__STEP_DONE;
     return 0;
 }
@@ -118,7 +120,6 @@ static int64_t next_flv_header(struct cm__measure *m, int64_t from)
 int cm__oracle_scan(struct cm__measure *m, AVPacket *pkt)
 {
     const int64_t limit = m->in->opt->max_scan_packets;
-    int64_t last_end = 0; /* where the last packet's bytes end */
     for (int joins = 0;;) {
         if (m->packets > limit)
             return CM_PROBE_E_TOOLONG;
@@ -128,21 +129,20 @@ int cm__oracle_scan(struct cm__measure *m, AVPacket *pkt)
             return err;
         if (step == CM__STEP_END) {
             /* FLV files joined byte-wise: the demuxer stops at the second file header.
-               Every further piece is read from its first tag on. */
+               Every further piece is read from its first tag on (the search starts
+               after the last packet read, also by cm__read_start before the scan). */
             if (strcmp(m->fmt->name, "flv") != 0 || joins >= 1000)
                 return 0;
-            int64_t at = next_flv_header(m, last_end);
+            int64_t at = next_flv_header(m, m->last_end);
             if (at < -1)
                 return (int)at;
             if (at < 0 || av_seek_frame(m->fc, -1, at + 13, AVSEEK_FLAG_BYTE) < 0)
                 return m->in->timed_out ? CM_PROBE_E_TIMEOUT : 0;
             joins++;
             m->read_error = 0;
-            last_end = at + 13;
+            m->last_end = at + 13;
             continue;
         }
-        if (pkt->pos >= 0 && pkt->pos + pkt->size > last_end)
-            last_end = pkt->pos + pkt->size;
         cm__note_packet(m, pkt);
         av_packet_unref(pkt);
     }

@@ -20,7 +20,7 @@ static const struct cm__allowed ALLOWED[] = {
     {"matroska,webm", CM__PLAN_CLUSTERS, 1, 1},
     {"mpegts", CM__PLAN_SCAN, 0, 1},
     {"mpeg", CM__PLAN_SCAN, 0, 1},
-    {"flv", CM__PLAN_SCAN, 1, 1},
+    {"flv", CM__PLAN_TAGS, 1, 1},
     {"ogg", CM__PLAN_SCAN, 0, 0},
     {"asf", CM__PLAN_SCAN, 1, 0},
     {"mxf", CM__PLAN_SCAN, 1, 0},

@@ -83,10 +83,10 @@ static int64_t frame_length(const AVStream *st, const struct cm__track *t)
 {
     const AVCodecParameters *par = st->codecpar;
     if (par->codec_type == AVMEDIA_TYPE_AUDIO && par->sample_rate > 0 && par->frame_size > 0)
-        return av_rescale_q(par->frame_size, (AVRational){1, par->sample_rate}, st->time_base);
+        return cm__rescale_q(par->frame_size, (AVRational){1, par->sample_rate}, st->time_base);
     if (par->codec_type == AVMEDIA_TYPE_VIDEO && st->avg_frame_rate.num > 0 &&
         st->avg_frame_rate.den > 0)
-        return av_rescale_q(1, av_inv_q(st->avg_frame_rate), st->time_base);
+        return cm__rescale_q(1, av_inv_q(st->avg_frame_rate), st->time_base);
     return t->delta > 0 ? t->delta : 0;
 }
 
@@ -103,7 +103,7 @@ static int64_t packet_duration(const AVStream *st, const struct cm__track *t, in
         av_get_exact_bits_per_sample(par->codec_id) > 0) {
         int samples = av_get_audio_frame_duration2((AVCodecParameters *)par, size);
         if (samples > 0)
-            return av_rescale_q(samples, (AVRational){1, par->sample_rate}, st->time_base);
+            return cm__rescale_q(samples, (AVRational){1, par->sample_rate}, st->time_base);
     }
     return frames * frame_length(st, t);
 }
@@ -125,13 +125,46 @@ static int64_t unwrap(const AVStream *st, struct cm__track *t, int64_t ts)
    years) of 0. Anything else comes from a damaged or doctored header and would only
    overflow the arithmetic below (sums of such values stay far below 2^63 in any time
    base down to a fraction of a nanosecond); the packet then counts as untimed. */
-static int sane_ts(const AVStream *st, int64_t ts)
+static int sane_us(const AVStream *st, int64_t ts)
 {
     const int64_t limit = (int64_t)1 << 50;
     if (ts == AV_NOPTS_VALUE || ts <= -(INT64_MAX / 4) || ts >= INT64_MAX / 4)
         return 0;
-    int64_t us = av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q);
+    int64_t us = cm__rescale_q(ts, st->time_base, AV_TIME_BASE_Q);
     return us > -limit && us < limit;
+}
+
+/* The constants of st's time base in t, worked out again when it changed: the
+   timestamps sane_us accepts form one range (rescaling never decreases), found by
+   bisection, so that a packet's checks are two comparisons. */
+static void timebase_consts(const AVStream *st, struct cm__track *t)
+{
+    if (t->tb.num == st->time_base.num && t->tb.den == st->time_base.den && t->tb.den)
+        return;
+    t->tb = st->time_base;
+    t->tb_2s = cm__rescale_q(2, (AVRational){1, 1}, st->time_base);
+    t->tb_10s = cm__rescale_q(10, (AVRational){1, 1}, st->time_base);
+    if (!sane_us(st, 0)) {
+        t->sane_lo = 1, t->sane_hi = 0; /* nothing is */
+        return;
+    }
+    int64_t ok = 0, bad = INT64_MAX / 4; /* the highest sane: in [ok, bad) */
+    while (bad - ok > 1) {
+        int64_t mid = ok + (bad - ok) / 2;
+        *(sane_us(st, mid) ? &ok : &bad) = mid;
+    }
+    t->sane_hi = ok;
+    ok = 0, bad = -(INT64_MAX / 4); /* the lowest sane: in (bad, ok] */
+    while (ok - bad > 1) {
+        int64_t mid = ok - (ok - bad) / 2;
+        *(sane_us(st, mid) ? &ok : &bad) = mid;
+    }
+    t->sane_lo = ok;
+}
+
+static int sane_ts(const struct cm__track *t, int64_t ts)
+{
+    return ts >= t->sane_lo && ts <= t->sane_hi;
 }
 
 /* Closes the current piece of t. */
@@ -149,8 +182,8 @@ static void note_epoch(struct cm__measure *m, const AVStream *st, const struct c
 {
     if (!cm__is_billed(st))
         return;
-    int64_t s = av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q);
-    int64_t e = av_rescale_q(end, st->time_base, AV_TIME_BASE_Q);
+    int64_t s = cm__rescale_q(ts, st->time_base, AV_TIME_BASE_Q);
+    int64_t e = cm__rescale_q(end, st->time_base, AV_TIME_BASE_Q);
     const int64_t away = 10 * (int64_t)AV_TIME_BASE;
     if (m->ep_set && t->packets == 0 && !m->ep_hold &&
         (s < m->ep_hi - away || s > m->ep_hi + away)) {
@@ -174,9 +207,10 @@ void cm__note_ts(struct cm__measure *m, int idx, int64_t ts, int64_t dts, int64_
     const AVStream *st = m->fc->streams[idx];
     if (!t->countable)
         return;
-    if (!sane_ts(st, ts))
+    timebase_consts(st, t);
+    if (!sane_ts(t, ts))
         ts = AV_NOPTS_VALUE;
-    if (!sane_ts(st, dts))
+    if (!sane_ts(t, dts))
         dts = AV_NOPTS_VALUE;
     ts = unwrap(st, t, ts);
     /* Decode times only ever grow within a piece (reordering moves presentation times,
@@ -196,10 +230,10 @@ void cm__note_ts(struct cm__measure *m, int idx, int64_t ts, int64_t dts, int64_
             t->untimed += frames;
             int64_t after = frame_length(st, t);
             int64_t n = t->untimed + t->last_frames;
-            if (after <= 0 || !sane_ts(st, after) || n > (INT64_MAX / 4) / after)
+            if (after <= 0 || !sane_ts(t, after) || n > (INT64_MAX / 4) / after)
                 return; /* no sane frame length: the frame adds nothing */
             int64_t end = t->last_pts + n * after;
-            if (!sane_ts(st, end))
+            if (!sane_ts(t, end))
                 return;
             if (end > t->end)
                 t->end = end;
@@ -216,13 +250,13 @@ void cm__note_ts(struct cm__measure *m, int idx, int64_t ts, int64_t dts, int64_
             t->delta = gap;
     }
     int64_t dur = packet_duration(st, t, duration, size, frames);
-    if (dur < 0 || !sane_ts(st, dur))
+    if (dur < 0 || !sane_ts(t, dur))
         dur = 0;
     /* Frame reordering moves a pts back by at most 16 frames (H.264's deepest); a jump
        back of more than that and 2 s, or ahead by more than 10 s, starts a new piece
        (files glued together, each with its own clock): players play on through both. */
-    int64_t reorder = FFMAX(av_rescale_q(2, (AVRational){1, 1}, st->time_base), 16 * t->delta);
-    int64_t gap_max = FFMAX(av_rescale_q(10, (AVRational){1, 1}, st->time_base), 16 * t->delta);
+    int64_t reorder = FFMAX(t->tb_2s, 16 * t->delta);
+    int64_t gap_max = FFMAX(t->tb_10s, 16 * t->delta);
     if (t->run_end != AV_NOPTS_VALUE &&
         (dts_back || ts < t->run_end - reorder || ts > t->run_end + gap_max))
         close_piece(t);
@@ -306,7 +340,7 @@ static int discard_plays(struct cm__measure *m, int idx, const AVPacket *pkt, in
     if (t->packets == 0 || ts == AV_NOPTS_VALUE || t->run_end == AV_NOPTS_VALUE)
         return 0;
     const AVStream *st = m->fc->streams[idx];
-    int64_t reorder = FFMAX(av_rescale_q(2, (AVRational){1, 1}, st->time_base), 16 * t->delta);
+    int64_t reorder = FFMAX(cm__rescale_q(2, (AVRational){1, 1}, st->time_base), 16 * t->delta);
     if (ts >= t->run_end - reorder)
         return 0;
     t->discard_piece = 1;
@@ -328,9 +362,9 @@ void cm__note_packet(struct cm__measure *m, const AVPacket *pkt)
         if (n > 0 && st->codecpar->codec_id == AV_CODEC_ID_AAC) {
             AVRational q = {1, rate};
             struct cm__track *t = &m->tracks[idx];
-            int64_t at = av_rescale_q(t->samples, q, st->time_base);
+            int64_t at = cm__rescale_q(t->samples, q, st->time_base);
             t->samples += n;
-            int64_t dur = av_rescale_q(t->samples, q, st->time_base) - at;
+            int64_t dur = cm__rescale_q(t->samples, q, st->time_base) - at;
             cm__note_ts(m, idx, at, at, dur > 0 ? dur : 1, 1, pkt->size);
             return;
         }
@@ -350,7 +384,7 @@ void cm__note_packet(struct cm__measure *m, const AVPacket *pkt)
         int rate = 0;
         int64_t n = adts_run_samples(pkt->data, pkt->size, &rate);
         if (n > 0)
-            duration = av_rescale_q(n, (AVRational){1, rate}, m->fc->streams[idx]->time_base);
+            duration = cm__rescale_q(n, (AVRational){1, rate}, m->fc->streams[idx]->time_base);
     }
     if (duration <= 0 && m->pes && idx >= 0 && idx < m->ntracks &&
         m->fc->streams[idx]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO)
@@ -398,13 +432,13 @@ int64_t cm__span_us(const struct cm__measure *m)
         if (!t->countable || !cm__is_billed(st) || t->start == AV_NOPTS_VALUE ||
             t->end == AV_NOPTS_VALUE)
             continue;
-        int64_t s = av_rescale_q(t->start, st->time_base, AV_TIME_BASE_Q);
-        int64_t e = av_rescale_q(t->end, st->time_base, AV_TIME_BASE_Q);
+        int64_t s = cm__rescale_q(t->start, st->time_base, AV_TIME_BASE_Q);
+        int64_t e = cm__rescale_q(t->end, st->time_base, AV_TIME_BASE_Q);
         lo = FFMIN(lo, s);
         hi = FFMAX(hi, e);
         any_pieces |= t->pieces > 0;
         int64_t sum = t->extra + (t->seg_start != AV_NOPTS_VALUE ? t->seg_end - t->seg_start : 0);
-        pieced = FFMAX(pieced, av_rescale_q(sum, st->time_base, AV_TIME_BASE_Q));
+        pieced = FFMAX(pieced, cm__rescale_q(sum, st->time_base, AV_TIME_BASE_Q));
     }
     if (lo == INT64_MAX || hi < lo)
         return -1;

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # The probe's tests. Each links the static cm_probe library.
 foreach(t test_probe_samples test_probe_errors test_probe_lying test_probe_cli test_probe_api
-          test_probe_walk test_probe_oracle test_probe_guard)
+          test_probe_walk test_probe_oracle test_probe_guard test_probe_flv_walk)
   cm_add_test(${t} SOURCES ${t}.c LIBS cm_probe Threads::Threads)
 endforeach()
 # test_probe_cli runs CM_BIN_PROBE ($<TARGET_FILE:cm-probe>, from cm_add_test).

@@ -146,6 +146,54 @@ static void test_trun_with_a_64_bit_size_is_read_as_the_demuxer_reads_it(void **
                    "more than the file has");
 }
 
+/* The video stream's format chunk (strf) declares 20 bytes, fewer than the 40 of the
+   BITMAPINFOHEADER libavformat reads from it whatever it declares. */
+static void short_strf(uint8_t **buf, size_t *len)
+{
+    (void)len;
+    put_le32(*buf + first_tag(*buf, *len, "strf") + 4, 20);
+}
+
+static void short_strf_info_huge(uint8_t **buf, size_t *len)
+{
+    short_strf(buf, len);
+    info_huge(buf, len);
+}
+
+/* The JUNK chunk before the metadata list claims 2 MB: the guard's walk, like the
+   header reader, stops there. */
+static void big_junk_info_huge(uint8_t **buf, size_t *len)
+{
+    info_huge(buf, len);
+    put_le32(*buf + last_tag(*buf, first_tag(*buf, *len, "INFO"), "JUNK") + 4, 2000000);
+}
+
+/* Found by fuzz_probe_diff (tests/fuzz/crashers/probe_diff-avi-short-strf-info-past-end.avi,
+   386 KB: 7.2 s and 1.7 GB inside avformat_open_input). Its video strf declares 20
+   bytes; the guard's walk stepped 20 bytes on, landed inside the bitmap header, read a
+   chunk "size" of 1.26 GB there and stopped, while libavformat, having read 40 bytes,
+   walked on to a metadata list claiming 4 GB. The guard now steps over a strf as the
+   header reader reads it. The same edit made on a sample, and the finding itself, are
+   refused by the guard (its message), before libavformat opens them. */
+static void test_avi_metadata_list_after_a_short_video_format_chunk_is_damaged(void **state)
+{
+    (void)state;
+    expect_damaged(edited(sample("exact-3m00.avi"), "short-strf-info.avi", short_strf_info_huge),
+                   "metadata list (LIST INFO) at offset 8926 claims 1680000000 bytes");
+    expect_damaged(sample("../tests/fuzz/crashers/probe_diff-avi-short-strf-info-past-end.avi"),
+                   "metadata list (LIST INFO) at offset 8926 claims 4294967295 bytes");
+}
+
+/* Wherever the header reader's walk lands (a chunk read otherwise than it declares puts
+   it off the boundaries the guard assumes), a metadata list claiming more than the file
+   has anywhere before the media is refused: the header bytes are looked at one by one. */
+static void test_avi_metadata_list_past_the_end_anywhere_before_the_media_is_damaged(void **state)
+{
+    (void)state;
+    expect_damaged(edited(sample("exact-3m00.avi"), "big-junk-info.avi", big_junk_info_huge),
+                   "metadata list (LIST INFO) at offset 8926 claims 1680000000 bytes");
+}
+
 /* cm__guard on path as format: its result. */
 static int guard_of(const char *path, const char *format)
 {
@@ -177,6 +225,10 @@ static void test_honest_files_pass_the_guard(void **state)
         assert_int_equal(guard_of(sample(mp4s[i]), mp4), 0);
     assert_int_equal(guard_of(frag, mp4), 0);
     assert_int_equal(guard_of(sample("exact-3m00.avi"), "avi"), 0);
+    /* a short video strf alone is harmless: libavformat reads its 40 bytes and on */
+    const char *short_avi = edited(sample("exact-3m00.avi"), "short-strf.avi", short_strf);
+    assert_int_equal(guard_of(short_avi, "avi"), 0);
+    assert_int_equal(credits_of(short_avi), 3);
     assert_int_equal(guard_of(wav, "wav"), 0);
     assert_int_equal(credits_of(frag), 1);
     assert_int_equal(credits_of(wav), 1);
@@ -190,6 +242,8 @@ int main(void)
         cmocka_unit_test(test_avi_metadata_list_past_the_end_of_the_file_is_damaged),
         cmocka_unit_test(test_wav_metadata_list_past_the_end_of_the_file_is_damaged),
         cmocka_unit_test(test_trun_with_a_64_bit_size_is_read_as_the_demuxer_reads_it),
+        cmocka_unit_test(test_avi_metadata_list_after_a_short_video_format_chunk_is_damaged),
+        cmocka_unit_test(test_avi_metadata_list_past_the_end_anywhere_before_the_media_is_damaged),
         cmocka_unit_test(test_honest_files_pass_the_guard),
     };
     return cmocka_run_group_tests(tests, make_fixtures, remove_fixtures);

@@ -598,6 +598,45 @@ static void test_absurd_timestamps_do_not_overflow(void **s)
     }
 }
 
+/* The timeline's rescaling (cm__rescale_q, a 64-bit division where libavutil would do
+   a 128-bit one) gives exactly what av_rescale_q gives: every time base a container
+   uses against microseconds and back, timestamps around every power of two and its
+   neighbours, both signs, and the values that take libavutil's other branches. */
+static void test_timeline_rescaling_equals_libavutil(void **state)
+{
+    (void)state;
+    const AVRational bases[] = {{1, 90000},   {1, 1000},       {1, 1000000000}, {1, 44100},
+                                {1, 48000},   {1001, 30000},   {1, 25},         {1, 1},
+                                {1, 1 << 30}, {2147483647, 1}, {1, 2147483647}, {0, 1},
+                                {7, 3},       {1, 15360},      {1, 600}};
+    const AVRational us = {1, 1000000};
+    int64_t values[64 * 6 + 8];
+    int n = 0;
+    for (int bit = 0; bit < 63; bit++)
+        for (int64_t d = -1; d <= 1; d++) {
+            int64_t v = (int64_t)((uint64_t)1 << bit) + d;
+            values[n++] = v;
+            values[n++] = -v;
+        }
+    values[n++] = 0;
+    values[n++] = INT64_MAX;
+    values[n++] = -INT64_MAX;
+    values[n++] = AV_NOPTS_VALUE;
+    values[n++] = INT64_MAX / 4;
+    values[n++] = -(INT64_MAX / 4);
+    for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++)
+        for (int k = 0; k < n; k++) {
+            int64_t a = values[k];
+            if (cm__rescale_q(a, bases[i], us) != av_rescale_q(a, bases[i], us) ||
+                cm__rescale_q(a, us, bases[i]) != av_rescale_q(a, us, bases[i]) ||
+                cm__rescale_q(a, bases[i], bases[(i + 1) % 15]) !=
+                    av_rescale_q(a, bases[i], bases[(i + 1) % 15]))
+                fail_msg("%lld in %d/%d: %lld, libavutil %lld", (long long)a, bases[i].num,
+                         bases[i].den, (long long)cm__rescale_q(a, bases[i], us),
+                         (long long)av_rescale_q(a, bases[i], us));
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -620,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_last_mpeg_audio_pes_bills_what_it_holds),
         cmocka_unit_test(test_fragments_with_tfdt_moved_back_bill_every_fragment),
         cmocka_unit_test(test_absurd_timestamps_do_not_overflow),
+        cmocka_unit_test(test_timeline_rescaling_equals_libavutil),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

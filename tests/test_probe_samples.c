@@ -73,7 +73,7 @@ static void test_exact_three_minutes_avi_bills_three(void **s)
 static void test_exact_three_minutes_flv_bills_three(void **s)
 {
     (void)s;
-    EXACT_3M("exact-3m00.flv", CM_PROBE_METHOD_PACKET_SCAN);
+    EXACT_3M("exact-3m00.flv", CM_PROBE_METHOD_STRUCTURE_WALK);
 }
 static void test_exact_three_minutes_asf_wmv_bills_three(void **s)
 {
