@@ -86,6 +86,7 @@ typedef struct cm__pool {
     int size;                 /* handles it may open (ledger_pool_size), 1..64 */
     cm_ledger *h[CM_PLUGIN_MAX_LEDGER_POOL]; /* h[0..opened): open handles */
     unsigned char busy[CM_PLUGIN_MAX_LEDGER_POOL];
+    cm_ledger_stats stats[CM_PLUGIN_MAX_LEDGER_POOL]; /* each handle's, at its last return */
     int opened, opening;      /* open; being opened by a checkout (outside mu) */
     int in_use, high_water;   /* checked out now; the most ever at once */
     uint64_t checkouts, waits, open_failures;
@@ -114,7 +115,8 @@ CMP_HIDDEN cm_ledger *cm__ledger_get(cm_plugin *p);
  * any other: the ledger reconnects at its next call. */
 CMP_HIDDEN void cm__ledger_put(cm_plugin *p, cm_ledger *l, int rc, char *why, size_t cap);
 
-/* A snapshot of the pool's counters, and the cm_ledger_stats summed over its handles. */
+/* A snapshot of the pool's counters, and the cm_ledger_stats summed over its handles
+ * (as each was when last returned: reading them never waits for a running call). */
 typedef struct cm__pool_stats {
     int size, opened, in_use, high_water;
     uint64_t checkouts, waits, open_failures;

@@ -169,10 +169,16 @@ void cm__ledger_put(cm_plugin *p, cm_ledger *l, int rc, char *why, size_t cap)
         else
             why[0] = '\0';
     }
+    /* the handle's counters, read now that no call runs on it: metrics read these copies
+     * and never wait for a ledger call (cm_ledger_stats_read would) */
+    cm_ledger_stats ls = {.struct_size = sizeof ls};
+    int have = cm_ledger_stats_read(l, &ls) == CM_LEDGER_OK;
     cm__pool *pool = &p->pool;
     pthread_mutex_lock(&pool->mu);
     for (int i = 0; i < pool->opened; i++) {
         if (pool->h[i] == l && pool->busy[i]) {
+            if (have)
+                pool->stats[i] = ls;
             pool->busy[i] = 0;
             pool->in_use--;
             break;
@@ -185,7 +191,6 @@ void cm__ledger_put(cm_plugin *p, cm_ledger *l, int rc, char *why, size_t cap)
 void cm__pool_read(cm_plugin *p, cm__pool_stats *out)
 {
     cm__pool *pool = &p->pool;
-    cm_ledger *h[CM_PLUGIN_MAX_LEDGER_POOL];
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&pool->mu);
     out->size = pool->size;
@@ -196,15 +201,10 @@ void cm__pool_read(cm_plugin *p, cm__pool_stats *out)
     out->waits = pool->waits;
     out->open_failures = pool->open_failures;
     out->wait_ns = pool->wait_ns;
-    memcpy(h, pool->h, sizeof h); /* open handles stay open until close */
-    pthread_mutex_unlock(&pool->mu);
-    /* outside mu: cm_ledger_stats_read waits for a call running on its handle */
-    for (int i = 0; i < out->opened; i++) {
-        cm_ledger_stats ls = {.struct_size = sizeof ls};
-        if (cm_ledger_stats_read(h[i], &ls) != CM_LEDGER_OK)
-            continue;
-        out->transactions += ls.transactions;
-        out->retries += ls.retries;
-        out->reconnects += ls.reconnects;
+    for (int i = 0; i < pool->opened; i++) { /* as of each handle's last return */
+        out->transactions += pool->stats[i].transactions;
+        out->retries += pool->stats[i].retries;
+        out->reconnects += pool->stats[i].reconnects;
     }
+    pthread_mutex_unlock(&pool->mu);
 }
