@@ -225,7 +225,9 @@ enum cm_plugin_log_level {
  * lease_lapsed (warn: a running job's hold lapsed); commit, release (info);
  * job_failed (job_end could not finish: warn or error by code); ledger_retry (warn: a
  * keepalive renewal failed and is tried again next tick); ping (debug, or error when
- * the ledger is unreachable); call_failed (another call refused, level by code).
+ * the ledger is unreachable); call_failed (another call refused, level by code);
+ * ledger_pool (ABI 1.3: debug when the pool opened another connection, warn when it
+ * could not, and the call waited for a busy one instead).
  */
 typedef struct cm_plugin_log_record {
     uint32_t struct_size;  /* the plugin's sizeof(cm_plugin_log_record) */
@@ -429,7 +431,10 @@ typedef struct cm_plugin_api {
      * makes a probe with the configured limits, and starts the handle's keepalive
      * thread (unless keepalive_divisor is -1). *out is closed with close(). Not
      * thread-safe with respect to the new handle (nothing else can see it yet).
-     * Returns OK, E_INVALID (no ledger location, an option out of range), E_ABI
+     * ABI 1.3: the first of the handle's ledger connections is opened here, the others
+     * (up to cfg->ledger_pool_size) by the calls that find every open one busy.
+     * Returns OK, E_INVALID (no ledger location, an option out of range, among them a
+     * ledger_pool_size below 0 or above CM_PLUGIN_MAX_LEDGER_POOL), E_ABI
      * (cfg->struct_size below CM_PLUGIN_CONFIG_SIZE_1_0), E_NOMEM, E_NO_LEDGER (no
      * ledger at that location, no SQLite file or no creditmeter schema in the PostgreSQL
      * database, and create is 0; a 1.0/1.1 host's config has no create
@@ -561,7 +566,15 @@ typedef struct cm_plugin_api {
      * call: reserve, renew, renew_many, commit, release, quote, balance, job_info,
      * ping); ledger_errors_total{code} (the ledger's codes); keepalive_ticks_total,
      * keepalive_renewals_total, keepalive_transactions_total, ledger_retries_total
-     * (keepalive renewals retried after a ledger failure).
+     * (keepalive renewals retried after a ledger failure); ledger_transactions_total,
+     * ledger_transaction_retries_total, ledger_reconnects_total (the ledger's own
+     * counters, summed over the pool's connections as of each one's last call). ABI 1.3,
+     * the ledger pool: ledger_pool_size, ledger_pool_open, ledger_pool_in_use,
+     * ledger_pool_in_use_max (gauges: connections allowed, opened, checked out now, the
+     * most checked out at once), ledger_pool_checkouts_total, ledger_pool_waits_total
+     * (calls that found every connection busy and waited),
+     * ledger_pool_wait_seconds_total, ledger_pool_open_failures_total. Reading the
+     * metrics never waits for a running ledger call.
      */
     int64_t (*metrics)(cm_plugin *p, char *buf, size_t cap);
 

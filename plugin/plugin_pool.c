@@ -19,6 +19,9 @@
  * ledger call, an open, or anything that takes another lock. Nothing of a handle is
  * reset when it comes back after a failed call: the ledger itself reconnects to the
  * server at the next call made on it (storage_pg.c), whichever thread makes it.
+ *
+ * Metrics: the pool's gauges and counters, and each handle's cm_ledger_stats as read
+ * when it last came back (reading them from a handle in use would wait for its call).
  */
 #include "plugin_internal.h"
 
