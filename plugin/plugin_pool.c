@@ -33,16 +33,15 @@
 
 int cm__pool_open(cm__pool *pool, int size, const cm_ledger_config *lc)
 {
-    memset(pool, 0, sizeof *pool);
+    memset(pool, 0, sizeof *pool); /* location NULL: cm__pool_close does nothing */
     pool->size = size;
     pool->lc = *lc;
-    pool->location = strdup(lc->location ? lc->location : "");
-    if (!pool->location)
+    char *location = strdup(lc->location ? lc->location : "");
+    if (!location)
         return CM_LEDGER_E_NOMEM;
-    pool->lc.location = pool->location;
     pthread_condattr_t a;
     if (pthread_condattr_init(&a) != 0) {
-        free(pool->location);
+        free(location);
         return CM_LEDGER_E_NOMEM;
     }
     int rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
@@ -50,22 +49,23 @@ int cm__pool_open(cm__pool *pool, int size, const cm_ledger_config *lc)
         rc = pthread_cond_init(&pool->freed, &a);
     pthread_condattr_destroy(&a);
     if (rc != 0) {
-        free(pool->location);
+        free(location);
         return CM_LEDGER_E_NOMEM;
     }
     if (pthread_mutex_init(&pool->mu, NULL) != 0) {
         pthread_cond_destroy(&pool->freed);
-        free(pool->location);
+        free(location);
         return CM_LEDGER_E_NOMEM;
     }
+    pool->lc.location = location;
     rc = cm_ledger_open(&pool->h[0], &pool->lc);
     if (rc != CM_LEDGER_OK) {
         pthread_mutex_destroy(&pool->mu);
         pthread_cond_destroy(&pool->freed);
-        free(pool->location);
-        pool->location = NULL;
+        free(location);
         return rc;
     }
+    pool->location = location; /* from here on, cm__pool_close closes it all */
     pool->opened = 1;
     pool->lc.create = 0; /* it exists now: the others only open it */
     return CM_LEDGER_OK;
