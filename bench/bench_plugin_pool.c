@@ -232,8 +232,7 @@ static result run(const cm_plugin_api *api, const char *uri, const char *sample,
     for (int i = 0; i < threads; i++)
         if (w[i].failures)
             die("job", w[i].why);
-    result r = {(double)(per * threads) / el,
-                metric(api, p, "cm_plugin_ledger_pool_in_use_max"),
+    result r = {(double)(per * threads) / el, metric(api, p, "cm_plugin_ledger_pool_in_use_max"),
                 metric(api, p, "cm_plugin_ledger_pool_waits_total")};
     api->close(p);
     if (ledger_verify(loc, threads, per) != (int64_t)per * threads)

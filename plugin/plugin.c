@@ -322,10 +322,9 @@ static int plugin_open(const cm_plugin_config *host_cfg, cm_plugin **out, cm_plu
     lc.create = cfg->create;
     if (cfg->ledger_busy_timeout_ms > 0)
         lc.busy_timeout_ms = cfg->ledger_busy_timeout_ms;
-    rc = cm__pool_open(&p->pool,
-                       cfg->ledger_pool_size > 0 ? cfg->ledger_pool_size
-                                                 : CM_PLUGIN_DEFAULT_LEDGER_POOL,
-                       &lc);
+    rc = cm__pool_open(
+        &p->pool, cfg->ledger_pool_size > 0 ? cfg->ledger_pool_size : CM_PLUGIN_DEFAULT_LEDGER_POOL,
+        &lc);
     if (rc != CM_LEDGER_OK) {
         /* a location without a ledger (create=0) is the host's mistake to fix, not a
          * storage failure */

@@ -81,19 +81,19 @@ typedef struct cm__metrics {
 /* ---- the ledger pool (plugin_pool.c) ---- */
 
 typedef struct cm__pool {
-    pthread_mutex_t mu;       /* a leaf: guards everything below but size and lc */
-    pthread_cond_t freed;     /* signalled when a handle is returned or opened */
-    int size;                 /* handles it may open (ledger_pool_size), 1..64 */
+    pthread_mutex_t mu;                      /* a leaf: guards everything below but size and lc */
+    pthread_cond_t freed;                    /* signalled when a handle is returned or opened */
+    int size;                                /* handles it may open (ledger_pool_size), 1..64 */
     cm_ledger *h[CM_PLUGIN_MAX_LEDGER_POOL]; /* h[0..opened): open handles */
     unsigned char busy[CM_PLUGIN_MAX_LEDGER_POOL];
     cm_ledger_stats stats[CM_PLUGIN_MAX_LEDGER_POOL]; /* each handle's, at its last return */
-    int opened, opening;      /* open; being opened by a checkout (outside mu) */
-    int in_use, high_water;   /* checked out now; the most ever at once */
+    int opened, opening;    /* open; being opened by a checkout (outside mu) */
+    int in_use, high_water; /* checked out now; the most ever at once */
     uint64_t checkouts, waits, open_failures;
-    int64_t wait_ns;          /* time spent waiting for a handle, summed */
-    int64_t retry_open_ns;    /* after a failed open: no new one before then (monotonic) */
-    cm_ledger_config lc;      /* how the lazily opened ones are opened (create 0) */
-    char *location;           /* lc.location's copy */
+    int64_t wait_ns;       /* time spent waiting for a handle, summed */
+    int64_t retry_open_ns; /* after a failed open: no new one before then (monotonic) */
+    cm_ledger_config lc;   /* how the lazily opened ones are opened (create 0) */
+    char *location;        /* lc.location's copy */
 } cm__pool;
 
 /* Opens the pool's first handle with lc (create as the host asked); the rest open

@@ -463,8 +463,8 @@ static int begin_priced(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_
     char why[CM__WHY];
     cm_ledger *l = cm__ledger_get(p);
     int64_t t0 = cm__mono_ns(), asked_ms = cmp_now_ms(p);
-    int rc = cm_ledger_reserve_bound(l, spec->workspace, spec->job, q->credits, spec->user,
-                                     lease_s, q->receipt, binding, &j);
+    int rc = cm_ledger_reserve_bound(l, spec->workspace, spec->job, q->credits, spec->user, lease_s,
+                                     q->receipt, binding, &j);
     cm__ledger_timed(p, CM__LC_RESERVE, t0, rc);
     cm__ledger_put(p, l, rc, why, sizeof why);
     if (rc != CM_LEDGER_OK) {
@@ -785,8 +785,7 @@ int cmp_job_end(cm_plugin *p, const char *job, int ok, const char *output_path,
                 goto done;
             }
         }
-        rc = end_call(p, CM__LC_COMMIT, job, credits, note[0] ? note : NULL, &lj, why,
-                      sizeof why);
+        rc = end_call(p, CM__LC_COMMIT, job, credits, note[0] ? note : NULL, &lj, why, sizeof why);
     } else {
         rc = end_call(p, CM__LC_RELEASE, job, 0, NULL, &lj, why, sizeof why);
     }

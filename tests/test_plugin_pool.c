@@ -76,8 +76,8 @@ static long long pg_exec(const char *sql)
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
         fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    long long v = st == PGRES_TUPLES_OK && PQntuples(r) > 0 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
-                                                              : 0;
+    long long v =
+        st == PGRES_TUPLES_OK && PQntuples(r) > 0 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     PQclear(r);
     PQfinish(c);
     return v;
@@ -87,8 +87,8 @@ static long long pg_exec(const char *sql)
 static long long pg_connections(const where *w)
 {
     char sql[256];
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s'", w->app);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s'",
+             w->app);
     return pg_exec(sql);
 }
 #endif
@@ -106,8 +106,7 @@ static void ledger_setup(where *w, const char *name, int64_t credits)
         snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", w->schema,
                  w->schema);
         pg_exec(sql);
-        snprintf(w->other, sizeof w->other, "%s&options=-csearch_path%%3D%s", pg_base(),
-                 w->schema);
+        snprintf(w->other, sizeof w->other, "%s&options=-csearch_path%%3D%s", pg_base(), w->schema);
         snprintf(w->db, sizeof w->db, "%s&application_name=%s", w->other, w->app);
 #else
         fail_msg("built without libpq");
@@ -143,7 +142,7 @@ static void config(cm_plugin_config *cfg, const where *w, int pool)
     cm_plugin_config_init(cfg);
     cfg->ledger = w->db;
     cfg->ledger_pool_size = pool;
-    cfg->keepalive_divisor = -1;          /* only the calls of the test reach the ledger */
+    cfg->keepalive_divisor = -1;         /* only the calls of the test reach the ledger */
     cfg->ledger_busy_timeout_ms = 60000; /* a call held up by the test's lock waits for it */
 }
 
@@ -309,8 +308,8 @@ static void threads_bill_exactly(int pool, const char *name)
     assert_int_equal(sample(m, "cm_plugin_jobs_committed_total"), charged);
     assert_int_equal(sample(m, "cm_plugin_jobs_released_total"), released);
     /* every ledger call took a connection of the pool */
-    static const char *const calls[] = {"reserve", "renew", "renew_many", "commit", "release",
-                                        "quote",   "balance", "job_info", "ping"};
+    static const char *const calls[] = {"reserve", "renew",   "renew_many", "commit", "release",
+                                        "quote",   "balance", "job_info",   "ping"};
     long long timed = 0;
     for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
         char series[96];
@@ -525,8 +524,9 @@ static void test_a_ledger_pool_size_out_of_range_is_refused_with_a_clear_error(v
         assert_null(p);
         assert_int_equal(e.code, CM_PLUGIN_E_INVALID);
         char want[128];
-        snprintf(want, sizeof want, "ledger_pool_size %d is not 0 (the default, 4 connections) "
-                                    "or 1 to 64",
+        snprintf(want, sizeof want,
+                 "ledger_pool_size %d is not 0 (the default, 4 connections) "
+                 "or 1 to 64",
                  bad[i]);
         if (!strstr(e.message, want))
             fail_msg("message '%s' lacks '%s'", e.message, want);
@@ -562,9 +562,9 @@ static void test_a_ledger_pool_size_out_of_range_is_refused_with_a_clear_error(v
                                   (const char *)NULL),
                      2);
     assert_non_null(strstr(out, "--ledger-pool is 0 (the plugin's default) or 1 to 64"));
-    assert_int_equal(cmt_pipeline(out, sizeof out, w.db, "--ledger-pool", "-1", "--ping",
-                                  (const char *)NULL),
-                     2);
+    assert_int_equal(
+        cmt_pipeline(out, sizeof out, w.db, "--ledger-pool", "-1", "--ping", (const char *)NULL),
+        2);
     assert_non_null(strstr(out, "--ledger-pool needs a whole number >= 0"));
     char metrics_file[600];
     cmt_path(metrics_file, sizeof metrics_file, "pool.prom");
