@@ -474,6 +474,67 @@ static void test_with_a_pool_of_k_at_most_k_ledger_calls_run_at_once_and_k_do(vo
     ledger_drop(&w);
 }
 
+/* A connection the pool cannot open when a call needs it is not that call's failure: it
+ * waits for a busy one. The plugin connects as a role allowed one connection (PostgreSQL's
+ * CONNECTION LIMIT), so a second one is refused by the server while the first works.
+ * PostgreSQL only: SQLite opens another connection whenever the file is there. */
+static void test_a_connection_the_pool_cannot_open_makes_the_call_wait_not_fail(void **state)
+{
+    (void)state;
+#ifdef CM_TEST_HAVE_LIBPQ
+    if (!pg_base()) {
+        print_message("[  SKIPPED ] needs a server that refuses a connection (see "
+                      "test_plugin_pool_pg)\n");
+        skip();
+    }
+    char role[64], sql[512];
+    snprintf(role, sizeof role, "cm_pool_one_%ld", (long)getpid());
+    where w;
+    memset(&w, 0, sizeof w);
+    snprintf(w.schema, sizeof w.schema, "pool_%ld_noopen", (long)getpid());
+    snprintf(w.app, sizeof w.app, "cm_pool_%ld_noopen", (long)getpid());
+    snprintf(sql, sizeof sql,
+             "DROP SCHEMA IF EXISTS %s CASCADE; DROP ROLE IF EXISTS %s; CREATE ROLE %s LOGIN "
+             "CONNECTION LIMIT 1; CREATE SCHEMA %s AUTHORIZATION %s",
+             w.schema, role, role, w.schema, role);
+    pg_exec(sql);
+    snprintf(w.other, sizeof w.other, "%s&options=-csearch_path%%3D%s", pg_base(), w.schema);
+    snprintf(w.db, sizeof w.db, "%.380s&application_name=%.40s&user=%.40s", w.other, w.app, role);
+    assert_int_equal(cmt_ledger_setup(w.db, WS, 10), 0);
+    const cm_plugin_api *api = load();
+    cm_plugin_config cfg;
+    config(&cfg, &w, 2);
+    cm_plugin *p = NULL;
+    assert_int_equal(api->open(&cfg, &p, NULL), CM_PLUGIN_OK);
+    blocker bl;
+    block(&bl, &w); /* as postgres: the first call waits inside the ledger */
+    round r;
+    round_start(&r, api, p, "noopen");
+    /* the others found its connection busy, could not open another, and wait for it */
+    wait_for(api, p, "cm_plugin_ledger_pool_waits_total", CALLERS - 1);
+    assert_true(metric(api, p, "cm_plugin_ledger_pool_open_failures_total") >= 1);
+    assert_int_equal(metric(api, p, "cm_plugin_ledger_pool_open"), 1);
+    unblock(&bl);
+    round_join(&r); /* every job billed: none failed for want of a connection */
+    char *m = metrics(api, p);
+    assert_int_equal(sample(m, "cm_plugin_ledger_pool_open"), 1);
+    assert_int_equal(sample(m, "cm_plugin_ledger_pool_in_use_max"), 1);
+    assert_int_equal(sample(m, "cm_plugin_jobs_committed_total") +
+                         sample(m, "cm_plugin_jobs_released_total"),
+                     CALLERS);
+    free(m);
+    api->close(p);
+    assert_int_equal(cmt_ledger_check(w.db), 0);
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; DROP ROLE IF EXISTS %s", w.schema,
+             role);
+    pg_exec(sql);
+#else
+    (void)state;
+    print_message("[  SKIPPED ] built without libpq\n");
+    skip();
+#endif
+}
+
 /* One thread never needs a second connection: the pool opens them only when a call
  * finds every open one busy. */
 static void test_a_host_calling_from_one_thread_keeps_one_connection(void **state)
@@ -646,6 +707,7 @@ int main(void)
         cmocka_unit_test(test_threads_on_one_handle_with_a_pool_of_1_bill_every_job_exactly),
         cmocka_unit_test(test_threads_on_one_handle_with_a_pool_of_4_bill_every_job_exactly),
         cmocka_unit_test(test_with_a_pool_of_k_at_most_k_ledger_calls_run_at_once_and_k_do),
+        cmocka_unit_test(test_a_connection_the_pool_cannot_open_makes_the_call_wait_not_fail),
         cmocka_unit_test(test_a_host_calling_from_one_thread_keeps_one_connection),
         cmocka_unit_test(test_a_ledger_pool_size_out_of_range_is_refused_with_a_clear_error),
         cmocka_unit_test(test_a_pooled_connection_whose_server_went_away_is_used_again),
