@@ -20,3 +20,16 @@ add_executable(bench_fingerprint ${CMAKE_CURRENT_LIST_DIR}/bench_fingerprint.c)
 # (cm_ledger_renew_many) beside one per job (cm_ledger_renew), in the same run.
 add_executable(bench_keepalive ${CMAKE_CURRENT_LIST_DIR}/bench_keepalive.c)
 target_link_libraries(bench_keepalive PRIVATE cm_ledger)
+
+# issue 16: jobs/s through one plugin handle from 1-8 threads on PostgreSQL, a pool of 4
+# ledger connections beside a pool of 1 (the handle's one connection before ABI 1.3).
+if(TARGET creditmeter_plugin AND CM_WITH_POSTGRES AND TARGET PkgConfig::LIBPQ)
+  add_executable(bench_plugin_pool ${CMAKE_CURRENT_LIST_DIR}/bench_plugin_pool.c)
+  target_include_directories(bench_plugin_pool PRIVATE ${PROJECT_SOURCE_DIR}/plugin)
+  target_link_libraries(bench_plugin_pool PRIVATE cm_ledger PkgConfig::LIBPQ Threads::Threads
+    ${CMAKE_DL_LIBS})
+  target_compile_definitions(bench_plugin_pool PRIVATE
+    CM_SAMPLES_DIR="${PROJECT_SOURCE_DIR}/samples"
+    CM_BIN_PLUGIN="$<TARGET_FILE:creditmeter_plugin>")
+  add_dependencies(bench_plugin_pool creditmeter_plugin)
+endif()

@@ -14,6 +14,9 @@
 #   bench_ledger                reserve+commit pairs/s vs plain SQLite (if it builds)
 #   bench_plugin                the plugin hooks' share of real transcode jobs (if it builds)
 #   bench_keepalive             lease renewals/s: one transaction per tick vs one per job
+#   bench/plugin_pool.sh        jobs/s through one plugin handle from 1-8 threads on
+#                               PostgreSQL, pool of 4 ledger connections vs pool of 1
+#                               (if it builds and a PostgreSQL server is installed)
 # The whole output is also saved to build-bench/bench-results.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +39,8 @@ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCM_SANITIZE=OFF -DCM_FUZZ=OF
     ${CM_BENCH_CMAKE_ARGS:-} >/dev/null
 # Build each benchmark on its own: one module that does not build skips its benchmark only.
 built=()
-for t in cm-probe bench_probe_bytes bench_probe_throughput bench_ledger bench_plugin bench_keepalive; do
+for t in cm-probe bench_probe_bytes bench_probe_throughput bench_ledger bench_plugin bench_keepalive \
+    bench_plugin_pool; do
     if cmake --build "$BUILD" -j"$JOBS" --target "$t" >"$BUILD/build-$t.log" 2>&1; then
         built+=("$t")
     else
@@ -81,6 +85,19 @@ if has bench_keepalive; then
     tmp=$(mktemp -d "${TMPDIR:-/tmp}/cm-bench-keepalive.XXXXXX")
     "$BUILD/bench/bench_keepalive" 1000 5 "$tmp" || echo "== bench_keepalive failed (exit $?)"
     rm -rf "$tmp"
+fi
+if has bench_plugin_pool; then
+    echo
+    echo "== plugin ledger pool (PostgreSQL)"
+    set +e
+    sh bench/plugin_pool.sh "$BUILD" 400
+    rc=$?
+    set -e
+    if [[ $rc -eq 77 ]]; then
+        echo "== bench_plugin_pool: no PostgreSQL server installed, skipped"
+    elif [[ $rc -ne 0 ]]; then
+        echo "== bench_plugin_pool failed (exit $rc)"
+    fi
 fi
 echo
 echo "== done; saved to $BUILD/bench-results.txt"

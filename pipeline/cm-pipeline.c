@@ -48,6 +48,7 @@ typedef struct opts {
     int64_t output_extra_ms; /* by output: make the output this much longer (or shorter) */
     int64_t keepalive_divisor;
     int64_t ledger_timeout_ms;
+    int64_t ledger_pool; /* --ledger-pool: the plugin's ledger_pool_size (0: its default) */
     int query_balance, query_job, verbose, json, create, ping;
     int quote_only; /* --quote-only: price the job, hold nothing, run nothing */
     const char *log_format, *log_level, *metrics;
@@ -191,6 +192,8 @@ static const optdef OPTS[] = {
      "move the plugin's clock by whole seconds"},
     {"ledger-timeout-ms", "MS", K_INT, F(ledger_timeout_ms), 0,
      "how long a ledger call (and --ping) may wait for a locked ledger, ms >= 0"},
+    {"ledger-pool", "N", K_INT, F(ledger_pool), 0,
+     "ledger connections the plugin may open, 1 to 64 (0: its default, 4)"},
     {"quote-only", NULL, K_FLAG, F(quote_only), 0, "price the job, hold nothing, run nothing"},
     {"balance", NULL, K_FLAG, F(query_balance), 0, "print the workspace's credits"},
     {"job-state", NULL, K_FLAG, F(query_job), 0, "print the job's hold"},
@@ -709,6 +712,9 @@ static int parse(int argc, char **argv, opts *o)
     }
     if (o->keepalive_divisor == 1 || o->keepalive_divisor > 100)
         return usage_error(o, "--keepalive-divisor is -1, 0 or 2 to 100");
+    if (o->ledger_pool > CM_PLUGIN_MAX_LEDGER_POOL)
+        return usage_error(o, "--ledger-pool is 0 (the plugin's default) or 1 to %d",
+                           CM_PLUGIN_MAX_LEDGER_POOL);
     int nargs = argc - optind;
     if (!o->plugin || !o->ledger)
         return usage_error(o, "--plugin and --ledger are required");
@@ -850,6 +856,7 @@ int main(int argc, char **argv)
     cfg.log_min_level = plugin_level_of[o.min_level];
     cfg.create = o.create;
     cfg.keepalive_divisor = (int)o.keepalive_divisor;
+    cfg.ledger_pool_size = (int)o.ledger_pool;
     cfg.ledger_busy_timeout_ms =
         (int)(o.ledger_timeout_ms > INT32_MAX ? INT32_MAX : o.ledger_timeout_ms);
     if (o.clock_offset_s != 0) {

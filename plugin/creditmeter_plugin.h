@@ -85,7 +85,12 @@
  * at once; the hooks of one job must not overlap (call them in order, from any
  * thread). Each open handle runs one thread of its own (ABI 1.2: the lease keepalive,
  * unless keepalive_divisor is -1), started by open and joined by close; it calls the
- * ledger, the clock and the log callbacks, nothing else. The plugin changes no
+ * ledger, the clock and the log callbacks, nothing else. ABI 1.3: a handle keeps a
+ * small pool of ledger connections (cm_plugin_config.ledger_pool_size, default 4);
+ * each ledger call, the keepalive's included, takes one for its duration, so up to
+ * that many threads reach the ledger at once and the others wait for a free one
+ * (before 1.3 every call of a handle went through one connection, one at a time).
+ * The plugin changes no
  * process-wide state: no log callbacks or levels of
  * libav*, no sqlite3_config, no signal handlers, no environment. Its own code keeps no
  * global variables (every state is in a handle); the probe and ledger linked into it
@@ -114,7 +119,7 @@ extern "C" {
 #endif
 
 #define CM_PLUGIN_ABI_MAJOR 1u
-#define CM_PLUGIN_ABI_MINOR 2u
+#define CM_PLUGIN_ABI_MINOR 3u
 #define CM_PLUGIN_ENTRY_SYMBOL "cm_plugin_entry"
 
 /* Result codes. 0 is success; errors are negative, append-only, never renumbered. */
@@ -220,7 +225,9 @@ enum cm_plugin_log_level {
  * lease_lapsed (warn: a running job's hold lapsed); commit, release (info);
  * job_failed (job_end could not finish: warn or error by code); ledger_retry (warn: a
  * keepalive renewal failed and is tried again next tick); ping (debug, or error when
- * the ledger is unreachable); call_failed (another call refused, level by code).
+ * the ledger is unreachable); call_failed (another call refused, level by code);
+ * ledger_pool (ABI 1.3: debug when the pool opened another connection, warn when it
+ * could not, and the call waited for a busy one instead).
  */
 typedef struct cm_plugin_log_record {
     uint32_t struct_size;  /* the plugin's sizeof(cm_plugin_log_record) */
@@ -274,12 +281,25 @@ typedef struct cm_plugin_config {
                               lease / N; 0: 3 (a third); 2..100; -1: no thread (only the
                               stage hooks renew, as in 1.1) */
     int32_t reserved_1_2;  /* set 0, not read */
+    /* ---- ABI 1.3 (a 1.2 host's struct ends before these: they take the defaults) ---- */
+    int ledger_pool_size; /* ledger connections (handles) this handle may open, for hosts
+                             that call it from several threads: each ledger call takes
+                             one for its duration, and a thread waits while all are busy.
+                             0: CM_PLUGIN_DEFAULT_LEDGER_POOL (4); 1 to
+                             CM_PLUGIN_MAX_LEDGER_POOL (64); 1 serialises every call on
+                             one connection, as before 1.3. The first is opened by open,
+                             the others only when a call finds every open one busy. */
+    int32_t reserved_1_3; /* set 0, not read */
 } cm_plugin_config;
 
 /* The default lease of a hold (ABI 1.2): short, because the keepalive thread renews it
  * while the process lives, so a crashed pipeline's credits go back within two minutes,
  * and a stage of any length keeps its hold. */
 #define CM_PLUGIN_DEFAULT_LEASE_S 120
+
+/* ABI 1.3: the default and the largest ledger_pool_size. */
+#define CM_PLUGIN_DEFAULT_LEDGER_POOL 4
+#define CM_PLUGIN_MAX_LEDGER_POOL 64
 
 /*
  * The frozen sizes. CM_PLUGIN_<STRUCT>_SIZE_1_0 is sizeof the struct as ABI 1.0 had it:
@@ -290,7 +310,8 @@ typedef struct cm_plugin_config {
  * layout at compile time).
  */
 #define CM_PLUGIN_CONFIG_SIZE_1_0 offsetof(cm_plugin_config, log_record)
-#define CM_PLUGIN_CONFIG_SIZE_1_2 sizeof(cm_plugin_config)
+#define CM_PLUGIN_CONFIG_SIZE_1_2 offsetof(cm_plugin_config, ledger_pool_size)
+#define CM_PLUGIN_CONFIG_SIZE_1_3 sizeof(cm_plugin_config)
 
 /* What a job is. Strings are read during job_begin only. */
 typedef struct cm_plugin_job_spec {
@@ -410,7 +431,10 @@ typedef struct cm_plugin_api {
      * makes a probe with the configured limits, and starts the handle's keepalive
      * thread (unless keepalive_divisor is -1). *out is closed with close(). Not
      * thread-safe with respect to the new handle (nothing else can see it yet).
-     * Returns OK, E_INVALID (no ledger location, an option out of range), E_ABI
+     * ABI 1.3: the first of the handle's ledger connections is opened here, the others
+     * (up to cfg->ledger_pool_size) by the calls that find every open one busy.
+     * Returns OK, E_INVALID (no ledger location, an option out of range, among them a
+     * ledger_pool_size below 0 or above CM_PLUGIN_MAX_LEDGER_POOL), E_ABI
      * (cfg->struct_size below CM_PLUGIN_CONFIG_SIZE_1_0), E_NOMEM, E_NO_LEDGER (no
      * ledger at that location, no SQLite file or no creditmeter schema in the PostgreSQL
      * database, and create is 0; a 1.0/1.1 host's config has no create
@@ -542,7 +566,15 @@ typedef struct cm_plugin_api {
      * call: reserve, renew, renew_many, commit, release, quote, balance, job_info,
      * ping); ledger_errors_total{code} (the ledger's codes); keepalive_ticks_total,
      * keepalive_renewals_total, keepalive_transactions_total, ledger_retries_total
-     * (keepalive renewals retried after a ledger failure).
+     * (keepalive renewals retried after a ledger failure); ledger_transactions_total,
+     * ledger_transaction_retries_total, ledger_reconnects_total (the ledger's own
+     * counters, summed over the pool's connections as of each one's last call). ABI 1.3,
+     * the ledger pool: ledger_pool_size, ledger_pool_open, ledger_pool_in_use,
+     * ledger_pool_in_use_max (gauges: connections allowed, opened, checked out now, the
+     * most checked out at once), ledger_pool_checkouts_total, ledger_pool_waits_total
+     * (calls that found every connection busy and waited),
+     * ledger_pool_wait_seconds_total, ledger_pool_open_failures_total. Reading the
+     * metrics never waits for a running ledger call.
      */
     int64_t (*metrics)(cm_plugin *p, char *buf, size_t cap);
 

@@ -252,6 +252,13 @@ static int plugin_open(const cm_plugin_config *host_cfg, cm_plugin **out, cm_plu
                  cfg->log_min_level, cfg->create, cfg->keepalive_divisor);
         goto done;
     }
+    if (cfg->ledger_pool_size < 0 || cfg->ledger_pool_size > CM_PLUGIN_MAX_LEDGER_POOL) {
+        code = CM_PLUGIN_E_INVALID;
+        snprintf(e.message, sizeof e.message,
+                 "config: ledger_pool_size %d is not 0 (the default, %d connections) or 1 to %d",
+                 cfg->ledger_pool_size, CM_PLUGIN_DEFAULT_LEDGER_POOL, CM_PLUGIN_MAX_LEDGER_POOL);
+        goto done;
+    }
     p = calloc(1, sizeof *p);
     if (!p) {
         code = CM_PLUGIN_E_NOMEM;
@@ -315,7 +322,9 @@ static int plugin_open(const cm_plugin_config *host_cfg, cm_plugin **out, cm_plu
     lc.create = cfg->create;
     if (cfg->ledger_busy_timeout_ms > 0)
         lc.busy_timeout_ms = cfg->ledger_busy_timeout_ms;
-    rc = cm_ledger_open(&p->ledger, &lc);
+    rc = cm__pool_open(
+        &p->pool, cfg->ledger_pool_size > 0 ? cfg->ledger_pool_size : CM_PLUGIN_DEFAULT_LEDGER_POOL,
+        &lc);
     if (rc != CM_LEDGER_OK) {
         /* a location without a ledger (create=0) is the host's mistake to fix, not a
          * storage failure */
@@ -342,7 +351,7 @@ static int plugin_open(const cm_plugin_config *host_cfg, cm_plugin **out, cm_plu
 done:
     e.code = code;
     if (code != CM_PLUGIN_OK && p) {
-        cm_ledger_close(p->ledger);
+        cm__pool_close(&p->pool);
         cm_probe_free(p->probe);
         pthread_mutex_destroy(&p->metrics_mu);
         pthread_mutex_destroy(&p->mu);
@@ -355,9 +364,10 @@ done:
             snprintf(keepalive, sizeof keepalive, "renewed every lease / %d", p->keepalive_divisor);
         cm__ev ev = {.event = "open", .credits = -1};
         cm__log_event(p, CM_PLUGIN_LOG_INFO, &ev,
-                      "plugin %s (ABI %u.%u) opened ledger %s; default lease %lld s, %s",
+                      "plugin %s (ABI %u.%u) opened ledger %s; default lease %lld s, %s; up to "
+                      "%d ledger connections",
                       CM_VERSION_STRING, CM_PLUGIN_ABI_MAJOR, CM_PLUGIN_ABI_MINOR, cfg->ledger,
-                      (long long)p->default_lease_s, keepalive);
+                      (long long)p->default_lease_s, keepalive, p->pool.size);
     } else if (host_cfg && cmp_copy_in(&c, sizeof c, host_cfg, CM_PLUGIN_CONFIG_SIZE_1_0) == 0 &&
                (c.log_record || c.log)) {
         /* no handle: a stack one just to deliver the record through the host's callbacks */
@@ -393,7 +403,7 @@ static void plugin_close(cm_plugin *p)
     cm__ev ev = {.event = "close", .credits = -1};
     cm__log_event(p, CM_PLUGIN_LOG_INFO, &ev, "plugin handle closed");
     cmp_jobs_free(p);
-    cm_ledger_close(p->ledger);
+    cm__pool_close(&p->pool);
     cm_probe_free(p->probe);
     pthread_mutex_destroy(&p->metrics_mu);
     pthread_mutex_destroy(&p->mu);
@@ -409,12 +419,15 @@ static int plugin_balance(cm_plugin *p, const char *ws, const char *user, cm_plu
     if (out->struct_size < CM_PLUGIN_BALANCE_SIZE_1_0)
         return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "balance: out struct_size below ABI 1.0");
     cm_ledger_balance_result *b = NULL;
+    char why[CM__WHY];
+    cm_ledger *l = cm__ledger_get(p);
     int64_t t0 = cm__mono_ns();
-    int rc = cm_ledger_balance(p->ledger, ws, user, &b);
+    int rc = cm_ledger_balance(l, ws, user, &b);
     cm__ledger_timed(p, CM__LC_BALANCE, t0, rc);
+    cm__ledger_put(p, l, rc, why, sizeof why);
     if (rc != CM_LEDGER_OK)
         return cmp_fail(p, cmp_from_ledger(rc), CM_PLUGIN_CAUSE_LEDGER, rc, "balance of %s: %s", ws,
-                        cm_ledger_errmsg(p->ledger));
+                        why);
     cm_plugin_balance r = {.struct_size = sizeof r, .available = b->available, .held = b->held};
     cm_ledger_balance_free(b);
     cmp_copy_out(out, &r, sizeof r);
@@ -428,12 +441,14 @@ static int plugin_job_state(cm_plugin *p, const char *job, cm_plugin_job_state *
     if (out->struct_size < CM_PLUGIN_JOB_STATE_SIZE_1_0)
         return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "job_state: out struct_size below ABI 1.0");
     cm_ledger_job *j = NULL;
+    char why[CM__WHY];
+    cm_ledger *l = cm__ledger_get(p);
     int64_t t0 = cm__mono_ns();
-    int rc = cm_ledger_job_info(p->ledger, job, &j);
+    int rc = cm_ledger_job_info(l, job, &j);
     cm__ledger_timed(p, CM__LC_JOB_INFO, t0, rc);
+    cm__ledger_put(p, l, rc, why, sizeof why);
     if (rc != CM_LEDGER_OK)
-        return cmp_fail(p, cmp_from_ledger(rc), CM_PLUGIN_CAUSE_LEDGER, rc, "job %s: %s", job,
-                        cm_ledger_errmsg(p->ledger));
+        return cmp_fail(p, cmp_from_ledger(rc), CM_PLUGIN_CAUSE_LEDGER, rc, "job %s: %s", job, why);
     cm_plugin_job_state s;
     memset(&s, 0, sizeof s);
     s.struct_size = sizeof s;
@@ -799,8 +814,12 @@ _Static_assert(CM_PLUGIN_API_SIZE_1_1 == offsetof(cm_plugin_api, quote) + sizeof
 _Static_assert(CM_PLUGIN_API_SIZE_1_2 == sizeof(cm_plugin_api),
                "cm_plugin_api grew after 1.2: freeze CM_PLUGIN_API_SIZE_1_2 at the first new "
                "function");
-_Static_assert(CM_PLUGIN_CONFIG_SIZE_1_2 == sizeof(cm_plugin_config),
-               "cm_plugin_config grew after 1.2: freeze CM_PLUGIN_CONFIG_SIZE_1_2 at the first "
+_Static_assert(CM_PLUGIN_CONFIG_SIZE_1_2 ==
+                   offsetof(cm_plugin_config, reserved_1_2) + sizeof(int32_t),
+               "CM_PLUGIN_CONFIG_SIZE_1_2 is not the 1.2 config's size (it ended after "
+               "reserved_1_2)");
+_Static_assert(CM_PLUGIN_CONFIG_SIZE_1_3 == sizeof(cm_plugin_config),
+               "cm_plugin_config grew after 1.3: freeze CM_PLUGIN_CONFIG_SIZE_1_3 at the first "
                "new field");
 _Static_assert(offsetof(cm_plugin_config, reserved_1_0) ==
                    offsetof(cm_plugin_config, ledger_busy_timeout_ms) + sizeof(int),

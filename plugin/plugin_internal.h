@@ -2,10 +2,14 @@
 /*
  * plugin_internal.h - the plugin handle and its helpers (internal).
  *
- * A handle joins one probe (immutable, thread-safe) and one ledger handle
- * (thread-safe), plus a table of the jobs begun on it and the details of its last
- * failure, both guarded by the handle's mutex. The mutex is never held across a
- * probe or ledger call, so jobs in different threads measure and bill in parallel.
+ * A handle joins one probe (immutable, thread-safe) and a pool of ledger handles
+ * (ABI 1.3, plugin_pool.c: each thread-safe but serialising its calls on its one
+ * connection, so a handle checks one out per ledger call), plus a table of the jobs
+ * begun on it and the details of its last failure, both guarded by the handle's
+ * mutex. The mutex is never held across a probe or ledger call (nor a checkout, which
+ * may wait), so jobs in different threads measure and bill in parallel.
+ *
+ * Lock order: mu, then metrics_mu or pool.mu; metrics_mu and pool.mu are leaves.
  *
  * ABI 1.2: the keepalive thread (plugin_ops.c) sleeps on ka_cond (under mu) and renews
  * the due leases of the job table in one cm_ledger_renew_many() per tick; the metrics
@@ -74,8 +78,55 @@ typedef struct cm__metrics {
     uint64_t ka_ticks, ka_renewals, ka_transactions, retries;
 } cm__metrics;
 
+/* ---- the ledger pool (plugin_pool.c) ---- */
+
+typedef struct cm__pool {
+    pthread_mutex_t mu;                      /* a leaf: guards everything below but size and lc */
+    pthread_cond_t freed;                    /* signalled when a handle is returned or opened */
+    int size;                                /* handles it may open (ledger_pool_size), 1..64 */
+    cm_ledger *h[CM_PLUGIN_MAX_LEDGER_POOL]; /* h[0..opened): open handles */
+    unsigned char busy[CM_PLUGIN_MAX_LEDGER_POOL];
+    cm_ledger_stats stats[CM_PLUGIN_MAX_LEDGER_POOL]; /* each handle's, at its last return */
+    int opened, opening;    /* open; being opened by a checkout (outside mu) */
+    int in_use, high_water; /* checked out now; the most ever at once */
+    uint64_t checkouts, waits, open_failures;
+    int64_t wait_ns;       /* time spent waiting for a handle, summed */
+    int64_t retry_open_ns; /* after a failed open: no new one before then (monotonic) */
+    cm_ledger_config lc;   /* how the lazily opened ones are opened (create 0) */
+    char *location;        /* lc.location's copy */
+} cm__pool;
+
+/* Opens the pool's first handle with lc (create as the host asked); the rest open
+ * lazily with create 0. Returns the ledger's code (the ledger's message in
+ * cm_ledger_errmsg(NULL) of this thread). */
+CMP_HIDDEN int cm__pool_open(cm__pool *pool, int size, const cm_ledger_config *lc);
+/* Closes every handle (no checkout may be running). */
+CMP_HIDDEN void cm__pool_close(cm__pool *pool);
+
+/* A handle for one ledger call: an idle one, else a new one while fewer than size are
+ * open, else the first one returned (the thread waits on freed). Never NULL. */
+CMP_HIDDEN cm_ledger *cm__ledger_get(cm_plugin *p);
+/* The size of a buffer for a ledger call's failure (it goes into 256-byte messages
+ * after a few words of context). */
+#define CM__WHY 200
+/* Returns l to the pool. When rc is not CM_LEDGER_OK, first copies l's message (the
+ * failure of the call just made on it) into why (cap bytes); else why gets "". why may
+ * be NULL. A handle whose call failed (storage_unavailable included) goes back like
+ * any other: the ledger reconnects at its next call. */
+CMP_HIDDEN void cm__ledger_put(cm_plugin *p, cm_ledger *l, int rc, char *why, size_t cap);
+
+/* A snapshot of the pool's counters, and the cm_ledger_stats summed over its handles
+ * (as each was when last returned: reading them never waits for a running call). */
+typedef struct cm__pool_stats {
+    int size, opened, in_use, high_water;
+    uint64_t checkouts, waits, open_failures;
+    int64_t wait_ns;
+    int64_t transactions, retries, reconnects;
+} cm__pool_stats;
+CMP_HIDDEN void cm__pool_read(cm_plugin *p, cm__pool_stats *out);
+
 struct cm_plugin {
-    cm_ledger *ledger;
+    cm__pool pool; /* ABI 1.3: the ledger handles (was: one cm_ledger) */
     cm_probe *probe;
     int64_t grace_ms;
     int64_t default_lease_s;

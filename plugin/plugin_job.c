@@ -311,16 +311,19 @@ static void describe_quote(const cm_plugin *p, const cm_plugin_quote *q, int bil
 }
 
 /* Fills in why a reserve was refused. Returns the plugin's code. */
-static int refuse_reserve(cm_plugin *p, const cm_plugin_job_spec *s, int rc, cm_plugin_quote *q)
+static int refuse_reserve(cm_plugin *p, const cm_plugin_job_spec *s, int rc, const char *why,
+                          cm_plugin_quote *q)
 {
     int code = cmp_from_ledger(rc);
     q->cause = CM_PLUGIN_CAUSE_LEDGER;
     q->cause_code = rc;
     if (code == CM_PLUGIN_E_INSUFFICIENT) {
         cm_ledger_quote_result *lq = NULL;
+        cm_ledger *l = cm__ledger_get(p);
         int64_t t0 = cm__mono_ns();
-        int qrc = cm_ledger_quote(p->ledger, s->workspace, q->credits, s->user, &lq);
+        int qrc = cm_ledger_quote(l, s->workspace, q->credits, s->user, &lq);
         cm__ledger_timed(p, CM__LC_QUOTE, t0, qrc);
+        cm__ledger_put(p, l, qrc, NULL, 0);
         if (qrc == CM_LEDGER_OK) {
             q->available = lq->available;
             cm_ledger_quote_free(lq);
@@ -333,7 +336,7 @@ static int refuse_reserve(cm_plugin *p, const cm_plugin_job_spec *s, int rc, cm_
                  "forbidden: %s is not a member of workspace %s (or it does not exist)", s->user,
                  s->workspace);
     } else {
-        snprintf(q->message, sizeof q->message, "job %s: %s", s->job, cm_ledger_errmsg(p->ledger));
+        snprintf(q->message, sizeof q->message, "job %s: %s", s->job, why);
     }
     return code;
 }
@@ -457,12 +460,15 @@ static int begin_priced(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_
     /* Why it costs what it costs, kept with the hold for support staff; the input
      * binding makes the job id name this input only. */
     cm_ledger_job *j = NULL;
+    char why[CM__WHY];
+    cm_ledger *l = cm__ledger_get(p);
     int64_t t0 = cm__mono_ns(), asked_ms = cmp_now_ms(p);
-    int rc = cm_ledger_reserve_bound(p->ledger, spec->workspace, spec->job, q->credits, spec->user,
-                                     lease_s, q->receipt, binding, &j);
+    int rc = cm_ledger_reserve_bound(l, spec->workspace, spec->job, q->credits, spec->user, lease_s,
+                                     q->receipt, binding, &j);
     cm__ledger_timed(p, CM__LC_RESERVE, t0, rc);
+    cm__ledger_put(p, l, rc, why, sizeof why);
     if (rc != CM_LEDGER_OK) {
-        code = refuse_reserve(p, spec, rc, q);
+        code = refuse_reserve(p, spec, rc, why, q);
         goto done;
     }
     q->hold_state = cmp_hold_state(j->state);
@@ -501,9 +507,11 @@ static int begin_priced(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_
     if (!q->replayed)
         CM__COUNT(p, (m_->begun++, m_->credits_held += q->credits));
     cm_ledger_balance_result *b = NULL;
+    l = cm__ledger_get(p);
     t0 = cm__mono_ns();
-    rc = cm_ledger_balance(p->ledger, spec->workspace, spec->user, &b);
+    rc = cm_ledger_balance(l, spec->workspace, spec->user, &b);
     cm__ledger_timed(p, CM__LC_BALANCE, t0, rc);
+    cm__ledger_put(p, l, rc, NULL, 0);
     if (rc == CM_LEDGER_OK) {
         q->available = b->available;
         cm_ledger_balance_free(b);
@@ -538,9 +546,12 @@ static int quote_priced(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_
     if (code != CM_PLUGIN_OK)
         goto done;
     cm_ledger_quote_result *lq = NULL;
+    char why[CM__WHY];
+    cm_ledger *l = cm__ledger_get(p);
     int64_t t0 = cm__mono_ns();
-    int rc = cm_ledger_quote(p->ledger, spec->workspace, q->credits, spec->user, &lq);
+    int rc = cm_ledger_quote(l, spec->workspace, q->credits, spec->user, &lq);
     cm__ledger_timed(p, CM__LC_QUOTE, t0, rc);
+    cm__ledger_put(p, l, rc, why, sizeof why);
     if (rc != CM_LEDGER_OK) {
         code = cmp_from_ledger(rc);
         q->cause = CM_PLUGIN_CAUSE_LEDGER;
@@ -550,7 +561,7 @@ static int quote_priced(cm_plugin *p, const cm_plugin_job_spec *spec, cm_plugin_
                      "forbidden: %s is not a member of workspace %s (or it does not exist)",
                      spec->user, spec->workspace);
         else
-            snprintf(q->message, sizeof q->message, "quote: %s", cm_ledger_errmsg(p->ledger));
+            snprintf(q->message, sizeof q->message, "quote: %s", why);
         goto done;
     }
     q->available = lq->available;
@@ -600,12 +611,15 @@ static int renew(cm_plugin *p, const char *job, const char *what)
     if (asked_ms - j.renewed_ms < j.lease_s * 100)
         return CM_PLUGIN_OK;
     cm_ledger_job *lj = NULL;
+    char why[CM__WHY];
+    cm_ledger *l = cm__ledger_get(p);
     int64_t t0 = cm__mono_ns();
-    int rc = cm_ledger_renew(p->ledger, job, j.lease_s, &lj);
+    int rc = cm_ledger_renew(l, job, j.lease_s, &lj);
     cm__ledger_timed(p, CM__LC_RENEW, t0, rc);
+    cm__ledger_put(p, l, rc, why, sizeof why);
     if (rc != CM_LEDGER_OK)
         return cm__fail_ev(p, &ev, cmp_from_ledger(rc), CM_PLUGIN_CAUSE_LEDGER, rc,
-                           "%s: job %s: %s", what, job, cm_ledger_errmsg(p->ledger));
+                           "%s: job %s: %s", what, job, why);
     jobs_renewed(p, job, asked_ms);
     cm__ev rev = {.event = "renew", .job = job, .credits = -1};
     cm__log_event(p, CM_PLUGIN_LOG_DEBUG, &rev, "job %s: lease renewed by %s to %lld", job, what,
@@ -685,15 +699,18 @@ static int measure_output(cm_plugin *p, const char *job, const cmp_job *j, const
     return CM_PLUGIN_OK;
 }
 
-/* A ledger call of job_end, timed. */
+/* A ledger call of job_end, timed, on a pooled handle; its failure's message into why
+ * (may be NULL). */
 static int end_call(cm_plugin *p, int call, const char *job, int64_t credits, const char *note,
-                    cm_ledger_job **lj)
+                    cm_ledger_job **lj, char *why, size_t cap)
 {
+    cm_ledger *l = cm__ledger_get(p);
     int64_t t0 = cm__mono_ns();
-    int rc = call == CM__LC_COMMIT    ? cm_ledger_commit_noted(p->ledger, job, credits, note, lj)
-             : call == CM__LC_RELEASE ? cm_ledger_release(p->ledger, job, lj)
-                                      : cm_ledger_job_info(p->ledger, job, lj);
+    int rc = call == CM__LC_COMMIT    ? cm_ledger_commit_noted(l, job, credits, note, lj)
+             : call == CM__LC_RELEASE ? cm_ledger_release(l, job, lj)
+                                      : cm_ledger_job_info(l, job, lj);
     cm__ledger_timed(p, call, t0, rc);
+    cm__ledger_put(p, l, rc, why, cap);
     return rc;
 }
 
@@ -737,6 +754,7 @@ int cmp_job_end(cm_plugin *p, const char *job, int ok, const char *output_path,
     memset(&j, 0, sizeof j);
     int code = CM_PLUGIN_OK, forget = 1;
     cm_ledger_job *lj = NULL;
+    char why[CM__WHY] = "";
     if (!jobs_get(p, job, &j)) {
         code = CM_PLUGIN_E_NO_JOB;
         snprintf(o.message, sizeof o.message, "job_end: job %s was not begun on this handle", job);
@@ -748,7 +766,7 @@ int cmp_job_end(cm_plugin *p, const char *job, int ok, const char *output_path,
     if (j.committed) {
         /* a retry of a job charged before: report the first charge, change nothing */
         o.replayed = 1;
-        rc = end_call(p, CM__LC_JOB_INFO, job, 0, NULL, &lj);
+        rc = end_call(p, CM__LC_JOB_INFO, job, 0, NULL, &lj, why, sizeof why);
     } else if (ok) {
         int64_t credits = CM_LEDGER_ALL;
         char note[400];
@@ -757,7 +775,7 @@ int cmp_job_end(cm_plugin *p, const char *job, int ok, const char *output_path,
             code = measure_output(p, job, &j, output_path, &credits, &o, note, sizeof note);
             if (code != CM_PLUGIN_OK) {
                 /* nothing is charged for an output we cannot measure */
-                rc = end_call(p, CM__LC_RELEASE, job, 0, NULL, &lj);
+                rc = end_call(p, CM__LC_RELEASE, job, 0, NULL, &lj, why, sizeof why);
                 if (rc == CM_LEDGER_OK) {
                     outcome_from(&o, lj);
                     resolved(p, &j, job, &o);
@@ -767,20 +785,20 @@ int cmp_job_end(cm_plugin *p, const char *job, int ok, const char *output_path,
                 goto done;
             }
         }
-        rc = end_call(p, CM__LC_COMMIT, job, credits, note[0] ? note : NULL, &lj);
+        rc = end_call(p, CM__LC_COMMIT, job, credits, note[0] ? note : NULL, &lj, why, sizeof why);
     } else {
-        rc = end_call(p, CM__LC_RELEASE, job, 0, NULL, &lj);
+        rc = end_call(p, CM__LC_RELEASE, job, 0, NULL, &lj, why, sizeof why);
     }
     if (rc != CM_LEDGER_OK) {
         code = cmp_from_ledger(rc);
         o.cause = CM_PLUGIN_CAUSE_LEDGER;
         o.cause_code = rc;
-        snprintf(o.message, sizeof o.message, "job %s: %s", job, cm_ledger_errmsg(p->ledger));
+        snprintf(o.message, sizeof o.message, "job %s: %s", job, why);
         /* busy or storage failures leave the job for a retry of job_end */
         forget = code != CM_PLUGIN_E_LEDGER && code != CM_PLUGIN_E_NOMEM;
         if (code == CM_PLUGIN_E_LEASE_LAPSED || code == CM_PLUGIN_E_JOB_CLOSED) {
             cm_ledger_job *info = NULL;
-            if (end_call(p, CM__LC_JOB_INFO, job, 0, NULL, &info) == CM_LEDGER_OK) {
+            if (end_call(p, CM__LC_JOB_INFO, job, 0, NULL, &info, NULL, 0) == CM_LEDGER_OK) {
                 outcome_from(&o, info);
                 cm_ledger_job_free(info);
                 resolved(p, &j, job, &o);

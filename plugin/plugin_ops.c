@@ -290,9 +290,8 @@ int64_t cm__metrics_text(cm_plugin *p, char *buf, size_t cap)
     for (const cmp_job *j = p->jobs; j; j = j->next)
         running += !j->committed && !j->lapsed;
     pthread_mutex_unlock(&p->mu);
-    cm_ledger_stats ls = {.struct_size = sizeof ls};
-    if (cm_ledger_stats_read(p->ledger, &ls) != CM_LEDGER_OK)
-        ls.transactions = ls.retries = ls.reconnects = 0;
+    cm__pool_stats ls;
+    cm__pool_read(p, &ls); /* the ledger's counters summed over the pool's handles */
 
     text t = {0};
     char label[128];
@@ -354,6 +353,26 @@ int64_t cm__metrics_text(cm_plugin *p, char *buf, size_t cap)
     counter(&t, "ledger_reconnects_total",
             "Connections to the ledger's server made again after one was lost.",
             (uint64_t)ls.reconnects);
+    head(&t, "ledger_pool_size", "gauge",
+         "Ledger connections this handle may open (ledger_pool_size).");
+    put(&t, "cm_plugin_ledger_pool_size %d\n", ls.size);
+    head(&t, "ledger_pool_open", "gauge", "Ledger connections open (opened as calls needed them).");
+    put(&t, "cm_plugin_ledger_pool_open %d\n", ls.opened);
+    head(&t, "ledger_pool_in_use", "gauge", "Ledger connections checked out by a call now.");
+    put(&t, "cm_plugin_ledger_pool_in_use %d\n", ls.in_use);
+    head(&t, "ledger_pool_in_use_max", "gauge",
+         "The most ledger connections checked out at once since the handle opened.");
+    put(&t, "cm_plugin_ledger_pool_in_use_max %d\n", ls.high_water);
+    counter(&t, "ledger_pool_checkouts_total", "Ledger calls that took a connection of the pool.",
+            ls.checkouts);
+    counter(&t, "ledger_pool_waits_total",
+            "Ledger calls that waited because every connection of the pool was busy.", ls.waits);
+    head(&t, "ledger_pool_wait_seconds_total", "counter",
+         "Time ledger calls spent waiting for a connection of the pool.");
+    put(&t, "cm_plugin_ledger_pool_wait_seconds_total %.9f\n", (double)ls.wait_ns / 1e9);
+    counter(&t, "ledger_pool_open_failures_total",
+            "Connections the pool could not open when calls needed another (they waited).",
+            ls.open_failures);
     if (t.oom || !t.s) {
         free(t.s);
         return CM_PLUGIN_E_NOMEM;
@@ -373,9 +392,12 @@ int cm__ping(cm_plugin *p, cm_plugin_error_info *out)
     if (out && out->struct_size < CM_PLUGIN_ERROR_INFO_SIZE_1_0)
         return cmp_fail(p, CM_PLUGIN_E_ABI, 0, 0, "ping: out struct_size below ABI 1.0");
     cm_plugin_error_info e = {sizeof e, CM_PLUGIN_OK, 0, 0, ""};
+    char why[CM__WHY];
+    cm_ledger *l = cm__ledger_get(p);
     int64_t t0 = cm__mono_ns(), latency = -1;
-    int rc = cm_ledger_ping(p->ledger, &latency);
+    int rc = cm_ledger_ping(l, &latency);
     cm__ledger_timed(p, CM__LC_PING, t0, rc);
+    cm__ledger_put(p, l, rc, why, sizeof why);
     long long ms = (long long)latency;
     cm__ev ev = {.event = "ping", .credits = -1};
     if (rc == CM_LEDGER_OK) {
@@ -387,7 +409,7 @@ int cm__ping(cm_plugin *p, cm_plugin_error_info *out)
         e.cause_code = rc;
         snprintf(e.message, sizeof e.message,
                  "ledger not reachable or not writable (%s, %lld ms): %s", cm_ledger_err_name(rc),
-                 ms, cm_ledger_errmsg(p->ledger));
+                 ms, why);
         cm__fail_ev(p, &ev, e.code, e.cause, e.cause_code, "%s", e.message);
     }
     if (out)
@@ -506,12 +528,15 @@ static void renew_group(cm_plugin *p, const due *d, size_t n, int64_t now)
     int *results = calloc(n, sizeof *results);
     const char **ids = calloc(n, sizeof *ids);
     int rc = CM_LEDGER_E_NOMEM;
+    char why[CM__WHY] = "out of memory";
     if (results && ids) {
         for (size_t i = 0; i < n; i++)
             ids[i] = d[i].id;
+        cm_ledger *l = cm__ledger_get(p);
         int64_t t0 = cm__mono_ns();
-        rc = cm_ledger_renew_many(p->ledger, ids, n, d[0].lease_s, results);
+        rc = cm_ledger_renew_many(l, ids, n, d[0].lease_s, results);
         cm__ledger_timed(p, CM__LC_RENEW_MANY, t0, rc);
+        cm__ledger_put(p, l, rc, why, sizeof why);
     }
     /* the jobs first, the counters after: a host that reads the metrics sees ticks that
      * are over */
@@ -536,7 +561,7 @@ static void renew_group(cm_plugin *p, const due *d, size_t n, int64_t now)
                      .credits = -1};
         cm__log_event(p, CM_PLUGIN_LOG_WARN, &ev,
                       "keepalive: renewing %zu leases failed (%s: %s); trying again next tick", n,
-                      cm_ledger_err_name(rc), cm_ledger_errmsg(p->ledger));
+                      cm_ledger_err_name(rc), why);
     } else {
         cm__ev ev = {.event = "renew", .credits = -1};
         cm__log_event(p, CM_PLUGIN_LOG_DEBUG, &ev,

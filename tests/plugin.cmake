@@ -29,3 +29,25 @@ if(TARGET creditmeter_plugin AND TARGET cm-pipeline)
   target_include_directories(test_plugin_ops PRIVATE ${PROJECT_SOURCE_DIR}/plugin)
   add_dependencies(test_plugin_ops ${CM_PLUGIN_E2E_DEPS})
 endif()
+
+# issue 16: the handle's pool of ledger connections, on SQLite and (with the ledger's
+# throwaway server, tests/ledger.cmake) on PostgreSQL.
+if(TARGET creditmeter_plugin AND TARGET cm-pipeline)
+  set(_cm_pool_libs ${CMAKE_DL_LIBS} Threads::Threads SQLite::SQLite3)
+  if(TARGET PkgConfig::LIBPQ)
+    list(APPEND _cm_pool_libs PkgConfig::LIBPQ)
+  endif()
+  cm_add_test(test_plugin_pool SOURCES test_plugin_pool.c LIBS ${_cm_pool_libs})
+  target_include_directories(test_plugin_pool PRIVATE ${PROJECT_SOURCE_DIR}/plugin)
+  if(TARGET PkgConfig::LIBPQ)
+    target_compile_definitions(test_plugin_pool PRIVATE CM_TEST_HAVE_LIBPQ=1)
+  endif()
+  add_dependencies(test_plugin_pool ${CM_PLUGIN_E2E_DEPS})
+  set_tests_properties(test_plugin_pool PROPERTIES LABELS plugin TIMEOUT 180)
+  if(CM_PG_INITDB AND TARGET PkgConfig::LIBPQ)
+    add_test(NAME test_plugin_pool_pg COMMAND test_plugin_pool)
+    set_tests_properties(test_plugin_pool_pg PROPERTIES FIXTURES_REQUIRED ledger_pg
+      LABELS "plugin;pg" TIMEOUT 180
+      ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout;CM_TEST_LEDGER_DB=${CM_PG_TEST_URI}")
+  endif()
+endif()

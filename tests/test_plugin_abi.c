@@ -492,7 +492,7 @@ test_a_newer_hosts_larger_structs_are_read_and_written_only_as_far_as_known(void
     unlink(db);
 }
 
-static void test_the_frozen_sizes_are_the_1_0_1_1_and_1_2_layouts(void **state)
+static void test_the_frozen_sizes_are_the_1_0_1_1_1_2_and_1_3_layouts(void **state)
 {
     (void)state;
     /* 1.1 appended to the quote and the table only */
@@ -503,11 +503,14 @@ static void test_the_frozen_sizes_are_the_1_0_1_1_and_1_2_layouts(void **state)
     assert_int_equal(CM_PLUGIN_API_SIZE_1_2, sizeof(cm_plugin_api));
     /* 1.2 appended to the config (after its 1.0 padding, now explicit) and the table */
     assert_int_equal(CM_PLUGIN_CONFIG_SIZE_1_0, offsetof(cm_plugin_config, log_record));
-    assert_int_equal(CM_PLUGIN_CONFIG_SIZE_1_2, sizeof(cm_plugin_config));
+    assert_int_equal(CM_PLUGIN_CONFIG_SIZE_1_2, offsetof(cm_plugin_config, ledger_pool_size));
+    /* 1.3 appended to the config only */
+    assert_int_equal(CM_PLUGIN_CONFIG_SIZE_1_3, sizeof(cm_plugin_config));
 #if defined(__x86_64__) || defined(__aarch64__)
     /* the figures plugin/ABI.md lists for LP64 */
     assert_int_equal(CM_PLUGIN_CONFIG_SIZE_1_0, 96);
     assert_int_equal(CM_PLUGIN_CONFIG_SIZE_1_2, 120);
+    assert_int_equal(CM_PLUGIN_CONFIG_SIZE_1_3, 128);
     assert_int_equal(CM_PLUGIN_JOB_SPEC_SIZE_1_0, 64);
     assert_int_equal(CM_PLUGIN_QUOTE_SIZE_1_0, 520);
     assert_int_equal(CM_PLUGIN_QUOTE_SIZE_1_1, 1184);
@@ -534,7 +537,7 @@ int main(void)
         cmocka_unit_test(test_structs_of_the_1_0_size_are_served_and_nothing_past_them_is_written),
         cmocka_unit_test(
             test_a_newer_hosts_larger_structs_are_read_and_written_only_as_far_as_known),
-        cmocka_unit_test(test_the_frozen_sizes_are_the_1_0_1_1_and_1_2_layouts),
+        cmocka_unit_test(test_the_frozen_sizes_are_the_1_0_1_1_1_2_and_1_3_layouts),
     };
     if (getenv("CMT_FILTER"))
         cmocka_set_test_filter(getenv("CMT_FILTER"));

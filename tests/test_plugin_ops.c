@@ -934,6 +934,7 @@ static void test_help_lists_every_option_and_usage_errors_are_json_under_json(vo
                                         "grace-ms",
                                         "clock-offset-s",
                                         "ledger-timeout-ms",
+                                        "ledger-pool",
                                         "quote-only",
                                         "balance",
                                         "job-state",

@@ -21,7 +21,7 @@ from typing import Optional
 from . import _native
 
 ABI_MAJOR = 1
-ABI_MINOR = 2
+ABI_MINOR = 3
 ENTRY_SYMBOL = "cm_plugin_entry"
 
 BY_INPUT = 1
@@ -47,7 +47,9 @@ class Config(Structure):
                 # ABI 1.2
                 ("reserved_1_0", c_int), ("log_record", LOG_RECORD_FN),
                 ("log_min_level", c_int), ("create", c_int), ("keepalive_divisor", c_int),
-                ("reserved_1_2", c_int)]
+                ("reserved_1_2", c_int),
+                # ABI 1.3
+                ("ledger_pool_size", c_int), ("reserved_1_3", c_int)]
 
 
 class JobSpec(Structure):
@@ -203,7 +205,7 @@ class Meter:
     def __init__(self, ledger, *, plugin=None, grace_ms=-1, default_lease_s=0,
                  probe_max_duration_ms=0, probe_time_budget_ms=0, probe_max_file_bytes=0,
                  now_ms=None, log=None, ledger_busy_timeout_ms=0, create=False,
-                 keepalive_divisor=0, log_min_level=2):
+                 keepalive_divisor=0, log_min_level=2, ledger_pool_size=0):
         self.path = _native.plugin_path(plugin)
         try:
             self._dl = ctypes.CDLL(self.path, mode=ctypes.RTLD_LOCAL)
@@ -236,6 +238,7 @@ class Meter:
         cfg.ledger_busy_timeout_ms = ledger_busy_timeout_ms
         cfg.create = 1 if create else 0
         cfg.keepalive_divisor = keepalive_divisor
+        cfg.ledger_pool_size = ledger_pool_size  # 0: the plugin's default (4)
         cfg.log_min_level = log_min_level  # 2: CM_PLUGIN_LOG_DEBUG, everything
         # The callbacks must outlive the handle: kept on self.
         self._now = NOW_FN(lambda _u: int(now_ms())) if now_ms else None

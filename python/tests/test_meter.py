@@ -196,6 +196,14 @@ class Operating(MeterTest):
         self.assertIn("\ncm_plugin_credits_charged_total 1\n", text)
         self.assertTrue(text.endswith("\n"))
 
+    def test_the_ledger_pool_size_is_passed_and_checked(self):
+        self.assertIn("\ncm_plugin_ledger_pool_size 4\n", self.meter.metrics())  # default
+        with creditmeter.Meter(self.db, now_ms=self.clock, ledger_pool_size=2) as m:
+            self.assertIn("\ncm_plugin_ledger_pool_size 2\n", m.metrics())
+        e = self.assertMeterError("invalid_argument", creditmeter.Meter, self.db,
+                                  ledger_pool_size=65)
+        self.assertIn("ledger_pool_size 65", e.message)
+
     def test_ping_says_the_ledger_is_writable(self):
         self.assertIn("reachable and writable", self.meter.ping())
 
