@@ -142,6 +142,7 @@ static int cb_job(void *ctx, const cm_sv *c, int n)
 }
 
 typedef struct touch_state {
+    int found, has_alert;
     int lapse_due, expiry_due;
     int64_t now;
     plan_row plan; /* tier and schedule not read */
@@ -162,6 +163,8 @@ static int cb_touch_state(void *ctx, const cm_sv *c, int n)
         t->plan.cancelled_ms = cm__int_or(&c[6], -1);
     }
     t->now = cm__int_or(&c[7], -1);
+    t->has_alert = n > 8 && cm__int_or(&c[8], 1) != 0;
+    t->found = 1;
     return 1;
 }
 
@@ -229,13 +232,30 @@ static int next_expiry(cm_tx *tx, const char *ws, cm_grant_row *g, int *found)
  * between is granted and expired in order. */
 int cm__touch(cm_tx *tx, const char *ws)
 {
+    return cm__touch_job(tx, ws, NULL);
+}
+
+int cm__touch_job(cm_tx *tx, const char *ws, const char *job)
+{
     touch_state t;
     memset(&t, 0, sizeof t);
-    int rc = cm__lock_ws(tx, ws); /* sweep: each workspace in id order */
-    if (!rc)
+    int rc = cm__lock_ws(tx, ws);
+    /* By the job when the call is keyed by one: the same row (its hold is in ws), a read
+     * the call could declare before it read the hold. */
+    if (!rc && job)
+        rc = CM_RUN(tx, CM_Q_TOUCH_STATE_JOB, cb_touch_state, &t, CM_T(job), CM_I(tx->clock));
+    else if (!rc)
         rc = CM_RUN(tx, CM_Q_TOUCH_STATE, cb_touch_state, &t, CM_T(ws), CM_I(tx->clock));
+    if (!rc && !t.found)
+        rc = cm__ledger_fail(tx->l, CM_LEDGER_E_STORAGE, "the hold of job '%s' is gone",
+                             job ? job : "");
     if (rc)
         return rc;
+    /* Whether the call has an alert to look at when it moves credits (cm__alert_flush). */
+    if (!t.has_alert)
+        snprintf(tx->noalert_ws, sizeof tx->noalert_ws, "%s", ws);
+    else if (strcmp(tx->noalert_ws, ws) == 0)
+        tx->noalert_ws[0] = 0;
     tx->now = t.now >= tx->clock ? t.now : tx->clock;
     int64_t due = plan_due_at(&t.plan, tx->now);
     if (!t.lapse_due && !t.expiry_due && due < 0)
