@@ -677,24 +677,55 @@ const char *cm_ledger_plan_outcome_name(int outcome)
 
 /* ---- sweep ---- */
 
-static int sweep_body(cm_tx *tx, void *arg)
+/* One transaction per workspace: each holds one workspace's lock, never several, and is
+ * complete on its own (a crash between two leaves every workspace swept or not, never
+ * half). The workspaces are listed first, in id order, in a read transaction. */
+
+static int sweep_list_body(cm_tx *tx, void *arg)
 {
-    job_list w = {0}; /* workspace ids */
-    int rc = cm__run(tx, CM_Q_WS_ALL, NULL, 0, cb_job, &w);
-    if (!rc && w.oom)
+    job_list *w = arg; /* workspace ids */
+    w->n = 0; /* a run again starts afresh */
+    w->oom = 0;
+    int rc = cm__run(tx, CM_Q_WS_ALL, NULL, 0, cb_job, w);
+    if (!rc && w->oom)
         rc = cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory listing workspaces");
-    for (size_t i = 0; !rc && i < w.n; i++)
-        rc = cm__touch(tx, w.jobs[i]);
-    free(w.jobs);
-    if (!rc && arg)
-        *(cm_ledger_sweep_stats *)arg = tx->stats;
+    return rc;
+}
+
+typedef struct sweep_ws {
+    const char *ws;
+    cm_ledger_sweep_stats done;
+} sweep_ws;
+
+static int sweep_ws_pre(cm_tx *tx, void *arg)
+{
+    sweep_ws *s = arg;
+    return CM_PREFETCH(tx, CM_Q_TOUCH_STATE, CM_T(s->ws), cm__clock_sv(tx));
+}
+
+static int sweep_ws_body(cm_tx *tx, void *arg)
+{
+    sweep_ws *s = arg;
+    int rc = cm__touch(tx, s->ws);
+    s->done = tx->stats;
     return rc;
 }
 
 int cm_ledger_sweep(cm_ledger *l, cm_ledger_sweep_stats *out)
 {
+    job_list w = {0};
+    int rc = cm__tx_run(l, 0, sweep_list_body, &w);
     cm_ledger_sweep_stats s = {0};
-    int rc = cm__tx_run(l, 1, sweep_body, &s);
+    for (size_t i = 0; !rc && i < w.n; i++) {
+        sweep_ws one = {w.jobs[i], {0}};
+        rc = cm__tx_run_pre(l, 1, CM_LOCK_WS, w.jobs[i], sweep_ws_pre, sweep_ws_body, &one);
+        if (!rc) {
+            s.holds_lapsed += one.done.holds_lapsed;
+            s.credits_expired += one.done.credits_expired;
+            s.periods_granted += one.done.periods_granted;
+        }
+    }
+    free(w.jobs);
     if (!rc && out)
         *out = s;
     return rc;
