@@ -271,7 +271,9 @@ typedef struct hold_args {
 static int finish_parts(cm_tx *tx, const cm_hold_row *h, job_parts *parts, cm_ledger_job **out,
                         int keep_notes)
 {
-    int rc = !out ? CM_LEDGER_OK : parts ? parts_make(tx, h, parts, out) : cm__job_build(tx, h, out);
+    int rc = !out    ? CM_LEDGER_OK
+             : parts ? parts_make(tx, h, parts, out)
+                     : cm__job_build(tx, h, out);
     if (!rc && out && !keep_notes) {
         free((*out)->note);
         free((*out)->commit_note);

@@ -45,8 +45,8 @@ struct cm_ledger {
 /* One call's transaction. */
 typedef struct cm_tx {
     cm_ledger *l;
-    int64_t clock;  /* the clock, read once per call (PostgreSQL: the server's) */
-    int clock_read; /* clock holds it (not yet in pre, on the server's clock) */
+    int64_t clock;      /* the clock, read once per call (PostgreSQL: the server's) */
+    int clock_read;     /* clock holds it (not yet in pre, on the server's clock) */
     int clock_declared; /* the server's clock was declared (cm__prefetch) */
     int64_t now;   /* ledger time: the clock, raised by cm__touch() to the time of the
                       touched workspace's last journal row if that is later */

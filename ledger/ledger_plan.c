@@ -684,7 +684,7 @@ const char *cm_ledger_plan_outcome_name(int outcome)
 static int sweep_list_body(cm_tx *tx, void *arg)
 {
     job_list *w = arg; /* workspace ids */
-    w->n = 0; /* a run again starts afresh */
+    w->n = 0;          /* a run again starts afresh */
     w->oom = 0;
     int rc = cm__run(tx, CM_Q_WS_ALL, NULL, 0, cb_job, w);
     if (!rc && w->oom)

@@ -102,14 +102,14 @@ typedef enum cm_stmt {
     CM_Q_PLAN_SET_NEXT, /* (ws, next_period) */
     CM_Q_PLAN_CANCEL,   /* (ws, cancelled_ms) */
     /* what bringing ws up to now has to do, in one read */
-    CM_Q_TOUCH_STATE, /* (ws, clock_ms) -> lapse_due (1 if a held hold's lease ended by
-                          now, else 0), expiry_due (1 if a grant with remaining > 0 expired
-                          by now, else 0), then the plan's credits, interval, start_ms,
-                          next_period, cancelled_ms (all NULL without a plan), then now:
-                          the later of clock_ms and the at_ms of the workspace's last
-                          journal row (ledger time never runs backwards), which the due
-                          tests use, then has_alert (1 if ws has a low-balance alert, else
-                          0); one row */
+    CM_Q_TOUCH_STATE,     /* (ws, clock_ms) -> lapse_due (1 if a held hold's lease ended by
+                              now, else 0), expiry_due (1 if a grant with remaining > 0 expired
+                              by now, else 0), then the plan's credits, interval, start_ms,
+                              next_period, cancelled_ms (all NULL without a plan), then now:
+                              the later of clock_ms and the at_ms of the workspace's last
+                              journal row (ledger time never runs backwards), which the due
+                              tests use, then has_alert (1 if ws has a low-balance alert, else
+                              0); one row */
     CM_Q_TOUCH_STATE_JOB, /* (job, clock_ms) -> CM_Q_TOUCH_STATE of the workspace of job's hold
                               (no row without that hold): lets a call keyed by a job declare
                               this read before it has read the hold */

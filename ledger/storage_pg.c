@@ -83,6 +83,12 @@ enum { JOB_NONE, JOB_PENDING, JOB_LOCKED, JOB_MISSED };
 #define PIPE_MAX 4096
 #define MAX_PARAMS 12
 
+/* A queued statement whose result is not read yet. */
+typedef struct pipe_q {
+    unsigned char kind;
+    int id;
+} pipe_q;
+
 /* A read declared by st_prefetch: sent with the transaction's first round trip, its
  * result kept (PGresult outlives the round trip) until run() asks for it. */
 enum { PF_SENT, PF_READY, PF_USED, PF_DEAD };
@@ -106,19 +112,16 @@ struct cm_storage {
     int commit_sent;    /* this transaction's COMMIT was sent */
     int retrying;       /* this transaction ends in a retry for a unique key */
     int lost_retried;   /* a lost connection was retried and no round trip worked since */
-    struct pipe_q {
-        unsigned char kind;
-        int id;
-    } *q; /* sent, result not read yet */
+    pipe_q *q;          /* sent, result not read yet */
     int nq, qcap;
     pf_entry *pf; /* declared reads of this transaction (st_prefetch) */
     int npf, pfcap;
-    int pf_valid;          /* only declared reads were sent since they were declared */
-    int64_t clock_ms;      /* the clock CM_Q_CLOCK_NOW read in this transaction */
+    int pf_valid;     /* only declared reads were sent since they were declared */
+    int64_t clock_ms; /* the clock CM_Q_CLOCK_NOW read in this transaction */
     int clock_known;
-    char **locked;         /* workspaces lock_jobs locked, sorted (bsearch) */
+    char **locked; /* workspaces lock_jobs locked, sorted (bsearch) */
     size_t nlocked;
-    int jobs_lock;         /* 0: no lock_jobs in this transaction, 1: sent, 2: its rows read */
+    int jobs_lock; /* 0: no lock_jobs in this transaction, 1: sent, 2: its rows read */
     int job_lock; /* JOB_*: what CM_LOCK_JOB found */
     int op_state; /* OP_*: the operation number taken right after the first lock */
     long long op_value;
@@ -134,14 +137,18 @@ struct cm_storage {
  * CM_Q_CLOCK_NOW keeps in the transaction-local setting cm.clock (a read declared before
  * that clock came back, see st_prefetch). */
 #define PG_CLOCK(P) "COALESCE(" P "::bigint, current_setting('cm.clock', true)::bigint)"
+/* Ledger time in workspace WS: the clock $2, or its last journal row's time if later. */
+#define PG_NOW(WS)                                                                                 \
+    "GREATEST(" PG_CLOCK("$2") ", COALESCE((SELECT at_ms FROM journal WHERE ws = " WS              \
+                               " ORDER BY id DESC LIMIT 1), " PG_CLOCK("$2") "))"
 /* What CM_Q_TOUCH_STATE and CM_Q_TOUCH_STATE_JOB read of workspace WS, at c.now. */
 #define PG_TOUCH(WS, FROM)                                                                         \
-    "SELECT CASE WHEN EXISTS(SELECT 1 FROM holds WHERE ws = " WS " AND state = 1 "                \
+    "SELECT CASE WHEN EXISTS(SELECT 1 FROM holds WHERE ws = " WS " AND state = 1 "                 \
     "AND lease_until_ms <= c.now) THEN 1::bigint ELSE 0::bigint END, "                             \
-    "CASE WHEN EXISTS(SELECT 1 FROM grants WHERE ws = " WS " AND remaining > 0 "                  \
+    "CASE WHEN EXISTS(SELECT 1 FROM grants WHERE ws = " WS " AND remaining > 0 "                   \
     "AND expires_ms IS NOT NULL AND expires_ms <= c.now) THEN 1::bigint ELSE 0::bigint END, "      \
     "p.credits, p.interval, p.start_ms, p.next_period, p.cancelled_ms, c.now, "                    \
-    "CASE WHEN EXISTS(SELECT 1 FROM alerts WHERE ws = " WS ") THEN 1::bigint ELSE 0::bigint END " \
+    "CASE WHEN EXISTS(SELECT 1 FROM alerts WHERE ws = " WS ") THEN 1::bigint ELSE 0::bigint END "  \
     "FROM " FROM " LEFT JOIN plans p ON p.ws = " WS
 
 static void tx_clear(cm_storage *st);
@@ -177,23 +184,19 @@ static const char *const sql_text[PQ__COUNT] = {
     /* The lapse test is index-only (the partial index holds_lapse). */
     /* now: the clock, or the time of the workspace's last journal row if that is later
      * (journal_ws (ws, id): one index probe). */
-    [CM_Q_TOUCH_STATE] =
-        "WITH c(now) AS (SELECT GREATEST(" PG_CLOCK("$2") ", COALESCE((SELECT at_ms FROM journal "
-        "WHERE ws = $1 ORDER BY id DESC LIMIT 1), " PG_CLOCK("$2") "))) " PG_TOUCH("$1", "c"),
+    [CM_Q_TOUCH_STATE] = "WITH c(now) AS (SELECT " PG_NOW("$1") ") " PG_TOUCH("$1", "c"),
     /* The same of the job's workspace (w: no row without the hold). */
     [CM_Q_TOUCH_STATE_JOB] =
         "WITH w(wsid) AS (SELECT ws FROM holds WHERE job = $1), "
-        "c(now) AS (SELECT GREATEST(" PG_CLOCK("$2") ", COALESCE((SELECT at_ms FROM journal "
-        "WHERE ws = w.wsid ORDER BY id DESC LIMIT 1), " PG_CLOCK("$2") ")) FROM w) " PG_TOUCH(
-            "w.wsid", "w CROSS JOIN c"),
+        "c(now) AS (SELECT " PG_NOW("w.wsid") " FROM w) " PG_TOUCH("w.wsid", "w CROSS JOIN c"),
     [CM_Q_GRANT_INSERT] =
         "INSERT INTO grants(ws, kind, granted, remaining, held, charged, expired, "
         "refunded_into, created_ms, expires_ms, period, ref, unit_minor, total_minor, currency) "
         "VALUES($1, $2, $3, $3, 0, 0, 0, 0, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
     [CM_Q_GRANT_GET] = "SELECT " GRANT_COLS " FROM grants WHERE id = $1",
-    [CM_Q_GRANT_SPENDABLE] = "SELECT " GRANT_COLS " FROM grants WHERE ws = $1 AND remaining > 0 "
-                             "AND (expires_ms IS NULL OR expires_ms > " PG_CLOCK(
-                                 "$2") ")" SPENDING_ORDER,
+    [CM_Q_GRANT_SPENDABLE] =
+        "SELECT " GRANT_COLS " FROM grants WHERE ws = $1 AND remaining > 0 "
+        "AND (expires_ms IS NULL OR expires_ms > " PG_CLOCK("$2") ")" SPENDING_ORDER,
     [CM_Q_GRANT_LIVE] = "SELECT " GRANT_COLS " FROM grants WHERE ws = $1 "
                         "AND (remaining > 0 OR held > 0)" SPENDING_ORDER,
     [CM_Q_GRANT_EXPIRING] = "SELECT " GRANT_COLS " FROM grants WHERE ws = $1 AND remaining > 0 "
@@ -933,7 +936,7 @@ static int pipe_stmt(cm_storage *st, int id, int kind, const cm_sv *params, int 
         return CM_ST_ERROR;
     }
     if (kind != P_PREFETCH)
-        st->pf_valid = 0; /* a statement other than a declared read: see st_prefetch */
+        st->pf_valid = 0;        /* a statement other than a declared read: see st_prefetch */
     if (st->nq + 2 > PIPE_MAX) { /* a long run of writes: send what is queued */
         int rc = pipe_sync(st, NULL);
         if (rc)

@@ -35,12 +35,12 @@ struct cm_storage {
 
 /* What CM_Q_TOUCH_STATE and CM_Q_TOUCH_STATE_JOB read of workspace WS, at c.now. */
 #define SQ_TOUCH(WS, FROM)                                                                         \
-    "SELECT EXISTS(SELECT 1 FROM holds WHERE ws = " WS " AND state = 1 "                          \
+    "SELECT EXISTS(SELECT 1 FROM holds WHERE ws = " WS " AND state = 1 "                           \
     "AND lease_until_ms <= c.now), "                                                               \
-    "EXISTS(SELECT 1 FROM grants WHERE ws = " WS " AND remaining > 0 "                            \
+    "EXISTS(SELECT 1 FROM grants WHERE ws = " WS " AND remaining > 0 "                             \
     "AND expires_ms IS NOT NULL AND expires_ms <= c.now), "                                        \
     "p.credits, p.interval, p.start_ms, p.next_period, p.cancelled_ms, c.now, "                    \
-    "EXISTS(SELECT 1 FROM alerts WHERE ws = " WS ") "                                             \
+    "EXISTS(SELECT 1 FROM alerts WHERE ws = " WS ") "                                              \
     "FROM " FROM " LEFT JOIN plans p ON p.ws = " WS
 
 static const char *const sql_text[CM_Q__COUNT] = {

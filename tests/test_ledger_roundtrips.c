@@ -336,8 +336,7 @@ int main(void)
         cmocka_unit_test(test_renew_many_is_two_round_trips_in_all),
         cmocka_unit_test(test_a_reserve_whose_touch_lapses_a_hold_spends_the_credits_it_freed),
         cmocka_unit_test(test_a_commit_whose_touch_lapses_its_own_hold_is_refused),
-        cmocka_unit_test(
-            test_a_release_after_its_touch_lapsed_another_hold_gives_everything_back),
+        cmocka_unit_test(test_a_release_after_its_touch_lapsed_another_hold_gives_everything_back),
         cmocka_unit_test(test_renew_many_reports_a_job_its_touch_lapsed),
         cmocka_unit_test(test_two_renew_many_in_opposite_orders_take_their_locks_in_one_order),
         cmocka_unit_test(test_a_sweep_commits_each_workspace_on_its_own),
