@@ -692,6 +692,12 @@ static int sweep_list_body(cm_tx *tx, void *arg)
     return rc;
 }
 
+static int sweep_list_pre(cm_tx *tx, void *arg)
+{
+    (void)arg;
+    return cm__prefetch(tx, CM_Q_WS_ALL, NULL, 0);
+}
+
 typedef struct sweep_ws {
     const char *ws;
     cm_ledger_sweep_stats done;
@@ -714,7 +720,7 @@ static int sweep_ws_body(cm_tx *tx, void *arg)
 int cm_ledger_sweep(cm_ledger *l, cm_ledger_sweep_stats *out)
 {
     job_list w = {0};
-    int rc = cm__tx_run(l, 0, sweep_list_body, &w);
+    int rc = cm__tx_run_pre(l, 0, 0, NULL, sweep_list_pre, sweep_list_body, &w);
     cm_ledger_sweep_stats s = {0};
     for (size_t i = 0; !rc && i < w.n; i++) {
         sweep_ws one = {w.jobs[i], {0}};
