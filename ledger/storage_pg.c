@@ -13,8 +13,9 @@
  * a time, as the rules assume of begin(write) (SQLite gets it from BEGIN IMMEDIATE),
  * and calls on different workspaces never wait for or conflict with each other: there
  * is no SERIALIZABLE predicate locking over shared index pages, and nothing to retry.
- * Sweep, the one call that touches several workspaces, locks them in id order, so two
- * sweeps cannot deadlock. What workspaces share is either locked (a price row) or a
+ * renew_many, the one call that locks several workspaces, locks them all in one statement
+ * in lock-key order (lock_jobs), so two such calls cannot deadlock; sweep is one
+ * transaction per workspace. What workspaces share is either locked (a price row) or a
  * unique key (job ids, payment, refund and plan references): the loser of such a race
  * gets SQLSTATE 23505, which run() and commit() return as CM_ST_RETRY, like a deadlock
  * (40P01) or a serialization failure (40001), and the rules layer (cm__tx_run) rolls back
@@ -27,7 +28,8 @@
  * Round trips: a transaction runs in libpq pipeline mode (see "transactions in pipeline
  * mode" below): statements whose rows are not read are queued and sent with the next
  * read or with the COMMIT, so BEGIN + lock + clock is one round trip and the writes of a
- * call travel with its COMMIT.
+ * call travel with its COMMIT. The reads a call declares (st_prefetch) go in that first
+ * round trip too, and answer the call's later run() of them: a hot call is 2 round trips.
  *
  * Failover: a location may name several hosts (a primary and its standbys) with
  * target_session_attrs=read-write. A lost connection, a server shutting down, or a
