@@ -143,6 +143,31 @@ static void test_renew_many_is_two_round_trips_in_all(void **state)
     lt_close(&e);
 }
 
+/* renew_many declares 512 jobs at a time: 520 jobs are 3 round trips, every one renewed. */
+static void test_renew_many_past_one_declaration_renews_every_job(void **state)
+{
+    (void)state;
+    lt_env e;
+    funded(&e, "rt_many_big", 1000);
+    enum { N = 520 };
+    static char names[N][16];
+    static const char *jobs[N];
+    static int res[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "b%03d", i);
+        jobs[i] = names[i];
+        LT_OK(&e, cm_ledger_reserve(e.l, "acme", names[i], 1, "alice", 30, NULL));
+    }
+    e.now_ms += 20000;
+    ASSERT_TRIPS(&e, lt_pg() ? 3 : 0, cm_ledger_renew_many(e.l, jobs, N, 30, res));
+    for (int i = 0; i < N; i++)
+        assert_int_equal(res[i], CM_LEDGER_OK);
+    e.now_ms += 20000; /* past the first lease, within the renewed one */
+    assert_int_equal(lt_state(&e, "b000"), CM_LEDGER_HELD);
+    assert_int_equal(lt_state(&e, "b519"), CM_LEDGER_HELD);
+    lt_close(&e);
+}
+
 /* The declared spendable grants read "nothing left"; the touch lapses the other hold,
  * which frees its credits: the reserve spends them (the grants are read again). */
 static void test_a_reserve_whose_touch_lapses_a_hold_spends_the_credits_it_freed(void **state)
@@ -334,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_reserve_commit_renew_release_are_two_round_trips_each),
         cmocka_unit_test(test_on_the_servers_clock_the_hot_calls_are_two_round_trips_too),
         cmocka_unit_test(test_renew_many_is_two_round_trips_in_all),
+        cmocka_unit_test(test_renew_many_past_one_declaration_renews_every_job),
         cmocka_unit_test(test_a_reserve_whose_touch_lapses_a_hold_spends_the_credits_it_freed),
         cmocka_unit_test(test_a_commit_whose_touch_lapses_its_own_hold_is_refused),
         cmocka_unit_test(test_a_release_after_its_touch_lapsed_another_hold_gives_everything_back),
