@@ -143,6 +143,35 @@ static void test_renew_many_is_two_round_trips_in_all(void **state)
     lt_close(&e);
 }
 
+/* statements and round_trips were appended to cm_ledger_stats: a caller compiled with the
+ * struct that ended at reconnects still reads its fields, and the new ones are left alone;
+ * a struct_size below that is invalid_argument. */
+static void test_a_caller_with_the_shorter_stats_struct_gets_its_fields(void **state)
+{
+    (void)state;
+    lt_env e;
+    funded(&e, "rt_stats_size", 10);
+    cm_ledger_stats s;
+    memset(&s, 0x5a, sizeof s);
+    s.struct_size = (uint32_t)offsetof(cm_ledger_stats, statements);
+    LT_OK(&e, cm_ledger_stats_read(e.l, &s));
+    assert_true(s.transactions >= 2);
+    assert_int_equal(s.reconnects, 0);
+    int64_t untouched;
+    memset(&untouched, 0x5a, sizeof untouched);
+    assert_int_equal(s.statements, untouched);
+    assert_int_equal(s.round_trips, untouched);
+    s.struct_size = (uint32_t)offsetof(cm_ledger_stats, reconnects);
+    LT_EXPECT(&e, CM_LEDGER_E_INVALID, cm_ledger_stats_read(e.l, &s));
+    cm_ledger_stats full = {.struct_size = sizeof full};
+    LT_OK(&e, cm_ledger_stats_read(e.l, &full));
+    if (lt_pg())
+        assert_true(full.round_trips > 0 && full.statements >= full.round_trips);
+    else
+        assert_true(full.round_trips == 0 && full.statements == 0);
+    lt_close(&e);
+}
+
 /* renew_many declares 512 jobs at a time: 520 jobs are 3 round trips, every one renewed. */
 static void test_renew_many_past_one_declaration_renews_every_job(void **state)
 {
@@ -358,6 +387,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reserve_commit_renew_release_are_two_round_trips_each),
         cmocka_unit_test(test_on_the_servers_clock_the_hot_calls_are_two_round_trips_too),
+        cmocka_unit_test(test_a_caller_with_the_shorter_stats_struct_gets_its_fields),
         cmocka_unit_test(test_renew_many_is_two_round_trips_in_all),
         cmocka_unit_test(test_renew_many_past_one_declaration_renews_every_job),
         cmocka_unit_test(test_a_reserve_whose_touch_lapses_a_hold_spends_the_credits_it_freed),
