@@ -72,13 +72,14 @@ enum {
     PQ_LOCK_WS = CM_Q__COUNT, /* (ws): the workspace's advisory lock */
     PQ_LOCK_JOB,              /* (job) -> ws: the advisory lock of the job's workspace */
     PQ_LOCK_PRICE,            /* (region): the price row's advisory lock */
-    PQ_NEXT_OP,               /* () -> a new operation number (see st_lock) */
     PQ_LOCK_JOBS,             /* (jobs[]) -> ws: the locks of the jobs' workspaces (lock_jobs) */
+    PQ_LOCK_WS_OP,            /* (ws) -> op, clock: PQ_LOCK_WS, a journal number, the clock */
+    PQ_LOCK_JOB_OP,           /* (job) -> ws|NULL, op, clock: the same by the job */
     PQ__COUNT
 };
 
 /* What a queued result is (pipeline mode, see pipe_sync). */
-enum { P_PREP, P_TX, P_CMD, P_ROWS, P_JOBLOCK, P_OPFETCH, P_PREFETCH, P_JOBSLOCK };
+enum { P_PREP, P_TX, P_CMD, P_ROWS, P_JOBLOCK, P_PREFETCH, P_JOBSLOCK, P_LOCKOP };
 enum { OP_NONE, OP_PENDING, OP_READY, OP_USED };
 enum { JOB_NONE, JOB_PENDING, JOB_LOCKED, JOB_MISSED };
 /* Queued statements after which a run of writes is sent without waiting for a read. */
@@ -124,8 +125,10 @@ struct cm_storage {
     char **locked; /* workspaces lock_jobs locked, sorted (bsearch) */
     size_t nlocked;
     int jobs_lock; /* 0: no lock_jobs in this transaction, 1: sent, 2: its rows read */
+    int lock_clock; /* the first lock reads the clock too: 0 no, 1 sent, 2 read (clock_ms),
+                       3 given to run() */
     int job_lock; /* JOB_*: what CM_LOCK_JOB found */
-    int op_state; /* OP_*: the operation number taken right after the first lock */
+    int op_state; /* OP_*: the operation number taken with the first lock */
     long long op_value;
     char op_ws[CM_ID_BUF]; /* the workspace it is for ("" while unknown) */
     char job_ws[CM_ID_BUF];
@@ -136,13 +139,19 @@ struct cm_storage {
 };
 
 /* A clock parameter: a value bound, or NULL for the transaction's clock, which
- * CM_Q_CLOCK_NOW keeps in the transaction-local setting cm.clock (a read declared before
- * that clock came back, see st_prefetch). */
-#define PG_CLOCK(P) "COALESCE(" P "::bigint, current_setting('cm.clock', true)::bigint)"
+ * CM_Q_CLOCK_NOW (or the first lock) keeps in the transaction-local setting cm.clock (for
+ * a read declared before that clock came back, see st_prefetch). After a transaction
+ * that set it the setting reads '' in the session, and PostgreSQL may evaluate it even
+ * when P is given: hence NULLIF. */
+#define PG_CLOCK(P) "COALESCE(" P "::bigint, NULLIF(current_setting('cm.clock', true), '')::bigint)"
 /* Ledger time in workspace WS: the clock $2, or its last journal row's time if later. */
 #define PG_NOW(WS)                                                                                 \
     "GREATEST(" PG_CLOCK("$2") ", COALESCE((SELECT at_ms FROM journal WHERE ws = " WS              \
                                " ORDER BY id DESC LIMIT 1), " PG_CLOCK("$2") "))"
+/* The server's clock, Unix ms, kept in cm.clock for the rest of the transaction. */
+#define PG_CLOCK_SET                                                                               \
+    "set_config('cm.clock', (extract(epoch FROM clock_timestamp()) * 1000)::bigint::text, "        \
+    "true)::bigint"
 /* What CM_Q_TOUCH_STATE and CM_Q_TOUCH_STATE_JOB read of workspace WS, at c.now. */
 #define PG_TOUCH(WS, FROM)                                                                         \
     "SELECT CASE WHEN EXISTS(SELECT 1 FROM holds WHERE ws = " WS " AND state = 1 "                 \
@@ -259,8 +268,7 @@ static const char *const sql_text[PQ__COUNT] = {
     [CM_Q_JOURNAL_V3_FROM] = "SELECT ws, id FROM journal_v3_from ORDER BY ws",
     /* The server's clock is the ledger's clock for every machine (read once per
      * transaction, right after BEGIN). */
-    [CM_Q_CLOCK_NOW] = "SELECT set_config('cm.clock', (extract(epoch FROM clock_timestamp()) * "
-                       "1000)::bigint::text, true)::bigint",
+    [CM_Q_CLOCK_NOW] = "SELECT " PG_CLOCK_SET,
     /* ---- end v3: plans ---- */
     /* v3: holds binding / prices */
     [CM_Q_HOLD_EXTRA] = "SELECT binding, note, commit_note FROM holds WHERE job = $1",
@@ -332,10 +340,19 @@ static const char *const sql_text[PQ__COUNT] = {
     [PQ_LOCK_JOB] = "SELECT h.ws FROM holds h, LATERAL (SELECT pg_advisory_xact_lock(" WS_LOCK_CLASS
                     ", hashtext(h.ws))) l WHERE h.job = $1",
     [PQ_LOCK_PRICE] = "SELECT pg_advisory_xact_lock(" PRICE_LOCK_CLASS ", hashtext($1))",
-    [PQ_NEXT_OP] = "SELECT nextval('journal_op')",
     /* The workspaces of the holds of jobs $1 (a text array), each locked once, in the
      * order of their lock keys: the one order of every call that locks several (the
      * subquery's order is kept: OFFSET 0 keeps it a subquery, scanned in order). */
+    /* A call's first lock, its operation number and the clock in one statement: the
+     * subquery (kept one by OFFSET 0) takes the lock before the outer row is made, so the
+     * number and the clock are taken once the lock is held (see st_lock, st_run). */
+    [PQ_LOCK_WS_OP] = "SELECT nextval('journal_op'), " PG_CLOCK_SET " FROM (SELECT "
+                      "pg_advisory_xact_lock(" WS_LOCK_CLASS ", hashtext($1)) OFFSET 0) l",
+    /* One row whether or not the job has a hold (ws NULL: none, nothing locked). */
+    [PQ_LOCK_JOB_OP] = "SELECT h.ws, nextval('journal_op'), " PG_CLOCK_SET " FROM (SELECT 1) o "
+                       "LEFT JOIN LATERAL (SELECT h.ws FROM holds h, LATERAL (SELECT "
+                       "pg_advisory_xact_lock(" WS_LOCK_CLASS ", hashtext(h.ws))) l "
+                       "WHERE h.job = $1 OFFSET 0) h ON true",
     [PQ_LOCK_JOBS] = "SELECT s.ws FROM (SELECT DISTINCT ws, hashtext(ws) AS k FROM holds "
                      "WHERE job = ANY($1::text[]) ORDER BY k, ws OFFSET 0) s, "
                      "LATERAL (SELECT pg_advisory_xact_lock(" WS_LOCK_CLASS ", s.k)) l",
@@ -773,6 +790,7 @@ static void tx_clear(cm_storage *st)
     st->npf = 0;
     st->pf_valid = 0;
     st->clock_known = 0;
+    st->lock_clock = 0;
     for (size_t i = 0; i < st->nlocked; i++)
         free(st->locked[i]);
     free(st->locked);
@@ -810,6 +828,18 @@ static int jobs_locked(cm_storage *st, const PGresult *res)
     return 0;
 }
 
+/* The operation number and the clock a first lock read (columns col, col + 1). */
+static void lock_op_read(cm_storage *st, const PGresult *res, int col)
+{
+    st->lock_clock = 0; /* read by its own statement, unless this row has it */
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, col) || PQgetisnull(res, 0, col + 1))
+        return;
+    st->op_value = strtoll(PQgetvalue(res, 0, col), NULL, 10);
+    st->op_state = OP_READY;
+    st->clock_ms = strtoll(PQgetvalue(res, 0, col + 1), NULL, 10);
+    st->lock_clock = 2;
+}
+
 /* Send the queue with a sync point and read every result. The rows of the last queued
  * statement, if it is a P_ROWS, are handed back in *rows (the caller clears them). */
 static int pipe_sync(cm_storage *st, PGresult **rows)
@@ -841,18 +871,22 @@ static int pipe_sync(cm_storage *st, PGresult **rows)
             break;
         case P_JOBLOCK:
             if (ok) {
-                st->job_lock = PQntuples(res) ? JOB_LOCKED : JOB_MISSED;
-                if (PQntuples(res)) {
+                int found = PQntuples(res) && !PQgetisnull(res, 0, 0);
+                st->job_lock = found ? JOB_LOCKED : JOB_MISSED;
+                if (found) {
                     snprintf(st->job_ws, sizeof st->job_ws, "%s", PQgetvalue(res, 0, 0));
                     snprintf(st->op_ws, sizeof st->op_ws, "%s", st->job_ws);
                 }
+                if (PQnfields(res) == 3) /* PQ_LOCK_JOB_OP */
+                    lock_op_read(st, res, 1);
             }
+            if (!ok && st->lock_clock == 1)
+                st->lock_clock = 0;
             break;
-        case P_OPFETCH:
-            if (ok && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
-                st->op_value = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-                st->op_state = OP_READY;
-            }
+        case P_LOCKOP:
+            st->lock_clock = 0;
+            if (ok)
+                lock_op_read(st, res, 0);
             break;
         case P_ROWS:
             if (ok && rows && i == st->nq - 1) {
@@ -1001,20 +1035,13 @@ static int st_begin(cm_storage *st, int write)
     return rc;
 }
 
-/* With the transaction's first workspace lock goes the query of a journal operation
- * number for that workspace: taken once the lock is held, it is greater than every number
- * the workspace's earlier calls took, as CM_Q_JOURNAL_NEXT_OP requires, and the call's
- * first journal row then costs no round trip of its own (st_run). A call that writes no
- * journal row leaves a gap in the sequence, which ids and numbers may have. */
-static int prefetch_op(cm_storage *st, const char *ws)
-{
-    if (st->op_state != OP_NONE)
-        return CM_ST_OK;
-    snprintf(st->op_ws, sizeof st->op_ws, "%s", ws);
-    st->op_state = OP_PENDING;
-    return pipe_stmt(st, PQ_NEXT_OP, P_OPFETCH, NULL, 0);
-}
-
+/* With the transaction's first workspace lock (PQ_LOCK_WS_OP, PQ_LOCK_JOB_OP) go, in the
+ * same statement, a journal operation number for that workspace and the server's clock:
+ * taken once the lock is held, the number is greater than every number the workspace's
+ * earlier calls took, as CM_Q_JOURNAL_NEXT_OP requires, and the clock is the moment the
+ * call runs; the call's first journal row and its clock then cost no statement of their
+ * own (st_run). A call that writes no journal row leaves a gap in the sequence, which ids
+ * and numbers may have. */
 static int st_lock(cm_storage *st, int what, const char *key)
 {
     if (!st->in_tx || !st->write)
@@ -1042,12 +1069,23 @@ static int st_lock(cm_storage *st, int what, const char *key)
                      "postgresql: the job's hold was made by a concurrent call; running again");
             return CM_ST_RETRY;
         }
-        rc = pipe_stmt(st, PQ_LOCK_WS, P_CMD, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
-        return rc ? rc : prefetch_op(st, key);
+        if (st->op_state == OP_NONE) { /* the first lock: with the number and the clock */
+            snprintf(st->op_ws, sizeof st->op_ws, "%s", key);
+            st->op_state = OP_PENDING;
+            st->lock_clock = 1;
+            return pipe_stmt(st, PQ_LOCK_WS_OP, P_LOCKOP, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
+        }
+        return pipe_stmt(st, PQ_LOCK_WS, P_CMD, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
     case CM_LOCK_JOB:
         st->job_lock = JOB_PENDING;
-        rc = pipe_stmt(st, PQ_LOCK_JOB, P_JOBLOCK, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
-        return rc ? rc : prefetch_op(st, ""); /* its workspace: when the lock's row comes */
+        if (st->op_state == OP_NONE) { /* its workspace: when the lock's row comes */
+            st->op_ws[0] = 0;
+            st->op_state = OP_PENDING;
+            st->lock_clock = 1;
+            return pipe_stmt(st, PQ_LOCK_JOB_OP, P_JOBLOCK, (const cm_sv[]){{CM_SV_TEXT, 0, key}},
+                             1);
+        }
+        return pipe_stmt(st, PQ_LOCK_JOB, P_JOBLOCK, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
     case CM_LOCK_PRICE:
         return pipe_stmt(st, PQ_LOCK_PRICE, P_CMD, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
     }
@@ -1163,6 +1201,8 @@ static int st_prefetch(cm_storage *st, cm_stmt id, const cm_sv *params, int npar
 {
     if (!st->in_tx || nparams > MAX_PARAMS)
         return CM_ST_OK; /* nothing declared: run() goes to the server */
+    if (id == CM_Q_CLOCK_NOW && st->lock_clock)
+        return CM_ST_OK; /* the first lock reads it (st_run) */
     if (!st->pf_valid) { /* a new run of declared reads, after everything sent so far */
         for (int i = 0; i < st->npf; i++)
             if (st->pf[i].state == PF_SENT || st->pf[i].state == PF_READY)
@@ -1261,7 +1301,7 @@ static int st_run(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams, 
         snprintf(st->err, sizeof st->err, "postgresql: a statement outside a transaction");
         return CM_ST_ERROR;
     }
-    /* The operation number taken with the workspace's lock (prefetch_op), once. */
+    /* The operation number taken with the workspace's first lock (st_lock), once. */
     if (id == CM_Q_JOURNAL_NEXT_OP && fn && st->op_state == OP_READY && nparams == 1 &&
         params[0].type == CM_SV_TEXT && params[0].s && st->op_ws[0] &&
         strcmp(params[0].s, st->op_ws) == 0) {
@@ -1270,6 +1310,15 @@ static int st_run(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams, 
         return fn(ctx, &v, 1) ? CM_ST_ABORT : CM_ST_OK;
     }
     int rc;
+    /* The clock read by the call's first lock, once. */
+    if (id == CM_Q_CLOCK_NOW && fn && st->lock_clock == 1 && (rc = pipe_sync(st, NULL)) != 0)
+        return rc;
+    if (id == CM_Q_CLOCK_NOW && fn && st->lock_clock == 2) {
+        st->lock_clock = 3;
+        st->clock_known = 1;
+        cm_sv v = {CM_SV_INT, st->clock_ms, NULL};
+        return fn(ctx, &v, 1) ? CM_ST_ABORT : CM_ST_OK;
+    }
     PGresult *res = NULL;
     pf_entry *e = fn ? pf_find(st, id, params, nparams) : NULL;
     if (e) { /* declared: read with the others, in one round trip */
