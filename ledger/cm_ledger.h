@@ -692,11 +692,17 @@ typedef struct cm_ledger_stats {
                              dropped before COMMIT was sent) */
     int64_t reconnects;   /* connections to the server made again after one was lost
                              (PostgreSQL: restart, failover; always 0 on SQLite) */
+    /* Appended later (issue 16): filled only when struct_size covers them. */
+    int64_t statements;  /* statements sent to the server (PostgreSQL; 0 on SQLite), the
+                            connection's setup and schema check at open included */
+    int64_t round_trips; /* round trips to the server that carried them (PostgreSQL; 0 on
+                            SQLite): a ledger call costs the difference across it */
 } cm_ledger_stats;
 
-/* Read the handle's counters into *out (out->struct_size set by the caller). Thread-safe;
- * waits for a call running on l. Returns OK, or E_INVALID (l or out NULL, struct_size
- * below sizeof(cm_ledger_stats) of this version). */
+/* Read the handle's counters into *out (out->struct_size set by the caller; a caller
+ * compiled before statements and round_trips were appended gets the fields it knows).
+ * Thread-safe; waits for a call running on l. Returns OK, or E_INVALID (l or out NULL,
+ * struct_size below that of the first version, which ended with reconnects). */
 CM_LEDGER_EXTERN int cm_ledger_stats_read(cm_ledger *l, cm_ledger_stats *out);
 
 /* The ledger's gauges, read in one snapshot (cm_ledger_gauges_read). */

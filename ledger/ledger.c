@@ -10,6 +10,7 @@
 #include "ledger_internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,9 +260,37 @@ int cm__lock_ws(cm_tx *tx, const char *ws)
     return CM_LEDGER_OK;
 }
 
-/* One attempt: begin, lock, body, commit (or roll back). */
-static int tx_attempt(cm_ledger *l, int write, int lock, const char *key, cm_tx_body body,
-                      void *arg)
+int cm__prefetch(cm_tx *tx, cm_stmt id, const cm_sv *p, int n)
+{
+    if (!tx->l->ops->prefetch)
+        return CM_LEDGER_OK;
+    int rc = CM_ST_OK;
+    /* The server's clock first: the declared reads may read it (CM_SV_CLOCK). */
+    if (tx->l->server_clock && !tx->clock_read && !tx->clock_declared) {
+        rc = tx->l->ops->prefetch(tx->l->st, CM_Q_CLOCK_NOW, NULL, 0);
+        tx->clock_declared = 1;
+    }
+    if (!rc)
+        rc = tx->l->ops->prefetch(tx->l->st, id, p, n);
+    return rc ? cm__storage_fail(tx->l, rc) : CM_LEDGER_OK;
+}
+
+int cm__lock_jobs(cm_tx *tx, const char *const *jobs, size_t n)
+{
+    if (!tx->write || !tx->l->ops->lock_jobs)
+        return CM_LEDGER_OK;
+    int rc = tx->l->ops->lock_jobs(tx->l->st, jobs, n);
+    return rc ? cm__storage_fail(tx->l, rc) : CM_LEDGER_OK;
+}
+
+cm_sv cm__clock_sv(const cm_tx *tx)
+{
+    return tx->clock_read ? CM_I(tx->clock) : (cm_sv){CM_SV_CLOCK, 0, NULL};
+}
+
+/* One attempt: begin, lock, declare the body's reads, body, commit (or roll back). */
+static int tx_attempt(cm_ledger *l, int write, int lock, const char *key, cm_tx_body pre,
+                      cm_tx_body body, void *arg)
 {
     cm_tx tx = {.l = l, .write = write};
     l->n_tx++;
@@ -282,7 +311,24 @@ static int tx_attempt(cm_ledger *l, int write, int lock, const char *key, cm_tx_
             snprintf(tx.locked_ws, sizeof tx.locked_ws, "%s", key);
     }
     /* The clock is read once the write lock is held, so that a call that waited for
-     * the lock acts at the moment it runs and the journal's times follow its order. */
+     * the lock acts at the moment it runs and the journal's times follow its order.
+     * The server's clock is declared as a read, with the reads the body declares after
+     * it (pre), so that on PostgreSQL they all go with BEGIN and the lock. */
+    if (!l->server_clock) {
+        tx.clock = l->now_ms(l->clock_user);
+        tx.clock_read = 1;
+    }
+    if (pre)
+        rc = pre(&tx, arg);
+    if (!rc && l->server_clock && !tx.clock_declared && l->ops->prefetch) {
+        rc = l->ops->prefetch(l->st, CM_Q_CLOCK_NOW, NULL, 0);
+        if (rc)
+            rc = cm__storage_fail(l, rc);
+    }
+    if (rc) {
+        l->ops->rollback(l->st);
+        return rc;
+    }
     if (l->server_clock) {
         int64_t server = -1;
         rc = l->ops->run(l->st, CM_Q_CLOCK_NOW, NULL, 0, cm__cb_int, &server);
@@ -292,8 +338,7 @@ static int tx_attempt(cm_ledger *l, int write, int lock, const char *key, cm_tx_
             return rc;
         }
         tx.clock = server;
-    } else {
-        tx.clock = l->now_ms(l->clock_user);
+        tx.clock_read = 1;
     }
     tx.now = tx.clock;
     if (tx.now < 0) { /* the ledger keeps negative times for "none" */
@@ -347,11 +392,17 @@ static void backoff(int n)
 
 int cm__tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg)
 {
-    return cm__tx_run_locked(l, write, 0, NULL, body, arg);
+    return cm__tx_run_pre(l, write, 0, NULL, NULL, body, arg);
 }
 
 int cm__tx_run_locked(cm_ledger *l, int write, int lock, const char *key, cm_tx_body body,
                       void *arg)
+{
+    return cm__tx_run_pre(l, write, lock, key, NULL, body, arg);
+}
+
+int cm__tx_run_pre(cm_ledger *l, int write, int lock, const char *key, cm_tx_body pre,
+                   cm_tx_body body, void *arg)
 {
     if (!l)
         return cm__ledger_fail(NULL, CM_LEDGER_E_INVALID, "the ledger handle is NULL");
@@ -360,7 +411,7 @@ int cm__tx_run_locked(cm_ledger *l, int write, int lock, const char *key, cm_tx_
     int rc;
     for (int attempt = 1;; attempt++) {
         l->retry = 0;
-        rc = tx_attempt(l, write, lock, key, body, arg);
+        rc = tx_attempt(l, write, lock, key, pre, body, arg);
         if (!l->retry)
             break;
         if (attempt >= CM_TX_MAX_ATTEMPTS || mono_ms() - start >= l->busy_timeout_ms) {
@@ -547,11 +598,27 @@ static int cb_take(void *ctx, const cm_sv *c, int n)
 
 int cm__takes_of(cm_tx *tx, const cm_hold_row *h, cm_take_vec *out)
 {
+    int rc = cm__takes_read(tx, h->job, out);
+    return rc ? rc : cm__takes_derive(tx, h, out);
+}
+
+int cm__takes_read(cm_tx *tx, const char *job, cm_take_vec *out)
+{
     memset(out, 0, sizeof *out);
     take_ctx x = {out, 0};
-    int rc = CM_RUN(tx, CM_Q_TAKES_OF, cb_take, &x, CM_T(h->job));
+    int rc = CM_RUN(tx, CM_Q_TAKES_OF, cb_take, &x, CM_T(job));
     if (!rc && x.oom)
         rc = cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reading a hold");
+    if (rc) {
+        free(out->v);
+        memset(out, 0, sizeof *out);
+    }
+    return rc;
+}
+
+int cm__takes_derive(cm_tx *tx, const cm_hold_row *h, cm_take_vec *out)
+{
+    int rc = CM_LEDGER_OK;
     /* Charged in take order, refunded from the last charged take back. */
     int64_t charge = h->charged, refund = h->refunded;
     for (size_t k = 0; !rc && k < out->n; k++) {
@@ -847,7 +914,7 @@ int cm__grant_new(cm_tx *tx, const char *ws, int kind, int64_t created_ms, int64
 
 int cm_ledger_stats_read(cm_ledger *l, cm_ledger_stats *out)
 {
-    if (!out || out->struct_size < sizeof(cm_ledger_stats))
+    if (!out || out->struct_size < offsetof(cm_ledger_stats, statements))
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
                                "cm_ledger_stats_read: out is NULL or its struct_size is too small");
     if (!l)
@@ -856,6 +923,11 @@ int cm_ledger_stats_read(cm_ledger *l, cm_ledger_stats *out)
     out->transactions = l->n_tx;
     out->retries = l->n_retry;
     out->reconnects = l->ops->reconnects ? l->ops->reconnects(l->st) : 0;
+    if (out->struct_size >= sizeof(cm_ledger_stats)) {
+        out->statements = out->round_trips = 0;
+        if (l->ops->counts)
+            l->ops->counts(l->st, &out->statements, &out->round_trips);
+    }
     pthread_mutex_unlock(&l->mu);
     return CM_LEDGER_OK;
 }

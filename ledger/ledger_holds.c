@@ -162,16 +162,42 @@ static int extra_get(cm_tx *tx, const char *job, hold_extra *x)
     return rc;
 }
 
-int cm__job_build(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out)
-{
+/* What a job's description reads besides its hold: the takes and the texts. None of it
+ * changes once the hold is made but the commit note (which a job returned by commit,
+ * release or renew does not carry), so a call may read it before it writes (the reads
+ * it declared then answer it; see job_body). */
+typedef struct job_parts {
     cm_take_vec t;
-    int rc = cm__takes_of(tx, h, &t);
-    if (rc)
-        return rc;
     hold_extra x;
-    rc = extra_get(tx, h->job, &x);
+} job_parts;
+
+static void parts_free(job_parts *p)
+{
+    free(p->t.v);
+    memset(&p->t, 0, sizeof p->t);
+    extra_free(&p->x);
+}
+
+static int parts_read(cm_tx *tx, const char *job, job_parts *p)
+{
+    memset(p, 0, sizeof *p);
+    int rc = cm__takes_read(tx, job, &p->t);
+    if (!rc)
+        rc = extra_get(tx, job, &p->x);
+    if (rc)
+        parts_free(p);
+    return rc;
+}
+
+/* The job of hold h for the caller, from its parts (which it consumes). */
+static int parts_make(cm_tx *tx, const cm_hold_row *h, job_parts *p, cm_ledger_job **out)
+{
+    cm_take_vec t = p->t;
+    hold_extra x = p->x;
+    memset(p, 0, sizeof *p);
+    int rc = cm__takes_derive(tx, h, &t); /* frees t on failure */
     if (rc) {
-        free(t.v);
+        extra_free(&x);
         return rc;
     }
     cm_ledger_job *j = calloc(1, sizeof *j);
@@ -211,6 +237,13 @@ int cm__job_build(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out)
     return CM_LEDGER_OK;
 }
 
+int cm__job_build(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out)
+{
+    job_parts p;
+    int rc = parts_read(tx, h->job, &p);
+    return rc ? rc : parts_make(tx, h, &p, out);
+}
+
 void cm_ledger_job_free(cm_ledger_job *j)
 {
     if (!j)
@@ -233,10 +266,14 @@ typedef struct hold_args {
     cm_ledger_job **out;
 } hold_args;
 
-/* The job for the caller; the notes are cm_ledger_job_info's alone (keep_notes). */
-static int finish_notes(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out, int keep_notes)
+/* The job for the caller, from parts when the call read them already (else read now);
+ * the notes are cm_ledger_job_info's alone (keep_notes). */
+static int finish_parts(cm_tx *tx, const cm_hold_row *h, job_parts *parts, cm_ledger_job **out,
+                        int keep_notes)
 {
-    int rc = out ? cm__job_build(tx, h, out) : CM_LEDGER_OK;
+    int rc = !out    ? CM_LEDGER_OK
+             : parts ? parts_make(tx, h, parts, out)
+                     : cm__job_build(tx, h, out);
     if (!rc && out && !keep_notes) {
         free((*out)->note);
         free((*out)->commit_note);
@@ -245,9 +282,38 @@ static int finish_notes(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out, in
     return rc;
 }
 
+static int finish_notes(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out, int keep_notes)
+{
+    return finish_parts(tx, h, NULL, out, keep_notes);
+}
+
 static int finish(cm_tx *tx, const cm_hold_row *h, cm_ledger_job **out)
 {
     return finish_notes(tx, h, out, 0);
+}
+
+static int plain_id(const char *id)
+{
+    return id && *id && strlen(id) <= CM_ID_MAX && cm__text_plain(id);
+}
+
+/* The reads of a reserve's usual path, in its order (see cm__tx_run_pre): on PostgreSQL
+ * they go with BEGIN and the lock. GRANT_SPENDABLE at the clock: ledger time unless the
+ * workspace's journal is ahead of the clock (then that read goes to the server). */
+static int reserve_pre(cm_tx *tx, void *arg)
+{
+    hold_args *a = arg;
+    if (!plain_id(a->ws)) /* refused by the body before it reads */
+        return CM_LEDGER_OK;
+    cm_sv clock = cm__clock_sv(tx);
+    int rc = CM_PREFETCH(tx, CM_Q_WS_ACCESS, CM_T(a->ws), CM_T(a->user));
+    if (!rc)
+        rc = CM_PREFETCH(tx, CM_Q_TOUCH_STATE, CM_T(a->ws), clock);
+    if (!rc)
+        rc = CM_PREFETCH(tx, CM_Q_HOLD_GET, CM_T(a->job));
+    if (!rc)
+        rc = CM_PREFETCH(tx, CM_Q_GRANT_SPENDABLE, CM_T(a->ws), clock);
+    return rc;
 }
 
 static int reserve_body(cm_tx *tx, void *arg)
@@ -311,6 +377,18 @@ static int reserve_body(cm_tx *tx, void *arg)
                                "job '%s' needs %lld credits but workspace '%s' has %lld available",
                                a->job, (long long)a->credits, a->ws, (long long)available);
     }
+    /* The job for the caller is made of what is written here: nothing to read back. */
+    job_parts parts = {0};
+    if (a->out && v.n && !(parts.t.v = calloc(v.n, sizeof *parts.t.v))) {
+        cm__grant_vec_free(&v);
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reserving");
+    }
+    if (a->out && ((a->binding && !(parts.x.binding = dup_str(a->binding))) ||
+                   (a->note && !(parts.x.note = dup_str(a->note))))) {
+        parts_free(&parts);
+        cm__grant_vec_free(&v);
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory reserving");
+    }
     int64_t until = tx->now + a->lease_s * 1000;
     rc = CM_RUN(tx, CM_Q_HOLD_INSERT, NULL, NULL, CM_T(a->job), CM_T(a->ws), CM_T(a->user),
                 CM_I(a->credits), CM_I(a->lease_s), CM_I(tx->now), CM_I(until),
@@ -321,13 +399,21 @@ static int reserve_body(cm_tx *tx, void *arg)
         left -= c;
         rc = CM_RUN(tx, CM_Q_TAKE_INSERT, NULL, NULL, CM_T(a->job), CM_I((int64_t)i),
                     CM_I(v.v[i].id), CM_I(c));
+        if (parts.t.v)
+            parts.t.v[parts.t.n++] = (cm_take_row){.seq = (int64_t)i,
+                                                   .grant_id = v.v[i].id,
+                                                   .credits = c,
+                                                   .kind = v.v[i].kind,
+                                                   .expires_ms = v.v[i].expires_ms};
         if (!rc)
             rc = cm__move(tx, &v.v[i], "hold", c, tx->now, a->job, a->user,
                           a->note ? a->note : "reserved", NULL);
     }
     cm__grant_vec_free(&v);
-    if (rc)
+    if (rc) {
+        parts_free(&parts);
         return rc;
+    }
     /* The new hold is what was just inserted: no need to read it back. */
     h = (cm_hold_row){.credits = a->credits,
                       .lease_s = a->lease_s,
@@ -339,7 +425,7 @@ static int reserve_body(cm_tx *tx, void *arg)
     snprintf(h.job, sizeof h.job, "%s", a->job);
     snprintf(h.ws, sizeof h.ws, "%s", a->ws);
     snprintf(h.user, sizeof h.user, "%s", a->user);
-    return finish(tx, &h, a->out);
+    return finish_parts(tx, &h, a->out ? &parts : NULL, a->out, 0);
 }
 
 static int check_lease(cm_ledger *l, int64_t *lease_s)
@@ -388,7 +474,7 @@ int cm_ledger_reserve_bound(cm_ledger *l, const char *ws, const char *job, int64
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID,
                                "credits to reserve must be between 1 and 10^12");
     hold_args a = {ws, job, user, note, binding, credits, lease_s, out};
-    return cm__tx_run_locked(l, 1, CM_LOCK_WS, ws, reserve_body, &a);
+    return cm__tx_run_pre(l, 1, CM_LOCK_WS, ws, reserve_pre, reserve_body, &a);
 }
 
 /* ---- renew, commit, release, job ---- */
@@ -420,7 +506,7 @@ static int touch_reload(cm_tx *tx, const char *job, cm_hold_row *h)
 {
     int found;
     int64_t lapsed = tx->stats.holds_lapsed;
-    int rc = cm__touch(tx, h->ws);
+    int rc = cm__touch_job(tx, h->ws, job);
     if (!rc && tx->stats.holds_lapsed != lapsed)
         rc = cm__hold_get(tx, job, h, &found);
     return rc;
@@ -437,13 +523,29 @@ static int load_hold(cm_tx *tx, const char *job, cm_hold_row *h)
     return rc ? rc : touch_reload(tx, job, h);
 }
 
-static int job_body(cm_tx *tx, void *arg)
+/* The reads of a job call's usual path, in its order: the hold, its workspace's state
+ * (by the job: the workspace is not known yet), and for commit and release the takes
+ * with their grants. */
+static int job_pre(cm_tx *tx, void *arg)
 {
     job_args *a = arg;
-    cm_hold_row h;
-    int rc = load_hold(tx, a->job, &h);
-    if (rc)
-        return rc;
+    int rc = CM_PREFETCH(tx, CM_Q_HOLD_GET, CM_T(a->job));
+    if (!rc)
+        rc = CM_PREFETCH(tx, CM_Q_TOUCH_STATE_JOB, CM_T(a->job), cm__clock_sv(tx));
+    if (!rc && a->out) /* the job for the caller (job_body) */
+        rc = CM_PREFETCH(tx, CM_Q_TAKES_OF, CM_T(a->job));
+    if (!rc && a->out)
+        rc = CM_PREFETCH(tx, CM_Q_HOLD_EXTRA, CM_T(a->job));
+    if (!rc && (a->op == OP_COMMIT || a->op == OP_RELEASE))
+        rc = CM_PREFETCH(tx, CM_Q_TAKES_GRANTS, CM_T(a->job));
+    return rc;
+}
+
+/* What the call does to hold h (read and brought up to now). */
+static int job_op(cm_tx *tx, job_args *a, cm_hold_row *hp)
+{
+    cm_hold_row h = *hp;
+    int rc = CM_LEDGER_OK;
     char when[40];
     switch (a->op) {
     case OP_INFO:
@@ -496,9 +598,29 @@ static int job_body(cm_tx *tx, void *arg)
             rc = cm__hold_resolve(tx, &h, 0, CM_LEDGER_RELEASED, tx->now, h.user);
         break;
     }
+    *hp = h;
+    return rc;
+}
+
+static int job_body(cm_tx *tx, void *arg)
+{
+    job_args *a = arg;
+    cm_hold_row h;
+    int rc = load_hold(tx, a->job, &h);
     if (rc)
         return rc;
-    rc = finish_notes(tx, &h, a->out, a->op == OP_INFO);
+    /* The job for the caller is read before the call writes anything, so that the reads
+     * declared for it still answer (job_parts says why that reads the same). */
+    job_parts parts;
+    if (a->out && (rc = parts_read(tx, a->job, &parts)) != 0)
+        return rc;
+    rc = job_op(tx, a, &h);
+    if (rc) {
+        if (a->out)
+            parts_free(&parts);
+        return rc;
+    }
+    rc = finish_parts(tx, &h, a->out ? &parts : NULL, a->out, a->op == OP_INFO);
     if (!rc && a->op == OP_INFO && a->out && *a->out && !(*a->out)->note) {
         /* a hold from before schema 3 kept its note only in the journal */
         rc = CM_RUN(tx, CM_Q_HOLD_NOTE, take_note, *a->out, CM_T(h.ws), CM_T(h.job));
@@ -515,7 +637,7 @@ static int job_call(cm_ledger *l, const char *job, int op, int64_t n, const char
     if (rc)
         return rc;
     job_args a = {job, note, op, n, out};
-    return cm__tx_run_locked(l, 1, CM_LOCK_JOB, job, job_body, &a);
+    return cm__tx_run_pre(l, 1, CM_LOCK_JOB, job, job_pre, job_body, &a);
 }
 
 int cm_ledger_renew(cm_ledger *l, const char *job, int64_t lease_s, cm_ledger_job **out)

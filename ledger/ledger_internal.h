@@ -45,7 +45,9 @@ struct cm_ledger {
 /* One call's transaction. */
 typedef struct cm_tx {
     cm_ledger *l;
-    int64_t clock; /* the clock, read once per call (PostgreSQL: the server's) */
+    int64_t clock;      /* the clock, read once per call (PostgreSQL: the server's) */
+    int clock_read;     /* clock holds it (not yet in pre, on the server's clock) */
+    int clock_declared; /* the server's clock was declared (cm__prefetch) */
     int64_t now;   /* ledger time: the clock, raised by cm__touch() to the time of the
                       touched workspace's last journal row if that is later */
     int write;     /* a write transaction */
@@ -55,6 +57,8 @@ typedef struct cm_tx {
     char op_ws[CM_ID_MAX + 1];
     int alert_pending; /* credits of op_ws moved in this call: look at its low-balance alert
                           (cm__alert_flush) before moving on to another workspace or ending */
+    char noalert_ws[CM_ID_MAX + 1]; /* a workspace cm__touch found without an alert (""
+                                       none); an alert set or cleared in the call resets it */
     cm_ledger_sweep_stats stats; /* lazy work done by this call */
     /* A result the body handed to the caller, to undo if the transaction then fails
      * (commit refused) or runs again (retry): discard(slot) frees *slot, sets it NULL. */
@@ -121,6 +125,23 @@ int cm__tx_run(cm_ledger *l, int write, cm_tx_body body, void *arg);
  * here, so that on PostgreSQL the lock travels with BEGIN. */
 int cm__tx_run_locked(cm_ledger *l, int write, int lock, const char *key, cm_tx_body body,
                       void *arg);
+/* cm__tx_run_locked, calling pre(tx, arg) after the lock and before the clock is read
+ * (pre may lock more with cm__lock_jobs before its first declaration):
+ * pre declares (cm__prefetch) the reads body is about to make, in the order it makes
+ * them, with cm__clock_sv(tx) where the clock goes. It reads nothing and writes nothing;
+ * a declaration body does not follow costs a statement, never a wrong answer. */
+int cm__tx_run_pre(cm_ledger *l, int write, int lock, const char *key, cm_tx_body pre,
+                   cm_tx_body body, void *arg);
+/* Declare a read the call is about to make (storage.h prefetch). */
+int cm__prefetch(cm_tx *tx, cm_stmt id, const cm_sv *p, int n);
+#define CM_PREFETCH(tx, id, ...)                                                                   \
+    cm__prefetch((tx), (id), (const cm_sv[]){__VA_ARGS__},                                         \
+                 (int)(sizeof((const cm_sv[]){__VA_ARGS__}) / sizeof(cm_sv)))
+/* Lock the workspaces of the holds of jobs (storage.h lock_jobs), in pre before any
+ * declared read: the one call that works on several workspaces at once, renew_many. */
+int cm__lock_jobs(cm_tx *tx, const char *const *jobs, size_t n);
+/* The clock as a parameter: tx->clock once read, else CM_SV_CLOCK (in pre). */
+cm_sv cm__clock_sv(const cm_tx *tx);
 /* Lock workspace ws for the rest of a write transaction (nothing in a read one, or if
  * this call locked ws last). Call it before reading ws's rows: cm__ws_access and
  * cm__touch do. CM_LEDGER_E_BUSY (and a retry of the call) when the storage says the
@@ -157,6 +178,10 @@ void cm__hold_from_cols(cm_hold_row *h, const cm_sv *c);
 /* The takes of hold h in order, with what its commit charged and its refunds gave back
  * of each (the commit charges takes in order; refunds start from the last take). */
 int cm__takes_of(cm_tx *tx, const cm_hold_row *h, cm_take_vec *out);
+/* cm__takes_of in two steps: the takes as reserve wrote them (they never change), then
+ * what h's charge and refunds took of each (frees out on failure). */
+int cm__takes_read(cm_tx *tx, const char *job, cm_take_vec *out);
+int cm__takes_derive(cm_tx *tx, const cm_hold_row *h, cm_take_vec *out);
 int cm__ws_get(cm_tx *tx, const char *ws, cm_ws_row *out, int *found);
 
 /* Check that user may use ws (owner or member; NULL = operator). need_owner: only the
@@ -201,6 +226,8 @@ int cm__grant_expired(const cm_grant_row *g, int64_t now);
 /* Raise tx->now to ws's last journal time if the clock reads earlier, then bring ws up to
  * now: lapses, expiries and plan periods, each dated at its own instant, in time order. */
 int cm__touch(cm_tx *tx, const char *ws);
+/* cm__touch of ws, the workspace of job's hold (read by the job: CM_Q_TOUCH_STATE_JOB). */
+int cm__touch_job(cm_tx *tx, const char *ws, const char *job);
 int cm__grant_plan_period(cm_tx *tx, const char *ws, int64_t credits_per_month, int interval,
                           int64_t start_ms, int64_t period, const char *actor);
 

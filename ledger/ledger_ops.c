@@ -223,6 +223,8 @@ int cm__alert_flush(cm_tx *tx)
     if (!tx->alert_pending)
         return CM_LEDGER_OK;
     tx->alert_pending = 0;
+    if (strcmp(tx->noalert_ws, tx->op_ws) == 0)
+        return CM_LEDGER_OK; /* cm__touch found no alert on it in this call */
     alert_state a = {0};
     int rc = CM_RUN(tx, CM_Q_ALERT_STATE, cb_alert, &a, CM_T(tx->op_ws), CM_I(tx->now));
     if (rc || !a.found)
@@ -256,6 +258,7 @@ static int alert_body(cm_tx *tx, void *arg)
         rc = cm__touch(tx, a->ws);
     if (rc)
         return rc;
+    tx->noalert_ws[0] = 0; /* what cm__touch read of the alert is about to change */
     if (!a->below)
         return CM_RUN(tx, CM_Q_ALERT_DELETE, NULL, NULL, CM_T(a->ws));
     rc = CM_RUN(tx, CM_Q_ALERT_PUT, NULL, NULL, CM_T(a->ws), CM_I(a->below), CM_T(a->as_user),
@@ -434,8 +437,57 @@ typedef struct renew_many_args {
     int64_t lease_s;
     int *results;
     size_t renewed;
+    int64_t *until; /* the renewed lease of each job found renewable */
 } renew_many_args;
 
+static int renew_job_ok(const char *job)
+{
+    return job && *job && strlen(job) <= CM_ID_MAX && cm__text_plain(job);
+}
+
+/* Jobs whose reads one declaration covers: what a keepalive renews at once, in 2 round
+ * trips on PostgreSQL; beyond it one more round trip per this many jobs. */
+#define RENEW_DECLARE 512
+
+/* Declare the reads of jobs [from, from + RENEW_DECLARE): each one's hold and the state of
+ * its workspace (by the job; the body reads it for the first job of each run of one
+ * workspace, the rest is a statement for nothing). */
+static int renew_many_declare(cm_tx *tx, renew_many_args *a, size_t from)
+{
+    int rc = CM_LEDGER_OK;
+    for (size_t i = from; !rc && i < a->n && i < from + RENEW_DECLARE; i++) {
+        if (!renew_job_ok(a->jobs[i]))
+            continue;
+        rc = CM_PREFETCH(tx, CM_Q_HOLD_GET, CM_T(a->jobs[i]));
+        if (!rc)
+            rc = CM_PREFETCH(tx, CM_Q_TOUCH_STATE_JOB, CM_T(a->jobs[i]), cm__clock_sv(tx));
+    }
+    return rc;
+}
+
+/* First the workspaces of all the jobs are locked, in the storage's one order (two
+ * keepalives with the same workspaces in other orders cannot deadlock), then the reads. */
+static int renew_many_pre(cm_tx *tx, void *arg)
+{
+    renew_many_args *a = arg;
+    const char **ok = malloc(a->n * sizeof *ok);
+    if (!ok)
+        return cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory renewing leases");
+    size_t k = 0;
+    for (size_t i = 0; i < a->n; i++)
+        if (renew_job_ok(a->jobs[i]))
+            ok[k++] = a->jobs[i];
+    int rc = k ? cm__lock_jobs(tx, ok, k) : CM_LEDGER_OK;
+    free(ok);
+    return rc ? rc : renew_many_declare(tx, a, 0);
+}
+
+/* Every job is read and judged first, and the renewals written after the last read, so
+ * that the declared reads are not made stale by the call's own writes. That changes no
+ * answer: a renewal pending for a job of workspace W was judged after W was brought up
+ * to W's time, which a later touch of W computes again (W's journal gains only rows
+ * dated at or before it), so no later touch lapses a job waiting for its renewal, and a
+ * later read of that job (a job named twice) judges it the same. */
 static int renew_many_body(cm_tx *tx, void *arg)
 {
     renew_many_args *a = arg;
@@ -444,7 +496,13 @@ static int renew_many_body(cm_tx *tx, void *arg)
     for (size_t i = 0; i < a->n; i++) {
         const char *job = a->jobs[i];
         int *res = &a->results[i];
-        if (!job || !*job || strlen(job) > CM_ID_MAX || !cm__text_plain(job)) {
+        a->until[i] = -1;
+        if (i && i % RENEW_DECLARE == 0) {
+            int rc = renew_many_declare(tx, a, i);
+            if (rc)
+                return rc;
+        }
+        if (!renew_job_ok(job)) {
             *res = CM_LEDGER_E_INVALID;
             continue;
         }
@@ -458,9 +516,11 @@ static int renew_many_body(cm_tx *tx, void *arg)
             continue;
         }
         /* Bring the workspace up to now once per run of jobs of one workspace: a hold
-         * whose lease ended lapses (then it cannot be renewed). */
+         * whose lease ended lapses (then it cannot be renewed). The hold is read again
+         * when that lapsed a hold. */
+        int64_t lapsed = tx->stats.holds_lapsed;
         if (strcmp(touched, h.ws) != 0) {
-            rc = cm__touch(tx, h.ws);
+            rc = cm__touch_job(tx, h.ws, job);
             if (rc == CM_LEDGER_E_BUSY || rc == CM_LEDGER_E_STORAGE || rc == CM_LEDGER_E_NOMEM ||
                 rc == CM_LEDGER_E_UNAVAILABLE)
                 return rc;
@@ -469,17 +529,14 @@ static int renew_many_body(cm_tx *tx, void *arg)
                 continue;
             }
             snprintf(touched, sizeof touched, "%s", h.ws);
-            rc = cm__hold_get(tx, job, &h, &found);
-            if (rc)
-                return rc;
         } else if (h.state == CM_LEDGER_HELD && h.lease_until_ms <= tx->now) {
             /* touched earlier in this call, before this lease ended: touch again */
-            rc = cm__touch(tx, h.ws);
-            if (!rc)
-                rc = cm__hold_get(tx, job, &h, &found);
+            rc = cm__touch_job(tx, h.ws, job);
             if (rc)
                 return rc;
         }
+        if (tx->stats.holds_lapsed != lapsed && (rc = cm__hold_get(tx, job, &h, &found)) != 0)
+            return rc;
         if (h.state == CM_LEDGER_LAPSED) {
             *res = CM_LEDGER_E_LEASE_EXPIRED;
             continue;
@@ -488,10 +545,15 @@ static int renew_many_body(cm_tx *tx, void *arg)
             *res = CM_LEDGER_E_ALREADY_RESOLVED;
             continue;
         }
-        rc = CM_RUN(tx, CM_Q_HOLD_RENEW, NULL, NULL, CM_T(job), CM_I(tx->now + a->lease_s * 1000));
+        a->until[i] = tx->now + a->lease_s * 1000;
+        *res = CM_LEDGER_OK;
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->until[i] < 0)
+            continue;
+        int rc = CM_RUN(tx, CM_Q_HOLD_RENEW, NULL, NULL, CM_T(a->jobs[i]), CM_I(a->until[i]));
         if (rc)
             return rc;
-        *res = CM_LEDGER_OK;
         a->renewed++;
     }
     return CM_LEDGER_OK;
@@ -513,8 +575,12 @@ int cm_ledger_renew_many(cm_ledger *l, const char *const *jobs, size_t n, int64_
         return cm__ledger_fail(l, CM_LEDGER_E_INVALID, "the lease must be 1 s to one year");
     if (!n)
         return CM_LEDGER_OK;
-    renew_many_args a = {jobs, n, lease_s, results, 0};
-    return cm__tx_run(l, 1, renew_many_body, &a);
+    renew_many_args a = {jobs, n, lease_s, results, 0, malloc(n * sizeof(int64_t))};
+    if (!a.until)
+        return cm__ledger_fail(l, CM_LEDGER_E_NOMEM, "out of memory renewing leases");
+    int rc = cm__tx_run_pre(l, 1, 0, NULL, renew_many_pre, renew_many_body, &a);
+    free(a.until);
+    return rc;
 }
 
 /* ---- health ---- */

@@ -142,6 +142,7 @@ static int cb_job(void *ctx, const cm_sv *c, int n)
 }
 
 typedef struct touch_state {
+    int found, has_alert;
     int lapse_due, expiry_due;
     int64_t now;
     plan_row plan; /* tier and schedule not read */
@@ -162,6 +163,8 @@ static int cb_touch_state(void *ctx, const cm_sv *c, int n)
         t->plan.cancelled_ms = cm__int_or(&c[6], -1);
     }
     t->now = cm__int_or(&c[7], -1);
+    t->has_alert = n > 8 && cm__int_or(&c[8], 1) != 0;
+    t->found = 1;
     return 1;
 }
 
@@ -229,13 +232,30 @@ static int next_expiry(cm_tx *tx, const char *ws, cm_grant_row *g, int *found)
  * between is granted and expired in order. */
 int cm__touch(cm_tx *tx, const char *ws)
 {
+    return cm__touch_job(tx, ws, NULL);
+}
+
+int cm__touch_job(cm_tx *tx, const char *ws, const char *job)
+{
     touch_state t;
     memset(&t, 0, sizeof t);
-    int rc = cm__lock_ws(tx, ws); /* sweep: each workspace in id order */
-    if (!rc)
+    int rc = cm__lock_ws(tx, ws);
+    /* By the job when the call is keyed by one: the same row (its hold is in ws), a read
+     * the call could declare before it read the hold. */
+    if (!rc && job)
+        rc = CM_RUN(tx, CM_Q_TOUCH_STATE_JOB, cb_touch_state, &t, CM_T(job), CM_I(tx->clock));
+    else if (!rc)
         rc = CM_RUN(tx, CM_Q_TOUCH_STATE, cb_touch_state, &t, CM_T(ws), CM_I(tx->clock));
+    if (!rc && !t.found)
+        rc = cm__ledger_fail(tx->l, CM_LEDGER_E_STORAGE, "the hold of job '%s' is gone",
+                             job ? job : "");
     if (rc)
         return rc;
+    /* Whether the call has an alert to look at when it moves credits (cm__alert_flush). */
+    if (!t.has_alert)
+        snprintf(tx->noalert_ws, sizeof tx->noalert_ws, "%s", ws);
+    else if (strcmp(tx->noalert_ws, ws) == 0)
+        tx->noalert_ws[0] = 0;
     tx->now = t.now >= tx->clock ? t.now : tx->clock;
     int64_t due = plan_due_at(&t.plan, tx->now);
     if (!t.lapse_due && !t.expiry_due && due < 0)
@@ -657,24 +677,61 @@ const char *cm_ledger_plan_outcome_name(int outcome)
 
 /* ---- sweep ---- */
 
-static int sweep_body(cm_tx *tx, void *arg)
+/* One transaction per workspace: each holds one workspace's lock, never several, and is
+ * complete on its own (a crash between two leaves every workspace swept or not, never
+ * half). The workspaces are listed first, in id order, in a read transaction. */
+
+static int sweep_list_body(cm_tx *tx, void *arg)
 {
-    job_list w = {0}; /* workspace ids */
-    int rc = cm__run(tx, CM_Q_WS_ALL, NULL, 0, cb_job, &w);
-    if (!rc && w.oom)
+    job_list *w = arg; /* workspace ids */
+    w->n = 0;          /* a run again starts afresh */
+    w->oom = 0;
+    int rc = cm__run(tx, CM_Q_WS_ALL, NULL, 0, cb_job, w);
+    if (!rc && w->oom)
         rc = cm__ledger_fail(tx->l, CM_LEDGER_E_NOMEM, "out of memory listing workspaces");
-    for (size_t i = 0; !rc && i < w.n; i++)
-        rc = cm__touch(tx, w.jobs[i]);
-    free(w.jobs);
-    if (!rc && arg)
-        *(cm_ledger_sweep_stats *)arg = tx->stats;
+    return rc;
+}
+
+static int sweep_list_pre(cm_tx *tx, void *arg)
+{
+    (void)arg;
+    return cm__prefetch(tx, CM_Q_WS_ALL, NULL, 0);
+}
+
+typedef struct sweep_ws {
+    const char *ws;
+    cm_ledger_sweep_stats done;
+} sweep_ws;
+
+static int sweep_ws_pre(cm_tx *tx, void *arg)
+{
+    sweep_ws *s = arg;
+    return CM_PREFETCH(tx, CM_Q_TOUCH_STATE, CM_T(s->ws), cm__clock_sv(tx));
+}
+
+static int sweep_ws_body(cm_tx *tx, void *arg)
+{
+    sweep_ws *s = arg;
+    int rc = cm__touch(tx, s->ws);
+    s->done = tx->stats;
     return rc;
 }
 
 int cm_ledger_sweep(cm_ledger *l, cm_ledger_sweep_stats *out)
 {
+    job_list w = {0};
+    int rc = cm__tx_run_pre(l, 0, 0, NULL, sweep_list_pre, sweep_list_body, &w);
     cm_ledger_sweep_stats s = {0};
-    int rc = cm__tx_run(l, 1, sweep_body, &s);
+    for (size_t i = 0; !rc && i < w.n; i++) {
+        sweep_ws one = {w.jobs[i], {0}};
+        rc = cm__tx_run_pre(l, 1, CM_LOCK_WS, w.jobs[i], sweep_ws_pre, sweep_ws_body, &one);
+        if (!rc) {
+            s.holds_lapsed += one.done.holds_lapsed;
+            s.credits_expired += one.done.credits_expired;
+            s.periods_granted += one.done.periods_granted;
+        }
+    }
+    free(w.jobs);
     if (!rc && out)
         *out = s;
     return rc;

@@ -64,7 +64,11 @@ enum {
     CM_LOCK_PRICE = 3, /* key: a region of the price table */
 };
 
-enum cm_sv_type { CM_SV_NULL = 0, CM_SV_INT = 1, CM_SV_TEXT = 2 };
+/* CM_SV_CLOCK appears only in prefetch() parameters: "the transaction's clock, as
+ * CM_Q_CLOCK_NOW reads it", for a read declared before that clock is known (PostgreSQL's
+ * server clock comes back in the same round trip as the read). A run() with CM_SV_INT of
+ * that value matches it. */
+enum cm_sv_type { CM_SV_NULL = 0, CM_SV_INT = 1, CM_SV_TEXT = 2, CM_SV_CLOCK = 3 };
 
 /* One bound parameter or one result column. Texts in results are valid only during
  * the row callback. */
@@ -98,13 +102,17 @@ typedef enum cm_stmt {
     CM_Q_PLAN_SET_NEXT, /* (ws, next_period) */
     CM_Q_PLAN_CANCEL,   /* (ws, cancelled_ms) */
     /* what bringing ws up to now has to do, in one read */
-    CM_Q_TOUCH_STATE, /* (ws, clock_ms) -> lapse_due (1 if a held hold's lease ended by
-                          now, else 0), expiry_due (1 if a grant with remaining > 0 expired
-                          by now, else 0), then the plan's credits, interval, start_ms,
-                          next_period, cancelled_ms (all NULL without a plan), then now:
-                          the later of clock_ms and the at_ms of the workspace's last
-                          journal row (ledger time never runs backwards), which the due
-                          tests use; one row */
+    CM_Q_TOUCH_STATE,     /* (ws, clock_ms) -> lapse_due (1 if a held hold's lease ended by
+                              now, else 0), expiry_due (1 if a grant with remaining > 0 expired
+                              by now, else 0), then the plan's credits, interval, start_ms,
+                              next_period, cancelled_ms (all NULL without a plan), then now:
+                              the later of clock_ms and the at_ms of the workspace's last
+                              journal row (ledger time never runs backwards), which the due
+                              tests use, then has_alert (1 if ws has a low-balance alert, else
+                              0); one row */
+    CM_Q_TOUCH_STATE_JOB, /* (job, clock_ms) -> CM_Q_TOUCH_STATE of the workspace of job's hold
+                              (no row without that hold): lets a call keyed by a job declare
+                              this read before it has read the hold */
     /* grants(id, ws, kind, granted, remaining, held, charged, expired, refunded_into,
      *        created_ms, expires_ms, period, ref, unit_minor, total_minor, currency) */
     CM_Q_GRANT_INSERT,    /* (ws, kind, granted, created_ms, expires_ms|NULL, period|NULL,
@@ -285,6 +293,26 @@ typedef struct cm_storage_ops {
     /* Run a named statement; fn may be NULL when no rows are wanted. */
     int (*run)(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams, cm_row_fn fn,
                void *ctx);
+    /* Declare, at the start of a transaction, a read the call is about to make (a
+     * statement with rows, params as run() will get them; CM_SV_CLOCK for the clock not
+     * read yet). A backend may send it early (PostgreSQL: with BEGIN and the lock, in one
+     * round trip) and answer the later run() of the same statement with equal parameters
+     * from what it read, provided nothing but declared reads ran in between: any other
+     * statement (a write, a lock, an undeclared read) makes every declared read not yet
+     * answered go to the server again when it is run. So a declaration never changes
+     * what a call reads, only when; a declared read that is never run costs a statement.
+     * NULL or a no-op (SQLite: nothing to save). */
+    int (*prefetch)(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams);
+    /* Lock, in a write transaction, the workspaces of the holds of jobs[0..n-1] (jobs
+     * with no hold lock nothing), all in one order every call that locks several
+     * workspaces uses, so that two such calls cannot deadlock. A later lock() of one of
+     * those workspaces is free; lock() of another workspace in the same transaction is
+     * CM_ST_RETRY (a hold made after this lock ran: the call runs again). NULL: SQLite,
+     * whose write transaction excludes every other writer. */
+    int (*lock_jobs)(cm_storage *st, const char *const *jobs, size_t n);
+    /* Statements sent and round trips made on st since it was opened (NULL: a backend
+     * without a server, SQLite). */
+    void (*counts)(cm_storage *st, int64_t *statements, int64_t *round_trips);
     /* The backend's text for the last failure on st. */
     const char *(*errmsg)(cm_storage *st);
     /* How many times st made its connection again after losing it (NULL: a backend

@@ -13,8 +13,9 @@
  * a time, as the rules assume of begin(write) (SQLite gets it from BEGIN IMMEDIATE),
  * and calls on different workspaces never wait for or conflict with each other: there
  * is no SERIALIZABLE predicate locking over shared index pages, and nothing to retry.
- * Sweep, the one call that touches several workspaces, locks them in id order, so two
- * sweeps cannot deadlock. What workspaces share is either locked (a price row) or a
+ * renew_many, the one call that locks several workspaces, locks them all in one statement
+ * in lock-key order (lock_jobs), so two such calls cannot deadlock; sweep is one
+ * transaction per workspace. What workspaces share is either locked (a price row) or a
  * unique key (job ids, payment, refund and plan references): the loser of such a race
  * gets SQLSTATE 23505, which run() and commit() return as CM_ST_RETRY, like a deadlock
  * (40P01) or a serialization failure (40001), and the rules layer (cm__tx_run) rolls back
@@ -27,7 +28,8 @@
  * Round trips: a transaction runs in libpq pipeline mode (see "transactions in pipeline
  * mode" below): statements whose rows are not read are queued and sent with the next
  * read or with the COMMIT, so BEGIN + lock + clock is one round trip and the writes of a
- * call travel with its COMMIT.
+ * call travel with its COMMIT. The reads a call declares (st_prefetch) go in that first
+ * round trip too, and answer the call's later run() of them: a hot call is 2 round trips.
  *
  * Failover: a location may name several hosts (a primary and its standbys) with
  * target_session_attrs=read-write. A lost connection, a server shutting down, or a
@@ -70,15 +72,35 @@ enum {
     PQ_LOCK_WS = CM_Q__COUNT, /* (ws): the workspace's advisory lock */
     PQ_LOCK_JOB,              /* (job) -> ws: the advisory lock of the job's workspace */
     PQ_LOCK_PRICE,            /* (region): the price row's advisory lock */
-    PQ_NEXT_OP,               /* () -> a new operation number (see st_lock) */
+    PQ_LOCK_JOBS,             /* (jobs[]) -> ws: the locks of the jobs' workspaces (lock_jobs) */
+    PQ_LOCK_WS_OP,            /* (ws) -> op, clock: PQ_LOCK_WS, a journal number, the clock */
+    PQ_LOCK_JOB_OP,           /* (job) -> ws|NULL, op, clock: the same by the job */
     PQ__COUNT
 };
 
 /* What a queued result is (pipeline mode, see pipe_sync). */
-enum { P_PREP, P_TX, P_CMD, P_ROWS, P_JOBLOCK, P_OPFETCH };
+enum { P_PREP, P_TX, P_CMD, P_ROWS, P_JOBLOCK, P_PREFETCH, P_JOBSLOCK, P_LOCKOP };
 enum { OP_NONE, OP_PENDING, OP_READY, OP_USED };
 enum { JOB_NONE, JOB_PENDING, JOB_LOCKED, JOB_MISSED };
-#define PIPE_MAX 64
+/* Queued statements after which a run of writes is sent without waiting for a read. */
+#define PIPE_MAX 4096
+#define MAX_PARAMS 12
+
+/* A queued statement whose result is not read yet. */
+typedef struct pipe_q {
+    unsigned char kind;
+    int id;
+} pipe_q;
+
+/* A read declared by st_prefetch: sent with the transaction's first round trip, its
+ * result kept (PGresult outlives the round trip) until run() asks for it. */
+enum { PF_SENT, PF_READY, PF_USED, PF_DEAD };
+typedef struct pf_entry {
+    int id, nparams, state;
+    cm_sv p[MAX_PARAMS]; /* texts point into buf */
+    char *buf;
+    PGresult *res;
+} pf_entry;
 
 struct cm_storage {
     PGconn *conn;
@@ -93,13 +115,20 @@ struct cm_storage {
     int commit_sent;    /* this transaction's COMMIT was sent */
     int retrying;       /* this transaction ends in a retry for a unique key */
     int lost_retried;   /* a lost connection was retried and no round trip worked since */
-    struct {
-        unsigned char kind;
-        int id;
-    } q[PIPE_MAX]; /* sent, result not read yet */
-    int nq;
+    pipe_q *q;          /* sent, result not read yet */
+    int nq, qcap;
+    pf_entry *pf; /* declared reads of this transaction (st_prefetch) */
+    int npf, pfcap;
+    int pf_valid;     /* only declared reads were sent since they were declared */
+    int64_t clock_ms; /* the clock CM_Q_CLOCK_NOW read in this transaction */
+    int clock_known;
+    char **locked; /* workspaces lock_jobs locked, sorted (bsearch) */
+    size_t nlocked;
+    int jobs_lock; /* 0: no lock_jobs in this transaction, 1: sent, 2: its rows read */
+    int lock_clock; /* the first lock reads the clock too: 0 no, 1 sent, 2 read (clock_ms),
+                       3 given to run() */
     int job_lock; /* JOB_*: what CM_LOCK_JOB found */
-    int op_state; /* OP_*: the operation number taken right after the first lock */
+    int op_state; /* OP_*: the operation number taken with the first lock */
     long long op_value;
     char op_ws[CM_ID_BUF]; /* the workspace it is for ("" while unknown) */
     char job_ws[CM_ID_BUF];
@@ -108,6 +137,32 @@ struct cm_storage {
     long long n_stmt, n_rt, n_tx;
     int64_t n_reconnect; /* connections made again after one was lost (cm_ledger_stats) */
 };
+
+/* A clock parameter: a value bound, or NULL for the transaction's clock, which
+ * CM_Q_CLOCK_NOW (or the first lock) keeps in the transaction-local setting cm.clock (for
+ * a read declared before that clock came back, see st_prefetch). After a transaction
+ * that set it the setting reads '' in the session, and PostgreSQL may evaluate it even
+ * when P is given: hence NULLIF. */
+#define PG_CLOCK(P) "COALESCE(" P "::bigint, NULLIF(current_setting('cm.clock', true), '')::bigint)"
+/* Ledger time in workspace WS: the clock $2, or its last journal row's time if later. */
+#define PG_NOW(WS)                                                                                 \
+    "GREATEST(" PG_CLOCK("$2") ", COALESCE((SELECT at_ms FROM journal WHERE ws = " WS              \
+                               " ORDER BY id DESC LIMIT 1), " PG_CLOCK("$2") "))"
+/* The server's clock, Unix ms, kept in cm.clock for the rest of the transaction. */
+#define PG_CLOCK_SET                                                                               \
+    "set_config('cm.clock', (extract(epoch FROM clock_timestamp()) * 1000)::bigint::text, "        \
+    "true)::bigint"
+/* What CM_Q_TOUCH_STATE and CM_Q_TOUCH_STATE_JOB read of workspace WS, at c.now. */
+#define PG_TOUCH(WS, FROM)                                                                         \
+    "SELECT CASE WHEN EXISTS(SELECT 1 FROM holds WHERE ws = " WS " AND state = 1 "                 \
+    "AND lease_until_ms <= c.now) THEN 1::bigint ELSE 0::bigint END, "                             \
+    "CASE WHEN EXISTS(SELECT 1 FROM grants WHERE ws = " WS " AND remaining > 0 "                   \
+    "AND expires_ms IS NOT NULL AND expires_ms <= c.now) THEN 1::bigint ELSE 0::bigint END, "      \
+    "p.credits, p.interval, p.start_ms, p.next_period, p.cancelled_ms, c.now, "                    \
+    "CASE WHEN EXISTS(SELECT 1 FROM alerts WHERE ws = " WS ") THEN 1::bigint ELSE 0::bigint END "  \
+    "FROM " FROM " LEFT JOIN plans p ON p.ws = " WS
+
+static void tx_clear(cm_storage *st);
 
 static const char *const sql_text[PQ__COUNT] = {
     [CM_Q_PRICE_GET] = "SELECT currency, unit_minor FROM prices WHERE region = $1",
@@ -140,22 +195,19 @@ static const char *const sql_text[PQ__COUNT] = {
     /* The lapse test is index-only (the partial index holds_lapse). */
     /* now: the clock, or the time of the workspace's last journal row if that is later
      * (journal_ws (ws, id): one index probe). */
-    [CM_Q_TOUCH_STATE] =
-        "WITH c(now) AS (SELECT GREATEST($2::bigint, COALESCE((SELECT at_ms FROM journal "
-        "WHERE ws = $1 ORDER BY id DESC LIMIT 1), $2::bigint))) "
-        "SELECT CASE WHEN EXISTS(SELECT 1 FROM holds WHERE ws = $1 AND state = 1 "
-        "AND lease_until_ms <= c.now) THEN 1::bigint ELSE 0::bigint END, "
-        "CASE WHEN EXISTS(SELECT 1 FROM grants WHERE ws = $1 AND remaining > 0 "
-        "AND expires_ms IS NOT NULL AND expires_ms <= c.now) THEN 1::bigint ELSE 0::bigint END, "
-        "p.credits, p.interval, p.start_ms, p.next_period, p.cancelled_ms, c.now "
-        "FROM c LEFT JOIN plans p ON p.ws = $1",
+    [CM_Q_TOUCH_STATE] = "WITH c(now) AS (SELECT " PG_NOW("$1") ") " PG_TOUCH("$1", "c"),
+    /* The same of the job's workspace (w: no row without the hold). */
+    [CM_Q_TOUCH_STATE_JOB] =
+        "WITH w(wsid) AS (SELECT ws FROM holds WHERE job = $1), "
+        "c(now) AS (SELECT " PG_NOW("w.wsid") " FROM w) " PG_TOUCH("w.wsid", "w CROSS JOIN c"),
     [CM_Q_GRANT_INSERT] =
         "INSERT INTO grants(ws, kind, granted, remaining, held, charged, expired, "
         "refunded_into, created_ms, expires_ms, period, ref, unit_minor, total_minor, currency) "
         "VALUES($1, $2, $3, $3, 0, 0, 0, 0, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
     [CM_Q_GRANT_GET] = "SELECT " GRANT_COLS " FROM grants WHERE id = $1",
-    [CM_Q_GRANT_SPENDABLE] = "SELECT " GRANT_COLS " FROM grants WHERE ws = $1 AND remaining > 0 "
-                             "AND (expires_ms IS NULL OR expires_ms > $2)" SPENDING_ORDER,
+    [CM_Q_GRANT_SPENDABLE] =
+        "SELECT " GRANT_COLS " FROM grants WHERE ws = $1 AND remaining > 0 "
+        "AND (expires_ms IS NULL OR expires_ms > " PG_CLOCK("$2") ")" SPENDING_ORDER,
     [CM_Q_GRANT_LIVE] = "SELECT " GRANT_COLS " FROM grants WHERE ws = $1 "
                         "AND (remaining > 0 OR held > 0)" SPENDING_ORDER,
     [CM_Q_GRANT_EXPIRING] = "SELECT " GRANT_COLS " FROM grants WHERE ws = $1 AND remaining > 0 "
@@ -216,7 +268,7 @@ static const char *const sql_text[PQ__COUNT] = {
     [CM_Q_JOURNAL_V3_FROM] = "SELECT ws, id FROM journal_v3_from ORDER BY ws",
     /* The server's clock is the ledger's clock for every machine (read once per
      * transaction, right after BEGIN). */
-    [CM_Q_CLOCK_NOW] = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+    [CM_Q_CLOCK_NOW] = "SELECT " PG_CLOCK_SET,
     /* ---- end v3: plans ---- */
     /* v3: holds binding / prices */
     [CM_Q_HOLD_EXTRA] = "SELECT binding, note, commit_note FROM holds WHERE job = $1",
@@ -288,7 +340,22 @@ static const char *const sql_text[PQ__COUNT] = {
     [PQ_LOCK_JOB] = "SELECT h.ws FROM holds h, LATERAL (SELECT pg_advisory_xact_lock(" WS_LOCK_CLASS
                     ", hashtext(h.ws))) l WHERE h.job = $1",
     [PQ_LOCK_PRICE] = "SELECT pg_advisory_xact_lock(" PRICE_LOCK_CLASS ", hashtext($1))",
-    [PQ_NEXT_OP] = "SELECT nextval('journal_op')",
+    /* The workspaces of the holds of jobs $1 (a text array), each locked once, in the
+     * order of their lock keys: the one order of every call that locks several (the
+     * subquery's order is kept: OFFSET 0 keeps it a subquery, scanned in order). */
+    /* A call's first lock, its operation number and the clock in one statement: the
+     * subquery (kept one by OFFSET 0) takes the lock before the outer row is made, so the
+     * number and the clock are taken once the lock is held (see st_lock, st_run). */
+    [PQ_LOCK_WS_OP] = "SELECT nextval('journal_op'), " PG_CLOCK_SET " FROM (SELECT "
+                      "pg_advisory_xact_lock(" WS_LOCK_CLASS ", hashtext($1)) OFFSET 0) l",
+    /* One row whether or not the job has a hold (ws NULL: none, nothing locked). */
+    [PQ_LOCK_JOB_OP] = "SELECT h.ws, nextval('journal_op'), " PG_CLOCK_SET " FROM (SELECT 1) o "
+                       "LEFT JOIN LATERAL (SELECT h.ws FROM holds h, LATERAL (SELECT "
+                       "pg_advisory_xact_lock(" WS_LOCK_CLASS ", hashtext(h.ws))) l "
+                       "WHERE h.job = $1 OFFSET 0) h ON true",
+    [PQ_LOCK_JOBS] = "SELECT s.ws FROM (SELECT DISTINCT ws, hashtext(ws) AS k FROM holds "
+                     "WHERE job = ANY($1::text[]) ORDER BY k, ws OFFSET 0) s, "
+                     "LATERAL (SELECT pg_advisory_xact_lock(" WS_LOCK_CLASS ", s.k)) l",
 };
 
 /* Migrations: migration[v - 1] takes the schema from version v - 1 to v. Append only.
@@ -576,8 +643,11 @@ static void st_close(cm_storage *st)
     if (getenv("CM_LEDGER_PG_STATS"))
         fprintf(stderr, "postgresql: %lld transactions, %lld statements, %lld round trips\n",
                 st->n_tx, st->n_stmt, st->n_rt);
+    tx_clear(st);
     PQfinish(st->conn);
     free(st->location);
+    free(st->q);
+    free(st->pf);
     free(st);
 }
 
@@ -691,11 +761,83 @@ static int pipe_push(cm_storage *st, int kind, int id, int sent)
 {
     if (!sent)
         return pipe_broken(st);
+    if (st->nq == st->qcap) {
+        int cap = st->qcap ? st->qcap * 2 : 64;
+        void *p = realloc(st->q, (size_t)cap * sizeof *st->q);
+        if (!p) { /* the statement is sent and its result unread: the connection is lost */
+            set_err(st, "out of memory queueing a statement", NULL);
+            st->broken = 1;
+            st->reset = 1;
+            return CM_ST_ERROR;
+        }
+        st->q = p;
+        st->qcap = cap;
+    }
     st->q[st->nq].kind = (unsigned char)kind;
     st->q[st->nq].id = id;
     st->nq++;
     st->n_stmt += kind != P_PREP;
     return CM_ST_OK;
+}
+
+/* What a transaction declared, read and locked: gone with it. */
+static void tx_clear(cm_storage *st)
+{
+    for (int i = 0; i < st->npf; i++) {
+        PQclear(st->pf[i].res);
+        free(st->pf[i].buf);
+    }
+    st->npf = 0;
+    st->pf_valid = 0;
+    st->clock_known = 0;
+    st->lock_clock = 0;
+    for (size_t i = 0; i < st->nlocked; i++)
+        free(st->locked[i]);
+    free(st->locked);
+    st->locked = NULL;
+    st->nlocked = 0;
+    st->jobs_lock = 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The workspaces lock_jobs locked (one per row), kept sorted. Non-zero: out of memory. */
+static int jobs_locked(cm_storage *st, const PGresult *res)
+{
+    int n = PQntuples(res);
+    st->jobs_lock = 2;
+    st->locked = n ? calloc((size_t)n, sizeof *st->locked) : NULL;
+    if (n && !st->locked) {
+        set_err(st, "out of memory locking workspaces", NULL);
+        return 1;
+    }
+    for (int r = 0; r < n; r++) {
+        size_t len = strlen(PQgetvalue(res, r, 0)) + 1;
+        if (!(st->locked[r] = malloc(len))) {
+            st->nlocked = (size_t)r;
+            set_err(st, "out of memory locking workspaces", NULL);
+            return 1;
+        }
+        memcpy(st->locked[r], PQgetvalue(res, r, 0), len);
+    }
+    st->nlocked = (size_t)n;
+    qsort(st->locked, st->nlocked, sizeof *st->locked, cmp_str);
+    return 0;
+}
+
+/* The operation number and the clock a first lock read (columns col, col + 1). */
+static void lock_op_read(cm_storage *st, const PGresult *res, int col)
+{
+    st->lock_clock = 0; /* read by its own statement, unless this row has it */
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, col) || PQgetisnull(res, 0, col + 1))
+        return;
+    st->op_value = strtoll(PQgetvalue(res, 0, col), NULL, 10);
+    st->op_state = OP_READY;
+    st->clock_ms = strtoll(PQgetvalue(res, 0, col + 1), NULL, 10);
+    st->lock_clock = 2;
 }
 
 /* Send the queue with a sync point and read every result. The rows of the last queued
@@ -729,24 +871,41 @@ static int pipe_sync(cm_storage *st, PGresult **rows)
             break;
         case P_JOBLOCK:
             if (ok) {
-                st->job_lock = PQntuples(res) ? JOB_LOCKED : JOB_MISSED;
-                if (PQntuples(res)) {
+                int found = PQntuples(res) && !PQgetisnull(res, 0, 0);
+                st->job_lock = found ? JOB_LOCKED : JOB_MISSED;
+                if (found) {
                     snprintf(st->job_ws, sizeof st->job_ws, "%s", PQgetvalue(res, 0, 0));
                     snprintf(st->op_ws, sizeof st->op_ws, "%s", st->job_ws);
                 }
+                if (PQnfields(res) == 3) /* PQ_LOCK_JOB_OP */
+                    lock_op_read(st, res, 1);
             }
+            if (!ok && st->lock_clock == 1)
+                st->lock_clock = 0;
             break;
-        case P_OPFETCH:
-            if (ok && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
-                st->op_value = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-                st->op_state = OP_READY;
-            }
+        case P_LOCKOP:
+            st->lock_clock = 0;
+            if (ok)
+                lock_op_read(st, res, 0);
             break;
         case P_ROWS:
             if (ok && rows && i == st->nq - 1) {
                 *rows = res;
                 res = NULL;
             }
+            break;
+        case P_PREFETCH: /* kept for the run() that asks for it */
+            if (ok && st->pf[st->q[i].id].state == PF_SENT) {
+                st->pf[st->q[i].id].res = res;
+                st->pf[st->q[i].id].state = PF_READY;
+                res = NULL;
+            } else {
+                st->pf[st->q[i].id].state = PF_DEAD;
+            }
+            break;
+        case P_JOBSLOCK:
+            if (ok && jobs_locked(st, res) && !rc)
+                rc = CM_ST_ERROR;
             break;
         }
         PQclear(res);
@@ -800,9 +959,8 @@ static void pipe_end(cm_storage *st)
         !PQexitPipelineMode(st->conn))
         st->reset = 1; /* cannot happen with nothing pending; start afresh if it does */
     st->in_tx = 0;
+    tx_clear(st);
 }
-
-#define MAX_PARAMS 12
 
 /* Queue named statement id (preparing it first on this connection). */
 static int pipe_stmt(cm_storage *st, int id, int kind, const cm_sv *params, int nparams)
@@ -813,6 +971,8 @@ static int pipe_stmt(cm_storage *st, int id, int kind, const cm_sv *params, int 
         snprintf(st->err, sizeof st->err, "postgresql: too many parameters (%d)", nparams);
         return CM_ST_ERROR;
     }
+    if (kind != P_PREFETCH)
+        st->pf_valid = 0;        /* a statement other than a declared read: see st_prefetch */
     if (st->nq + 2 > PIPE_MAX) { /* a long run of writes: send what is queued */
         int rc = pipe_sync(st, NULL);
         if (rc)
@@ -863,6 +1023,7 @@ static int st_begin(cm_storage *st, int write)
     st->op_ws[0] = 0;
     st->commit_sent = 0;
     st->retrying = 0;
+    tx_clear(st);
     st->n_tx++;
     /* Writes: READ COMMITTED, each statement sees what committed before it, and the
      * workspace locks (lock()) make calls on one workspace run one at a time. Reads
@@ -874,20 +1035,13 @@ static int st_begin(cm_storage *st, int write)
     return rc;
 }
 
-/* With the transaction's first workspace lock goes the query of a journal operation
- * number for that workspace: taken once the lock is held, it is greater than every number
- * the workspace's earlier calls took, as CM_Q_JOURNAL_NEXT_OP requires, and the call's
- * first journal row then costs no round trip of its own (st_run). A call that writes no
- * journal row leaves a gap in the sequence, which ids and numbers may have. */
-static int prefetch_op(cm_storage *st, const char *ws)
-{
-    if (st->op_state != OP_NONE)
-        return CM_ST_OK;
-    snprintf(st->op_ws, sizeof st->op_ws, "%s", ws);
-    st->op_state = OP_PENDING;
-    return pipe_stmt(st, PQ_NEXT_OP, P_OPFETCH, NULL, 0);
-}
-
+/* With the transaction's first workspace lock (PQ_LOCK_WS_OP, PQ_LOCK_JOB_OP) go, in the
+ * same statement, a journal operation number for that workspace and the server's clock:
+ * taken once the lock is held, the number is greater than every number the workspace's
+ * earlier calls took, as CM_Q_JOURNAL_NEXT_OP requires, and the clock is the moment the
+ * call runs; the call's first journal row and its clock then cost no statement of their
+ * own (st_run). A call that writes no journal row leaves a gap in the sequence, which ids
+ * and numbers may have. */
 static int st_lock(cm_storage *st, int what, const char *key)
 {
     if (!st->in_tx || !st->write)
@@ -897,6 +1051,17 @@ static int st_lock(cm_storage *st, int what, const char *key)
     case CM_LOCK_WS:
         if (st->job_lock == JOB_LOCKED && strcmp(st->job_ws, key) == 0)
             return CM_ST_OK; /* the job's lock was this workspace's */
+        if (st->jobs_lock) {
+            if (st->jobs_lock == 1 && (rc = pipe_sync(st, NULL)) != CM_ST_OK)
+                return rc;
+            if (bsearch(&key, st->locked, st->nlocked, sizeof *st->locked, cmp_str))
+                return CM_ST_OK; /* lock_jobs locked it */
+            /* A hold of one of the jobs made after lock_jobs ran (a concurrent reserve):
+             * its workspace was read unlocked. Run the call again. */
+            snprintf(st->err, sizeof st->err,
+                     "postgresql: a job's hold was made by a concurrent call; running again");
+            return CM_ST_RETRY;
+        }
         if (st->job_lock == JOB_MISSED) {
             /* The job's hold appeared after CM_LOCK_JOB looked: what was read of it was
              * read unlocked. Run the call again (it will find the hold and lock first). */
@@ -904,12 +1069,23 @@ static int st_lock(cm_storage *st, int what, const char *key)
                      "postgresql: the job's hold was made by a concurrent call; running again");
             return CM_ST_RETRY;
         }
-        rc = pipe_stmt(st, PQ_LOCK_WS, P_CMD, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
-        return rc ? rc : prefetch_op(st, key);
+        if (st->op_state == OP_NONE) { /* the first lock: with the number and the clock */
+            snprintf(st->op_ws, sizeof st->op_ws, "%s", key);
+            st->op_state = OP_PENDING;
+            st->lock_clock = 1;
+            return pipe_stmt(st, PQ_LOCK_WS_OP, P_LOCKOP, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
+        }
+        return pipe_stmt(st, PQ_LOCK_WS, P_CMD, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
     case CM_LOCK_JOB:
         st->job_lock = JOB_PENDING;
-        rc = pipe_stmt(st, PQ_LOCK_JOB, P_JOBLOCK, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
-        return rc ? rc : prefetch_op(st, ""); /* its workspace: when the lock's row comes */
+        if (st->op_state == OP_NONE) { /* its workspace: when the lock's row comes */
+            st->op_ws[0] = 0;
+            st->op_state = OP_PENDING;
+            st->lock_clock = 1;
+            return pipe_stmt(st, PQ_LOCK_JOB_OP, P_JOBLOCK, (const cm_sv[]){{CM_SV_TEXT, 0, key}},
+                             1);
+        }
+        return pipe_stmt(st, PQ_LOCK_JOB, P_JOBLOCK, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
     case CM_LOCK_PRICE:
         return pipe_stmt(st, PQ_LOCK_PRICE, P_CMD, (const cm_sv[]){{CM_SV_TEXT, 0, key}}, 1);
     }
@@ -960,34 +1136,9 @@ static int st_commit(cm_storage *st)
     return CM_ST_OK;
 }
 
-static int st_run(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams, cm_row_fn fn,
-                  void *ctx)
+/* Hand the rows of res to fn. */
+static int serve_rows(const PGresult *res, cm_row_fn fn, void *ctx)
 {
-    if (!st->in_tx) {
-        snprintf(st->err, sizeof st->err, "postgresql: a statement outside a transaction");
-        return CM_ST_ERROR;
-    }
-    /* The operation number taken with the workspace's lock (prefetch_op), once. */
-    if (id == CM_Q_JOURNAL_NEXT_OP && fn && st->op_state == OP_READY && nparams == 1 &&
-        params[0].type == CM_SV_TEXT && params[0].s && st->op_ws[0] &&
-        strcmp(params[0].s, st->op_ws) == 0) {
-        st->op_state = OP_USED;
-        cm_sv v = {CM_SV_INT, st->op_value, NULL};
-        return fn(ctx, &v, 1) ? CM_ST_ABORT : CM_ST_OK;
-    }
-    /* No row callback: nothing to wait for; the statement goes with the next sync. */
-    int rc = pipe_stmt(st, (int)id, fn ? P_ROWS : P_CMD, params, nparams);
-    if (rc || !fn)
-        return rc;
-    PGresult *res;
-    rc = pipe_sync(st, &res);
-    if (rc)
-        return rc;
-    if (!res) {
-        snprintf(st->err, sizeof st->err, "postgresql: a statement returned no result");
-        return CM_ST_ERROR;
-    }
-    int result = CM_ST_OK;
     int nrows = PQntuples(res), n = PQnfields(res);
     cm_sv cols[CM_MAX_COLS];
     if (n > (int)(sizeof cols / sizeof cols[0]))
@@ -1005,13 +1156,200 @@ static int st_run(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams, 
             else
                 cols[c] = (cm_sv){CM_SV_TEXT, 0, v};
         }
-        if (fn(ctx, cols, n)) {
-            result = CM_ST_ABORT;
-            break;
+        if (fn(ctx, cols, n))
+            return CM_ST_ABORT;
+    }
+    return CM_ST_OK;
+}
+
+/* A declared parameter against the one run() was given. */
+static int param_same(const cm_storage *st, const cm_sv *decl, const cm_sv *p)
+{
+    if (decl->type == CM_SV_CLOCK)
+        return p->type == CM_SV_INT && st->clock_known && p->i == st->clock_ms;
+    int dt = decl->type == CM_SV_TEXT && !decl->s ? CM_SV_NULL : decl->type;
+    int pt = p->type == CM_SV_TEXT && !p->s ? CM_SV_NULL : p->type;
+    if (dt != pt)
+        return 0;
+    return dt == CM_SV_NULL || (dt == CM_SV_INT && decl->i == p->i) ||
+           (dt == CM_SV_TEXT && strcmp(decl->s, p->s) == 0);
+}
+
+/* The declared read that answers run(id, params), or NULL. While only declared reads
+ * were sent (pf_valid), every one of them read what the transaction's locks guard with
+ * nothing of this transaction written yet, so each answers its run() whatever the order
+ * they are asked in; the first other statement sets pf_valid to 0 (pipe_stmt). */
+static pf_entry *pf_find(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams)
+{
+    if (!st->pf_valid)
+        return NULL;
+    for (int i = 0; i < st->npf; i++) {
+        pf_entry *e = &st->pf[i];
+        if (e->id != (int)id || e->nparams != nparams ||
+            (e->state != PF_SENT && e->state != PF_READY))
+            continue;
+        int k = 0;
+        while (k < nparams && param_same(st, &e->p[k], &params[k]))
+            k++;
+        if (k == nparams)
+            return e;
+    }
+    return NULL;
+}
+
+static int st_prefetch(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams)
+{
+    if (!st->in_tx || nparams > MAX_PARAMS)
+        return CM_ST_OK; /* nothing declared: run() goes to the server */
+    if (id == CM_Q_CLOCK_NOW && st->lock_clock)
+        return CM_ST_OK; /* the first lock reads it (st_run) */
+    if (!st->pf_valid) { /* a new run of declared reads, after everything sent so far */
+        for (int i = 0; i < st->npf; i++)
+            if (st->pf[i].state == PF_SENT || st->pf[i].state == PF_READY)
+                st->pf[i].state = PF_DEAD;
+    }
+    if (st->npf == st->pfcap) {
+        int cap = st->pfcap ? st->pfcap * 2 : 16;
+        void *p = realloc(st->pf, (size_t)cap * sizeof *st->pf);
+        if (!p)
+            return CM_ST_OK; /* undeclared: answered by the server */
+        st->pf = p;
+        st->pfcap = cap;
+    }
+    pf_entry *e = &st->pf[st->npf];
+    memset(e, 0, sizeof *e);
+    size_t len = 0;
+    for (int i = 0; i < nparams; i++)
+        if (params[i].type == CM_SV_TEXT && params[i].s)
+            len += strlen(params[i].s) + 1;
+    if (len && !(e->buf = malloc(len)))
+        return CM_ST_OK;
+    char *b = e->buf;
+    for (int i = 0; i < nparams; i++) {
+        e->p[i] = params[i];
+        if (params[i].type == CM_SV_TEXT && params[i].s) {
+            size_t k = strlen(params[i].s) + 1;
+            memcpy(b, params[i].s, k);
+            e->p[i].s = b;
+            b += k;
         }
     }
+    e->id = (int)id;
+    e->nparams = nparams;
+    e->state = PF_SENT;
+    st->npf++;
+    /* The clock not read yet is bound as NULL: the statement reads cm.clock (PG_CLOCK). */
+    cm_sv bound[MAX_PARAMS];
+    for (int i = 0; i < nparams; i++)
+        bound[i] = e->p[i].type == CM_SV_CLOCK ? (cm_sv){CM_SV_NULL, 0, NULL} : e->p[i];
+    int rc = pipe_stmt(st, (int)id, P_PREFETCH, bound, nparams);
+    if (rc) {
+        e->state = PF_DEAD;
+        return rc;
+    }
+    /* pipe_stmt's own sync of a long queue may have answered it already: still valid */
+    st->pf_valid = 1;
+    /* pipe_push recorded the index of the queue entry's id as the statement id: fix it */
+    st->q[st->nq - 1].id = st->npf - 1;
+    return CM_ST_OK;
+}
+
+static int st_lock_jobs(cm_storage *st, const char *const *jobs, size_t n)
+{
+    if (!st->in_tx || !st->write || !n)
+        return CM_ST_OK;
+    /* A text array literal: {"a","b"}, with " and \ escaped (ids have no control
+     * characters). */
+    size_t len = 3;
+    for (size_t i = 0; i < n; i++)
+        len += 2 * strlen(jobs[i]) + 3;
+    char *arr = malloc(len), *p = arr;
+    if (!arr) {
+        snprintf(st->err, sizeof st->err, "postgresql: out of memory locking workspaces");
+        return CM_ST_ERROR;
+    }
+    *p++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *p++ = ',';
+        *p++ = '"';
+        for (const char *c = jobs[i]; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                *p++ = '\\';
+            *p++ = *c;
+        }
+        *p++ = '"';
+    }
+    *p++ = '}';
+    *p = 0;
+    st->jobs_lock = 1;
+    int rc = pipe_stmt(st, PQ_LOCK_JOBS, P_JOBSLOCK, (const cm_sv[]){{CM_SV_TEXT, 0, arr}}, 1);
+    free(arr);
+    return rc;
+}
+
+static void st_counts(cm_storage *st, int64_t *statements, int64_t *round_trips)
+{
+    *statements = st->n_stmt;
+    *round_trips = st->n_rt;
+}
+
+static int st_run(cm_storage *st, cm_stmt id, const cm_sv *params, int nparams, cm_row_fn fn,
+                  void *ctx)
+{
+    if (!st->in_tx) {
+        snprintf(st->err, sizeof st->err, "postgresql: a statement outside a transaction");
+        return CM_ST_ERROR;
+    }
+    /* The operation number taken with the workspace's first lock (st_lock), once. */
+    if (id == CM_Q_JOURNAL_NEXT_OP && fn && st->op_state == OP_READY && nparams == 1 &&
+        params[0].type == CM_SV_TEXT && params[0].s && st->op_ws[0] &&
+        strcmp(params[0].s, st->op_ws) == 0) {
+        st->op_state = OP_USED;
+        cm_sv v = {CM_SV_INT, st->op_value, NULL};
+        return fn(ctx, &v, 1) ? CM_ST_ABORT : CM_ST_OK;
+    }
+    int rc;
+    /* The clock read by the call's first lock, once. */
+    if (id == CM_Q_CLOCK_NOW && fn && st->lock_clock == 1 && (rc = pipe_sync(st, NULL)) != 0)
+        return rc;
+    if (id == CM_Q_CLOCK_NOW && fn && st->lock_clock == 2) {
+        st->lock_clock = 3;
+        st->clock_known = 1;
+        cm_sv v = {CM_SV_INT, st->clock_ms, NULL};
+        return fn(ctx, &v, 1) ? CM_ST_ABORT : CM_ST_OK;
+    }
+    PGresult *res = NULL;
+    pf_entry *e = fn ? pf_find(st, id, params, nparams) : NULL;
+    if (e) { /* declared: read with the others, in one round trip */
+        if (e->state == PF_SENT && (rc = pipe_sync(st, NULL)) != CM_ST_OK)
+            return rc;
+        if (e->state == PF_READY) {
+            res = e->res;
+            e->res = NULL;
+        }
+        e->state = PF_USED;
+    }
+    if (!res) {
+        /* No row callback: nothing to wait for; the statement goes with the next sync. */
+        rc = pipe_stmt(st, (int)id, fn ? P_ROWS : P_CMD, params, nparams);
+        if (rc || !fn)
+            return rc;
+        rc = pipe_sync(st, &res);
+        if (rc)
+            return rc;
+        if (!res) {
+            snprintf(st->err, sizeof st->err, "postgresql: a statement returned no result");
+            return CM_ST_ERROR;
+        }
+    }
+    if (id == CM_Q_CLOCK_NOW && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+        st->clock_ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        st->clock_known = 1;
+    }
+    rc = serve_rows(res, fn, ctx);
     PQclear(res);
-    return result;
+    return rc;
 }
 
 static const char *st_errmsg(cm_storage *st)
@@ -1030,4 +1368,7 @@ const cm_storage_ops cm__storage_pg = {
     .run = st_run,
     .errmsg = st_errmsg,
     .reconnects = st_reconnects,
+    .prefetch = st_prefetch,
+    .lock_jobs = st_lock_jobs,
+    .counts = st_counts,
 };

@@ -33,6 +33,16 @@ struct cm_storage {
     char err[256];
 };
 
+/* What CM_Q_TOUCH_STATE and CM_Q_TOUCH_STATE_JOB read of workspace WS, at c.now. */
+#define SQ_TOUCH(WS, FROM)                                                                         \
+    "SELECT EXISTS(SELECT 1 FROM holds WHERE ws = " WS " AND state = 1 "                           \
+    "AND lease_until_ms <= c.now), "                                                               \
+    "EXISTS(SELECT 1 FROM grants WHERE ws = " WS " AND remaining > 0 "                             \
+    "AND expires_ms IS NOT NULL AND expires_ms <= c.now), "                                        \
+    "p.credits, p.interval, p.start_ms, p.next_period, p.cancelled_ms, c.now, "                    \
+    "EXISTS(SELECT 1 FROM alerts WHERE ws = " WS ") "                                              \
+    "FROM " FROM " LEFT JOIN plans p ON p.ws = " WS
+
 static const char *const sql_text[CM_Q__COUNT] = {
     [CM_Q_PRICE_GET] = "SELECT currency, unit_minor FROM prices WHERE region = ?1",
     [CM_Q_PRICE_UPSERT] = "INSERT INTO prices(region, currency, unit_minor) VALUES(?1, ?2, ?3) "
@@ -65,13 +75,12 @@ static const char *const sql_text[CM_Q__COUNT] = {
      * (the journal is clustered by (ws, id): its last row is one probe). */
     [CM_Q_TOUCH_STATE] =
         "WITH c(now) AS (SELECT MAX(?2, COALESCE((SELECT at_ms FROM journal WHERE ws = ?1 "
-        "ORDER BY id DESC LIMIT 1), ?2))) "
-        "SELECT EXISTS(SELECT 1 FROM holds WHERE ws = ?1 AND state = 1 "
-        "AND lease_until_ms <= c.now), "
-        "EXISTS(SELECT 1 FROM grants WHERE ws = ?1 AND remaining > 0 "
-        "AND expires_ms IS NOT NULL AND expires_ms <= c.now), "
-        "p.credits, p.interval, p.start_ms, p.next_period, p.cancelled_ms, c.now "
-        "FROM c LEFT JOIN plans p ON p.ws = ?1",
+        "ORDER BY id DESC LIMIT 1), ?2))) " SQ_TOUCH("?1", "c"),
+    /* The same of the job's workspace (w: no row without the hold). */
+    [CM_Q_TOUCH_STATE_JOB] =
+        "WITH w(wsid) AS (SELECT ws FROM holds WHERE job = ?1), "
+        "c(now) AS (SELECT MAX(?2, COALESCE((SELECT at_ms FROM journal WHERE ws = w.wsid "
+        "ORDER BY id DESC LIMIT 1), ?2)) FROM w) " SQ_TOUCH("w.wsid", "w CROSS JOIN c"),
     [CM_Q_GRANT_INSERT] =
         "INSERT INTO grants(ws, kind, granted, remaining, held, charged, expired, "
         "refunded_into, created_ms, expires_ms, period, ref, unit_minor, total_minor, currency) "

@@ -14,7 +14,8 @@ set(CM_LEDGER_TESTS
   test_ledger_strict
   test_ledger_text
   test_ledger_ops
-  test_ledger_fleet)
+  test_ledger_fleet
+  test_ledger_roundtrips)
 foreach(t IN LISTS CM_LEDGER_TESTS)
   cm_add_test(${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/${t}.c LIBS cm_ledger)
   set_tests_properties(${t} PROPERTIES LABELS ledger TIMEOUT 120)
