@@ -64,6 +64,10 @@
 /* Classes (first key) of the two-key advisory locks: "cmws" and "cmpr" in ASCII. */
 #define WS_LOCK_CLASS "1668118387"
 #define PRICE_LOCK_CLASS "1668116594"
+/* The second key of a two-key advisory lock: a hash of the schema and the id, so that
+ * ledgers kept in separate schemas of one database (see ledger/README.md) never wait
+ * for each other's locks (advisory locks are per database, not per schema). */
+#define LOCK_KEY(id) "hashtext(COALESCE(current_schema(), '') || '/' || " id ")"
 /* A workspace id with its NUL (CM_ID_MAX of ledger_internal.h is 255 bytes). */
 #define CM_ID_BUF 256
 
@@ -124,11 +128,11 @@ struct cm_storage {
     int clock_known;
     char **locked; /* workspaces lock_jobs locked, sorted (bsearch) */
     size_t nlocked;
-    int jobs_lock; /* 0: no lock_jobs in this transaction, 1: sent, 2: its rows read */
+    int jobs_lock;  /* 0: no lock_jobs in this transaction, 1: sent, 2: its rows read */
     int lock_clock; /* the first lock reads the clock too: 0 no, 1 sent, 2 read (clock_ms),
                        3 given to run() */
-    int job_lock; /* JOB_*: what CM_LOCK_JOB found */
-    int op_state; /* OP_*: the operation number taken with the first lock */
+    int job_lock;   /* JOB_*: what CM_LOCK_JOB found */
+    int op_state;   /* OP_*: the operation number taken with the first lock */
     long long op_value;
     char op_ws[CM_ID_BUF]; /* the workspace it is for ("" while unknown) */
     char job_ws[CM_ID_BUF];
@@ -336,10 +340,10 @@ static const char *const sql_text[PQ__COUNT] = {
      * migration's one-key lock). They exist whether or not the workspace does (create),
      * take no row, write nothing, and end with the transaction. Two ids with one hash
      * share a lock: they wait for each other, nothing worse. */
-    [PQ_LOCK_WS] = "SELECT pg_advisory_xact_lock(" WS_LOCK_CLASS ", hashtext($1))",
+    [PQ_LOCK_WS] = "SELECT pg_advisory_xact_lock(" WS_LOCK_CLASS ", " LOCK_KEY("$1") ")",
     [PQ_LOCK_JOB] = "SELECT h.ws FROM holds h, LATERAL (SELECT pg_advisory_xact_lock(" WS_LOCK_CLASS
-                    ", hashtext(h.ws))) l WHERE h.job = $1",
-    [PQ_LOCK_PRICE] = "SELECT pg_advisory_xact_lock(" PRICE_LOCK_CLASS ", hashtext($1))",
+                    ", " LOCK_KEY("h.ws") ")) l WHERE h.job = $1",
+    [PQ_LOCK_PRICE] = "SELECT pg_advisory_xact_lock(" PRICE_LOCK_CLASS ", " LOCK_KEY("$1") ")",
     /* The workspaces of the holds of jobs $1 (a text array), each locked once, in the
      * order of their lock keys: the one order of every call that locks several (the
      * subquery's order is kept: OFFSET 0 keeps it a subquery, scanned in order). */
@@ -347,15 +351,17 @@ static const char *const sql_text[PQ__COUNT] = {
      * subquery (kept one by OFFSET 0) takes the lock before the outer row is made, so the
      * number and the clock are taken once the lock is held (see st_lock, st_run). */
     [PQ_LOCK_WS_OP] = "SELECT nextval('journal_op'), " PG_CLOCK_SET " FROM (SELECT "
-                      "pg_advisory_xact_lock(" WS_LOCK_CLASS ", hashtext($1)) OFFSET 0) l",
+                      "pg_advisory_xact_lock(" WS_LOCK_CLASS ", " LOCK_KEY("$1") ") OFFSET 0) l",
     /* One row whether or not the job has a hold (ws NULL: none, nothing locked). */
     [PQ_LOCK_JOB_OP] = "SELECT h.ws, nextval('journal_op'), " PG_CLOCK_SET " FROM (SELECT 1) o "
                        "LEFT JOIN LATERAL (SELECT h.ws FROM holds h, LATERAL (SELECT "
-                       "pg_advisory_xact_lock(" WS_LOCK_CLASS ", hashtext(h.ws))) l "
-                       "WHERE h.job = $1 OFFSET 0) h ON true",
-    [PQ_LOCK_JOBS] = "SELECT s.ws FROM (SELECT DISTINCT ws, hashtext(ws) AS k FROM holds "
-                     "WHERE job = ANY($1::text[]) ORDER BY k, ws OFFSET 0) s, "
-                     "LATERAL (SELECT pg_advisory_xact_lock(" WS_LOCK_CLASS ", s.k)) l",
+                       "pg_advisory_xact_lock(" WS_LOCK_CLASS
+                       ", " LOCK_KEY("h.ws") ")) l "
+                                             "WHERE h.job = $1 OFFSET 0) h ON true",
+    [PQ_LOCK_JOBS] = "SELECT s.ws FROM (SELECT DISTINCT ws, " LOCK_KEY(
+        "ws") " AS k FROM holds "
+              "WHERE job = ANY($1::text[]) ORDER BY k, ws OFFSET 0) s, "
+              "LATERAL (SELECT pg_advisory_xact_lock(" WS_LOCK_CLASS ", s.k)) l",
 };
 
 /* Migrations: migration[v - 1] takes the schema from version v - 1 to v. Append only.

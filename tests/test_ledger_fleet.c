@@ -10,6 +10,7 @@
 #include "ledger_test.h"
 #include "test_proc.h"
 
+#include <pthread.h>
 #include <time.h>
 
 /* These need a PostgreSQL server (CM_TEST_LEDGER_DB). */
@@ -61,8 +62,8 @@ static void test_a_locked_workspace_does_not_stop_calls_on_another(void **state)
     /* Another machine is in the middle of a call on acme: it holds acme's lock. */
     PGconn *other = PQconnectdb(e.path);
     assert_int_equal(PQstatus(other), CONNECTION_OK);
-    PGresult *r =
-        PQexec(other, "BEGIN; SELECT pg_advisory_xact_lock(1668118387, hashtext('acme'))");
+    PGresult *r = PQexec(other, "BEGIN; SELECT pg_advisory_xact_lock(1668118387, "
+                                "hashtext(current_schema() || '/' || 'acme'))");
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
     PQclear(r);
     cm_ledger *l = open_at(&e, e.path, 300);
@@ -281,10 +282,83 @@ static void test_an_unreachable_server_is_unavailable_and_the_cli_exits_3(void *
     lt_unlink_db(path);
 }
 
+/* Ledger B's reserve, run in a thread: it takes acme's lock in B, then waits for the
+ * table lock the test holds. */
+typedef struct reserve_in_b {
+    cm_ledger *l;
+    int rc;
+} reserve_in_b;
+
+static void *reserve_b(void *arg)
+{
+    reserve_in_b *x = arg;
+    x->rc = cm_ledger_reserve(x->l, "acme", "b1", 5, "alice", 0, NULL);
+    return NULL;
+}
+
+/* How many advisory locks the server processes of application app hold. */
+static long advisory_locks_of(const lt_env *e, const char *app)
+{
+    PGconn *c = PQconnectdb(e->path);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+             "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = '%s'",
+             app);
+    PGresult *r = PQexec(c, sql);
+    long n = PQresultStatus(r) == PGRES_TUPLES_OK ? atol(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+static void test_ledgers_in_two_schemas_of_one_database_never_wait_for_each_other(void **state)
+{
+    (void)state;
+    LT_SKIP_ON_PG_ABSENT();
+    /* Two ledgers (schemas) of one database, each with a workspace named acme. */
+    lt_env a, b;
+    lt_open(&a, "fleet_schema_a");
+    lt_open(&b, "fleet_schema_b");
+    two_workspaces(&a);
+    two_workspaces(&b);
+    char loc[1024];
+    named_location(&b, "cm_fleet_schema_b", loc, sizeof loc);
+    reserve_in_b x = {open_at(&b, loc, 60000), -1};
+    /* A call on B's acme holds acme's lock in B while it waits for B's holds table. */
+    PGconn *blocker = PQconnectdb(b.path);
+    assert_int_equal(PQstatus(blocker), CONNECTION_OK);
+    PGresult *r = PQexec(blocker, "BEGIN; LOCK TABLE holds IN ACCESS EXCLUSIVE MODE");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, reserve_b, &x), 0);
+    for (int i = 0; advisory_locks_of(&b, "cm_fleet_schema_b") < 1; i++) {
+        assert_true(i < 6000); /* 60 s: the thread never took its lock */
+        nanosleep(&(struct timespec){0, 10000000}, NULL);
+    }
+    /* A's acme is another workspace: its calls go through at once (a lock keyed by the
+     * workspace id alone would make them wait for B's and fail busy). */
+    cm_ledger *l = open_at(&a, a.path, 300);
+    assert_int_equal(cm_ledger_reserve(l, "acme", "a1", 5, "alice", 0, NULL), CM_LEDGER_OK);
+    assert_int_equal(cm_ledger_commit(l, "a1", 2, NULL), CM_LEDGER_OK);
+    cm_ledger_close(l);
+    PQclear(PQexec(blocker, "COMMIT"));
+    PQfinish(blocker);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(x.rc, CM_LEDGER_OK);
+    cm_ledger_close(x.l);
+    assert_int_equal(lt_available(&a, "acme"), 48);
+    assert_int_equal(lt_available(&b, "acme"), 45);
+    lt_close(&b);
+    lt_close(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_locked_workspace_does_not_stop_calls_on_another),
+        cmocka_unit_test(test_ledgers_in_two_schemas_of_one_database_never_wait_for_each_other),
         cmocka_unit_test(test_a_connection_dropped_while_idle_is_made_again_within_the_call),
         cmocka_unit_test(test_a_server_that_cannot_be_reached_again_fails_the_call_as_unavailable),
         cmocka_unit_test(

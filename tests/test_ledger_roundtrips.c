@@ -349,8 +349,8 @@ static void test_a_sweep_commits_each_workspace_on_its_own(void **state)
     e.now_ms += 11000;
     PGconn *other = PQconnectdb(e.path);
     assert_int_equal(PQstatus(other), CONNECTION_OK);
-    PGresult *r =
-        PQexec(other, "BEGIN; SELECT pg_advisory_xact_lock(1668118387, hashtext('zeta'))");
+    PGresult *r = PQexec(other, "BEGIN; SELECT pg_advisory_xact_lock(1668118387, "
+                                "hashtext(current_schema() || '/' || 'zeta'))");
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
     PQclear(r);
     cm_ledger_config cfg;
