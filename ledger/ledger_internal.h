@@ -48,9 +48,9 @@ typedef struct cm_tx {
     int64_t clock;      /* the clock, read once per call (PostgreSQL: the server's) */
     int clock_read;     /* clock holds it (not yet in pre, on the server's clock) */
     int clock_declared; /* the server's clock was declared (cm__prefetch) */
-    int64_t now;   /* ledger time: the clock, raised by cm__touch() to the time of the
-                      touched workspace's last journal row if that is later */
-    int write;     /* a write transaction */
+    int64_t now;        /* ledger time: the clock, raised by cm__touch() to the time of the
+                           touched workspace's last journal row if that is later */
+    int write;          /* a write transaction */
     char locked_ws[CM_ID_MAX + 1]; /* the workspace this call locked last (cm__lock_ws) */
     int64_t op; /* operation number of the journal rows of this call in workspace op_ws;
                    0 until the first row there is inserted (which takes a new one) */
@@ -59,7 +59,7 @@ typedef struct cm_tx {
                           (cm__alert_flush) before moving on to another workspace or ending */
     char noalert_ws[CM_ID_MAX + 1]; /* a workspace cm__touch found without an alert (""
                                        none); an alert set or cleared in the call resets it */
-    cm_ledger_sweep_stats stats; /* lazy work done by this call */
+    cm_ledger_sweep_stats stats;    /* lazy work done by this call */
     /* A result the body handed to the caller, to undo if the transaction then fails
      * (commit refused) or runs again (retry): discard(slot) frees *slot, sets it NULL. */
     void (*discard)(void *slot);
