@@ -144,6 +144,11 @@ void cm__note_span(struct cm__measure *m, int idx, int64_t start, int64_t end);
 void cm__timeline_skip(struct cm__measure *m);
 /* Forgets everything learnt (before the oracle measures again). */
 void cm__timeline_reset(struct cm__measure *m);
+/* Runs a structure walk, walk(arg), on a timeline reset to its start, which the walk fills
+   packet by packet as the oracle does. Unless the walk returns CM__STEP_DONE, the timeline
+   the demuxer's first packets left is restored, for the oracle to read on from. Returns
+   the walk's result, or CM_PROBE_E_NOMEM. */
+int cm__timeline_walk(struct cm__measure *m, int (*walk)(void *arg), void *arg);
 /* The playing time over the billed streams in microseconds, pieces summed per stream;
    -1 when no billed stream has a timestamp. */
 int64_t cm__span_us(const struct cm__measure *m);

@@ -406,6 +406,12 @@ static int walk(struct walk *w)
     return CM__STEP_DONE;
 }
 
+/* walk() as cm__timeline_walk runs it. */
+static int walk_blocks(void *w)
+{
+    return walk(w);
+}
+
 int cm__mkv_walk(struct cm__measure *m, enum cm__step *step, char *why, size_t whylen)
 {
     *step = CM__STEP_UNPROVEN;
@@ -422,28 +428,9 @@ int cm__mkv_walk(struct cm__measure *m, enum cm__step *step, char *why, size_t w
         snprintf(why, whylen, "the tracks do not match the streams");
         res = CM__STEP_UNPROVEN;
     } else if (res > 0) {
-        /* The walk fills the timeline from the start, block by block as the oracle
-           does; should it prove nothing, the oracle reads on from the timeline the
-           demuxer's first packets left, restored here. */
-        struct cm__track *saved = malloc((size_t)FFMAX(m->ntracks, 1) * sizeof(*saved));
-        struct cm__measure before = *m;
         w->rd.in = m->in;
         w->rd.buf = malloc(BUF_BYTES);
-        if (!saved || !w->rd.buf) {
-            res = CM_PROBE_E_NOMEM;
-        } else {
-            memcpy(saved, m->tracks, (size_t)m->ntracks * sizeof(*saved));
-            cm__timeline_reset(m);
-            res = walk(w);
-            if (res != CM__STEP_DONE) {
-                memcpy(m->tracks, saved, (size_t)m->ntracks * sizeof(*saved));
-                m->truncated = before.truncated;
-                m->read_error = before.read_error;
-                m->ep_lo = before.ep_lo, m->ep_hi = before.ep_hi, m->ep_extra = before.ep_extra;
-                m->ep_set = before.ep_set, m->ep_hold = before.ep_hold;
-            }
-        }
-        free(saved);
+        res = w->rd.buf ? cm__timeline_walk(m, walk_blocks, w) : CM_PROBE_E_NOMEM;
         free(w->rd.buf);
     }
     free(w);

@@ -77,6 +77,26 @@ void cm__timeline_reset(struct cm__measure *m)
     m->ep_extra = 0;
 }
 
+int cm__timeline_walk(struct cm__measure *m, int (*walk)(void *arg), void *arg)
+{
+    struct cm__track *saved = malloc((size_t)FFMAX(m->ntracks, 1) * sizeof(*saved));
+    if (!saved)
+        return CM_PROBE_E_NOMEM;
+    memcpy(saved, m->tracks, (size_t)m->ntracks * sizeof(*saved));
+    struct cm__measure before = *m;
+    cm__timeline_reset(m);
+    int res = walk(arg);
+    if (res != CM__STEP_DONE) {
+        memcpy(m->tracks, saved, (size_t)m->ntracks * sizeof(*saved));
+        m->truncated = before.truncated;
+        m->read_error = before.read_error;
+        m->ep_lo = before.ep_lo, m->ep_hi = before.ep_hi, m->ep_extra = before.ep_extra;
+        m->ep_set = before.ep_set, m->ep_hold = before.ep_hold;
+    }
+    free(saved);
+    return res;
+}
+
 /* Length of one frame in its stream's time base: the codec's frame length, else the
    smallest gap between timestamps seen so far, else 0. */
 static int64_t frame_length(const AVStream *st, const struct cm__track *t)
