@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "creditmeter_plugin.h"
+#include "test_plugin_metrics.h"
 #include "test_plugin_util.h"
 
 #include <dlfcn.h>
@@ -191,36 +192,6 @@ static const cm_plugin_api *ledger_and_config(char *db, size_t n, const char *na
 
 /* ---- reading the metrics ---- */
 
-/* The metrics text, as a host reads it: ask the size, then read with room to spare (the
- * keepalive may count between the two calls), again if it still grew. */
-static char *metrics(const cm_plugin_api *api, cm_plugin *p)
-{
-    int64_t n = api->metrics(p, NULL, 0);
-    assert_true(n > 0);
-    for (;;) {
-        size_t cap = (size_t)n + 256;
-        char *buf = malloc(cap);
-        assert_non_null(buf);
-        n = api->metrics(p, buf, cap);
-        assert_true(n > 0);
-        if ((size_t)n < cap) {
-            assert_int_equal(strlen(buf), (size_t)n);
-            return buf;
-        }
-        free(buf);
-    }
-}
-
-/* The value of the sample written exactly as series (name with its labels); -1 if none. */
-static long long sample(const char *text, const char *series)
-{
-    size_t n = strlen(series);
-    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-        if (strncmp(l, series, n) == 0 && l[n] == ' ')
-            return strtoll(l + n + 1, NULL, 10);
-    return -1;
-}
-
 static int metric_name_ok(const char *s, size_t n)
 {
     if (n == 0 || !(s[0] == '_' || s[0] == ':' || (s[0] >= 'a' && s[0] <= 'z') ||
@@ -364,8 +335,8 @@ static long long wait_for(const cm_plugin_api *api, cm_plugin *p, const char *se
 {
     long long v = -1;
     for (int i = 0; i < 400; i++) {
-        char *m = metrics(api, p);
-        v = sample(m, series);
+        char *m = cmt_metrics(api, p);
+        v = cmt_sample(m, series);
         free(m);
         if (v >= want)
             break;
@@ -405,18 +376,18 @@ static void test_a_thousand_jobs_renew_in_one_ledger_transaction_per_tick(void *
         assert_int_equal(begin(api, p, &s), CM_PLUGIN_OK);
     }
     /* the test clock stands still: ticks find nothing due and call no ledger */
-    char *m = metrics(api, p);
-    assert_int_equal(sample(m, "cm_plugin_keepalive_transactions_total"), 0);
-    assert_int_equal(sample(m, "cm_plugin_jobs_running"), MANY);
+    char *m = cmt_metrics(api, p);
+    assert_int_equal(cmt_sample(m, "cm_plugin_keepalive_transactions_total"), 0);
+    assert_int_equal(cmt_sample(m, "cm_plugin_jobs_running"), MANY);
     free(m);
     /* 20 s later every lease is due: the next tick renews all of them in one transaction */
     clock_advance(20000);
     assert_int_equal(wait_for(api, p, "cm_plugin_keepalive_renewals_total", MANY), MANY);
-    m = metrics(api, p);
-    assert_int_equal(sample(m, "cm_plugin_keepalive_transactions_total"), 1);
-    assert_int_equal(sample(m, "cm_plugin_keepalive_ticks_total"), 1);
-    assert_int_equal(sample(m, "cm_plugin_ledger_call_seconds_count{call=\"renew_many\"}"), 1);
-    assert_int_equal(sample(m, "cm_plugin_ledger_call_seconds_count{call=\"renew\"}"), 0);
+    m = cmt_metrics(api, p);
+    assert_int_equal(cmt_sample(m, "cm_plugin_keepalive_transactions_total"), 1);
+    assert_int_equal(cmt_sample(m, "cm_plugin_keepalive_ticks_total"), 1);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_call_seconds_count{call=\"renew_many\"}"), 1);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_call_seconds_count{call=\"renew\"}"), 0);
     free(m);
     cm_plugin_job_state st;
     memset(&st, 0, sizeof st);
@@ -427,8 +398,8 @@ static void test_a_thousand_jobs_renew_in_one_ledger_transaction_per_tick(void *
     assert_int_equal(st.lease_until_ms, test_clock(NULL) + 60000);
     /* a hook right after the tick finds the lease fresh and writes nothing */
     assert_int_equal(api->stage_begin(p, "many-0001", "transcode"), CM_PLUGIN_OK);
-    m = metrics(api, p);
-    assert_int_equal(sample(m, "cm_plugin_ledger_call_seconds_count{call=\"renew\"}"), 0);
+    m = cmt_metrics(api, p);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_call_seconds_count{call=\"renew\"}"), 0);
     free(m);
     /* past the lease with no tick (time jumps 61 s at once): the keepalive finds the holds
      * lapsed, counts and logs them once, and the hooks tell the job to stop */
@@ -440,11 +411,11 @@ static void test_a_thousand_jobs_renew_in_one_ledger_transaction_per_tick(void *
     assert_int_equal(end(api, p, "many-0002", 0), CM_PLUGIN_OK); /* its failure: lapsed */
     assert_int_equal(api->job_state(p, "many-0002", &st), CM_PLUGIN_OK);
     assert_int_equal(st.hold_state, CM_PLUGIN_HOLD_LAPSED);
-    m = metrics(api, p);
-    assert_int_equal(sample(m, "cm_plugin_jobs_lapsed_total"), MANY); /* counted once */
-    assert_int_equal(sample(m, "cm_plugin_jobs_released_total"), 0);
-    assert_int_equal(sample(m, "cm_plugin_jobs_running"), 0);
-    assert_int_equal(sample(m, "cm_plugin_keepalive_transactions_total"), 2);
+    m = cmt_metrics(api, p);
+    assert_int_equal(cmt_sample(m, "cm_plugin_jobs_lapsed_total"), MANY); /* counted once */
+    assert_int_equal(cmt_sample(m, "cm_plugin_jobs_released_total"), 0);
+    assert_int_equal(cmt_sample(m, "cm_plugin_jobs_running"), 0);
+    assert_int_equal(cmt_sample(m, "cm_plugin_keepalive_transactions_total"), 2);
     free(m);
     api->close(p);
     assert_int_equal(cmt_ledger_check(db), 0);
@@ -502,8 +473,8 @@ static void test_a_failed_tick_is_a_ledger_retry_and_the_next_tick_renews(void *
     sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_close(other);
     assert_int_equal(wait_for(api, p, "cm_plugin_keepalive_renewals_total", 1), 1);
-    char *m = metrics(api, p);
-    assert_true(sample(m, "cm_plugin_ledger_errors_total{code=\"busy\"}") >= 1);
+    char *m = cmt_metrics(api, p);
+    assert_true(cmt_sample(m, "cm_plugin_ledger_errors_total{code=\"busy\"}") >= 1);
     free(m);
     api->close(p);
     const seen *r = find(&rs, "ledger_retry", "ledger_failure");
@@ -536,9 +507,9 @@ static void test_without_the_keepalive_the_stage_hooks_renew(void **state)
     st.struct_size = sizeof st;
     assert_int_equal(api->job_state(p, "hooks-1", &st), CM_PLUGIN_OK);
     assert_int_equal(st.lease_until_ms, test_clock(NULL) + 60000);
-    char *m = metrics(api, p);
-    assert_int_equal(sample(m, "cm_plugin_ledger_call_seconds_count{call=\"renew\"}"), 1);
-    assert_int_equal(sample(m, "cm_plugin_keepalive_ticks_total"), 0);
+    char *m = cmt_metrics(api, p);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_call_seconds_count{call=\"renew\"}"), 1);
+    assert_int_equal(cmt_sample(m, "cm_plugin_keepalive_ticks_total"), 0);
     free(m);
     api->close(p);
     unlink(db);
@@ -760,25 +731,26 @@ static void test_metrics_are_prometheus_text_and_count_known_jobs(void **state)
     s = by_output("m-5", "mallory", 30000);
     assert_int_equal(begin(api, p, &s), CM_PLUGIN_E_FORBIDDEN);
 
-    char *m = metrics(api, p);
+    char *m = cmt_metrics(api, p);
     assert_true(check_exposition(m) > 50);
-    assert_int_equal(sample(m, "cm_plugin_jobs_begun_total"), 3);
-    assert_int_equal(sample(m, "cm_plugin_jobs_committed_total"), 2);
-    assert_int_equal(sample(m, "cm_plugin_jobs_released_total"), 1);
-    assert_int_equal(sample(m, "cm_plugin_jobs_lapsed_total"), 0);
-    assert_int_equal(sample(m, "cm_plugin_jobs_refused_total{code=\"insufficient_credits\"}"), 1);
-    assert_int_equal(sample(m, "cm_plugin_jobs_refused_total{code=\"forbidden\"}"), 1);
-    assert_int_equal(sample(m, "cm_plugin_jobs_running"), 0);
-    assert_int_equal(sample(m, "cm_plugin_credits_quoted_total"), 1 + 2 + 1 + 10 + 1);
-    assert_int_equal(sample(m, "cm_plugin_credits_held_total"), 4);
-    assert_int_equal(sample(m, "cm_plugin_credits_charged_total"), 3);
-    assert_int_equal(sample(m, "cm_plugin_credits_released_total"), 1);
-    assert_int_equal(sample(m, "cm_plugin_probe_seconds_count"), 2);
-    assert_int_equal(sample(m, "cm_plugin_probe_read_bytes_count"), 2);
-    assert_true(sample(m, "cm_plugin_probe_read_bytes_sum") > 0);
-    assert_int_equal(sample(m, "cm_plugin_ledger_call_seconds_count{call=\"reserve\"}"), 5);
-    assert_int_equal(sample(m, "cm_plugin_ledger_call_seconds_count{call=\"commit\"}"), 2);
-    assert_int_equal(sample(m, "cm_plugin_ledger_call_seconds_count{call=\"release\"}"), 1);
+    assert_int_equal(cmt_sample(m, "cm_plugin_jobs_begun_total"), 3);
+    assert_int_equal(cmt_sample(m, "cm_plugin_jobs_committed_total"), 2);
+    assert_int_equal(cmt_sample(m, "cm_plugin_jobs_released_total"), 1);
+    assert_int_equal(cmt_sample(m, "cm_plugin_jobs_lapsed_total"), 0);
+    assert_int_equal(cmt_sample(m, "cm_plugin_jobs_refused_total{code=\"insufficient_credits\"}"),
+                     1);
+    assert_int_equal(cmt_sample(m, "cm_plugin_jobs_refused_total{code=\"forbidden\"}"), 1);
+    assert_int_equal(cmt_sample(m, "cm_plugin_jobs_running"), 0);
+    assert_int_equal(cmt_sample(m, "cm_plugin_credits_quoted_total"), 1 + 2 + 1 + 10 + 1);
+    assert_int_equal(cmt_sample(m, "cm_plugin_credits_held_total"), 4);
+    assert_int_equal(cmt_sample(m, "cm_plugin_credits_charged_total"), 3);
+    assert_int_equal(cmt_sample(m, "cm_plugin_credits_released_total"), 1);
+    assert_int_equal(cmt_sample(m, "cm_plugin_probe_seconds_count"), 2);
+    assert_int_equal(cmt_sample(m, "cm_plugin_probe_read_bytes_count"), 2);
+    assert_true(cmt_sample(m, "cm_plugin_probe_read_bytes_sum") > 0);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_call_seconds_count{call=\"reserve\"}"), 5);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_call_seconds_count{call=\"commit\"}"), 2);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_call_seconds_count{call=\"release\"}"), 1);
     assert_non_null(strstr(m, "# TYPE cm_plugin_ledger_call_seconds histogram\n"));
     assert_non_null(strstr(m, "# TYPE cm_plugin_jobs_running gauge\n"));
 
@@ -854,9 +826,9 @@ static void test_ping_reports_a_writable_ledger_and_a_locked_one_with_its_reason
     e.struct_size = 8;
     assert_int_equal(api->ping(p, &e), CM_PLUGIN_E_ABI);
     assert_int_equal(api->ping(NULL, NULL), CM_PLUGIN_E_INVALID);
-    char *m = metrics(api, p);
-    assert_int_equal(sample(m, "cm_plugin_ledger_call_seconds_count{call=\"ping\"}"), 4);
-    assert_int_equal(sample(m, "cm_plugin_ledger_errors_total{code=\"busy\"}"), 1);
+    char *m = cmt_metrics(api, p);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_call_seconds_count{call=\"ping\"}"), 4);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_errors_total{code=\"busy\"}"), 1);
     free(m);
     api->close(p);
     unlink(db);
@@ -1033,12 +1005,12 @@ static void test_pipeline_writes_json_log_lines_and_a_metrics_file(void **state)
     fclose(f);
     text[n] = '\0';
     assert_true(check_exposition(text) > 50);
-    assert_int_equal(sample(text, "cm_plugin_jobs_committed_total"), 1);
-    assert_int_equal(sample(text, "cm_plugin_credits_charged_total"), 1);
+    assert_int_equal(cmt_sample(text, "cm_plugin_jobs_committed_total"), 1);
+    assert_int_equal(cmt_sample(text, "cm_plugin_credits_charged_total"), 1);
     /* the ledger handle's own counters: transactions ran, none lost, no reconnect */
-    assert_true(sample(text, "cm_plugin_ledger_transactions_total") > 0);
-    assert_int_equal(sample(text, "cm_plugin_ledger_transaction_retries_total"), 0);
-    assert_int_equal(sample(text, "cm_plugin_ledger_reconnects_total"), 0);
+    assert_true(cmt_sample(text, "cm_plugin_ledger_transactions_total") > 0);
+    assert_int_equal(cmt_sample(text, "cm_plugin_ledger_transaction_retries_total"), 0);
+    assert_int_equal(cmt_sample(text, "cm_plugin_ledger_reconnects_total"), 0);
     /* a refused job: an info line, not an error */
     assert_int_equal(cmt_pipeline(log, sizeof log, db, "--workspace", WS, "--user", "mallory",
                                   "--job", "e2e-2", "--log-format", "json",

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "creditmeter_plugin.h"
+#include "test_plugin_metrics.h"
 #include "test_plugin_util.h"
 
 #include <dlfcn.h>
@@ -148,36 +149,10 @@ static void config(cm_plugin_config *cfg, const where *w, int pool)
 
 /* ---- metrics ---- */
 
-static char *metrics(const cm_plugin_api *api, cm_plugin *p)
-{
-    for (;;) {
-        int64_t n = api->metrics(p, NULL, 0);
-        assert_true(n > 0);
-        size_t cap = (size_t)n + 1024;
-        char *buf = malloc(cap);
-        assert_non_null(buf);
-        n = api->metrics(p, buf, cap);
-        assert_true(n > 0);
-        if ((size_t)n < cap)
-            return buf;
-        free(buf);
-    }
-}
-
-/* The value of the sample written exactly as series; -1 if none. */
-static long long sample(const char *text, const char *series)
-{
-    size_t n = strlen(series);
-    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-        if (strncmp(l, series, n) == 0 && l[n] == ' ')
-            return strtoll(l + n + 1, NULL, 10);
-    return -1;
-}
-
 static long long metric(const cm_plugin_api *api, cm_plugin *p, const char *series)
 {
-    char *m = metrics(api, p);
-    long long v = sample(m, series);
+    char *m = cmt_metrics(api, p);
+    long long v = cmt_sample(m, series);
     free(m);
     return v;
 }
@@ -298,15 +273,15 @@ static void threads_bill_exactly(int pool, const char *name)
     assert_int_equal(b.available, 100 - charged);
     assert_int_equal(b.held, 0);
 
-    char *m = metrics(api, p);
-    assert_int_equal(sample(m, "cm_plugin_ledger_pool_size"), pool);
-    assert_int_equal(sample(m, "cm_plugin_ledger_pool_in_use"), 0);
-    long long open = sample(m, "cm_plugin_ledger_pool_open");
-    long long most = sample(m, "cm_plugin_ledger_pool_in_use_max");
+    char *m = cmt_metrics(api, p);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_pool_size"), pool);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_pool_in_use"), 0);
+    long long open = cmt_sample(m, "cm_plugin_ledger_pool_open");
+    long long most = cmt_sample(m, "cm_plugin_ledger_pool_in_use_max");
     assert_true(open >= 1 && open <= pool);
     assert_true(most >= 1 && most <= open);
-    assert_int_equal(sample(m, "cm_plugin_jobs_committed_total"), charged);
-    assert_int_equal(sample(m, "cm_plugin_jobs_released_total"), released);
+    assert_int_equal(cmt_sample(m, "cm_plugin_jobs_committed_total"), charged);
+    assert_int_equal(cmt_sample(m, "cm_plugin_jobs_released_total"), released);
     /* every ledger call took a connection of the pool */
     static const char *const calls[] = {"reserve", "renew",   "renew_many", "commit", "release",
                                         "quote",   "balance", "job_info",   "ping"};
@@ -315,11 +290,11 @@ static void threads_bill_exactly(int pool, const char *name)
         char series[96];
         snprintf(series, sizeof series, "cm_plugin_ledger_call_seconds_count{call=\"%s\"}",
                  calls[i]);
-        timed += sample(m, series);
+        timed += cmt_sample(m, series);
     }
-    assert_int_equal(sample(m, "cm_plugin_ledger_pool_checkouts_total"), timed);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_pool_checkouts_total"), timed);
     /* the ledger's transactions, summed over the pool's connections: at least one a call */
-    assert_true(sample(m, "cm_plugin_ledger_transactions_total") >= timed);
+    assert_true(cmt_sample(m, "cm_plugin_ledger_transactions_total") >= timed);
     free(m);
     print_message("pool %d: %d charged, %d released, %d ledger retries; %lld connection(s) "
                   "opened, at most %lld in use at once\n",
@@ -456,13 +431,13 @@ static void test_with_a_pool_of_k_at_most_k_ledger_calls_run_at_once_and_k_do(vo
     unblock(&bl);
     round_join(&r2);
 
-    char *m = metrics(api, p);
-    assert_int_equal(sample(m, "cm_plugin_ledger_pool_in_use_max"), K); /* never more */
-    assert_int_equal(sample(m, "cm_plugin_ledger_pool_open"), K);
-    assert_int_equal(sample(m, "cm_plugin_ledger_pool_in_use"), 0);
-    assert_int_equal(sample(m, "cm_plugin_ledger_pool_open_failures_total"), 0);
-    assert_int_equal(sample(m, "cm_plugin_jobs_committed_total") +
-                         sample(m, "cm_plugin_jobs_released_total"),
+    char *m = cmt_metrics(api, p);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_pool_in_use_max"), K); /* never more */
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_pool_open"), K);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_pool_in_use"), 0);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_pool_open_failures_total"), 0);
+    assert_int_equal(cmt_sample(m, "cm_plugin_jobs_committed_total") +
+                         cmt_sample(m, "cm_plugin_jobs_released_total"),
                      2 * CALLERS);
     free(m);
     api->close(p);
@@ -516,11 +491,11 @@ static void test_a_connection_the_pool_cannot_open_makes_the_call_wait_not_fail(
     assert_int_equal(metric(api, p, "cm_plugin_ledger_pool_open"), 1);
     unblock(&bl);
     round_join(&r); /* every job billed: none failed for want of a connection */
-    char *m = metrics(api, p);
-    assert_int_equal(sample(m, "cm_plugin_ledger_pool_open"), 1);
-    assert_int_equal(sample(m, "cm_plugin_ledger_pool_in_use_max"), 1);
-    assert_int_equal(sample(m, "cm_plugin_jobs_committed_total") +
-                         sample(m, "cm_plugin_jobs_released_total"),
+    char *m = cmt_metrics(api, p);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_pool_open"), 1);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_pool_in_use_max"), 1);
+    assert_int_equal(cmt_sample(m, "cm_plugin_jobs_committed_total") +
+                         cmt_sample(m, "cm_plugin_jobs_released_total"),
                      CALLERS);
     free(m);
     api->close(p);
@@ -551,11 +526,11 @@ static void test_a_host_calling_from_one_thread_keeps_one_connection(void **stat
     work(&one);
     if (one.failures)
         fail_msg("%s", one.why);
-    char *m = metrics(api, p);
-    assert_int_equal(sample(m, "cm_plugin_ledger_pool_size"), CM_PLUGIN_DEFAULT_LEDGER_POOL);
-    assert_int_equal(sample(m, "cm_plugin_ledger_pool_open"), 1);
-    assert_int_equal(sample(m, "cm_plugin_ledger_pool_in_use_max"), 1);
-    assert_int_equal(sample(m, "cm_plugin_ledger_pool_waits_total"), 0);
+    char *m = cmt_metrics(api, p);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_pool_size"), CM_PLUGIN_DEFAULT_LEDGER_POOL);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_pool_open"), 1);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_pool_in_use_max"), 1);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_pool_waits_total"), 0);
     free(m);
 #ifdef CM_TEST_HAVE_LIBPQ
     if (w.schema[0])
@@ -639,7 +614,7 @@ static void test_a_ledger_pool_size_out_of_range_is_refused_with_a_clear_error(v
     text[n] = '\0';
     fclose(f);
     unlink(metrics_file);
-    assert_int_equal(sample(text, "cm_plugin_ledger_pool_size"), 2);
+    assert_int_equal(cmt_sample(text, "cm_plugin_ledger_pool_size"), 2);
     char *help[] = {(char *)CMT_PIPELINE, (char *)"--help", NULL};
     assert_int_equal(cmt_runv(out, sizeof out, help), 0);
     assert_non_null(strstr(out, "  --ledger-pool N "));
@@ -687,10 +662,10 @@ static void test_a_pooled_connection_whose_server_went_away_is_used_again(void *
     }
     assert_int_equal(api->balance(p, WS, "member", &b), CM_PLUGIN_OK);
     assert_int_equal(b.available, 5);
-    char *m = metrics(api, p);
-    assert_int_equal(sample(m, "cm_plugin_ledger_pool_open"), 1);
-    assert_int_equal(sample(m, "cm_plugin_ledger_pool_in_use"), 0);
-    assert_true(sample(m, "cm_plugin_ledger_reconnects_total") >= 1);
+    char *m = cmt_metrics(api, p);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_pool_open"), 1);
+    assert_int_equal(cmt_sample(m, "cm_plugin_ledger_pool_in_use"), 0);
+    assert_true(cmt_sample(m, "cm_plugin_ledger_reconnects_total") >= 1);
     free(m);
     assert_int_equal(pg_connections(&w), 1);
     api->close(p);
